@@ -1,0 +1,86 @@
+-- taskgate.check: parameter validation. Each check returns the clean value or raises the
+-- fault named in its options: `missing` when the parameter is absent, `invalid` otherwise.
+-- Parameter text arrives exactly as sent; surrounding whitespace is tolerated, nothing else.
+
+local clock = require "taskgate.clock"
+local fault = require "taskgate.fault"
+
+local M = {}
+
+local function trim(text)
+  return (text:gsub("^%s+", ""):gsub("%s+$", ""))
+end
+
+-- Returns the trimmed text of a parameter, nil when absent; raises `invalid` for anything
+-- that is not plain text (nested elements, or the element repeated).
+local function text_of(value, opts)
+  if value == nil then
+    if opts.optional then return nil end
+    fault.raise(opts.missing or opts.invalid)
+  end
+  if type(value) ~= "string" then fault.raise(opts.invalid) end
+  return trim(value)
+end
+
+--- An integer written in decimal digits only (no sign, no decimals), within opts.min..opts.max.
+function M.int(value, opts)
+  local text = text_of(value, opts)
+  if text == nil then return nil end
+  if not text:match("^%d+$") or #text > 18 then fault.raise(opts.invalid) end
+  local n = math.tointeger(tonumber(text))
+  if not n or n < (opts.min or 1) or n > (opts.max or 2147483647) then fault.raise(opts.invalid) end
+  return n
+end
+
+local booleans = { ["1"] = true, ["true"] = true, ["0"] = false, ["false"] = false }
+
+--- A boolean: 1, 0, true or false (any case). Absent and optional gives opts.default.
+function M.bool(value, opts)
+  local text = text_of(value, opts)
+  if text == nil then return opts.default end
+  local b = booleans[text:lower()]
+  if b == nil then fault.raise(opts.invalid) end
+  return b
+end
+
+local earliest = clock.parse("1971-01-01T00:00:00Z")
+local latest = clock.parse("2038-01-18T23:59:59Z")
+
+--- A UTC time "YYYY-MM-DDThh:mm:ssZ" between 1971-01-01 and 2038-01-18. Returns the text as
+--- sent and its epoch seconds.
+function M.time(value, opts)
+  local text = text_of(value, opts)
+  if text == nil then return nil end
+  local epoch = clock.parse(text)
+  if not epoch or epoch < earliest or epoch > latest then fault.raise(opts.invalid) end
+  return text, epoch
+end
+
+--- Free text up to opts.max_len bytes (default 255).
+function M.text(value, opts)
+  local text = text_of(value, opts)
+  if text == nil then return nil end
+  if #text > (opts.max_len or 255) then fault.raise(opts.invalid) end
+  return text
+end
+
+--- The elements called `name` inside container (e.g. the <task>s in <tasks>) as an array of
+--- tables, whether there is one or several. An empty element (<task/>) is an empty table.
+--- Raises `missing` when there are none, `invalid` when the shape is not elements.
+function M.list(container, name, opts)
+  if container == nil or container == "" then fault.raise(opts.missing) end
+  if type(container) ~= "table" then fault.raise(opts.invalid) end
+  local value = container[name]
+  if value == nil then fault.raise(opts.missing) end
+  local items = (type(value) == "table" and value[1] ~= nil) and value or { value }
+  for i, item in ipairs(items) do
+    if item == "" then
+      items[i] = {}
+    elseif type(item) ~= "table" then
+      fault.raise(opts.invalid)
+    end
+  end
+  return items
+end
+
+return M

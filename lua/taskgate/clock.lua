@@ -1,0 +1,56 @@
+-- taskgate.clock: wall-clock time and the interface's UTC timestamps (YYYY-MM-DDThh:mm:ssZ).
+
+local sys = require "taskgate.sys"
+
+local M = {}
+
+--- Seconds since the epoch (with a fraction).
+function M.now()
+  return sys.now()
+end
+
+-- Days from 1970-01-01 to a civil date (proleptic Gregorian).
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+local function days_in_month(y, m)
+  local leap = (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0
+  return ({ 31, leap and 29 or 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 })[m]
+end
+
+--- Parses "YYYY-MM-DDThh:mm:ssZ"; returns epoch seconds, or nil for any other form or an
+--- impossible date.
+function M.parse(text)
+  if type(text) ~= "string" then return nil end
+  local y, mo, d, h, mi, s = text:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)Z$")
+  if not y then return nil end
+  y, mo, d, h, mi, s = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(s)
+  if mo < 1 or mo > 12 or d < 1 or d > days_in_month(y, mo) or h > 23 or mi > 59 or s > 59 then
+    return nil
+  end
+  return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
+end
+
+--- Formats epoch seconds as "YYYY-MM-DDThh:mm:ssZ".
+function M.format(epoch)
+  local secs = math.floor(epoch)
+  local days, rem = secs // 86400, secs % 86400
+  local z = days + 719468
+  local era = (z >= 0 and z or z - 146096) // 146097
+  local doe = z - era * 146097
+  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+  local mp = (5 * doy + 2) // 153
+  local d = doy - (153 * mp + 2) // 5 + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return string.format("%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, rem // 3600, rem % 3600 // 60, rem % 60)
+end
+
+return M

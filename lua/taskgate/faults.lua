@@ -1,0 +1,55 @@
+-- taskgate.faults: every fault code the gateway answers, in one table.
+-- `documented` codes come from the public task-interface documentation. `assumed` codes cover
+-- conditions the documentation is silent on; a site can change them here without recompiling.
+-- Rules name faults by code (`fault(1017)`), as the documentation does.
+
+local faults = {
+  [1000] = { name = "PORT_IS_NOT_AVAILABLE", source = "documented" },
+  [1001] = { name = "PORT_IS_CLOSING", source = "documented" },
+  [1002] = { name = "PORT_IS_ALREADY_OPEN", source = "documented" },
+  [1003] = { name = "MISSING_PARAMETER_PORT_ID", source = "documented" },
+  [1004] = { name = "INVALID_PARAMETER_PORT_ID", source = "documented" },
+  [1006] = { name = "INVALID_PARAMETER_CONTENT", source = "documented" },
+  [1007] = { name = "INVALID_PARAMETER_CATEGORY", source = "documented" },
+  [1008] = { name = "INVALID_PARAMETER_REQ_TIME", source = "documented" },
+  [1009] = { name = "PORT_IS_NOT_OPEN", source = "documented" },
+  [1010] = { name = "INVALID_PARAMETER_BIN_ID", source = "documented" },
+  [1011] = { name = "BIN_DOES_NOT_EXIST", source = "documented" },
+  [1012] = { name = "INVALID_PARAMETER_TASK_ID", source = "documented" },
+  [1013] = { name = "INVALID_PARAMETER_TASKGROUP_ID", source = "documented" },
+  [1014] = { name = "INVALID_PARAMETER_SHIPMENT", source = "documented" },
+  [1015] = { name = "NO_TASKS_OR_BINS_FULFILLS_PORT_SELECT", source = "documented" },
+  [1016] = { name = "NO_READY_BINS_FULLFILLS_PORT_SELECT", source = "documented" },
+  [1017] = { name = "TASK_DOES_NOT_EXIST", source = "documented" },
+  [1018] = { name = "TASKGROUP_DOES_NOT_EXIST", source = "documented" },
+  [1019] = { name = "TASKGROUP_IS_SELECTED_BY_ANOTHER_PORT", source = "documented" },
+  [1020] = { name = "CONFLICTS_WITH_PREV_OPENBIN", source = "documented" },
+  [1021] = { name = "CONFLICTS_WITH_SELECTED_SHIPMENT", source = "documented" },
+  [1027] = { name = "NOT_READY_RETRY", source = "documented" }, -- name unknown; clients retry it
+  [1040] = { name = "MISSING_PARAMETER_TASK_ID", source = "documented" },
+  [1045] = { name = "TASK_IS_SELECTED_BY_PORT", source = "documented" },
+
+  -- Assumed: the documentation gives no code for these conditions. They sit in a block of
+  -- their own (19xx) so that no documented code is ever reused with another meaning.
+  [1900] = { name = "MALFORMED_REQUEST", source = "assumed" }, -- bad XML, root not <methodcall>, no <name>
+  [1901] = { name = "UNKNOWN_METHOD", source = "assumed" },
+  [1902] = { name = "TASKGROUP_ALREADY_EXISTS", source = "assumed" },
+  [1903] = { name = "TASK_ALREADY_EXISTS", source = "assumed" }, -- task_id is unique across all groups
+  [1904] = { name = "MISSING_PARAMETER_TASKGROUP_ID", source = "assumed" },
+  [1905] = { name = "MISSING_PARAMETER_CATEGORY", source = "assumed" },
+  [1906] = { name = "MISSING_PARAMETER_REQ_TIME", source = "assumed" },
+  [1907] = { name = "MISSING_PARAMETER_PRIORITY", source = "assumed" },
+  [1908] = { name = "INVALID_PARAMETER_PRIORITY", source = "assumed" },
+  [1909] = { name = "MISSING_PARAMETER_TASKS", source = "assumed" }, -- no <task> at all
+  [1910] = { name = "INVALID_PARAMETER_TASKS", source = "assumed" }, -- <tasks>/<task> not elements
+  [1911] = { name = "MISSING_PARAMETER_BIN_ID", source = "assumed" },
+  [1912] = { name = "INVALID_PARAMETER_START_TIME", source = "assumed" },
+  [1913] = { name = "INVALID_PARAMETER_SUSPENDED", source = "assumed" },
+  [1914] = { name = "INVALID_PARAMETER_ITEM", source = "assumed" },
+  [1915] = { name = "INVALID_PARAMETER_ORDER", source = "assumed" },
+  [1916] = { name = "INVALID_PARAMETER_ESTPICKTIME", source = "assumed" },
+  [1917] = { name = "CONFLICTING_PARAMETERS", source = "assumed" }, -- e.g. task_id with taskgroup_id
+  [1999] = { name = "INTERNAL_ERROR", source = "assumed" }, -- a rule failed; its changes were undone
+}
+
+return faults

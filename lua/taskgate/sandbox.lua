@@ -1,0 +1,81 @@
+-- taskgate.sandbox: the environment a rule file runs in. It holds an allow-list of Lua's safe
+-- functions and the rule API; it is read-only, and naming a global that does not exist is an
+-- error that names it (a typo fails loudly instead of reading nil).
+
+local M = {}
+
+-- Rules can reach a string's metatable through getmetatable(""); hide it so no rule can
+-- change string methods for the others.
+getmetatable("").__metatable = false
+
+local function readonly(name, source)
+  return setmetatable({}, {
+    __index = function(_, key)
+      local value = source[key]
+      if value == nil then error(string.format("%s.%s does not exist", name, tostring(key)), 2) end
+      return value
+    end,
+    __newindex = function(_, key)
+      error(string.format("%s is read-only (assigning %s)", name, tostring(key)), 2)
+    end,
+    __pairs = function() return next, source, nil end,
+    __metatable = false,
+  })
+end
+
+local function copy(library)
+  local result = {}
+  for key, value in pairs(library) do result[key] = value end
+  return result
+end
+
+local safe_globals = {
+  "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring", "type",
+  "xpcall", "getmetatable", "setmetatable", "rawequal", "rawget", "rawlen", "_VERSION",
+}
+local safe_libraries = { "string", "table", "math", "utf8", "coroutine" }
+
+-- The rule API: what a rule may use besides plain Lua.
+local api_modules = {
+  check = "taskgate.check", store = "taskgate.store", audit = "taskgate.audit", log = "taskgate.log",
+  clock = "taskgate.clock", reply = "taskgate.reply",
+}
+
+local function build_globals()
+  local globals = {}
+  for _, name in ipairs(safe_globals) do globals[name] = _G[name] end
+  for _, name in ipairs(safe_libraries) do globals[name] = readonly(name, copy(_G[name])) end
+  for name, module in pairs(api_modules) do globals[name] = readonly(name, require(module)) end
+  local fault = require "taskgate.fault"
+  globals.fault = fault.new
+  globals.faults = readonly("faults", require "taskgate.faults")
+  -- Rules may only require the runtime's own modules.
+  globals.require = function(module)
+    if type(module) ~= "string" or not module:match("^taskgate%.[%w_]+$") or module == "taskgate.db"
+        or module == "taskgate.sys" or module == "taskgate.host" then
+      error(string.format("rules may not require '%s'", tostring(module)), 2)
+    end
+    return require(module)
+  end
+  return globals
+end
+
+local globals
+
+--- Returns a fresh read-only environment for the rule file `name`.
+function M.env(name)
+  globals = globals or build_globals()
+  return setmetatable({}, {
+    __index = function(_, key)
+      local value = globals[key]
+      if value == nil then error(string.format("unknown global '%s'", tostring(key)), 2) end
+      return value
+    end,
+    __newindex = function(_, key)
+      error(string.format("rule %s may not set global '%s'; use local", name, tostring(key)), 2)
+    end,
+    __metatable = false,
+  })
+end
+
+return M

@@ -1,0 +1,103 @@
+-- taskgate.store: the task store as rules see it: task groups, tasks and which port has
+-- selected a task. Every function runs inside the calling methodcall's transaction.
+
+local db = require "taskgate.db"
+
+local M = {}
+
+local TASK_COLUMNS = 'task_id, taskgroup_id, bin_id, item, "order", estpicktime, port_id'
+local GROUP_COLUMNS = "taskgroup_id, shipment, category, req_time, priority, start_time, suspended"
+
+--- The task with this id, or nil. Fields: task_id, taskgroup_id, bin_id, item, order,
+--- estpicktime, and port_id when a port has it selected.
+function M.task(task_id)
+  return db.row("SELECT " .. TASK_COLUMNS .. " FROM task WHERE task_id = ?", task_id)
+end
+
+--- The task group with this id, or nil.
+function M.taskgroup(taskgroup_id)
+  local group = db.row("SELECT " .. GROUP_COLUMNS .. " FROM taskgroup WHERE taskgroup_id = ?", taskgroup_id)
+  if group then group.suspended = group.suspended == 1 end
+  return group
+end
+
+-- A group with no tasks left is finished and leaves the store.
+local function finish_if_empty(taskgroup_id)
+  db.exec("DELETE FROM taskgroup WHERE taskgroup_id = ? AND NOT EXISTS (SELECT 1 FROM task WHERE taskgroup_id = ?)",
+    taskgroup_id, taskgroup_id)
+end
+
+--- Removes a task (cancelled or done); its group finishes when it was the last one.
+function M.cancel_task(task_id)
+  local task = db.row("SELECT taskgroup_id FROM task WHERE task_id = ?", task_id)
+  if not task then return false end
+  db.exec("DELETE FROM task WHERE task_id = ?", task_id)
+  finish_if_empty(task.taskgroup_id)
+  return true
+end
+
+--- Inserts a task group and its tasks. `group` holds taskgroup_id, category, req_time,
+--- req_epoch, priority and optionally shipment, start_time, start_epoch, suspended.
+function M.create_taskgroup(group, tasks)
+  db.exec("INSERT INTO taskgroup (taskgroup_id, shipment, category, req_time, req_epoch, priority, "
+    .. "start_time, start_epoch, suspended) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    group.taskgroup_id, group.shipment, group.category, group.req_time, group.req_epoch, group.priority,
+    group.start_time, group.start_epoch, group.suspended and 1 or 0)
+  M.add_tasks(group.taskgroup_id, tasks)
+end
+
+--- Inserts tasks (task_id, bin_id, optional item, order, estpicktime) into a group.
+function M.add_tasks(taskgroup_id, tasks)
+  for _, task in ipairs(tasks) do
+    db.exec('INSERT INTO task (task_id, taskgroup_id, bin_id, item, "order", estpicktime) VALUES (?, ?, ?, ?, ?, ?)',
+      task.task_id, taskgroup_id, task.bin_id, task.item, task.order, task.estpicktime)
+  end
+end
+
+--- Marks a task as selected by a port (its bin is open there) or, with port_id nil, releases it.
+function M.select_task(task_id, port_id)
+  return db.exec("UPDATE task SET port_id = ? WHERE task_id = ?", port_id, task_id) == 1
+end
+
+--- Task groups matching every given filter, by taskgroup_id, each with its `tasks` array
+--- (by task_id). Filters: taskgroup_id, min_taskgroup_id, max_taskgroup_id, task_id (only that
+--- task is listed), category, suspended (boolean), shipment.
+function M.taskgroups(filter)
+  local where, values = {}, {}
+  local function add(clause, value)
+    if value ~= nil then
+      where[#where + 1] = clause
+      values[#values + 1] = value
+    end
+  end
+  add("g.taskgroup_id = ?", filter.taskgroup_id)
+  add("g.taskgroup_id >= ?", filter.min_taskgroup_id)
+  add("g.taskgroup_id <= ?", filter.max_taskgroup_id)
+  add("t.task_id = ?", filter.task_id)
+  add("g.category = ?", filter.category)
+  add("g.shipment = ?", filter.shipment)
+  if filter.suspended ~= nil then add("g.suspended = ?", filter.suspended and 1 or 0) end
+  local sql = "SELECT g.taskgroup_id, g.shipment, g.category, g.req_time, g.priority, g.start_time, g.suspended, "
+    .. 't.task_id, t.bin_id, t.item, t."order", t.estpicktime, t.port_id '
+    .. "FROM taskgroup g JOIN task t ON t.taskgroup_id = g.taskgroup_id"
+    .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
+    .. " ORDER BY g.taskgroup_id, t.task_id"
+  local groups, current = {}, nil
+  for _, row in ipairs(db.rows(sql, table.unpack(values, 1, #values))) do
+    if not current or current.taskgroup_id ~= row.taskgroup_id then
+      current = {
+        taskgroup_id = row.taskgroup_id, shipment = row.shipment, category = row.category,
+        req_time = row.req_time, priority = row.priority, start_time = row.start_time,
+        suspended = row.suspended == 1, tasks = {},
+      }
+      groups[#groups + 1] = current
+    end
+    current.tasks[#current.tasks + 1] = {
+      task_id = row.task_id, bin_id = row.bin_id, item = row.item, order = row.order,
+      estpicktime = row.estpicktime, port_id = row.port_id,
+    }
+  end
+  return groups
+end
+
+return M

@@ -1,0 +1,13 @@
+-- cancel_task: cancel one task. The checks run in the documented order:
+-- 1040 task_id missing, 1012 task_id invalid, 1017 no such task, 1045 selected by a port.
+return function(call)
+  local task_id = check.int(call.params.task_id, { min = 1, max = 2147483647, missing = 1040, invalid = 1012 })
+
+  local task = store.task(task_id)
+  if not task then return fault(1017) end
+  if task.port_id then return fault(1045) end
+
+  store.cancel_task(task_id)
+  audit.record(call, { task_id = task_id, taskgroup_id = task.taskgroup_id })
+  return {}
+end

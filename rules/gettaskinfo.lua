@@ -1,0 +1,36 @@
+-- gettaskinfo: list task groups and their tasks. Every filter is optional; task_id and
+-- taskgroup_id together are refused. A task shows state "selected" and its port_id while a
+-- port has it, "open" otherwise.
+local group_order = { "taskgroup_id", "shipment", "category", "req_time", "priority", "start_time", "suspended", "tasks" }
+local task_order = { "task_id", "bin_id", "item", "order", "estpicktime", "state", "port_id" }
+
+local function show_task(task)
+  task.state = task.port_id and "selected" or "open"
+  return reply.record(task_order, task)
+end
+
+local function show_group(group)
+  local tasks = {}
+  for i, task in ipairs(group.tasks) do tasks[i] = show_task(task) end
+  group.tasks = { task = reply.list(tasks) }
+  return reply.record(group_order, group)
+end
+
+return function(call)
+  local p = call.params
+  local id = { optional = true, min = 1, max = 2147483647, invalid = 1013 }
+  local filter = {
+    taskgroup_id = check.int(p.taskgroup_id, id),
+    min_taskgroup_id = check.int(p.min_taskgroup_id, id),
+    max_taskgroup_id = check.int(p.max_taskgroup_id, id),
+    task_id = check.int(p.task_id, { optional = true, min = 1, max = 2147483647, invalid = 1012 }),
+    category = check.int(p.category, { optional = true, min = 1, max = 10000000, invalid = 1007 }),
+    suspended = check.bool(p.suspended, { optional = true, invalid = 1913 }),
+    shipment = check.int(p.shipment, { optional = true, min = 1, max = 2147483647, invalid = 1014 }),
+  }
+  if filter.task_id and filter.taskgroup_id then return fault(1917) end
+
+  local groups = {}
+  for i, group in ipairs(store.taskgroups(filter)) do groups[i] = show_group(group) end
+  return { taskgroups = { taskgroup = reply.list(groups) } }
+end

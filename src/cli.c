@@ -1,0 +1,135 @@
+/* cli.c: parses `taskgate [COMMAND] [--flag VALUE ...]` into a tg_config_t. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+
+static const char usage[] =
+    "usage: taskgate [COMMAND] [OPTIONS]\n"
+    "\n"
+    "A scriptable gateway for the AutoStore task interface (XML methodcalls on /api/v2/task).\n"
+    "\n"
+    "commands:\n"
+    "  serve                 run the gateway (the default)\n"
+    "  audit                 print the store's audit trail as JSON lines and exit\n"
+    "\n"
+    "options:\n"
+    "  --listen HOST:PORT    address to serve on (default 0.0.0.0:44000; port 0 picks a free\n"
+    "                        port and prints 'listening on HOST:PORT')\n"
+    "  --rules DIR           directory of rule files, one per method (default ./rules)\n"
+    "  --store PATH          SQLite store file, created if missing (default ./taskgate.db)\n"
+    "  --sync MODE           normal: a reply means the change survives a crash of taskgate;\n"
+    "                        full: it also survives power loss (default normal)\n"
+    "  --log-level LEVEL     debug, info, warn, error or off (default info)\n"
+    "  --lua-time-limit MS   Lua time one call may use (default 50)\n"
+    "  --lua-memory-limit MIB  memory the Lua state may hold (default 64)\n"
+    "  --runtime DIR         the Lua runtime directory (default: lua/ beside the build, or the\n"
+    "                        installed copy)\n"
+    "  --help                show this help and exit\n"
+    "  --version             show the version and exit\n";
+
+static int parse_listen(tg_config_t *config, const char *value) {
+  const char *colon = strrchr(value, ':');
+  if (!colon || colon == value)
+    return -1;
+  const char *host = value;
+  size_t host_len = (size_t)(colon - value);
+  if (host[0] == '[' && host_len >= 2 && host[host_len - 1] == ']')
+    host++, host_len -= 2;
+  if (host_len == 0 || host_len >= sizeof config->host)
+    return -1;
+  char *end;
+  long port = strtol(colon + 1, &end, 10);
+  if (colon[1] == '\0' || *end || port < 0 || port > 65535)
+    return -1;
+  memcpy(config->host, host, host_len);
+  config->host[host_len] = '\0';
+  config->port = (int)port;
+  return 0;
+}
+
+static int parse_number(const char *value, long min, long max, long *out) {
+  char *end;
+  long n = strtol(value, &end, 10);
+  if (!*value || *end || n < min || n > max)
+    return -1;
+  *out = n;
+  return 0;
+}
+
+/* Applies one --name value pair; returns 0 or -1 for a bad value. */
+static int apply(tg_config_t *config, const char *name, const char *value) {
+  long n;
+  if (strcmp(name, "listen") == 0)
+    return parse_listen(config, value);
+  if (strcmp(name, "rules") == 0)
+    return config->rules_dir = value, 0;
+  if (strcmp(name, "store") == 0)
+    return config->store_path = value, 0;
+  if (strcmp(name, "runtime") == 0)
+    return config->runtime_dir = value, 0;
+  if (strcmp(name, "log-level") == 0)
+    return (config->log_level = tg_log_level_parse(value)) < 0 ? -1 : 0;
+  if (strcmp(name, "sync") == 0) {
+    if (strcmp(value, "normal") && strcmp(value, "full"))
+      return -1;
+    return config->sync_mode = strcmp(value, "full") == 0 ? TG_SYNC_FULL : TG_SYNC_NORMAL, 0;
+  }
+  if (strcmp(name, "lua-time-limit") == 0) {
+    if (parse_number(value, 1, 60000, &n) < 0)
+      return -1;
+    return config->time_limit_ms = (unsigned)n, 0;
+  }
+  if (strcmp(name, "lua-memory-limit") == 0) {
+    if (parse_number(value, 4, 65536, &n) < 0)
+      return -1;
+    return config->memory_limit = (size_t)n << 20, 0;
+  }
+  return -2;
+}
+
+int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t errcap) {
+  *config = (tg_config_t){
+      .command = "serve", .host = "0.0.0.0", .port = 44000, .rules_dir = "./rules",
+      .store_path = "./taskgate.db", .log_level = TG_LOG_INFO, .sync_mode = TG_SYNC_NORMAL,
+      .time_limit_ms = 50, .memory_limit = (size_t)64 << 20,
+  };
+  int i = 1;
+  if (i < argc && argv[i][0] != '-') {
+    config->command = argv[i++];
+    if (strcmp(config->command, "serve") && strcmp(config->command, "audit"))
+      return snprintf(err, errcap, "unknown command '%s' (try --help)", config->command), TG_CLI_USAGE;
+  }
+  for (; i < argc; i++) {
+    const char *arg = argv[i];
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+      return fputs(usage, stdout), TG_CLI_DONE;
+    if (strcmp(arg, "--version") == 0)
+      return printf("taskgate %s\n", TG_VERSION), TG_CLI_DONE;
+    if (strncmp(arg, "--", 2) != 0)
+      return snprintf(err, errcap, "unexpected argument '%s' (try --help)", arg), TG_CLI_USAGE;
+    char name[64];
+    const char *eq = strchr(arg, '='), *value;
+    size_t name_len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+    if (name_len >= sizeof name)
+      return snprintf(err, errcap, "unknown option '%s' (try --help)", arg), TG_CLI_USAGE;
+    memcpy(name, arg + 2, name_len);
+    name[name_len] = '\0';
+    if (eq)
+      value = eq + 1;
+    else if (i + 1 < argc)
+      value = argv[++i];
+    else
+      return snprintf(err, errcap, "option '--%s' needs a value (try --help)", name), TG_CLI_USAGE;
+    int rc = apply(config, name, value);
+    if (rc == -2)
+      return snprintf(err, errcap, "unknown option '--%s' (try --help)", name), TG_CLI_USAGE;
+    if (rc < 0)
+      return snprintf(err, errcap, "invalid value '%s' for --%s (try --help)", value, name), TG_CLI_USAGE;
+  }
+  return TG_CLI_RUN;
+}

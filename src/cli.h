@@ -1,0 +1,26 @@
+/* cli.h: the command line: subcommand, flags, defaults and help text. */
+#ifndef TG_CLI_H
+#define TG_CLI_H
+
+#include <stddef.h>
+
+typedef struct tg_config_s {
+  const char *command; /* "serve" (the default) or "audit" */
+  char host[64];
+  int port;
+  const char *rules_dir;
+  const char *store_path;
+  const char *runtime_dir; /* NULL: found next to the binary or in the install prefix */
+  int log_level;
+  int sync_mode;
+  unsigned time_limit_ms;
+  size_t memory_limit;
+} tg_config_t;
+
+enum { TG_CLI_RUN = 0, TG_CLI_DONE = 1, TG_CLI_USAGE = -1 };
+
+/* Fills config from argv. Returns TG_CLI_RUN, TG_CLI_DONE when --help or --version was printed,
+ * or TG_CLI_USAGE with a message in err. */
+int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t errcap);
+
+#endif

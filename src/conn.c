@@ -1,0 +1,183 @@
+/* conn.c: a client connection on libuv: reads feed the HTTP parser, replies are written in
+ * request order, and memory is freed only in the close callbacks. */
+#include "conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum {
+  READ_BUFFER_BYTES = 64 * 1024,
+  MAX_PENDING_OUTPUT = 4 * 1024 * 1024, /* past this we stop reading a client that does not read */
+  LINGER_MS = 2000,
+};
+
+/* The loop is single-threaded and each read is parsed before the next one: one buffer serves all. */
+static char read_buffer[READ_BUFFER_BYTES];
+
+static void on_handle_closed(uv_handle_t *handle) {
+  tg_conn_t *conn = handle->data;
+  if (--conn->handles > 0)
+    return;
+  tg_http_free(&conn->http);
+  tg_buf_free(&conn->out);
+  tg_buf_free(&conn->sending);
+  free(conn);
+}
+
+static void destroy(tg_conn_t *conn) {
+  if (uv_is_closing((uv_handle_t *)&conn->tcp))
+    return;
+  tg_server_t *server = conn->server;
+  if (conn->prev)
+    conn->prev->next = conn->next;
+  else
+    server->conns = conn->next;
+  if (conn->next)
+    conn->next->prev = conn->prev;
+  server->open_conns--;
+  uv_close((uv_handle_t *)&conn->tcp, on_handle_closed);
+  uv_close((uv_handle_t *)&conn->linger, on_handle_closed);
+}
+
+static void on_linger_timeout(uv_timer_t *timer) { destroy(timer->data); }
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  tg_conn_t *conn = req->data;
+  if (status < 0) {
+    destroy(conn);
+    return;
+  }
+  /* Keep reading (and discarding) until the client closes, so unread bytes do not turn our
+   * close into a reset that could destroy the reply before the client reads it. */
+  uv_timer_start(&conn->linger, on_linger_timeout, LINGER_MS, 0);
+}
+
+static void flush(tg_conn_t *conn);
+
+static void on_write(uv_write_t *req, int status) {
+  tg_conn_t *conn = req->data;
+  conn->writing = 0;
+  conn->sending.len = 0;
+  if (status < 0) {
+    destroy(conn);
+    return;
+  }
+  flush(conn);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
+  buf->base = read_buffer;
+  buf->len = sizeof read_buffer;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void start_reading(tg_conn_t *conn) {
+  if (!conn->reading && uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read) == 0)
+    conn->reading = 1;
+}
+
+static void stop_reading(tg_conn_t *conn) {
+  if (conn->reading)
+    uv_read_stop((uv_stream_t *)&conn->tcp);
+  conn->reading = 0;
+}
+
+/* Hands queued responses to libuv, one write at a time so they leave in request order. */
+static void flush(tg_conn_t *conn) {
+  if (conn->writing || uv_is_closing((uv_handle_t *)&conn->tcp))
+    return;
+  if (conn->out.len > 0) {
+    tg_buf_t swap = conn->sending;
+    conn->sending = conn->out;
+    conn->out = swap;
+    uv_buf_t buf = uv_buf_init(conn->sending.data, (unsigned)conn->sending.len);
+    if (uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, &buf, 1, on_write) < 0) {
+      destroy(conn);
+      return;
+    }
+    conn->writing = 1;
+  } else if (conn->closing) {
+    if (uv_shutdown(&conn->shutdown_req, (uv_stream_t *)&conn->tcp, on_shutdown) < 0)
+      destroy(conn);
+    return;
+  }
+  if (!conn->closing) {
+    if (conn->out.len + conn->sending.len > MAX_PENDING_OUTPUT)
+      stop_reading(conn);
+    else
+      start_reading(conn);
+  }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  tg_conn_t *conn = stream->data;
+  if (nread < 0) { /* EOF or a reset: nothing more will arrive */
+    if (conn->closing || conn->out.len + conn->sending.len == 0 || nread != UV_EOF) {
+      destroy(conn);
+      return;
+    }
+    conn->closing = 1;
+    stop_reading(conn);
+    flush(conn);
+    return;
+  }
+  if (conn->closing || nread == 0)
+    return; /* lingering: the client's late bytes are discarded */
+  if (tg_http_feed(&conn->http, buf->base, (size_t)nread, &conn->out)) {
+    conn->closing = 1;
+  }
+  flush(conn);
+}
+
+int tg_conn_accept(tg_server_t *server) {
+  tg_conn_t *conn = calloc(1, sizeof *conn);
+  if (!conn)
+    return UV_ENOMEM;
+  int rc = uv_tcp_init(server->loop, &conn->tcp);
+  if (rc < 0) {
+    free(conn);
+    return rc;
+  }
+  conn->tcp.data = conn;
+  conn->write_req.data = conn;
+  conn->shutdown_req.data = conn;
+  conn->server = server;
+  conn->handles = 2;
+  uv_timer_init(server->loop, &conn->linger);
+  conn->linger.data = conn;
+  conn->next = server->conns;
+  if (server->conns)
+    server->conns->prev = conn;
+  server->conns = conn;
+  server->open_conns++;
+  tg_http_init(&conn->http, server->on_task, server->task_ctx, conn->client);
+  rc = uv_accept((uv_stream_t *)&server->listener, (uv_stream_t *)&conn->tcp);
+  if (rc == 0) {
+    struct sockaddr_storage peer;
+    int len = sizeof peer;
+    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&peer, &len) == 0) {
+      if (peer.ss_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)&peer, conn->client, sizeof conn->client);
+      else
+        uv_ip4_name((struct sockaddr_in *)&peer, conn->client, sizeof conn->client);
+    }
+    uv_tcp_nodelay(&conn->tcp, 1);
+    start_reading(conn);
+  }
+  if (rc < 0 || !conn->reading) {
+    destroy(conn);
+    return rc < 0 ? rc : UV_EIO;
+  }
+  return 0;
+}
+
+void tg_conn_close(tg_conn_t *conn) {
+  if (conn->closing)
+    return;
+  conn->closing = 1;
+  stop_reading(conn);
+  flush(conn);
+}

@@ -1,0 +1,33 @@
+/* conn.h: one client connection: read, parse, answer in order, write, close. */
+#ifndef TG_CONN_H
+#define TG_CONN_H
+
+#include <uv.h>
+
+#include "http.h"
+#include "server.h"
+
+struct tg_conn_s {
+  uv_tcp_t tcp;
+  uv_timer_t linger; /* bounds the wait for the client's FIN after we closed our side */
+  uv_write_t write_req;
+  uv_shutdown_t shutdown_req;
+  tg_server_t *server;
+  tg_conn_t *prev, *next;
+  tg_http_t http;
+  tg_buf_t out;     /* responses not yet handed to libuv */
+  tg_buf_t sending; /* the bytes of the write in flight */
+  int writing;
+  int closing;   /* no more requests: finish writing, then shut down */
+  int handles;   /* libuv handles still to be closed before the memory goes */
+  int reading;
+  char client[64];
+};
+
+/* Accepts a pending connection from server's listener and starts reading it. Returns 0 or a
+ * negative libuv error; on error nothing is left allocated. */
+int tg_conn_accept(tg_server_t *server);
+/* Ends a connection: pending replies are still written, then it is shut down and freed. */
+void tg_conn_close(tg_conn_t *conn);
+
+#endif

@@ -1,0 +1,294 @@
+/* http.c: llhttp callbacks, the header pre-scan that closes llhttp 8.1.0's smuggling gaps,
+ * routing and response framing. Knows nothing of sockets, so it can be fuzzed alone. */
+#include "http.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define TASK_PATH "/api/v2/task"
+
+enum { SCAN_LINE_START, SCAN_IN_LINE, SCAN_AFTER_CR, SCAN_BODY };
+enum { ROUTE_TASK, ROUTE_HEAD, ROUTE_NOT_FOUND, ROUTE_NOT_ALLOWED, ROUTE_BAD_TYPE };
+
+static const char *reason(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 400: return "Bad Request";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 413: return "Payload Too Large";
+  case 414: return "URI Too Long";
+  case 415: return "Unsupported Media Type";
+  case 431: return "Request Header Fields Too Large";
+  default: return "Internal Server Error";
+  }
+}
+
+static void respond(tg_buf_t *out, int status, const char *type, const char *body, size_t len, int keep_alive,
+                    const char *extra_headers) {
+  tg_buf_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
+                reason(status), type, len, extra_headers ? extra_headers : "", keep_alive ? "" : "Connection: close\r\n");
+  tg_buf_append(out, body, len);
+}
+
+static void respond_text(tg_buf_t *out, int status, int keep_alive, const char *extra_headers) {
+  char body[64];
+  int n = snprintf(body, sizeof body, "%s\n", reason(status));
+  respond(out, status, "text/plain; charset=utf-8", body, (size_t)n, keep_alive, extra_headers);
+}
+
+/* --- llhttp callbacks ------------------------------------------------------------------ */
+
+static int on_message_begin(llhttp_t *p) {
+  tg_http_t *h = p->data;
+  h->body.len = 0;
+  h->field_len = h->value_len = 0;
+  h->wants_continue = h->bad_content_type = h->headers_done = 0;
+  h->route = ROUTE_NOT_FOUND;
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len) {
+  tg_http_t *h = p->data;
+  /* The URL is collected in body's buffer until the headers are done; it is small by then. */
+  return tg_buf_append(&h->body, at, len) < 0 ? -1 : 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len) {
+  tg_http_t *h = p->data;
+  if (h->headers_done) {
+    h->fatal_status = 400; /* trailers after a chunked body: refused, nobody needs them here */
+    return -1;
+  }
+  for (size_t i = 0; i < len && h->field_len < sizeof h->field - 1; i++)
+    h->field[h->field_len++] = at[i];
+  h->value_len = 0;
+  return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len) {
+  tg_http_t *h = p->data;
+  for (size_t i = 0; i < len && h->value_len < sizeof h->value - 1; i++)
+    h->value[h->value_len++] = at[i];
+  return 0;
+}
+
+static int is_field(const tg_http_t *h, const char *name) {
+  return h->field_len == strlen(name) && strncasecmp(h->field, name, h->field_len) == 0;
+}
+
+/* Returns 1 for an XML media type we accept (or no type at all, as some clients send). */
+static int xml_media_type(const char *value, size_t len) {
+  while (len > 0 && (*value == ' ' || *value == '\t'))
+    value++, len--;
+  size_t type_len = 0;
+  while (type_len < len && value[type_len] != ';' && value[type_len] != ' ' && value[type_len] != '\t')
+    type_len++;
+  return (type_len == 15 && strncasecmp(value, "application/xml", 15) == 0) ||
+         (type_len == 8 && strncasecmp(value, "text/xml", 8) == 0);
+}
+
+static int on_header_value_complete(llhttp_t *p) {
+  tg_http_t *h = p->data;
+  if (is_field(h, "content-type") && !xml_media_type(h->value, h->value_len))
+    h->bad_content_type = 1;
+  else if (is_field(h, "expect") && h->value_len == 12 && strncasecmp(h->value, "100-continue", 12) == 0)
+    h->wants_continue = 1;
+  h->field_len = h->value_len = 0;
+  return 0;
+}
+
+static int route(tg_http_t *h) {
+  size_t path_len = 0;
+  while (path_len < h->body.len && h->body.data[path_len] != '?')
+    path_len++;
+  int on_endpoint = path_len == strlen(TASK_PATH) && memcmp(h->body.data, TASK_PATH, path_len) == 0;
+  if (!on_endpoint)
+    return ROUTE_NOT_FOUND;
+  if (h->parser.method == HTTP_HEAD)
+    return ROUTE_HEAD;
+  if (h->parser.method != HTTP_POST)
+    return ROUTE_NOT_ALLOWED;
+  return h->bad_content_type ? ROUTE_BAD_TYPE : ROUTE_TASK;
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  tg_http_t *h = p->data;
+  h->headers_done = 1;
+  h->scan = SCAN_BODY;
+  h->route = route(h);
+  h->body.len = 0;
+  if (p->flags & F_CONTENT_LENGTH && p->content_length > TG_HTTP_MAX_BODY_BYTES) {
+    h->fatal_status = 413;
+    return -1;
+  }
+  if (h->route == ROUTE_TASK && h->wants_continue)
+    tg_buf_puts(h->out, "HTTP/1.1 100 Continue\r\n\r\n");
+  return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len) {
+  tg_http_t *h = p->data;
+  if (h->body.len + len > TG_HTTP_MAX_BODY_BYTES) {
+    h->fatal_status = 413; /* a chunked body can only be measured as it arrives */
+    return -1;
+  }
+  if (h->route != ROUTE_TASK) {
+    h->body.len += len; /* counted, not kept */
+    return 0;
+  }
+  return tg_buf_append(&h->body, at, len) < 0 ? -1 : 0;
+}
+
+static int on_message_complete(llhttp_t *p) {
+  tg_http_t *h = p->data;
+  h->message_done = 1;
+  return HPE_PAUSED; /* stop here so we answer, then scan the next request's headers ourselves */
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* --- our own header scan ---------------------------------------------------------------- */
+
+/* Scans header bytes from data, stopping after the blank line that ends them. Returns how many
+ * bytes belong to the header section (so far), or 0 with *status set when the bytes must be
+ * refused: a CR not followed by LF, a bare LF, an obs-fold continuation line, or too many bytes. */
+static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *status) {
+  for (size_t i = 0; i < len; i++) {
+    char c = data[i];
+    if (++h->header_bytes > TG_HTTP_MAX_HEADER_BYTES) {
+      *status = h->header_lines == 0 ? 414 : 431;
+      return 0;
+    }
+    switch (h->scan) {
+    case SCAN_AFTER_CR:
+      if (c != '\n') {
+        *status = 400;
+        return 0;
+      }
+      h->scan = SCAN_LINE_START;
+      if (!h->line_used) { /* the line was empty */
+        if (h->header_lines > 0) {
+          h->scan = SCAN_BODY;
+          return i + 1;
+        }
+        /* an empty line before the request line is tolerated (RFC 9112 2.2) */
+      } else {
+        h->header_lines++;
+      }
+      h->line_used = 0;
+      break;
+    case SCAN_LINE_START:
+      if ((c == ' ' || c == '\t') && h->header_lines > 0) {
+        *status = 400; /* obs-fold */
+        return 0;
+      }
+      /* fall through */
+    default:
+      if (c == '\r') {
+        h->scan = SCAN_AFTER_CR;
+      } else if (c == '\n') {
+        *status = 400; /* a line must end in CRLF */
+        return 0;
+      } else {
+        h->scan = SCAN_IN_LINE;
+        h->line_used = 1;
+      }
+    }
+  }
+  return len;
+}
+
+/* --- driving the parser ----------------------------------------------------------------- */
+
+void tg_http_init(tg_http_t *h, tg_http_task_fn on_task, void *ctx, const char *client) {
+  memset(h, 0, sizeof *h);
+  llhttp_init(&h->parser, HTTP_REQUEST, &settings);
+  h->parser.data = h;
+  h->on_task = on_task;
+  h->ctx = ctx;
+  h->client = client;
+  h->scan = SCAN_LINE_START;
+}
+
+void tg_http_free(tg_http_t *h) {
+  tg_buf_free(&h->body);
+  tg_buf_free(&h->reply);
+}
+
+static void answer(tg_http_t *h, int keep_alive) {
+  static const char xml_type[] = "application/xml; charset=utf-8";
+  switch (h->route) {
+  case ROUTE_TASK:
+    h->reply.len = 0;
+    if (h->on_task(h->ctx, h->client, h->body.data ? h->body.data : "", h->body.len, &h->reply) < 0) {
+      respond_text(h->out, 500, keep_alive, NULL);
+      break;
+    }
+    respond(h->out, 200, xml_type, h->reply.data, h->reply.len, keep_alive, NULL);
+    break;
+  case ROUTE_HEAD:
+    respond(h->out, 200, xml_type, "", 0, keep_alive, NULL);
+    break;
+  case ROUTE_NOT_ALLOWED:
+    respond_text(h->out, 405, keep_alive, "Allow: POST, HEAD\r\n");
+    break;
+  case ROUTE_BAD_TYPE:
+    respond_text(h->out, 415, keep_alive, NULL);
+    break;
+  default:
+    respond_text(h->out, 404, keep_alive, NULL);
+  }
+}
+
+/* Resets the per-message scan state once a request has been answered. */
+static void next_message(tg_http_t *h) {
+  h->message_done = 0;
+  h->scan = SCAN_LINE_START;
+  h->header_bytes = 0;
+  h->header_lines = 0;
+  h->line_used = 0;
+}
+
+int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out) {
+  h->out = out;
+  size_t pos = 0;
+  while (pos < len) {
+    size_t n = len - pos;
+    if (h->scan != SCAN_BODY) {
+      int status = 0;
+      n = scan_headers(h, data + pos, len - pos, &status);
+      if (status) {
+        respond_text(out, status, 0, NULL);
+        return 1;
+      }
+    }
+    enum llhttp_errno err = llhttp_execute(&h->parser, data + pos, n);
+    if (err == HPE_PAUSED) {
+      n = (size_t)(llhttp_get_error_pos(&h->parser) - (data + pos));
+      llhttp_resume(&h->parser);
+    } else if (err != HPE_OK) {
+      respond_text(out, h->fatal_status ? h->fatal_status : 400, 0, NULL);
+      return 1;
+    }
+    pos += n;
+    if (h->message_done) {
+      int keep_alive = llhttp_should_keep_alive(&h->parser);
+      answer(h, keep_alive);
+      next_message(h);
+      if (!keep_alive)
+        return 1;
+    }
+  }
+  return 0;
+}

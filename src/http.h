@@ -1,0 +1,54 @@
+/* http.h: one connection's HTTP/1.1 byte stream in, responses out (llhttp plus our own checks). */
+#ifndef TG_HTTP_H
+#define TG_HTTP_H
+
+#include <llhttp.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+enum {
+  TG_HTTP_MAX_HEADER_BYTES = 16 * 1024,
+  TG_HTTP_MAX_BODY_BYTES = 1024 * 1024,
+};
+
+/* What the gateway answers for one complete request to the task endpoint, from the client at
+ * address client. The callback appends the XML reply to reply and returns 0; a negative return
+ * answers 500. */
+typedef int (*tg_http_task_fn)(void *ctx, const char *client, const char *body, size_t len, tg_buf_t *reply);
+
+typedef struct tg_http_s {
+  llhttp_t parser;
+  tg_http_task_fn on_task;
+  void *ctx;
+  const char *client; /* the peer's address, owned by the connection */
+  tg_buf_t *out; /* where responses go during tg_http_feed */
+  /* Our own scan of the header bytes, ahead of llhttp (which lets bare CR and obs-fold through). */
+  int scan;
+  size_t header_bytes;
+  int header_lines;
+  int line_used; /* the current header line has bytes before its CRLF */
+  /* The request being parsed. */
+  int route;
+  int message_done;
+  int fatal_status; /* set by a callback that must end the connection with this status */
+  tg_buf_t body;
+  char field[32];
+  size_t field_len;
+  char value[128];
+  size_t value_len;
+  int wants_continue;
+  int bad_content_type;
+  int headers_done;
+  tg_buf_t reply;
+} tg_http_t;
+
+/* Prepares h for a new connection from client; on_task(ctx, ...) answers task calls. */
+void tg_http_init(tg_http_t *h, tg_http_task_fn on_task, void *ctx, const char *client);
+/* Parses len bytes, appending every response they complete to out, in request order.
+ * Returns 0 to keep reading, or 1 when the connection must close once out is sent. */
+int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out);
+/* Frees the buffers of h. */
+void tg_http_free(tg_http_t *h);
+
+#endif

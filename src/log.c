@@ -1,0 +1,77 @@
+/* log.c: logfmt lines on stderr; each line is one write(2) so lines never interleave. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static int min_level = TG_LOG_INFO;
+static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
+
+void tg_log_set_level(int level) { min_level = level; }
+
+int tg_log_level_parse(const char *name) {
+  for (int i = 0; i <= TG_LOG_OFF; i++)
+    if (strcmp(name, level_names[i]) == 0)
+      return i;
+  return -1;
+}
+
+int tg_log_enabled(int level) { return level >= min_level && level < TG_LOG_OFF; }
+
+void tg_log(int level, const char *event, const char *fmt, ...) {
+  if (!tg_log_enabled(level))
+    return;
+  char line[4096];
+  struct timeval now;
+  gettimeofday(&now, NULL);
+  struct tm tm;
+  gmtime_r(&now.tv_sec, &tm);
+  int n = snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s event=%s ",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   (int)(now.tv_usec / 1000), level_names[level], event);
+  va_list ap;
+  va_start(ap, fmt);
+  int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+  va_end(ap);
+  size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+  if (len > sizeof line - 2)
+    len = sizeof line - 2; /* an over-long line is cut, never split */
+  while (len > 0 && line[len - 1] == ' ')
+    len--;
+  line[len++] = '\n';
+  ssize_t ignored = write(STDERR_FILENO, line, len);
+  (void)ignored;
+}
+
+void tg_log_quote(char *out, size_t cap, const char *s, size_t len) {
+  int plain = len > 0;
+  for (size_t i = 0; i < len && plain; i++)
+    if (s[i] <= ' ' || s[i] == '"' || s[i] == '=' || s[i] == '\\' || s[i] == 0x7f)
+      plain = 0;
+  size_t o = 0;
+  if (!plain && o + 1 < cap)
+    out[o++] = '"';
+  for (size_t i = 0; i < len && o + 3 < cap; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (plain) {
+      out[o++] = (char)c;
+    } else if (c == '"' || c == '\\') {
+      out[o++] = '\\';
+      out[o++] = (char)c;
+    } else if (c == '\n') {
+      out[o++] = '\\';
+      out[o++] = 'n';
+    } else if (c < ' ' || c == 0x7f) {
+      out[o++] = '?'; /* control bytes would break the one-line guarantee */
+    } else {
+      out[o++] = (char)c;
+    }
+  }
+  if (!plain && o + 1 < cap)
+    out[o++] = '"';
+  out[o < cap ? o : cap - 1] = '\0';
+}

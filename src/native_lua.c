@@ -1,0 +1,30 @@
+/* native_lua.c: taskgate_native.so, the C bindings as a plain Lua module so specs can run the
+ * real runtime and rules against a real store without the HTTP front. */
+#include <lauxlib.h>
+
+#include "store_lua.h"
+#include "sys_lua.h"
+#include "xml.h"
+#include "xml_lua.h"
+
+/* native.open_store(path) -> a `taskgate.db` table that owns the store at path. */
+static int open_store(lua_State *L) {
+  char err[512];
+  tg_store_t *store = tg_store_open(luaL_checkstring(L, 1), TG_SYNC_NORMAL, err, sizeof err);
+  if (!store)
+    return luaL_error(L, "%s", err);
+  tg_store_lua_push(L, store, 1);
+  return 1;
+}
+
+int luaopen_taskgate_native(lua_State *L) {
+  tg_xml_init();
+  lua_newtable(L);
+  lua_pushcfunction(L, open_store);
+  lua_setfield(L, -2, "open_store");
+  tg_xml_lua_open(L);
+  lua_setfield(L, -2, "xml");
+  tg_sys_lua_open(L);
+  lua_setfield(L, -2, "sys");
+  return 1;
+}

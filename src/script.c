@@ -1,0 +1,209 @@
+/* script.c: lua_State lifecycle, the sandboxed library set, memory and time limits, and the
+ * protected-call gate. */
+#include "script.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store_lua.h"
+#include "sys_lua.h"
+#include "xml_lua.h"
+
+enum { HOOK_EVERY = 1000, BOOT_TIME_FACTOR = 100 };
+
+struct tg_script_s {
+  lua_State *L;
+  size_t memory_used;
+  size_t memory_limit;
+  unsigned time_limit_ms;
+  long long deadline_ns;
+  int host_ref;
+  tg_store_t *store;
+  char error[2048]; /* the last gate error, for callers that report it */
+};
+
+static long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Counts every byte the state holds and refuses growth past the cap, so a rule that builds a
+ * giant string or table gets a memory error instead of taking the process down. */
+static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  tg_script_t *script = ud;
+  size_t old = ptr ? osize : 0;
+  if (nsize == 0) {
+    free(ptr);
+    script->memory_used -= old;
+    return NULL;
+  }
+  if (nsize > old && script->memory_used - old + nsize > script->memory_limit)
+    return NULL;
+  void *grown = realloc(ptr, nsize);
+  if (grown)
+    script->memory_used = script->memory_used - old + nsize;
+  return grown;
+}
+
+/* Fires every HOOK_EVERY instructions. Once the deadline has passed it raises on every firing,
+ * so a rule's own pcall cannot swallow the timeout and carry on. */
+static void on_count(lua_State *L, lua_Debug *ar) {
+  tg_script_t *script;
+  lua_getallocf(L, (void **)&script);
+  if (now_ns() > script->deadline_ns)
+    luaL_error(L, "time limit of %d ms exceeded", (int)script->time_limit_ms);
+}
+
+static int traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg)
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+static int gate(tg_script_t *script, lua_CFunction fn, void *ud, unsigned budget_ms) {
+  lua_State *L = script->L;
+  int base = lua_gettop(L);
+  lua_pushcfunction(L, traceback);
+  lua_pushcfunction(L, fn);
+  lua_pushlightuserdata(L, ud);
+  script->deadline_ns = now_ns() + (long long)budget_ms * 1000000LL;
+  lua_sethook(L, on_count, LUA_MASKCOUNT, HOOK_EVERY);
+  int rc = lua_pcall(L, 1, 0, base + 1);
+  lua_sethook(L, NULL, 0, 0);
+  if (rc != LUA_OK) {
+    const char *msg = rc == LUA_ERRMEM ? "Lua memory limit reached" : lua_tostring(L, -1);
+    snprintf(script->error, sizeof script->error, "%s", msg ? msg : "unknown error");
+    lua_gc(L, LUA_GCCOLLECT); /* what the failed call built must not weigh on the next one */
+  }
+  lua_settop(L, base);
+  return rc == LUA_OK ? 0 : -1;
+}
+
+int tg_script_call(tg_script_t *script, lua_CFunction fn, void *ud) {
+  int rc = gate(script, fn, ud, script->time_limit_ms);
+  if (rc < 0) {
+    char quoted[2100];
+    tg_log_quote(quoted, sizeof quoted, script->error, strlen(script->error));
+    tg_log(TG_LOG_ERROR, "lua_call_failed", "error=%s", quoted);
+  }
+  return rc;
+}
+
+static void open_libraries(lua_State *L, const char *runtime_dir) {
+  static const luaL_Reg libs[] = {
+      {LUA_GNAME, luaopen_base},          {LUA_LOADLIBNAME, luaopen_package}, {LUA_COLIBNAME, luaopen_coroutine},
+      {LUA_TABLIBNAME, luaopen_table},    {LUA_STRLIBNAME, luaopen_string},   {LUA_MATHLIBNAME, luaopen_math},
+      {LUA_UTF8LIBNAME, luaopen_utf8},    {NULL, NULL},
+  };
+  for (const luaL_Reg *lib = libs; lib->func; lib++) {
+    luaL_requiref(L, lib->name, lib->func, 1);
+    lua_pop(L, 1);
+  }
+  /* debug is loaded for the runtime's tracebacks but is not a global: rules cannot reach it. */
+  luaL_requiref(L, LUA_DBLIBNAME, luaopen_debug, 0);
+  lua_pop(L, 1);
+  /* No io or os at all; the runtime reads nothing from disk but its own modules. */
+  lua_pushnil(L);
+  lua_setglobal(L, "dofile");
+  lua_pushnil(L);
+  lua_setglobal(L, "loadfile");
+  lua_getglobal(L, "package");
+  lua_pushfstring(L, "%s/?.lua", runtime_dir);
+  lua_setfield(L, -2, "path");
+  lua_pushliteral(L, "");
+  lua_setfield(L, -2, "cpath");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "loadlib");
+  lua_getfield(L, -1, "searchers"); /* keep the preload and Lua-file searchers, drop the C ones */
+  lua_pushnil(L);
+  lua_rawseti(L, -2, 4);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, 3);
+  lua_pop(L, 1);
+  lua_pop(L, 1);
+}
+
+static int open_db(lua_State *L) {
+  tg_script_t *script;
+  lua_getallocf(L, (void **)&script);
+  tg_store_lua_push(L, script->store, 0);
+  return 1;
+}
+
+static void preload(lua_State *L, const char *name, lua_CFunction open) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, open);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 1);
+}
+
+typedef struct boot_s {
+  tg_script_t *script;
+  const char *rules_dir;
+  int refused; /* the rules did not load; script->error lists why */
+} boot_t;
+
+/* Loads taskgate.host and every rule; on problems copies their list into script->error. */
+static int boot(lua_State *L) {
+  boot_t *b = lua_touserdata(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "taskgate.host");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "load");
+  lua_pushstring(L, b->rules_dir);
+  lua_call(L, 1, 2);
+  if (!lua_toboolean(L, -2)) { /* the message lists every problem with file:line */
+    snprintf(b->script->error, sizeof b->script->error, "%s", luaL_optstring(L, -1, "rules did not load"));
+    b->refused = 1;
+    return 0;
+  }
+  lua_pop(L, 2);
+  b->script->host_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t errcap) {
+  tg_script_t *script = calloc(1, sizeof *script);
+  if (!script)
+    return snprintf(err, errcap, "out of memory"), NULL;
+  script->memory_limit = config->memory_limit;
+  script->time_limit_ms = config->time_limit_ms;
+  script->store = config->store;
+  script->host_ref = LUA_NOREF;
+  script->L = lua_newstate(limited_alloc, script);
+  if (!script->L) {
+    free(script);
+    return snprintf(err, errcap, "cannot create a Lua state"), NULL;
+  }
+  open_libraries(script->L, config->runtime_dir);
+  preload(script->L, "taskgate.db", open_db);
+  preload(script->L, "taskgate.xml", tg_xml_lua_open);
+  preload(script->L, "taskgate.sys", tg_sys_lua_open);
+  boot_t b = {.script = script, .rules_dir = config->rules_dir};
+  if (gate(script, boot, &b, script->time_limit_ms * BOOT_TIME_FACTOR) < 0 || b.refused) {
+    snprintf(err, errcap, "%s", script->error);
+    tg_script_free(script);
+    return NULL;
+  }
+  return script;
+}
+
+void tg_script_free(tg_script_t *script) {
+  if (!script)
+    return;
+  luaL_unref(script->L, LUA_REGISTRYINDEX, script->host_ref);
+  lua_close(script->L);
+  free(script);
+}
+
+void tg_script_push_host(tg_script_t *script, lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, script->host_ref); }
+
+lua_State *tg_script_state(tg_script_t *script) { return script->L; }

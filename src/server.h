@@ -1,0 +1,27 @@
+/* server.h: the listening socket and the set of open connections. */
+#ifndef TG_SERVER_H
+#define TG_SERVER_H
+
+#include <uv.h>
+
+#include "http.h"
+
+typedef struct tg_conn_s tg_conn_t;
+
+typedef struct tg_server_s {
+  uv_loop_t *loop;
+  uv_tcp_t listener;
+  tg_http_task_fn on_task; /* answers task calls for every connection */
+  void *task_ctx;
+  tg_conn_t *conns; /* open connections, for shutdown */
+  int open_conns;
+  int listening;
+  char address[80]; /* the bound HOST:PORT, port 0 resolved */
+} tg_server_t;
+
+/* Binds host:port and starts accepting. Returns 0 or a negative libuv error code. */
+int tg_server_listen(tg_server_t *server, uv_loop_t *loop, const char *host, int port);
+/* Stops accepting and closes every connection; the loop then runs out once writes finish. */
+void tg_server_close(tg_server_t *server);
+
+#endif

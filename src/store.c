@@ -1,0 +1,191 @@
+/* store.c: the embedded SQLite store (WAL), its schema and its statement cache. */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_SLOTS 128 /* distinct SQL texts the runtime uses; chains handle more */
+
+typedef struct cached_stmt_s {
+  struct cached_stmt_s *next;
+  sqlite3_stmt *stmt;
+  size_t len;
+  char sql[];
+} cached_stmt_t;
+
+struct tg_store_s {
+  sqlite3 *db;
+  cached_stmt_t *cache[CACHE_SLOTS];
+};
+
+/* Each entry moves the schema from version i to i+1; never edit an entry once released. */
+static const char *const migrations[] = {
+    "CREATE TABLE taskgroup ("
+    "  taskgroup_id INTEGER PRIMARY KEY,"
+    "  shipment INTEGER,"
+    "  category INTEGER NOT NULL,"
+    "  req_time TEXT NOT NULL,"
+    "  req_epoch INTEGER NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  start_time TEXT,"
+    "  start_epoch INTEGER,"
+    "  suspended INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE task ("
+    "  task_id INTEGER PRIMARY KEY,"
+    "  taskgroup_id INTEGER NOT NULL REFERENCES taskgroup(taskgroup_id),"
+    "  bin_id INTEGER NOT NULL,"
+    "  item TEXT,"
+    "  \"order\" TEXT,"
+    "  estpicktime INTEGER,"
+    "  port_id INTEGER);"
+    "CREATE INDEX task_by_taskgroup ON task(taskgroup_id);"
+    "CREATE TABLE audit ("
+    "  audit_id INTEGER PRIMARY KEY,"
+    "  time TEXT NOT NULL,"
+    "  client TEXT,"
+    "  method TEXT NOT NULL,"
+    "  params TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL);",
+};
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {
+  char *msg = NULL;
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+  if (rc != SQLITE_OK) {
+    snprintf(err, errcap, "%s", msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+  }
+  return rc;
+}
+
+static int migrate(sqlite3 *db, char *err, size_t errcap) {
+  sqlite3_stmt *stmt;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
+    return snprintf(err, errcap, "%s", sqlite3_errmsg(db)), -1;
+  int version = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : 0;
+  sqlite3_finalize(stmt);
+  int latest = (int)(sizeof migrations / sizeof migrations[0]);
+  if (version > latest)
+    return snprintf(err, errcap, "store schema version %d is newer than this taskgate (%d)", version, latest), -1;
+  for (; version < latest; version++) {
+    char bump[64];
+    snprintf(bump, sizeof bump, "PRAGMA user_version=%d;", version + 1);
+    if (exec(db, "BEGIN IMMEDIATE", err, errcap) || exec(db, migrations[version], err, errcap) ||
+        exec(db, bump, err, errcap) || exec(db, "COMMIT", err, errcap)) {
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static tg_store_t *open_with(const char *path, int flags, const char *pragmas, char *err, size_t errcap) {
+  tg_store_t *store = calloc(1, sizeof *store);
+  if (!store)
+    return snprintf(err, errcap, "out of memory"), NULL;
+  if (sqlite3_open_v2(path, &store->db, flags, NULL) != SQLITE_OK) {
+    snprintf(err, errcap, "%s: %s", path, store->db ? sqlite3_errmsg(store->db) : "cannot open");
+    goto fail;
+  }
+  sqlite3_busy_timeout(store->db, 5000);
+  if (exec(store->db, pragmas, err, errcap) != SQLITE_OK)
+    goto fail;
+  return store;
+fail:
+  sqlite3_close(store->db);
+  free(store);
+  return NULL;
+}
+
+tg_store_t *tg_store_open(const char *path, int sync_mode, char *err, size_t errcap) {
+  const char *pragmas = sync_mode == TG_SYNC_FULL
+                            ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                            : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
+  tg_store_t *store = open_with(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, pragmas, err, errcap);
+  if (store && migrate(store->db, err, errcap) < 0) {
+    tg_store_close(store);
+    return NULL;
+  }
+  return store;
+}
+
+tg_store_t *tg_store_open_readonly(const char *path, char *err, size_t errcap) {
+  return open_with(path, SQLITE_OPEN_READONLY, "PRAGMA query_only=1;", err, errcap);
+}
+
+void tg_store_close(tg_store_t *store) {
+  if (!store)
+    return;
+  if (tg_store_in_transaction(store))
+    tg_store_rollback(store);
+  for (int i = 0; i < CACHE_SLOTS; i++) {
+    cached_stmt_t *entry = store->cache[i];
+    while (entry) {
+      cached_stmt_t *next = entry->next;
+      sqlite3_finalize(entry->stmt);
+      free(entry);
+      entry = next;
+    }
+  }
+  sqlite3_close(store->db);
+  free(store);
+}
+
+static unsigned hash(const char *s, size_t len) {
+  unsigned h = 2166136261u; /* FNV-1a */
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h;
+}
+
+sqlite3_stmt *tg_store_prepare(tg_store_t *store, const char *sql, size_t len) {
+  unsigned slot = hash(sql, len) % CACHE_SLOTS;
+  for (cached_stmt_t *entry = store->cache[slot]; entry; entry = entry->next) {
+    if (entry->len == len && memcmp(entry->sql, sql, len) == 0) {
+      sqlite3_reset(entry->stmt);
+      sqlite3_clear_bindings(entry->stmt);
+      return entry->stmt;
+    }
+  }
+  cached_stmt_t *entry = malloc(sizeof *entry + len + 1);
+  if (!entry)
+    return NULL;
+  if (sqlite3_prepare_v3(store->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &entry->stmt, NULL) != SQLITE_OK ||
+      !entry->stmt) {
+    sqlite3_finalize(entry->stmt);
+    free(entry);
+    return NULL;
+  }
+  memcpy(entry->sql, sql, len);
+  entry->sql[len] = '\0';
+  entry->len = len;
+  entry->next = store->cache[slot];
+  store->cache[slot] = entry;
+  return entry->stmt;
+}
+
+const char *tg_store_errmsg(tg_store_t *store) { return sqlite3_errmsg(store->db); }
+
+sqlite3 *tg_store_db(tg_store_t *store) { return store->db; }
+
+static int run(tg_store_t *store, const char *sql) {
+  sqlite3_stmt *stmt = tg_store_prepare(store, sql, strlen(sql));
+  if (!stmt)
+    return -sqlite3_errcode(store->db);
+  int rc = sqlite3_step(stmt);
+  sqlite3_reset(stmt);
+  return rc == SQLITE_DONE ? 0 : -rc;
+}
+
+int tg_store_begin(tg_store_t *store) { return run(store, "BEGIN IMMEDIATE"); }
+
+int tg_store_commit(tg_store_t *store) { return run(store, "COMMIT"); }
+
+int tg_store_rollback(tg_store_t *store) {
+  if (!tg_store_in_transaction(store))
+    return 0;
+  return run(store, "ROLLBACK");
+}
+
+int tg_store_in_transaction(tg_store_t *store) { return !sqlite3_get_autocommit(store->db); }

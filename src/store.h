@@ -1,0 +1,33 @@
+/* store.h: the embedded SQLite store: schema, pragmas, cached statements, transactions. */
+#ifndef TG_STORE_H
+#define TG_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+typedef struct tg_store_s tg_store_t;
+
+enum { TG_SYNC_NORMAL = 0, TG_SYNC_FULL = 1 };
+
+/* Opens (creating if needed) the store at path in WAL mode and brings its schema up to date.
+ * Returns the store, or NULL with a message in err. The caller owns it: tg_store_close. */
+tg_store_t *tg_store_open(const char *path, int sync_mode, char *err, size_t errcap);
+/* Opens an existing store read-only, for tools such as `taskgate audit`. */
+tg_store_t *tg_store_open_readonly(const char *path, char *err, size_t errcap);
+/* Finalizes cached statements and closes the database. Rolls back an open transaction. */
+void tg_store_close(tg_store_t *store);
+
+/* Returns a prepared statement for sql, reset and with bindings cleared. The store owns it;
+ * it is reused for the same text. NULL on an SQL error (message via tg_store_errmsg). */
+sqlite3_stmt *tg_store_prepare(tg_store_t *store, const char *sql, size_t len);
+const char *tg_store_errmsg(tg_store_t *store);
+sqlite3 *tg_store_db(tg_store_t *store);
+
+/* Transactions: each returns 0 or a negative SQLite result code. */
+int tg_store_begin(tg_store_t *store);
+int tg_store_commit(tg_store_t *store);
+int tg_store_rollback(tg_store_t *store);
+/* Returns 1 while a transaction is open. */
+int tg_store_in_transaction(tg_store_t *store);
+
+#endif

@@ -1,0 +1,133 @@
+/* sys_lua.c: `taskgate.sys`: directory listing and text-only loading of rule files, the wall
+ * clock and the log, for the runtime in lua/. */
+#include "sys_lua.h"
+
+#include <dirent.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include "log.h"
+
+enum { MAX_RULE_BYTES = 1024 * 1024 };
+
+static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* sys.list_rules(dir) -> sorted array of "name.lua" file names, or nil and the reason. */
+static int list_rules(lua_State *L) {
+  const char *dir = luaL_checkstring(L, 1);
+  DIR *d = opendir(dir);
+  if (!d) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: cannot open the rules directory", dir);
+    return 2;
+  }
+  lua_newtable(L);
+  struct dirent *entry;
+  lua_Integer n = 0;
+  while ((entry = readdir(d))) {
+    size_t len = strlen(entry->d_name);
+    if (entry->d_name[0] == '.' || len < 5 || strcmp(entry->d_name + len - 4, ".lua") != 0)
+      continue; /* editors' hidden swap and backup files are not rules */
+    lua_pushstring(L, entry->d_name);
+    lua_rawseti(L, -2, ++n);
+  }
+  closedir(d);
+  /* Sort through a C array of the interned names the table anchors. */
+  const char **names = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *names, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, -2, i);
+    names[i - 1] = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  qsort(names, (size_t)n, sizeof *names, compare_strings);
+  lua_createtable(L, (int)n, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_pushstring(L, names[i - 1]);
+    lua_rawseti(L, -2, i);
+  }
+  return 1;
+}
+
+/* sys.load_rule(path, env) -> the compiled chunk with env as its _ENV, or nil and the reason.
+ * Only source text is accepted: precompiled bytecode is refused. */
+static int load_rule(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  FILE *file = fopen(path, "rb");
+  if (!file) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: cannot open", path);
+    return 2;
+  }
+  luaL_Buffer b;
+  char *chunk = luaL_buffinitsize(L, &b, MAX_RULE_BYTES + 1);
+  size_t len = fread(chunk, 1, MAX_RULE_BYTES + 1, file);
+  int read_error = ferror(file);
+  fclose(file);
+  luaL_pushresultsize(&b, len);
+  if (read_error || len > MAX_RULE_BYTES) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, read_error ? "read error" : "larger than 1 MiB");
+    return 2;
+  }
+  const char *text = lua_tostring(L, -1);
+  lua_pushfstring(L, "@%s", path);
+  if (luaL_loadbufferx(L, text, len, lua_tostring(L, -1), "t") != LUA_OK) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  lua_pushvalue(L, 2);
+  if (!lua_setupvalue(L, -2, 1)) /* a main chunk's first upvalue is always _ENV */
+    lua_pop(L, 1);
+  return 1;
+}
+
+/* sys.log(level, event, fields) where fields is a table of string keys and printable values. */
+static int sys_log(lua_State *L) {
+  int level = tg_log_level_parse(luaL_checkstring(L, 1));
+  const char *event = luaL_checkstring(L, 2);
+  if (level < 0)
+    return luaL_argerror(L, 1, "level is debug, info, warn or error");
+  if (!tg_log_enabled(level))
+    return 0;
+  char line[3072];
+  size_t used = 0;
+  line[0] = '\0';
+  if (lua_istable(L, 3)) {
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+      char quoted[1024];
+      size_t len;
+      const char *value = luaL_tolstring(L, -1, &len);
+      tg_log_quote(quoted, sizeof quoted, value, len);
+      if (lua_type(L, -3) == LUA_TSTRING && used < sizeof line) {
+        int n = snprintf(line + used, sizeof line - used, "%s=%s ", lua_tostring(L, -3), quoted);
+        used += n > 0 ? (size_t)n : 0;
+      }
+      lua_pop(L, 2);
+    }
+  }
+  tg_log(level, event, "%s", line);
+  return 0;
+}
+
+/* sys.now() -> seconds since the epoch, with microseconds. */
+static int sys_now(lua_State *L) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  lua_pushnumber(L, (lua_Number)tv.tv_sec + (lua_Number)tv.tv_usec / 1e6);
+  return 1;
+}
+
+int tg_sys_lua_open(lua_State *L) {
+  static const luaL_Reg functions[] = {
+      {"list_rules", list_rules}, {"load_rule", load_rule}, {"log", sys_log}, {"now", sys_now}, {NULL, NULL},
+  };
+  luaL_newlib(L, functions);
+  return 1;
+}

@@ -1,0 +1,10 @@
+/* sys_lua.h: `taskgate.sys`, the host services the runtime builds on (files, clock, log). */
+#ifndef TG_SYS_LUA_H
+#define TG_SYS_LUA_H
+
+#include <lua.h>
+
+/* Opens the module: list_rules, load_rule, log, now. */
+int tg_sys_lua_open(lua_State *L);
+
+#endif

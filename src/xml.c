@@ -1,0 +1,211 @@
+/* xml.c: decodes methodcalls with libxml2's SAX2 interface and escapes reply text. */
+#include "xml.h"
+
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <string.h>
+
+typedef struct decoder_s {
+  xmlParserCtxtPtr ctxt;
+  tg_arena_t *arena;
+  tg_xml_node_t *root;
+  tg_xml_node_t *stack[TG_XML_MAX_DEPTH];
+  int depth;
+  int nodes;
+  tg_buf_t text; /* character data of the innermost open element */
+  const char *why;
+} decoder_t;
+
+static void fail(decoder_t *d, const char *why) {
+  if (!d->why)
+    d->why = why;
+  xmlStopParser(d->ctxt);
+}
+
+static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+                     int nb_namespaces, const xmlChar **namespaces, int nb_attributes, int nb_defaulted,
+                     const xmlChar **attributes) {
+  decoder_t *d = ctx;
+  if (d->why)
+    return;
+  if (d->depth >= TG_XML_MAX_DEPTH)
+    return fail(d, "nesting too deep");
+  if (++d->nodes > TG_XML_MAX_NODES)
+    return fail(d, "too many elements");
+  tg_xml_node_t *node = tg_arena_alloc(d->arena, sizeof *node);
+  const char *name = (const char *)localname;
+  if (!node || !(node->name = tg_arena_strndup(d->arena, name, strlen(name))))
+    return fail(d, "request too large");
+  node->text = "";
+  node->text_len = 0;
+  node->first_child = node->last_child = node->next = NULL;
+  if (d->depth == 0) {
+    d->root = node;
+  } else {
+    tg_xml_node_t *parent = d->stack[d->depth - 1];
+    if (parent->last_child)
+      parent->last_child->next = node;
+    else
+      parent->first_child = node;
+    parent->last_child = node;
+  }
+  d->stack[d->depth++] = node;
+  d->text.len = 0; /* text before a child element is layout, not a value */
+}
+
+static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri) {
+  decoder_t *d = ctx;
+  if (d->why || d->depth == 0)
+    return;
+  tg_xml_node_t *node = d->stack[--d->depth];
+  if (!node->first_child && d->text.len > 0) {
+    char *text = tg_arena_strndup(d->arena, d->text.data, d->text.len);
+    if (!text)
+      return fail(d, "request too large");
+    node->text = text;
+    node->text_len = d->text.len;
+  }
+  d->text.len = 0;
+}
+
+static void on_characters(void *ctx, const xmlChar *ch, int len) {
+  decoder_t *d = ctx;
+  if (d->why || d->depth == 0)
+    return;
+  if (tg_buf_append(&d->text, ch, (size_t)len) < 0)
+    fail(d, "out of memory");
+}
+
+static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *external_id, const xmlChar *system_id) {
+  fail(ctx, "DOCTYPE is not allowed");
+}
+
+static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
+                           const xmlChar *system_id, xmlChar *content) {
+  fail(ctx, "entity declarations are not allowed");
+}
+
+static xmlEntityPtr on_get_entity(void *ctx, const xmlChar *name) {
+  return xmlGetPredefinedEntity(name); /* only &lt; &gt; &amp; &quot; &apos; exist here */
+}
+
+static void on_structured_error(void *ctx, xmlErrorPtr error) {
+  /* Errors surface through wellFormed; libxml2 must not print to our stderr. */
+}
+
+static void on_pi(void *ctx, const xmlChar *target, const xmlChar *data) {}
+
+static xmlSAXHandler sax_handler = {
+    .initialized = XML_SAX2_MAGIC,
+    .startElementNs = on_start,
+    .endElementNs = on_end,
+    .characters = on_characters,
+    .cdataBlock = on_characters,
+    .internalSubset = on_doctype,
+    .externalSubset = on_doctype,
+    .entityDecl = on_entity_decl,
+    .getEntity = on_get_entity,
+    .getParameterEntity = on_get_entity,
+    .processingInstruction = on_pi,
+    .serror = on_structured_error,
+};
+
+static xmlParserInputPtr deny_external_entity(const char *url, const char *id, xmlParserCtxtPtr ctxt) {
+  return NULL; /* no file://, no http://, nothing outside the request body */
+}
+
+static void silent_generic_error(void *ctx, const char *msg, ...) {}
+
+void tg_xml_init(void) {
+  xmlInitParser();
+  xmlSetExternalEntityLoader(deny_external_entity);
+  xmlSetGenericErrorFunc(NULL, silent_generic_error);
+  xmlSetStructuredErrorFunc(NULL, on_structured_error);
+}
+
+tg_xml_node_t *tg_xml_decode(tg_arena_t *arena, const char *bytes, size_t len, const char **why) {
+  if (len > (size_t)INT32_MAX) {
+    *why = "request too large";
+    return NULL;
+  }
+  decoder_t d = {.arena = arena};
+  d.ctxt = xmlCreateMemoryParserCtxt(bytes, (int)len);
+  if (!d.ctxt) {
+    *why = len == 0 ? "empty body" : "out of memory";
+    return NULL;
+  }
+  xmlCtxtUseOptions(d.ctxt, XML_PARSE_NONET);
+  xmlSAXHandlerPtr default_sax = d.ctxt->sax;
+  d.ctxt->sax = &sax_handler;
+  d.ctxt->userData = &d;
+  xmlParseDocument(d.ctxt);
+  int well_formed = d.ctxt->wellFormed;
+  d.ctxt->sax = default_sax; /* the context frees its own handler, never ours */
+  if (d.ctxt->myDoc)
+    xmlFreeDoc(d.ctxt->myDoc);
+  xmlFreeParserCtxt(d.ctxt);
+  tg_buf_free(&d.text);
+  if (!d.why && (!well_formed || !d.root))
+    d.why = "malformed XML";
+  *why = d.why;
+  return d.why ? NULL : d.root;
+}
+
+int tg_xml_name_ok(const char *name, size_t len) {
+  if (len == 0 || !((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z') || name[0] == '_'))
+    return 0;
+  for (size_t i = 1; i < len; i++) {
+    char c = name[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+          c == '.'))
+      return 0;
+  }
+  return 1;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
+static size_t utf8_sequence(const unsigned char *s, size_t left) {
+  if (s[0] < 0x80)
+    return 1;
+  size_t n = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
+  if (n == 0 || n > left || s[0] > 0xF4)
+    return 0;
+  for (size_t i = 1; i < n; i++)
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+  if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0) || (s[0] == 0xF0 && s[1] < 0x90) ||
+      (s[0] == 0xF4 && s[1] >= 0x90))
+    return 0; /* overlong forms and surrogates */
+  return n;
+}
+
+int tg_xml_escape(tg_buf_t *out, const char *text, size_t len) {
+  static const char replacement[] = "\xEF\xBF\xBD";
+  const unsigned char *s = (const unsigned char *)text;
+  size_t i = 0;
+  while (i < len) {
+    size_t n = utf8_sequence(s + i, len - i);
+    const char *rep = NULL;
+    if (n == 0)
+      rep = replacement, n = 1;
+    else if (s[i] == '&')
+      rep = "&amp;";
+    else if (s[i] == '<')
+      rep = "&lt;";
+    else if (s[i] == '>')
+      rep = "&gt;";
+    else if (s[i] == '"')
+      rep = "&quot;";
+    else if (s[i] == '\'')
+      rep = "&apos;";
+    else if (s[i] == '\r')
+      rep = "&#13;"; /* a literal CR would be normalised away by the reader */
+    else if (s[i] < 0x20 && s[i] != '\t' && s[i] != '\n')
+      rep = replacement; /* not representable in XML 1.0, not even as a character reference */
+    int rc = rep ? tg_buf_puts(out, rep) : tg_buf_append(out, s + i, n);
+    if (rc < 0)
+      return -1;
+    i += n;
+  }
+  return 0;
+}

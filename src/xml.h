@@ -1,0 +1,38 @@
+/* xml.h: methodcall bytes in (libxml2 SAX2, no DTDs ever), reply bytes out. No Lua here. */
+#ifndef TG_XML_H
+#define TG_XML_H
+
+#include <stddef.h>
+
+#include "arena.h"
+#include "buf.h"
+
+typedef struct tg_xml_node_s tg_xml_node_t;
+
+/* An element: its name, its text (when it has no child elements) and its children in order. */
+struct tg_xml_node_s {
+  const char *name;
+  const char *text; /* NUL-terminated, UTF-8; "" for an empty element */
+  size_t text_len;
+  tg_xml_node_t *first_child;
+  tg_xml_node_t *last_child;
+  tg_xml_node_t *next;
+};
+
+enum { TG_XML_MAX_DEPTH = 32, TG_XML_MAX_NODES = 100000 };
+
+/* Installs the deny-all external entity loader and silences libxml2's own error printing.
+ * Call once before any parsing. */
+void tg_xml_init(void);
+
+/* Decodes an XML document into a tree allocated in arena. Returns the root element, or NULL
+ * with a short reason in *why (a static string) for malformed input, any DOCTYPE or entity
+ * declaration, too deep nesting or too many elements. */
+tg_xml_node_t *tg_xml_decode(tg_arena_t *arena, const char *bytes, size_t len, const char **why);
+
+/* Returns 1 when name is a plain XML element name we are willing to emit. */
+int tg_xml_name_ok(const char *name, size_t len);
+/* Appends text with &, <, >, " and ' escaped; invalid UTF-8 and control bytes become U+FFFD. */
+int tg_xml_escape(tg_buf_t *out, const char *text, size_t len);
+
+#endif

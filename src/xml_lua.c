@@ -1,0 +1,255 @@
+/* xml_lua.c: the only place where decoded XML meets Lua tables, in both directions. */
+#include "xml_lua.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Pushes an element's value: its text when it has no children, otherwise a table whose keys
+ * are child names; a name that repeats holds an array of the values in document order. */
+static void push_value(lua_State *L, const tg_xml_node_t *node, int depth) {
+  if (!node->first_child) {
+    lua_pushlstring(L, node->text, node->text_len);
+    return;
+  }
+  luaL_checkstack(L, 6, "XML nesting");
+  lua_newtable(L);
+  lua_newtable(L); /* names already turned into arrays */
+  for (const tg_xml_node_t *child = node->first_child; child; child = child->next) {
+    int kind = lua_getfield(L, -2, child->name);
+    lua_pop(L, 1);
+    if (kind == LUA_TNIL) {
+      push_value(L, child, depth + 1);
+      lua_setfield(L, -3, child->name);
+      continue;
+    }
+    if (lua_getfield(L, -1, child->name) == LUA_TNIL) { /* second occurrence: start an array */
+      lua_pop(L, 1);
+      lua_createtable(L, 2, 0);
+      lua_getfield(L, -3, child->name);
+      lua_rawseti(L, -2, 1);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, -3, child->name);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, -4, child->name);
+    }
+    push_value(L, child, depth + 1);
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+void tg_xml_lua_push_call(lua_State *L, const tg_xml_node_t *root, const char *why) {
+  lua_createtable(L, 0, 4);
+  if (!root) {
+    lua_pushstring(L, why ? why : "malformed XML");
+    lua_setfield(L, -2, "malformed");
+    return;
+  }
+  if (strcmp(root->name, "methodcall") != 0) {
+    lua_pushstring(L, "root element is not methodcall");
+    lua_setfield(L, -2, "malformed");
+    return;
+  }
+  for (const tg_xml_node_t *child = root->first_child; child; child = child->next) {
+    const char *field = strcmp(child->name, "name") == 0 ? "name" : strcmp(child->name, "params") == 0 ? "params" : NULL;
+    if (!field)
+      continue; /* unknown envelope elements are ignored, as the parameters' unknown ones are */
+    if (lua_getfield(L, -1, field) != LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_pushfstring(L, "more than one <%s>", field);
+      lua_setfield(L, -2, "malformed");
+      return;
+    }
+    lua_pop(L, 1);
+    push_value(L, child, 1);
+    lua_setfield(L, -2, field);
+  }
+}
+
+/* --- encoding ---------------------------------------------------------------------------- */
+
+enum { MAX_REPLY_DEPTH = 16 };
+
+#define OUT_META "taskgate.xml.out"
+
+/* Appends to the reply buffer; raises on out-of-memory (the buffer is freed by its __gc). */
+static void put(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
+  if (tg_buf_append(out, s, len) < 0)
+    luaL_error(L, "out of memory");
+}
+
+static void puts_(lua_State *L, tg_buf_t *out, const char *s) { put(L, out, s, strlen(s)); }
+
+static void indent(lua_State *L, tg_buf_t *out, int depth) {
+  for (int i = 0; i < depth; i++)
+    put(L, out, "  ", 2);
+}
+
+static void encode_element(lua_State *L, tg_buf_t *out, const char *name, int value, int depth);
+
+static int compare_names(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Collects the string keys of table t, sorted, into a Lua array pushed on the stack. */
+static void push_sorted_keys(lua_State *L, int t) {
+  lua_newtable(L);
+  int keys = lua_gettop(L);
+  lua_Integer n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "reply keys must be element names, got a %s", luaL_typename(L, -1));
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, keys, ++n);
+  }
+  /* Sort pointers into the interned key strings, which the keys array keeps alive. */
+  const char **names = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *names, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, keys, i);
+    names[i - 1] = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  qsort(names, (size_t)n, sizeof *names, compare_names);
+  lua_newtable(L);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_pushstring(L, names[i - 1]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_replace(L, keys);
+  lua_pop(L, 1);
+}
+
+/* Emits the children of table t: first the keys named by its `__order` metafield, then every
+ * other key in sorted order, so replies are byte-for-byte reproducible. */
+static void encode_children(lua_State *L, tg_buf_t *out, int t, int depth) {
+  int top = lua_gettop(L);
+  lua_newtable(L); /* keys already written */
+  int done = lua_gettop(L);
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 0 && luaL_getmetafield(L, t, "__order") == LUA_TNIL)
+      continue;
+    if (pass == 1)
+      push_sorted_keys(L, t);
+    int keys = lua_gettop(L);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, keys);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, keys, i);
+      const char *key = lua_tostring(L, -1);
+      if (key && lua_getfield(L, done, key) == LUA_TNIL && lua_getfield(L, t, key) != LUA_TNIL) {
+        encode_element(L, out, key, lua_gettop(L), depth);
+        lua_pushboolean(L, 1);
+        lua_setfield(L, done, key);
+      }
+      lua_settop(L, keys);
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, top);
+}
+
+static int is_list(lua_State *L, int t) {
+  if (luaL_getmetafield(L, t, "__list") != LUA_TNIL) {
+    lua_pop(L, 1);
+    return 1;
+  }
+  return lua_rawlen(L, t) > 0;
+}
+
+static void encode_text(lua_State *L, tg_buf_t *out, const char *name, int value) {
+  int type = lua_type(L, value);
+  if (type == LUA_TBOOLEAN) {
+    puts_(L, out, lua_toboolean(L, value) ? "1" : "0");
+  } else if (type == LUA_TNUMBER || type == LUA_TSTRING) {
+    lua_pushvalue(L, value); /* tolstring converts numbers in place: work on a copy */
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len);
+    if (tg_xml_escape(out, text, len) < 0)
+      luaL_error(L, "out of memory");
+    lua_pop(L, 1);
+  } else {
+    luaL_error(L, "reply '%s' holds a %s", name, lua_typename(L, type));
+  }
+}
+
+static void encode_element(lua_State *L, tg_buf_t *out, const char *name, int value, int depth) {
+  if (depth > MAX_REPLY_DEPTH)
+    luaL_error(L, "reply nested deeper than %d (a cycle?)", MAX_REPLY_DEPTH);
+  if (!tg_xml_name_ok(name, strlen(name)))
+    luaL_error(L, "reply key '%s' is not a valid element name", name);
+  luaL_checkstack(L, 10, "reply nesting");
+  int is_table = lua_type(L, value) == LUA_TTABLE;
+  if (is_table && is_list(L, value)) {
+    lua_Integer n = (lua_Integer)lua_rawlen(L, value);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, value, i);
+      if (lua_type(L, -1) == LUA_TTABLE && is_list(L, lua_gettop(L)))
+        luaL_error(L, "reply '%s' is a list of lists", name);
+      encode_element(L, out, name, lua_gettop(L), depth);
+      lua_pop(L, 1);
+    }
+    return;
+  }
+  indent(L, out, depth);
+  put(L, out, "<", 1);
+  puts_(L, out, name);
+  if (is_table) {
+    lua_pushnil(L);
+    if (!lua_next(L, value)) {
+      puts_(L, out, "/>\n");
+      return;
+    }
+    lua_pop(L, 2);
+    puts_(L, out, ">\n");
+    encode_children(L, out, value, depth + 1);
+    indent(L, out, depth);
+  } else {
+    put(L, out, ">", 1);
+    encode_text(L, out, name, value);
+  }
+  put(L, out, "</", 2);
+  puts_(L, out, name);
+  put(L, out, ">\n", 2);
+}
+
+static int out_gc(lua_State *L) {
+  tg_buf_free(luaL_checkudata(L, 1, OUT_META));
+  return 0;
+}
+
+/* xml.encode(reply) -> "<?xml ...?><response>...</response>" with two-space indentation. */
+static int xml_encode(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  tg_buf_t *out = lua_newuserdatauv(L, sizeof *out, 0);
+  memset(out, 0, sizeof *out);
+  if (luaL_newmetatable(L, OUT_META)) {
+    lua_pushcfunction(L, out_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  puts_(L, out, "<?xml version=\"1.0\"?>\n");
+  encode_element(L, out, "response", 1, 0);
+  lua_pushlstring(L, out->data, out->len);
+  tg_buf_free(out);
+  return 1;
+}
+
+/* xml.decode(bytes) -> call table, as the gateway builds it for a request body. */
+static int xml_decode(lua_State *L) {
+  size_t len;
+  const char *bytes = luaL_checklstring(L, 1, &len);
+  tg_arena_t arena = {.limit = 64u << 20};
+  const char *why = NULL;
+  tg_xml_node_t *root = tg_xml_decode(&arena, bytes, len, &why);
+  tg_xml_lua_push_call(L, root, why); /* may raise; the arena then leaks only on out-of-memory */
+  tg_arena_free(&arena);
+  return 1;
+}
+
+int tg_xml_lua_open(lua_State *L) {
+  static const luaL_Reg functions[] = {{"encode", xml_encode}, {"decode", xml_decode}, {NULL, NULL}};
+  luaL_newlib(L, functions);
+  return 1;
+}

@@ -1,0 +1,16 @@
+/* xml_lua.h: decoded methodcalls become Lua tables; reply tables become XML bytes. */
+#ifndef TG_XML_LUA_H
+#define TG_XML_LUA_H
+
+#include <lua.h>
+
+#include "xml.h"
+
+/* Pushes the call table {name=, params=, malformed=} for a decoded document. root may be NULL,
+ * in which case why (the decoder's reason) becomes `malformed`. May raise (memory). */
+void tg_xml_lua_push_call(lua_State *L, const tg_xml_node_t *root, const char *why);
+
+/* The `taskgate.xml` module: encode(reply) -> XML document string; decode(bytes) -> call table. */
+int tg_xml_lua_open(lua_State *L);
+
+#endif
