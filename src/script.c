@@ -56,8 +56,12 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 static void on_count(lua_State *L, lua_Debug *ar) {
   tg_script_t *script;
   lua_getallocf(L, (void **)&script);
-  if (now_ns() > script->deadline_ns)
+  if (now_ns() > script->deadline_ns) {
+    /* From now on fire at every instruction: the error then also hits the code between a
+     * rule's pcalls, and the call unwinds. The gate removes the hook when it returns. */
+    lua_sethook(L, on_count, LUA_MASKCOUNT, 1);
     luaL_error(L, "time limit of %d ms exceeded", (int)script->time_limit_ms);
+  }
 }
 
 static int traceback(lua_State *L) {

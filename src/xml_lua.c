@@ -195,14 +195,15 @@ static void encode_element(lua_State *L, tg_buf_t *out, const char *name, int va
   put(L, out, "<", 1);
   puts_(L, out, name);
   if (is_table) {
-    lua_pushnil(L);
-    if (!lua_next(L, value)) {
+    size_t open_end = out->len;
+    puts_(L, out, ">\n");
+    size_t children_start = out->len;
+    encode_children(L, out, value, depth + 1);
+    if (out->len == children_start) { /* no children, or only empty lists: <name/> */
+      out->len = open_end;
       puts_(L, out, "/>\n");
       return;
     }
-    lua_pop(L, 2);
-    puts_(L, out, ">\n");
-    encode_children(L, out, value, depth + 1);
     indent(L, out, depth);
   } else {
     put(L, out, ">", 1);

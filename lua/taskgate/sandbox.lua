@@ -6,7 +6,7 @@ local M = {}
 
 -- Rules can reach a string's metatable through getmetatable(""); hide it so no rule can
 -- change string methods for the others.
-getmetatable("").__metatable = false
+require("debug").getmetatable("").__metatable = false
 
 local function readonly(name, source)
   return setmetatable({}, {

@@ -1,0 +1,154 @@
+-- Starts the real taskgate binary on 127.0.0.1:<free port> with a temporary store and speaks
+-- HTTP to it over real sockets.
+local socket = require "socket"
+
+local M = {}
+
+local root = os.getenv("TASKGATE_ROOT") or "."
+M.binary = os.getenv("TASKGATE_BIN") or (root .. "/build/taskgate")
+M.rules = root .. "/rules"
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+M.read_file = read_file
+
+function M.tmpdir()
+  local p = io.popen("mktemp -d /tmp/taskgate-spec.XXXXXX")
+  local dir = p:read("l")
+  p:close()
+  return dir
+end
+
+local Gateway = {}
+Gateway.__index = Gateway
+
+--- Starts a gateway. opts: store (path), rules (dir), args (extra command-line text).
+function M.start(opts)
+  opts = opts or {}
+  local dir = opts.dir or M.tmpdir()
+  local self = setmetatable({
+    dir = dir,
+    store = opts.store or (dir .. "/taskgate.db"),
+    rules = opts.rules or M.rules,
+    out = dir .. "/stdout",
+    err = dir .. "/stderr",
+  }, Gateway)
+  local cmd = string.format("%s --listen 127.0.0.1:0 --store %s --rules %s %s >%s 2>>%s & echo $!",
+    M.binary, self.store, self.rules, opts.args or "", self.out, self.err)
+  local p = io.popen(cmd)
+  self.pid = p:read("l")
+  p:close()
+  for _ = 1, 500 do
+    local text = read_file(self.out) or ""
+    local port = text:match("listening on 127%.0%.0%.1:(%d+)")
+    if port then
+      self.port = tonumber(port)
+      return self
+    end
+    if not self:alive() then break end
+    socket.sleep(0.01)
+  end
+  error("gateway did not start: " .. (read_file(self.err) or "(no stderr)"))
+end
+
+function Gateway:alive()
+  return os.execute("kill -0 " .. self.pid .. " 2>/dev/null") == true
+end
+
+function Gateway:log()
+  return read_file(self.err) or ""
+end
+
+--- Sends a signal and waits for the process to end; returns true when it exited.
+function Gateway:stop(signal)
+  os.execute(string.format("kill -%s %s 2>/dev/null", signal or "TERM", self.pid))
+  for _ = 1, 500 do
+    if not self:alive() then return true end
+    socket.sleep(0.01)
+  end
+  os.execute("kill -9 " .. self.pid .. " 2>/dev/null")
+  return false
+end
+
+--- Opens a raw TCP connection to the gateway.
+function Gateway:connect()
+  local conn = assert(socket.connect("127.0.0.1", self.port))
+  conn:settimeout(5)
+  return conn
+end
+
+-- Reads one HTTP response from conn; returns status, headers (lower-case keys), body.
+function M.read_response(conn, head_only)
+  local line, err = conn:receive("*l")
+  if not line then return nil, err end
+  local status = tonumber(line:match("^HTTP/1%.1 (%d+)"))
+  local headers = {}
+  while true do
+    local header = assert(conn:receive("*l"))
+    if header == "" then break end
+    local name, value = header:match("^([^:]+):%s*(.*)$")
+    headers[name:lower()] = value
+  end
+  local length = tonumber(headers["content-length"] or 0)
+  local body = ""
+  if length > 0 and not head_only then body = assert(conn:receive(length)) end
+  return status, headers, body
+end
+
+--- Sends a raw request on a fresh connection and reads one response.
+function Gateway:raw(bytes, head_only)
+  local conn = self:connect()
+  assert(conn:send(bytes))
+  local status, headers, body = M.read_response(conn, head_only)
+  conn:close()
+  return status, headers, body
+end
+
+function M.post_request(xml, extra_headers, path)
+  return string.format("POST %s HTTP/1.1\r\nHost: taskgate\r\nContent-Type: application/xml\r\n%sContent-Length: %d\r\n\r\n%s",
+    path or "/api/v2/task", extra_headers or "", #xml, xml)
+end
+
+--- POSTs a methodcall document; returns status, headers, body.
+function Gateway:post(xml)
+  return self:raw(M.post_request(xml))
+end
+
+--- Builds a methodcall document from a method name and a parameter XML fragment.
+function M.methodcall(name, params_xml)
+  return string.format('<?xml version="1.0"?>\n<methodcall>\n  <name>%s</name>\n  <params>%s</params>\n</methodcall>',
+    name, params_xml or "")
+end
+
+--- Calls a method; returns the reply body.
+function Gateway:call(name, params_xml)
+  local status, _, body = self:post(M.methodcall(name, params_xml))
+  assert(status == 200, "HTTP status " .. tostring(status))
+  return body
+end
+
+M.OK = '<?xml version="1.0"?>\n<response>\n  <params/>\n</response>\n'
+
+--- The exact reply document of a fault.
+function M.fault(code)
+  return string.format('<?xml version="1.0"?>\n<response>\n  <fault>\n    <code>%d</code>\n  </fault>\n</response>\n', code)
+end
+
+--- XML for a create_taskgroup call's parameters. tasks: array of {task_id, bin_id}.
+function M.taskgroup_params(id, tasks, extra)
+  local parts = { string.format(
+    "<taskgroup_id>%d</taskgroup_id><category>1</category><req_time>2024-05-01T08:00:00Z</req_time><priority>1</priority>%s<tasks>",
+    id, extra or "") }
+  for _, t in ipairs(tasks) do
+    parts[#parts + 1] = string.format("<task><task_id>%d</task_id><bin_id>%d</bin_id></task>", t[1], t[2])
+  end
+  parts[#parts + 1] = "</tasks>"
+  return table.concat(parts)
+end
+
+return M

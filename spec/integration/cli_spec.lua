@@ -1,0 +1,62 @@
+-- The command line: help, version, bad flags, the audit command and the listen line.
+local gateway = require "helpers.gateway"
+
+local function run(args)
+  local p = io.popen(gateway.binary .. " " .. args .. " 2>&1; echo \"exit=$?\"")
+  local out = p:read("a")
+  p:close()
+  return out, tonumber(out:match("exit=(%d+)\n$"))
+end
+
+describe("taskgate command line", function()
+  it("prints help with every flag and its default, exit 0", function()
+    local out, code = run("--help")
+    assert.equal(0, code)
+    for _, flag in ipairs({ "--listen", "--rules", "--store", "--log-level", "--sync", "--lua-time-limit",
+      "--lua-memory-limit", "--version", "0.0.0.0:44000", "./taskgate.db", "./rules", "audit" }) do
+      assert.matches(flag, out, 1, true)
+    end
+  end)
+
+  it("prints the version, exit 0", function()
+    local out, code = run("--version")
+    assert.equal(0, code)
+    assert.matches("^taskgate %d+%.%d+%.%d+", out)
+  end)
+
+  for _, args in ipairs({ "--bogus", "--listen", "--listen nonsense", "--listen 127.0.0.1:70000", "--log-level loud",
+    "--sync sometimes", "--lua-time-limit 0", "stray", "frobnicate" }) do
+    it("refuses '" .. args .. "' with a message and exit 2", function()
+      local out, code = run(args)
+      assert.equal(2, code)
+      assert.matches("^taskgate: ", out)
+    end)
+  end
+
+  it("prints the bound address when asked for port 0", function()
+    local gw = gateway.start()
+    assert.is_true(gw.port > 0)
+    assert.matches("^listening on 127%.0%.0%.1:%d+\n$", gateway.read_file(gw.out))
+    gw:stop()
+  end)
+
+  it("exits 0 on SIGTERM", function()
+    local gw = gateway.start()
+    assert.is_true(gw:stop("TERM"))
+    assert.matches("event=stopped", gw:log())
+  end)
+
+  it("reports an unusable store path and exits 1", function()
+    local out, code = run("--listen 127.0.0.1:0 --store /nonexistent/dir/x.db")
+    assert.equal(1, code)
+    assert.matches("store", out)
+  end)
+
+  it("prints an empty audit trail for a fresh store", function()
+    local gw = gateway.start()
+    gw:stop()
+    local out, code = run("audit --store " .. gw.store)
+    assert.equal(0, code)
+    assert.equal("exit=0\n", out)
+  end)
+end)

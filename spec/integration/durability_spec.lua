@@ -1,0 +1,39 @@
+-- An acknowledged change survives kill -9 of the gateway: the reply is sent only after commit.
+local gateway = require "helpers.gateway"
+local socket = require "socket"
+
+describe("durability", function()
+  it("keeps every acknowledged cancel and create across kill -9", function()
+    local gw = gateway.start()
+    local tasks = {}
+    for i = 1, 200 do tasks[i] = { i, i } end
+    assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(1, tasks)))
+    -- Cancel over one keep-alive connection and kill the process mid-stream.
+    local conn = gw:connect()
+    local acknowledged = {}
+    for i = 1, 150 do
+      conn:send(gateway.post_request(gateway.methodcall("cancel_task", "<task_id>" .. i .. "</task_id>")))
+      local status, _, body = gateway.read_response(conn)
+      if status == 200 and body == gateway.OK then acknowledged[#acknowledged + 1] = i end
+      if i == 100 then os.execute("kill -9 " .. gw.pid) end
+      if not status then break end
+    end
+    conn:close()
+    assert.is_true(#acknowledged >= 100)
+    socket.sleep(0.1)
+    local again = gateway.start({ store = gw.store, dir = gw.dir })
+    for _, id in ipairs(acknowledged) do
+      assert.equal(gateway.fault(1017), again:call("cancel_task", "<task_id>" .. id .. "</task_id>"))
+    end
+    -- Everything after the kill is still there, and the audit trail matches the store.
+    assert.equal(gateway.OK, again:call("cancel_task", "<task_id>200</task_id>"))
+    again:stop()
+    local p = io.popen(gateway.binary .. " audit --store " .. gw.store)
+    local lines = {}
+    for line in p:lines() do lines[#lines + 1] = line end
+    p:close()
+    assert.equal(1 + #acknowledged + 1, #lines)
+    assert.matches('"method":"create_taskgroup"', lines[1])
+    assert.matches('"params":{"task_id":1,', lines[2])
+  end)
+end)

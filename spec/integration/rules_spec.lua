@@ -1,0 +1,143 @@
+-- Rules as a site engineer meets them: editing, mistakes, runaway code and the sandbox, on
+-- the real binary.
+local gateway = require "helpers.gateway"
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+-- A rules directory holding copies of the shipped rules plus `extra` files (name -> source).
+local function rules_dir(extra)
+  local dir = gateway.tmpdir()
+  os.execute(string.format("cp %s/*.lua %s/", gateway.rules, dir))
+  for name, source in pairs(extra or {}) do write(dir .. "/" .. name .. ".lua", source) end
+  return dir
+end
+
+describe("rules on the real gateway", function()
+  local gw, dir
+  setup(function()
+    dir = rules_dir({
+      explode = "return function(call)\n  local t = nil\n  return t.field\nend\n",
+      spin = "return function(call) while true do end end\n",
+      spin_in_pcall = "return function(call)\n  while true do pcall(function() while true do end end) end\nend\n",
+      recurse = "local function f(n) return f(n + 1) + 1 end\nreturn function(call) return f(1) end\n",
+      hog = "return function(call) local s = string.rep('x', 1 << 30) return { n = #s } end\n",
+      hog_table = "return function(call) local t = {} for i = 1, 1e9 do t[i] = i end end\n",
+      escape_os = "return function(call) return { r = os.execute('true') } end\n",
+      escape_io = "return function(call) return { r = io.open('/etc/passwd') } end\n",
+      escape_require = "return function(call) return { r = require('io') } end\n",
+      escape_string = "return function(call) string.upper = nil end\n",
+      escape_meta = "return function(call) getmetatable('').__index = {} end\n",
+      escape_global = "return function(call) leaked = 1 end\n",
+      escape_load = "return function(call) return { r = load(string.dump(function() end)) } end\n",
+      cancel_then_fail = "return function(call)\n  store.cancel_task(1)\n  error('after the change')\nend\n",
+      upper = "return function(call) return { upper = ('a'):upper() } end\n",
+      echo = "return function(call) return { name = call.name, client = call.client } end\n",
+    })
+    gw = gateway.start({ rules = dir })
+    assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(1, { { 1, 5 } })))
+  end)
+  teardown(function() gw:stop() end)
+
+  local function still_serving()
+    assert.equal(gateway.fault(1012), gw:call("cancel_task", "<task_id>x</task_id>"))
+  end
+
+  it("answers 1999 for a rule that raises and logs its file:line with a traceback", function()
+    assert.equal(gateway.fault(1999), gw:call("explode"))
+    assert.matches("explode%.lua:3:", gw:log())
+    assert.matches("stack traceback", gw:log())
+    still_serving()
+  end)
+
+  it("stops a rule that loops forever at the time limit", function()
+    assert.equal(gateway.fault(1999), gw:call("spin"))
+    assert.matches("time limit", gw:log())
+    still_serving()
+  end)
+
+  it("stops a loop even when the rule wraps it in pcall", function()
+    assert.equal(gateway.fault(1999), gw:call("spin_in_pcall"))
+    still_serving()
+  end)
+
+  it("stops endless recursion", function()
+    assert.equal(gateway.fault(1999), gw:call("recurse"))
+    still_serving()
+  end)
+
+  it("stops a rule that builds a giant string or table at the memory cap", function()
+    assert.equal(gateway.fault(1999), gw:call("hog"))
+    assert.equal(gateway.fault(1999), gw:call("hog_table"))
+    still_serving()
+  end)
+
+  it("refuses os, io, foreign modules, bytecode and new globals", function()
+    for _, name in ipairs({ "escape_os", "escape_io", "escape_require", "escape_global", "escape_load" }) do
+      assert.equal(gateway.fault(1999), gw:call(name), name)
+    end
+    assert.matches("unknown global 'os'", gw:log())
+    assert.matches("may not set global 'leaked'", gw:log())
+    still_serving()
+  end)
+
+  it("keeps the string library and its metatable out of a rule's reach", function()
+    assert.equal(gateway.fault(1999), gw:call("escape_string"))
+    assert.equal(gateway.fault(1999), gw:call("escape_meta"))
+    assert.matches("<upper>A</upper>", gw:call("upper"))
+  end)
+
+  it("rolls back the changes of a rule that fails after making them", function()
+    assert.equal(gateway.fault(1999), gw:call("cancel_then_fail"))
+    assert.matches("<task_id>1</task_id>", gw:call("gettaskinfo", "<task_id>1</task_id>"))
+  end)
+
+  it("gives a rule the canonical method name and the client address", function()
+    assert.matches("<client>127%.0%.0%.1</client>", gw:call("ECHO"))
+    assert.matches("<name>echo</name>", gw:call("ECHO"))
+  end)
+end)
+
+describe("rule files at start-up", function()
+  it("changes behaviour after an edit and a restart, with no rebuild", function()
+    local dir = rules_dir()
+    local gw = gateway.start({ rules = dir })
+    assert.equal(gateway.fault(1017), gw:call("cancel_task", "<task_id>77</task_id>"))
+    gw:stop()
+    write(dir .. "/cancel_task.lua", "return function(call) return fault(1045) end\n")
+    gw = gateway.start({ rules = dir, store = gw.store })
+    assert.equal(gateway.fault(1045), gw:call("cancel_task", "<task_id>77</task_id>"))
+    gw:stop()
+  end)
+
+  it("refuses to start with a broken rule and names its file and line", function()
+    local dir = rules_dir({ broken = "return function(call)\n  if then\nend\n" })
+    local log = gateway.tmpdir() .. "/err"
+    local ok = os.execute(string.format("%s --listen 127.0.0.1:0 --rules %s --store %s/s.db 2>%s",
+      gateway.binary, dir, gateway.tmpdir(), log))
+    assert.is_not_true(ok)
+    assert.matches("broken%.lua:2:", gateway.read_file(log))
+  end)
+
+  it("refuses a rule that does not return a function", function()
+    local dir = rules_dir({ nothing = "local x = 1\n" })
+    local log = gateway.tmpdir() .. "/err"
+    assert.is_not_true(os.execute(string.format("%s --listen 127.0.0.1:0 --rules %s --store %s/s.db 2>%s",
+      gateway.binary, dir, gateway.tmpdir(), log)))
+    assert.matches("nothing%.lua: must return a function", gateway.read_file(log))
+  end)
+
+  it("refuses a precompiled (bytecode) rule file", function()
+    local dir = rules_dir()
+    local f = assert(io.open(dir .. "/bytecode.lua", "wb"))
+    f:write(string.dump(function() return function() end end))
+    f:close()
+    local log = gateway.tmpdir() .. "/err"
+    assert.is_not_true(os.execute(string.format("%s --listen 127.0.0.1:0 --rules %s --store %s/s.db 2>%s",
+      gateway.binary, dir, gateway.tmpdir(), log)))
+    assert.matches("binary chunk", gateway.read_file(log))
+  end)
+end)

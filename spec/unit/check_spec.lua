@@ -1,0 +1,85 @@
+local runtime = require "helpers.runtime"
+
+describe("taskgate.check", function()
+  local check, fault
+  setup(function()
+    local rt = runtime.new()
+    check, fault = require "taskgate.check", require "taskgate.fault"
+  end)
+
+  local function code_of(f, ...)
+    local ok, err = pcall(f, ...)
+    assert.is_false(ok)
+    assert.is_true(fault.is(err))
+    return err.code
+  end
+
+  local ids = { min = 1, max = 2147483647, missing = 1040, invalid = 1012 }
+
+  it("returns the integer for plain digits", function()
+    assert.equal(123004, check.int("123004", ids))
+  end)
+
+  it("accepts the bounds 1 and 2147483647", function()
+    assert.equal(1, check.int("1", ids))
+    assert.equal(2147483647, check.int("2147483647", ids))
+  end)
+
+  it("tolerates surrounding whitespace and leading zeros", function()
+    assert.equal(5, check.int("  5\n", ids))
+    assert.equal(7, check.int("007", ids))
+  end)
+
+  it("raises the missing fault when the parameter is absent", function()
+    assert.equal(1040, code_of(check.int, nil, ids))
+  end)
+
+  for _, bad in ipairs({ "", "   ", "abc", "12a", "+5", "-5", "1.5", "1e3", "0x10", "0", "2147483648",
+    "99999999999999999999", "1 2" }) do
+    it("raises the invalid fault for '" .. bad .. "'", function()
+      assert.equal(1012, code_of(check.int, bad, ids))
+    end)
+  end
+
+  it("raises the invalid fault for a repeated or nested parameter", function()
+    assert.equal(1012, code_of(check.int, { "1", "2" }, ids))
+    assert.equal(1012, code_of(check.int, { x = "1" }, ids))
+  end)
+
+  it("returns nil for an absent optional parameter", function()
+    assert.is_nil(check.int(nil, { optional = true, invalid = 1014 }))
+  end)
+
+  it("reads booleans as 1/0/true/false in any case", function()
+    local opts = { invalid = 1913 }
+    assert.is_true(check.bool("1", opts))
+    assert.is_true(check.bool("TRUE", opts))
+    assert.is_false(check.bool("0", opts))
+    assert.is_false(check.bool("false", opts))
+    assert.equal(1913, code_of(check.bool, "yes", opts))
+    assert.is_false(check.bool(nil, { optional = true, default = false, invalid = 1913 }))
+  end)
+
+  it("reads UTC times and refuses other forms and ranges", function()
+    local opts = { invalid = 1008, missing = 1906 }
+    local text, epoch = check.time("2024-02-29T12:00:00Z", opts)
+    assert.equal("2024-02-29T12:00:00Z", text)
+    assert.equal(1709208000, epoch)
+    for _, bad in ipairs({ "2023-02-29T12:00:00Z", "2024-01-01 12:00:00", "2024-01-01T12:00:00",
+      "2024-01-01T12:00:00+01:00", "1970-12-31T23:59:59Z", "2038-01-19T00:00:00Z", "2024-13-01T00:00:00Z" }) do
+      assert.equal(1008, code_of(check.time, bad, opts))
+    end
+    assert.equal(1906, code_of(check.time, nil, opts))
+  end)
+
+  it("lists one or several elements and refuses text", function()
+    local opts = { missing = 1909, invalid = 1910 }
+    assert.equal(1, #check.list({ task = { task_id = "1" } }, "task", opts))
+    assert.equal(2, #check.list({ task = { { task_id = "1" }, { task_id = "2" } } }, "task", opts))
+    assert.same({ {} }, check.list({ task = "" }, "task", opts))
+    assert.equal(1909, code_of(check.list, nil, "task", opts))
+    assert.equal(1909, code_of(check.list, "", "task", opts))
+    assert.equal(1910, code_of(check.list, "text", "task", opts))
+    assert.equal(1910, code_of(check.list, { task = "text" }, "task", opts))
+  end)
+end)

@@ -1,0 +1,96 @@
+local runtime = require "helpers.runtime"
+
+describe("taskgate runtime modules", function()
+  local rt
+  setup(function() rt = runtime.new() end)
+  teardown(function() runtime.close(rt) end)
+
+  it("formats and parses UTC timestamps symmetrically", function()
+    local clock = require "taskgate.clock"
+    for _, text in ipairs({ "1971-01-01T00:00:00Z", "2000-02-29T23:59:59Z", "2038-01-18T03:14:07Z" }) do
+      assert.equal(text, clock.format(clock.parse(text)))
+    end
+  end)
+
+  it("encodes JSON with sorted keys and escapes", function()
+    local json = require "taskgate.json"
+    assert.equal('{"a":1,"b":"x\\"y\\n","c":[true,false]}', json.encode({ b = 'x"y\n', a = 1, c = { true, false } }))
+  end)
+
+  it("refuses a fault code that is not in the fault table", function()
+    local fault = require "taskgate.fault"
+    assert.has_error(function() fault.new(4242) end)
+  end)
+
+  it("marks every fault as documented or assumed", function()
+    for code, entry in pairs(require "taskgate.faults") do
+      assert.is_true(entry.source == "documented" or entry.source == "assumed", tostring(code))
+      assert.is_string(entry.name)
+    end
+  end)
+end)
+
+describe("taskgate.xml", function()
+  local xml = runtime.native.xml
+
+  it("decodes a methodcall into name and string params", function()
+    local call = xml.decode('<?xml version="1.0"?><methodcall><name>cancel_task</name><params><task_id>5</task_id></params></methodcall>')
+    assert.same({ name = "cancel_task", params = { task_id = "5" } }, call)
+  end)
+
+  it("turns repeated elements into arrays", function()
+    local call = xml.decode("<methodcall><name>x</name><params><tasks><task><a>1</a></task><task><a>2</a></task></tasks></params></methodcall>")
+    assert.same({ { a = "1" }, { a = "2" } }, call.params.tasks.task)
+  end)
+
+  it("decodes ISO-8859-1 to UTF-8", function()
+    local call = xml.decode('<?xml version="1.0" encoding="ISO-8859-1"?><methodcall><name>x</name><params><item>\xE9</item></params></methodcall>')
+    assert.equal("\xC3\xA9", call.params.item)
+  end)
+
+  it("refuses a DOCTYPE", function()
+    assert.is_string(xml.decode('<!DOCTYPE m [<!ENTITY e "x">]><methodcall><name>&e;</name></methodcall>').malformed)
+  end)
+
+  it("refuses an external entity", function()
+    local call = xml.decode('<!DOCTYPE m [<!ENTITY e SYSTEM "file:///etc/passwd">]><methodcall><name>&e;</name></methodcall>')
+    assert.is_string(call.malformed)
+    assert.is_nil(call.name)
+  end)
+
+  it("refuses a wrong root element and malformed XML", function()
+    assert.is_string(xml.decode("<call><name>x</name></call>").malformed)
+    assert.is_string(xml.decode("<methodcall><name>x</name>").malformed)
+    assert.is_string(xml.decode("").malformed)
+  end)
+
+  it("refuses nesting deeper than the limit", function()
+    local deep = string.rep("<a>", 100) .. string.rep("</a>", 100)
+    assert.is_string(xml.decode("<methodcall><params>" .. deep .. "</params></methodcall>").malformed)
+  end)
+
+  it("encodes the documented empty reply exactly", function()
+    assert.equal('<?xml version="1.0"?>\n<response>\n  <params/>\n</response>\n', xml.encode({ params = {} }))
+  end)
+
+  it("escapes text and orders records", function()
+    local reply = require "taskgate.reply"
+    local out = xml.encode({ params = reply.record({ "b", "a" }, { a = "<&>\"'", b = 1 }) })
+    assert.equal('<?xml version="1.0"?>\n<response>\n  <params>\n    <b>1</b>\n    <a>&lt;&amp;&gt;&quot;&apos;</a>\n  </params>\n</response>\n', out)
+  end)
+
+  it("writes lists as repeated elements and an empty list as nothing", function()
+    local reply = require "taskgate.reply"
+    assert.equal('<?xml version="1.0"?>\n<response>\n  <params>\n    <x>1</x>\n    <x>2</x>\n  </params>\n</response>\n',
+      xml.encode({ params = { x = reply.list({ 1, 2 }) } }))
+    assert.equal('<?xml version="1.0"?>\n<response>\n  <params>\n    <g/>\n  </params>\n</response>\n',
+      xml.encode({ params = { g = { x = reply.list({}) } } }))
+  end)
+
+  it("refuses invalid element names and cycles in replies", function()
+    assert.has_error(function() xml.encode({ params = { ["bad name"] = 1 } }) end)
+    local cycle = {}
+    cycle.self = cycle
+    assert.has_error(function() xml.encode({ params = cycle }) end)
+  end)
+end)
