@@ -94,9 +94,15 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
 
 int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t errcap) {
   *config = (tg_config_t){
-      .command = "serve", .host = "0.0.0.0", .port = 44000, .rules_dir = "./rules",
-      .store_path = "./taskgate.db", .log_level = TG_LOG_INFO, .sync_mode = TG_SYNC_NORMAL,
-      .time_limit_ms = 50, .memory_limit = (size_t)64 << 20,
+      .command = "serve",
+      .host = "0.0.0.0",
+      .port = 44000,
+      .rules_dir = "./rules",
+      .store_path = "./taskgate.db",
+      .log_level = TG_LOG_INFO,
+      .sync_mode = TG_SYNC_NORMAL,
+      .time_limit_ms = 50,
+      .memory_limit = (size_t)64 << 20,
   };
   int i = 1;
   if (i < argc && argv[i][0] != '-') {

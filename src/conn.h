@@ -18,8 +18,8 @@ struct tg_conn_s {
   tg_buf_t out;     /* responses not yet handed to libuv */
   tg_buf_t sending; /* the bytes of the write in flight */
   int writing;
-  int closing;   /* no more requests: finish writing, then shut down */
-  int handles;   /* libuv handles still to be closed before the memory goes */
+  int closing; /* no more requests: finish writing, then shut down */
+  int handles; /* libuv handles still to be closed before the memory goes */
   int reading;
   char client[64];
 };

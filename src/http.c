@@ -27,8 +27,8 @@ static const char *reason(int status) {
 
 static void respond(tg_buf_t *out, int status, const char *type, const char *body, size_t len, int keep_alive,
                     const char *extra_headers) {
-  tg_buf_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
-                reason(status), type, len, extra_headers ? extra_headers : "", keep_alive ? "" : "Connection: close\r\n");
+  tg_buf_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status, reason(status),
+                type, len, extra_headers ? extra_headers : "", keep_alive ? "" : "Connection: close\r\n");
   tg_buf_append(out, body, len);
 }
 
@@ -237,17 +237,10 @@ static void answer(tg_http_t *h, int keep_alive) {
     }
     respond(h->out, 200, xml_type, h->reply.data, h->reply.len, keep_alive, NULL);
     break;
-  case ROUTE_HEAD:
-    respond(h->out, 200, xml_type, "", 0, keep_alive, NULL);
-    break;
-  case ROUTE_NOT_ALLOWED:
-    respond_text(h->out, 405, keep_alive, "Allow: POST, HEAD\r\n");
-    break;
-  case ROUTE_BAD_TYPE:
-    respond_text(h->out, 415, keep_alive, NULL);
-    break;
-  default:
-    respond_text(h->out, 404, keep_alive, NULL);
+  case ROUTE_HEAD: respond(h->out, 200, xml_type, "", 0, keep_alive, NULL); break;
+  case ROUTE_NOT_ALLOWED: respond_text(h->out, 405, keep_alive, "Allow: POST, HEAD\r\n"); break;
+  case ROUTE_BAD_TYPE: respond_text(h->out, 415, keep_alive, NULL); break;
+  default: respond_text(h->out, 404, keep_alive, NULL);
   }
 }
 

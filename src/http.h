@@ -22,7 +22,7 @@ typedef struct tg_http_s {
   tg_http_task_fn on_task;
   void *ctx;
   const char *client; /* the peer's address, owned by the connection */
-  tg_buf_t *out; /* where responses go during tg_http_feed */
+  tg_buf_t *out;      /* where responses go during tg_http_feed */
   /* Our own scan of the header bytes, ahead of llhttp (which lets bare CR and obs-fold through). */
   int scan;
   size_t header_bytes;

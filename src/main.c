@@ -136,11 +136,8 @@ int main(int argc, char **argv) {
   tg_config_t config;
   char err[512];
   switch (tg_cli_parse(&config, argc, argv, err, sizeof err)) {
-  case TG_CLI_DONE:
-    return 0;
-  case TG_CLI_USAGE:
-    fprintf(stderr, "taskgate: %s\n", err);
-    return 2;
+  case TG_CLI_DONE: return 0;
+  case TG_CLI_USAGE: fprintf(stderr, "taskgate: %s\n", err); return 2;
   }
   tg_log_set_level(config.log_level);
   if (strcmp(config.command, "audit") == 0)

@@ -103,8 +103,9 @@ int tg_script_call(tg_script_t *script, lua_CFunction fn, void *ud) {
 
 static void open_libraries(lua_State *L, const char *runtime_dir) {
   static const luaL_Reg libs[] = {
-      {LUA_GNAME, luaopen_base},          {LUA_LOADLIBNAME, luaopen_package}, {LUA_COLIBNAME, luaopen_coroutine},
-      {LUA_TABLIBNAME, luaopen_table},    {LUA_STRLIBNAME, luaopen_string},   {LUA_MATHLIBNAME, luaopen_math},
+      {LUA_GNAME, luaopen_base},          {LUA_LOADLIBNAME, luaopen_package},
+      {LUA_COLIBNAME, luaopen_coroutine}, {LUA_TABLIBNAME, luaopen_table},
+      {LUA_STRLIBNAME, luaopen_string},   {LUA_MATHLIBNAME, luaopen_math},
       {LUA_UTF8LIBNAME, luaopen_utf8},    {NULL, NULL},
   };
   for (const luaL_Reg *lib = libs; lib->func; lib++) {

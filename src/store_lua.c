@@ -19,9 +19,7 @@ static tg_store_t *bound_store(lua_State *L) {
 }
 
 /* Raises an error that names the SQL error. Does not return. */
-static int raise_sql(lua_State *L, tg_store_t *store) {
-  return luaL_error(L, "store: %s", tg_store_errmsg(store));
-}
+static int raise_sql(lua_State *L, tg_store_t *store) { return luaL_error(L, "store: %s", tg_store_errmsg(store)); }
 
 static sqlite3_stmt *prepare_and_bind(lua_State *L, tg_store_t *store) {
   size_t len;
@@ -35,12 +33,8 @@ static sqlite3_stmt *prepare_and_bind(lua_State *L, tg_store_t *store) {
   for (int i = 1; i <= nargs; i++) {
     int arg = i + 1, rc;
     switch (lua_type(L, arg)) {
-    case LUA_TNIL:
-      rc = sqlite3_bind_null(stmt, i);
-      break;
-    case LUA_TBOOLEAN:
-      rc = sqlite3_bind_int(stmt, i, lua_toboolean(L, arg));
-      break;
+    case LUA_TNIL: rc = sqlite3_bind_null(stmt, i); break;
+    case LUA_TBOOLEAN: rc = sqlite3_bind_int(stmt, i, lua_toboolean(L, arg)); break;
     case LUA_TNUMBER:
       rc = lua_isinteger(L, arg) ? sqlite3_bind_int64(stmt, i, lua_tointeger(L, arg))
                                  : sqlite3_bind_double(stmt, i, lua_tonumber(L, arg));
@@ -51,8 +45,7 @@ static sqlite3_stmt *prepare_and_bind(lua_State *L, tg_store_t *store) {
       rc = sqlite3_bind_text(stmt, i, s, (int)n, SQLITE_TRANSIENT);
       break;
     }
-    default:
-      return luaL_argerror(L, arg, "store values are nil, booleans, numbers or strings"), NULL;
+    default: return luaL_argerror(L, arg, "store values are nil, booleans, numbers or strings"), NULL;
     }
     if (rc != SQLITE_OK)
       raise_sql(L, store);
@@ -65,16 +58,10 @@ static void push_row(lua_State *L, sqlite3_stmt *stmt) {
   lua_createtable(L, 0, ncols);
   for (int c = 0; c < ncols; c++) {
     switch (sqlite3_column_type(stmt, c)) {
-    case SQLITE_INTEGER:
-      lua_pushinteger(L, sqlite3_column_int64(stmt, c));
-      break;
-    case SQLITE_FLOAT:
-      lua_pushnumber(L, sqlite3_column_double(stmt, c));
-      break;
-    case SQLITE_NULL:
-      continue; /* a NULL column is simply absent from the row */
-    default:
-      lua_pushlstring(L, (const char *)sqlite3_column_text(stmt, c), (size_t)sqlite3_column_bytes(stmt, c));
+    case SQLITE_INTEGER: lua_pushinteger(L, sqlite3_column_int64(stmt, c)); break;
+    case SQLITE_FLOAT: lua_pushnumber(L, sqlite3_column_double(stmt, c)); break;
+    case SQLITE_NULL: continue; /* a NULL column is simply absent from the row */
+    default: lua_pushlstring(L, (const char *)sqlite3_column_text(stmt, c), (size_t)sqlite3_column_bytes(stmt, c));
     }
     lua_setfield(L, -2, sqlite3_column_name(stmt, c));
   }
@@ -176,8 +163,8 @@ static int box_gc(lua_State *L) {
 }
 
 static const luaL_Reg db_functions[] = {
-    {"exec", db_exec},         {"row", db_row},       {"rows", db_rows},   {"begin", db_begin},
-    {"commit", db_commit},     {"rollback", db_rollback}, {"close", db_close}, {NULL, NULL},
+    {"exec", db_exec},     {"row", db_row},           {"rows", db_rows},   {"begin", db_begin},
+    {"commit", db_commit}, {"rollback", db_rollback}, {"close", db_close}, {NULL, NULL},
 };
 
 void tg_store_lua_push(lua_State *L, tg_store_t *store, int owned) {

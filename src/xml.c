@@ -22,9 +22,8 @@ static void fail(decoder_t *d, const char *why) {
   xmlStopParser(d->ctxt);
 }
 
-static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
-                     int nb_namespaces, const xmlChar **namespaces, int nb_attributes, int nb_defaulted,
-                     const xmlChar **attributes) {
+static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri, int nb_namespaces,
+                     const xmlChar **namespaces, int nb_attributes, int nb_defaulted, const xmlChar **attributes) {
   decoder_t *d = ctx;
   if (d->why)
     return;
@@ -80,8 +79,8 @@ static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *external_i
   fail(ctx, "DOCTYPE is not allowed");
 }
 
-static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
-                           const xmlChar *system_id, xmlChar *content) {
+static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *public_id, const xmlChar *system_id,
+                           xmlChar *content) {
   fail(ctx, "entity declarations are not allowed");
 }
 

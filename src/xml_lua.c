@@ -53,7 +53,9 @@ void tg_xml_lua_push_call(lua_State *L, const tg_xml_node_t *root, const char *w
     return;
   }
   for (const tg_xml_node_t *child = root->first_child; child; child = child->next) {
-    const char *field = strcmp(child->name, "name") == 0 ? "name" : strcmp(child->name, "params") == 0 ? "params" : NULL;
+    const char *field = strcmp(child->name, "name") == 0     ? "name"
+                        : strcmp(child->name, "params") == 0 ? "params"
+                                                             : NULL;
     if (!field)
       continue; /* unknown envelope elements are ignored, as the parameters' unknown ones are */
     if (lua_getfield(L, -1, field) != LUA_TNIL) {
@@ -89,7 +91,9 @@ static void indent(lua_State *L, tg_buf_t *out, int depth) {
 
 static void encode_element(lua_State *L, tg_buf_t *out, const char *name, int value, int depth);
 
-static int compare_names(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+static int compare_names(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 /* Collects the string keys of table t, sorted, into a Lua array pushed on the stack. */
 static void push_sorted_keys(lua_State *L, int t) {

@@ -38,6 +38,7 @@ function M.start(opts)
     out = dir .. "/stdout",
     err = dir .. "/stderr",
   }, Gateway)
+  os.remove(self.out) -- a previous gateway's "listening on" line must not be read as ours
   local cmd = string.format("%s --listen 127.0.0.1:0 --store %s --rules %s %s >%s 2>>%s & echo $!",
     M.binary, self.store, self.rules, opts.args or "", self.out, self.err)
   local p = io.popen(cmd)
