@@ -47,6 +47,20 @@ static const char *const migrations[] = {
     "  method TEXT NOT NULL,"
     "  params TEXT NOT NULL,"
     "  outcome TEXT NOT NULL);",
+
+    /* 2: ports, the categories they select, and fast selection order. */
+    "CREATE TABLE port ("
+    "  port_id INTEGER PRIMARY KEY,"
+    "  port_mode TEXT NOT NULL,"
+    "  task_id INTEGER,"
+    "  bin_id INTEGER);"
+    "CREATE TABLE port_category ("
+    "  port_id INTEGER NOT NULL,"
+    "  category INTEGER NOT NULL,"
+    "  PRIMARY KEY (port_id, category));"
+    "CREATE INDEX taskgroup_by_turn ON taskgroup(req_epoch, priority, taskgroup_id);"
+    "CREATE INDEX task_by_port ON task(port_id) WHERE port_id IS NOT NULL;"
+    "CREATE INDEX task_by_bin ON task(bin_id);",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {

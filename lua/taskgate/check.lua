@@ -83,4 +83,25 @@ function M.list(container, name, opts)
   return items
 end
 
+--- The values of the elements called `name` inside container (e.g. the <category>s of a
+--- <select>), each passed through `each` (a check such as check.int with its options).
+--- An absent or empty container gives an empty array.
+function M.values(container, name, each, opts)
+  if container == nil or container == "" then return {} end
+  if type(container) ~= "table" or container[name] == nil then fault.raise(opts.invalid) end
+  local value = container[name]
+  local items = (type(value) == "table" and value[1] ~= nil) and value or { value }
+  local result = {}
+  for i, item in ipairs(items) do result[i] = each(item, opts) end
+  return result
+end
+
+--- A name made of letters, digits and underscores (up to 32), returned in upper case.
+function M.token(value, opts)
+  local text = text_of(value, opts)
+  if text == nil then return opts.default end
+  if not text:match("^[%w_]+$") or #text > 32 then fault.raise(opts.invalid) end
+  return text:upper()
+end
+
 return M

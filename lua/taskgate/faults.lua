@@ -49,6 +49,9 @@ local faults = {
   [1915] = { name = "INVALID_PARAMETER_ORDER", source = "assumed" },
   [1916] = { name = "INVALID_PARAMETER_ESTPICKTIME", source = "assumed" },
   [1917] = { name = "CONFLICTING_PARAMETERS", source = "assumed" }, -- e.g. task_id with taskgroup_id
+  [1918] = { name = "INVALID_PARAMETER_PORT_MODE", source = "assumed" },
+  [1919] = { name = "INVALID_PARAMETER_SUSPEND_TASKGROUP", source = "assumed" },
+  [1920] = { name = "INVALID_PARAMETER_TASKCOMPLETE", source = "assumed" },
   [1999] = { name = "INTERNAL_ERROR", source = "assumed" }, -- a rule failed; its changes were undone
 }
 

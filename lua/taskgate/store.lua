@@ -54,6 +54,36 @@ function M.add_tasks(taskgroup_id, tasks)
   end
 end
 
+--- Changes a group: category, req_time/req_epoch and priority always; shipment, start_time/
+--- start_epoch and suspended only when not nil.
+function M.update_taskgroup(taskgroup_id, changes)
+  local suspended = changes.suspended
+  if suspended ~= nil then suspended = suspended and 1 or 0 end
+  db.exec("UPDATE taskgroup SET category = ?, req_time = ?, req_epoch = ?, priority = ?, "
+    .. "shipment = coalesce(?, shipment), start_time = coalesce(?, start_time), "
+    .. "start_epoch = coalesce(?, start_epoch), suspended = coalesce(?, suspended) WHERE taskgroup_id = ?",
+    changes.category, changes.req_time, changes.req_epoch, changes.priority, changes.shipment,
+    changes.start_time, changes.start_epoch, suspended, taskgroup_id)
+end
+
+--- Suspends a group (or resumes it with suspended = false).
+function M.suspend_taskgroup(taskgroup_id, suspended)
+  db.exec("UPDATE taskgroup SET suspended = ? WHERE taskgroup_id = ?", suspended == false and 0 or 1, taskgroup_id)
+end
+
+--- The port that has the group selected (a bin of one of its tasks is open there), or nil.
+function M.taskgroup_port(taskgroup_id)
+  local row = db.row("SELECT port_id FROM task WHERE taskgroup_id = ? AND port_id IS NOT NULL LIMIT 1", taskgroup_id)
+  return row and row.port_id
+end
+
+--- Removes a group and its tasks; returns how many tasks were cancelled.
+function M.cancel_taskgroup(taskgroup_id)
+  local cancelled = db.exec("DELETE FROM task WHERE taskgroup_id = ?", taskgroup_id)
+  db.exec("DELETE FROM taskgroup WHERE taskgroup_id = ?", taskgroup_id)
+  return cancelled
+end
+
 --- Marks a task as selected by a port (its bin is open there) or, with port_id nil, releases it.
 function M.select_task(task_id, port_id)
   return db.exec("UPDATE task SET port_id = ? WHERE task_id = ?", port_id, task_id) == 1
