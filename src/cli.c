@@ -15,6 +15,11 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  serve                 run the gateway (the default)\n"
+    "  check [DIR]           load a rules directory (default: --rules) exactly as a reload would,\n"
+    "                        report every problem with file:line; exit 0 when it would load\n"
+    "  reload                make the running gateway reload its rules (SIGHUP to the pid in\n"
+    "                        --pid-file)\n"
+    "  status                print the running gateway's status (GET /status on --listen) as JSON\n"
     "  audit                 print the store's audit trail as JSON lines and exit\n"
     "\n"
     "options:\n"
@@ -27,6 +32,8 @@ static const char usage[] =
     "  --log-level LEVEL     debug, info, warn, error or off (default info)\n"
     "  --lua-time-limit MS   Lua time one call may use (default 50)\n"
     "  --lua-memory-limit MIB  memory the Lua state may hold (default 64)\n"
+    "  --pid-file PATH       where serve writes its pid and reload reads it (default: the store\n"
+    "                        path with .pid appended, ./taskgate.db.pid)\n"
     "  --runtime DIR         the Lua runtime directory (default: lua/ beside the build, or the\n"
     "                        installed copy)\n"
     "  --help                show this help and exit\n"
@@ -70,6 +77,8 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
     return config->rules_dir = value, 0;
   if (strcmp(name, "store") == 0)
     return config->store_path = value, 0;
+  if (strcmp(name, "pid-file") == 0)
+    return config->pid_file = value, 0;
   if (strcmp(name, "runtime") == 0)
     return config->runtime_dir = value, 0;
   if (strcmp(name, "log-level") == 0)
@@ -107,8 +116,14 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
   int i = 1;
   if (i < argc && argv[i][0] != '-') {
     config->command = argv[i++];
-    if (strcmp(config->command, "serve") && strcmp(config->command, "audit"))
+    static const char *const commands[] = {"serve", "audit", "check", "reload", "status", NULL};
+    int known = 0;
+    for (int c = 0; commands[c]; c++)
+      known |= strcmp(config->command, commands[c]) == 0;
+    if (!known)
       return snprintf(err, errcap, "unknown command '%s' (try --help)", config->command), TG_CLI_USAGE;
+    if (strcmp(config->command, "check") == 0 && i < argc && argv[i][0] != '-')
+      config->check_dir = argv[i++];
   }
   for (; i < argc; i++) {
     const char *arg = argv[i];

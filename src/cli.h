@@ -5,7 +5,9 @@
 #include <stddef.h>
 
 typedef struct tg_config_s {
-  const char *command; /* "serve" (the default) or "audit" */
+  const char *command;   /* serve (the default), audit, check, reload or status */
+  const char *check_dir; /* check's DIR argument (default: rules_dir) */
+  const char *pid_file;  /* NULL: the store path with ".pid" appended */
   char host[64];
   int port;
   const char *rules_dir;

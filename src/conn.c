@@ -153,7 +153,7 @@ int tg_conn_accept(tg_server_t *server) {
     server->conns->prev = conn;
   server->conns = conn;
   server->open_conns++;
-  tg_http_init(&conn->http, server->on_task, server->task_ctx, conn->client);
+  tg_http_init(&conn->http, &server->routes, conn->client);
   rc = uv_accept((uv_stream_t *)&server->listener, (uv_stream_t *)&conn->tcp);
   if (rc == 0) {
     struct sockaddr_storage peer;

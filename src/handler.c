@@ -10,7 +10,7 @@
 enum { MAX_DECODED_BYTES = 8 * 1024 * 1024 };
 
 typedef struct call_s {
-  tg_handler_t *h;
+  tg_script_t *script;
   const tg_xml_node_t *root;
   const char *why;
   const char *client;
@@ -30,7 +30,7 @@ static void take_reply(lua_State *L, tg_buf_t *out) {
 /* Runs inside the gate: host.handle(call) returns the reply document as a string. */
 static int run_call(lua_State *L) {
   call_t *call = lua_touserdata(L, 1);
-  tg_script_push_host(call->h->script, L);
+  tg_script_push_host(call->script, L);
   lua_getfield(L, -1, "handle");
   tg_xml_lua_push_call(L, call->root, call->why);
   lua_pushstring(L, call->client);
@@ -40,39 +40,63 @@ static int run_call(lua_State *L) {
   return 0;
 }
 
+typedef struct fallback_s {
+  tg_script_t *script;
+  tg_buf_t *out;
+} fallback_t;
+
 static int build_fallback(lua_State *L) {
-  tg_handler_t *h = lua_touserdata(L, 1);
-  tg_script_push_host(h->script, L);
+  fallback_t *f = lua_touserdata(L, 1);
+  tg_script_push_host(f->script, L);
   lua_getfield(L, -1, "internal_error_reply");
   lua_call(L, 0, 1);
-  take_reply(L, &h->fallback);
+  take_reply(L, f->out);
+  return 0;
+}
+
+int tg_handler_swap(tg_handler_t *h, tg_script_t *next) {
+  tg_buf_t fallback = {0};
+  fallback_t f = {.script = next, .out = &fallback};
+  if (tg_script_call(next, build_fallback, &f) < 0) {
+    tg_buf_free(&fallback);
+    return -1;
+  }
+  tg_script_retain(next);
+  tg_script_release(h->script);
+  h->script = next;
+  tg_buf_free(&h->fallback);
+  h->fallback = fallback;
   return 0;
 }
 
 int tg_handler_init(tg_handler_t *h, tg_script_t *script, tg_store_t *store) {
   memset(h, 0, sizeof *h);
-  h->script = script;
   h->store = store;
   h->arena.limit = MAX_DECODED_BYTES;
-  return tg_script_call(script, build_fallback, h);
+  return tg_handler_swap(h, script);
 }
 
 int tg_handler_task(void *ctx, const char *client, const char *body, size_t len, tg_buf_t *reply) {
   tg_handler_t *h = ctx;
-  call_t call = {.h = h, .client = client, .reply = reply};
+  /* The call holds its generation, so a reload while it runs cannot close its Lua state. */
+  call_t call = {.script = h->script, .client = client, .reply = reply};
+  tg_script_retain(call.script);
   call.root = tg_xml_decode(&h->arena, body, len, &call.why);
   size_t reply_start = reply->len;
-  if (tg_script_call(h->script, run_call, &call) < 0) {
+  if (tg_script_call(call.script, run_call, &call) < 0) {
     /* Lua failed beyond the rules' own error handling (time or memory limit): undo the call. */
-    tg_store_rollback(h->store);
+    tg_store_abort(h->store);
     reply->len = reply_start;
     tg_buf_append(reply, h->fallback.data, h->fallback.len);
   }
+  tg_script_release(call.script);
   tg_arena_reset(&h->arena);
   return 0;
 }
 
 void tg_handler_free(tg_handler_t *h) {
+  tg_script_release(h->script);
+  h->script = NULL;
   tg_arena_free(&h->arena);
   tg_buf_free(&h->fallback);
 }

@@ -9,7 +9,7 @@
 #define TASK_PATH "/api/v2/task"
 
 enum { SCAN_LINE_START, SCAN_IN_LINE, SCAN_AFTER_CR, SCAN_BODY };
-enum { ROUTE_TASK, ROUTE_HEAD, ROUTE_NOT_FOUND, ROUTE_NOT_ALLOWED, ROUTE_BAD_TYPE };
+enum { ROUTE_TASK, ROUTE_HEAD, ROUTE_ADMIN, ROUTE_NOT_FOUND, ROUTE_NOT_ALLOWED, ROUTE_BAD_TYPE };
 
 static const char *reason(int status) {
   switch (status) {
@@ -20,6 +20,7 @@ static const char *reason(int status) {
   case 413: return "Payload Too Large";
   case 414: return "URI Too Long";
   case 415: return "Unsupported Media Type";
+  case 503: return "Service Unavailable";
   case 431: return "Request Header Fields Too Large";
   default: return "Internal Server Error";
   }
@@ -103,12 +104,16 @@ static int route(tg_http_t *h) {
   size_t path_len = 0;
   while (path_len < h->body.len && h->body.data[path_len] != '?')
     path_len++;
+  size_t kept = path_len < sizeof h->path ? path_len : sizeof h->path - 1;
+  memcpy(h->path, h->body.data, kept);
+  h->path[kept] = '\0';
   int on_endpoint = path_len == strlen(TASK_PATH) && memcmp(h->body.data, TASK_PATH, path_len) == 0;
+  int method = h->parser.method;
   if (!on_endpoint)
-    return ROUTE_NOT_FOUND;
-  if (h->parser.method == HTTP_HEAD)
+    return (method == HTTP_GET || method == HTTP_HEAD) && h->routes->on_admin ? ROUTE_ADMIN : ROUTE_NOT_FOUND;
+  if (method == HTTP_HEAD)
     return ROUTE_HEAD;
-  if (h->parser.method != HTTP_POST)
+  if (method != HTTP_POST)
     return ROUTE_NOT_ALLOWED;
   return h->bad_content_type ? ROUTE_BAD_TYPE : ROUTE_TASK;
 }
@@ -211,12 +216,11 @@ static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *stat
 
 /* --- driving the parser ----------------------------------------------------------------- */
 
-void tg_http_init(tg_http_t *h, tg_http_task_fn on_task, void *ctx, const char *client) {
+void tg_http_init(tg_http_t *h, const tg_http_routes_t *routes, const char *client) {
   memset(h, 0, sizeof *h);
   llhttp_init(&h->parser, HTTP_REQUEST, &settings);
   h->parser.data = h;
-  h->on_task = on_task;
-  h->ctx = ctx;
+  h->routes = routes;
   h->client = client;
   h->scan = SCAN_LINE_START;
 }
@@ -226,18 +230,32 @@ void tg_http_free(tg_http_t *h) {
   tg_buf_free(&h->reply);
 }
 
+static void answer_admin(tg_http_t *h, int keep_alive) {
+  const char *type = "text/plain; charset=utf-8";
+  h->reply.len = 0;
+  int status = h->routes->on_admin(h->routes->admin_ctx, h->path, &h->reply, &type);
+  if (status == 404)
+    respond_text(h->out, 404, keep_alive, NULL);
+  else if (h->parser.method == HTTP_HEAD)
+    respond(h->out, status, type, "", 0, keep_alive, NULL);
+  else
+    respond(h->out, status, type, h->reply.data ? h->reply.data : "", h->reply.len, keep_alive, NULL);
+}
+
 static void answer(tg_http_t *h, int keep_alive) {
   static const char xml_type[] = "application/xml; charset=utf-8";
   switch (h->route) {
   case ROUTE_TASK:
     h->reply.len = 0;
-    if (h->on_task(h->ctx, h->client, h->body.data ? h->body.data : "", h->body.len, &h->reply) < 0) {
+    if (h->routes->on_task(h->routes->task_ctx, h->client, h->body.data ? h->body.data : "", h->body.len, &h->reply) <
+        0) {
       respond_text(h->out, 500, keep_alive, NULL);
       break;
     }
     respond(h->out, 200, xml_type, h->reply.data, h->reply.len, keep_alive, NULL);
     break;
   case ROUTE_HEAD: respond(h->out, 200, xml_type, "", 0, keep_alive, NULL); break;
+  case ROUTE_ADMIN: answer_admin(h, keep_alive); break;
   case ROUTE_NOT_ALLOWED: respond_text(h->out, 405, keep_alive, "Allow: POST, HEAD\r\n"); break;
   case ROUTE_BAD_TYPE: respond_text(h->out, 415, keep_alive, NULL); break;
   default: respond_text(h->out, 404, keep_alive, NULL);

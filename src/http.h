@@ -17,10 +17,20 @@ enum {
  * answers 500. */
 typedef int (*tg_http_task_fn)(void *ctx, const char *client, const char *body, size_t len, tg_buf_t *reply);
 
+/* Answers GET (and HEAD) on any path but the task endpoint: fills body and *content_type and
+ * returns the HTTP status (404 for an unknown path). */
+typedef int (*tg_http_admin_fn)(void *ctx, const char *path, tg_buf_t *body, const char **content_type);
+
+typedef struct tg_http_routes_s {
+  tg_http_task_fn on_task;
+  void *task_ctx;
+  tg_http_admin_fn on_admin; /* may be NULL: every other path is then 404 */
+  void *admin_ctx;
+} tg_http_routes_t;
+
 typedef struct tg_http_s {
   llhttp_t parser;
-  tg_http_task_fn on_task;
-  void *ctx;
+  const tg_http_routes_t *routes;
   const char *client; /* the peer's address, owned by the connection */
   tg_buf_t *out;      /* where responses go during tg_http_feed */
   /* Our own scan of the header bytes, ahead of llhttp (which lets bare CR and obs-fold through). */
@@ -40,11 +50,12 @@ typedef struct tg_http_s {
   int wants_continue;
   int bad_content_type;
   int headers_done;
+  char path[256]; /* the request path (without query), cut at 255 bytes */
   tg_buf_t reply;
 } tg_http_t;
 
-/* Prepares h for a new connection from client; on_task(ctx, ...) answers task calls. */
-void tg_http_init(tg_http_t *h, tg_http_task_fn on_task, void *ctx, const char *client);
+/* Prepares h for a new connection from client, answering through routes (not owned). */
+void tg_http_init(tg_http_t *h, const tg_http_routes_t *routes, const char *client);
 /* Parses len bytes, appending every response they complete to out, in request order.
  * Returns 0 to keep reading, or 1 when the connection must close once out is sent. */
 int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out);

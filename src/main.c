@@ -4,13 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <uv.h>
 
-#include "audit.h"
+#include "admin.h"
 #include "cli.h"
+#include "commands.h"
 #include "handler.h"
 #include "log.h"
+#include "reload.h"
 #include "script.h"
 #include "server.h"
 #include "store.h"
@@ -19,7 +22,9 @@
 typedef struct gateway_s {
   uv_loop_t *loop;
   tg_server_t server;
-  uv_signal_t sigint, sigterm;
+  tg_reload_t reload;
+  tg_admin_t admin;
+  uv_signal_t sigint, sigterm, sighup;
   int stopping;
 } gateway_t;
 
@@ -45,8 +50,6 @@ static const char *find_runtime(const tg_config_t *config, char *path, size_t ca
   return TG_RUNTIME_INSTALL_DIR;
 }
 
-static void on_closed_signal(uv_handle_t *handle) {}
-
 static void on_stop_signal(uv_signal_t *signal, int signum) {
   gateway_t *gw = signal->data;
   if (gw->stopping) {
@@ -56,25 +59,87 @@ static void on_stop_signal(uv_signal_t *signal, int signum) {
   gw->stopping = 1;
   tg_log(TG_LOG_INFO, "stopping", "signal=%d", signum);
   tg_server_close(&gw->server);
+  tg_reload_stop(&gw->reload);
   /* The signal handles stay open for a second signal until the connections are gone. */
   uv_unref((uv_handle_t *)&gw->sigint);
   uv_unref((uv_handle_t *)&gw->sigterm);
+  uv_unref((uv_handle_t *)&gw->sighup);
 }
 
-static int run_audit(const tg_config_t *config) {
-  char err[512];
-  tg_store_t *store = tg_store_open_readonly(config->store_path, err, sizeof err);
-  if (!store) {
-    fprintf(stderr, "taskgate: %s\n", err);
+static void on_hangup(uv_signal_t *signal, int signum) {
+  gateway_t *gw = signal->data;
+  if (!gw->stopping)
+    tg_reload_now(&gw->reload, "SIGHUP");
+}
+
+static void watch_signals(gateway_t *gw) {
+  uv_signal_t *handles[] = {&gw->sigint, &gw->sigterm, &gw->sighup};
+  int numbers[] = {SIGINT, SIGTERM, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    uv_signal_init(gw->loop, handles[i]);
+    handles[i]->data = gw;
+    uv_signal_start(handles[i], i == 2 ? on_hangup : on_stop_signal, numbers[i]);
+  }
+}
+
+static void close_signals(gateway_t *gw) {
+  uv_close((uv_handle_t *)&gw->sigint, NULL);
+  uv_close((uv_handle_t *)&gw->sigterm, NULL);
+  uv_close((uv_handle_t *)&gw->sighup, NULL);
+}
+
+static int write_pid_file(const char *path) {
+  FILE *file = fopen(path, "w");
+  if (!file)
+    return -1;
+  fprintf(file, "%ld\n", (long)getpid());
+  return fclose(file) == 0 ? 0 : -1;
+}
+
+static double now_seconds(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/* Serves until SIGTERM/SIGINT on a store and rules generation that are already open. */
+static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_t *handler,
+                       const tg_script_config_t *script_config) {
+  gateway_t gw = {.loop = uv_default_loop()};
+  gw.admin = (tg_admin_t){.reload = &gw.reload,
+                          .server = &gw.server,
+                          .store = store,
+                          .store_path = config->store_path,
+                          .started = now_seconds()};
+  gw.server.routes = (tg_http_routes_t){
+      .on_task = tg_handler_task, .task_ctx = handler, .on_admin = tg_admin_answer, .admin_ctx = &gw.admin};
+  int rc = tg_server_listen(&gw.server, gw.loop, config->host, config->port);
+  if (rc < 0) {
+    fprintf(stderr, "taskgate: cannot listen on %s:%d: %s\n", config->host, config->port, uv_strerror(rc));
     return 1;
   }
-  int rc = tg_audit_print(store, stdout);
-  tg_store_close(store);
-  return rc < 0 ? 1 : 0;
+  char pid_path[PATH_MAX];
+  tg_command_pid_file(config, pid_path, sizeof pid_path);
+  if (write_pid_file(pid_path) < 0)
+    tg_log(TG_LOG_WARN, "pid_file_failed", "path=%s", pid_path);
+  tg_reload_start(&gw.reload, gw.loop, handler, script_config);
+  watch_signals(&gw);
+  printf("listening on %s\n", gw.server.address);
+  fflush(stdout);
+  tg_log(TG_LOG_INFO, "started", "listen=%s store=%s rules=%s version=%s", gw.server.address, config->store_path,
+         config->rules_dir, TG_VERSION);
+  uv_run(gw.loop, UV_RUN_DEFAULT);
+  close_signals(&gw);
+  tg_reload_stop(&gw.reload);
+  uv_run(gw.loop, UV_RUN_DEFAULT);
+  uv_loop_close(gw.loop);
+  unlink(pid_path);
+  tg_log(TG_LOG_INFO, "stopped", "listen=%s", gw.server.address);
+  return 0;
 }
 
-static int serve(const tg_config_t *config) {
-  char err[2048], runtime_path[PATH_MAX + 16];
+static int serve(const tg_config_t *config, const char *runtime_dir) {
+  char err[4096];
   tg_xml_init();
   signal(SIGPIPE, SIG_IGN);
   tg_store_t *store = tg_store_open(config->store_path, config->sync_mode, err, sizeof err);
@@ -83,7 +148,7 @@ static int serve(const tg_config_t *config) {
     return 1;
   }
   tg_script_config_t script_config = {
-      .runtime_dir = find_runtime(config, runtime_path, sizeof runtime_path),
+      .runtime_dir = runtime_dir,
       .rules_dir = config->rules_dir,
       .store = store,
       .memory_limit = config->memory_limit,
@@ -97,50 +162,32 @@ static int serve(const tg_config_t *config) {
   }
   tg_handler_t handler;
   int status = 1;
-  if (tg_handler_init(&handler, script, store) < 0) {
+  if (tg_handler_init(&handler, script, store) < 0)
     fprintf(stderr, "taskgate: the runtime cannot build its error reply\n");
-    goto done;
-  }
-  gateway_t gw = {.loop = uv_default_loop()};
-  gw.server.on_task = tg_handler_task;
-  gw.server.task_ctx = &handler;
-  int rc = tg_server_listen(&gw.server, gw.loop, config->host, config->port);
-  if (rc < 0) {
-    fprintf(stderr, "taskgate: cannot listen on %s:%d: %s\n", config->host, config->port, uv_strerror(rc));
-    goto done;
-  }
-  printf("listening on %s\n", gw.server.address);
-  fflush(stdout);
-  tg_log(TG_LOG_INFO, "started", "listen=%s store=%s rules=%s version=%s", gw.server.address, config->store_path,
-         config->rules_dir, TG_VERSION);
-  uv_signal_init(gw.loop, &gw.sigint);
-  uv_signal_init(gw.loop, &gw.sigterm);
-  gw.sigint.data = gw.sigterm.data = &gw;
-  uv_signal_start(&gw.sigint, on_stop_signal, SIGINT);
-  uv_signal_start(&gw.sigterm, on_stop_signal, SIGTERM);
-  uv_run(gw.loop, UV_RUN_DEFAULT);
-  uv_close((uv_handle_t *)&gw.sigint, on_closed_signal);
-  uv_close((uv_handle_t *)&gw.sigterm, on_closed_signal);
-  uv_run(gw.loop, UV_RUN_DEFAULT);
-  uv_loop_close(gw.loop);
-  tg_log(TG_LOG_INFO, "stopped", "listen=%s", gw.server.address);
-  status = 0;
-done:
+  else
+    status = run_gateway(config, store, &handler, &script_config);
+  tg_script_release(script);
   tg_handler_free(&handler);
-  tg_script_free(script);
   tg_store_close(store);
   return status;
 }
 
 int main(int argc, char **argv) {
   tg_config_t config;
-  char err[512];
+  char err[512], runtime_path[PATH_MAX + 16];
   switch (tg_cli_parse(&config, argc, argv, err, sizeof err)) {
   case TG_CLI_DONE: return 0;
   case TG_CLI_USAGE: fprintf(stderr, "taskgate: %s\n", err); return 2;
   }
   tg_log_set_level(config.log_level);
+  const char *runtime_dir = find_runtime(&config, runtime_path, sizeof runtime_path);
   if (strcmp(config.command, "audit") == 0)
-    return run_audit(&config);
-  return serve(&config);
+    return tg_command_audit(&config);
+  if (strcmp(config.command, "check") == 0)
+    return tg_command_check(&config, runtime_dir);
+  if (strcmp(config.command, "reload") == 0)
+    return tg_command_reload(&config);
+  if (strcmp(config.command, "status") == 0)
+    return tg_command_status(&config);
+  return serve(&config, runtime_dir);
 }

@@ -23,6 +23,7 @@ struct tg_script_s {
   unsigned time_limit_ms;
   long long deadline_ns;
   int host_ref;
+  int refs;
   tg_store_t *store;
   char error[2048]; /* the last gate error, for callers that report it */
 };
@@ -183,6 +184,7 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
   script->time_limit_ms = config->time_limit_ms;
   script->store = config->store;
   script->host_ref = LUA_NOREF;
+  script->refs = 1;
   script->L = lua_newstate(limited_alloc, script);
   if (!script->L) {
     free(script);
@@ -195,19 +197,43 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
   boot_t b = {.script = script, .rules_dir = config->rules_dir};
   if (gate(script, boot, &b, script->time_limit_ms * BOOT_TIME_FACTOR) < 0 || b.refused) {
     snprintf(err, errcap, "%s", script->error);
-    tg_script_free(script);
+    tg_script_release(script);
     return NULL;
   }
   return script;
 }
 
-void tg_script_free(tg_script_t *script) {
-  if (!script)
+void tg_script_retain(tg_script_t *script) { script->refs++; }
+
+void tg_script_release(tg_script_t *script) {
+  if (!script || --script->refs > 0)
     return;
   luaL_unref(script->L, LUA_REGISTRYINDEX, script->host_ref);
   lua_close(script->L);
   free(script);
 }
+
+typedef struct describe_s {
+  tg_script_t *script;
+  char *out;
+  size_t cap;
+} describe_t;
+
+static int describe(lua_State *L) {
+  describe_t *d = lua_touserdata(L, 1);
+  tg_script_push_host(d->script, L);
+  lua_getfield(L, -1, "describe");
+  lua_call(L, 0, 1);
+  snprintf(d->out, d->cap, "%s", luaL_checkstring(L, -1));
+  return 0;
+}
+
+int tg_script_describe(tg_script_t *script, char *out, size_t cap) {
+  describe_t d = {.script = script, .out = out, .cap = cap};
+  return tg_script_call(script, describe, &d);
+}
+
+size_t tg_script_memory(tg_script_t *script) { return script->memory_used; }
 
 void tg_script_push_host(tg_script_t *script, lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, script->host_ref); }
 

@@ -18,10 +18,19 @@ typedef struct tg_script_config_s {
 
 typedef struct tg_script_s tg_script_t;
 
-/* Builds a state, loads the runtime and every rule. Returns it, or NULL with every problem
- * (file:line and reason) in err. The caller owns it: tg_script_free. */
+/* Builds a state, loads the runtime and every rule, and runs the rule set's self-checks.
+ * Returns it with one reference held by the caller, or NULL with every problem (file:line and
+ * reason) in err. */
 tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t errcap);
-void tg_script_free(tg_script_t *script);
+/* Reference counting: a generation stays alive while any request that started on it runs;
+ * the last release closes its Lua state. */
+void tg_script_retain(tg_script_t *script);
+void tg_script_release(tg_script_t *script);
+
+/* Appends the loaded rule files as JSON ([{"name","path","sha256"}, ...]); returns 0 or -1. */
+int tg_script_describe(tg_script_t *script, char *out, size_t cap);
+/* Bytes the Lua state holds now. */
+size_t tg_script_memory(tg_script_t *script);
 
 /* The gate: runs fn(L) with ud as its only argument under the time limit, with a traceback on
  * error. Returns 0, or -1 after logging the error (the stack is left as it was). */

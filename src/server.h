@@ -11,9 +11,8 @@ typedef struct tg_conn_s tg_conn_t;
 typedef struct tg_server_s {
   uv_loop_t *loop;
   uv_tcp_t listener;
-  tg_http_task_fn on_task; /* answers task calls for every connection */
-  void *task_ctx;
-  tg_conn_t *conns; /* open connections, for shutdown */
+  tg_http_routes_t routes; /* how every connection answers */
+  tg_conn_t *conns;        /* open connections, for shutdown */
   int open_conns;
   int listening;
   char address[80]; /* the bound HOST:PORT, port 0 resolved */

@@ -131,8 +131,7 @@ tg_store_t *tg_store_open_readonly(const char *path, char *err, size_t errcap) {
 void tg_store_close(tg_store_t *store) {
   if (!store)
     return;
-  if (tg_store_in_transaction(store))
-    tg_store_rollback(store);
+  tg_store_abort(store);
   for (int i = 0; i < CACHE_SLOTS; i++) {
     cached_stmt_t *entry = store->cache[i];
     while (entry) {
@@ -192,11 +191,21 @@ static int run(tg_store_t *store, const char *sql) {
   return rc == SQLITE_DONE ? 0 : -rc;
 }
 
-int tg_store_begin(tg_store_t *store) { return run(store, "BEGIN IMMEDIATE"); }
+/* Transactions nest through savepoints: the outermost one opens the SQLite transaction and
+ * its release commits it. A rule set's self-checks run calls inside a transaction that is
+ * rolled back as a whole, which plain BEGIN/COMMIT could not do. */
+int tg_store_begin(tg_store_t *store) { return run(store, "SAVEPOINT call"); }
 
-int tg_store_commit(tg_store_t *store) { return run(store, "COMMIT"); }
+int tg_store_commit(tg_store_t *store) { return run(store, "RELEASE call"); }
 
 int tg_store_rollback(tg_store_t *store) {
+  if (!tg_store_in_transaction(store))
+    return 0;
+  int rc = run(store, "ROLLBACK TO call");
+  return rc < 0 ? rc : run(store, "RELEASE call");
+}
+
+int tg_store_abort(tg_store_t *store) {
   if (!tg_store_in_transaction(store))
     return 0;
   return run(store, "ROLLBACK");

@@ -23,10 +23,13 @@ sqlite3_stmt *tg_store_prepare(tg_store_t *store, const char *sql, size_t len);
 const char *tg_store_errmsg(tg_store_t *store);
 sqlite3 *tg_store_db(tg_store_t *store);
 
-/* Transactions: each returns 0 or a negative SQLite result code. */
+/* Transactions, which nest: begin opens one (or a savepoint inside one), commit ends the
+ * innermost (the outermost commits), rollback undoes the innermost. abort rolls back the whole
+ * transaction whatever its depth. Each returns 0 or a negative SQLite result code. */
 int tg_store_begin(tg_store_t *store);
 int tg_store_commit(tg_store_t *store);
 int tg_store_rollback(tg_store_t *store);
+int tg_store_abort(tg_store_t *store);
 /* Returns 1 while a transaction is open. */
 int tg_store_in_transaction(tg_store_t *store);
 

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include <openssl/evp.h>
+
 #include "log.h"
 
 enum { MAX_RULE_BYTES = 1024 * 1024 };
@@ -52,8 +54,20 @@ static int list_rules(lua_State *L) {
   return 1;
 }
 
-/* sys.load_rule(path, env) -> the compiled chunk with env as its _ENV, or nil and the reason.
- * Only source text is accepted: precompiled bytecode is refused. */
+/* Pushes the lower-case hex SHA-256 of bytes, the hash `sha256sum` prints for the file. */
+static void push_sha256(lua_State *L, const char *bytes, size_t len) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  char hex[2 * EVP_MAX_MD_SIZE + 1];
+  if (!EVP_Digest(bytes, len, digest, &digest_len, EVP_sha256(), NULL))
+    luaL_error(L, "sha256 failed");
+  for (unsigned int i = 0; i < digest_len; i++)
+    snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+  lua_pushlstring(L, hex, 2 * digest_len);
+}
+
+/* sys.load_rule(path, env) -> the compiled chunk with env as its _ENV and the file's SHA-256,
+ * or nil and the reason. Only source text is accepted: precompiled bytecode is refused. */
 static int load_rule(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -84,7 +98,8 @@ static int load_rule(lua_State *L) {
   lua_pushvalue(L, 2);
   if (!lua_setupvalue(L, -2, 1)) /* a main chunk's first upvalue is always _ENV */
     lua_pop(L, 1);
-  return 1;
+  push_sha256(L, text, len);
+  return 2;
 }
 
 /* sys.log(level, event, fields) where fields is a table of string keys and printable values. */

@@ -1,48 +1,76 @@
--- taskgate.host: what the C core calls. Loads the rule files into their sandboxes and answers
--- calls with reply documents.
+-- taskgate.host: what the C core calls. Loads the rule files into their sandboxes, runs the
+-- rule set's self-checks, and answers calls with reply documents.
 
+local db = require "taskgate.db"
 local dispatch = require "taskgate.dispatch"
+local json = require "taskgate.json"
 local sandbox = require "taskgate.sandbox"
 local sys = require "taskgate.sys"
 local xml = require "taskgate.xml"
 
 local M = {}
 
-M.files = {} -- the loaded rule files, by method name
+M.files = {} -- every loaded file: { name, path, sha256 }, in name order
 
--- Loads one rule file; returns its handler or nil and the problem (with file:line).
-local function load_rule(path, name)
-  local chunk, why = sys.load_rule(path, sandbox.env(name))
-  if not chunk then return nil, why end
-  local ok, handler = pcall(chunk)
-  if not ok then return nil, tostring(handler) end
-  if type(handler) ~= "function" then
-    return nil, string.format("%s: must return a function(call), returned %s", path, type(handler))
+-- Loads one rule file; returns what it returned and its hash, or nil and the problem.
+local function load_file(path, name)
+  local chunk, sha256 = sys.load_rule(path, sandbox.env(name))
+  if not chunk then return nil, sha256 end
+  local ok, result = pcall(chunk)
+  if not ok then return nil, tostring(result) end
+  if type(result) ~= "function" then
+    return nil, string.format("%s: must return a function(call), returned %s", path, type(result))
   end
-  return handler
+  return result, sha256
 end
 
---- Loads every rules/*.lua file; the file name (less .lua) is the method it answers.
+-- Runs the rule set's self-checks (rules/_selfcheck.lua) inside a transaction that is rolled
+-- back, so they can call any method on the live store without changing it.
+local function self_check(check, path)
+  local began, why = db.begin()
+  if not began then return string.format("%s: cannot open a transaction: %s", path, why) end
+  local function call(name, params)
+    return dispatch.handle({ name = name, params = params or {}, client = "selfcheck" })
+  end
+  local ok, err = pcall(check, call)
+  db.rollback()
+  if not ok then return string.format("self-check failed: %s", tostring(err)) end
+end
+
+--- Loads every rules/*.lua file: the file name (less .lua) is the method it answers; a file
+--- whose name starts with "_" is not a method (`_selfcheck.lua` holds the self-checks).
 --- Returns true, or nil and every problem found, one per line.
 function M.load(rules_dir)
   local names, why = sys.list_rules(rules_dir)
   if not names then return nil, why end
-  local handlers, problems = {}, {}
+  local handlers, files, problems = {}, {}, {}
   for _, file in ipairs(names) do
     local name = file:sub(1, -5)
     local path = rules_dir .. "/" .. file
-    local handler, problem = load_rule(path, name)
+    local handler, sha256 = load_file(path, name)
     if handler then
       handlers[name] = { handler = handler, path = path }
+      files[#files + 1] = { name = name, path = path, sha256 = sha256 }
     else
-      problems[#problems + 1] = problem
+      problems[#problems + 1] = sha256
     end
   end
   if #problems > 0 then return nil, table.concat(problems, "\n") end
   dispatch.clear()
-  for name, rule in pairs(handlers) do dispatch.register(name, rule.handler, rule.path) end
-  M.files = handlers
+  for name, rule in pairs(handlers) do
+    if name:sub(1, 1) ~= "_" then dispatch.register(name, rule.handler, rule.path) end
+  end
+  if handlers._selfcheck then
+    local failed = self_check(handlers._selfcheck.handler, handlers._selfcheck.path)
+    if failed then return nil, failed end
+  end
+  M.files = files
   return true
+end
+
+--- The loaded files as JSON: [{"name":..,"path":..,"sha256":..}, ...].
+function M.describe()
+  return json.encode(M.files)
 end
 
 --- Answers a decoded call with the reply document.

@@ -1,0 +1,21 @@
+/* admin.h: the operator's read-only HTTP views (GET /status) on the gateway's listener. */
+#ifndef TG_ADMIN_H
+#define TG_ADMIN_H
+
+#include "buf.h"
+#include "reload.h"
+#include "server.h"
+#include "store.h"
+
+typedef struct tg_admin_s {
+  tg_reload_t *reload;
+  tg_server_t *server;
+  tg_store_t *store;
+  const char *store_path;
+  double started; /* seconds since the epoch */
+} tg_admin_t;
+
+/* A tg_http_admin_fn; ctx is a tg_admin_t. */
+int tg_admin_answer(void *ctx, const char *path, tg_buf_t *body, const char **content_type);
+
+#endif

@@ -1,0 +1,39 @@
+/* reload.h: rules generations: watch the rules directory, rebuild on change or on request,
+ * swap in only a generation that loaded completely, and remember how the last reload went. */
+#ifndef TG_RELOAD_H
+#define TG_RELOAD_H
+
+#include <uv.h>
+
+#include "buf.h"
+#include "handler.h"
+#include "script.h"
+
+typedef struct tg_reload_s {
+  uv_loop_t *loop;
+  uv_fs_event_t watch;
+  uv_timer_t debounce;
+  int watching;
+  tg_handler_t *handler;
+  tg_script_config_t config;
+  unsigned generation; /* 1 for the rules loaded at start-up */
+  unsigned succeeded, failed;
+  int last_ok;
+  double last_time; /* seconds since the epoch */
+  char last_trigger[32];
+  char last_error[2048];
+  char files_json[16384]; /* the current generation's files and hashes */
+} tg_reload_t;
+
+/* Starts watching config->rules_dir; handler already runs generation 1. Returns 0 or a
+ * negative libuv error (reload by signal still works then). */
+int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t *handler, const tg_script_config_t *config);
+/* Builds a new generation now and swaps it in if it loads; trigger names the cause for the
+ * log. Returns 0 when the new rules serve, -1 when the old ones keep serving. */
+int tg_reload_now(tg_reload_t *reload, const char *trigger);
+/* Appends the reload state as a JSON object. */
+void tg_reload_status_json(const tg_reload_t *reload, tg_buf_t *out);
+/* Stops watching; the handles close on the next loop turn. */
+void tg_reload_stop(tg_reload_t *reload);
+
+#endif
