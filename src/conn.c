@@ -177,7 +177,6 @@ int tg_conn_accept(tg_server_t *server) {
 void tg_conn_close(tg_conn_t *conn) {
   if (conn->closing)
     return;
-  conn->closing = 1;
-  stop_reading(conn);
+  conn->closing = 1; /* reading goes on, discarding, so a client's close ends the linger early */
   flush(conn);
 }

@@ -14,7 +14,7 @@
 #include "sys_lua.h"
 #include "xml_lua.h"
 
-enum { HOOK_EVERY = 1000, BOOT_TIME_FACTOR = 100 };
+enum { HOOK_EVERY = 1000, BOOT_TIME_FACTOR = 20 };
 
 struct tg_script_s {
   lua_State *L;

@@ -57,8 +57,11 @@ function M.start(opts)
   error("gateway did not start: " .. (read_file(self.err) or "(no stderr)"))
 end
 
+-- True while the process runs. An exited gateway is orphaned (its starting shell is gone) and
+-- may linger as a zombie until init reaps it, so a zombie counts as gone.
 function Gateway:alive()
-  return os.execute("kill -0 " .. self.pid .. " 2>/dev/null") == true
+  local stat = read_file("/proc/" .. self.pid .. "/stat")
+  return stat ~= nil and not stat:match("^%d+ %b() Z")
 end
 
 function Gateway:log()

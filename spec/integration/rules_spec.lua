@@ -34,6 +34,14 @@ describe("rules on the real gateway", function()
       escape_global = "return function(call) leaked = 1 end\n",
       escape_load = "return function(call) return { r = load(string.dump(function() end)) } end\n",
       cancel_then_fail = "return function(call)\n  store.cancel_task(1)\n  error('after the change')\nend\n",
+      escape_dofile = "return function(call) dofile('/etc/passwd') end\n",
+      escape_debug = "return function(call) return { r = debug.getinfo(1) } end\n",
+      escape_package = "return function(call) return { r = package.loadlib('libc.so.6', 'system') } end\n",
+      escape_db = "return function(call) return { r = require('taskgate.db').exec('DELETE FROM task') } end\n",
+      escape_env_meta = "return function(call) setmetatable(_ENV, nil) end\n",
+      escape_rawset = "return function(call) rawset(_ENV, 'x', 1) end\n",
+      escape_api = "return function(call) check.int = function() return 1 end end\n",
+      escape_loadstring = "return function(call) return { r = loadstring('return 1') } end\n",
       upper = "return function(call) return { upper = ('a'):upper() } end\n",
       echo = "return function(call) return { name = call.name, client = call.client } end\n",
     })
@@ -76,11 +84,16 @@ describe("rules on the real gateway", function()
   end)
 
   it("refuses os, io, foreign modules, bytecode and new globals", function()
-    for _, name in ipairs({ "escape_os", "escape_io", "escape_require", "escape_global", "escape_load" }) do
+    for _, name in ipairs({ "escape_os", "escape_io", "escape_require", "escape_global", "escape_load",
+      "escape_dofile", "escape_debug", "escape_package", "escape_db", "escape_env_meta", "escape_rawset",
+      "escape_api", "escape_loadstring" }) do
       assert.equal(gateway.fault(1999), gw:call(name), name)
     end
     assert.matches("unknown global 'os'", gw:log())
     assert.matches("may not set global 'leaked'", gw:log())
+    assert.matches("rules may not require 'taskgate.db'", gw:log())
+    assert.matches("check is read%-only", gw:log())
+    assert.equal(gateway.fault(1040), gw:call("cancel_task", ""))
     still_serving()
   end)
 

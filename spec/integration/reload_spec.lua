@@ -1,0 +1,157 @@
+-- Hot reload on the real binary: edits take effect within a second, broken rules never
+-- replace working ones, and operators can trigger and inspect reloads.
+local gateway = require "helpers.gateway"
+local socket = require "socket"
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+local function rules_dir()
+  local dir = gateway.tmpdir()
+  os.execute(string.format("cp %s/*.lua %s/", gateway.rules, dir))
+  return dir
+end
+
+-- Polls until fn() is true or `seconds` pass; returns the elapsed time or nil.
+local function within(seconds, fn)
+  local start = socket.gettime()
+  repeat
+    if fn() then return socket.gettime() - start end
+    socket.sleep(0.02)
+  until socket.gettime() - start > seconds
+  return nil
+end
+
+local function status(gw)
+  local conn = gw:connect()
+  conn:send("GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+  local code, headers, body = gateway.read_response(conn)
+  conn:close()
+  assert.equal(200, code)
+  assert.equal("application/json", headers["content-type"])
+  return body
+end
+
+local PING = "return function(call) return { answer = %q } end\n"
+
+describe("hot reload", function()
+  local gw, dir
+  before_each(function()
+    dir = rules_dir()
+    write(dir .. "/ping.lua", PING:format("one"))
+    gw = gateway.start({ rules = dir })
+  end)
+  after_each(function() gw:stop() end)
+
+  local function answer()
+    return gw:call("ping"):match("<answer>(.-)</answer>") or gw:call("ping")
+  end
+
+  it("serves an edited rule within one second, with no restart", function()
+    assert.equal("one", answer())
+    write(dir .. "/ping.lua", PING:format("two"))
+    assert.is_number(within(1, function() return answer() == "two" end))
+  end)
+
+  it("picks up a rule saved by rename, as many editors do", function()
+    write(dir .. "/.ping.lua.swp", PING:format("renamed"))
+    os.rename(dir .. "/.ping.lua.swp", dir .. "/ping.lua")
+    assert.is_number(within(1, function() return answer() == "renamed" end))
+  end)
+
+  it("serves a new rule file as a new method", function()
+    assert.equal(gateway.fault(1901), gw:call("pong"))
+    write(dir .. "/pong.lua", PING:format("pong"))
+    assert.is_number(within(1, function() return gw:call("pong"):find("<answer>pong</answer>", 1, true) ~= nil end))
+  end)
+
+  local broken = {
+    ["a syntax error"] = "return function(call)\n  if then\nend\n",
+    ["a runtime error at load"] = "local x = nil\nlocal y = x.field\nreturn function(call) end\n",
+    ["a missing handler"] = "local answer = 'three'\n",
+    ["a loop at load"] = "while true do end\n",
+    ["an unknown global at load"] = "return function(call) return {} end, undefined_thing.x\n",
+  }
+  for what, source in pairs(broken) do
+    it("keeps the old rules serving after " .. what .. ", reports it, then takes the fix", function()
+      write(dir .. "/ping.lua", source)
+      assert.is_number(within(2, function() return status(gw):find('"ok":false', 1, true) ~= nil end))
+      assert.equal("one", answer())
+      assert.equal(gateway.fault(1017), gw:call("cancel_task", "<task_id>5</task_id>"))
+      assert.matches("event=reload_failed", gw:log())
+      assert.matches("ping%.lua", status(gw))
+      write(dir .. "/ping.lua", PING:format("fixed"))
+      assert.is_number(within(1, function() return answer() == "fixed" end))
+      assert.matches('"ok":true', status(gw))
+    end)
+  end
+
+  it("names the file and line of a syntax error in the log", function()
+    write(dir .. "/ping.lua", "return function(call)\n  local = 1\nend\n")
+    assert.is_number(within(2, function() return gw:log():find("reload_failed", 1, true) ~= nil end))
+    assert.matches("ping%.lua:2:", gw:log())
+  end)
+
+  it("refuses rules whose self-checks fail", function()
+    write(dir .. "/cancel_task.lua", "return function(call) return {} end\n")
+    assert.is_number(within(2, function() return status(gw):find("self-check failed", 1, true) ~= nil end))
+    assert.equal(gateway.fault(1040), gw:call("cancel_task", ""))
+  end)
+
+  it("reloads on SIGHUP", function()
+    local before = tonumber(status(gw):match('"generation":(%d+)'))
+    os.execute("kill -HUP " .. gw.pid)
+    assert.is_number(within(1, function() return tonumber(status(gw):match('"generation":(%d+)')) == before + 1 end))
+    assert.matches('"trigger":"SIGHUP"', status(gw))
+  end)
+
+  it("reloads with `taskgate reload` through the pid file", function()
+    local before = tonumber(status(gw):match('"generation":(%d+)'))
+    assert.is_true(os.execute(gateway.binary .. " reload --store " .. gw.store .. " >/dev/null"))
+    assert.is_number(within(1, function() return tonumber(status(gw):match('"generation":(%d+)')) == before + 1 end))
+  end)
+
+  it("shows every loaded file with its sha256 in status", function()
+    local p = io.popen("sha256sum " .. dir .. "/ping.lua")
+    local sha = p:read("a"):match("^(%x+)")
+    p:close()
+    assert.matches('"name":"ping","path":"[^"]*ping%.lua","sha256":"' .. sha .. '"', status(gw))
+    assert.matches('"name":"cancel_task"', status(gw))
+  end)
+
+  it("prints the status with `taskgate status`", function()
+    local p = io.popen(gateway.binary .. " status --listen 127.0.0.1:" .. gw.port)
+    local out = p:read("a")
+    p:close()
+    assert.matches('^{"version":"', out)
+    assert.matches('"generation":1', out)
+  end)
+end)
+
+describe("taskgate check", function()
+  local function check(dir)
+    local p = io.popen(gateway.binary .. " check " .. dir .. " 2>&1; echo \"exit=$?\"")
+    local out = p:read("a")
+    p:close()
+    return out, tonumber(out:match("exit=(%d+)"))
+  end
+
+  it("accepts the shipped rules, exit 0", function()
+    local out, code = check(gateway.rules)
+    assert.equal(0, code)
+    assert.matches("^ok: ", out)
+  end)
+
+  it("reports every broken file with file:line, exit 1", function()
+    local dir = rules_dir()
+    write(dir .. "/one.lua", "return function(call)\n  if then\nend\n")
+    write(dir .. "/two.lua", "local t = nil\nreturn t.x\n")
+    local out, code = check(dir)
+    assert.equal(1, code)
+    assert.matches("one%.lua:2:", out)
+    assert.matches("two%.lua:2:", out)
+  end)
+end)
