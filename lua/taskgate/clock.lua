@@ -37,6 +37,19 @@ function M.parse(text)
   return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
 end
 
+--- The UTC calendar fields of epoch seconds (default: now): year, month, day, hour, min, sec,
+--- and weekday (1 = Monday .. 7 = Sunday).
+function M.parts(epoch)
+  epoch = math.floor(epoch or M.now())
+  local text = M.format(epoch)
+  local days = epoch // 86400
+  return {
+    year = tonumber(text:sub(1, 4)), month = tonumber(text:sub(6, 7)), day = tonumber(text:sub(9, 10)),
+    hour = tonumber(text:sub(12, 13)), min = tonumber(text:sub(15, 16)), sec = tonumber(text:sub(18, 19)),
+    weekday = (days + 3) % 7 + 1, -- 1970-01-01 was a Thursday
+  }
+end
+
 --- Formats epoch seconds as "YYYY-MM-DDThh:mm:ssZ".
 function M.format(epoch)
   local secs = math.floor(epoch)

@@ -10,15 +10,32 @@ local log = require "taskgate.log"
 local M = {}
 
 local rules = {} -- method name in lower case -> { handler = function, file = path }
+local before = nil -- rules/_before.lua: runs ahead of every rule and may refuse the call
 
 --- Makes `handler` answer the method `name` (matched case-insensitively).
 function M.register(name, handler, file)
   rules[name:lower()] = { handler = handler, file = file }
 end
 
+--- Makes `handler` run before every rule, in the call's transaction: when it returns a fault
+--- (or raises one) that is the reply and the rule does not run.
+function M.set_before(handler, file)
+  before = handler and { handler = handler, file = file } or nil
+end
+
 --- Forgets every rule (before a full load).
 function M.clear()
   rules = {}
+  before = nil
+end
+
+-- Runs the policy hook (if any), then the rule.
+local function run_rule(rule, call)
+  if before then
+    local verdict = before.handler(call)
+    if fault.is(verdict) then return verdict end
+  end
+  return rule.handler(call)
 end
 
 local function fault_reply(code)
@@ -40,7 +57,7 @@ local function run(rule, call)
     log.error("store unavailable", { method = call.name, reason = why })
     return fault_reply(1999)
   end
-  local ok, result = xpcall(rule.handler, traceback, call)
+  local ok, result = xpcall(run_rule, traceback, rule, call)
   if ok and not fault.is(result) then
     local committed, reason = db.commit()
     if committed then

@@ -30,7 +30,7 @@ local function self_check(check, path)
   local began, why = db.begin()
   if not began then return string.format("%s: cannot open a transaction: %s", path, why) end
   local function call(name, params)
-    return dispatch.handle({ name = name, params = params or {}, client = "selfcheck" })
+    return dispatch.handle({ name = name, params = params or {}, client = "127.0.0.1" }) -- a local client, as an operator testing by hand
   end
   local ok, err = pcall(check, call)
   db.rollback()
@@ -38,7 +38,8 @@ local function self_check(check, path)
 end
 
 --- Loads every rules/*.lua file: the file name (less .lua) is the method it answers; a file
---- whose name starts with "_" is not a method (`_selfcheck.lua` holds the self-checks).
+--- whose name starts with "_" is not a method: `_before.lua` runs ahead of every rule (site
+--- policies) and `_selfcheck.lua` holds the self-checks.
 --- Returns true, or nil and every problem found, one per line.
 function M.load(rules_dir)
   local names, why = sys.list_rules(rules_dir)
@@ -60,6 +61,7 @@ function M.load(rules_dir)
   for name, rule in pairs(handlers) do
     if name:sub(1, 1) ~= "_" then dispatch.register(name, rule.handler, rule.path) end
   end
+  if handlers._before then dispatch.set_before(handlers._before.handler, handlers._before.path) end
   if handlers._selfcheck then
     local failed = self_check(handlers._selfcheck.handler, handlers._selfcheck.path)
     if failed then return nil, failed end
