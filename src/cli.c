@@ -31,6 +31,11 @@ static const char usage[] =
     "                        full: it also survives power loss (default normal)\n"
     "  --log-level LEVEL     debug, info, warn, error or off (default info)\n"
     "  --lua-time-limit MS   Lua time one call may use (default 50)\n"
+    "  --header-timeout SEC  time a client has to send a request's line and headers (default 10)\n"
+    "  --body-timeout SEC    time a client has to send a request's body (default 30)\n"
+    "  --idle-timeout SEC    time a keep-alive connection may wait for its next request\n"
+    "                        (default 60)\n"
+    "  --max-connections N   open connections; past this a client gets 503 (default 10000)\n"
     "  --lua-memory-limit MIB  memory the Lua state may hold (default 64)\n"
     "  --pid-file PATH       where serve writes its pid and reload reads it (default: the store\n"
     "                        path with .pid appended, ./taskgate.db.pid)\n"
@@ -56,6 +61,16 @@ static int parse_listen(tg_config_t *config, const char *value) {
   memcpy(config->host, host, host_len);
   config->host[host_len] = '\0';
   config->port = (int)port;
+  return 0;
+}
+
+/* Parses seconds (decimals allowed, 0.001 to 86400) into milliseconds. */
+static int parse_seconds(const char *value, unsigned *ms) {
+  char *end;
+  double seconds = strtod(value, &end);
+  if (!*value || *end || seconds < 0.001 || seconds > 86400)
+    return -1;
+  *ms = (unsigned)(seconds * 1000 + 0.5);
   return 0;
 }
 
@@ -92,6 +107,17 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
     if (parse_number(value, 1, 60000, &n) < 0)
       return -1;
     return config->time_limit_ms = (unsigned)n, 0;
+  }
+  if (strcmp(name, "header-timeout") == 0)
+    return parse_seconds(value, &config->header_timeout_ms);
+  if (strcmp(name, "body-timeout") == 0)
+    return parse_seconds(value, &config->body_timeout_ms);
+  if (strcmp(name, "idle-timeout") == 0)
+    return parse_seconds(value, &config->idle_timeout_ms);
+  if (strcmp(name, "max-connections") == 0) {
+    if (parse_number(value, 1, 1000000, &n) < 0)
+      return -1;
+    return config->max_connections = (int)n, 0;
   }
   if (strcmp(name, "lua-memory-limit") == 0) {
     if (parse_number(value, 4, 65536, &n) < 0)

@@ -17,6 +17,8 @@ typedef struct tg_config_s {
   int sync_mode;
   unsigned time_limit_ms;
   size_t memory_limit;
+  unsigned header_timeout_ms, body_timeout_ms, idle_timeout_ms;
+  int max_connections;
 } tg_config_t;
 
 enum { TG_CLI_RUN = 0, TG_CLI_DONE = 1, TG_CLI_USAGE = -1 };

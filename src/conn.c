@@ -1,5 +1,6 @@
 /* conn.c: a client connection on libuv: reads feed the HTTP parser, replies are written in
- * request order, and memory is freed only in the close callbacks. */
+ * request order, every phase of a request has a deadline, and memory is freed only in the
+ * close callbacks. */
 #include "conn.h"
 
 #include <stdlib.h>
@@ -9,8 +10,12 @@
 
 enum {
   READ_BUFFER_BYTES = 64 * 1024,
-  MAX_PENDING_OUTPUT = 4 * 1024 * 1024, /* past this we stop reading a client that does not read */
+  MAX_PENDING_OUTPUT = 1024 * 1024, /* past this we stop reading a client that does not read */
   LINGER_MS = 2000,
+  DEFAULT_HEADER_TIMEOUT_MS = 10000,
+  DEFAULT_BODY_TIMEOUT_MS = 30000,
+  DEFAULT_IDLE_TIMEOUT_MS = 60000,
+  DEFAULT_MAX_CONNECTIONS = 10000,
 };
 
 /* The loop is single-threaded and each read is parsed before the next one: one buffer serves all. */
@@ -38,7 +43,7 @@ static void destroy(tg_conn_t *conn) {
     conn->next->prev = conn->prev;
   server->open_conns--;
   uv_close((uv_handle_t *)&conn->tcp, on_handle_closed);
-  uv_close((uv_handle_t *)&conn->linger, on_handle_closed);
+  uv_close((uv_handle_t *)&conn->deadline, on_handle_closed);
 }
 
 static void on_linger_timeout(uv_timer_t *timer) { destroy(timer->data); }
@@ -51,7 +56,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
   }
   /* Keep reading (and discarding) until the client closes, so unread bytes do not turn our
    * close into a reset that could destroy the reply before the client reads it. */
-  uv_timer_start(&conn->linger, on_linger_timeout, LINGER_MS, 0);
+  uv_timer_start(&conn->deadline, on_linger_timeout, LINGER_MS, 0);
 }
 
 static void flush(tg_conn_t *conn);
@@ -100,6 +105,7 @@ static void flush(tg_conn_t *conn) {
     }
     conn->writing = 1;
   } else if (conn->closing) {
+    uv_timer_stop(&conn->deadline);
     if (uv_shutdown(&conn->shutdown_req, (uv_stream_t *)&conn->tcp, on_shutdown) < 0)
       destroy(conn);
     return;
@@ -110,6 +116,36 @@ static void flush(tg_conn_t *conn) {
     else
       start_reading(conn);
   }
+}
+
+/* A request phase ran out of time: a request in progress gets 408, an idle connection is
+ * simply closed. */
+static void on_deadline(uv_timer_t *timer) {
+  tg_conn_t *conn = timer->data;
+  if (conn->closing)
+    return;
+  if (conn->phase != TG_HTTP_IDLE)
+    tg_http_refuse(&conn->out, 408);
+  tg_log(TG_LOG_INFO, "connection_timeout", "client=%s phase=%s", conn->client,
+         conn->phase == TG_HTTP_IDLE ? "idle" : conn->phase == TG_HTTP_HEADERS ? "headers" : "body");
+  conn->closing = 1;
+  flush(conn);
+  if (conn->writing) /* a client that does not read gets LINGER_MS more, then it is cut */
+    uv_timer_start(&conn->deadline, on_linger_timeout, LINGER_MS, 0);
+}
+
+/* Arms the deadline of the phase the connection is in, once per phase: a slow client gets the
+ * phase's whole budget, not a fresh one for every byte it sends. */
+static void arm_deadline(tg_conn_t *conn) {
+  int phase = tg_http_phase(&conn->http);
+  if (conn->closing || phase == conn->phase)
+    return;
+  conn->phase = phase;
+  const tg_server_limits_t *limits = &conn->server->limits;
+  unsigned ms = phase == TG_HTTP_IDLE      ? limits->idle_timeout_ms
+                : phase == TG_HTTP_HEADERS ? limits->header_timeout_ms
+                                           : limits->body_timeout_ms;
+  uv_timer_start(&conn->deadline, on_deadline, ms, 0);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
@@ -126,13 +162,36 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   }
   if (conn->closing || nread == 0)
     return; /* lingering: the client's late bytes are discarded */
-  if (tg_http_feed(&conn->http, buf->base, (size_t)nread, &conn->out)) {
+  if (tg_http_feed(&conn->http, buf->base, (size_t)nread, &conn->out))
     conn->closing = 1;
-  }
+  arm_deadline(conn);
   flush(conn);
 }
 
+static void apply_defaults(tg_server_limits_t *limits) {
+  if (!limits->header_timeout_ms)
+    limits->header_timeout_ms = DEFAULT_HEADER_TIMEOUT_MS;
+  if (!limits->body_timeout_ms)
+    limits->body_timeout_ms = DEFAULT_BODY_TIMEOUT_MS;
+  if (!limits->idle_timeout_ms)
+    limits->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+  if (!limits->max_connections)
+    limits->max_connections = DEFAULT_MAX_CONNECTIONS;
+}
+
+static void describe_peer(tg_conn_t *conn) {
+  struct sockaddr_storage peer;
+  int len = sizeof peer;
+  if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&peer, &len) < 0)
+    return;
+  if (peer.ss_family == AF_INET6)
+    uv_ip6_name((struct sockaddr_in6 *)&peer, conn->client, sizeof conn->client);
+  else
+    uv_ip4_name((struct sockaddr_in *)&peer, conn->client, sizeof conn->client);
+}
+
 int tg_conn_accept(tg_server_t *server) {
+  apply_defaults(&server->limits);
   tg_conn_t *conn = calloc(1, sizeof *conn);
   if (!conn)
     return UV_ENOMEM;
@@ -146,8 +205,9 @@ int tg_conn_accept(tg_server_t *server) {
   conn->shutdown_req.data = conn;
   conn->server = server;
   conn->handles = 2;
-  uv_timer_init(server->loop, &conn->linger);
-  conn->linger.data = conn;
+  conn->phase = -1;
+  uv_timer_init(server->loop, &conn->deadline);
+  conn->deadline.data = conn;
   conn->next = server->conns;
   if (server->conns)
     server->conns->prev = conn;
@@ -156,14 +216,7 @@ int tg_conn_accept(tg_server_t *server) {
   tg_http_init(&conn->http, &server->routes, conn->client);
   rc = uv_accept((uv_stream_t *)&server->listener, (uv_stream_t *)&conn->tcp);
   if (rc == 0) {
-    struct sockaddr_storage peer;
-    int len = sizeof peer;
-    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&peer, &len) == 0) {
-      if (peer.ss_family == AF_INET6)
-        uv_ip6_name((struct sockaddr_in6 *)&peer, conn->client, sizeof conn->client);
-      else
-        uv_ip4_name((struct sockaddr_in *)&peer, conn->client, sizeof conn->client);
-    }
+    describe_peer(conn);
     uv_tcp_nodelay(&conn->tcp, 1);
     start_reading(conn);
   }
@@ -171,6 +224,15 @@ int tg_conn_accept(tg_server_t *server) {
     destroy(conn);
     return rc < 0 ? rc : UV_EIO;
   }
+  if (server->open_conns > server->limits.max_connections) {
+    tg_log(TG_LOG_WARN, "connection_refused", "client=%s open=%d max=%d", conn->client, server->open_conns - 1,
+           server->limits.max_connections);
+    tg_http_refuse(&conn->out, 503);
+    conn->closing = 1;
+    flush(conn);
+    return 0;
+  }
+  arm_deadline(conn);
   return 0;
 }
 

@@ -9,7 +9,7 @@
 
 struct tg_conn_s {
   uv_tcp_t tcp;
-  uv_timer_t linger; /* bounds the wait for the client's FIN after we closed our side */
+  uv_timer_t deadline; /* the current phase's deadline, then the linger after our close */
   uv_write_t write_req;
   uv_shutdown_t shutdown_req;
   tg_server_t *server;
@@ -21,10 +21,12 @@ struct tg_conn_s {
   int closing; /* no more requests: finish writing, then shut down */
   int handles; /* libuv handles still to be closed before the memory goes */
   int reading;
+  int phase; /* the tg_http_phase the deadline was armed for, or -1 */
   char client[64];
 };
 
-/* Accepts a pending connection from server's listener and starts reading it. Returns 0 or a
+/* Accepts a pending connection from server's listener and starts reading it. Past the
+ * server's connection cap the client gets 503 and the connection is closed. Returns 0 or a
  * negative libuv error; on error nothing is left allocated. */
 int tg_conn_accept(tg_server_t *server);
 /* Ends a connection: pending replies are still written, then it is shut down and freed. */

@@ -17,6 +17,7 @@ static const char *reason(int status) {
   case 400: return "Bad Request";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
   case 413: return "Payload Too Large";
   case 414: return "URI Too Long";
   case 415: return "Unsupported Media Type";
@@ -215,6 +216,14 @@ static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *stat
 }
 
 /* --- driving the parser ----------------------------------------------------------------- */
+
+int tg_http_phase(const tg_http_t *h) {
+  if (h->scan == SCAN_BODY)
+    return TG_HTTP_BODY;
+  return h->header_bytes > 0 ? TG_HTTP_HEADERS : TG_HTTP_IDLE;
+}
+
+void tg_http_refuse(tg_buf_t *out, int status) { respond_text(out, status, 0, NULL); }
 
 void tg_http_init(tg_http_t *h, const tg_http_routes_t *routes, const char *client) {
   memset(h, 0, sizeof *h);

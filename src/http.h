@@ -59,6 +59,13 @@ void tg_http_init(tg_http_t *h, const tg_http_routes_t *routes, const char *clie
 /* Parses len bytes, appending every response they complete to out, in request order.
  * Returns 0 to keep reading, or 1 when the connection must close once out is sent. */
 int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out);
+enum { TG_HTTP_IDLE, TG_HTTP_HEADERS, TG_HTTP_BODY };
+/* Where the connection is in its current request: IDLE (no byte of it yet), HEADERS (reading
+ * the request line and headers) or BODY. Connections use it to pick their deadline. */
+int tg_http_phase(const tg_http_t *h);
+/* Appends a response with a short text body and "Connection: close" (for refusals made
+ * outside the parser: timeouts, a full server). */
+void tg_http_refuse(tg_buf_t *out, int status);
 /* Frees the buffers of h. */
 void tg_http_free(tg_http_t *h);
 

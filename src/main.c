@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -111,6 +112,10 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                           .store = store,
                           .store_path = config->store_path,
                           .started = now_seconds()};
+  gw.server.limits = (tg_server_limits_t){.header_timeout_ms = config->header_timeout_ms,
+                                          .body_timeout_ms = config->body_timeout_ms,
+                                          .idle_timeout_ms = config->idle_timeout_ms,
+                                          .max_connections = config->max_connections};
   gw.server.routes = (tg_http_routes_t){
       .on_task = tg_handler_task, .task_ctx = handler, .on_admin = tg_admin_answer, .admin_ctx = &gw.admin};
   int rc = tg_server_listen(&gw.server, gw.loop, config->host, config->port);
@@ -138,10 +143,20 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   return 0;
 }
 
+/* Raises the open-file limit to its hard maximum: every connection is a descriptor. */
+static void raise_fd_limit(void) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 static int serve(const tg_config_t *config, const char *runtime_dir) {
   char err[4096];
   tg_xml_init();
   signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
   tg_store_t *store = tg_store_open(config->store_path, config->sync_mode, err, sizeof err);
   if (!store) {
     fprintf(stderr, "taskgate: store: %s\n", err);

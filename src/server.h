@@ -8,10 +8,19 @@
 
 typedef struct tg_conn_s tg_conn_t;
 
+/* Per-connection deadlines and the cap on open connections; 0 means the default. */
+typedef struct tg_server_limits_s {
+  unsigned header_timeout_ms; /* from a request's first byte to the end of its headers */
+  unsigned body_timeout_ms;   /* from the end of the headers to the end of the body */
+  unsigned idle_timeout_ms;   /* a keep-alive connection with no request in progress */
+  int max_connections;        /* past this a new connection gets 503 and is closed */
+} tg_server_limits_t;
+
 typedef struct tg_server_s {
   uv_loop_t *loop;
   uv_tcp_t listener;
   tg_http_routes_t routes; /* how every connection answers */
+  tg_server_limits_t limits;
   tg_conn_t *conns;        /* open connections, for shutdown */
   int open_conns;
   int listening;
