@@ -168,7 +168,8 @@ static const llhttp_settings_t settings = {
 
 /* Scans header bytes from data, stopping after the blank line that ends them. Returns how many
  * bytes belong to the header section (so far), or 0 with *status set when the bytes must be
- * refused: a CR not followed by LF, a bare LF, an obs-fold continuation line, or too many bytes. */
+ * refused: a CR not followed by LF, a bare LF, an obs-fold continuation line, whitespace
+ * between a field name and its colon (RFC 9112 5.1), or too many bytes. */
 static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *status) {
   for (size_t i = 0; i < len; i++) {
     char c = data[i];
@@ -176,41 +177,37 @@ static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *stat
       *status = h->header_lines == 0 ? 414 : 431;
       return 0;
     }
-    switch (h->scan) {
-    case SCAN_AFTER_CR:
+    if (h->scan == SCAN_AFTER_CR) {
       if (c != '\n') {
         *status = 400;
         return 0;
       }
       h->scan = SCAN_LINE_START;
-      if (!h->line_used) { /* the line was empty */
-        if (h->header_lines > 0) {
-          h->scan = SCAN_BODY;
-          return i + 1;
-        }
-        /* an empty line before the request line is tolerated (RFC 9112 2.2) */
-      } else {
-        h->header_lines++;
+      if (!h->line_used && h->header_lines > 0) { /* the empty line that ends the headers */
+        h->scan = SCAN_BODY;
+        return i + 1;
       }
+      /* An empty line before the request line is tolerated (RFC 9112 2.2). */
+      h->header_lines += h->line_used;
       h->line_used = 0;
-      break;
-    case SCAN_LINE_START:
-      if ((c == ' ' || c == '\t') && h->header_lines > 0) {
-        *status = 400; /* obs-fold */
-        return 0;
-      }
-      /* fall through */
-    default:
-      if (c == '\r') {
-        h->scan = SCAN_AFTER_CR;
-      } else if (c == '\n') {
-        *status = 400; /* a line must end in CRLF */
-        return 0;
-      } else {
-        h->scan = SCAN_IN_LINE;
-        h->line_used = 1;
-      }
+      continue;
     }
+    if (c == '\r') {
+      h->scan = SCAN_AFTER_CR;
+      continue;
+    }
+    int in_field_line = h->header_lines > 0;
+    int blank = c == ' ' || c == '\t';
+    if (c == '\n' || (blank && in_field_line && h->scan == SCAN_LINE_START) || (blank && h->in_field_name)) {
+      *status = 400; /* a bare LF, an obs-fold line, or whitespace before the colon */
+      return 0;
+    }
+    if (h->scan == SCAN_LINE_START)
+      h->in_field_name = in_field_line;
+    if (c == ':')
+      h->in_field_name = 0;
+    h->scan = SCAN_IN_LINE;
+    h->line_used = 1;
   }
   return len;
 }
@@ -278,6 +275,7 @@ static void next_message(tg_http_t *h) {
   h->header_bytes = 0;
   h->header_lines = 0;
   h->line_used = 0;
+  h->in_field_name = 0;
 }
 
 int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out) {

@@ -37,7 +37,8 @@ typedef struct tg_http_s {
   int scan;
   size_t header_bytes;
   int header_lines;
-  int line_used; /* the current header line has bytes before its CRLF */
+  int line_used;     /* the current header line has bytes before its CRLF */
+  int in_field_name; /* between the start of a header line and its colon */
   /* The request being parsed. */
   int route;
   int message_done;

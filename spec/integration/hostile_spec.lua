@@ -1,0 +1,149 @@
+-- Hostile input: every case gets its exact answer, and a normal request succeeds after it.
+local gateway = require "helpers.gateway"
+
+local F = gateway.fault
+local function call(name, params_xml) return gateway.methodcall(name, params_xml) end
+local function post(body, headers) return gateway.post_request(body, headers) end
+local function cancel(id_text) return post(call("cancel_task", "<task_id>" .. id_text .. "</task_id>")) end
+local function doc(xml) return post(xml) end
+
+local function chunked(body)
+  return string.format("POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\n" ..
+    "Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", #body, body)
+end
+
+local function utf16le(text)
+  return "\xFF\xFE" .. text:gsub(".", function(c) return c .. "\0" end)
+end
+
+local nested = string.rep("<a>", 10000) .. string.rep("</a>", 10000)
+local many = string.rep("<a/>", 200000)
+local laughs = '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">' ..
+  '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>' ..
+  "<methodcall><name>cancel_task</name><params><task_id>&d;</task_id></params></methodcall>"
+local quadratic = '<?xml version="1.0"?><!DOCTYPE q [<!ENTITY x "' .. string.rep("x", 50000) .. '">]>' ..
+  "<methodcall><name>cancel_task</name><params><task_id>" .. string.rep("&x;", 1000) .. "</task_id></params></methodcall>"
+
+-- { name, request bytes, expected status, expected body (exact string) or nil for "any" }
+local cases = {
+  -- XML
+  { "an unclosed element", doc("<methodcall><name>cancel_task</name><params>"), 200, F(1900) },
+  { "truncated XML", doc("<methodcall><name>cancel_ta"), 200, F(1900) },
+  { "mismatched tags", doc("<methodcall><name>cancel_task</nom></methodcall>"), 200, F(1900) },
+  { "two root elements", doc("<methodcall><name>cancel_task</name></methodcall><methodcall/>"), 200, F(1900) },
+  { "text after the root", doc("<methodcall><name>cancel_task</name></methodcall>junk"), 200, F(1900) },
+  { "an empty body", doc(""), 200, F(1900) },
+  { "only a declaration", doc('<?xml version="1.0"?>'), 200, F(1900) },
+  { "a wrong root element", doc("<methodCall><name>cancel_task</name></methodCall>"), 200, F(1900) },
+  { "a missing <name>", doc("<methodcall><params><task_id>5</task_id></params></methodcall>"), 200, F(1900) },
+  { "a <name> with elements inside", doc("<methodcall><name><x/></name></methodcall>"), 200, F(1900) },
+  { "two <name>s", doc("<methodcall><name>cancel_task</name><name>x</name></methodcall>"), 200, F(1900) },
+  { "two <params>", doc("<methodcall><name>cancel_task</name><params/><params/></methodcall>"), 200, F(1900) },
+  { "a DOCTYPE with an internal entity", doc('<!DOCTYPE m [<!ENTITY e "5">]><methodcall><name>cancel_task</name><params><task_id>&e;</task_id></params></methodcall>'), 200, F(1900) },
+  { "XXE reading file:///etc/passwd", doc('<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/passwd">]><methodcall><name>&x;</name></methodcall>'), 200, F(1900) },
+  { "an external DTD", doc('<?xml version="1.0"?><!DOCTYPE methodcall SYSTEM "http://127.0.0.1:1/x.dtd"><methodcall><name>cancel_task</name></methodcall>'), 200, F(1900) },
+  { "a parameter entity", doc('<?xml version="1.0"?><!DOCTYPE m [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]><methodcall/>'), 200, F(1900) },
+  { "billion laughs", doc(laughs), 200, F(1900) },
+  { "quadratic entity blow-up", doc(quadratic), 200, F(1900) },
+  { "an undeclared entity", doc("<methodcall><name>&nope;</name></methodcall>"), 200, F(1900) },
+  { "10,000-deep nesting", doc("<methodcall><name>cancel_task</name><params>" .. nested .. "</params></methodcall>"), 200, F(1900) },
+  { "200,000 elements", doc("<methodcall><name>cancel_task</name><params>" .. many .. "</params></methodcall>"), 200, F(1900) },
+  { "invalid UTF-8 in the method name", doc("<methodcall><name>cancel\xC3\x28task</name></methodcall>"), 200, F(1900) },
+  { "invalid UTF-8 in a value", doc("<methodcall><name>cancel_task</name><params><task_id>5\xFF</task_id></params></methodcall>"), 200, F(1900) },
+  { "a NUL byte in the body", doc("<methodcall><name>cancel_task</name><params><task_id>5\0</task_id></params></methodcall>"), 200, F(1900) },
+  { "a UTF-16 body with a byte-order mark", doc(utf16le('<?xml version="1.0" encoding="UTF-16"?><methodcall><name>cancel_task</name><params><task_id>987654</task_id></params></methodcall>')), 200, F(1017) },
+  { "an unknown encoding", doc('<?xml version="1.0" encoding="X-NONSENSE"?><methodcall><name>cancel_task</name></methodcall>'), 200, F(1900) },
+  { "a CDATA value", doc("<methodcall><name>cancel_task</name><params><task_id><![CDATA[987654]]></task_id></params></methodcall>"), 200, F(1017) },
+  { "a character reference in a value", doc("<methodcall><name>cancel_task</name><params><task_id>98765&#52;</task_id></params></methodcall>"), 200, F(1017) },
+  { "a comment inside a value", doc("<methodcall><name>cancel_task</name><params><task_id>987654<!-- x --></task_id></params></methodcall>"), 200, F(1017) },
+  { "attributes and a processing instruction", doc('<?pi x?><methodcall id="1"><name a="b">cancel_task</name><params><task_id>987654</task_id></params></methodcall>'), 200, F(1017) },
+  -- numbers
+  { "task_id with a plus sign", cancel("+5"), 200, F(1012) },
+  { "task_id with a minus sign", cancel("-5"), 200, F(1012) },
+  { "task_id with decimals", cancel("5.0"), 200, F(1012) },
+  { "task_id in hex", cancel("0x1F"), 200, F(1012) },
+  { "task_id in exponent form", cancel("1e3"), 200, F(1012) },
+  { "task_id with leading zeros (accepted)", cancel("000987654"), 200, F(1017) },
+  { "task_id with surrounding whitespace (accepted)", cancel("  987654\n\t"), 200, F(1017) },
+  { "task_id of whitespace only", cancel("   "), 200, F(1012) },
+  { "task_id of 20 digits", cancel("12345678901234567890"), 200, F(1012) },
+  { "task_id of 2147483648", cancel("2147483648"), 200, F(1012) },
+  { "task_id with Arabic-Indic digits", cancel("\xD9\xA5"), 200, F(1012) },
+  { "task_id with an embedded space", cancel("98 7654"), 200, F(1012) },
+  -- parameters and methods
+  { "a duplicated task_id", post(call("cancel_task", "<task_id>1</task_id><task_id>1</task_id>")), 200, F(1012) },
+  { "a missing task_id", post(call("cancel_task", "<other>1</other>")), 200, F(1040) },
+  { "an unknown method", post(call("drop_tables")), 200, F(1901) },
+  { "an empty method name", post(call("")), 200, F(1900) },
+  { "a 10 KB method name", post(call(string.rep("m", 10240))), 200, F(1901) },
+  { "a method name with padding (accepted)", post(call("  cancel_task  ", "<task_id>987654</task_id>")), 200, F(1017) },
+  -- HTTP
+  { "a wrong path", gateway.post_request(call("cancel_task"), nil, "/api/v2/tasks"), 404, nil },
+  { "an absolute URI to another path", "POST http://x/other HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 404, nil },
+  { "a query string on the endpoint (accepted)", gateway.post_request(call("cancel_task", "<task_id>987654</task_id>"), nil, "/api/v2/task?x=1"), 200, F(1017) },
+  { "PUT", "PUT /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405, nil },
+  { "DELETE", "DELETE /api/v2/task HTTP/1.1\r\nHost: x\r\n\r\n", 405, nil },
+  { "application/json", post("{}", ""):gsub("application/xml", "application/json"), 415, nil },
+  { "text/plain", post(call("cancel_task")):gsub("application/xml", "text/plain"), 415, nil },
+  { "multipart/form-data", post(call("cancel_task")):gsub("application/xml", "multipart/form-data; boundary=x"), 415, nil },
+  { "a chunked body (accepted)", chunked(call("cancel_task", "<task_id>987654</task_id>")), 200, F(1017) },
+  { "Content-Length with Transfer-Encoding", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, nil },
+  { "two Content-Lengths", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", 400, nil },
+  { "a negative Content-Length", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400, nil },
+  { "a non-numeric Content-Length", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", 400, nil },
+  { "Transfer-Encoding other than chunked", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400, nil },
+  { "a bad chunk size", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, nil },
+  { "a chunk size that overflows", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n", 400, nil },
+  { "chunk trailers", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Trailer: 1\r\n\r\n", 400, nil },
+  { "a bare CR in a header (CVE-2023-30589)", "POST /api/v2/task HTTP/1.1\r\nHost: x\rTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "an obs-fold header line (CVE-2024-27982)", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nX: a\r\n Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "a bare LF line ending", "POST /api/v2/task HTTP/1.1\nHost: x\nContent-Length: 0\n\n", 400, nil },
+  { "a space before the header colon", "POST /api/v2/task HTTP/1.1\r\nHost : x\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "a NUL in a header", "POST /api/v2/task HTTP/1.1\r\nHost: x\0y\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "an invalid method token", "P@ST /api/v2/task HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil },
+  { "an HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400, nil },
+  { "not HTTP at all", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400, nil },
+  { "a header flood", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\n" .. string.rep("X-A: 1\r\n", 5000) .. "\r\n", 431, nil },
+  { "one 20 KB header", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nX-Big: " .. string.rep("b", 20480) .. "\r\n\r\n", 431, nil },
+  { "a request line of 1 MB", "POST /" .. string.rep("a", 1048576) .. " HTTP/1.1\r\nHost: x\r\n\r\n", 414, nil },
+  { "a 10 MB body", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\nContent-Length: 10485760\r\n\r\n" .. string.rep("x", 65536), 413, nil },
+  { "no Host header (accepted)", "POST /api/v2/task HTTP/1.1\r\nContent-Length: " .. #call("cancel_task", "<task_id>987654</task_id>") .. "\r\n\r\n" .. call("cancel_task", "<task_id>987654</task_id>"), 200, F(1017) },
+}
+
+describe("hostile input", function()
+  local gw
+  local next_task = 0
+  setup(function()
+    gw = gateway.start()
+    local tasks = {}
+    for i = 1, #cases + 1 do tasks[i] = { i, i } end
+    assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(1, tasks)))
+  end)
+  teardown(function() gw:stop() end)
+
+  for _, case in ipairs(cases) do
+    it("answers " .. case[3] .. " to " .. case[1] .. ", then serves a normal request", function()
+      local conn = gw:connect()
+      conn:settimeout(10)
+      conn:send(case[2])
+      local status, _, body = gateway.read_response(conn)
+      conn:close()
+      assert.equal(case[3], status)
+      if case[4] then assert.equal(case[4], body) end
+      next_task = next_task + 1
+      assert.equal(gateway.OK, gw:call("cancel_task", "<task_id>" .. next_task .. "</task_id>"))
+    end)
+  end
+
+  it("answers a valid request and then 400 for the garbage pipelined after it", function()
+    local conn = gw:connect()
+    conn:send(cancel("987654") .. "GARBAGE / HTTP/9\r\n\r\n")
+    assert.equal(F(1017), select(3, gateway.read_response(conn)))
+    assert.equal(400, (gateway.read_response(conn)))
+    conn:close()
+  end)
+
+  it("covers at least fifty cases", function()
+    assert.is_true(#cases >= 50)
+  end)
+end)
