@@ -1,0 +1,39 @@
+/* http_fuzz.c: libFuzzer target for the HTTP byte stream of one connection: the input is fed
+ * to the parser in chunks of varying size (as reads arrive), pipelined requests included. */
+#include <stdint.h>
+#include <string.h>
+
+#include "http.h"
+
+static int answer_task(void *ctx, const char *client, const char *body, size_t len, tg_buf_t *reply) {
+  return tg_buf_puts(reply, "<?xml version=\"1.0\"?>\n<response>\n  <params/>\n</response>\n");
+}
+
+static int answer_admin(void *ctx, const char *path, tg_buf_t *body, const char **type) {
+  return strcmp(path, "/status") == 0 ? (tg_buf_puts(body, "{}"), 200) : 404;
+}
+
+static const tg_http_routes_t routes = {.on_task = answer_task, .on_admin = answer_admin};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  tg_http_t http;
+  tg_buf_t out = {0};
+  tg_http_init(&http, &routes, "127.0.0.1");
+  unsigned step = size ? data[0] : 1;
+  size_t pos = 0;
+  int closed = 0;
+  while (pos < size && !closed) {
+    size_t n = 1 + step % 97; /* chunk sizes vary with the input, like reads from a socket */
+    step = step * 31 + 7;
+    if (n > size - pos)
+      n = size - pos;
+    closed = tg_http_feed(&http, (const char *)data + pos, n, &out);
+    pos += n;
+    if (out.len && memcmp(out.data, "HTTP/1.1 ", 9) != 0)
+      __builtin_trap(); /* every byte we send must be a response */
+    out.len = 0;
+  }
+  tg_http_free(&http);
+  tg_buf_free(&out);
+  return 0;
+}
