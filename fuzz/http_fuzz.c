@@ -5,7 +5,7 @@
 
 #include "http.h"
 
-static int answer_task(void *ctx, const char *client, const char *body, size_t len, tg_buf_t *reply) {
+static int answer_task(void *ctx, tg_http_t *h, const char *body, size_t len, tg_buf_t *reply) {
   return tg_buf_puts(reply, "<?xml version=\"1.0\"?>\n<response>\n  <params/>\n</response>\n");
 }
 
@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     step = step * 31 + 7;
     if (n > size - pos)
       n = size - pos;
-    closed = tg_http_feed(&http, (const char *)data + pos, n, &out);
+    closed = tg_http_feed(&http, (const char *)data + pos, n, &out, NULL) == TG_HTTP_CLOSE;
     pos += n;
     if (out.len && memcmp(out.data, "HTTP/1.1 ", 9) != 0)
       __builtin_trap(); /* every byte we send must be a response */

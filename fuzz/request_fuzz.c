@@ -17,7 +17,7 @@ static void set_up(void) {
   tg_script_config_t config = {.runtime_dir = TG_SOURCE_DIR "/lua", .rules_dir = TG_SOURCE_DIR "/rules",
                                .store = store, .memory_limit = 64u << 20, .time_limit_ms = 50};
   tg_script_t *script = store ? tg_script_new(&config, err, sizeof err) : NULL;
-  if (!script || tg_handler_init(&handler, script, store) < 0) {
+  if (!script || tg_handler_init(&handler, script, store, NULL) < 0) {
     fprintf(stderr, "request_fuzz: cannot load the rules: %s\n", err);
     abort();
   }
@@ -28,7 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!handler.script)
     set_up();
   tg_buf_t reply = {0};
-  tg_handler_task(&handler, "127.0.0.1", (const char *)data, size, &reply);
+  tg_http_t http = {.client = "127.0.0.1"}; /* only the client address and the path flag are read */
+  http.legacy = size > 0 && data[0] == ' '; /* a leading space (valid XML) tries the v1 path too */
+  tg_handler_task(&handler, &http, (const char *)data, size, &reply);
   static const char head[] = "<?xml version=\"1.0\"?>\n<response>\n";
   if (reply.len < sizeof head - 1 || memcmp(reply.data, head, sizeof head - 1) != 0)
     __builtin_trap(); /* every call gets a protocol reply */

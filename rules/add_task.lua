@@ -4,6 +4,7 @@ return function(call)
   local p = call.params
   local taskgroup_id = params.taskgroup_id(p.taskgroup_id)
   local tasks = params.tasks(p.tasks ~= nil and p.tasks or p)
+  if upstream.configured() then return upstream.forward(call, { taskgroup_id = taskgroup_id, tasks = #tasks }) end
 
   if not store.taskgroup(taskgroup_id) then return fault(1018) end
   if params.duplicate_task(tasks, store) then return fault(1903) end

@@ -6,6 +6,7 @@ return function(call)
   local bin_id = check.int(p.bin_id, { min = 1, max = 4000000, missing = 1911, invalid = 1010 })
   local task_id = check.int(p.task_id, { optional = true, min = 1, max = 2147483647, invalid = 1012 })
   local complete = check.bool(p.taskcomplete, { optional = true, default = true, invalid = 1920 })
+  if upstream.configured() then return upstream.forward(call, { port_id = port_id, bin_id = bin_id }) end
 
   local port = ports.get(port_id)
   if not port then return fault(1009) end

@@ -4,6 +4,7 @@ return function(call)
   local p = call.params
   local port_id = params.port_id(p.port_id)
   local suspend = check.bool(p.suspend_taskgroup, { optional = true, default = false, invalid = 1919 })
+  if upstream.configured() then return upstream.forward(call, { port_id = port_id }) end
 
   local port = ports.get(port_id)
   if not port then return fault(1009) end

@@ -11,6 +11,7 @@ return function(call)
   group.start_time, group.start_epoch = check.time(p.start_time, { optional = true, invalid = 1912 })
   group.suspended = check.bool(p.suspended, { optional = true, default = false, invalid = 1913 })
   local tasks = params.tasks(p.tasks)
+  if upstream.configured() then return upstream.forward(call, { taskgroup_id = group.taskgroup_id, tasks = #tasks }) end
 
   if store.taskgroup(group.taskgroup_id) then return fault(1902) end
   if params.duplicate_task(tasks, store) then return fault(1903) end

@@ -3,6 +3,7 @@ local order = { "port_id", "status", "port_mode", "select", "bin_id", "task_id",
 
 return function(call)
   local port_id = params.port_id(call.params.port_id)
+  if upstream.configured() then return upstream.forward(call) end
 
   local port = ports.get(port_id)
   if not port then return reply.record(order, { port_id = port_id, status = "closed" }) end

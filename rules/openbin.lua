@@ -9,6 +9,7 @@ return function(call)
   local bin_id = check.int(p.bin_id, { optional = true, min = 1, max = 4000000, invalid = 1010 })
   local named = (taskgroup_id and 1 or 0) + (task_id and 1 or 0) + (bin_id and 1 or 0)
   if named > 1 then return fault(1917) end
+  if upstream.configured() then return upstream.forward(call, { port_id = port_id }) end
 
   local port = ports.get(port_id)
   if not port then return fault(1009) end

@@ -5,6 +5,7 @@ return function(call)
   local port_id = params.port_id(p.port_id)
   local categories = check.values(p.select, "category", check.int, { min = 1, max = 10000000, invalid = 1007 })
   local port_mode = check.token(p.port_mode, { optional = true, default = "PICK", invalid = 1918 })
+  if upstream.configured() then return upstream.forward(call, { port_id = port_id }) end
 
   if ports.get(port_id) then return fault(1002) end
 

@@ -11,6 +11,7 @@ return function(call)
   changes.shipment = check.int(p.shipment, { optional = true, min = 1, max = 2147483647, invalid = 1014 })
   changes.start_time, changes.start_epoch = check.time(p.start_time, { optional = true, invalid = 1912 })
   changes.suspended = check.bool(p.suspended, { optional = true, invalid = 1913 })
+  if upstream.configured() then return upstream.forward(call, { taskgroup_id = taskgroup_id }) end
 
   if not store.taskgroup(taskgroup_id) then return fault(1018) end
 

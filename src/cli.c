@@ -37,6 +37,10 @@ static const char usage[] =
     "                        (default 60)\n"
     "  --max-connections N   open connections; past this a client gets 503 (default 10000)\n"
     "  --lua-memory-limit MIB  memory the Lua state may hold (default 64)\n"
+    "  --upstream URL        bridge mode: the rules forward calls to this task interface\n"
+    "                        (http://host:port/api/v2/task) and pass its replies back\n"
+    "  --upstream-connect-timeout SEC  for outbound connections (default 2)\n"
+    "  --upstream-reply-timeout SEC    from request sent to reply received (default 10)\n"
     "  --pid-file PATH       where serve writes its pid and reload reads it (default: the store\n"
     "                        path with .pid appended, ./taskgate.db.pid)\n"
     "  --runtime DIR         the Lua runtime directory (default: lua/ beside the build, or the\n"
@@ -108,6 +112,12 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
       return -1;
     return config->time_limit_ms = (unsigned)n, 0;
   }
+  if (strcmp(name, "upstream") == 0)
+    return strncmp(value, "http://", 7) == 0 ? (config->upstream_url = value, 0) : -1;
+  if (strcmp(name, "upstream-connect-timeout") == 0)
+    return parse_seconds(value, &config->upstream_connect_timeout_ms);
+  if (strcmp(name, "upstream-reply-timeout") == 0)
+    return parse_seconds(value, &config->upstream_reply_timeout_ms);
   if (strcmp(name, "header-timeout") == 0)
     return parse_seconds(value, &config->header_timeout_ms);
   if (strcmp(name, "body-timeout") == 0)
@@ -138,6 +148,12 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       .sync_mode = TG_SYNC_NORMAL,
       .time_limit_ms = 50,
       .memory_limit = (size_t)64 << 20,
+      .header_timeout_ms = 10000,
+      .body_timeout_ms = 30000,
+      .idle_timeout_ms = 60000,
+      .max_connections = 10000,
+      .upstream_connect_timeout_ms = 2000,
+      .upstream_reply_timeout_ms = 10000,
   };
   int i = 1;
   if (i < argc && argv[i][0] != '-') {

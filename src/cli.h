@@ -18,6 +18,8 @@ typedef struct tg_config_s {
   unsigned time_limit_ms;
   size_t memory_limit;
   unsigned header_timeout_ms, body_timeout_ms, idle_timeout_ms;
+  const char *upstream_url; /* bridge mode: forward calls there */
+  unsigned upstream_connect_timeout_ms, upstream_reply_timeout_ms;
   int max_connections;
 } tg_config_t;
 

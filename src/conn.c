@@ -28,6 +28,7 @@ static void on_handle_closed(uv_handle_t *handle) {
   tg_http_free(&conn->http);
   tg_buf_free(&conn->out);
   tg_buf_free(&conn->sending);
+  tg_buf_free(&conn->backlog);
   free(conn);
 }
 
@@ -42,6 +43,9 @@ static void destroy(tg_conn_t *conn) {
   if (conn->next)
     conn->next->prev = conn->prev;
   server->open_conns--;
+  if (conn->http.waiting && server->routes.on_abandon)
+    server->routes.on_abandon(server->routes.task_ctx, &conn->http);
+  conn->http.waiting = 0;
   uv_close((uv_handle_t *)&conn->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&conn->deadline, on_handle_closed);
 }
@@ -104,14 +108,14 @@ static void flush(tg_conn_t *conn) {
       return;
     }
     conn->writing = 1;
-  } else if (conn->closing) {
+  } else if (conn->closing && !conn->http.waiting) { /* a waiting call still gets its reply */
     uv_timer_stop(&conn->deadline);
     if (uv_shutdown(&conn->shutdown_req, (uv_stream_t *)&conn->tcp, on_shutdown) < 0)
       destroy(conn);
     return;
   }
   if (!conn->closing) {
-    if (conn->out.len + conn->sending.len > MAX_PENDING_OUTPUT)
+    if (conn->http.waiting || conn->out.len + conn->sending.len > MAX_PENDING_OUTPUT)
       stop_reading(conn);
     else
       start_reading(conn);
@@ -127,7 +131,9 @@ static void on_deadline(uv_timer_t *timer) {
   if (conn->phase != TG_HTTP_IDLE)
     tg_http_refuse(&conn->out, 408);
   tg_log(TG_LOG_INFO, "connection_timeout", "client=%s phase=%s", conn->client,
-         conn->phase == TG_HTTP_IDLE ? "idle" : conn->phase == TG_HTTP_HEADERS ? "headers" : "body");
+         conn->phase == TG_HTTP_IDLE      ? "idle"
+         : conn->phase == TG_HTTP_HEADERS ? "headers"
+                                          : "body");
   conn->closing = 1;
   flush(conn);
   if (conn->writing) /* a client that does not read gets LINGER_MS more, then it is cut */
@@ -138,6 +144,11 @@ static void on_deadline(uv_timer_t *timer) {
  * phase's whole budget, not a fresh one for every byte it sends. */
 static void arm_deadline(tg_conn_t *conn) {
   int phase = tg_http_phase(&conn->http);
+  if (conn->http.waiting) { /* the upstream's own timeouts bound the wait */
+    uv_timer_stop(&conn->deadline);
+    conn->phase = -1;
+    return;
+  }
   if (conn->closing || phase == conn->phase)
     return;
   conn->phase = phase;
@@ -148,10 +159,20 @@ static void arm_deadline(tg_conn_t *conn) {
   uv_timer_start(&conn->deadline, on_deadline, ms, 0);
 }
 
+/* Parses bytes, keeping whatever follows a waiting call in the backlog. */
+static void take_bytes(tg_conn_t *conn, const char *data, size_t len) {
+  size_t used = 0;
+  int verdict = tg_http_feed(&conn->http, data, len, &conn->out, &used);
+  if (verdict == TG_HTTP_CLOSE)
+    conn->closing = 1;
+  else if (verdict == TG_HTTP_WAIT && used < len && tg_buf_append(&conn->backlog, data + used, len - used) < 0)
+    conn->closing = 1;
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   tg_conn_t *conn = stream->data;
   if (nread < 0) { /* EOF or a reset: nothing more will arrive */
-    if (conn->closing || conn->out.len + conn->sending.len == 0 || nread != UV_EOF) {
+    if (conn->closing || conn->http.waiting || conn->out.len + conn->sending.len == 0 || nread != UV_EOF) {
       destroy(conn);
       return;
     }
@@ -161,9 +182,26 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (conn->closing || nread == 0)
-    return; /* lingering: the client's late bytes are discarded */
-  if (tg_http_feed(&conn->http, buf->base, (size_t)nread, &conn->out))
+    return;               /* lingering: the client's late bytes are discarded */
+  if (conn->http.waiting) /* a read that raced our stop_reading */
+    tg_buf_append(&conn->backlog, buf->base, (size_t)nread);
+  else
+    take_bytes(conn, buf->base, (size_t)nread);
+  arm_deadline(conn);
+  flush(conn);
+}
+
+/* The waiting call's reply has come: send it, then parse what arrived meanwhile. */
+static void deliver(tg_http_t *http, const char *reply, size_t len) {
+  tg_conn_t *conn = http->owner;
+  if (tg_http_finish(http, reply, len, &conn->out) == TG_HTTP_CLOSE)
     conn->closing = 1;
+  while (!conn->closing && !conn->http.waiting && conn->backlog.len > 0) {
+    tg_buf_t pending = conn->backlog; /* take it: feeding may refill the backlog */
+    conn->backlog = (tg_buf_t){0};
+    take_bytes(conn, pending.data, pending.len);
+    tg_buf_free(&pending);
+  }
   arm_deadline(conn);
   flush(conn);
 }
@@ -214,6 +252,8 @@ int tg_conn_accept(tg_server_t *server) {
   server->conns = conn;
   server->open_conns++;
   tg_http_init(&conn->http, &server->routes, conn->client);
+  conn->http.owner = conn;
+  conn->http.deliver = deliver;
   rc = uv_accept((uv_stream_t *)&server->listener, (uv_stream_t *)&conn->tcp);
   if (rc == 0) {
     describe_peer(conn);

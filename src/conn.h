@@ -17,6 +17,7 @@ struct tg_conn_s {
   tg_http_t http;
   tg_buf_t out;     /* responses not yet handed to libuv */
   tg_buf_t sending; /* the bytes of the write in flight */
+  tg_buf_t backlog; /* bytes read while a call waits; parsed once it is answered */
   int writing;
   int closing; /* no more requests: finish writing, then shut down */
   int handles; /* libuv handles still to be closed before the memory goes */

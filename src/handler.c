@@ -1,43 +1,222 @@
-/* handler.c: the request path: bytes -> decoded call -> rule (in one transaction) -> reply. */
+/* handler.c: the request path: bytes -> decoded call -> rule (in a transaction) -> reply. A
+ * rule that waits on the network leaves a waiting call here; the outbound request's completion
+ * resumes the rule in the generation it started on. */
 #include "handler.h"
 
 #include <lauxlib.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "xml.h"
 #include "xml_lua.h"
 
 enum { MAX_DECODED_BYTES = 8 * 1024 * 1024 };
 
-typedef struct call_s {
+struct tg_waiting_call_s {
+  tg_waiting_call_t *next;
+  tg_handler_t *h;
+  tg_script_t *script; /* the generation the call started on, held until it ends */
+  tg_http_t *http;     /* the client's connection, or NULL once it is gone */
+  lua_Integer token;
+};
+
+/* What one step of a call produced: the reply, or the outbound request it waits on. */
+typedef struct step_s {
   tg_script_t *script;
+  tg_buf_t *reply;
+  /* the call's first step */
   const tg_xml_node_t *root;
   const char *why;
   const char *client;
-  tg_buf_t *reply;
-} call_t;
+  int legacy;
+  /* a later step: the token and the outbound result */
+  lua_Integer resume_token;
+  const tg_upstream_result_t *result;
+  /* out: a request to make */
+  lua_Integer token;
+  tg_buf_t method, url, content_type, body;
+} step_t;
 
-/* Appends the string on top of L to out; raises if it is not a string. */
-static void take_reply(lua_State *L, tg_buf_t *out) {
-  size_t len;
-  const char *xml = lua_tolstring(L, -1, &len);
-  if (!xml)
-    luaL_error(L, "host returned a %s, not the reply XML", luaL_typename(L, -1));
-  if (tg_buf_append(out, xml, len) < 0)
+static void copy_field(lua_State *L, int table, const char *name, tg_buf_t *out) {
+  size_t len = 0;
+  lua_getfield(L, table, name);
+  const char *s = lua_tolstring(L, -1, &len);
+  out->len = 0;
+  if (tg_buf_append(out, s ? s : "", s ? len : 0) < 0)
     luaL_error(L, "out of memory");
+  lua_pop(L, 1);
 }
 
-/* Runs inside the gate: host.handle(call) returns the reply document as a string. */
-static int run_call(lua_State *L) {
-  call_t *call = lua_touserdata(L, 1);
-  tg_script_push_host(call->script, L);
+/* Reads host.handle's or host.resume's results: a reply string, or nil, request, token. */
+static void take_outcome(lua_State *L, step_t *step) {
+  int base = lua_gettop(L) - 2;
+  if (lua_type(L, base) == LUA_TSTRING) {
+    size_t len;
+    const char *xml = lua_tolstring(L, base, &len);
+    if (tg_buf_append(step->reply, xml, len) < 0)
+      luaL_error(L, "out of memory");
+    return;
+  }
+  if (!lua_istable(L, base + 1) || !lua_isinteger(L, base + 2))
+    luaL_error(L, "host returned neither a reply nor a request");
+  copy_field(L, base + 1, "method", &step->method);
+  copy_field(L, base + 1, "url", &step->url);
+  copy_field(L, base + 1, "content_type", &step->content_type);
+  copy_field(L, base + 1, "body", &step->body);
+  step->token = lua_tointeger(L, base + 2);
+}
+
+/* Runs inside the gate: host.handle(call). */
+static int first_step(lua_State *L) {
+  step_t *step = lua_touserdata(L, 1);
+  tg_script_push_host(step->script, L);
   lua_getfield(L, -1, "handle");
-  tg_xml_lua_push_call(L, call->root, call->why);
-  lua_pushstring(L, call->client);
+  tg_xml_lua_push_call(L, step->root, step->why);
+  lua_pushstring(L, step->client);
   lua_setfield(L, -2, "client");
-  lua_call(L, 1, 1);
-  take_reply(L, call->reply);
+  lua_pushboolean(L, step->legacy);
+  lua_setfield(L, -2, "legacy");
+  lua_call(L, 1, 3);
+  take_outcome(L, step);
   return 0;
+}
+
+/* Runs inside the gate: host.resume(token, {status, body} or {error}). */
+static int next_step(lua_State *L) {
+  step_t *step = lua_touserdata(L, 1);
+  tg_script_push_host(step->script, L);
+  lua_getfield(L, -1, "resume");
+  lua_pushinteger(L, step->resume_token);
+  lua_createtable(L, 0, 2);
+  if (step->result->error) {
+    lua_pushstring(L, step->result->reason ? step->result->reason : "failed");
+    lua_setfield(L, -2, "error");
+  } else {
+    lua_pushinteger(L, step->result->status);
+    lua_setfield(L, -2, "status");
+    lua_pushlstring(L, step->result->body, step->result->len);
+    lua_setfield(L, -2, "body");
+  }
+  lua_call(L, 2, 3);
+  take_outcome(L, step);
+  return 0;
+}
+
+static void free_step(step_t *step) {
+  tg_buf_free(&step->method);
+  tg_buf_free(&step->url);
+  tg_buf_free(&step->content_type);
+  tg_buf_free(&step->body);
+}
+
+/* Runs one step in the gate; on a Lua failure the call is undone and the fallback answers. */
+static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
+  size_t reply_start = step->reply->len;
+  step->token = 0;
+  if (tg_script_call(step->script, fn, step) < 0) {
+    tg_store_abort(h->store); /* the time or memory limit struck beyond the rules' own handling */
+    step->reply->len = reply_start;
+    tg_buf_append(step->reply, h->fallback.data, h->fallback.len);
+    step->token = 0;
+  }
+}
+
+static void on_outbound_done(void *data, const tg_upstream_result_t *result);
+
+/* Sends the step's request; returns 0, or -1 when it could not even be sent (the waiting call
+ * must then be resumed with the failure at once). */
+static int send_outbound(tg_handler_t *h, tg_waiting_call_t *call, step_t *step) {
+  if (!h->upstream)
+    return -1;
+  return tg_upstream_request(h->upstream, step->method.data, step->url.data, step->content_type.data,
+                             step->body.data ? step->body.data : "", step->body.len, on_outbound_done, call) < 0
+             ? -1
+             : 0;
+}
+
+static void forget(tg_handler_t *h, tg_waiting_call_t *call) {
+  for (tg_waiting_call_t **at = &h->waiting; *at; at = &(*at)->next) {
+    if (*at == call) {
+      *at = call->next;
+      break;
+    }
+  }
+  tg_script_release(call->script);
+  free(call);
+}
+
+/* Keeps resuming the call while its requests cannot be sent; returns 1 when it now waits on
+ * the network, 0 when step->reply holds its reply. */
+static int settle(tg_handler_t *h, tg_waiting_call_t *call, step_t *step) {
+  while (step->token) {
+    call->token = step->token;
+    if (send_outbound(h, call, step) == 0)
+      return 1;
+    tg_upstream_result_t failed = {.error = -1, .reason = h->upstream ? "bad URL or unknown host" : "no outbound HTTP"};
+    step->resume_token = call->token;
+    step->result = &failed;
+    run_step(h, step, next_step);
+  }
+  return 0;
+}
+
+static void on_outbound_done(void *data, const tg_upstream_result_t *result) {
+  tg_waiting_call_t *call = data;
+  tg_handler_t *h = call->h;
+  tg_buf_t reply = {0};
+  step_t step = {.script = call->script, .reply = &reply, .resume_token = call->token, .result = result};
+  run_step(h, &step, next_step);
+  if (!settle(h, call, &step)) {
+    if (call->http)
+      call->http->deliver(call->http, reply.data ? reply.data : "", reply.len);
+    forget(h, call);
+  }
+  free_step(&step);
+  tg_buf_free(&reply);
+}
+
+int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg_buf_t *reply) {
+  tg_handler_t *h = ctx;
+  /* The call holds its generation, so a reload while it runs cannot close its Lua state. */
+  step_t step = {.script = h->script, .reply = reply, .client = http->client, .legacy = http->legacy};
+  tg_script_retain(step.script);
+  step.root = tg_xml_decode(&h->arena, body, len, &step.why);
+  run_step(h, &step, first_step);
+  tg_arena_reset(&h->arena);
+  int rc = 0;
+  if (step.token) {
+    tg_waiting_call_t *call = calloc(1, sizeof *call);
+    if (!call) { /* cannot wait: answer with the fallback; the suspended rule is dropped */
+      tg_buf_append(reply, h->fallback.data, h->fallback.len);
+      tg_script_release(step.script);
+    } else {
+      *call = (tg_waiting_call_t){.next = h->waiting, .h = h, .script = step.script, .http = http};
+      h->waiting = call;
+      if (settle(h, call, &step))
+        rc = TG_HTTP_LATER;
+      else
+        forget(h, call);
+    }
+  } else {
+    tg_script_release(step.script);
+  }
+  free_step(&step);
+  return rc;
+}
+
+void tg_handler_abandon(void *ctx, tg_http_t *http) {
+  tg_handler_t *h = ctx;
+  for (tg_waiting_call_t *call = h->waiting; call; call = call->next)
+    if (call->http == http)
+      call->http = NULL;
+}
+
+int tg_handler_waiting(const tg_handler_t *h) {
+  int n = 0;
+  for (const tg_waiting_call_t *call = h->waiting; call; call = call->next)
+    n++;
+  return n;
 }
 
 typedef struct fallback_s {
@@ -50,7 +229,10 @@ static int build_fallback(lua_State *L) {
   tg_script_push_host(f->script, L);
   lua_getfield(L, -1, "internal_error_reply");
   lua_call(L, 0, 1);
-  take_reply(L, f->out);
+  size_t len;
+  const char *xml = luaL_checklstring(L, -1, &len);
+  if (tg_buf_append(f->out, xml, len) < 0)
+    luaL_error(L, "out of memory");
   return 0;
 }
 
@@ -69,32 +251,17 @@ int tg_handler_swap(tg_handler_t *h, tg_script_t *next) {
   return 0;
 }
 
-int tg_handler_init(tg_handler_t *h, tg_script_t *script, tg_store_t *store) {
+int tg_handler_init(tg_handler_t *h, tg_script_t *script, tg_store_t *store, tg_upstream_t *upstream) {
   memset(h, 0, sizeof *h);
   h->store = store;
+  h->upstream = upstream;
   h->arena.limit = MAX_DECODED_BYTES;
   return tg_handler_swap(h, script);
 }
 
-int tg_handler_task(void *ctx, const char *client, const char *body, size_t len, tg_buf_t *reply) {
-  tg_handler_t *h = ctx;
-  /* The call holds its generation, so a reload while it runs cannot close its Lua state. */
-  call_t call = {.script = h->script, .client = client, .reply = reply};
-  tg_script_retain(call.script);
-  call.root = tg_xml_decode(&h->arena, body, len, &call.why);
-  size_t reply_start = reply->len;
-  if (tg_script_call(call.script, run_call, &call) < 0) {
-    /* Lua failed beyond the rules' own error handling (time or memory limit): undo the call. */
-    tg_store_abort(h->store);
-    reply->len = reply_start;
-    tg_buf_append(reply, h->fallback.data, h->fallback.len);
-  }
-  tg_script_release(call.script);
-  tg_arena_reset(&h->arena);
-  return 0;
-}
-
 void tg_handler_free(tg_handler_t *h) {
+  while (h->waiting)
+    forget(h, h->waiting);
   tg_script_release(h->script);
   h->script = NULL;
   tg_arena_free(&h->arena);

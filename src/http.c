@@ -7,6 +7,8 @@
 #include <strings.h>
 
 #define TASK_PATH "/api/v2/task"
+#define LEGACY_TASK_PATH "/ASInterfaceHttp/AutoStoreHttpInterface.aspx"
+#define XML_TYPE "application/xml; charset=utf-8"
 
 enum { SCAN_LINE_START, SCAN_IN_LINE, SCAN_AFTER_CR, SCAN_BODY };
 enum { ROUTE_TASK, ROUTE_HEAD, ROUTE_ADMIN, ROUTE_NOT_FOUND, ROUTE_NOT_ALLOWED, ROUTE_BAD_TYPE };
@@ -108,7 +110,8 @@ static int route(tg_http_t *h) {
   size_t kept = path_len < sizeof h->path ? path_len : sizeof h->path - 1;
   memcpy(h->path, h->body.data, kept);
   h->path[kept] = '\0';
-  int on_endpoint = path_len == strlen(TASK_PATH) && memcmp(h->body.data, TASK_PATH, path_len) == 0;
+  h->legacy = path_len == strlen(LEGACY_TASK_PATH) && memcmp(h->body.data, LEGACY_TASK_PATH, path_len) == 0;
+  int on_endpoint = h->legacy || (path_len == strlen(TASK_PATH) && memcmp(h->body.data, TASK_PATH, path_len) == 0);
   int method = h->parser.method;
   if (!on_endpoint)
     return (method == HTTP_GET || method == HTTP_HEAD) && h->routes->on_admin ? ROUTE_ADMIN : ROUTE_NOT_FOUND;
@@ -249,18 +252,22 @@ static void answer_admin(tg_http_t *h, int keep_alive) {
 }
 
 static void answer(tg_http_t *h, int keep_alive) {
-  static const char xml_type[] = "application/xml; charset=utf-8";
   switch (h->route) {
-  case ROUTE_TASK:
+  case ROUTE_TASK: {
     h->reply.len = 0;
-    if (h->routes->on_task(h->routes->task_ctx, h->client, h->body.data ? h->body.data : "", h->body.len, &h->reply) <
-        0) {
+    const char *body = h->body.data ? h->body.data : "";
+    int rc = h->routes->on_task(h->routes->task_ctx, h, body, h->body.len, &h->reply);
+    if (rc == TG_HTTP_LATER) {
+      h->waiting = 1;
+      h->waiting_keep_alive = keep_alive;
+    } else if (rc < 0) {
       respond_text(h->out, 500, keep_alive, NULL);
-      break;
+    } else {
+      respond(h->out, 200, XML_TYPE, h->reply.data, h->reply.len, keep_alive, NULL);
     }
-    respond(h->out, 200, xml_type, h->reply.data, h->reply.len, keep_alive, NULL);
     break;
-  case ROUTE_HEAD: respond(h->out, 200, xml_type, "", 0, keep_alive, NULL); break;
+  }
+  case ROUTE_HEAD: respond(h->out, 200, XML_TYPE, "", 0, keep_alive, NULL); break;
   case ROUTE_ADMIN: answer_admin(h, keep_alive); break;
   case ROUTE_NOT_ALLOWED: respond_text(h->out, 405, keep_alive, "Allow: POST, HEAD\r\n"); break;
   case ROUTE_BAD_TYPE: respond_text(h->out, 415, keep_alive, NULL); break;
@@ -278,17 +285,19 @@ static void next_message(tg_http_t *h) {
   h->in_field_name = 0;
 }
 
-int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out) {
+int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size_t *used) {
   h->out = out;
   size_t pos = 0;
-  while (pos < len) {
+  int verdict = TG_HTTP_MORE;
+  while (pos < len && !h->waiting) {
     size_t n = len - pos;
     if (h->scan != SCAN_BODY) {
       int status = 0;
       n = scan_headers(h, data + pos, len - pos, &status);
       if (status) {
         respond_text(out, status, 0, NULL);
-        return 1;
+        verdict = TG_HTTP_CLOSE;
+        break;
       }
     }
     enum llhttp_errno err = llhttp_execute(&h->parser, data + pos, n);
@@ -297,16 +306,33 @@ int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out) {
       llhttp_resume(&h->parser);
     } else if (err != HPE_OK) {
       respond_text(out, h->fatal_status ? h->fatal_status : 400, 0, NULL);
-      return 1;
+      verdict = TG_HTTP_CLOSE;
+      break;
     }
     pos += n;
     if (h->message_done) {
       int keep_alive = llhttp_should_keep_alive(&h->parser);
       answer(h, keep_alive);
+      if (h->waiting)
+        break; /* the next requests wait their turn: replies leave in request order */
       next_message(h);
-      if (!keep_alive)
-        return 1;
+      if (!keep_alive) {
+        verdict = TG_HTTP_CLOSE;
+        break;
+      }
     }
   }
-  return 0;
+  if (used)
+    *used = pos;
+  if (verdict == TG_HTTP_MORE && h->waiting)
+    verdict = TG_HTTP_WAIT;
+  return verdict;
+}
+
+int tg_http_finish(tg_http_t *h, const char *reply, size_t len, tg_buf_t *out) {
+  int keep_alive = h->waiting_keep_alive;
+  respond(out, 200, XML_TYPE, reply, len, keep_alive, NULL);
+  h->waiting = 0;
+  next_message(h);
+  return keep_alive ? TG_HTTP_MORE : TG_HTTP_CLOSE;
 }

@@ -12,10 +12,20 @@ enum {
   TG_HTTP_MAX_BODY_BYTES = 1024 * 1024,
 };
 
-/* What the gateway answers for one complete request to the task endpoint, from the client at
- * address client. The callback appends the XML reply to reply and returns 0; a negative return
- * answers 500. */
-typedef int (*tg_http_task_fn)(void *ctx, const char *client, const char *body, size_t len, tg_buf_t *reply);
+typedef struct tg_http_s tg_http_t;
+
+/* Answers one complete request to the task endpoint (h->client says who sent it): appends the
+ * XML reply to reply and returns 0; returns TG_HTTP_LATER when the reply will come later through
+ * h->deliver (the call waits on the network); a negative return answers 500. */
+typedef int (*tg_http_task_fn)(void *ctx, tg_http_t *h, const char *body, size_t len, tg_buf_t *reply);
+/* Tells the task handler that h's connection is gone while its call was waiting. */
+typedef void (*tg_http_abandon_fn)(void *ctx, tg_http_t *h);
+/* Set by the connection: hands a late reply to it (see tg_http_finish). */
+typedef void (*tg_http_deliver_fn)(tg_http_t *h, const char *reply, size_t len);
+
+enum { TG_HTTP_LATER = 1 };
+/* What tg_http_feed and tg_http_finish ask of the connection. */
+enum { TG_HTTP_MORE = 0, TG_HTTP_CLOSE = 1, TG_HTTP_WAIT = 2 };
 
 /* Answers GET (and HEAD) on any path but the task endpoint: fills body and *content_type and
  * returns the HTTP status (404 for an unknown path). */
@@ -23,14 +33,20 @@ typedef int (*tg_http_admin_fn)(void *ctx, const char *path, tg_buf_t *body, con
 
 typedef struct tg_http_routes_s {
   tg_http_task_fn on_task;
+  tg_http_abandon_fn on_abandon;
   void *task_ctx;
   tg_http_admin_fn on_admin; /* may be NULL: every other path is then 404 */
   void *admin_ctx;
 } tg_http_routes_t;
 
-typedef struct tg_http_s {
+struct tg_http_s {
   llhttp_t parser;
   const tg_http_routes_t *routes;
+  tg_http_deliver_fn deliver; /* the connection's; the task handler calls it for late replies */
+  void *owner;                /* the connection */
+  int waiting;                /* a task call of this connection answers later */
+  int waiting_keep_alive;
+  int legacy;         /* the request came to the v1 path */
   const char *client; /* the peer's address, owned by the connection */
   tg_buf_t *out;      /* where responses go during tg_http_feed */
   /* Our own scan of the header bytes, ahead of llhttp (which lets bare CR and obs-fold through). */
@@ -53,13 +69,18 @@ typedef struct tg_http_s {
   int headers_done;
   char path[256]; /* the request path (without query), cut at 255 bytes */
   tg_buf_t reply;
-} tg_http_t;
+};
 
 /* Prepares h for a new connection from client, answering through routes (not owned). */
 void tg_http_init(tg_http_t *h, const tg_http_routes_t *routes, const char *client);
-/* Parses len bytes, appending every response they complete to out, in request order.
- * Returns 0 to keep reading, or 1 when the connection must close once out is sent. */
-int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out);
+/* Parses len bytes, appending every response they complete to out, in request order. Returns
+ * TG_HTTP_MORE (all bytes used, keep reading), TG_HTTP_CLOSE (close once out is sent), or
+ * TG_HTTP_WAIT: a task call answers later; *used bytes were consumed and the rest must be fed
+ * again after tg_http_finish. */
+int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size_t *used);
+/* Appends the late reply of the waiting task call to out. Returns TG_HTTP_MORE, or
+ * TG_HTTP_CLOSE when the request did not keep the connection alive. */
+int tg_http_finish(tg_http_t *h, const char *reply, size_t len, tg_buf_t *out);
 enum { TG_HTTP_IDLE, TG_HTTP_HEADERS, TG_HTTP_BODY };
 /* Where the connection is in its current request: IDLE (no byte of it yet), HEADERS (reading
  * the request line and headers) or BODY. Connections use it to pick their deadline. */

@@ -25,6 +25,7 @@ typedef struct gateway_s {
   tg_server_t server;
   tg_reload_t reload;
   tg_admin_t admin;
+  tg_upstream_t *upstream;
   uv_signal_t sigint, sigterm, sighup;
   int stopping;
 } gateway_t;
@@ -61,6 +62,8 @@ static void on_stop_signal(uv_signal_t *signal, int signum) {
   tg_log(TG_LOG_INFO, "stopping", "signal=%d", signum);
   tg_server_close(&gw->server);
   tg_reload_stop(&gw->reload);
+  if (gw->upstream)
+    tg_upstream_close(gw->upstream); /* idle keep-alive connections would hold the loop open */
   /* The signal handles stay open for a second signal until the connections are gone. */
   uv_unref((uv_handle_t *)&gw->sigint);
   uv_unref((uv_handle_t *)&gw->sigterm);
@@ -106,7 +109,7 @@ static double now_seconds(void) {
 /* Serves until SIGTERM/SIGINT on a store and rules generation that are already open. */
 static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_t *handler,
                        const tg_script_config_t *script_config) {
-  gateway_t gw = {.loop = uv_default_loop()};
+  gateway_t gw = {.loop = uv_default_loop(), .upstream = handler->upstream};
   gw.admin = (tg_admin_t){.reload = &gw.reload,
                           .server = &gw.server,
                           .store = store,
@@ -116,8 +119,11 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                                           .body_timeout_ms = config->body_timeout_ms,
                                           .idle_timeout_ms = config->idle_timeout_ms,
                                           .max_connections = config->max_connections};
-  gw.server.routes = (tg_http_routes_t){
-      .on_task = tg_handler_task, .task_ctx = handler, .on_admin = tg_admin_answer, .admin_ctx = &gw.admin};
+  gw.server.routes = (tg_http_routes_t){.on_task = tg_handler_task,
+                                        .on_abandon = tg_handler_abandon,
+                                        .task_ctx = handler,
+                                        .on_admin = tg_admin_answer,
+                                        .admin_ctx = &gw.admin};
   int rc = tg_server_listen(&gw.server, gw.loop, config->host, config->port);
   if (rc < 0) {
     fprintf(stderr, "taskgate: cannot listen on %s:%d: %s\n", config->host, config->port, uv_strerror(rc));
@@ -168,6 +174,7 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
       .store = store,
       .memory_limit = config->memory_limit,
       .time_limit_ms = config->time_limit_ms,
+      .upstream_url = config->upstream_url,
   };
   tg_script_t *script = tg_script_new(&script_config, err, sizeof err);
   if (!script) {
@@ -175,14 +182,18 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
     tg_store_close(store);
     return 1;
   }
+  tg_upstream_limits_t upstream_limits = {.connect_timeout_ms = config->upstream_connect_timeout_ms,
+                                          .reply_timeout_ms = config->upstream_reply_timeout_ms};
+  tg_upstream_t *upstream = tg_upstream_new(uv_default_loop(), &upstream_limits);
   tg_handler_t handler;
   int status = 1;
-  if (tg_handler_init(&handler, script, store) < 0)
+  if (tg_handler_init(&handler, script, store, upstream) < 0)
     fprintf(stderr, "taskgate: the runtime cannot build its error reply\n");
   else
     status = run_gateway(config, store, &handler, &script_config);
   tg_script_release(script);
   tg_handler_free(&handler);
+  tg_upstream_free(upstream);
   tg_store_close(store);
   return status;
 }

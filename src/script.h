@@ -11,9 +11,10 @@
 typedef struct tg_script_config_s {
   const char *runtime_dir; /* the lua/ directory holding the taskgate modules */
   const char *rules_dir;
-  tg_store_t *store;      /* not owned; must outlive the script */
-  size_t memory_limit;    /* bytes the Lua state may hold */
-  unsigned time_limit_ms; /* Lua time one call may take */
+  tg_store_t *store;        /* not owned; must outlive the script */
+  size_t memory_limit;      /* bytes the Lua state may hold */
+  unsigned time_limit_ms;   /* Lua time one call may take */
+  const char *upstream_url; /* --upstream, or NULL */
 } tg_script_config_t;
 
 typedef struct tg_script_s tg_script_t;

@@ -21,7 +21,7 @@ typedef struct tg_server_s {
   uv_tcp_t listener;
   tg_http_routes_t routes; /* how every connection answers */
   tg_server_limits_t limits;
-  tg_conn_t *conns;        /* open connections, for shutdown */
+  tg_conn_t *conns; /* open connections, for shutdown */
   int open_conns;
   int listening;
   char address[80]; /* the bound HOST:PORT, port 0 resolved */

@@ -145,6 +145,13 @@ static int db_rollback(lua_State *L) {
   return push_outcome(L, store, tg_store_rollback(store));
 }
 
+/* db.changes() -> rows changed on this store connection since it opened. */
+static int db_changes(lua_State *L) {
+  tg_store_t *store = bound_store(L);
+  lua_pushinteger(L, sqlite3_total_changes64(tg_store_db(store)));
+  return 1;
+}
+
 /* db.close(): only meaningful for a store the Lua side owns (specs); a no-op otherwise. */
 static int db_close(lua_State *L) {
   store_box_t *box = lua_touserdata(L, lua_upvalueindex(1));
@@ -163,8 +170,8 @@ static int box_gc(lua_State *L) {
 }
 
 static const luaL_Reg db_functions[] = {
-    {"exec", db_exec},     {"row", db_row},           {"rows", db_rows},   {"begin", db_begin},
-    {"commit", db_commit}, {"rollback", db_rollback}, {"close", db_close}, {NULL, NULL},
+    {"exec", db_exec},         {"row", db_row},     {"rows", db_rows},       {"begin", db_begin}, {"commit", db_commit},
+    {"rollback", db_rollback}, {"close", db_close}, {"changes", db_changes}, {NULL, NULL},
 };
 
 void tg_store_lua_push(lua_State *L, tg_store_t *store, int owned) {

@@ -139,9 +139,16 @@ static int sys_now(lua_State *L) {
   return 1;
 }
 
+/* sys.upstream() -> the --upstream URL (set by the host in the registry), or nil. */
+static int sys_upstream(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, TG_SYS_UPSTREAM_KEY);
+  return 1;
+}
+
 int tg_sys_lua_open(lua_State *L) {
   static const luaL_Reg functions[] = {
-      {"list_rules", list_rules}, {"load_rule", load_rule}, {"log", sys_log}, {"now", sys_now}, {NULL, NULL},
+      {"list_rules", list_rules}, {"load_rule", load_rule},   {"log", sys_log},
+      {"now", sys_now},           {"upstream", sys_upstream}, {NULL, NULL},
   };
   luaL_newlib(L, functions);
   return 1;

@@ -4,7 +4,10 @@
 
 #include <lua.h>
 
-/* Opens the module: list_rules, load_rule, log, now. */
+/* The registry field holding the --upstream URL that sys.upstream() returns. */
+#define TG_SYS_UPSTREAM_KEY "taskgate.upstream_url"
+
+/* Opens the module: list_rules, load_rule, log, now, upstream. */
 int tg_sys_lua_open(lua_State *L);
 
 #endif

@@ -223,9 +223,11 @@ static int out_gc(lua_State *L) {
   return 0;
 }
 
-/* xml.encode(reply) -> "<?xml ...?><response>...</response>" with two-space indentation. */
+/* xml.encode(reply [, root]) -> "<?xml ...?><response>...</response>" (or another root, e.g.
+ * "methodcall" for forwarding) with two-space indentation. */
 static int xml_encode(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  const char *root = luaL_optstring(L, 2, "response");
   lua_settop(L, 1);
   tg_buf_t *out = lua_newuserdatauv(L, sizeof *out, 0);
   memset(out, 0, sizeof *out);
@@ -235,7 +237,7 @@ static int xml_encode(lua_State *L) {
   }
   lua_setmetatable(L, -2);
   puts_(L, out, "<?xml version=\"1.0\"?>\n");
-  encode_element(L, out, "response", 1, 0);
+  encode_element(L, out, root, 1, 0);
   lua_pushlstring(L, out->data, out->len);
   tg_buf_free(out);
   return 1;
@@ -253,8 +255,28 @@ static int xml_decode(lua_State *L) {
   return 1;
 }
 
+/* xml.decode_document(bytes) -> the root element's name and value, or nil and the reason. */
+static int xml_decode_document(lua_State *L) {
+  size_t len;
+  const char *bytes = luaL_checklstring(L, 1, &len);
+  tg_arena_t arena = {.limit = 64u << 20};
+  const char *why = NULL;
+  tg_xml_node_t *root = tg_xml_decode(&arena, bytes, len, &why);
+  if (!root) {
+    tg_arena_free(&arena);
+    lua_pushnil(L);
+    lua_pushstring(L, why);
+    return 2;
+  }
+  lua_pushstring(L, root->name);
+  push_value(L, root, 0);
+  tg_arena_free(&arena);
+  return 2;
+}
+
 int tg_xml_lua_open(lua_State *L) {
-  static const luaL_Reg functions[] = {{"encode", xml_encode}, {"decode", xml_decode}, {NULL, NULL}};
+  static const luaL_Reg functions[] = {
+      {"encode", xml_encode}, {"decode", xml_decode}, {"decode_document", xml_decode_document}, {NULL, NULL}};
   luaL_newlib(L, functions);
   return 1;
 }

@@ -7,11 +7,36 @@ local json = require "taskgate.json"
 
 local M = {}
 
+local INSERT = "INSERT INTO audit (time, client, method, params, outcome) VALUES (?, ?, ?, ?, ?)"
+
+local kept = setmetatable({}, { __mode = "k" }) -- call -> records to write even if it rolls back
+
 --- Records that `call` changed the store. `fields` are the values worth keeping (defaults to
---- the call's parameters as sent).
-function M.record(call, fields)
-  db.exec("INSERT INTO audit (time, client, method, params, outcome) VALUES (?, ?, ?, ?, 'ok')",
-    clock.format(clock.now()), call.client, call.name, json.encode(fields or call.params or {}))
+--- the call's parameters as sent). opts.outcome replaces "ok"; opts.always keeps the record
+--- even when the call ends in a fault and its changes are undone (used for forwarded calls,
+--- whose effect lies upstream).
+function M.record(call, fields, opts)
+  local record = { clock.format(clock.now()), call.client, call.name, json.encode(fields or call.params or {}),
+    opts and opts.outcome or "ok" }
+  db.exec(INSERT, table.unpack(record, 1, 5))
+  if opts and opts.always then
+    kept[call] = kept[call] or {}
+    table.insert(kept[call], record)
+  end
+end
+
+--- After `call` was rolled back: writes its `always` records in a transaction of their own.
+function M.after_rollback(call)
+  local records = kept[call]
+  kept[call] = nil
+  if not records or not db.begin() then return end
+  for _, record in ipairs(records) do db.exec(INSERT, table.unpack(record, 1, 5)) end
+  db.commit()
+end
+
+--- Forgets `call`'s kept records once its transaction committed them.
+function M.committed(call)
+  kept[call] = nil
 end
 
 --- The newest `limit` records, newest first (for rules and specs that look back).

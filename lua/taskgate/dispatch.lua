@@ -1,16 +1,24 @@
 -- taskgate.dispatch: routes a decoded methodcall to the rule named after its method, runs the
--- rule in one store transaction, and turns its outcome into a reply table:
--- {params = ...} after a commit, or {fault = {code = ...}} after a rollback.
+-- rule in a coroutine and a store transaction, and turns its outcome into a reply table:
+-- {params = ...} after a commit, {fault = {code = ...}} after a rollback, or {raw = bytes} for
+-- an upstream's reply passed back unchanged. A rule that waits on the network (taskgate.outbound)
+-- suspends; start() and resume() then return the request to make and a token to resume with.
 
-local debug = require "debug"
+local audit = require "taskgate.audit"
 local db = require "taskgate.db"
+local debug = require "debug"
 local fault = require "taskgate.fault"
+local legacy = require "taskgate.legacy"
 local log = require "taskgate.log"
+local outbound = require "taskgate.outbound"
+local upstream = require "taskgate.upstream"
 
 local M = {}
 
 local rules = {} -- method name in lower case -> { handler = function, file = path }
 local before = nil -- rules/_before.lua: runs ahead of every rule and may refuse the call
+local waiting = {} -- token -> coroutine of a call waiting on the network
+local last_token = 0
 
 --- Makes `handler` answer the method `name` (matched case-insensitively).
 function M.register(name, handler, file)
@@ -29,6 +37,12 @@ function M.clear()
   before = nil
 end
 
+local function fault_reply(code)
+  return { fault = { code = code } }
+end
+
+M.fault_reply = fault_reply
+
 -- Runs the policy hook (if any), then the rule.
 local function run_rule(rule, call)
   if before then
@@ -38,55 +52,113 @@ local function run_rule(rule, call)
   return rule.handler(call)
 end
 
-local function fault_reply(code)
-  return { fault = { code = code } }
-end
-
-M.fault_reply = fault_reply
-
 local function traceback(err)
   if fault.is(err) then return err end
   -- The first line carries the rule's file:line; the rest shows how it got there.
   return debug.traceback(tostring(err), 2)
 end
 
--- Runs the rule inside a transaction; returns the reply table.
+-- The reply a rule's result asks for, and whether its changes are to be kept.
+local function outcome_of(result)
+  if fault.is(result) then return fault_reply(result.code), false end
+  if upstream.is_reply(result) then return { raw = result.raw }, result.fault == nil end
+  return { params = result or {} }, true
+end
+
+-- Runs the rule inside a transaction; returns the reply table. Runs inside a coroutine.
 local function run(rule, call)
   local began, why = db.begin()
   if not began then
     log.error("store unavailable", { method = call.name, reason = why })
     return fault_reply(1999)
   end
+  outbound.began()
   local ok, result = xpcall(run_rule, traceback, rule, call)
-  if ok and not fault.is(result) then
-    local committed, reason = db.commit()
-    if committed then
-      return { params = result or {} }
-    end
-    log.error("commit failed", { method = call.name, reason = reason })
+  if not ok and not fault.is(result) then
     db.rollback()
+    audit.after_rollback(call)
+    log.error("rule failed", { method = call.name, rule = rule.file, error = result })
     return fault_reply(1999)
   end
+  local reply, keep = outcome_of(result)
+  if keep then
+    local committed, reason = db.commit()
+    if committed then
+      audit.committed(call)
+      return reply
+    end
+    log.error("commit failed", { method = call.name, reason = reason })
+    reply = fault_reply(1999)
+  end
   db.rollback()
-  if fault.is(result) then return fault_reply(result.code) end
-  log.error("rule failed", { method = call.name, rule = rule.file, error = result })
-  return fault_reply(1999)
+  audit.after_rollback(call)
+  return reply
 end
 
---- Answers one call {name=, params=, client=, malformed=} with a reply table.
-function M.handle(call)
+-- Resumes a call's coroutine; returns its reply, or nil, the request it waits on and a token.
+local function step(co, ...)
+  local ok, first, request = coroutine.resume(co, ...)
+  if not ok then
+    log.error("rule failed", { error = tostring(first) })
+    return fault_reply(1999)
+  end
+  if coroutine.status(co) == "dead" then return first end
+  if first ~= outbound.WAIT then
+    coroutine.close(co)
+    log.error("rule failed", { error = "a rule yielded outside an outbound call" })
+    return fault_reply(1999)
+  end
+  last_token = last_token + 1
+  waiting[last_token] = co
+  return nil, request, last_token
+end
+
+-- Checks the envelope; returns the call a rule sees, or nil and the fault reply.
+local function prepare(call)
   if call.malformed then
     log.debug("malformed request", { reason = call.malformed, client = call.client })
-    return fault_reply(1900)
+    return nil, fault_reply(1900)
   end
   local name = type(call.name) == "string" and call.name:match("^%s*(.-)%s*$") or ""
-  if name == "" then return fault_reply(1900) end
-  local rule = rules[name:lower()]
-  if not rule then return fault_reply(1901) end
+  if name == "" then return nil, fault_reply(1900) end
   local params = call.params
   if params == nil or params == "" then params = {} end
-  if type(params) ~= "table" then return fault_reply(1900) end
-  return run(rule, { name = name:lower(), params = params, client = call.client })
+  if type(params) ~= "table" then return nil, fault_reply(1900) end
+  local prepared = { name = name:lower(), params = params, client = call.client }
+  if call.legacy then legacy.normalise(prepared) end
+  return prepared
+end
+
+--- Starts a call {name=, params=, client=, malformed=, legacy=}: returns its reply table, or
+--- nil, the outbound request it waits on and the token to resume it with.
+function M.start(call)
+  local prepared, refusal = prepare(call)
+  if not prepared then return refusal end
+  local rule = rules[prepared.name]
+  if not rule then return fault_reply(1901) end
+  return step(coroutine.create(run), rule, prepared)
+end
+
+--- Resumes the call waiting under `token` with the outbound result ({status, body} or
+--- {error = reason}); returns like start().
+function M.resume(token, result)
+  local co = waiting[token]
+  waiting[token] = nil
+  if not co then return fault_reply(1999) end
+  return step(co, result)
+end
+
+M.NO_NETWORK = "not sent: no network here (self-checks, specs)"
+
+--- Answers a call to the end. Outbound requests go to `send(request)` (which returns a result
+--- like resume() takes); without it they fail as if the network were down.
+function M.handle(call, send)
+  local reply, request, token = M.start(call)
+  while not reply do
+    local result = send and send(request) or { error = M.NO_NETWORK }
+    reply, request, token = M.resume(token, result)
+  end
+  return reply
 end
 
 return M

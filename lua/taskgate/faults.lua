@@ -53,6 +53,7 @@ local faults = {
   [1919] = { name = "INVALID_PARAMETER_SUSPEND_TASKGROUP", source = "assumed" },
   [1920] = { name = "INVALID_PARAMETER_TASKCOMPLETE", source = "assumed" },
   [1921] = { name = "REFUSED_BY_SITE_POLICY", source = "assumed" }, -- for site rules: allow-lists, windows, limits
+  [1922] = { name = "UPSTREAM_UNAVAILABLE", source = "assumed" }, -- bridge: unreachable, timed out or garbage
   [1999] = { name = "INTERNAL_ERROR", source = "assumed" }, -- a rule failed; its changes were undone
 }
 

@@ -75,9 +75,21 @@ function M.describe()
   return json.encode(M.files)
 end
 
---- Answers a decoded call with the reply document.
+-- The reply document, or nil, the outbound request the call waits on and its token.
+local function answer(reply, request, token)
+  if reply then return reply.raw or xml.encode(reply) end
+  return nil, request, token
+end
+
+--- Answers a decoded call: the reply document, or nil, request {method, url, body,
+--- content_type} and a token when the call waits on the network.
 function M.handle(call)
-  return xml.encode(dispatch.handle(call))
+  return answer(dispatch.start(call))
+end
+
+--- Resumes the call waiting under token with {status, body} or {error = reason}.
+function M.resume(token, result)
+  return answer(dispatch.resume(token, result))
 end
 
 --- The reply the C core sends when Lua itself failed (time or memory limit).

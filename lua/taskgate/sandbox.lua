@@ -39,6 +39,7 @@ local safe_libraries = { "string", "table", "math", "utf8", "coroutine" }
 local api_modules = {
   check = "taskgate.check", store = "taskgate.store", audit = "taskgate.audit", log = "taskgate.log",
   clock = "taskgate.clock", reply = "taskgate.reply", ports = "taskgate.ports", params = "taskgate.params",
+  upstream = "taskgate.upstream", http = "taskgate.http",
 }
 
 local function build_globals()

@@ -18,13 +18,15 @@ local function forget_runtime()
   end
 end
 
---- Loads rules_dir on a fresh temporary store. Returns a site with:
+--- Loads rules_dir on a fresh temporary store (options.upstream: the --upstream URL the rules
+--- see). Returns a site with:
 ---   call(method, params, client) -> the reply table ({params=..} or {fault={code=..}})
 ---   store, ports, audit -> the runtime modules, bound to the temporary store
 ---   clock -> the runtime clock; set `site.clock.now = function() return epoch end` to fix time
 ---   close() -> closes and deletes the store
 --- Raises with every problem (file:line) when the rules do not load.
-function M.open(rules_dir)
+function M.open(rules_dir, options)
+  options = options or {}
   native = native or require "taskgate_native"
   forget_runtime()
   local tmp = io.popen("mktemp -d /tmp/taskgate-rules.XXXXXX")
@@ -32,7 +34,9 @@ function M.open(rules_dir)
   tmp:close()
   local db = native.open_store(dir .. "/store.db")
   package.preload["taskgate.db"] = function() return db end
-  package.preload["taskgate.sys"] = function() return native.sys end
+  -- --upstream as the rules see it; outbound requests go to site.outbound(request) (if set).
+  local sys = setmetatable({ upstream = function() return options.upstream end }, { __index = native.sys })
+  package.preload["taskgate.sys"] = function() return sys end
   package.preload["taskgate.xml"] = function() return native.xml end
   local host = require "taskgate.host"
   local ok, why = host.load(rules_dir)
@@ -42,18 +46,21 @@ function M.open(rules_dir)
     error(why, 2)
   end
   local dispatch = require "taskgate.dispatch"
-  return {
+  local site
+  site = {
     db = db, dir = dir, host = host, dispatch = dispatch,
     store = require "taskgate.store", ports = require "taskgate.ports", audit = require "taskgate.audit",
     clock = require "taskgate.clock",
+    outbound = nil, -- function(request) -> {status=, body=} or {error=}: the network, as a test wants it
     call = function(method, params, client)
-      return dispatch.handle({ name = method, params = params or {}, client = client or "127.0.0.1" })
+      return dispatch.handle({ name = method, params = params or {}, client = client or "127.0.0.1" }, site.outbound)
     end,
     close = function()
       db.close()
       os.execute("rm -rf '" .. dir .. "'")
     end,
   }
+  return site
 end
 
 return M

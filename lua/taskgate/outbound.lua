@@ -1,0 +1,39 @@
+-- taskgate.outbound: the one way a rule waits on the network. send() suspends the rule's
+-- coroutine; the C core makes the HTTP request on the event loop (serving other clients
+-- meanwhile) and resumes the rule with the result. No store transaction stays open across the
+-- wait: the rule's transaction ends before it and a new one begins after it, so a rule must
+-- make its store changes after its outbound calls, never before.
+
+local db = require "taskgate.db"
+
+local M = {}
+
+M.WAIT = setmetatable({}, { __tostring = function() return "taskgate.outbound.WAIT" end })
+
+local baseline -- store changes counted when the current transaction (re)began
+
+--- Called by the dispatcher whenever a call's transaction begins.
+function M.began()
+  baseline = db.changes()
+end
+
+--- Sends request {method, url, body, content_type} and returns {status = ..., body = ...},
+--- or nil and the reason ("connect timeout", "connection refused", "reply timeout", ...).
+function M.send(request)
+  if not coroutine.isyieldable() then
+    return nil, "outbound calls are only possible from a rule handling a call"
+  end
+  if db.changes() ~= baseline then
+    error("store changes must come after outbound calls (the transaction cannot stay open across the wait)", 2)
+  end
+  db.rollback()
+  local result = coroutine.yield(M.WAIT, request)
+  local began, why = db.begin()
+  if not began then error("store unavailable after an outbound call: " .. tostring(why), 2) end
+  M.began()
+  if type(result) ~= "table" then return nil, "no network here" end
+  if result.error then return nil, result.error end
+  return result
+end
+
+return M

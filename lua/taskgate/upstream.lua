@@ -1,0 +1,59 @@
+-- taskgate.upstream: bridge mode. With --upstream URL the rules forward calls to a real task
+-- interface (a controller, or another taskgate) and pass its reply back unchanged.
+
+local audit = require "taskgate.audit"
+local fault = require "taskgate.fault"
+local log = require "taskgate.log"
+local outbound = require "taskgate.outbound"
+local sys = require "taskgate.sys"
+local xml = require "taskgate.xml"
+
+local M = {}
+
+local Reply = {} -- an upstream's reply, passed back to the client byte for byte
+Reply.__index = Reply
+
+function M.is_reply(value)
+  return getmetatable(value) == Reply
+end
+
+--- True when the gateway runs with --upstream.
+function M.configured()
+  return sys.upstream() ~= nil
+end
+
+--- Calls `method` with `params` (a table shaped like call.params) on the upstream. Returns the
+--- reply — reply.params or reply.fault (with .code) as decoded, the bytes kept for passing
+--- back — or nil and the reason when the upstream is unreachable, too slow or answers garbage.
+function M.call(method, params)
+  local url = sys.upstream()
+  if not url then error("taskgate runs without --upstream", 2) end
+  local body = xml.encode({ name = method, params = params or {} }, "methodcall")
+  local result, why = outbound.send({ method = "POST", url = url, body = body, content_type = "application/xml" })
+  if not result then return nil, why end
+  if result.status ~= 200 then return nil, "upstream answered HTTP " .. tostring(result.status) end
+  local root, value = xml.decode_document(result.body)
+  if root ~= "response" or type(value) ~= "table" then return nil, "upstream answered something that is not a reply" end
+  local code = type(value.fault) == "table" and math.tointeger(tonumber(value.fault.code)) or nil
+  if value.fault and not code then return nil, "upstream answered a fault without a code" end
+  return setmetatable({ raw = result.body, params = value.params, fault = code and { code = code } or nil }, Reply)
+end
+
+--- Forwards the call as received and returns the upstream's reply for the rule to return. An
+--- unreachable upstream gives fault 1922. With `audit_fields`, the audit trail records what was
+--- forwarded and what came back, whatever the outcome.
+function M.forward(call, audit_fields)
+  local reply, why = M.call(call.name, call.params)
+  local outcome = reply and (reply.fault and ("upstream fault " .. reply.fault.code) or "upstream ok")
+    or ("upstream unavailable: " .. why)
+  if not reply and why ~= "not sent: no network here (self-checks, specs)" then
+    log.warn("upstream unavailable", { method = call.name, reason = why })
+  end
+  if audit_fields then
+    audit.record(call, { forwarded = audit_fields, upstream = outcome }, { outcome = outcome, always = true })
+  end
+  if not reply then return fault.new(1922) end
+  return reply
+end
+
+return M
