@@ -12,7 +12,7 @@ end
 function init(args)
   first = first or 0
   stride = tonumber(os.getenv("WRK_THREADS") or "2")
-  next_id = first + 1
+  next_id = tonumber(os.getenv("WRK_OFFSET") or "0") + first + 1
   not_ok = 0
 end
 
