@@ -5,9 +5,13 @@
 
 #include <lauxlib.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "sys_lua.h"
 #include "xml.h"
 #include "xml_lua.h"
 
@@ -16,6 +20,8 @@ enum { MAX_DECODED_BYTES = 8 * 1024 * 1024 };
 struct tg_waiting_call_s {
   tg_waiting_call_t *next;
   tg_handler_t *h;
+  tg_call_note_t note; /* method, outcome and id, for the call's log line */
+  double started;
   tg_script_t *script; /* the generation the call started on, held until it ends */
   tg_http_t *http;     /* the client's connection, or NULL once it is gone */
   lua_Integer token;
@@ -25,6 +31,7 @@ struct tg_waiting_call_s {
 typedef struct step_s {
   tg_script_t *script;
   tg_buf_t *reply;
+  tg_call_note_t *note;
   /* the call's first step */
   const tg_xml_node_t *root;
   const char *why;
@@ -114,12 +121,37 @@ static void free_step(step_t *step) {
 static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
   size_t reply_start = step->reply->len;
   step->token = 0;
+  tg_sys_lua_set_call(step->note);
   if (tg_script_call(step->script, fn, step) < 0) {
     tg_store_abort(h->store); /* the time or memory limit struck beyond the rules' own handling */
     step->reply->len = reply_start;
     tg_buf_append(step->reply, h->fallback.data, h->fallback.len);
     step->token = 0;
+    const char *why = tg_script_last_error(step->script);
+    snprintf(step->note->outcome, sizeof step->note->outcome, "1999");
+    snprintf(step->note->failure, sizeof step->note->failure, "%s",
+             strstr(why, "time limit") ? "timeout" : strstr(why, "memory") ? "memory" : "error");
   }
+  tg_sys_lua_set_call(NULL);
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One log line and the metrics of a call that has its reply. */
+static void account(const tg_call_note_t *note, double started) {
+  double seconds = now_seconds() - started;
+  const char *method = note->method[0] ? note->method : "-";
+  tg_metrics_call(method, note->outcome[0] ? note->outcome : "ok");
+  tg_metrics_observe(TG_HIST_REQUEST, seconds);
+  if (note->failure[0])
+    tg_metrics_rule_failure(method, note->failure);
+  if (tg_log_enabled(TG_LOG_INFO))
+    tg_log(TG_LOG_INFO, "call", "request_id=%llu client=%s method=%s outcome=%s ms=%.3f", note->id, note->client,
+           method, note->outcome[0] ? note->outcome : "ok", seconds * 1000);
 }
 
 static void on_outbound_done(void *data, const tg_upstream_result_t *result);
@@ -165,9 +197,11 @@ static void on_outbound_done(void *data, const tg_upstream_result_t *result) {
   tg_waiting_call_t *call = data;
   tg_handler_t *h = call->h;
   tg_buf_t reply = {0};
-  step_t step = {.script = call->script, .reply = &reply, .resume_token = call->token, .result = result};
+  step_t step = {.script = call->script, .reply = &reply, .note = &call->note, .resume_token = call->token,
+                 .result = result};
   run_step(h, &step, next_step);
   if (!settle(h, call, &step)) {
+    account(&call->note, call->started);
     if (call->http)
       call->http->deliver(call->http, reply.data ? reply.data : "", reply.len);
     forget(h, call);
@@ -178,8 +212,12 @@ static void on_outbound_done(void *data, const tg_upstream_result_t *result) {
 
 int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg_buf_t *reply) {
   tg_handler_t *h = ctx;
+  static unsigned long long last_id;
+  tg_call_note_t note = {.id = ++last_id};
+  snprintf(note.client, sizeof note.client, "%s", http->client ? http->client : "");
+  double started = now_seconds();
   /* The call holds its generation, so a reload while it runs cannot close its Lua state. */
-  step_t step = {.script = h->script, .reply = reply, .client = http->client, .legacy = http->legacy};
+  step_t step = {.script = h->script, .reply = reply, .note = &note, .client = http->client, .legacy = http->legacy};
   tg_script_retain(step.script);
   step.root = tg_xml_decode(&h->arena, body, len, &step.why);
   run_step(h, &step, first_step);
@@ -190,16 +228,22 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg
     if (!call) { /* cannot wait: answer with the fallback; the suspended rule is dropped */
       tg_buf_append(reply, h->fallback.data, h->fallback.len);
       tg_script_release(step.script);
+      account(&note, started);
     } else {
-      *call = (tg_waiting_call_t){.next = h->waiting, .h = h, .script = step.script, .http = http};
+      *call = (tg_waiting_call_t){
+          .next = h->waiting, .h = h, .note = note, .started = started, .script = step.script, .http = http};
+      step.note = &call->note;
       h->waiting = call;
-      if (settle(h, call, &step))
+      if (settle(h, call, &step)) {
         rc = TG_HTTP_LATER;
-      else
+      } else {
+        account(&call->note, started);
         forget(h, call);
+      }
     }
   } else {
     tg_script_release(step.script);
+    account(&note, started);
   }
   free_step(&step);
   return rc;

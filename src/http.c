@@ -2,6 +2,8 @@
  * routing and response framing. Knows nothing of sockets, so it can be fuzzed alone. */
 #include "http.h"
 
+#include "metrics.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -37,6 +39,7 @@ static void respond(tg_buf_t *out, int status, const char *type, const char *bod
 }
 
 static void respond_text(tg_buf_t *out, int status, int keep_alive, const char *extra_headers) {
+  tg_metrics_http_status(status);
   char body[64];
   int n = snprintf(body, sizeof body, "%s\n", reason(status));
   respond(out, status, "text/plain; charset=utf-8", body, (size_t)n, keep_alive, extra_headers);
@@ -111,7 +114,8 @@ static int route(tg_http_t *h) {
   memcpy(h->path, h->body.data, kept);
   h->path[kept] = '\0';
   h->legacy = path_len == strlen(LEGACY_TASK_PATH) && memcmp(h->body.data, LEGACY_TASK_PATH, path_len) == 0;
-  int on_endpoint = h->legacy || (path_len == strlen(TASK_PATH) && memcmp(h->body.data, TASK_PATH, path_len) == 0);
+  int on_endpoint = h->routes->on_task &&
+                    (h->legacy || (path_len == strlen(TASK_PATH) && memcmp(h->body.data, TASK_PATH, path_len) == 0));
   int method = h->parser.method;
   if (!on_endpoint)
     return (method == HTTP_GET || method == HTTP_HEAD) && h->routes->on_admin ? ROUTE_ADMIN : ROUTE_NOT_FOUND;

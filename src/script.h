@@ -30,6 +30,8 @@ void tg_script_release(tg_script_t *script);
 
 /* Appends the loaded rule files as JSON ([{"name","path","sha256"}, ...]); returns 0 or -1. */
 int tg_script_describe(tg_script_t *script, char *out, size_t cap);
+/* The message of the last failed gate call. */
+const char *tg_script_last_error(tg_script_t *script);
 /* Bytes the Lua state holds now. */
 size_t tg_script_memory(tg_script_t *script);
 

@@ -16,6 +16,27 @@
 
 enum { MAX_RULE_BYTES = 1024 * 1024 };
 
+static tg_call_note_t *current_call;
+
+void tg_sys_lua_set_call(tg_call_note_t *note) { current_call = note; }
+
+static void note_field(lua_State *L, int arg, char *field, size_t cap) {
+  const char *value = lua_tostring(L, arg);
+  if (value)
+    snprintf(field, cap, "%s", value);
+}
+
+/* sys.note(method, outcome, failure): what the running call is and how it ended; nil leaves a
+ * field as it was. */
+static int sys_note(lua_State *L) {
+  if (!current_call)
+    return 0;
+  note_field(L, 1, current_call->method, sizeof current_call->method);
+  note_field(L, 2, current_call->outcome, sizeof current_call->outcome);
+  note_field(L, 3, current_call->failure, sizeof current_call->failure);
+  return 0;
+}
+
 static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* sys.list_rules(dir) -> sorted array of "name.lua" file names, or nil and the reason. */
@@ -113,6 +134,11 @@ static int sys_log(lua_State *L) {
   char line[3072];
   size_t used = 0;
   line[0] = '\0';
+  if (current_call) { /* a rule's log line says which call and rule it came from */
+    int n = snprintf(line, sizeof line, "request_id=%llu rule=%s ", current_call->id,
+                     current_call->method[0] ? current_call->method : "-");
+    used = n > 0 ? (size_t)n : 0;
+  }
   if (lua_istable(L, 3)) {
     lua_pushnil(L);
     while (lua_next(L, 3)) {
@@ -148,7 +174,7 @@ static int sys_upstream(lua_State *L) {
 int tg_sys_lua_open(lua_State *L) {
   static const luaL_Reg functions[] = {
       {"list_rules", list_rules}, {"load_rule", load_rule},   {"log", sys_log},
-      {"now", sys_now},           {"upstream", sys_upstream}, {NULL, NULL},
+      {"now", sys_now},           {"upstream", sys_upstream}, {"note", sys_note}, {NULL, NULL},
   };
   luaL_newlib(L, functions);
   return 1;

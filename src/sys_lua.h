@@ -7,7 +7,19 @@
 /* The registry field holding the --upstream URL that sys.upstream() returns. */
 #define TG_SYS_UPSTREAM_KEY "taskgate.upstream_url"
 
-/* Opens the module: list_rules, load_rule, log, now, upstream. */
+/* What the rules say about the call they are running, for its log line and metrics. */
+typedef struct tg_call_note_s {
+  unsigned long long id; /* the request id in logs */
+  char client[64];
+  char method[48];
+  char outcome[24];    /* "ok", a fault code, ... */
+  char failure[16];    /* a rule failure's kind: error, timeout, memory; "" if none */
+} tg_call_note_t;
+
+/* Sets the call the Lua code now runs for (NULL between calls). */
+void tg_sys_lua_set_call(tg_call_note_t *note);
+
+/* Opens the module: list_rules, load_rule, log, now, upstream, note. */
 int tg_sys_lua_open(lua_State *L);
 
 #endif

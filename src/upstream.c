@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "buf.h"
+#include "metrics.h"
 
 enum { IDLE_MS = 30000, MAX_ORIGINS = 64 };
 
@@ -21,6 +24,7 @@ struct request_s {
   request_t *next; /* in the origin's queue */
   origin_t *origin;
   tg_buf_t bytes; /* the whole request as sent */
+  double started;
   tg_upstream_done_fn done;
   void *data;
   int retried;
@@ -68,12 +72,20 @@ static void pump(origin_t *origin);
 
 /* --- finishing ---------------------------------------------------------------------------- */
 
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void finish(request_t *request, const tg_upstream_result_t *result) {
   tg_upstream_t *upstream = request->origin->upstream;
   if (result->error)
     upstream->failed++;
   else
     upstream->ok++;
+  tg_metrics_upstream(result->error ? "failed" : "ok");
+  tg_metrics_observe(TG_HIST_UPSTREAM, now_seconds() - request->started);
   request->done(request->data, result);
   tg_buf_free(&request->bytes);
   free(request);
@@ -359,6 +371,7 @@ int tg_upstream_request(tg_upstream_t *upstream, const char *method, const char 
   if (!request)
     return UV_ENOMEM;
   request->origin = origin;
+  request->started = now_seconds();
   request->done = done;
   request->data = data;
   if (tg_buf_printf(&request->bytes,

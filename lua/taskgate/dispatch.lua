@@ -11,6 +11,7 @@ local fault = require "taskgate.fault"
 local legacy = require "taskgate.legacy"
 local log = require "taskgate.log"
 local outbound = require "taskgate.outbound"
+local sys = require "taskgate.sys"
 local upstream = require "taskgate.upstream"
 
 local M = {}
@@ -61,7 +62,7 @@ end
 -- The reply a rule's result asks for, and whether its changes are to be kept.
 local function outcome_of(result)
   if fault.is(result) then return fault_reply(result.code), false end
-  if upstream.is_reply(result) then return { raw = result.raw }, result.fault == nil end
+  if upstream.is_reply(result) then return { raw = result.raw, code = result.fault and result.fault.code }, result.fault == nil end
   return { params = result or {} }, true
 end
 
@@ -78,6 +79,7 @@ local function run(rule, call)
     db.rollback()
     audit.after_rollback(call)
     log.error("rule failed", { method = call.name, rule = rule.file, error = result })
+    sys.note(nil, nil, "error")
     return fault_reply(1999)
   end
   local reply, keep = outcome_of(result)
@@ -95,18 +97,27 @@ local function run(rule, call)
   return reply
 end
 
+-- Tells the host how a call ended (for its log line and metrics) and returns the reply.
+local function ended(reply)
+  local code = reply.fault and reply.fault.code or reply.code
+  sys.note(nil, code and tostring(code) or "ok")
+  return reply
+end
+
 -- Resumes a call's coroutine; returns its reply, or nil, the request it waits on and a token.
 local function step(co, ...)
   local ok, first, request = coroutine.resume(co, ...)
   if not ok then
     log.error("rule failed", { error = tostring(first) })
-    return fault_reply(1999)
+    sys.note(nil, nil, "error")
+    return ended(fault_reply(1999))
   end
-  if coroutine.status(co) == "dead" then return first end
+  if coroutine.status(co) == "dead" then return ended(first) end
   if first ~= outbound.WAIT then
     coroutine.close(co)
     log.error("rule failed", { error = "a rule yielded outside an outbound call" })
-    return fault_reply(1999)
+    sys.note(nil, nil, "error")
+    return ended(fault_reply(1999))
   end
   last_token = last_token + 1
   waiting[last_token] = co
@@ -133,9 +144,16 @@ end
 --- nil, the outbound request it waits on and the token to resume it with.
 function M.start(call)
   local prepared, refusal = prepare(call)
-  if not prepared then return refusal end
+  if not prepared then
+    sys.note("-")
+    return ended(refusal)
+  end
   local rule = rules[prepared.name]
-  if not rule then return fault_reply(1901) end
+  if not rule then
+    sys.note("unknown")
+    return ended(fault_reply(1901))
+  end
+  sys.note(prepared.name)
   return step(coroutine.create(run), rule, prepared)
 end
 
@@ -144,7 +162,7 @@ end
 function M.resume(token, result)
   local co = waiting[token]
   waiting[token] = nil
-  if not co then return fault_reply(1999) end
+  if not co then return ended(fault_reply(1999)) end
   return step(co, result)
 end
 

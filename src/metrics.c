@@ -1,0 +1,123 @@
+/* metrics.c: labelled counters and fixed-bucket histograms, kept for the life of the process
+ * (rules generations come and go; the counts stay). */
+#include "metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_SERIES = 512, LABEL_BYTES = 96 };
+
+typedef struct series_s {
+  const char *family;
+  char labels[LABEL_BYTES]; /* already formatted: method="x",outcome="y" */
+  unsigned long long count;
+} series_t;
+
+static series_t series[MAX_SERIES];
+static int series_used;
+
+static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+enum { BUCKETS = sizeof bounds / sizeof bounds[0] };
+
+typedef struct histogram_s {
+  const char *name;
+  const char *help;
+  unsigned long long buckets[BUCKETS];
+  unsigned long long count;
+  double sum;
+} histogram_t;
+
+static histogram_t histograms[TG_HIST_COUNT] = {
+    [TG_HIST_REQUEST] = {.name = "taskgate_request_duration_seconds", .help = "Time from a methodcall's arrival to its reply."},
+    [TG_HIST_COMMIT] = {.name = "taskgate_store_commit_duration_seconds", .help = "Time to commit a call's transaction."},
+    [TG_HIST_UPSTREAM] = {.name = "taskgate_upstream_duration_seconds", .help = "Time of outbound calls."},
+};
+
+/* Copies a label value, dropping what would break the exposition format. */
+static void clean(char *out, size_t cap, const char *value) {
+  size_t o = 0;
+  for (; value && *value && o + 1 < cap; value++)
+    if (*value != '"' && *value != '\\' && *value != '\n')
+      out[o++] = *value;
+  out[o] = '\0';
+}
+
+static void bump(const char *family, const char *labels) {
+  for (int i = 0; i < series_used; i++) {
+    if (series[i].family == family && strcmp(series[i].labels, labels) == 0) {
+      series[i].count++;
+      return;
+    }
+  }
+  if (series_used == MAX_SERIES)
+    return; /* bounded: a flood of distinct method names cannot grow memory */
+  series[series_used].family = family;
+  snprintf(series[series_used].labels, LABEL_BYTES, "%s", labels);
+  series[series_used++].count = 1;
+}
+
+static const char CALLS[] = "taskgate_calls_total";
+static const char HTTP[] = "taskgate_http_errors_total";
+static const char RULES[] = "taskgate_rule_failures_total";
+static const char UPSTREAM[] = "taskgate_upstream_calls_total";
+
+void tg_metrics_call(const char *method, const char *outcome) {
+  char m[40], o[24], labels[LABEL_BYTES];
+  clean(m, sizeof m, method);
+  clean(o, sizeof o, outcome);
+  snprintf(labels, sizeof labels, "method=\"%s\",outcome=\"%s\"", m, o);
+  bump(CALLS, labels);
+}
+
+void tg_metrics_http_status(int status) {
+  char labels[32];
+  snprintf(labels, sizeof labels, "status=\"%d\"", status);
+  bump(HTTP, labels);
+}
+
+void tg_metrics_rule_failure(const char *rule, const char *kind) {
+  char r[40], k[16], labels[LABEL_BYTES];
+  clean(r, sizeof r, rule);
+  clean(k, sizeof k, kind);
+  snprintf(labels, sizeof labels, "rule=\"%s\",kind=\"%s\"", r, k);
+  bump(RULES, labels);
+}
+
+void tg_metrics_upstream(const char *outcome) {
+  char o[24], labels[48];
+  clean(o, sizeof o, outcome);
+  snprintf(labels, sizeof labels, "outcome=\"%s\"", o);
+  bump(UPSTREAM, labels);
+}
+
+void tg_metrics_observe(int histogram, double seconds) {
+  histogram_t *h = &histograms[histogram];
+  for (int i = 0; i < BUCKETS; i++)
+    if (seconds <= bounds[i])
+      h->buckets[i]++;
+  h->count++;
+  h->sum += seconds;
+}
+
+static void write_family(tg_buf_t *out, const char *family, const char *help) {
+  tg_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", family, help, family);
+  for (int i = 0; i < series_used; i++)
+    if (series[i].family == family)
+      tg_buf_printf(out, "%s{%s} %llu\n", family, series[i].labels, series[i].count);
+}
+
+void tg_metrics_write(tg_buf_t *out) {
+  write_family(out, CALLS, "Methodcalls answered, by method and outcome (ok or the fault code).");
+  write_family(out, HTTP, "Requests answered with an HTTP error status instead of a reply.");
+  write_family(out, RULES, "Rule runs that failed, by rule and kind (error, timeout, memory).");
+  write_family(out, UPSTREAM, "Outbound calls (bridge mode, http.request) by outcome.");
+  for (int h = 0; h < TG_HIST_COUNT; h++) {
+    const histogram_t *hist = &histograms[h];
+    tg_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", hist->name, hist->help, hist->name);
+    for (int i = 0; i < BUCKETS; i++)
+      tg_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", hist->name, bounds[i], hist->buckets[i]);
+    tg_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", hist->name, hist->count, hist->name,
+                  hist->sum, hist->name, hist->count);
+  }
+}
