@@ -2,6 +2,8 @@
 #include "admin.h"
 
 #include <string.h>
+
+#include "metrics.h"
 #include <sys/time.h>
 
 static long long count_rows(tg_store_t *store, const char *sql) {
@@ -26,12 +28,50 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
       tg_buf_append(body, "\\", 1);
     tg_buf_append(body, c, 1);
   }
-  tg_buf_printf(body, "\",\"taskgroups\":%lld,\"tasks\":%lld,\"open_ports\":%lld},\"rules\":",
+  tg_buf_printf(body, "\",\"taskgroups\":%lld,\"tasks\":%lld,\"open_ports\":%lld},\"upstream\":",
                 count_rows(admin->store, "SELECT count(*) FROM taskgroup"),
                 count_rows(admin->store, "SELECT count(*) FROM task"),
                 count_rows(admin->store, "SELECT count(*) FROM port"));
+  if (admin->upstream_url)
+    tg_buf_printf(body, "\"%s\"", admin->upstream_url); /* checked to start with http:// */
+  else
+    tg_buf_puts(body, "null");
+  tg_buf_printf(body, ",\"draining\":%s,\"rules\":", admin->draining ? "true" : "false");
   tg_reload_status_json(admin->reload, body);
   tg_buf_puts(body, "}\n");
+}
+
+/* The gauges, then every counter and histogram of the metrics registry. */
+static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
+  long long pages = count_rows(admin->store, "PRAGMA page_count"),
+            page_size = count_rows(admin->store, "PRAGMA page_size");
+  tg_buf_printf(body,
+                "# HELP taskgate_in_flight_calls Calls waiting on an outbound request.\n"
+                "# TYPE taskgate_in_flight_calls gauge\ntaskgate_in_flight_calls %d\n"
+                "# HELP taskgate_open_connections Client connections open now.\n"
+                "# TYPE taskgate_open_connections gauge\ntaskgate_open_connections %d\n"
+                "# HELP taskgate_rules_generation The rules generation serving calls.\n"
+                "# TYPE taskgate_rules_generation gauge\ntaskgate_rules_generation %u\n"
+                "# HELP taskgate_reloads_total Rules reloads by outcome.\n"
+                "# TYPE taskgate_reloads_total counter\ntaskgate_reloads_total{outcome=\"ok\"} %u\n"
+                "taskgate_reloads_total{outcome=\"failed\"} %u\n"
+                "# HELP taskgate_store_size_bytes Size of the store's database file.\n"
+                "# TYPE taskgate_store_size_bytes gauge\ntaskgate_store_size_bytes %lld\n"
+                "# HELP taskgate_draining 1 while the gateway drains before stopping.\n"
+                "# TYPE taskgate_draining gauge\ntaskgate_draining %d\n"
+                "# HELP process_start_time_seconds Start time of the process since the epoch.\n"
+                "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
+                tg_handler_waiting(admin->handler), admin->server->open_conns, admin->reload->generation,
+                admin->reload->succeeded, admin->reload->failed, pages * page_size, admin->draining, admin->started);
+  tg_metrics_write(body);
+}
+
+/* 200 while serving; 503 while draining or when the store does not answer. */
+static int healthz(tg_admin_t *admin, tg_buf_t *body) {
+  int store_ok = count_rows(admin->store, "SELECT 1") == 1;
+  const char *state = admin->draining ? "draining" : store_ok ? "ok" : "store unusable";
+  tg_buf_printf(body, "%s\n", state);
+  return admin->draining || !store_ok ? 503 : 200;
 }
 
 int tg_admin_answer(void *ctx, const char *path, tg_buf_t *body, const char **content_type) {
@@ -41,5 +81,12 @@ int tg_admin_answer(void *ctx, const char *path, tg_buf_t *body, const char **co
     *content_type = "application/json";
     return 200;
   }
+  if (strcmp(path, "/metrics") == 0) {
+    metrics_text(admin, body);
+    *content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return 200;
+  }
+  if (strcmp(path, "/healthz") == 0)
+    return healthz(admin, body);
   return 404;
 }

@@ -1,8 +1,10 @@
-/* admin.h: the operator's read-only HTTP views (GET /status) on the gateway's listener. */
+/* admin.h: the operator's read-only HTTP views: GET /status, /metrics and /healthz, on the
+ * gateway's listener or a separate --admin-listen one. */
 #ifndef TG_ADMIN_H
 #define TG_ADMIN_H
 
 #include "buf.h"
+#include "handler.h"
 #include "reload.h"
 #include "server.h"
 #include "store.h"
@@ -12,7 +14,10 @@ typedef struct tg_admin_s {
   tg_server_t *server;
   tg_store_t *store;
   const char *store_path;
-  double started; /* seconds since the epoch */
+  tg_handler_t *handler;
+  const char *upstream_url; /* or NULL */
+  double started;           /* seconds since the epoch */
+  int draining;             /* set on SIGTERM: /healthz answers 503 */
 } tg_admin_t;
 
 /* A tg_http_admin_fn; ctx is a tg_admin_t. */

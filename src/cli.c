@@ -21,6 +21,7 @@ static const char usage[] =
     "                        --pid-file)\n"
     "  status                print the running gateway's status (GET /status on --listen) as JSON\n"
     "  audit                 print the store's audit trail as JSON lines and exit\n"
+    "  backup FILE           copy the store, online, into FILE (SQLite's backup API)\n"
     "\n"
     "options:\n"
     "  --listen HOST:PORT    address to serve on (default 0.0.0.0:44000; port 0 picks a free\n"
@@ -30,6 +31,12 @@ static const char usage[] =
     "  --sync MODE           normal: a reply means the change survives a crash of taskgate;\n"
     "                        full: it also survives power loss (default normal)\n"
     "  --log-level LEVEL     debug, info, warn, error or off (default info)\n"
+    "  --log-format FORMAT   logfmt or json: one line per event on stderr (default logfmt)\n"
+    "  --admin-listen HOST:PORT  serve /status, /metrics and /healthz there instead of on\n"
+    "                        --listen (which then answers only the task interface)\n"
+    "  --drain-timeout SEC   on SIGTERM/SIGINT, time to finish calls in flight (default 10)\n"
+    "  --config FILE         read options from FILE: one 'name = value' per line, names as the\n"
+    "                        flags without '--'; flags on the command line win\n"
     "  --lua-time-limit MS   Lua time one call may use (default 50)\n"
     "  --header-timeout SEC  time a client has to send a request's line and headers (default 10)\n"
     "  --body-timeout SEC    time a client has to send a request's body (default 30)\n"
@@ -48,7 +55,7 @@ static const char usage[] =
     "  --help                show this help and exit\n"
     "  --version             show the version and exit\n";
 
-static int parse_listen(tg_config_t *config, const char *value) {
+static int parse_address(char *host_out, size_t host_cap, int *port_out, const char *value) {
   const char *colon = strrchr(value, ':');
   if (!colon || colon == value)
     return -1;
@@ -56,15 +63,15 @@ static int parse_listen(tg_config_t *config, const char *value) {
   size_t host_len = (size_t)(colon - value);
   if (host[0] == '[' && host_len >= 2 && host[host_len - 1] == ']')
     host++, host_len -= 2;
-  if (host_len == 0 || host_len >= sizeof config->host)
+  if (host_len == 0 || host_len >= host_cap)
     return -1;
   char *end;
   long port = strtol(colon + 1, &end, 10);
   if (colon[1] == '\0' || *end || port < 0 || port > 65535)
     return -1;
-  memcpy(config->host, host, host_len);
-  config->host[host_len] = '\0';
-  config->port = (int)port;
+  memcpy(host_out, host, host_len);
+  host_out[host_len] = '\0';
+  *port_out = (int)port;
   return 0;
 }
 
@@ -91,7 +98,16 @@ static int parse_number(const char *value, long min, long max, long *out) {
 static int apply(tg_config_t *config, const char *name, const char *value) {
   long n;
   if (strcmp(name, "listen") == 0)
-    return parse_listen(config, value);
+    return parse_address(config->host, sizeof config->host, &config->port, value);
+  if (strcmp(name, "admin-listen") == 0)
+    return parse_address(config->admin_host, sizeof config->admin_host, &config->admin_port, value);
+  if (strcmp(name, "log-format") == 0) {
+    if (strcmp(value, "logfmt") && strcmp(value, "json"))
+      return -1;
+    return config->log_json = strcmp(value, "json") == 0, 0;
+  }
+  if (strcmp(name, "drain-timeout") == 0)
+    return parse_seconds(value, &config->drain_timeout_ms);
   if (strcmp(name, "rules") == 0)
     return config->rules_dir = value, 0;
   if (strcmp(name, "store") == 0)
@@ -137,6 +153,51 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
   return -2;
 }
 
+/* Applies `--config FILE` (if given): "name = value" lines, '#' comments. Runs before the
+ * command-line flags, so they win. */
+static int read_config_file(tg_config_t *config, int argc, char **argv, char *err, size_t errcap) {
+  const char *path = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+      path = argv[i + 1];
+    else if (strncmp(argv[i], "--config=", 9) == 0)
+      path = argv[i] + 9;
+  }
+  if (!path)
+    return TG_CLI_RUN;
+  FILE *file = fopen(path, "r");
+  if (!file)
+    return snprintf(err, errcap, "cannot read config file %s", path), TG_CLI_USAGE;
+  char line[1024];
+  int number = 0, rc = TG_CLI_RUN;
+  while (rc == TG_CLI_RUN && fgets(line, sizeof line, file)) {
+    number++;
+    char *text = line + strspn(line, " \t");
+    text[strcspn(text, "#\r\n")] = '\0';
+    if (!*text)
+      continue;
+    char *eq = strchr(text, '=');
+    char *name_end = eq ? eq : text + strlen(text);
+    while (name_end > text && (name_end[-1] == ' ' || name_end[-1] == '\t'))
+      name_end--;
+    char *value = eq ? eq + 1 + strspn(eq + 1, " \t") : NULL;
+    size_t value_len = value ? strlen(value) : 0;
+    while (value_len > 0 && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
+      value[--value_len] = '\0';
+    *name_end = '\0';
+    /* Values must outlive the parse: the config keeps pointers to them. */
+    char *kept = value ? strdup(value) : NULL;
+    int applied = kept && strcmp(text, "config") != 0 ? apply(config, text, kept) : -1;
+    if (applied < 0) {
+      snprintf(err, errcap, "%s:%d: %s '%s'", path, number, applied == -2 ? "unknown option" : "invalid line", text);
+      free(kept);
+      rc = TG_CLI_USAGE;
+    }
+  }
+  fclose(file);
+  return rc;
+}
+
 int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t errcap) {
   *config = (tg_config_t){
       .command = "serve",
@@ -154,11 +215,12 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       .max_connections = 10000,
       .upstream_connect_timeout_ms = 2000,
       .upstream_reply_timeout_ms = 10000,
+      .drain_timeout_ms = 10000,
   };
   int i = 1;
   if (i < argc && argv[i][0] != '-') {
     config->command = argv[i++];
-    static const char *const commands[] = {"serve", "audit", "check", "reload", "status", NULL};
+    static const char *const commands[] = {"serve", "audit", "check", "reload", "status", "backup", NULL};
     int known = 0;
     for (int c = 0; commands[c]; c++)
       known |= strcmp(config->command, commands[c]) == 0;
@@ -166,7 +228,15 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       return snprintf(err, errcap, "unknown command '%s' (try --help)", config->command), TG_CLI_USAGE;
     if (strcmp(config->command, "check") == 0 && i < argc && argv[i][0] != '-')
       config->check_dir = argv[i++];
+    if (strcmp(config->command, "backup") == 0) {
+      if (i >= argc || argv[i][0] == '-')
+        return snprintf(err, errcap, "backup needs a FILE to write (try --help)"), TG_CLI_USAGE;
+      config->backup_file = argv[i++];
+    }
   }
+  int rc = read_config_file(config, argc, argv, err, errcap);
+  if (rc != TG_CLI_RUN)
+    return rc;
   for (; i < argc; i++) {
     const char *arg = argv[i];
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
@@ -188,7 +258,9 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       value = argv[++i];
     else
       return snprintf(err, errcap, "option '--%s' needs a value (try --help)", name), TG_CLI_USAGE;
-    int rc = apply(config, name, value);
+    if (strcmp(name, "config") == 0)
+      continue; /* read before the other flags */
+    rc = apply(config, name, value);
     if (rc == -2)
       return snprintf(err, errcap, "unknown option '--%s' (try --help)", name), TG_CLI_USAGE;
     if (rc < 0)

@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 typedef struct tg_config_s {
-  const char *command;   /* serve (the default), audit, check, reload or status */
+  const char *command;   /* serve (the default), audit, check, reload, status or backup */
   const char *check_dir; /* check's DIR argument (default: rules_dir) */
   const char *pid_file;  /* NULL: the store path with ".pid" appended */
   char host[64];
@@ -19,6 +19,11 @@ typedef struct tg_config_s {
   size_t memory_limit;
   unsigned header_timeout_ms, body_timeout_ms, idle_timeout_ms;
   const char *upstream_url; /* bridge mode: forward calls there */
+  char admin_host[64];      /* --admin-listen; "" serves /status, /metrics, /healthz on --listen */
+  int admin_port;
+  int log_json;
+  unsigned drain_timeout_ms;
+  const char *backup_file; /* backup's FILE argument */
   unsigned upstream_connect_timeout_ms, upstream_reply_timeout_ms;
   int max_connections;
 } tg_config_t;

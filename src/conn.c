@@ -64,6 +64,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 }
 
 static void flush(tg_conn_t *conn);
+static void close_if_drained(tg_conn_t *conn);
 
 static void on_write(uv_write_t *req, int status) {
   tg_conn_t *conn = req->data;
@@ -187,6 +188,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     tg_buf_append(&conn->backlog, buf->base, (size_t)nread);
   else
     take_bytes(conn, buf->base, (size_t)nread);
+  close_if_drained(conn);
   arm_deadline(conn);
   flush(conn);
 }
@@ -202,6 +204,7 @@ static void deliver(tg_http_t *http, const char *reply, size_t len) {
     take_bytes(conn, pending.data, pending.len);
     tg_buf_free(&pending);
   }
+  close_if_drained(conn);
   arm_deadline(conn);
   flush(conn);
 }
@@ -275,6 +278,20 @@ int tg_conn_accept(tg_server_t *server) {
   arm_deadline(conn);
   return 0;
 }
+
+/* A draining connection closes as soon as it is between requests. */
+static void close_if_drained(tg_conn_t *conn) {
+  if (conn->draining && !conn->closing && !conn->http.waiting && tg_http_phase(&conn->http) == TG_HTTP_IDLE)
+    conn->closing = 1;
+}
+
+void tg_conn_drain(tg_conn_t *conn) {
+  conn->draining = 1;
+  close_if_drained(conn);
+  flush(conn);
+}
+
+void tg_conn_abort(tg_conn_t *conn) { destroy(conn); }
 
 void tg_conn_close(tg_conn_t *conn) {
   if (conn->closing)

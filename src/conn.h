@@ -22,7 +22,8 @@ struct tg_conn_s {
   int closing; /* no more requests: finish writing, then shut down */
   int handles; /* libuv handles still to be closed before the memory goes */
   int reading;
-  int phase; /* the tg_http_phase the deadline was armed for, or -1 */
+  int phase;    /* the tg_http_phase the deadline was armed for, or -1 */
+  int draining; /* close as soon as no request is in progress */
   char client[64];
 };
 
@@ -32,5 +33,9 @@ struct tg_conn_s {
 int tg_conn_accept(tg_server_t *server);
 /* Ends a connection: pending replies are still written, then it is shut down and freed. */
 void tg_conn_close(tg_conn_t *conn);
+/* Closes the connection once the request it is in (if any) has its reply. */
+void tg_conn_drain(tg_conn_t *conn);
+/* Drops the connection now. */
+void tg_conn_abort(tg_conn_t *conn);
 
 #endif

@@ -4,8 +4,8 @@
 #include "handler.h"
 
 #include <lauxlib.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -130,7 +130,9 @@ static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
     const char *why = tg_script_last_error(step->script);
     snprintf(step->note->outcome, sizeof step->note->outcome, "1999");
     snprintf(step->note->failure, sizeof step->note->failure, "%s",
-             strstr(why, "time limit") ? "timeout" : strstr(why, "memory") ? "memory" : "error");
+             strstr(why, "time limit") ? "timeout"
+             : strstr(why, "memory")   ? "memory"
+                                       : "error");
   }
   tg_sys_lua_set_call(NULL);
 }
@@ -197,8 +199,8 @@ static void on_outbound_done(void *data, const tg_upstream_result_t *result) {
   tg_waiting_call_t *call = data;
   tg_handler_t *h = call->h;
   tg_buf_t reply = {0};
-  step_t step = {.script = call->script, .reply = &reply, .note = &call->note, .resume_token = call->token,
-                 .result = result};
+  step_t step = {
+      .script = call->script, .reply = &reply, .note = &call->note, .resume_token = call->token, .result = result};
   run_step(h, &step, next_step);
   if (!settle(h, call, &step)) {
     account(&call->note, call->started);

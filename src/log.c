@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 static int min_level = TG_LOG_INFO;
+static int json_lines;
+
+void tg_log_set_json(int json) { json_lines = json; }
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
 
 void tg_log_set_level(int level) { min_level = level; }
@@ -21,6 +24,57 @@ int tg_log_level_parse(const char *name) {
 }
 
 int tg_log_enabled(int level) { return level >= min_level && level < TG_LOG_OFF; }
+
+/* Rewrites one logfmt line (key=value or key="quoted value" pairs, as tg_log_quote writes them)
+ * as a JSON object with a trailing newline. Values stay strings. */
+static const char *logfmt_to_json(const char *line, char *json, size_t cap) {
+  size_t o = 0;
+#define PUT(c)                                                                                                         \
+  do {                                                                                                                 \
+    if (o + 3 < cap)                                                                                                   \
+      json[o++] = (c);                                                                                                 \
+  } while (0)
+  PUT('{');
+  const char *p = line;
+  int first = 1;
+  while (*p) {
+    while (*p == ' ')
+      p++;
+    if (!*p)
+      break;
+    if (!first)
+      PUT(',');
+    first = 0;
+    PUT('"');
+    while (*p && *p != '=' && *p != ' ')
+      PUT(*p++);
+    PUT('"');
+    PUT(':');
+    PUT('"');
+    if (*p == '=')
+      p++;
+    if (*p == '"') { /* a quoted value: \" and \\ are already JSON escapes; \n too */
+      p++;
+      while (*p && *p != '"') {
+        if (*p == '\\' && p[1]) {
+          PUT(*p++);
+        }
+        PUT(*p++);
+      }
+      if (*p == '"')
+        p++;
+    } else {
+      while (*p && *p != ' ')
+        PUT(*p++);
+    }
+    PUT('"');
+  }
+#undef PUT
+  json[o++] = '}';
+  json[o++] = '\n';
+  json[o] = '\0';
+  return json;
+}
 
 void tg_log(int level, const char *event, const char *fmt, ...) {
   if (!tg_log_enabled(level))
@@ -42,8 +96,14 @@ void tg_log(int level, const char *event, const char *fmt, ...) {
     len = sizeof line - 2; /* an over-long line is cut, never split */
   while (len > 0 && line[len - 1] == ' ')
     len--;
-  line[len++] = '\n';
-  ssize_t ignored = write(STDERR_FILENO, line, len);
+  line[len] = '\0';
+  char json[8192];
+  const char *out = line;
+  if (json_lines)
+    len = strlen(out = logfmt_to_json(line, json, sizeof json));
+  else
+    line[len++] = '\n';
+  ssize_t ignored = write(STDERR_FILENO, out, len);
   (void)ignored;
 }
 

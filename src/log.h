@@ -6,6 +6,8 @@
 
 enum { TG_LOG_DEBUG, TG_LOG_INFO, TG_LOG_WARN, TG_LOG_ERROR, TG_LOG_OFF };
 
+/* Writes lines as JSON objects instead of logfmt. */
+void tg_log_set_json(int json);
 /* Sets the lowest level that is written. */
 void tg_log_set_level(int level);
 /* Parses "debug", "info", "warn", "error" or "off"; returns the level or -1. */

@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "admin.h"
 #include "cli.h"
 #include "commands.h"
@@ -23,9 +25,12 @@
 typedef struct gateway_s {
   uv_loop_t *loop;
   tg_server_t server;
+  tg_server_t admin_server; /* --admin-listen, or unused */
   tg_reload_t reload;
   tg_admin_t admin;
-  tg_upstream_t *upstream;
+  tg_handler_t *handler;
+  unsigned drain_timeout_ms;
+  uv_timer_t drain_check, drain_deadline;
   uv_signal_t sigint, sigterm, sighup;
   int stopping;
 } gateway_t;
@@ -52,6 +57,35 @@ static const char *find_runtime(const tg_config_t *config, char *path, size_t ca
   return TG_RUNTIME_INSTALL_DIR;
 }
 
+/* The drain is over: nothing is in flight, or the deadline passed. Closes what keeps the loop
+ * alive so uv_run returns and the store is closed cleanly. */
+static void finish_drain(gateway_t *gw) {
+  uv_timer_stop(&gw->drain_check);
+  uv_timer_stop(&gw->drain_deadline);
+  tg_server_close(&gw->admin_server);
+  if (gw->handler->upstream)
+    tg_upstream_close(gw->handler->upstream);
+  uv_unref((uv_handle_t *)&gw->sigint);
+  uv_unref((uv_handle_t *)&gw->sigterm);
+  uv_unref((uv_handle_t *)&gw->sighup);
+}
+
+static void on_drain_check(uv_timer_t *timer) {
+  gateway_t *gw = timer->data;
+  if (gw->server.open_conns == 0 && tg_handler_waiting(gw->handler) == 0)
+    finish_drain(gw);
+}
+
+static void on_drain_deadline(uv_timer_t *timer) {
+  gateway_t *gw = timer->data;
+  tg_log(TG_LOG_WARN, "drain_deadline", "open_connections=%d waiting_calls=%d", gw->server.open_conns,
+         tg_handler_waiting(gw->handler));
+  tg_server_abort(&gw->server);
+  finish_drain(gw);
+}
+
+/* SIGTERM/SIGINT: stop accepting, let calls in flight finish (until --drain-timeout), then
+ * stop. A second signal exits at once. */
 static void on_stop_signal(uv_signal_t *signal, int signum) {
   gateway_t *gw = signal->data;
   if (gw->stopping) {
@@ -59,21 +93,23 @@ static void on_stop_signal(uv_signal_t *signal, int signum) {
     _exit(1); /* WAL keeps the store consistent: an unfinished transaction is simply not there */
   }
   gw->stopping = 1;
-  tg_log(TG_LOG_INFO, "stopping", "signal=%d", signum);
-  tg_server_close(&gw->server);
+  gw->admin.draining = 1;
+  sd_notify(0, "STOPPING=1");
+  tg_log(TG_LOG_INFO, "draining", "signal=%d open_connections=%d waiting_calls=%d", signum, gw->server.open_conns,
+         tg_handler_waiting(gw->handler));
+  tg_server_drain(&gw->server);
   tg_reload_stop(&gw->reload);
-  if (gw->upstream)
-    tg_upstream_close(gw->upstream); /* idle keep-alive connections would hold the loop open */
-  /* The signal handles stay open for a second signal until the connections are gone. */
-  uv_unref((uv_handle_t *)&gw->sigint);
-  uv_unref((uv_handle_t *)&gw->sigterm);
-  uv_unref((uv_handle_t *)&gw->sighup);
+  uv_timer_start(&gw->drain_check, on_drain_check, 0, 20);
+  uv_timer_start(&gw->drain_deadline, on_drain_deadline, gw->drain_timeout_ms, 0);
 }
 
 static void on_hangup(uv_signal_t *signal, int signum) {
   gateway_t *gw = signal->data;
-  if (!gw->stopping)
-    tg_reload_now(&gw->reload, "SIGHUP");
+  if (gw->stopping)
+    return;
+  sd_notify(0, "RELOADING=1");
+  tg_reload_now(&gw->reload, "SIGHUP");
+  sd_notify(0, "READY=1");
 }
 
 static void watch_signals(gateway_t *gw) {
@@ -106,14 +142,27 @@ static double now_seconds(void) {
   return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
+static int listen_admin(gateway_t *gw, const tg_config_t *config) {
+  gw->admin_server.routes = (tg_http_routes_t){.on_admin = tg_admin_answer, .admin_ctx = &gw->admin};
+  gw->admin_server.limits = gw->server.limits;
+  if (!config->admin_host[0])
+    return 0;
+  int rc = tg_server_listen(&gw->admin_server, gw->loop, config->admin_host, config->admin_port);
+  if (rc < 0)
+    fprintf(stderr, "taskgate: cannot listen on %s:%d: %s\n", config->admin_host, config->admin_port, uv_strerror(rc));
+  return rc;
+}
+
 /* Serves until SIGTERM/SIGINT on a store and rules generation that are already open. */
 static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_t *handler,
                        const tg_script_config_t *script_config) {
-  gateway_t gw = {.loop = uv_default_loop(), .upstream = handler->upstream};
+  gateway_t gw = {.loop = uv_default_loop(), .handler = handler, .drain_timeout_ms = config->drain_timeout_ms};
   gw.admin = (tg_admin_t){.reload = &gw.reload,
                           .server = &gw.server,
                           .store = store,
+                          .handler = handler,
                           .store_path = config->store_path,
+                          .upstream_url = config->upstream_url,
                           .started = now_seconds()};
   gw.server.limits = (tg_server_limits_t){.header_timeout_ms = config->header_timeout_ms,
                                           .body_timeout_ms = config->body_timeout_ms,
@@ -122,11 +171,17 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   gw.server.routes = (tg_http_routes_t){.on_task = tg_handler_task,
                                         .on_abandon = tg_handler_abandon,
                                         .task_ctx = handler,
-                                        .on_admin = tg_admin_answer,
+                                        /* with --admin-listen the task port answers only the task interface */
+                                        .on_admin = config->admin_host[0] ? NULL : tg_admin_answer,
                                         .admin_ctx = &gw.admin};
   int rc = tg_server_listen(&gw.server, gw.loop, config->host, config->port);
   if (rc < 0) {
     fprintf(stderr, "taskgate: cannot listen on %s:%d: %s\n", config->host, config->port, uv_strerror(rc));
+    return 1;
+  }
+  if (listen_admin(&gw, config) < 0) {
+    tg_server_close(&gw.server);
+    uv_run(gw.loop, UV_RUN_DEFAULT);
     return 1;
   }
   char pid_path[PATH_MAX];
@@ -135,13 +190,20 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
     tg_log(TG_LOG_WARN, "pid_file_failed", "path=%s", pid_path);
   tg_reload_start(&gw.reload, gw.loop, handler, script_config);
   watch_signals(&gw);
+  uv_timer_init(gw.loop, &gw.drain_check);
+  uv_timer_init(gw.loop, &gw.drain_deadline);
+  gw.drain_check.data = gw.drain_deadline.data = &gw;
   printf("listening on %s\n", gw.server.address);
+  if (config->admin_host[0])
+    printf("admin listening on %s\n", gw.admin_server.address);
   fflush(stdout);
-  tg_log(TG_LOG_INFO, "started", "listen=%s store=%s rules=%s version=%s", gw.server.address, config->store_path,
-         config->rules_dir, TG_VERSION);
+  tg_log(TG_LOG_INFO, "started", "listen=%s store=%s rules=%s upstream=%s version=%s", gw.server.address,
+         config->store_path, config->rules_dir, config->upstream_url ? config->upstream_url : "none", TG_VERSION);
+  sd_notifyf(0, "READY=1\nMAINPID=%lu\nSTATUS=listening on %s", (unsigned long)getpid(), gw.server.address);
   uv_run(gw.loop, UV_RUN_DEFAULT);
   close_signals(&gw);
-  tg_reload_stop(&gw.reload);
+  uv_close((uv_handle_t *)&gw.drain_check, NULL);
+  uv_close((uv_handle_t *)&gw.drain_deadline, NULL);
   uv_run(gw.loop, UV_RUN_DEFAULT);
   uv_loop_close(gw.loop);
   unlink(pid_path);
@@ -206,6 +268,7 @@ int main(int argc, char **argv) {
   case TG_CLI_USAGE: fprintf(stderr, "taskgate: %s\n", err); return 2;
   }
   tg_log_set_level(config.log_level);
+  tg_log_set_json(config.log_json);
   const char *runtime_dir = find_runtime(&config, runtime_path, sizeof runtime_path);
   if (strcmp(config.command, "audit") == 0)
     return tg_command_audit(&config);
@@ -215,5 +278,7 @@ int main(int argc, char **argv) {
     return tg_command_reload(&config);
   if (strcmp(config.command, "status") == 0)
     return tg_command_status(&config);
+  if (strcmp(config.command, "backup") == 0)
+    return tg_command_backup(&config);
   return serve(&config, runtime_dir);
 }

@@ -29,8 +29,10 @@ typedef struct histogram_s {
 } histogram_t;
 
 static histogram_t histograms[TG_HIST_COUNT] = {
-    [TG_HIST_REQUEST] = {.name = "taskgate_request_duration_seconds", .help = "Time from a methodcall's arrival to its reply."},
-    [TG_HIST_COMMIT] = {.name = "taskgate_store_commit_duration_seconds", .help = "Time to commit a call's transaction."},
+    [TG_HIST_REQUEST] = {.name = "taskgate_request_duration_seconds",
+                         .help = "Time from a methodcall's arrival to its reply."},
+    [TG_HIST_COMMIT] = {.name = "taskgate_store_commit_duration_seconds",
+                        .help = "Time to commit a call's transaction."},
     [TG_HIST_UPSTREAM] = {.name = "taskgate_upstream_duration_seconds", .help = "Time of outbound calls."},
 };
 

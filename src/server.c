@@ -60,6 +60,28 @@ int tg_server_listen(tg_server_t *server, uv_loop_t *loop, const char *host, int
   return 0;
 }
 
+static void stop_accepting(tg_server_t *server) {
+  if (server->listening && !uv_is_closing((uv_handle_t *)&server->listener))
+    uv_close((uv_handle_t *)&server->listener, NULL);
+  server->listening = 0;
+}
+
+void tg_server_drain(tg_server_t *server) {
+  stop_accepting(server);
+  tg_conn_t *conn = server->conns;
+  while (conn) {
+    tg_conn_t *next = conn->next; /* draining may free an idle connection's list entry */
+    tg_conn_drain(conn);
+    conn = next;
+  }
+}
+
+void tg_server_abort(tg_server_t *server) {
+  stop_accepting(server);
+  while (server->conns)
+    tg_conn_abort(server->conns);
+}
+
 void tg_server_close(tg_server_t *server) {
   if (server->listening && !uv_is_closing((uv_handle_t *)&server->listener))
     uv_close((uv_handle_t *)&server->listener, NULL);

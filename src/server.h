@@ -31,5 +31,9 @@ typedef struct tg_server_s {
 int tg_server_listen(tg_server_t *server, uv_loop_t *loop, const char *host, int port);
 /* Stops accepting and closes every connection; the loop then runs out once writes finish. */
 void tg_server_close(tg_server_t *server);
+/* Stops accepting; each connection closes once the request it is in (if any) is answered. */
+void tg_server_drain(tg_server_t *server);
+/* Drops every connection now, answered or not (the drain deadline passed). */
+void tg_server_abort(tg_server_t *server);
 
 #endif

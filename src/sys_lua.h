@@ -12,8 +12,8 @@ typedef struct tg_call_note_s {
   unsigned long long id; /* the request id in logs */
   char client[64];
   char method[48];
-  char outcome[24];    /* "ok", a fault code, ... */
-  char failure[16];    /* a rule failure's kind: error, timeout, memory; "" if none */
+  char outcome[24]; /* "ok", a fault code, ... */
+  char failure[16]; /* a rule failure's kind: error, timeout, memory; "" if none */
 } tg_call_note_t;
 
 /* Sets the call the Lua code now runs for (NULL between calls). */
