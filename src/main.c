@@ -47,11 +47,15 @@ static const char *find_runtime(const tg_config_t *config, char *path, size_t ca
     char *slash = strrchr(exe, '/');
     if (slash) {
       *slash = '\0';
-      snprintf(path, cap, "%s/../lua", exe);
-      char probe[PATH_MAX + 64];
-      snprintf(probe, sizeof probe, "%s/taskgate/host.lua", path);
-      if (access(probe, R_OK) == 0)
-        return path;
+      /* A checkout (build/taskgate beside lua/), or an install under any prefix. */
+      static const char *const beside[] = {"%s/../lua", "%s/../share/taskgate/lua"};
+      for (int i = 0; i < 2; i++) {
+        snprintf(path, cap, beside[i], exe);
+        char probe[PATH_MAX + 96];
+        snprintf(probe, sizeof probe, "%s/taskgate/host.lua", path);
+        if (access(probe, R_OK) == 0)
+          return path;
+      }
     }
   }
   return TG_RUNTIME_INSTALL_DIR;
@@ -262,7 +266,7 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
 
 int main(int argc, char **argv) {
   tg_config_t config;
-  char err[512], runtime_path[PATH_MAX + 16];
+  char err[512], runtime_path[PATH_MAX + 32];
   switch (tg_cli_parse(&config, argc, argv, err, sizeof err)) {
   case TG_CLI_DONE: return 0;
   case TG_CLI_USAGE: fprintf(stderr, "taskgate: %s\n", err); return 2;

@@ -53,6 +53,14 @@ local function run_rule(rule, call)
   return rule.handler(call)
 end
 
+-- What kind of failure an error is, for the metrics: the time limit, the memory cap, or a bug.
+local function failure_kind(err)
+  local text = tostring(err)
+  if text:find("time limit", 1, true) then return "timeout" end
+  if text:find("not enough memory", 1, true) or text:find("memory limit", 1, true) then return "memory" end
+  return "error"
+end
+
 local function traceback(err)
   if fault.is(err) then return err end
   -- The first line carries the rule's file:line; the rest shows how it got there.
@@ -79,7 +87,7 @@ local function run(rule, call)
     db.rollback()
     audit.after_rollback(call)
     log.error("rule failed", { method = call.name, rule = rule.file, error = result })
-    sys.note(nil, nil, "error")
+    sys.note(nil, nil, failure_kind(result))
     return fault_reply(1999)
   end
   local reply, keep = outcome_of(result)
@@ -109,7 +117,7 @@ local function step(co, ...)
   local ok, first, request = coroutine.resume(co, ...)
   if not ok then
     log.error("rule failed", { error = tostring(first) })
-    sys.note(nil, nil, "error")
+    sys.note(nil, nil, failure_kind(first))
     return ended(fault_reply(1999))
   end
   if coroutine.status(co) == "dead" then return ended(first) end

@@ -1,0 +1,242 @@
+-- Operating taskgate: metrics, health, status, logs, drain on SIGTERM, backup, config, systemd.
+local gateway = require "helpers.gateway"
+local socket = require "socket"
+
+local F = gateway.fault
+
+local function get(port, path)
+  local conn = assert(socket.connect("127.0.0.1", port))
+  conn:settimeout(5)
+  conn:send("GET " .. path .. " HTTP/1.1\r\nHost: x\r\n\r\n")
+  local status, headers, body = gateway.read_response(conn)
+  conn:close()
+  return status, body, headers
+end
+
+local function metric(text, series)
+  local escaped = series:gsub("[%p]", "%%%0")
+  return tonumber(text:match("\n" .. escaped .. " ([%d%.e%+]+)"))
+end
+
+local function run(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"exit=$?\"")
+  local out = p:read("a")
+  p:close()
+  return out, tonumber(out:match("exit=(%d+)\n$"))
+end
+
+describe("metrics", function()
+  local gw
+  setup(function() gw = gateway.start() end)
+  teardown(function() gw:stop() end)
+
+  it("count calls by method and outcome, HTTP errors, latency and reloads as they happen", function()
+    local _, before = get(gw.port, "/metrics")
+    assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(1, { { 1, 1 }, { 2, 2 } })))
+    assert.equal(gateway.OK, gw:call("cancel_task", "<task_id>1</task_id>"))
+    assert.equal(F(1017), gw:call("cancel_task", "<task_id>1</task_id>"))
+    assert.equal(F(1017), gw:call("cancel_task", "<task_id>99</task_id>"))
+    assert.equal(F(1012), gw:call("cancel_task", "<task_id>x</task_id>"))
+    assert.equal(404, (gw:raw("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")))
+    os.execute("kill -HUP " .. gw.pid)
+    socket.sleep(0.3)
+    local status, text, headers = get(gw.port, "/metrics")
+    assert.equal(200, status)
+    assert.matches("^text/plain; version=0%.0%.4", headers["content-type"])
+    assert.equal(1, metric(text, 'taskgate_calls_total{method="cancel_task",outcome="ok"}'))
+    assert.equal(2, metric(text, 'taskgate_calls_total{method="cancel_task",outcome="1017"}'))
+    assert.equal(1, metric(text, 'taskgate_calls_total{method="cancel_task",outcome="1012"}'))
+    assert.equal(1, metric(text, 'taskgate_calls_total{method="create_taskgroup",outcome="ok"}'))
+    assert.equal(1, metric(text, 'taskgate_http_errors_total{status="404"}'))
+    assert.equal((metric(before, "taskgate_request_duration_seconds_count") or 0) + 5,
+      metric(text, "taskgate_request_duration_seconds_count"))
+    assert.is_true(metric(text, "taskgate_store_commit_duration_seconds_count") >= 2)
+    assert.equal(1, metric(text, 'taskgate_reloads_total{outcome="ok"}'))
+    assert.equal(2, metric(text, "taskgate_rules_generation"))
+    assert.is_true(metric(text, "taskgate_store_size_bytes") > 0)
+    assert.is_true(metric(text, "taskgate_open_connections") >= 1)
+    assert.is_true(metric(text, "process_start_time_seconds") > 1.7e9)
+  end)
+
+  it("count rule failures by rule and kind", function()
+    local dir = gateway.tmpdir()
+    os.execute(string.format("cp %s/*.lua %s/", gateway.rules, dir))
+    local f = assert(io.open(dir .. "/spin.lua", "w"))
+    f:write("return function(call) while true do end end\n")
+    f:close()
+    local g = gateway.start({ rules = dir })
+    assert.equal(F(1999), g:call("spin"))
+    local _, text = get(g.port, "/metrics")
+    assert.equal(1, metric(text, 'taskgate_rule_failures_total{rule="spin",kind="timeout"}'))
+    assert.equal(1, metric(text, 'taskgate_calls_total{method="spin",outcome="1999"}'))
+    g:stop()
+  end)
+end)
+
+describe("health, status and logs", function()
+  it("answers /healthz 200 and /status with the store's counts", function()
+    local gw = gateway.start()
+    assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(1, { { 1, 1 }, { 2, 2 } })))
+    local status, body = get(gw.port, "/healthz")
+    assert.equal(200, status)
+    assert.equal("ok\n", body)
+    local _, json = get(gw.port, "/status")
+    assert.matches('"taskgroups":1,"tasks":2,"open_ports":0', json)
+    assert.matches('"version":"%d+%.%d+%.%d+"', json)
+    assert.matches('"upstream":null', json)
+    gw:stop()
+  end)
+
+  it("logs one line per call with request id, client, method, outcome and duration", function()
+    local gw = gateway.start()
+    gw:call("cancel_task", "<task_id>5</task_id>")
+    assert.matches("event=call request_id=%d+ client=127%.0%.0%.1 method=cancel_task outcome=1017 ms=[%d%.]+", gw:log())
+    gw:stop()
+  end)
+
+  it("writes JSON lines with --log-format json", function()
+    local gw = gateway.start({ args = "--log-format json" })
+    gw:call("cancel_task", "<task_id>5</task_id>")
+    gw:stop()
+    local call_line
+    for line in gw:log():gmatch("[^\n]+") do
+      assert.matches("^{.*}$", line)
+      if line:find('"event":"call"', 1, true) then call_line = line end
+    end
+    assert.matches('"level":"info","event":"call","request_id":"%d+","client":"127.0.0.1","method":"cancel_task","outcome":"1017"', call_line)
+  end)
+
+  it("serves /status, /metrics and /healthz on --admin-listen and not on the task port", function()
+    local gw = gateway.start({ args = "--admin-listen 127.0.0.1:0" })
+    local admin_port = tonumber(gateway.read_file(gw.out):match("admin listening on 127%.0%.0%.1:(%d+)"))
+    assert.equal(200, (get(admin_port, "/healthz")))
+    assert.equal(200, (get(admin_port, "/metrics")))
+    assert.equal(404, (get(gw.port, "/metrics")))
+    assert.equal(404, (get(admin_port, "/api/v2/task")))
+    assert.equal(F(1017), gw:call("cancel_task", "<task_id>5</task_id>"))
+    gw:stop()
+  end)
+end)
+
+describe("stopping", function()
+  it("drains on SIGTERM: /healthz says 503, a call in flight gets its reply, then it exits", function()
+    local silent = assert(socket.bind("127.0.0.1", 0))
+    local _, silent_port = silent:getsockname()
+    local gw = gateway.start({ args = string.format(
+      "--admin-listen 127.0.0.1:0 --upstream http://127.0.0.1:%d/api/v2/task --upstream-reply-timeout 1", silent_port) })
+    local admin_port = tonumber(gateway.read_file(gw.out):match("admin listening on 127%.0%.0%.1:(%d+)"))
+    local waiting = gw:connect()
+    waiting:send(gateway.post_request(gateway.methodcall("cancel_task", "<task_id>5</task_id>")))
+    socket.sleep(0.2)
+    os.execute("kill -TERM " .. gw.pid)
+    socket.sleep(0.2)
+    assert.equal(503, (get(admin_port, "/healthz")))
+    assert.is_nil(socket.connect("127.0.0.1", gw.port)) -- no longer accepting
+    assert.equal(F(1922), select(3, gateway.read_response(waiting)))
+    local gone = false
+    for _ = 1, 200 do
+      if not gw:alive() then gone = true break end
+      socket.sleep(0.01)
+    end
+    assert.is_true(gone)
+    assert.matches("event=draining", gw:log())
+    assert.matches("event=stopped", gw:log())
+    silent:close()
+  end)
+
+  it("loses no acknowledged change and resets no accepted request when SIGTERM lands under load", function()
+    local gw = gateway.start()
+    local tasks = {}
+    for i = 1, 3000 do tasks[i] = { i, i } end
+    assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(1, tasks)))
+    local conns = {}
+    for c = 1, 8 do conns[c] = gw:connect() end
+    local acked, next_id, resets, signalled = {}, 0, 0, false
+    for round = 1, 300 do
+      local sent = {}
+      for c, conn in ipairs(conns) do
+        if conn then
+          next_id = next_id + 1
+          if conn:send(gateway.post_request(gateway.methodcall("cancel_task", "<task_id>" .. next_id .. "</task_id>"))) then
+            sent[c] = next_id
+          end
+        end
+      end
+      if round == 100 then
+        os.execute("kill -TERM " .. gw.pid)
+        signalled = true
+      end
+      for c, id in pairs(sent) do
+        local status, err = gateway.read_response(conns[c])
+        if status == 200 then
+          acked[#acked + 1] = id
+        else
+          if err and err:find("reset") then resets = resets + 1 end
+          conns[c]:close()
+          conns[c] = false
+        end
+      end
+    end
+    assert.is_true(signalled)
+    assert.equal(0, resets)
+    assert.is_true(#acked >= 800)
+    for _ = 1, 200 do
+      if not gw:alive() then break end
+      socket.sleep(0.01)
+    end
+    assert.is_false(gw:alive())
+    local again = gateway.start({ store = gw.store, dir = gw.dir })
+    for _, id in ipairs(acked) do
+      assert.equal(F(1017), again:call("cancel_task", "<task_id>" .. id .. "</task_id>"))
+    end
+    again:stop()
+  end)
+end)
+
+describe("backup and configuration", function()
+  it("backs up a running gateway's store into a file a second gateway serves", function()
+    local gw = gateway.start()
+    assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(7, { { 70, 1 }, { 71, 2 } })))
+    local copy = gateway.tmpdir() .. "/copy.db"
+    local out, code = run(gateway.binary .. " backup " .. copy .. " --store " .. gw.store)
+    assert.equal(0, code, out)
+    local second = gateway.start({ store = copy })
+    assert.equal(gw:call("gettaskinfo"), second:call("gettaskinfo"))
+    assert.equal(gateway.OK, second:call("cancel_task", "<task_id>70</task_id>"))
+    second:stop()
+    gw:stop()
+    local _, again = run(gateway.binary .. " backup " .. copy .. " --store " .. gw.store)
+    assert.equal(1, again) -- never overwrites
+  end)
+
+  it("reads --config, and command-line flags win over it", function()
+    local dir = gateway.tmpdir()
+    local f = assert(io.open(dir .. "/taskgate.conf", "w"))
+    f:write("# a comment\nlog-level = warn\nlisten = 127.0.0.1:1\nstore = " .. dir .. "/from-config.db\n")
+    f:close()
+    local gw = gateway.start({ dir = dir, args = "--config " .. dir .. "/taskgate.conf" })
+    gw:call("cancel_task", "<task_id>5</task_id>")
+    gw:stop()
+    assert.is_nil(gw:log():find("event=call", 1, true)) -- log-level warn came from the file
+    local bad = io.open(dir .. "/bad.conf", "w")
+    bad:write("no-such-option = 1\n")
+    bad:close()
+    local out, code = run(gateway.binary .. " --config " .. dir .. "/bad.conf")
+    assert.equal(2, code)
+    assert.matches("bad%.conf:1: unknown option 'no%-such%-option'", out)
+  end)
+
+  it("ships a systemd unit that systemd-analyze verify accepts", function()
+    local root = os.getenv("TASKGATE_ROOT") or "."
+    local dir = gateway.tmpdir()
+    local p = io.popen("realpath " .. gateway.binary)
+    local binary = p:read("l")
+    p:close()
+    local unit = gateway.read_file(root .. "/packaging/taskgate.service"):gsub("/usr/bin/taskgate", binary)
+    local f = assert(io.open(dir .. "/taskgate.service", "w"))
+    f:write(unit)
+    f:close()
+    local out, code = run("systemd-analyze verify " .. dir .. "/taskgate.service")
+    assert.equal(0, code, out)
+  end)
+end)
