@@ -74,7 +74,10 @@ describe("slow and many clients", function()
     socket.sleep(0.3)
     assert.equal(gateway.fault(1017), select(3, gw:post(CANCEL)))
     local growth = rss_kb(gw) - before
-    assert.is_true(growth < 16 * 1024, "RSS grew by " .. growth .. " KiB")
+    -- ASan keeps freed memory in quarantine, so RSS says nothing about leaks there.
+    if not os.getenv("TASKGATE_SANITIZED") then
+      assert.is_true(growth < 16 * 1024, "RSS grew by " .. growth .. " KiB")
+    end
     greedy:close()
   end)
 end)
