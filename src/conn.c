@@ -43,6 +43,8 @@ static void destroy(tg_conn_t *conn) {
   if (conn->next)
     conn->next->prev = conn->prev;
   server->open_conns--;
+  if (server->batch)
+    tg_batch_forget(server->batch, conn);
   if (conn->http.waiting && server->routes.on_abandon)
     server->routes.on_abandon(server->routes.task_ctx, &conn->http);
   conn->http.waiting = 0;
@@ -95,10 +97,21 @@ static void stop_reading(tg_conn_t *conn) {
   conn->reading = 0;
 }
 
-/* Hands queued responses to libuv, one write at a time so they leave in request order. */
+static void on_batch_committed(void *data) { flush(data); }
+
+/* The turn's commit failed: its replies must not go out, so the client never sees an
+ * acknowledgment of a change that is not in the store. */
+static void on_batch_failed(void *data) { destroy(data); }
+
+/* Hands queued responses to libuv, one write at a time so they leave in request order. Replies
+ * wait while the turn's transaction is open (see batch.h). */
 static void flush(tg_conn_t *conn) {
   if (conn->writing || uv_is_closing((uv_handle_t *)&conn->tcp))
     return;
+  if (conn->server->batch && tg_batch_open(conn->server->batch) && (conn->out.len > 0 || conn->closing)) {
+    tg_batch_wait(conn->server->batch, on_batch_committed, on_batch_failed, conn);
+    return;
+  }
   if (conn->out.len > 0) {
     tg_buf_t swap = conn->sending;
     conn->sending = conn->out;

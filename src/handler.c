@@ -122,8 +122,13 @@ static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
   size_t reply_start = step->reply->len;
   step->token = 0;
   tg_sys_lua_set_call(step->note);
-  if (tg_script_call(step->script, fn, step) < 0) {
-    tg_store_abort(h->store); /* the time or memory limit struck beyond the rules' own handling */
+  int batched = h->batch && tg_batch_begin_call(h->batch) == 0;
+  int failed = tg_script_call(step->script, fn, step) < 0;
+  if (batched)
+    tg_batch_end_call(h->batch, !failed); /* a failed step's changes go; the turn's others stay */
+  if (failed) {
+    if (!batched)
+      tg_store_abort(h->store); /* the time or memory limit struck beyond the rules' own handling */
     step->reply->len = reply_start;
     tg_buf_append(step->reply, h->fallback.data, h->fallback.len);
     step->token = 0;

@@ -4,6 +4,7 @@
 #define TG_HANDLER_H
 
 #include "arena.h"
+#include "batch.h"
 #include "buf.h"
 #include "http.h"
 #include "script.h"
@@ -19,6 +20,7 @@ typedef struct tg_handler_s {
   tg_arena_t arena;           /* the decoded request; reset after every call */
   tg_buf_t fallback;          /* the rules' internal-error reply, used when Lua itself failed */
   tg_waiting_call_t *waiting; /* calls suspended on an outbound request */
+  tg_batch_t *batch;          /* group commit, or NULL: each call commits by itself */
 } tg_handler_t;
 
 /* Prepares h to run calls on script against store (the store stays owned by the caller; the

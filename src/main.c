@@ -172,6 +172,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                                           .body_timeout_ms = config->body_timeout_ms,
                                           .idle_timeout_ms = config->idle_timeout_ms,
                                           .max_connections = config->max_connections};
+  gw.server.batch = handler->batch;
   gw.server.routes = (tg_http_routes_t){.on_task = tg_handler_task,
                                         .on_abandon = tg_handler_abandon,
                                         .task_ctx = handler,
@@ -209,7 +210,6 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   uv_close((uv_handle_t *)&gw.drain_check, NULL);
   uv_close((uv_handle_t *)&gw.drain_deadline, NULL);
   uv_run(gw.loop, UV_RUN_DEFAULT);
-  uv_loop_close(gw.loop);
   unlink(pid_path);
   tg_log(TG_LOG_INFO, "stopped", "listen=%s", gw.server.address);
   return 0;
@@ -251,12 +251,16 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   tg_upstream_limits_t upstream_limits = {.connect_timeout_ms = config->upstream_connect_timeout_ms,
                                           .reply_timeout_ms = config->upstream_reply_timeout_ms};
   tg_upstream_t *upstream = tg_upstream_new(uv_default_loop(), &upstream_limits);
+  tg_batch_t *batch = tg_batch_new(uv_default_loop(), store);
   tg_handler_t handler;
   int status = 1;
-  if (tg_handler_init(&handler, script, store, upstream) < 0)
+  if (tg_handler_init(&handler, script, store, upstream) < 0 || !batch)
     fprintf(stderr, "taskgate: the runtime cannot build its error reply\n");
   else
-    status = run_gateway(config, store, &handler, &script_config);
+    handler.batch = batch, status = run_gateway(config, store, &handler, &script_config);
+  tg_batch_free(batch);
+  uv_run(uv_default_loop(), UV_RUN_NOWAIT); /* lets the batcher's handle close */
+  uv_loop_close(uv_default_loop());
   tg_script_release(script);
   tg_handler_free(&handler);
   tg_upstream_free(upstream);

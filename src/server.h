@@ -4,6 +4,7 @@
 
 #include <uv.h>
 
+#include "batch.h"
 #include "http.h"
 
 typedef struct tg_conn_s tg_conn_t;
@@ -21,7 +22,8 @@ typedef struct tg_server_s {
   uv_tcp_t listener;
   tg_http_routes_t routes; /* how every connection answers */
   tg_server_limits_t limits;
-  tg_conn_t *conns; /* open connections, for shutdown */
+  tg_batch_t *batch; /* group commit: replies wait for it; NULL writes at once */
+  tg_conn_t *conns;  /* open connections, for shutdown */
   int open_conns;
   int listening;
   char address[80]; /* the bound HOST:PORT, port 0 resolved */

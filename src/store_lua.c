@@ -3,17 +3,8 @@
 
 #include <lauxlib.h>
 #include <string.h>
-#include <time.h>
-
-#include "metrics.h"
 
 #define BOX_META "taskgate.db.store"
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 typedef struct store_box_s {
   tg_store_t *store;
@@ -146,10 +137,7 @@ static int db_begin(lua_State *L) {
 
 static int db_commit(lua_State *L) {
   tg_store_t *store = bound_store(L);
-  double started = now_seconds();
-  int rc = tg_store_commit(store);
-  tg_metrics_observe(TG_HIST_COMMIT, now_seconds() - started);
-  return push_outcome(L, store, rc);
+  return push_outcome(L, store, tg_store_commit(store));
 }
 
 static int db_rollback(lua_State *L) {
