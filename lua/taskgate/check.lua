@@ -8,7 +8,7 @@ local fault = require "taskgate.fault"
 local M = {}
 
 local function trim(text)
-  return (text:gsub("^%s+", ""):gsub("%s+$", ""))
+  return text:match("^%s*(.-)%s*$")
 end
 
 -- Returns the trimmed text of a parameter, nil when absent; raises `invalid` for anything

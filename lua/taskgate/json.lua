@@ -4,10 +4,13 @@ local M = {}
 
 local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
 
+local function escape(c)
+  return escapes[c] or string.format("\\u%04x", c:byte())
+end
+
 local function encode_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return escapes[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
+  if not s:find('[%c"\\]') then return '"' .. s .. '"' end -- the common case: nothing to escape
+  return '"' .. s:gsub('[%c"\\]', escape) .. '"'
 end
 
 local function encode(value, depth)

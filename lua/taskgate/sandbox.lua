@@ -8,25 +8,22 @@ local M = {}
 -- change string methods for the others.
 require("debug").getmetatable("").__metatable = false
 
-local function readonly(name, source)
+-- A read-only view of a copy of `library`. Reads are plain table lookups (this is on every
+-- call's path); only a miss reaches the function that names the missing field.
+local function readonly(name, library)
+  local contents = {}
+  for key, value in pairs(library) do contents[key] = value end
+  setmetatable(contents, {
+    __index = function(_, key) error(string.format("%s.%s does not exist", name, tostring(key)), 2) end,
+  })
   return setmetatable({}, {
-    __index = function(_, key)
-      local value = source[key]
-      if value == nil then error(string.format("%s.%s does not exist", name, tostring(key)), 2) end
-      return value
-    end,
+    __index = contents,
     __newindex = function(_, key)
       error(string.format("%s is read-only (assigning %s)", name, tostring(key)), 2)
     end,
-    __pairs = function() return next, source, nil end,
+    __pairs = function() return next, contents, nil end,
     __metatable = false,
   })
-end
-
-local function copy(library)
-  local result = {}
-  for key, value in pairs(library) do result[key] = value end
-  return result
 end
 
 local safe_globals = {
@@ -45,7 +42,7 @@ local api_modules = {
 local function build_globals()
   local globals = {}
   for _, name in ipairs(safe_globals) do globals[name] = _G[name] end
-  for _, name in ipairs(safe_libraries) do globals[name] = readonly(name, copy(_G[name])) end
+  for _, name in ipairs(safe_libraries) do globals[name] = readonly(name, _G[name]) end
   for name, module in pairs(api_modules) do globals[name] = readonly(name, require(module)) end
   local fault = require "taskgate.fault"
   globals.fault = fault.new
@@ -58,7 +55,9 @@ local function build_globals()
     end
     return require(module)
   end
-  return globals
+  return setmetatable(globals, {
+    __index = function(_, key) error(string.format("unknown global '%s'", tostring(key)), 2) end,
+  })
 end
 
 local globals
@@ -67,11 +66,7 @@ local globals
 function M.env(name)
   globals = globals or build_globals()
   return setmetatable({}, {
-    __index = function(_, key)
-      local value = globals[key]
-      if value == nil then error(string.format("unknown global '%s'", tostring(key)), 2) end
-      return value
-    end,
+    __index = globals, -- a miss there names the unknown global
     __newindex = function(_, key)
       error(string.format("rule %s may not set global '%s'; use local", name, tostring(key)), 2)
     end,

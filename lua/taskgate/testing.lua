@@ -22,7 +22,7 @@ end
 --- see). Returns a site with:
 ---   call(method, params, client) -> the reply table ({params=..} or {fault={code=..}})
 ---   store, ports, audit -> the runtime modules, bound to the temporary store
----   clock -> the runtime clock; set `site.clock.now = function() return epoch end` to fix time
+---   clock -> the runtime clock; set `site.clock.source = function() return epoch end` to fix time
 ---   close() -> closes and deletes the store
 --- Raises with every problem (file:line) when the rules do not load.
 function M.open(rules_dir, options)
