@@ -78,20 +78,23 @@ tg_batch_t *tg_batch_new(uv_loop_t *loop, tg_store_t *store) {
 }
 
 int tg_batch_begin_call(tg_batch_t *batch) {
-  if (!batch->open) {
-    int rc = exec(batch, "BEGIN IMMEDIATE");
-    if (rc < 0)
-      return rc;
-    batch->open = 1;
-    uv_check_start(&batch->check, on_check);
-  }
-  return exec(batch, "SAVEPOINT request");
+  if (batch->open)
+    return 0;
+  int rc = exec(batch, "BEGIN IMMEDIATE");
+  if (rc < 0)
+    return rc;
+  batch->open = 1;
+  uv_check_start(&batch->check, on_check);
+  return 0;
 }
 
 void tg_batch_end_call(tg_batch_t *batch, int ok) {
-  if (!ok)
-    exec(batch, "ROLLBACK TO request");
-  exec(batch, "RELEASE request");
+  if (ok)
+    return;
+  /* The runtime runs every call step in the savepoint "call" (store.c); a step that Lua could
+   * not finish left it open. Undo it; when the step failed outside it there is nothing to undo. */
+  if (exec(batch, "ROLLBACK TO call") == 0)
+    exec(batch, "RELEASE call");
 }
 
 int tg_batch_open(const tg_batch_t *batch) { return batch->open; }

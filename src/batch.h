@@ -15,10 +15,10 @@ typedef struct tg_batch_s tg_batch_t;
 
 /* Creates the batcher for store on loop. NULL when out of memory. */
 tg_batch_t *tg_batch_new(uv_loop_t *loop, tg_store_t *store);
-/* Opens the turn's transaction if it is not open yet, then a savepoint for one call step.
- * Returns 0 or a negative SQLite code. */
+/* Opens the turn's transaction if it is not open yet (each call step then runs in the runtime's
+ * own savepoint). Returns 0 or a negative SQLite code. */
 int tg_batch_begin_call(tg_batch_t *batch);
-/* Ends the call step's savepoint: kept (ok = 1) or undone (ok = 0). */
+/* After a call step: when Lua failed (ok = 0), undoes what the step left in its savepoint. */
 void tg_batch_end_call(tg_batch_t *batch, int ok);
 /* True while the turn's transaction is open: replies must wait for its commit. */
 int tg_batch_open(const tg_batch_t *batch);

@@ -29,9 +29,8 @@ end
 
 --- Removes a task (cancelled or done); its group finishes when it was the last one.
 function M.cancel_task(task_id)
-  local task = db.row("SELECT taskgroup_id FROM task WHERE task_id = ?", task_id)
+  local task = db.row("DELETE FROM task WHERE task_id = ? RETURNING taskgroup_id", task_id)
   if not task then return false end
-  db.exec("DELETE FROM task WHERE task_id = ?", task_id)
   finish_if_empty(task.taskgroup_id)
   return true
 end
