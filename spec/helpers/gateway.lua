@@ -17,6 +17,30 @@ local function read_file(path)
 end
 M.read_file = read_file
 
+--- Writes text to path.
+function M.write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+--- A new rules directory: copies of the shipped rules plus `extra` files (name -> source).
+function M.rules_dir(extra)
+  local dir = M.tmpdir()
+  os.execute(string.format("cp %s/*.lua %s/", M.rules, dir))
+  for name, source in pairs(extra or {}) do M.write_file(dir .. "/" .. name .. ".lua", source) end
+  return dir
+end
+
+--- Runs a shell command; returns its output (stdout and stderr) and its exit status.
+function M.run(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"exit=$?\"")
+  local out = p:read("a")
+  p:close()
+  local code = tonumber(out:match("exit=(%d+)\n$"))
+  return out:gsub("exit=%d+\n$", ""), code
+end
+
 function M.tmpdir()
   local p = io.popen("mktemp -d /tmp/taskgate-spec.XXXXXX")
   local dir = p:read("l")

@@ -130,17 +130,6 @@ describe("an upstream that fails", function()
 end)
 
 describe("outbound HTTP from rules", function()
-  local function rules_with(files)
-    local dir = gateway.tmpdir()
-    os.execute(string.format("cp %s/*.lua %s/", gateway.rules, dir))
-    for name, source in pairs(files) do
-      local f = assert(io.open(dir .. "/" .. name .. ".lua", "w"))
-      f:write(source)
-      f:close()
-    end
-    return dir
-  end
-
   it("lets a rule notify another system without blocking, and reports failures", function()
     local b = gateway.start()
     local notify = [[
@@ -157,7 +146,7 @@ return function(call)
   http.request{ url = call.params.url }
 end
 ]]
-    local a = gateway.start({ rules = rules_with({ notify = notify, write_first = write_first }) })
+    local a = gateway.start({ rules = gateway.rules_dir({ notify = notify, write_first = write_first }) })
     local url = "http://127.0.0.1:" .. b.port .. "/api/v2/task"
     assert.matches("<fault>1017</fault>.*<status>200</status>", a:call("notify", "<url>" .. url .. "</url>"))
     assert.matches("<error>connection refused</error>", a:call("notify", "<url>http://127.0.0.1:1/x</url>"))

@@ -18,12 +18,7 @@ local function metric(text, series)
   return tonumber(text:match("\n" .. escaped .. " ([%d%.e%+]+)"))
 end
 
-local function run(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"exit=$?\"")
-  local out = p:read("a")
-  p:close()
-  return out, tonumber(out:match("exit=(%d+)\n$"))
-end
+local run = gateway.run
 
 describe("metrics", function()
   local gw
@@ -59,11 +54,7 @@ describe("metrics", function()
   end)
 
   it("count rule failures by rule and kind", function()
-    local dir = gateway.tmpdir()
-    os.execute(string.format("cp %s/*.lua %s/", gateway.rules, dir))
-    local f = assert(io.open(dir .. "/spin.lua", "w"))
-    f:write("return function(call) while true do end end\n")
-    f:close()
+    local dir = gateway.rules_dir({ spin = "return function(call) while true do end end\n" })
     local g = gateway.start({ rules = dir })
     assert.equal(F(1999), g:call("spin"))
     local _, text = get(g.port, "/metrics")

@@ -3,17 +3,8 @@
 local gateway = require "helpers.gateway"
 local socket = require "socket"
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function rules_dir()
-  local dir = gateway.tmpdir()
-  os.execute(string.format("cp %s/*.lua %s/", gateway.rules, dir))
-  return dir
-end
+local write = gateway.write_file
+local function rules_dir() return gateway.rules_dir() end
 
 -- Polls until fn() is true or `seconds` pass; returns the elapsed time or nil.
 local function within(seconds, fn)
@@ -133,10 +124,7 @@ end)
 
 describe("taskgate check", function()
   local function check(dir)
-    local p = io.popen(gateway.binary .. " check " .. dir .. " 2>&1; echo \"exit=$?\"")
-    local out = p:read("a")
-    p:close()
-    return out, tonumber(out:match("exit=(%d+)"))
+    return gateway.run(gateway.binary .. " check " .. dir)
   end
 
   it("accepts the shipped rules, exit 0", function()

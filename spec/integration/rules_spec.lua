@@ -2,19 +2,7 @@
 -- the real binary.
 local gateway = require "helpers.gateway"
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
--- A rules directory holding copies of the shipped rules plus `extra` files (name -> source).
-local function rules_dir(extra)
-  local dir = gateway.tmpdir()
-  os.execute(string.format("cp %s/*.lua %s/", gateway.rules, dir))
-  for name, source in pairs(extra or {}) do write(dir .. "/" .. name .. ".lua", source) end
-  return dir
-end
+local write, rules_dir = gateway.write_file, gateway.rules_dir
 
 describe("rules on the real gateway", function()
   local gw, dir
@@ -131,9 +119,8 @@ describe("rule files at start-up", function()
   it("refuses to start with a broken rule and names its file and line", function()
     local dir = rules_dir({ broken = "return function(call)\n  if then\nend\n" })
     local log = gateway.tmpdir() .. "/err"
-    local ok = os.execute(string.format("%s --listen 127.0.0.1:0 --rules %s --store %s/s.db 2>%s",
-      gateway.binary, dir, gateway.tmpdir(), log))
-    assert.is_not_true(ok)
+    assert.is_not_true(os.execute(string.format("%s --listen 127.0.0.1:0 --rules %s --store %s/s.db 2>%s",
+      gateway.binary, dir, gateway.tmpdir(), log)))
     assert.matches("broken%.lua:2:", gateway.read_file(log))
   end)
 
