@@ -5,8 +5,8 @@
 #include "xml.h"
 
 static void walk(const tg_xml_node_t *node, tg_buf_t *out, int depth) {
-  if (depth > TG_XML_MAX_DEPTH)
-    __builtin_trap(); /* the decoder promised a depth limit */
+  if (node && depth > TG_XML_MAX_DEPTH)
+    __builtin_trap(); /* the decoder promised a depth limit (the root is at depth 1) */
   for (; node; node = node->next) {
     tg_xml_escape(out, node->text, node->text_len);
     walk(node->first_child, out, depth + 1);
