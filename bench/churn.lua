@@ -1,0 +1,53 @@
+-- wrk script for the store-size runs: keeps the store at its size while working it. Requests
+-- alternate: cancel the existing task k, then create a task group with the new task k + pool,
+-- for k = 1, 2, 3, ... (spread over wrk's threads): the store always holds about `pool` tasks.
+-- Counts replies that are not success.
+local threads = {}
+local thread_count = 0
+
+function setup(thread)
+  thread:set("first", thread_count)
+  thread_count = thread_count + 1
+  threads[#threads + 1] = thread
+end
+
+function init(args)
+  stride = tonumber(os.getenv("WRK_THREADS") or "2")
+  pool = tonumber(os.getenv("CHURN_POOL") or "10000") -- tasks 1..pool exist at the start
+  next_task = first + 1
+  next_group = 1000000000 + first * 100000000
+  cancelling = true
+  not_ok = 0
+end
+
+local function call(name, params)
+  return wrk.format("POST", "/api/v2/task", { ["Content-Type"] = "application/xml" },
+    "<methodcall><name>" .. name .. "</name><params>" .. params .. "</params></methodcall>")
+end
+
+function request()
+  local task = next_task
+  if cancelling then
+    cancelling = false
+    return call("cancel_task", "<task_id>" .. task .. "</task_id>")
+  end
+  cancelling = true
+  next_task = next_task + stride
+  next_group = next_group + 1
+  return call("create_taskgroup", "<taskgroup_id>" .. next_group .. "</taskgroup_id><category>1</category>" ..
+    "<req_time>2024-05-01T08:00:00Z</req_time><priority>1</priority><tasks><task><task_id>" .. (task + pool) ..
+    "</task_id><bin_id>1</bin_id></task></tasks>")
+end
+
+function response(status, headers, body)
+  if status ~= 200 or not body:find("<params/>", 1, true) then not_ok = not_ok + 1 end
+end
+
+function done(summary, latency, requests)
+  local bad = 0
+  for _, thread in ipairs(threads) do bad = bad + (thread:get("not_ok") or 0) end
+  io.write(string.format("RESULT requests=%d rps=%.0f p50_ms=%.3f p99_ms=%.3f not_ok=%d errors=%d\n",
+    summary.requests, summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, bad, summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout + summary.errors.status))
+end
