@@ -21,6 +21,8 @@ enum {
 /* The loop is single-threaded and each read is parsed before the next one: one buffer serves all. */
 static char read_buffer[READ_BUFFER_BYTES];
 
+static void start_reading(tg_conn_t *conn);
+
 static void on_handle_closed(uv_handle_t *handle) {
   tg_conn_t *conn = handle->data;
   if (--conn->handles > 0)
@@ -61,7 +63,9 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
     return;
   }
   /* Keep reading (and discarding) until the client closes, so unread bytes do not turn our
-   * close into a reset that could destroy the reply before the client reads it. */
+   * close into a reset that could destroy the reply before the client reads it. Reading may
+   * have been stopped (a waiting call, a client that did not read); its close ends the linger. */
+  start_reading(conn);
   uv_timer_start(&conn->deadline, on_linger_timeout, LINGER_MS, 0);
 }
 
