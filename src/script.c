@@ -190,6 +190,8 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
     free(script);
     return snprintf(err, errcap, "cannot create a Lua state"), NULL;
   }
+  /* Generational collection suits a state whose garbage is almost all per-call and young. */
+  lua_gc(script->L, LUA_GCGEN, 0, 0);
   open_libraries(script->L, config->runtime_dir);
   if (config->upstream_url) {
     lua_pushstring(script->L, config->upstream_url);

@@ -116,7 +116,9 @@ tg_store_t *tg_store_open(const char *path, int sync_mode, char *err, size_t err
   const char *pragmas = sync_mode == TG_SYNC_FULL
                             ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                             : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
-  tg_store_t *store = open_with(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, pragmas, err, errcap);
+  /* One thread uses a connection (the event loop's), so SQLite's per-call mutexes are waste. */
+  tg_store_t *store =
+      open_with(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, pragmas, err, errcap);
   if (store && migrate(store->db, err, errcap) < 0) {
     tg_store_close(store);
     return NULL;

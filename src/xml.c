@@ -122,27 +122,57 @@ void tg_xml_init(void) {
   xmlSetStructuredErrorFunc(NULL, on_structured_error);
 }
 
+/* One push-parser context serves every document (the loop is single-threaded): making and
+ * freeing a context per request cost more than parsing a methodcall. It is remade once its
+ * dictionary of names has grown large, so hostile documents full of fresh names cannot grow it
+ * without bound. */
+enum { MAX_DICT_NAMES = 10000 };
+static xmlParserCtxtPtr shared_ctxt;
+
+/* Returns the context, reset for a document that starts with `head` (up to 4 bytes, which
+ * libxml2 reads to detect the encoding: a UTF-16 byte-order mark, an XML declaration). */
+static xmlParserCtxtPtr parser_for_next_document(const char *head, int head_len) {
+  if (shared_ctxt && xmlDictSize(shared_ctxt->dict) > MAX_DICT_NAMES) {
+    xmlFreeParserCtxt(shared_ctxt);
+    shared_ctxt = NULL;
+  }
+  if (!shared_ctxt) {
+    shared_ctxt = xmlCreatePushParserCtxt(&sax_handler, NULL, NULL, 0, NULL);
+    if (!shared_ctxt)
+      return NULL;
+    xmlCtxtUseOptions(shared_ctxt, XML_PARSE_NONET);
+  }
+  if (xmlCtxtResetPush(shared_ctxt, head, head_len, NULL, NULL) != 0) {
+    xmlFreeParserCtxt(shared_ctxt);
+    shared_ctxt = NULL;
+  }
+  return shared_ctxt;
+}
+
 tg_xml_node_t *tg_xml_decode(tg_arena_t *arena, const char *bytes, size_t len, const char **why) {
   if (len > (size_t)INT32_MAX) {
     *why = "request too large";
     return NULL;
   }
-  decoder_t d = {.arena = arena};
-  d.ctxt = xmlCreateMemoryParserCtxt(bytes, (int)len);
-  if (!d.ctxt) {
-    *why = len == 0 ? "empty body" : "out of memory";
+  if (len == 0) {
+    *why = "empty body";
     return NULL;
   }
-  xmlCtxtUseOptions(d.ctxt, XML_PARSE_NONET);
-  xmlSAXHandlerPtr default_sax = d.ctxt->sax;
-  d.ctxt->sax = &sax_handler;
+  decoder_t d = {.arena = arena};
+  int head = len < 4 ? (int)len : 4;
+  d.ctxt = parser_for_next_document(bytes, head);
+  if (!d.ctxt) {
+    *why = "out of memory";
+    return NULL;
+  }
   d.ctxt->userData = &d;
-  xmlParseDocument(d.ctxt);
+  xmlParseChunk(d.ctxt, bytes + head, (int)len - head, 1);
   int well_formed = d.ctxt->wellFormed;
-  d.ctxt->sax = default_sax; /* the context frees its own handler, never ours */
-  if (d.ctxt->myDoc)
+  d.ctxt->userData = NULL;
+  if (d.ctxt->myDoc) {
     xmlFreeDoc(d.ctxt->myDoc);
-  xmlFreeParserCtxt(d.ctxt);
+    d.ctxt->myDoc = NULL;
+  }
   tg_buf_free(&d.text);
   if (!d.why && (!well_formed || !d.root))
     d.why = "malformed XML";
