@@ -50,15 +50,6 @@ int tg_buf_printf(tg_buf_t *buf, const char *fmt, ...) {
   return 0;
 }
 
-void tg_buf_consume(tg_buf_t *buf, size_t n) {
-  if (n >= buf->len) {
-    buf->len = 0;
-    return;
-  }
-  memmove(buf->data, buf->data + n, buf->len - n);
-  buf->len -= n;
-}
-
 void tg_buf_free(tg_buf_t *buf) {
   free(buf->data);
   buf->data = NULL;

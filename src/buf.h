@@ -16,8 +16,6 @@ int tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len);
 int tg_buf_puts(tg_buf_t *buf, const char *s);
 /* Appends printf-formatted text; returns 0 or -1. */
 int tg_buf_printf(tg_buf_t *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Drops the first n bytes, keeping the rest. */
-void tg_buf_consume(tg_buf_t *buf, size_t n);
 /* Frees the memory; the buffer may be reused afterwards. */
 void tg_buf_free(tg_buf_t *buf);
 

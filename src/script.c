@@ -239,8 +239,6 @@ int tg_script_describe(tg_script_t *script, char *out, size_t cap) {
   return tg_script_call(script, describe, &d);
 }
 
-size_t tg_script_memory(tg_script_t *script) { return script->memory_used; }
-
 const char *tg_script_last_error(tg_script_t *script) { return script->error; }
 
 void tg_script_push_host(tg_script_t *script, lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, script->host_ref); }

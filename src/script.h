@@ -32,8 +32,6 @@ void tg_script_release(tg_script_t *script);
 int tg_script_describe(tg_script_t *script, char *out, size_t cap);
 /* The message of the last failed gate call. */
 const char *tg_script_last_error(tg_script_t *script);
-/* Bytes the Lua state holds now. */
-size_t tg_script_memory(tg_script_t *script);
 
 /* The gate: runs fn(L) with ud as its only argument under the time limit, with a traceback on
  * error. Returns 0, or -1 after logging the error (the stack is left as it was). */

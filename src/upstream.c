@@ -64,7 +64,6 @@ struct tg_upstream_s {
   tg_upstream_limits_t limits;
   origin_t *origins;
   int closing;
-  unsigned long ok, failed;
 };
 
 static void start_request(link_t *link, request_t *request);
@@ -79,11 +78,6 @@ static double now_seconds(void) {
 }
 
 static void finish(request_t *request, const tg_upstream_result_t *result) {
-  tg_upstream_t *upstream = request->origin->upstream;
-  if (result->error)
-    upstream->failed++;
-  else
-    upstream->ok++;
   tg_metrics_upstream(result->error ? "failed" : "ok");
   tg_metrics_observe(TG_HIST_UPSTREAM, now_seconds() - request->started);
   request->done(request->data, result);
@@ -416,9 +410,4 @@ void tg_upstream_free(tg_upstream_t *upstream) {
     origin = next;
   }
   free(upstream);
-}
-
-void tg_upstream_counts(const tg_upstream_t *upstream, unsigned long *ok, unsigned long *failed) {
-  *ok = upstream->ok;
-  *failed = upstream->failed;
 }

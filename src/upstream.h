@@ -40,7 +40,5 @@ int tg_upstream_request(tg_upstream_t *upstream, const char *method, const char 
  * their timeout. Call tg_upstream_free once the loop has stopped. */
 void tg_upstream_close(tg_upstream_t *upstream);
 void tg_upstream_free(tg_upstream_t *upstream);
-/* Counts for status and metrics. */
-void tg_upstream_counts(const tg_upstream_t *upstream, unsigned long *ok, unsigned long *failed);
 
 #endif
