@@ -2,14 +2,7 @@
 -- alternate: cancel the existing task k, then create a task group with the new task k + pool,
 -- for k = 1, 2, 3, ... (spread over wrk's threads): the store always holds about `pool` tasks.
 -- Counts replies that are not success.
-local threads = {}
-local thread_count = 0
-
-function setup(thread)
-  thread:set("first", thread_count)
-  thread_count = thread_count + 1
-  threads[#threads + 1] = thread
-end
+dofile("bench/wrk_report.lua") -- setup, response, done: thread numbers and the RESULT line
 
 function init(args)
   stride = tonumber(os.getenv("WRK_THREADS") or "2")
@@ -37,17 +30,4 @@ function request()
   return call("create_taskgroup", "<taskgroup_id>" .. next_group .. "</taskgroup_id><category>1</category>" ..
     "<req_time>2024-05-01T08:00:00Z</req_time><priority>1</priority><tasks><task><task_id>" .. (task + pool) ..
     "</task_id><bin_id>1</bin_id></task></tasks>")
-end
-
-function response(status, headers, body)
-  if status ~= 200 or not body:find("<params/>", 1, true) then not_ok = not_ok + 1 end
-end
-
-function done(summary, latency, requests)
-  local bad = 0
-  for _, thread in ipairs(threads) do bad = bad + (thread:get("not_ok") or 0) end
-  io.write(string.format("RESULT requests=%d rps=%.0f p50_ms=%.3f p99_ms=%.3f not_ok=%d errors=%d\n",
-    summary.requests, summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, bad, summary.errors.connect + summary.errors.read + summary.errors.write
-    + summary.errors.timeout + summary.errors.status))
 end
