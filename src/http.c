@@ -2,11 +2,11 @@
  * routing and response framing. Knows nothing of sockets, so it can be fuzzed alone. */
 #include "http.h"
 
-#include "metrics.h"
-
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include "metrics.h"
 
 #define TASK_PATH "/api/v2/task"
 #define LEGACY_TASK_PATH "/ASInterfaceHttp/AutoStoreHttpInterface.aspx"

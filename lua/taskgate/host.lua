@@ -75,10 +75,18 @@ function M.describe()
   return json.encode(M.files)
 end
 
+-- The documented empty success reply, the most common one by far, encoded once.
+local EMPTY_PARAMS = xml.encode({ params = {} })
+
 -- The reply document, or nil, the outbound request the call waits on and its token.
 local function answer(reply, request, token)
-  if reply then return reply.raw or xml.encode(reply) end
-  return nil, request, token
+  if not reply then return nil, request, token end
+  if reply.raw then return reply.raw end
+  local params = reply.params
+  if params and reply.fault == nil and next(params) == nil and getmetatable(params) == nil then
+    return EMPTY_PARAMS
+  end
+  return xml.encode(reply)
 end
 
 --- Answers a decoded call: the reply document, or nil, request {method, url, body,
