@@ -55,9 +55,10 @@ int tg_command_check(const tg_config_t *config, const char *runtime_dir) {
   tg_script_t *script = tg_script_new(&script_config, err, sizeof err);
   int status = 0;
   if (script) {
-    char files[16384];
-    tg_script_describe(script, files, sizeof files);
-    printf("ok: %s loads; files: %s\n", dir, files);
+    tg_buf_t files = {0};
+    tg_script_host_string(script, "describe", &files);
+    printf("ok: %s loads; files: %s\n", dir, files.data ? files.data : "[]");
+    tg_buf_free(&files);
     tg_script_release(script);
   } else {
     fprintf(stderr, "%s\n", err);

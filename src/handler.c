@@ -270,27 +270,9 @@ int tg_handler_waiting(const tg_handler_t *h) {
   return n;
 }
 
-typedef struct fallback_s {
-  tg_script_t *script;
-  tg_buf_t *out;
-} fallback_t;
-
-static int build_fallback(lua_State *L) {
-  fallback_t *f = lua_touserdata(L, 1);
-  tg_script_push_host(f->script, L);
-  lua_getfield(L, -1, "internal_error_reply");
-  lua_call(L, 0, 1);
-  size_t len;
-  const char *xml = luaL_checklstring(L, -1, &len);
-  if (tg_buf_append(f->out, xml, len) < 0)
-    luaL_error(L, "out of memory");
-  return 0;
-}
-
 int tg_handler_swap(tg_handler_t *h, tg_script_t *next) {
   tg_buf_t fallback = {0};
-  fallback_t f = {.script = next, .out = &fallback};
-  if (tg_script_call(next, build_fallback, &f) < 0) {
+  if (tg_script_host_string(next, "internal_error_reply", &fallback) < 0) {
     tg_buf_free(&fallback);
     return -1;
   }

@@ -29,8 +29,10 @@ static void on_rules_changed(uv_fs_event_t *watch, const char *filename, int eve
 }
 
 static void remember_files(tg_reload_t *reload, tg_script_t *script) {
-  if (tg_script_describe(script, reload->files_json, sizeof reload->files_json) < 0)
-    snprintf(reload->files_json, sizeof reload->files_json, "[]");
+  tg_buf_t files = {0};
+  int rc = tg_script_host_string(script, "describe", &files);
+  snprintf(reload->files_json, sizeof reload->files_json, "%s", rc == 0 && files.data ? files.data : "[]");
+  tg_buf_free(&files);
 }
 
 int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t *handler, const tg_script_config_t *config) {

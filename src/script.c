@@ -219,24 +219,27 @@ void tg_script_release(tg_script_t *script) {
   free(script);
 }
 
-typedef struct describe_s {
+typedef struct host_string_s {
   tg_script_t *script;
-  char *out;
-  size_t cap;
-} describe_t;
+  const char *function;
+  tg_buf_t *out;
+} host_string_t;
 
-static int describe(lua_State *L) {
-  describe_t *d = lua_touserdata(L, 1);
-  tg_script_push_host(d->script, L);
-  lua_getfield(L, -1, "describe");
+static int host_string(lua_State *L) {
+  host_string_t *h = lua_touserdata(L, 1);
+  tg_script_push_host(h->script, L);
+  lua_getfield(L, -1, h->function);
   lua_call(L, 0, 1);
-  snprintf(d->out, d->cap, "%s", luaL_checkstring(L, -1));
+  size_t len;
+  const char *text = luaL_checklstring(L, -1, &len);
+  if (tg_buf_append(h->out, text, len) < 0)
+    luaL_error(L, "out of memory");
   return 0;
 }
 
-int tg_script_describe(tg_script_t *script, char *out, size_t cap) {
-  describe_t d = {.script = script, .out = out, .cap = cap};
-  return tg_script_call(script, describe, &d);
+int tg_script_host_string(tg_script_t *script, const char *function, tg_buf_t *out) {
+  host_string_t h = {.script = script, .function = function, .out = out};
+  return tg_script_call(script, host_string, &h);
 }
 
 const char *tg_script_last_error(tg_script_t *script) { return script->error; }

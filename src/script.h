@@ -6,6 +6,7 @@
 #include <lua.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "store.h"
 
 typedef struct tg_script_config_s {
@@ -28,8 +29,10 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
 void tg_script_retain(tg_script_t *script);
 void tg_script_release(tg_script_t *script);
 
-/* Appends the loaded rule files as JSON ([{"name","path","sha256"}, ...]); returns 0 or -1. */
-int tg_script_describe(tg_script_t *script, char *out, size_t cap);
+/* Calls the host's `function` (no arguments) through the gate and appends the string it
+ * returns to out: "describe" gives the loaded rule files as JSON ([{"name","path","sha256"},
+ * ...]), "internal_error_reply" the reply sent when Lua itself fails. Returns 0 or -1. */
+int tg_script_host_string(tg_script_t *script, const char *function, tg_buf_t *out);
 /* The message of the last failed gate call. */
 const char *tg_script_last_error(tg_script_t *script);
 

@@ -4,6 +4,12 @@ local gateway = require "helpers.gateway"
 
 local write, rules_dir = gateway.write_file, gateway.rules_dir
 
+-- Starts the gateway on a rules directory that must not load; returns its exit status and stderr.
+local function refused_start(dir)
+  return gateway.run(string.format("%s --listen 127.0.0.1:0 --rules %s --store %s/s.db", gateway.binary, dir,
+    gateway.tmpdir()))
+end
+
 describe("rules on the real gateway", function()
   local gw, dir
   setup(function()
@@ -117,29 +123,20 @@ describe("rule files at start-up", function()
   end)
 
   it("refuses to start with a broken rule and names its file and line", function()
-    local dir = rules_dir({ broken = "return function(call)\n  if then\nend\n" })
-    local log = gateway.tmpdir() .. "/err"
-    assert.is_not_true(os.execute(string.format("%s --listen 127.0.0.1:0 --rules %s --store %s/s.db 2>%s",
-      gateway.binary, dir, gateway.tmpdir(), log)))
-    assert.matches("broken%.lua:2:", gateway.read_file(log))
+    local out, code = refused_start(rules_dir({ broken = "return function(call)\n  if then\nend\n" }))
+    assert.equal(1, code)
+    assert.matches("broken%.lua:2:", out)
   end)
 
   it("refuses a rule that does not return a function", function()
-    local dir = rules_dir({ nothing = "local x = 1\n" })
-    local log = gateway.tmpdir() .. "/err"
-    assert.is_not_true(os.execute(string.format("%s --listen 127.0.0.1:0 --rules %s --store %s/s.db 2>%s",
-      gateway.binary, dir, gateway.tmpdir(), log)))
-    assert.matches("nothing%.lua: must return a function", gateway.read_file(log))
+    local out, code = refused_start(rules_dir({ nothing = "local x = 1\n" }))
+    assert.equal(1, code)
+    assert.matches("nothing%.lua: must return a function", out)
   end)
 
   it("refuses a precompiled (bytecode) rule file", function()
-    local dir = rules_dir()
-    local f = assert(io.open(dir .. "/bytecode.lua", "wb"))
-    f:write(string.dump(function() return function() end end))
-    f:close()
-    local log = gateway.tmpdir() .. "/err"
-    assert.is_not_true(os.execute(string.format("%s --listen 127.0.0.1:0 --rules %s --store %s/s.db 2>%s",
-      gateway.binary, dir, gateway.tmpdir(), log)))
-    assert.matches("binary chunk", gateway.read_file(log))
+    local out, code = refused_start(rules_dir({ bytecode = string.dump(function() return function() end end) }))
+    assert.equal(1, code)
+    assert.matches("binary chunk", out)
   end)
 end)
