@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "json_lua.h"
 #include "log.h"
 
 enum { MAX_RULE_BYTES = 1024 * 1024 };
@@ -173,8 +174,14 @@ static int sys_upstream(lua_State *L) {
 
 int tg_sys_lua_open(lua_State *L) {
   static const luaL_Reg functions[] = {
-      {"list_rules", list_rules}, {"load_rule", load_rule}, {"log", sys_log}, {"now", sys_now},
-      {"upstream", sys_upstream}, {"note", sys_note},       {NULL, NULL},
+      {"list_rules", list_rules},
+      {"load_rule", load_rule},
+      {"log", sys_log},
+      {"now", sys_now},
+      {"upstream", sys_upstream},
+      {"note", sys_note},
+      {"json_encode", tg_json_lua_encode},
+      {NULL, NULL},
   };
   luaL_newlib(L, functions);
   return 1;

@@ -1,44 +1,10 @@
--- taskgate.json: a small JSON encoder for audit records (strings, numbers, booleans, tables).
+-- taskgate.json: the JSON encoder for audit records (src/json_lua.c does the work).
+--
+-- encode(value) returns compact JSON: strings (control characters, " and \ escaped), integers
+-- as written, other numbers with 17 significant digits, booleans, tables as arrays when t[1] is
+-- set (up to the first nil) and otherwise as objects with their keys as text, sorted. NaN,
+-- infinities, functions and anything nested deeper than 32 levels become null.
 
-local M = {}
+local sys = require "taskgate.sys"
 
-local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
-
-local function escape(c)
-  return escapes[c] or string.format("\\u%04x", c:byte())
-end
-
-local function encode_string(s)
-  if not s:find('[%c"\\]') then return '"' .. s .. '"' end -- the common case: nothing to escape
-  return '"' .. s:gsub('[%c"\\]', escape) .. '"'
-end
-
-local function encode(value, depth)
-  local kind = type(value)
-  if kind == "string" then return encode_string(value) end
-  if kind == "number" then
-    if value ~= value or value == math.huge or value == -math.huge then return "null" end
-    return math.type(value) == "integer" and tostring(value) or string.format("%.17g", value)
-  end
-  if kind == "boolean" then return tostring(value) end
-  if kind ~= "table" or depth > 32 then return "null" end
-  local parts = {}
-  if value[1] ~= nil then
-    for i, item in ipairs(value) do parts[i] = encode(item, depth + 1) end
-    return "[" .. table.concat(parts, ",") .. "]"
-  end
-  local keys = {}
-  for key in pairs(value) do keys[#keys + 1] = tostring(key) end
-  table.sort(keys)
-  for i, key in ipairs(keys) do
-    parts[i] = encode_string(key) .. ":" .. encode(value[key], depth + 1)
-  end
-  return "{" .. table.concat(parts, ",") .. "}"
-end
-
---- Returns value as compact JSON with object keys sorted.
-function M.encode(value)
-  return encode(value, 0)
-end
-
-return M
+return { encode = sys.json_encode }

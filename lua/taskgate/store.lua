@@ -7,16 +7,19 @@ local M = {}
 
 local TASK_COLUMNS = 'task_id, taskgroup_id, bin_id, item, "order", estpicktime, port_id'
 local GROUP_COLUMNS = "taskgroup_id, shipment, category, req_time, priority, start_time, suspended"
+-- Built once: the statement cache is keyed by the text, and every call would rebuild it.
+local SELECT_TASK = "SELECT " .. TASK_COLUMNS .. " FROM task WHERE task_id = ?"
+local SELECT_GROUP = "SELECT " .. GROUP_COLUMNS .. " FROM taskgroup WHERE taskgroup_id = ?"
 
 --- The task with this id, or nil. Fields: task_id, taskgroup_id, bin_id, item, order,
 --- estpicktime, and port_id when a port has it selected.
 function M.task(task_id)
-  return db.row("SELECT " .. TASK_COLUMNS .. " FROM task WHERE task_id = ?", task_id)
+  return db.row(SELECT_TASK, task_id)
 end
 
 --- The task group with this id, or nil.
 function M.taskgroup(taskgroup_id)
-  local group = db.row("SELECT " .. GROUP_COLUMNS .. " FROM taskgroup WHERE taskgroup_id = ?", taskgroup_id)
+  local group = db.row(SELECT_GROUP, taskgroup_id)
   if group then group.suspended = group.suspended == 1 end
   return group
 end

@@ -17,6 +17,24 @@ describe("taskgate runtime modules", function()
     assert.equal('{"a":1,"b":"x\\"y\\n","c":[true,false]}', json.encode({ b = 'x"y\n', a = 1, c = { true, false } }))
   end)
 
+  it("encodes JSON for every Lua value, null for what JSON cannot hold", function()
+    local json = require "taskgate.json"
+    assert.equal('"\\u0001\\u007f\\t\\\\ é"', json.encode("\1\127\t\\ é"))
+    assert.equal('{"1.5":"f","true":1,"x":null}', json.encode({ [1.5] = "f", x = 0 / 0, [true] = 1 }))
+    assert.equal("[1,2]", json.encode({ 1, 2, nil, 4 }))
+    assert.equal("[null,-7,0.5,null]", json.encode({ print, -7, 0.5, math.huge }))
+    assert.equal("[[{}]]", json.encode({ { {} } }))
+    local deep, at = {}, nil
+    at = deep
+    for _ = 1, 40 do at.x = {}; at = at.x end
+    assert.equal(string.rep('{"x":', 33) .. "null" .. string.rep("}", 33), json.encode(deep))
+    local wide = {}
+    for i = 1, 40 do wide["k" .. i] = i end -- more keys than the small-object fast path holds
+    local text = json.encode(wide)
+    assert.equal(1, select(2, text:gsub('"k1":1,', "")))
+    assert.truthy(text:find('^{"k1":1,"k10":10,"k11":11,'))
+  end)
+
   it("refuses a fault code that is not in the fault table", function()
     local fault = require "taskgate.fault"
     assert.has_error(function() fault.new(4242) end)

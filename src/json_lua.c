@@ -1,0 +1,190 @@
+/* json_lua.c: sys.json_encode, the audit trail's JSON encoder. It runs for every change, so it
+ * lives in C; lua/taskgate/json.lua documents what it produces. */
+#include "json_lua.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+enum { MAX_DEPTH = 32, SMALL_OBJECT = 16 };
+
+static void put(lua_State *L, tg_buf_t *out, const char *bytes, size_t len) {
+  if (tg_buf_append(out, bytes, len) < 0)
+    luaL_error(L, "not enough memory");
+}
+
+static void put_string(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
+  put(L, out, "\"", 1);
+  size_t plain = 0; /* start of the run of bytes that need no escape */
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+      continue;
+    put(L, out, s + plain, i - plain);
+    char escaped[8];
+    switch (c) {
+    case '"': put(L, out, "\\\"", 2); break;
+    case '\\': put(L, out, "\\\\", 2); break;
+    case '\n': put(L, out, "\\n", 2); break;
+    case '\r': put(L, out, "\\r", 2); break;
+    case '\t': put(L, out, "\\t", 2); break;
+    default: put(L, out, escaped, (size_t)snprintf(escaped, sizeof escaped, "\\u%04x", c)); break;
+    }
+    plain = i + 1;
+  }
+  put(L, out, s + plain, len - plain);
+  put(L, out, "\"", 1);
+}
+
+static void put_number(lua_State *L, tg_buf_t *out, int index) {
+  char text[48];
+  int n;
+  if (lua_isinteger(L, index)) {
+    n = snprintf(text, sizeof text, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, index));
+  } else {
+    double d = (double)lua_tonumber(L, index);
+    if (!isfinite(d)) {
+      put(L, out, "null", 4);
+      return;
+    }
+    n = snprintf(text, sizeof text, "%.17g", d);
+  }
+  put(L, out, text, (size_t)n);
+}
+
+static int compare_keys(const void *a, const void *b) {
+  const char *const *x = a, *const *y = b;
+  return strcmp(*x, *y);
+}
+
+static void put_value(lua_State *L, tg_buf_t *out, int index, int depth);
+
+static void put_array(lua_State *L, tg_buf_t *out, int index, int depth) {
+  put(L, out, "[", 1);
+  for (lua_Integer i = 1;; i++) {
+    if (lua_geti(L, index, i) == LUA_TNIL) {
+      lua_pop(L, 1);
+      break;
+    }
+    if (i > 1)
+      put(L, out, ",", 1);
+    put_value(L, out, lua_gettop(L), depth + 1);
+    lua_pop(L, 1);
+  }
+  put(L, out, "]", 1);
+}
+
+static void put_member(lua_State *L, tg_buf_t *out, const char *key, int first) {
+  if (!first)
+    put(L, out, ",", 1);
+  put_string(L, out, key, strlen(key));
+  put(L, out, ":", 1);
+}
+
+/* The common object: a few string keys. The table anchors them while they are sorted. */
+static int put_small_object(lua_State *L, tg_buf_t *out, int index, int depth) {
+  const char *keys[SMALL_OBJECT];
+  size_t n = 0;
+  for (lua_pushnil(L); lua_next(L, index); lua_pop(L, 1)) {
+    if (n == SMALL_OBJECT || lua_type(L, -2) != LUA_TSTRING) {
+      lua_pop(L, 2);
+      return 0;
+    }
+    keys[n++] = lua_tostring(L, -2);
+  }
+  qsort(keys, n, sizeof *keys, compare_keys);
+  put(L, out, "{", 1);
+  for (size_t i = 0; i < n; i++) {
+    put_member(L, out, keys[i], i == 0);
+    lua_getfield(L, index, keys[i]);
+    put_value(L, out, lua_gettop(L), depth + 1);
+    lua_pop(L, 1);
+  }
+  put(L, out, "}", 1);
+  return 1;
+}
+
+/* An object's keys are written as text, sorted, so equal tables give equal JSON. */
+static void put_object(lua_State *L, tg_buf_t *out, int index, int depth) {
+  if (put_small_object(L, out, index, depth))
+    return;
+  lua_newtable(L); /* key text -> key, anchoring the texts while they are sorted */
+  int names = lua_gettop(L);
+  size_t count = 0;
+  for (lua_pushnil(L); lua_next(L, index); lua_pop(L, 1)) {
+    luaL_tolstring(L, -2, NULL);
+    lua_pushvalue(L, -3);
+    lua_rawset(L, names);
+    count++;
+  }
+  const char **sorted = count ? lua_newuserdatauv(L, count * sizeof *sorted, 0) : NULL;
+  size_t n = 0;
+  for (lua_pushnil(L); lua_next(L, names); lua_pop(L, 1))
+    if (n < count)
+      sorted[n++] = lua_tostring(L, -2);
+  qsort(sorted, n, sizeof *sorted, compare_keys);
+  put(L, out, "{", 1);
+  for (size_t i = 0; i < n; i++) {
+    put_member(L, out, sorted[i], i == 0);
+    lua_getfield(L, names, sorted[i]);
+    lua_gettable(L, index);
+    put_value(L, out, lua_gettop(L), depth + 1);
+    lua_pop(L, 1);
+  }
+  put(L, out, "}", 1);
+  lua_settop(L, names - 1);
+}
+
+static void put_value(lua_State *L, tg_buf_t *out, int index, int depth) {
+  luaL_checkstack(L, 8, "JSON nesting");
+  switch (lua_type(L, index)) {
+  case LUA_TSTRING: {
+    size_t len;
+    const char *s = lua_tolstring(L, index, &len);
+    put_string(L, out, s, len);
+    return;
+  }
+  case LUA_TNUMBER: put_number(L, out, index); return;
+  case LUA_TBOOLEAN: lua_toboolean(L, index) ? put(L, out, "true", 4) : put(L, out, "false", 5); return;
+  case LUA_TTABLE:
+    if (depth > MAX_DEPTH)
+      break;
+    lua_rawgeti(L, index, 1);
+    int is_array = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (is_array)
+      put_array(L, out, index, depth);
+    else
+      put_object(L, out, index, depth);
+    return;
+  default: break;
+  }
+  put(L, out, "null", 4);
+}
+
+static int encode_into(lua_State *L) {
+  tg_buf_t *out = lua_touserdata(L, 1);
+  put_value(L, out, 2, 0);
+  return 0;
+}
+
+/* sys.json_encode(value) -> compact JSON, object keys sorted; what JSON cannot hold is null. */
+int tg_json_lua_encode(lua_State *L) {
+  luaL_checkany(L, 1);
+  tg_buf_t out = {0};
+  lua_pushcfunction(L, encode_into);
+  lua_pushlightuserdata(L, &out);
+  lua_pushvalue(L, 1);
+  /* Protected, so the C buffer is freed even when Lua runs out of memory on the way. */
+  int rc = lua_pcall(L, 2, 0, 0);
+  if (rc == LUA_OK)
+    lua_pushlstring(L, out.data ? out.data : "", out.len);
+  tg_buf_free(&out);
+  if (rc != LUA_OK)
+    return lua_error(L);
+  return 1;
+}
