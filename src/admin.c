@@ -16,12 +16,22 @@ static long long count_rows(tg_store_t *store, const char *sql) {
   return n;
 }
 
+static int open_conns(const tg_admin_t *admin) { return __atomic_load_n(admin->open_conns, __ATOMIC_RELAXED); }
+
+static int waiting_calls(const tg_admin_t *admin) {
+  int n = 0;
+  for (int i = 0; i < admin->handler_count; i++)
+    n += tg_handler_waiting(admin->handlers[i]);
+  return n;
+}
+
 static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   struct timeval now;
   gettimeofday(&now, NULL);
   double uptime = (double)now.tv_sec + (double)now.tv_usec / 1e6 - admin->started;
-  tg_buf_printf(body, "{\"version\":\"%s\",\"uptime_seconds\":%.1f,\"listen\":\"%s\",\"open_connections\":%d,",
-                TG_VERSION, uptime, admin->server->address, admin->server->open_conns);
+  tg_buf_printf(body,
+                "{\"version\":\"%s\",\"uptime_seconds\":%.1f,\"listen\":\"%s\",\"workers\":%d,\"open_connections\":%d,",
+                TG_VERSION, uptime, admin->server->address, admin->workers, open_conns(admin));
   tg_buf_puts(body, "\"store\":{\"path\":\"");
   for (const char *c = admin->store_path; *c; c++) { /* quotes and backslashes keep the JSON valid */
     if (*c == '"' || *c == '\\')
@@ -62,8 +72,8 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
                 "# TYPE taskgate_draining gauge\ntaskgate_draining %d\n"
                 "# HELP process_start_time_seconds Start time of the process since the epoch.\n"
                 "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
-                tg_handler_waiting(admin->handler), admin->server->open_conns, admin->reload->generation,
-                admin->reload->succeeded, admin->reload->failed, pages * page_size, admin->draining, admin->started);
+                waiting_calls(admin), open_conns(admin), admin->reload->generation, admin->reload->succeeded,
+                admin->reload->failed, pages * page_size, admin->draining, admin->started);
   tg_metrics_write(body);
 }
 
@@ -75,8 +85,7 @@ static int healthz(tg_admin_t *admin, tg_buf_t *body) {
   return admin->draining || !store_ok ? 503 : 200;
 }
 
-int tg_admin_answer(void *ctx, const char *path, tg_buf_t *body, const char **content_type) {
-  tg_admin_t *admin = ctx;
+static int answer(tg_admin_t *admin, const char *path, tg_buf_t *body, const char **content_type) {
   if (strcmp(path, "/status") == 0) {
     status_json(admin, body);
     *content_type = "application/json";
@@ -90,4 +99,13 @@ int tg_admin_answer(void *ctx, const char *path, tg_buf_t *body, const char **co
   if (strcmp(path, "/healthz") == 0)
     return healthz(admin, body);
   return 404;
+}
+
+int tg_admin_answer(void *ctx, const char *path, tg_buf_t *body, const char **content_type) {
+  tg_admin_t *admin = ctx;
+  /* The store, the reload state and every worker's waiting calls change only under it. */
+  tg_store_lock(admin->store);
+  int status = answer(admin, path, body, content_type);
+  tg_store_unlock(admin->store);
+  return status;
 }

@@ -11,16 +11,19 @@
 
 typedef struct tg_admin_s {
   tg_reload_t *reload;
-  tg_server_t *server;
+  tg_server_t *server; /* the main listener: its address */
+  int *open_conns;     /* of all workers */
   tg_store_t *store;
   const char *store_path;
-  tg_handler_t *handler;
+  tg_handler_t **handlers; /* one per worker */
+  int handler_count;
+  int workers;
   const char *upstream_url; /* or NULL */
   double started;           /* seconds since the epoch */
   int draining;             /* set on SIGTERM: /healthz answers 503 */
 } tg_admin_t;
 
-/* A tg_http_admin_fn; ctx is a tg_admin_t. */
+/* A tg_http_admin_fn; ctx is a tg_admin_t. Any worker may call it: it holds the store lock. */
 int tg_admin_answer(void *ctx, const char *path, tg_buf_t *body, const char **content_type);
 
 #endif

@@ -1,5 +1,5 @@
 /* batch.c: group commit on the event loop (see batch.h). A uv_check handle runs right after the
- * loop has handled the turn's I/O; it commits the turn's transaction and releases the replies. */
+ * loop has handled the turn's I/O: it runs the queued calls, commits, and hands out replies. */
 #include "batch.h"
 
 #include <stdlib.h>
@@ -9,17 +9,14 @@
 #include "log.h"
 #include "metrics.h"
 
-typedef struct waiter_s {
-  tg_batch_release_fn release, failed;
-  void *data;
-} waiter_t;
-
 struct tg_batch_s {
   tg_store_t *store;
+  tg_batch_runner_t runner;
   uv_check_t check;
-  int open;
-  waiter_t *waiters;
-  int count, cap;
+  uv_idle_t no_wait; /* active while calls are queued: the loop must not sleep in poll */
+  int scheduled;
+  int open; /* the turn's transaction is open */
+  int closing;
 };
 
 static double now_seconds(void) {
@@ -37,44 +34,61 @@ static int exec(tg_batch_t *batch, const char *sql) {
   return rc == SQLITE_DONE ? 0 : -rc;
 }
 
-void tg_batch_commit(tg_batch_t *batch) {
+/* Commits the turn's transaction; returns 0, or -1 when it failed and was rolled back. */
+static int commit(tg_batch_t *batch) {
   if (!batch->open)
-    return;
+    return 0;
+  batch->open = 0;
   double started = now_seconds();
   int rc = exec(batch, "COMMIT");
   tg_metrics_observe(TG_HIST_COMMIT, now_seconds() - started);
-  if (rc < 0) {
-    tg_log(TG_LOG_ERROR, "commit_failed", "error=\"%s\" calls_dropped=%d", tg_store_errmsg(batch->store), batch->count);
-    tg_store_abort(batch->store);
-  }
-  batch->open = 0;
-  uv_check_stop(&batch->check);
-  /* Waiters may queue new waiters (a released connection parses its backlog): take the list. */
-  int count = batch->count;
-  waiter_t *waiters = batch->waiters;
-  batch->waiters = NULL;
-  batch->count = batch->cap = 0;
-  for (int i = 0; i < count; i++) {
-    if (!waiters[i].data)
-      continue;
-    if (rc < 0)
-      waiters[i].failed(waiters[i].data);
-    else
-      waiters[i].release(waiters[i].data);
-  }
-  free(waiters);
+  if (rc == 0)
+    return 0;
+  tg_log(TG_LOG_ERROR, "commit_failed", "error=\"%s\"", tg_store_errmsg(batch->store));
+  tg_store_abort(batch->store);
+  return -1;
 }
 
-static void on_check(uv_check_t *check) { tg_batch_commit(check->data); }
+void tg_batch_flush(tg_batch_t *batch) {
+  if (!batch->scheduled)
+    return;
+  batch->scheduled = 0;
+  tg_store_lock(batch->store);
+  batch->runner.run(batch->runner.ctx);
+  int committed = commit(batch) == 0;
+  tg_store_unlock(batch->store); /* the replies go out while other workers run their calls */
+  /* Delivering may queue new calls (a connection parses what it got meanwhile): they run at
+   * the end of the next turn, which the idle handle makes come without waiting. */
+  batch->runner.deliver(batch->runner.ctx, committed);
+  if (!batch->scheduled) {
+    uv_check_stop(&batch->check);
+    uv_idle_stop(&batch->no_wait);
+  }
+}
 
-tg_batch_t *tg_batch_new(uv_loop_t *loop, tg_store_t *store) {
+static void on_check(uv_check_t *check) { tg_batch_flush(check->data); }
+
+static void on_idle(uv_idle_t *idle) {}
+
+tg_batch_t *tg_batch_new(uv_loop_t *loop, tg_store_t *store, tg_batch_runner_t runner) {
   tg_batch_t *batch = calloc(1, sizeof *batch);
   if (!batch)
     return NULL;
   batch->store = store;
+  batch->runner = runner;
   uv_check_init(loop, &batch->check);
+  uv_idle_init(loop, &batch->no_wait);
   batch->check.data = batch;
+  batch->no_wait.data = batch;
   return batch;
+}
+
+void tg_batch_schedule(tg_batch_t *batch) {
+  if (batch->scheduled)
+    return;
+  batch->scheduled = 1;
+  uv_check_start(&batch->check, on_check);
+  uv_idle_start(&batch->no_wait, on_idle);
 }
 
 int tg_batch_begin_call(tg_batch_t *batch) {
@@ -84,7 +98,6 @@ int tg_batch_begin_call(tg_batch_t *batch) {
   if (rc < 0)
     return rc;
   batch->open = 1;
-  uv_check_start(&batch->check, on_check);
   return 0;
 }
 
@@ -97,36 +110,18 @@ void tg_batch_end_call(tg_batch_t *batch, int ok) {
     exec(batch, "RELEASE call");
 }
 
-int tg_batch_open(const tg_batch_t *batch) { return batch->open; }
-
-void tg_batch_wait(tg_batch_t *batch, tg_batch_release_fn release, tg_batch_release_fn failed, void *data) {
-  for (int i = 0; i < batch->count; i++)
-    if (batch->waiters[i].data == data)
-      return; /* already waiting */
-  if (batch->count == batch->cap) {
-    int cap = batch->cap ? batch->cap * 2 : 64;
-    waiter_t *grown = realloc(batch->waiters, (size_t)cap * sizeof *grown);
-    if (!grown) {
-      failed(data);
-      return;
-    }
-    batch->waiters = grown;
-    batch->cap = cap;
-  }
-  batch->waiters[batch->count++] = (waiter_t){.release = release, .failed = failed, .data = data};
+/* The batcher's memory goes with the last of its two handles. */
+static void on_closed(uv_handle_t *handle) {
+  tg_batch_t *batch = handle->data;
+  if (--batch->closing == 0)
+    free(batch);
 }
-
-void tg_batch_forget(tg_batch_t *batch, void *data) {
-  for (int i = 0; i < batch->count; i++)
-    if (batch->waiters[i].data == data)
-      batch->waiters[i].data = NULL;
-}
-
-static void on_closed(uv_handle_t *handle) { free(handle->data); }
 
 void tg_batch_free(tg_batch_t *batch) {
   if (!batch)
     return;
-  tg_batch_commit(batch);
+  tg_batch_flush(batch);
+  batch->closing = 2;
+  uv_close((uv_handle_t *)&batch->no_wait, on_closed);
   uv_close((uv_handle_t *)&batch->check, on_closed);
 }

@@ -43,6 +43,8 @@ static const char usage[] =
     "  --idle-timeout SEC    time a keep-alive connection may wait for its next request\n"
     "                        (default 60)\n"
     "  --max-connections N   open connections; past this a client gets 503 (default 10000)\n"
+    "  --workers N           event-loop threads serving --listen, each with its own Lua state;\n"
+    "                        they share the store, one transaction at a time (default 1)\n"
     "  --lua-memory-limit MIB  memory the Lua state may hold (default 64)\n"
     "  --upstream URL        bridge mode: the rules forward calls to this task interface\n"
     "                        (http://host:port/api/v2/task) and pass its replies back\n"
@@ -140,6 +142,11 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
     return parse_seconds(value, &config->body_timeout_ms);
   if (strcmp(name, "idle-timeout") == 0)
     return parse_seconds(value, &config->idle_timeout_ms);
+  if (strcmp(name, "workers") == 0) {
+    if (parse_number(value, 1, 64, &n) < 0)
+      return -1;
+    return config->workers = (int)n, 0;
+  }
   if (strcmp(name, "max-connections") == 0) {
     if (parse_number(value, 1, 1000000, &n) < 0)
       return -1;
@@ -213,6 +220,7 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       .body_timeout_ms = 30000,
       .idle_timeout_ms = 60000,
       .max_connections = 10000,
+      .workers = 1,
       .upstream_connect_timeout_ms = 2000,
       .upstream_reply_timeout_ms = 10000,
       .drain_timeout_ms = 10000,

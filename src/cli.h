@@ -26,6 +26,7 @@ typedef struct tg_config_s {
   const char *backup_file; /* backup's FILE argument */
   unsigned upstream_connect_timeout_ms, upstream_reply_timeout_ms;
   int max_connections;
+  int workers; /* event-loop threads serving --listen (1: the main thread alone) */
 } tg_config_t;
 
 enum { TG_CLI_RUN = 0, TG_CLI_DONE = 1, TG_CLI_USAGE = -1 };

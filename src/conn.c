@@ -11,6 +11,7 @@
 enum {
   READ_BUFFER_BYTES = 64 * 1024,
   MAX_PENDING_OUTPUT = 1024 * 1024, /* past this we stop reading a client that does not read */
+  MAX_BACKLOG = 64 * 1024,          /* bytes read ahead while a call is answered; then we stop */
   LINGER_MS = 2000,
   DEFAULT_HEADER_TIMEOUT_MS = 10000,
   DEFAULT_BODY_TIMEOUT_MS = 30000,
@@ -18,8 +19,8 @@ enum {
   DEFAULT_MAX_CONNECTIONS = 10000,
 };
 
-/* The loop is single-threaded and each read is parsed before the next one: one buffer serves all. */
-static char read_buffer[READ_BUFFER_BYTES];
+/* Each read is parsed before the next one: one buffer serves a worker's connections. */
+static _Thread_local char read_buffer[READ_BUFFER_BYTES];
 
 static void start_reading(tg_conn_t *conn);
 
@@ -45,8 +46,8 @@ static void destroy(tg_conn_t *conn) {
   if (conn->next)
     conn->next->prev = conn->prev;
   server->open_conns--;
-  if (server->batch)
-    tg_batch_forget(server->batch, conn);
+  if (server->gateway_open)
+    __atomic_sub_fetch(server->gateway_open, 1, __ATOMIC_RELAXED);
   if (conn->http.waiting && server->routes.on_abandon)
     server->routes.on_abandon(server->routes.task_ctx, &conn->http);
   conn->http.waiting = 0;
@@ -101,21 +102,10 @@ static void stop_reading(tg_conn_t *conn) {
   conn->reading = 0;
 }
 
-static void on_batch_committed(void *data) { flush(data); }
-
-/* The turn's commit failed: its replies must not go out, so the client never sees an
- * acknowledgment of a change that is not in the store. */
-static void on_batch_failed(void *data) { destroy(data); }
-
-/* Hands queued responses to libuv, one write at a time so they leave in request order. Replies
- * wait while the turn's transaction is open (see batch.h). */
+/* Hands queued responses to libuv, one write at a time so they leave in request order. */
 static void flush(tg_conn_t *conn) {
   if (conn->writing || uv_is_closing((uv_handle_t *)&conn->tcp))
     return;
-  if (conn->server->batch && tg_batch_open(conn->server->batch) && (conn->out.len > 0 || conn->closing)) {
-    tg_batch_wait(conn->server->batch, on_batch_committed, on_batch_failed, conn);
-    return;
-  }
   if (conn->out.len > 0) {
     tg_buf_t swap = conn->sending;
     conn->sending = conn->out;
@@ -132,8 +122,10 @@ static void flush(tg_conn_t *conn) {
       destroy(conn);
     return;
   }
-  if (!conn->closing) {
-    if (conn->http.waiting || conn->out.len + conn->sending.len > MAX_PENDING_OUTPUT)
+  if (!conn->closing && !conn->peer_done) {
+    /* Reading stays on while a call runs (stopping and restarting costs two epoll_ctl per
+     * call); what arrives meanwhile waits in the backlog, up to a bound. */
+    if (conn->backlog.len > MAX_BACKLOG || conn->out.len + conn->sending.len > MAX_PENDING_OUTPUT)
       stop_reading(conn);
     else
       start_reading(conn);
@@ -190,29 +182,42 @@ static void take_bytes(tg_conn_t *conn, const char *data, size_t len) {
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   tg_conn_t *conn = stream->data;
   if (nread < 0) { /* EOF or a reset: nothing more will arrive */
-    if (conn->closing || conn->http.waiting || conn->out.len + conn->sending.len == 0 || nread != UV_EOF) {
+    if (conn->closing || (!conn->http.waiting && conn->out.len + conn->sending.len == 0) || nread != UV_EOF) {
       destroy(conn);
       return;
     }
-    conn->closing = 1;
     stop_reading(conn);
+    if (conn->http.waiting) { /* answer the call and what is in the backlog, then close */
+      conn->peer_done = 1;
+      return;
+    }
+    conn->closing = 1;
     flush(conn);
     return;
   }
   if (conn->closing || nread == 0)
-    return;               /* lingering: the client's late bytes are discarded */
-  if (conn->http.waiting) /* a read that raced our stop_reading */
-    tg_buf_append(&conn->backlog, buf->base, (size_t)nread);
-  else
+    return;                 /* lingering: the client's late bytes are discarded */
+  if (conn->http.waiting) { /* the call's reply comes first; then these bytes are parsed */
+    if (tg_buf_append(&conn->backlog, buf->base, (size_t)nread) < 0) {
+      destroy(conn);
+      return;
+    }
+  } else
     take_bytes(conn, buf->base, (size_t)nread);
   close_if_drained(conn);
   arm_deadline(conn);
   flush(conn);
 }
 
-/* The waiting call's reply has come: send it, then parse what arrived meanwhile. */
+/* The waiting call's reply has come: send it, then parse what arrived meanwhile. No reply:
+ * the call's commit failed, and the client must never see an acknowledgment of a change that
+ * is not in the store, so the connection is dropped. */
 static void deliver(tg_http_t *http, const char *reply, size_t len) {
   tg_conn_t *conn = http->owner;
+  if (!reply) {
+    destroy(conn);
+    return;
+  }
   if (tg_http_finish(http, reply, len, &conn->out) == TG_HTTP_CLOSE)
     conn->closing = 1;
   while (!conn->closing && !conn->http.waiting && conn->backlog.len > 0) {
@@ -221,6 +226,8 @@ static void deliver(tg_http_t *http, const char *reply, size_t len) {
     take_bytes(conn, pending.data, pending.len);
     tg_buf_free(&pending);
   }
+  if (conn->peer_done && !conn->http.waiting)
+    conn->closing = 1;
   close_if_drained(conn);
   arm_deadline(conn);
   flush(conn);
@@ -271,6 +278,7 @@ int tg_conn_accept(tg_server_t *server) {
     server->conns->prev = conn;
   server->conns = conn;
   server->open_conns++;
+  int open = server->gateway_open ? __atomic_add_fetch(server->gateway_open, 1, __ATOMIC_RELAXED) : server->open_conns;
   tg_http_init(&conn->http, &server->routes, conn->client);
   conn->http.owner = conn;
   conn->http.deliver = deliver;
@@ -284,8 +292,8 @@ int tg_conn_accept(tg_server_t *server) {
     destroy(conn);
     return rc < 0 ? rc : UV_EIO;
   }
-  if (server->open_conns > server->limits.max_connections) {
-    tg_log(TG_LOG_WARN, "connection_refused", "client=%s open=%d max=%d", conn->client, server->open_conns - 1,
+  if (open > server->limits.max_connections) {
+    tg_log(TG_LOG_WARN, "connection_refused", "client=%s open=%d max=%d", conn->client, open - 1,
            server->limits.max_connections);
     tg_http_refuse(&conn->out, 503);
     conn->closing = 1;

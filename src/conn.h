@@ -19,8 +19,9 @@ struct tg_conn_s {
   tg_buf_t sending; /* the bytes of the write in flight */
   tg_buf_t backlog; /* bytes read while a call waits; parsed once it is answered */
   int writing;
-  int closing; /* no more requests: finish writing, then shut down */
-  int handles; /* libuv handles still to be closed before the memory goes */
+  int closing;   /* no more requests: finish writing, then shut down */
+  int peer_done; /* the client sent EOF while a call ran: answer what it sent, then close */
+  int handles;   /* libuv handles still to be closed before the memory goes */
   int reading;
   int phase;    /* the tg_http_phase the deadline was armed for, or -1 */
   int draining; /* close as soon as no request is in progress */

@@ -1,6 +1,7 @@
-/* handler.c: the request path: bytes -> decoded call -> rule (in a transaction) -> reply. A
- * rule that waits on the network leaves a waiting call here; the outbound request's completion
- * resumes the rule in the generation it started on. */
+/* handler.c: the request path: bytes -> queued call -> (at the end of the loop turn, in the
+ * batch's transaction) decoded call -> rule -> reply -> (after the commit) the connection. A
+ * rule that waits on the network leaves its call waiting here; the outbound request's
+ * completion queues it again, and it resumes in the generation it started on. */
 #include "handler.h"
 
 #include <lauxlib.h>
@@ -17,33 +18,51 @@
 
 enum { MAX_DECODED_BYTES = 8 * 1024 * 1024 };
 
-struct tg_waiting_call_s {
-  tg_waiting_call_t *next;
+struct tg_call_s {
+  tg_call_t *next;
   tg_handler_t *h;
+  tg_http_t *http;     /* the client's connection, or NULL once it is gone */
   tg_call_note_t note; /* method, outcome and id, for the call's log line */
   double started;
-  tg_script_t *script; /* the generation the call started on, held until it ends */
-  tg_http_t *http;     /* the client's connection, or NULL once it is gone */
+  tg_script_t *script; /* the generation the call started on (NULL before its first step) */
+  /* the request, owned by the connection until the call is answered */
+  const char *body;
+  size_t len;
+  int legacy;
+  /* while it waits on the network: the request's token, then its outcome */
   lua_Integer token;
+  int failed_outbound;
+  int status;
+  tg_buf_t result_body;
+  char reason[96];
+  tg_buf_t reply;
 };
 
 /* What one step of a call produced: the reply, or the outbound request it waits on. */
 typedef struct step_s {
-  tg_script_t *script;
-  tg_buf_t *reply;
-  tg_call_note_t *note;
-  /* the call's first step */
-  const tg_xml_node_t *root;
+  tg_call_t *call;
+  const tg_xml_node_t *root; /* a first step: the decoded request */
   const char *why;
-  const char *client;
-  int legacy;
-  /* a later step: the token and the outbound result */
-  lua_Integer resume_token;
-  const tg_upstream_result_t *result;
+  const tg_upstream_result_t *result; /* a later step: the outbound result */
   /* out: a request to make */
   lua_Integer token;
   tg_buf_t method, url, content_type, body;
 } step_t;
+
+static void push(tg_call_list_t *list, tg_call_t *call) {
+  call->next = NULL;
+  if (list->tail)
+    list->tail->next = call;
+  else
+    list->head = call;
+  list->tail = call;
+}
+
+static tg_call_t *take_all(tg_call_list_t *list) {
+  tg_call_t *head = list->head;
+  list->head = list->tail = NULL;
+  return head;
+}
 
 static void copy_field(lua_State *L, int table, const char *name, tg_buf_t *out) {
   size_t len = 0;
@@ -61,7 +80,7 @@ static void take_outcome(lua_State *L, step_t *step) {
   if (lua_type(L, base) == LUA_TSTRING) {
     size_t len;
     const char *xml = lua_tolstring(L, base, &len);
-    if (tg_buf_append(step->reply, xml, len) < 0)
+    if (tg_buf_append(&step->call->reply, xml, len) < 0)
       luaL_error(L, "out of memory");
     return;
   }
@@ -77,12 +96,12 @@ static void take_outcome(lua_State *L, step_t *step) {
 /* Runs inside the gate: host.handle(call). */
 static int first_step(lua_State *L) {
   step_t *step = lua_touserdata(L, 1);
-  tg_script_push_host(step->script, L);
+  tg_script_push_host(step->call->script, L);
   lua_getfield(L, -1, "handle");
   tg_xml_lua_push_call(L, step->root, step->why);
-  lua_pushstring(L, step->client);
+  lua_pushstring(L, step->call->note.client);
   lua_setfield(L, -2, "client");
-  lua_pushboolean(L, step->legacy);
+  lua_pushboolean(L, step->call->legacy);
   lua_setfield(L, -2, "legacy");
   lua_call(L, 1, 3);
   take_outcome(L, step);
@@ -92,9 +111,9 @@ static int first_step(lua_State *L) {
 /* Runs inside the gate: host.resume(token, {status, body} or {error}). */
 static int next_step(lua_State *L) {
   step_t *step = lua_touserdata(L, 1);
-  tg_script_push_host(step->script, L);
+  tg_script_push_host(step->call->script, L);
   lua_getfield(L, -1, "resume");
-  lua_pushinteger(L, step->resume_token);
+  lua_pushinteger(L, step->call->token);
   lua_createtable(L, 0, 2);
   if (step->result->error) {
     lua_pushstring(L, step->result->reason ? step->result->reason : "failed");
@@ -117,24 +136,25 @@ static void free_step(step_t *step) {
   tg_buf_free(&step->body);
 }
 
-/* Runs one step in the gate; on a Lua failure the call is undone and the fallback answers. */
+/* Runs one step in the gate; on a Lua failure the step is undone and the fallback answers. */
 static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
-  size_t reply_start = step->reply->len;
+  tg_call_t *call = step->call;
+  size_t reply_start = call->reply.len;
   step->token = 0;
-  tg_sys_lua_set_call(step->note);
-  int batched = h->batch && tg_batch_begin_call(h->batch) == 0;
-  int failed = tg_script_call(step->script, fn, step) < 0;
+  tg_sys_lua_set_call(&call->note);
+  int batched = tg_batch_begin_call(h->batch) == 0;
+  int failed = tg_script_call(call->script, fn, step) < 0;
   if (batched)
     tg_batch_end_call(h->batch, !failed); /* a failed step's changes go; the turn's others stay */
   if (failed) {
     if (!batched)
       tg_store_abort(h->store); /* the time or memory limit struck beyond the rules' own handling */
-    step->reply->len = reply_start;
-    tg_buf_append(step->reply, h->fallback.data, h->fallback.len);
+    call->reply.len = reply_start;
+    tg_buf_append(&call->reply, h->fallback.data, h->fallback.len);
     step->token = 0;
-    const char *why = tg_script_last_error(step->script);
-    snprintf(step->note->outcome, sizeof step->note->outcome, "1999");
-    snprintf(step->note->failure, sizeof step->note->failure, "%s",
+    const char *why = tg_script_last_error(call->script);
+    snprintf(call->note.outcome, sizeof call->note.outcome, "1999");
+    snprintf(call->note.failure, sizeof call->note.failure, "%s",
              strstr(why, "time limit") ? "timeout"
              : strstr(why, "memory")   ? "memory"
                                        : "error");
@@ -163,9 +183,9 @@ static void account(const tg_call_note_t *note, double started) {
 
 static void on_outbound_done(void *data, const tg_upstream_result_t *result);
 
-/* Sends the step's request; returns 0, or -1 when it could not even be sent (the waiting call
- * must then be resumed with the failure at once). */
-static int send_outbound(tg_handler_t *h, tg_waiting_call_t *call, step_t *step) {
+/* Sends the step's request; returns 0, or -1 when it could not even be sent (the call must
+ * then be resumed with the failure at once). */
+static int send_outbound(tg_handler_t *h, tg_call_t *call, step_t *step) {
   if (!h->upstream)
     return -1;
   return tg_upstream_request(h->upstream, step->method.data, step->url.data, step->content_type.data,
@@ -174,98 +194,150 @@ static int send_outbound(tg_handler_t *h, tg_waiting_call_t *call, step_t *step)
              : 0;
 }
 
-static void forget(tg_handler_t *h, tg_waiting_call_t *call) {
-  for (tg_waiting_call_t **at = &h->waiting; *at; at = &(*at)->next) {
-    if (*at == call) {
-      *at = call->next;
-      break;
-    }
-  }
-  tg_script_release(call->script);
+static void free_call(tg_call_t *call) {
+  tg_buf_free(&call->reply);
+  tg_buf_free(&call->result_body);
   free(call);
 }
 
-/* Keeps resuming the call while its requests cannot be sent; returns 1 when it now waits on
- * the network, 0 when step->reply holds its reply. */
-static int settle(tg_handler_t *h, tg_waiting_call_t *call, step_t *step) {
+/* The call has its reply: its generation may go (the store is held), the reply waits for the
+ * commit. */
+static void answered(tg_handler_t *h, tg_call_t *call) {
+  tg_script_release(call->script);
+  call->script = NULL;
+  push(&h->answered, call);
+}
+
+/* Keeps resuming the call while its requests cannot be sent; then it either waits on the
+ * network or is answered. */
+static void settle(tg_handler_t *h, tg_call_t *call, step_t *step) {
   while (step->token) {
     call->token = step->token;
-    if (send_outbound(h, call, step) == 0)
-      return 1;
+    if (send_outbound(h, call, step) == 0) {
+      call->next = h->waiting;
+      h->waiting = call;
+      return;
+    }
     tg_upstream_result_t failed = {.error = -1, .reason = h->upstream ? "bad URL or unknown host" : "no outbound HTTP"};
-    step->resume_token = call->token;
     step->result = &failed;
     run_step(h, step, next_step);
   }
-  return 0;
+  answered(h, call);
+}
+
+/* Runs a queued call's next step: its first, or its resumption with the outbound result. */
+static void run_call(tg_handler_t *h, tg_call_t *call) {
+  step_t step = {.call = call};
+  if (!call->script) {
+    call->script = h->script;
+    tg_script_retain(call->script); /* a reload meanwhile cannot close the call's Lua state */
+    step.root = tg_xml_decode(&h->arena, call->body, call->len, &step.why);
+    run_step(h, &step, first_step);
+    tg_arena_reset(&h->arena);
+  } else {
+    tg_upstream_result_t result = {.error = call->failed_outbound,
+                                   .reason = call->reason,
+                                   .status = call->status,
+                                   .body = call->result_body.data ? call->result_body.data : "",
+                                   .len = call->result_body.len};
+    step.result = &result;
+    run_step(h, &step, next_step);
+  }
+  settle(h, call, &step);
+  free_step(&step);
+}
+
+static void run_queued(void *ctx) {
+  tg_handler_t *h = ctx;
+  tg_call_t *call = take_all(&h->queued);
+  while (call) {
+    tg_call_t *next = call->next;
+    run_call(h, call);
+    call = next;
+  }
+}
+
+static void deliver_answered(void *ctx, int committed) {
+  tg_handler_t *h = ctx;
+  tg_call_t *call = take_all(&h->answered);
+  while (call) {
+    tg_call_t *next = call->next;
+    account(&call->note, call->started);
+    if (call->http) /* a failed commit: the client must never see an acknowledgment */
+      call->http->deliver(call->http, committed ? (call->reply.data ? call->reply.data : "") : NULL, call->reply.len);
+    free_call(call);
+    call = next;
+  }
+}
+
+tg_batch_runner_t tg_handler_runner(tg_handler_t *h) {
+  return (tg_batch_runner_t){.run = run_queued, .deliver = deliver_answered, .ctx = h};
+}
+
+static void forget_waiting(tg_handler_t *h, tg_call_t *call) {
+  for (tg_call_t **at = &h->waiting; *at; at = &(*at)->next) {
+    if (*at == call) {
+      *at = call->next;
+      return;
+    }
+  }
 }
 
 static void on_outbound_done(void *data, const tg_upstream_result_t *result) {
-  tg_waiting_call_t *call = data;
+  tg_call_t *call = data;
   tg_handler_t *h = call->h;
-  tg_buf_t reply = {0};
-  step_t step = {
-      .script = call->script, .reply = &reply, .note = &call->note, .resume_token = call->token, .result = result};
-  run_step(h, &step, next_step);
-  if (!settle(h, call, &step)) {
-    account(&call->note, call->started);
-    if (call->http)
-      call->http->deliver(call->http, reply.data ? reply.data : "", reply.len);
-    forget(h, call);
+  call->failed_outbound = result->error;
+  call->status = result->status;
+  snprintf(call->reason, sizeof call->reason, "%s", result->reason ? result->reason : "failed");
+  call->result_body.len = 0;
+  if (!result->error && tg_buf_append(&call->result_body, result->body, result->len) < 0) {
+    call->failed_outbound = -1;
+    snprintf(call->reason, sizeof call->reason, "out of memory");
   }
-  free_step(&step);
-  tg_buf_free(&reply);
+  forget_waiting(h, call);
+  push(&h->queued, call); /* resumes in the next batch */
+  tg_batch_schedule(h->batch);
 }
 
 int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg_buf_t *reply) {
+  (void)reply; /* every reply comes later, after the batch's commit */
   tg_handler_t *h = ctx;
-  static unsigned long long last_id;
-  tg_call_note_t note = {.id = ++last_id};
-  snprintf(note.client, sizeof note.client, "%s", http->client ? http->client : "");
-  double started = now_seconds();
-  /* The call holds its generation, so a reload while it runs cannot close its Lua state. */
-  step_t step = {.script = h->script, .reply = reply, .note = &note, .client = http->client, .legacy = http->legacy};
-  tg_script_retain(step.script);
-  step.root = tg_xml_decode(&h->arena, body, len, &step.why);
-  run_step(h, &step, first_step);
-  tg_arena_reset(&h->arena);
-  int rc = 0;
-  if (step.token) {
-    tg_waiting_call_t *call = calloc(1, sizeof *call);
-    if (!call) { /* cannot wait: answer with the fallback; the suspended rule is dropped */
-      tg_buf_append(reply, h->fallback.data, h->fallback.len);
-      tg_script_release(step.script);
-      account(&note, started);
-    } else {
-      *call = (tg_waiting_call_t){
-          .next = h->waiting, .h = h, .note = note, .started = started, .script = step.script, .http = http};
-      step.note = &call->note;
-      h->waiting = call;
-      if (settle(h, call, &step)) {
-        rc = TG_HTTP_LATER;
-      } else {
-        account(&call->note, started);
-        forget(h, call);
-      }
-    }
-  } else {
-    tg_script_release(step.script);
-    account(&note, started);
-  }
-  free_step(&step);
-  return rc;
+  tg_call_t *call = calloc(1, sizeof *call);
+  if (!call)
+    return -1;                       /* 500 */
+  static unsigned long long last_id; /* shared by the workers */
+  call->note.id = __atomic_add_fetch(&last_id, 1, __ATOMIC_RELAXED);
+  snprintf(call->note.client, sizeof call->note.client, "%s", http->client ? http->client : "");
+  call->h = h;
+  call->http = http;
+  call->started = now_seconds();
+  call->body = body;
+  call->len = len;
+  call->legacy = http->legacy;
+  push(&h->queued, call);
+  tg_batch_schedule(h->batch);
+  return TG_HTTP_LATER;
 }
 
 void tg_handler_abandon(void *ctx, tg_http_t *http) {
   tg_handler_t *h = ctx;
-  for (tg_waiting_call_t *call = h->waiting; call; call = call->next)
+  tg_call_list_t *lists[] = {&h->queued, &h->answered};
+  for (int i = 0; i < 2; i++)
+    for (tg_call_t *call = lists[i]->head; call; call = call->next)
+      if (call->http == http)
+        call->http = NULL;
+  for (tg_call_t *call = h->waiting; call; call = call->next)
     if (call->http == http)
       call->http = NULL;
 }
 
 int tg_handler_waiting(const tg_handler_t *h) {
   int n = 0;
-  for (const tg_waiting_call_t *call = h->waiting; call; call = call->next)
+  for (const tg_call_t *call = h->waiting; call; call = call->next)
+    n++;
+  for (const tg_call_t *call = h->queued.head; call; call = call->next)
+    n++;
+  for (const tg_call_t *call = h->answered.head; call; call = call->next)
     n++;
   return n;
 }
@@ -293,8 +365,22 @@ int tg_handler_init(tg_handler_t *h, tg_script_t *script, tg_store_t *store, tg_
 }
 
 void tg_handler_free(tg_handler_t *h) {
-  while (h->waiting)
-    forget(h, h->waiting);
+  tg_call_list_t *lists[] = {&h->queued, &h->answered};
+  for (int i = 0; i < 2; i++) {
+    tg_call_t *call = take_all(lists[i]);
+    while (call) {
+      tg_call_t *next = call->next;
+      tg_script_release(call->script);
+      free_call(call);
+      call = next;
+    }
+  }
+  while (h->waiting) {
+    tg_call_t *call = h->waiting;
+    h->waiting = call->next;
+    tg_script_release(call->script);
+    free_call(call);
+  }
   tg_script_release(h->script);
   h->script = NULL;
   tg_arena_free(&h->arena);

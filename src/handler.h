@@ -11,29 +11,39 @@
 #include "store.h"
 #include "upstream.h"
 
-typedef struct tg_waiting_call_s tg_waiting_call_t;
+typedef struct tg_call_s tg_call_t;
+
+/* A list of calls in arrival order. */
+typedef struct tg_call_list_s {
+  tg_call_t *head, *tail;
+} tg_call_list_t;
 
 typedef struct tg_handler_s {
   tg_script_t *script; /* the current rules generation; the handler holds a reference */
   tg_store_t *store;
-  tg_upstream_t *upstream;    /* outbound HTTP for rules; NULL: rules that call out get an error */
-  tg_arena_t arena;           /* the decoded request; reset after every call */
-  tg_buf_t fallback;          /* the rules' internal-error reply, used when Lua itself failed */
-  tg_waiting_call_t *waiting; /* calls suspended on an outbound request */
-  tg_batch_t *batch;          /* group commit, or NULL: each call commits by itself */
+  tg_upstream_t *upstream; /* outbound HTTP for rules; NULL: rules that call out get an error */
+  tg_arena_t arena;        /* the decoded request; reset after every call */
+  tg_buf_t fallback;       /* the rules' internal-error reply, used when Lua itself failed */
+  tg_batch_t *batch;       /* runs the queued calls at the end of the loop turn */
+  tg_call_list_t queued;   /* to run in this turn's batch: new calls and resumed ones */
+  tg_call_list_t answered; /* replies held until the batch has committed */
+  tg_call_t *waiting;      /* calls suspended on an outbound request */
 } tg_handler_t;
 
 /* Prepares h to run calls on script against store (the store stays owned by the caller; the
  * handler takes its own reference to script). Returns 0, or -1 when the runtime cannot
  * produce its internal-error reply. */
 int tg_handler_init(tg_handler_t *h, tg_script_t *script, tg_store_t *store, tg_upstream_t *upstream);
+/* What the handler's batcher calls (tg_batch_new): run the queued calls, deliver the replies. */
+tg_batch_runner_t tg_handler_runner(tg_handler_t *h);
 /* Makes next the generation new calls run on. Calls already running finish on theirs; the
  * old generation closes when its last call ends. Returns 0, or -1 (nothing changed). */
 int tg_handler_swap(tg_handler_t *h, tg_script_t *next);
-/* A tg_http_task_fn (ctx is a tg_handler_t): appends the XML reply for body to reply, or
- * returns TG_HTTP_LATER when the rule waits on the network; the reply then goes to
- * http->deliver. Always answers: when the rule cannot, its transaction is rolled back and the
- * fallback is sent. */
+/* A tg_http_task_fn (ctx is a tg_handler_t): queues the call for the turn's batch and returns
+ * TG_HTTP_LATER; the reply goes to http->deliver once the batch has committed (or, when a rule
+ * waits on the network, once it has finished). Always answers: when the rule cannot, its
+ * changes are rolled back and the fallback is sent; when the commit fails the connection is
+ * dropped unanswered (deliver with a NULL reply). */
 int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg_buf_t *reply);
 /* A tg_http_abandon_fn: the client of a waiting call is gone; the call still runs to its end. */
 void tg_handler_abandon(void *ctx, tg_http_t *http);

@@ -20,6 +20,7 @@
 #include "script.h"
 #include "server.h"
 #include "store.h"
+#include "workers.h"
 #include "xml.h"
 
 typedef struct gateway_s {
@@ -29,6 +30,9 @@ typedef struct gateway_s {
   tg_reload_t reload;
   tg_admin_t admin;
   tg_handler_t *handler;
+  tg_workers_t workers;                           /* --workers beyond the main thread */
+  tg_handler_t *handlers[TG_RELOAD_MAX_HANDLERS]; /* the main one first, then the workers' */
+  int open_conns;                                 /* of all workers (atomic) */
   unsigned drain_timeout_ms;
   uv_timer_t drain_check, drain_deadline;
   uv_signal_t sigint, sigterm, sighup;
@@ -76,14 +80,15 @@ static void finish_drain(gateway_t *gw) {
 
 static void on_drain_check(uv_timer_t *timer) {
   gateway_t *gw = timer->data;
-  if (gw->server.open_conns == 0 && tg_handler_waiting(gw->handler) == 0)
+  if (gw->server.open_conns == 0 && tg_handler_waiting(gw->handler) == 0 && tg_workers_done(&gw->workers))
     finish_drain(gw);
 }
 
 static void on_drain_deadline(uv_timer_t *timer) {
   gateway_t *gw = timer->data;
-  tg_log(TG_LOG_WARN, "drain_deadline", "open_connections=%d waiting_calls=%d", gw->server.open_conns,
-         tg_handler_waiting(gw->handler));
+  tg_log(TG_LOG_WARN, "drain_deadline", "open_connections=%d waiting_calls=%d",
+         __atomic_load_n(&gw->open_conns, __ATOMIC_RELAXED), tg_handler_waiting(gw->handler));
+  tg_workers_abort(&gw->workers);
   tg_server_abort(&gw->server);
   finish_drain(gw);
 }
@@ -97,10 +102,13 @@ static void on_stop_signal(uv_signal_t *signal, int signum) {
     _exit(1); /* WAL keeps the store consistent: an unfinished transaction is simply not there */
   }
   gw->stopping = 1;
+  tg_store_lock(gw->admin.store);
   gw->admin.draining = 1;
+  tg_store_unlock(gw->admin.store);
   sd_notify(0, "STOPPING=1");
-  tg_log(TG_LOG_INFO, "draining", "signal=%d open_connections=%d waiting_calls=%d", signum, gw->server.open_conns,
-         tg_handler_waiting(gw->handler));
+  tg_log(TG_LOG_INFO, "draining", "signal=%d open_connections=%d waiting_calls=%d", signum,
+         __atomic_load_n(&gw->open_conns, __ATOMIC_RELAXED), tg_handler_waiting(gw->handler));
+  tg_workers_drain(&gw->workers);
   tg_server_drain(&gw->server);
   tg_reload_stop(&gw->reload);
   uv_timer_start(&gw->drain_check, on_drain_check, 0, 20);
@@ -157,14 +165,34 @@ static int listen_admin(gateway_t *gw, const tg_config_t *config) {
   return rc;
 }
 
+/* Starts the --workers beyond the main thread on the main listener's port. */
+static int start_workers(gateway_t *gw, const tg_config_t *config, const tg_script_config_t *script_config) {
+  static tg_workers_plan_t plan; /* the workers read it for as long as they run */
+  plan = (tg_workers_plan_t){
+      .config = config, .script_config = script_config, .main_server = &gw->server, .port = gw->server.port};
+  char err[2048];
+  gw->handlers[0] = gw->handler;
+  gw->admin.handler_count = 1;
+  if (tg_workers_start(&gw->workers, config->workers - 1, &plan, err, sizeof err) < 0) {
+    fprintf(stderr, "taskgate: %s\n", err);
+    return -1;
+  }
+  for (int i = 0; i < gw->workers.count; i++)
+    gw->handlers[gw->admin.handler_count++] = tg_workers_handler(&gw->workers, i);
+  return 0;
+}
+
 /* Serves until SIGTERM/SIGINT on a store and rules generation that are already open. */
 static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_t *handler,
                        const tg_script_config_t *script_config) {
-  gateway_t gw = {.loop = uv_default_loop(), .handler = handler, .drain_timeout_ms = config->drain_timeout_ms};
+  static gateway_t gw; /* large (the handler list); one per process */
+  gw = (gateway_t){.loop = uv_default_loop(), .handler = handler, .drain_timeout_ms = config->drain_timeout_ms};
   gw.admin = (tg_admin_t){.reload = &gw.reload,
                           .server = &gw.server,
+                          .open_conns = &gw.open_conns,
                           .store = store,
-                          .handler = handler,
+                          .handlers = gw.handlers,
+                          .workers = config->workers,
                           .store_path = config->store_path,
                           .upstream_url = config->upstream_url,
                           .started = now_seconds()};
@@ -172,7 +200,8 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                                           .body_timeout_ms = config->body_timeout_ms,
                                           .idle_timeout_ms = config->idle_timeout_ms,
                                           .max_connections = config->max_connections};
-  gw.server.batch = handler->batch;
+  gw.server.gateway_open = &gw.open_conns;
+  gw.server.reuse_port = config->workers > 1;
   gw.server.routes = (tg_http_routes_t){.on_task = tg_handler_task,
                                         .on_abandon = tg_handler_abandon,
                                         .task_ctx = handler,
@@ -184,7 +213,9 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
     fprintf(stderr, "taskgate: cannot listen on %s:%d: %s\n", config->host, config->port, uv_strerror(rc));
     return 1;
   }
-  if (listen_admin(&gw, config) < 0) {
+  if (start_workers(&gw, config, script_config) < 0 || listen_admin(&gw, config) < 0) {
+    tg_workers_abort(&gw.workers);
+    tg_workers_join(&gw.workers);
     tg_server_close(&gw.server);
     uv_run(gw.loop, UV_RUN_DEFAULT);
     return 1;
@@ -193,7 +224,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   tg_command_pid_file(config, pid_path, sizeof pid_path);
   if (write_pid_file(pid_path) < 0)
     tg_log(TG_LOG_WARN, "pid_file_failed", "path=%s", pid_path);
-  tg_reload_start(&gw.reload, gw.loop, handler, script_config);
+  tg_reload_start(&gw.reload, gw.loop, gw.handlers, gw.admin.handler_count, script_config);
   watch_signals(&gw);
   uv_timer_init(gw.loop, &gw.drain_check);
   uv_timer_init(gw.loop, &gw.drain_deadline);
@@ -210,6 +241,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   uv_close((uv_handle_t *)&gw.drain_check, NULL);
   uv_close((uv_handle_t *)&gw.drain_deadline, NULL);
   uv_run(gw.loop, UV_RUN_DEFAULT);
+  tg_workers_join(&gw.workers);
   unlink(pid_path);
   tg_log(TG_LOG_INFO, "stopped", "listen=%s", gw.server.address);
   return 0;
@@ -251,10 +283,11 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   tg_upstream_limits_t upstream_limits = {.connect_timeout_ms = config->upstream_connect_timeout_ms,
                                           .reply_timeout_ms = config->upstream_reply_timeout_ms};
   tg_upstream_t *upstream = tg_upstream_new(uv_default_loop(), &upstream_limits);
-  tg_batch_t *batch = tg_batch_new(uv_default_loop(), store);
   tg_handler_t handler;
+  tg_batch_t *batch = NULL;
   int status = 1;
-  if (tg_handler_init(&handler, script, store, upstream) < 0 || !batch)
+  if (tg_handler_init(&handler, script, store, upstream) < 0 ||
+      !(batch = tg_batch_new(uv_default_loop(), store, tg_handler_runner(&handler))))
     fprintf(stderr, "taskgate: the runtime cannot build its error reply\n");
   else
     handler.batch = batch, status = run_gateway(config, store, &handler, &script_config);

@@ -2,6 +2,7 @@
  * (rules generations come and go; the counts stay). */
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@ typedef struct series_s {
   unsigned long long count;
 } series_t;
 
+/* The workers share one registry; each update is a few additions under this lock. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static series_t series[MAX_SERIES];
 static int series_used;
 
@@ -45,7 +48,7 @@ static void clean(char *out, size_t cap, const char *value) {
   out[o] = '\0';
 }
 
-static void bump(const char *family, const char *labels) {
+static void bump_locked(const char *family, const char *labels) {
   for (int i = 0; i < series_used; i++) {
     if (series[i].family == family && strcmp(series[i].labels, labels) == 0) {
       series[i].count++;
@@ -57,6 +60,12 @@ static void bump(const char *family, const char *labels) {
   series[series_used].family = family;
   snprintf(series[series_used].labels, LABEL_BYTES, "%s", labels);
   series[series_used++].count = 1;
+}
+
+static void bump(const char *family, const char *labels) {
+  pthread_mutex_lock(&registry_lock);
+  bump_locked(family, labels);
+  pthread_mutex_unlock(&registry_lock);
 }
 
 static const char CALLS[] = "taskgate_calls_total";
@@ -95,11 +104,13 @@ void tg_metrics_upstream(const char *outcome) {
 
 void tg_metrics_observe(int histogram, double seconds) {
   histogram_t *h = &histograms[histogram];
+  pthread_mutex_lock(&registry_lock);
   for (int i = 0; i < BUCKETS; i++)
     if (seconds <= bounds[i])
       h->buckets[i]++;
   h->count++;
   h->sum += seconds;
+  pthread_mutex_unlock(&registry_lock);
 }
 
 static void write_family(tg_buf_t *out, const char *family, const char *help) {
@@ -110,6 +121,7 @@ static void write_family(tg_buf_t *out, const char *family, const char *help) {
 }
 
 void tg_metrics_write(tg_buf_t *out) {
+  pthread_mutex_lock(&registry_lock);
   write_family(out, CALLS, "Methodcalls answered, by method and outcome (ok or the fault code).");
   write_family(out, HTTP, "Requests answered with an HTTP error status instead of a reply.");
   write_family(out, RULES, "Rule runs that failed, by rule and kind (error, timeout, memory).");
@@ -122,4 +134,5 @@ void tg_metrics_write(tg_buf_t *out) {
     tg_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", hist->name, hist->count, hist->name,
                   hist->sum, hist->name, hist->count);
   }
+  pthread_mutex_unlock(&registry_lock);
 }

@@ -35,15 +35,19 @@ static void remember_files(tg_reload_t *reload, tg_script_t *script) {
   tg_buf_free(&files);
 }
 
-int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t *handler, const tg_script_config_t *config) {
+int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handlers, int handler_count,
+                    const tg_script_config_t *config) {
   reload->loop = loop;
-  reload->handler = handler;
+  reload->handlers = handlers;
+  reload->handler_count = handler_count;
   reload->config = *config;
   reload->generation = 1;
   reload->last_ok = 1;
   reload->last_time = now_seconds();
   snprintf(reload->last_trigger, sizeof reload->last_trigger, "start");
-  remember_files(reload, handler->script);
+  tg_store_lock(config->store);
+  remember_files(reload, handlers[0]->script);
+  tg_store_unlock(config->store);
   uv_timer_init(loop, &reload->debounce);
   reload->debounce.data = reload;
   uv_unref((uv_handle_t *)&reload->debounce);
@@ -63,17 +67,62 @@ int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t *handler,
   return rc;
 }
 
+/* Builds one generation per handler; all or none. Returns the first, or NULL with err. */
+static tg_script_t *build_all(tg_reload_t *reload, tg_script_t **built, char *err, size_t errcap) {
+  for (int i = 0; i < reload->handler_count; i++) {
+    built[i] = tg_script_new(&reload->config, err, errcap);
+    if (!built[i]) {
+      while (i-- > 0)
+        tg_script_release(built[i]);
+      return NULL;
+    }
+  }
+  return built[0];
+}
+
+/* Swaps every handler to its new generation; if one cannot take it, the others go back. */
+static int swap_all(tg_reload_t *reload, tg_script_t **built, char *err, size_t errcap) {
+  tg_script_t *old[TG_RELOAD_MAX_HANDLERS];
+  int swapped = 0, rc = 0;
+  for (; swapped < reload->handler_count; swapped++) {
+    old[swapped] = reload->handlers[swapped]->script;
+    tg_script_retain(old[swapped]);
+    if (tg_handler_swap(reload->handlers[swapped], built[swapped]) < 0) {
+      tg_script_release(old[swapped]);
+      snprintf(err, errcap, "the new rules cannot build their error reply");
+      rc = -1;
+      break;
+    }
+  }
+  for (int i = 0; i < swapped; i++) {
+    if (rc < 0)
+      tg_handler_swap(reload->handlers[i], old[i]);
+    tg_script_release(old[i]);
+  }
+  return rc;
+}
+
+static tg_script_t *rebuild(tg_reload_t *reload, char *err, size_t errcap) {
+  tg_script_t *built[TG_RELOAD_MAX_HANDLERS] = {0};
+  if (!build_all(reload, built, err, errcap))
+    return NULL;
+  int rc = swap_all(reload, built, err, errcap);
+  for (int i = 1; i < reload->handler_count; i++)
+    tg_script_release(built[i]); /* the handlers hold them now */
+  if (rc < 0) {
+    tg_script_release(built[0]);
+    return NULL;
+  }
+  return built[0];
+}
+
 int tg_reload_now(tg_reload_t *reload, const char *trigger) {
   char err[2048];
+  tg_store_lock(reload->config.store);
   double started = now_seconds();
   reload->last_time = started;
   snprintf(reload->last_trigger, sizeof reload->last_trigger, "%s", trigger);
-  tg_script_t *next = tg_script_new(&reload->config, err, sizeof err);
-  if (next && tg_handler_swap(reload->handler, next) < 0) {
-    snprintf(err, sizeof err, "the new rules cannot build their error reply");
-    tg_script_release(next);
-    next = NULL;
-  }
+  tg_script_t *next = rebuild(reload, err, sizeof err);
   if (!next) {
     reload->failed++;
     reload->last_ok = 0;
@@ -82,6 +131,7 @@ int tg_reload_now(tg_reload_t *reload, const char *trigger) {
     tg_log_quote(quoted, sizeof quoted, err, strlen(err));
     tg_log(TG_LOG_ERROR, "reload_failed", "trigger=%s generation=%u kept=old error=%s", trigger, reload->generation,
            quoted);
+    tg_store_unlock(reload->config.store);
     return -1;
   }
   tg_script_release(next); /* the handler holds it now */
@@ -90,6 +140,7 @@ int tg_reload_now(tg_reload_t *reload, const char *trigger) {
   reload->last_ok = 1;
   reload->last_error[0] = '\0';
   remember_files(reload, next);
+  tg_store_unlock(reload->config.store);
   tg_log(TG_LOG_INFO, "reloaded", "trigger=%s generation=%u ms=%.1f", trigger, reload->generation,
          (now_seconds() - started) * 1000);
   return 0;

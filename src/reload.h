@@ -9,12 +9,15 @@
 #include "handler.h"
 #include "script.h"
 
+enum { TG_RELOAD_MAX_HANDLERS = 64 }; /* --workers at most */
+
 typedef struct tg_reload_s {
   uv_loop_t *loop;
   uv_fs_event_t watch;
   uv_timer_t debounce;
   int watching;
-  tg_handler_t *handler;
+  tg_handler_t **handlers; /* one per worker: each gets a generation of its own */
+  int handler_count;
   tg_script_config_t config;
   unsigned generation; /* 1 for the rules loaded at start-up */
   unsigned succeeded, failed;
@@ -25,11 +28,13 @@ typedef struct tg_reload_s {
   char files_json[16384]; /* the current generation's files and hashes */
 } tg_reload_t;
 
-/* Starts watching config->rules_dir; handler already runs generation 1. Returns 0 or a
+/* Starts watching config->rules_dir; the handlers already run generation 1. Returns 0 or a
  * negative libuv error (reload by signal still works then). */
-int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t *handler, const tg_script_config_t *config);
-/* Builds a new generation now and swaps it in if it loads; trigger names the cause for the
- * log. Returns 0 when the new rules serve, -1 when the old ones keep serving. */
+int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handlers, int handler_count,
+                    const tg_script_config_t *config);
+/* Builds a new generation for every handler now and swaps them all in if they all load;
+ * trigger names the cause for the log. Holds the store lock throughout, so no worker runs a
+ * call meanwhile. Returns 0 when the new rules serve, -1 when the old ones keep serving. */
 int tg_reload_now(tg_reload_t *reload, const char *trigger);
 /* Appends the reload state as a JSON object. */
 void tg_reload_status_json(const tg_reload_t *reload, tg_buf_t *out);

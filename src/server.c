@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "conn.h"
 #include "log.h"
@@ -39,6 +40,19 @@ static void describe_bound(tg_server_t *server) {
     }
   }
   snprintf(server->address, sizeof server->address, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
+  server->port = port;
+}
+
+/* With --workers every worker binds the same port; the kernel spreads new connections. */
+static int share_port(tg_server_t *server) {
+  uv_os_fd_t fd;
+  int on = 1;
+  if (!server->reuse_port)
+    return 0;
+  if (uv_fileno((uv_handle_t *)&server->listener, &fd) < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
+    return UV_EINVAL;
+  return 0;
 }
 
 int tg_server_listen(tg_server_t *server, uv_loop_t *loop, const char *host, int port) {
@@ -47,11 +61,11 @@ int tg_server_listen(tg_server_t *server, uv_loop_t *loop, const char *host, int
   if (rc < 0)
     return rc;
   server->loop = loop;
-  if ((rc = uv_tcp_init(loop, &server->listener)) < 0)
+  if ((rc = uv_tcp_init_ex(loop, &server->listener, addr.ss_family)) < 0)
     return rc;
   server->listener.data = server;
   server->listening = 1;
-  if ((rc = uv_tcp_bind(&server->listener, (struct sockaddr *)&addr, 0)) < 0 ||
+  if ((rc = share_port(server)) < 0 || (rc = uv_tcp_bind(&server->listener, (struct sockaddr *)&addr, 0)) < 0 ||
       (rc = uv_listen((uv_stream_t *)&server->listener, 1024, on_connection)) < 0) {
     tg_server_close(server);
     return rc;

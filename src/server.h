@@ -4,7 +4,6 @@
 
 #include <uv.h>
 
-#include "batch.h"
 #include "http.h"
 
 typedef struct tg_conn_s tg_conn_t;
@@ -22,11 +21,13 @@ typedef struct tg_server_s {
   uv_tcp_t listener;
   tg_http_routes_t routes; /* how every connection answers */
   tg_server_limits_t limits;
-  tg_batch_t *batch; /* group commit: replies wait for it; NULL writes at once */
-  tg_conn_t *conns;  /* open connections, for shutdown */
+  tg_conn_t *conns; /* open connections, for shutdown */
   int open_conns;
+  int *gateway_open; /* open connections of all workers (atomic), for --max-connections */
+  int reuse_port;    /* share the port with the other workers' listeners */
   int listening;
   char address[80]; /* the bound HOST:PORT, port 0 resolved */
+  int port;         /* the bound port */
 } tg_server_t;
 
 /* Binds host:port and starts accepting. Returns 0 or a negative libuv error code. */

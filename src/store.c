@@ -1,6 +1,7 @@
 /* store.c: the embedded SQLite store (WAL), its schema and its statement cache. */
 #include "store.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,9 @@ typedef struct cached_stmt_s {
 struct tg_store_s {
   sqlite3 *db;
   cached_stmt_t *cache[CACHE_SLOTS];
+  /* Workers share the connection: whoever uses it (or a Lua state bound to it) holds this.
+   * Recursive, because the holder's own reloads and status pages use the store too. */
+  pthread_mutex_t lock;
 };
 
 /* Each entry moves the schema from version i to i+1; never edit an entry once released. */
@@ -98,6 +102,11 @@ static tg_store_t *open_with(const char *path, int flags, const char *pragmas, c
   tg_store_t *store = calloc(1, sizeof *store);
   if (!store)
     return snprintf(err, errcap, "out of memory"), NULL;
+  pthread_mutexattr_t recursive;
+  pthread_mutexattr_init(&recursive);
+  pthread_mutexattr_settype(&recursive, PTHREAD_MUTEX_RECURSIVE);
+  pthread_mutex_init(&store->lock, &recursive);
+  pthread_mutexattr_destroy(&recursive);
   if (sqlite3_open_v2(path, &store->db, flags, NULL) != SQLITE_OK) {
     snprintf(err, errcap, "%s: %s", path, store->db ? sqlite3_errmsg(store->db) : "cannot open");
     goto fail;
@@ -108,6 +117,7 @@ static tg_store_t *open_with(const char *path, int flags, const char *pragmas, c
   return store;
 fail:
   sqlite3_close(store->db);
+  pthread_mutex_destroy(&store->lock);
   free(store);
   return NULL;
 }
@@ -116,7 +126,7 @@ tg_store_t *tg_store_open(const char *path, int sync_mode, char *err, size_t err
   const char *pragmas = sync_mode == TG_SYNC_FULL
                             ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                             : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
-  /* One thread uses a connection (the event loop's), so SQLite's per-call mutexes are waste. */
+  /* tg_store_lock serializes every use of the connection, so SQLite's own mutexes are waste. */
   tg_store_t *store =
       open_with(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, pragmas, err, errcap);
   if (store && migrate(store->db, err, errcap) < 0) {
@@ -144,8 +154,13 @@ void tg_store_close(tg_store_t *store) {
     }
   }
   sqlite3_close(store->db);
+  pthread_mutex_destroy(&store->lock);
   free(store);
 }
+
+void tg_store_lock(tg_store_t *store) { pthread_mutex_lock(&store->lock); }
+
+void tg_store_unlock(tg_store_t *store) { pthread_mutex_unlock(&store->lock); }
 
 static unsigned hash(const char *s, size_t len) {
   unsigned h = 2166136261u; /* FNV-1a */

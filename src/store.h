@@ -21,6 +21,10 @@ void tg_store_close(tg_store_t *store);
  * it is reused for the same text. NULL on an SQL error (message via tg_store_errmsg). */
 sqlite3_stmt *tg_store_prepare(tg_store_t *store, const char *sql, size_t len);
 const char *tg_store_errmsg(tg_store_t *store);
+/* With --workers several threads share the store: the connection, its statements and every Lua
+ * state bound to it are used only while holding this (recursive) lock. */
+void tg_store_lock(tg_store_t *store);
+void tg_store_unlock(tg_store_t *store);
 sqlite3 *tg_store_db(tg_store_t *store);
 
 /* Transactions, which nest: begin opens one (or a savepoint inside one), commit ends the

@@ -17,7 +17,7 @@
 
 enum { MAX_RULE_BYTES = 1024 * 1024 };
 
-static tg_call_note_t *current_call;
+static _Thread_local tg_call_note_t *current_call; /* per worker thread */
 
 void tg_sys_lua_set_call(tg_call_note_t *note) { current_call = note; }
 

@@ -118,16 +118,21 @@ static void silent_generic_error(void *ctx, const char *msg, ...) {}
 void tg_xml_init(void) {
   xmlInitParser();
   xmlSetExternalEntityLoader(deny_external_entity);
+  tg_xml_thread_init();
+}
+
+/* libxml2 keeps its error handlers per thread. */
+void tg_xml_thread_init(void) {
   xmlSetGenericErrorFunc(NULL, silent_generic_error);
   xmlSetStructuredErrorFunc(NULL, on_structured_error);
 }
 
-/* One push-parser context serves every document (the loop is single-threaded): making and
- * freeing a context per request cost more than parsing a methodcall. It is remade once its
+/* One push-parser context serves every document of a thread: making and freeing a context
+ * per request cost more than parsing a methodcall. It is remade once its
  * dictionary of names has grown large, so hostile documents full of fresh names cannot grow it
  * without bound. */
 enum { MAX_DICT_NAMES = 10000 };
-static xmlParserCtxtPtr shared_ctxt;
+static _Thread_local xmlParserCtxtPtr shared_ctxt;
 
 /* Returns the context, reset for a document that starts with `head` (up to 4 bytes, which
  * libxml2 reads to detect the encoding: a UTF-16 byte-order mark, an XML declaration). */

@@ -24,6 +24,8 @@ enum { TG_XML_MAX_DEPTH = 32, TG_XML_MAX_NODES = 100000 };
 /* Installs the deny-all external entity loader and silences libxml2's own error printing.
  * Call once before any parsing. */
 void tg_xml_init(void);
+/* Silences libxml2's error printing in a further thread (the handlers are per thread). */
+void tg_xml_thread_init(void);
 
 /* Decodes an XML document into a tree allocated in arena. Returns the root element, or NULL
  * with a short reason in *why (a static string) for malformed input, any DOCTYPE or entity
