@@ -1,5 +1,5 @@
-/* handler.c: the request path: bytes -> queued call -> (at the end of the loop turn, in the
- * batch's transaction) decoded call -> rule -> reply -> (after the commit) the connection. A
+/* handler.c: the request path: bytes -> decoded, queued call -> (at the end of the loop turn,
+ * in the batch's transaction) rule -> reply -> (after the commit) the connection. A
  * rule that waits on the network leaves its call waiting here; the outbound request's
  * completion queues it again, and it resumes in the generation it started on. */
 #include "handler.h"
@@ -25,9 +25,9 @@ struct tg_call_s {
   tg_call_note_t note; /* method, outcome and id, for the call's log line */
   double started;
   tg_script_t *script; /* the generation the call started on (NULL before its first step) */
-  /* the request, owned by the connection until the call is answered */
-  const char *body;
-  size_t len;
+  /* the request, decoded on arrival (outside the store lock) into the handler's arena */
+  const tg_xml_node_t *root;
+  const char *why; /* why it did not decode, or NULL */
   int legacy;
   /* while it waits on the network: the request's token, then its outcome */
   lua_Integer token;
@@ -231,9 +231,9 @@ static void run_call(tg_handler_t *h, tg_call_t *call) {
   if (!call->script) {
     call->script = h->script;
     tg_script_retain(call->script); /* a reload meanwhile cannot close the call's Lua state */
-    step.root = tg_xml_decode(&h->arena, call->body, call->len, &step.why);
+    step.root = call->root;
+    step.why = call->why;
     run_step(h, &step, first_step);
-    tg_arena_reset(&h->arena);
   } else {
     tg_upstream_result_t result = {.error = call->failed_outbound,
                                    .reason = call->reason,
@@ -255,6 +255,7 @@ static void run_queued(void *ctx) {
     run_call(h, call);
     call = next;
   }
+  tg_arena_reset(&h->arena); /* every queued call has decoded into it; all have now run */
 }
 
 static void deliver_answered(void *ctx, int committed) {
@@ -311,8 +312,8 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg
   call->h = h;
   call->http = http;
   call->started = now_seconds();
-  call->body = body;
-  call->len = len;
+  h->arena.limit = h->arena.used + MAX_DECODED_BYTES; /* the bound is per call */
+  call->root = tg_xml_decode(&h->arena, body, len, &call->why);
   call->legacy = http->legacy;
   push(&h->queued, call);
   tg_batch_schedule(h->batch);

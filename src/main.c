@@ -12,6 +12,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "admin.h"
+#include "checkpoint.h"
 #include "cli.h"
 #include "commands.h"
 #include "handler.h"
@@ -280,6 +281,9 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
     tg_store_close(store);
     return 1;
   }
+  tg_checkpointer_t *checkpointer = tg_checkpointer_start(store, config->store_path);
+  if (!checkpointer)
+    tg_log(TG_LOG_WARN, "checkpoint_thread_failed", "fallback=automatic");
   tg_upstream_limits_t upstream_limits = {.connect_timeout_ms = config->upstream_connect_timeout_ms,
                                           .reply_timeout_ms = config->upstream_reply_timeout_ms};
   tg_upstream_t *upstream = tg_upstream_new(uv_default_loop(), &upstream_limits);
@@ -297,6 +301,7 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   tg_script_release(script);
   tg_handler_free(&handler);
   tg_upstream_free(upstream);
+  tg_checkpointer_stop(checkpointer);
   tg_store_close(store);
   return status;
 }

@@ -24,6 +24,12 @@ end
 
 --- An integer written in decimal digits only (no sign, no decimals), within opts.min..opts.max.
 function M.int(value, opts)
+  -- The common case, plain digits, in one pattern match instead of three.
+  if type(value) == "string" and #value <= 18 and value:find("^%d+$") then
+    local n = math.tointeger(tonumber(value))
+    if n < (opts.min or 1) or n > (opts.max or 2147483647) then fault.raise(opts.invalid) end
+    return n
+  end
   local text = text_of(value, opts)
   if text == nil then return nil end
   if not text:match("^%d+$") or #text > 18 then fault.raise(opts.invalid) end

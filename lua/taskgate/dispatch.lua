@@ -138,7 +138,12 @@ local function prepare(call)
     log.debug("malformed request", { reason = call.malformed, client = call.client })
     return nil, fault_reply(1900)
   end
-  local name = type(call.name) == "string" and call.name:match("^%s*(.-)%s*$") or ""
+  local name = call.name
+  if type(name) ~= "string" then
+    name = ""
+  elseif name:find("^%s") or name:find("%s$") then -- rare: most clients send the bare name
+    name = name:match("^%s*(.-)%s*$")
+  end
   if name == "" then return nil, fault_reply(1900) end
   local params = call.params
   if params == nil or params == "" then params = {} end

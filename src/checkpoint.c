@@ -1,0 +1,103 @@
+/* checkpoint.c: the checkpoint thread (see checkpoint.h). */
+#include "checkpoint.h"
+
+#include <stdlib.h>
+#include <uv.h>
+
+#include "log.h"
+
+enum { CHECKPOINT_PAGES = 1000 }; /* SQLite's own default threshold */
+
+struct tg_checkpointer_s {
+  sqlite3 *db; /* the thread's own connection */
+  tg_store_t *store;
+  uv_thread_t thread;
+  uv_mutex_t lock;
+  uv_cond_t wake;
+  int due; /* the WAL has grown past the threshold */
+  int stop;
+};
+
+/* Runs after every commit of the serving connection, under the store lock: it only signals. */
+static int on_wal_commit(void *data, sqlite3 *db, const char *name, int pages) {
+  tg_checkpointer_t *checkpointer = data;
+  if (pages < CHECKPOINT_PAGES)
+    return SQLITE_OK;
+  uv_mutex_lock(&checkpointer->lock);
+  checkpointer->due = 1;
+  uv_cond_signal(&checkpointer->wake);
+  uv_mutex_unlock(&checkpointer->lock);
+  return SQLITE_OK;
+}
+
+static void checkpoint(tg_checkpointer_t *checkpointer) {
+  int rc = sqlite3_wal_checkpoint_v2(checkpointer->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+    tg_log(TG_LOG_WARN, "checkpoint_failed", "error=\"%s\"", sqlite3_errmsg(checkpointer->db));
+}
+
+static void run(void *data) {
+  tg_checkpointer_t *checkpointer = data;
+  uv_mutex_lock(&checkpointer->lock);
+  for (;;) {
+    while (!checkpointer->due && !checkpointer->stop)
+      uv_cond_wait(&checkpointer->wake, &checkpointer->lock);
+    if (checkpointer->stop)
+      break;
+    checkpointer->due = 0;
+    uv_mutex_unlock(&checkpointer->lock);
+    /* The bulk of the copying runs beside the writers; but a WAL restarts from its beginning
+     * only once a checkpoint has caught up with every frame, which never happens while commits
+     * keep coming. So a second pass, holding the store lock, copies the few frames written
+     * meanwhile, and the next commit starts the WAL over instead of growing it. */
+    checkpoint(checkpointer);
+    tg_store_lock(checkpointer->store);
+    checkpoint(checkpointer);
+    tg_store_unlock(checkpointer->store);
+    uv_mutex_lock(&checkpointer->lock);
+  }
+  uv_mutex_unlock(&checkpointer->lock);
+}
+
+tg_checkpointer_t *tg_checkpointer_start(tg_store_t *store, const char *path) {
+  tg_checkpointer_t *checkpointer = calloc(1, sizeof *checkpointer);
+  if (!checkpointer)
+    return NULL;
+  checkpointer->store = store;
+  /* Reading the schema makes the connection see the WAL; until then checkpoints do nothing. */
+  if (sqlite3_open_v2(path, &checkpointer->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+      sqlite3_exec(checkpointer->db, "PRAGMA journal_mode", NULL, NULL, NULL) != SQLITE_OK)
+    goto fail;
+  uv_mutex_init(&checkpointer->lock);
+  uv_cond_init(&checkpointer->wake);
+  if (uv_thread_create(&checkpointer->thread, run, checkpointer) != 0) {
+    uv_cond_destroy(&checkpointer->wake);
+    uv_mutex_destroy(&checkpointer->lock);
+    goto fail;
+  }
+  tg_store_lock(store);
+  sqlite3_wal_hook(tg_store_db(store), on_wal_commit, checkpointer); /* replaces the automatic checkpoint */
+  tg_store_unlock(store);
+  return checkpointer;
+fail:
+  sqlite3_close(checkpointer->db);
+  free(checkpointer);
+  return NULL;
+}
+
+void tg_checkpointer_stop(tg_checkpointer_t *checkpointer) {
+  if (!checkpointer)
+    return;
+  tg_store_lock(checkpointer->store);
+  sqlite3_wal_autocheckpoint(tg_store_db(checkpointer->store), CHECKPOINT_PAGES); /* back to SQLite's own */
+  tg_store_unlock(checkpointer->store);
+  uv_mutex_lock(&checkpointer->lock);
+  checkpointer->stop = 1;
+  uv_cond_signal(&checkpointer->wake);
+  uv_mutex_unlock(&checkpointer->lock);
+  uv_thread_join(&checkpointer->thread);
+  uv_cond_destroy(&checkpointer->wake);
+  uv_mutex_destroy(&checkpointer->lock);
+  sqlite3_close(checkpointer->db);
+  free(checkpointer);
+}
