@@ -336,6 +336,11 @@ int tg_handler_waiting(const tg_handler_t *h) {
   int n = 0;
   for (const tg_call_t *call = h->waiting; call; call = call->next)
     n++;
+  return n;
+}
+
+int tg_handler_in_flight(const tg_handler_t *h) {
+  int n = tg_handler_waiting(h);
   for (const tg_call_t *call = h->queued.head; call; call = call->next)
     n++;
   for (const tg_call_t *call = h->answered.head; call; call = call->next)

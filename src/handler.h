@@ -49,6 +49,8 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg
 void tg_handler_abandon(void *ctx, tg_http_t *http);
 /* Number of calls waiting on the network. */
 int tg_handler_waiting(const tg_handler_t *h);
+/* Number of calls not yet answered: queued, waiting on the network, or held for the commit. */
+int tg_handler_in_flight(const tg_handler_t *h);
 /* Drops the handler's reference to its generation and frees its buffers. */
 void tg_handler_free(tg_handler_t *h);
 

@@ -81,7 +81,7 @@ static void finish_drain(gateway_t *gw) {
 
 static void on_drain_check(uv_timer_t *timer) {
   gateway_t *gw = timer->data;
-  if (gw->server.open_conns == 0 && tg_handler_waiting(gw->handler) == 0 && tg_workers_done(&gw->workers))
+  if (gw->server.open_conns == 0 && tg_handler_in_flight(gw->handler) == 0 && tg_workers_done(&gw->workers))
     finish_drain(gw);
 }
 

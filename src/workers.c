@@ -44,7 +44,7 @@ static void finish(tg_worker_t *w) {
 
 static void on_drain_check(uv_timer_t *timer) {
   tg_worker_t *w = timer->data;
-  if (w->server.open_conns == 0 && tg_handler_waiting(&w->handler) == 0)
+  if (w->server.open_conns == 0 && tg_handler_in_flight(&w->handler) == 0)
     finish(w);
 }
 
