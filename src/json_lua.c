@@ -78,11 +78,26 @@ static void put_array(lua_State *L, tg_buf_t *out, int index, int depth) {
   put(L, out, "]", 1);
 }
 
-static void put_member(lua_State *L, tg_buf_t *out, const char *key, int first) {
-  if (!first)
-    put(L, out, ",", 1);
-  put_string(L, out, key, strlen(key));
-  put(L, out, ":", 1);
+/* Writes the object's members in key order. names is 0 when every key is a string in the
+ * object itself, else a table from key text to the original key. */
+static void put_members(lua_State *L, tg_buf_t *out, int index, int depth, const char **keys, size_t n, int names) {
+  qsort(keys, n, sizeof *keys, compare_keys);
+  put(L, out, "{", 1);
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0)
+      put(L, out, ",", 1);
+    put_string(L, out, keys[i], strlen(keys[i]));
+    put(L, out, ":", 1);
+    if (names) {
+      lua_getfield(L, names, keys[i]);
+      lua_gettable(L, index);
+    } else {
+      lua_getfield(L, index, keys[i]);
+    }
+    put_value(L, out, lua_gettop(L), depth + 1);
+    lua_pop(L, 1);
+  }
+  put(L, out, "}", 1);
 }
 
 /* The common object: a few string keys. The table anchors them while they are sorted. */
@@ -96,15 +111,7 @@ static int put_small_object(lua_State *L, tg_buf_t *out, int index, int depth) {
     }
     keys[n++] = lua_tostring(L, -2);
   }
-  qsort(keys, n, sizeof *keys, compare_keys);
-  put(L, out, "{", 1);
-  for (size_t i = 0; i < n; i++) {
-    put_member(L, out, keys[i], i == 0);
-    lua_getfield(L, index, keys[i]);
-    put_value(L, out, lua_gettop(L), depth + 1);
-    lua_pop(L, 1);
-  }
-  put(L, out, "}", 1);
+  put_members(L, out, index, depth, keys, n, 0);
   return 1;
 }
 
@@ -121,21 +128,12 @@ static void put_object(lua_State *L, tg_buf_t *out, int index, int depth) {
     lua_rawset(L, names);
     count++;
   }
-  const char **sorted = count ? lua_newuserdatauv(L, count * sizeof *sorted, 0) : NULL;
+  const char **keys = count ? lua_newuserdatauv(L, count * sizeof *keys, 0) : NULL;
   size_t n = 0;
   for (lua_pushnil(L); lua_next(L, names); lua_pop(L, 1))
     if (n < count)
-      sorted[n++] = lua_tostring(L, -2);
-  qsort(sorted, n, sizeof *sorted, compare_keys);
-  put(L, out, "{", 1);
-  for (size_t i = 0; i < n; i++) {
-    put_member(L, out, sorted[i], i == 0);
-    lua_getfield(L, names, sorted[i]);
-    lua_gettable(L, index);
-    put_value(L, out, lua_gettop(L), depth + 1);
-    lua_pop(L, 1);
-  }
-  put(L, out, "}", 1);
+      keys[n++] = lua_tostring(L, -2);
+  put_members(L, out, index, depth, keys, n, names);
   lua_settop(L, names - 1);
 }
 
