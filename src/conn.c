@@ -102,41 +102,41 @@ static void stop_reading(tg_conn_t *conn) {
   conn->reading = 0;
 }
 
-/* Hands queued responses to libuv, one write at a time so they leave in request order. */
+/* Sends out's bytes. Most replies fit the socket buffer: they are written now, without a write
+ * request and the poll-for-writable round it costs; only what is left goes through uv_write
+ * (conn->writing until it completes). Returns 0, or -1 when the connection is destroyed. */
+static int send_out(tg_conn_t *conn) {
+  uv_buf_t now = uv_buf_init(conn->out.data, (unsigned)conn->out.len);
+  int written = uv_try_write((uv_stream_t *)&conn->tcp, &now, 1);
+  if (written < 0 && written != UV_EAGAIN) {
+    destroy(conn);
+    return -1;
+  }
+  size_t sent = written > 0 ? (size_t)written : 0;
+  if (sent < conn->out.len) {
+    conn->sending.len = 0;
+    if (tg_buf_append(&conn->sending, conn->out.data + sent, conn->out.len - sent) < 0) {
+      destroy(conn);
+      return -1;
+    }
+    uv_buf_t rest = uv_buf_init(conn->sending.data, (unsigned)conn->sending.len);
+    if (uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, &rest, 1, on_write) < 0) {
+      destroy(conn);
+      return -1;
+    }
+    conn->writing = 1;
+  }
+  conn->out.len = 0;
+  return 0;
+}
+
+/* Hands queued responses to the socket, one write at a time so they leave in request order. */
 static void flush(tg_conn_t *conn) {
   if (conn->writing || uv_is_closing((uv_handle_t *)&conn->tcp))
     return;
-  if (conn->out.len > 0) {
-    /* Most replies fit the socket buffer: write them now, without a write request and the
-     * poll-for-writable round it costs; only what is left goes through uv_write. */
-    uv_buf_t now = uv_buf_init(conn->out.data, (unsigned)conn->out.len);
-    int written = uv_try_write((uv_stream_t *)&conn->tcp, &now, 1);
-    if (written < 0 && written != UV_EAGAIN) {
-      destroy(conn);
-      return;
-    }
-    size_t sent = written > 0 ? (size_t)written : 0;
-    if (sent < conn->out.len) {
-      conn->sending.len = 0;
-      if (tg_buf_append(&conn->sending, conn->out.data + sent, conn->out.len - sent) < 0) {
-        destroy(conn);
-        return;
-      }
-      conn->out.len = 0;
-      uv_buf_t rest = uv_buf_init(conn->sending.data, (unsigned)conn->sending.len);
-      if (uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, &rest, 1, on_write) < 0) {
-        destroy(conn);
-        return;
-      }
-      conn->writing = 1;
-    } else {
-      conn->out.len = 0;
-      if (conn->closing && !conn->http.waiting) {
-        flush(conn); /* nothing left to write: shut down now */
-        return;
-      }
-    }
-  } else if (conn->closing && !conn->http.waiting) { /* a waiting call still gets its reply */
+  if (conn->out.len > 0 && send_out(conn) < 0)
+    return;
+  if (!conn->writing && conn->closing && !conn->http.waiting) { /* a waiting call still gets its reply */
     uv_timer_stop(&conn->deadline);
     if (uv_shutdown(&conn->shutdown_req, (uv_stream_t *)&conn->tcp, on_shutdown) < 0)
       destroy(conn);
