@@ -31,7 +31,7 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   double uptime = (double)now.tv_sec + (double)now.tv_usec / 1e6 - admin->started;
   tg_buf_printf(body,
                 "{\"version\":\"%s\",\"uptime_seconds\":%.1f,\"listen\":\"%s\",\"workers\":%d,\"open_connections\":%d,",
-                TG_VERSION, uptime, admin->server->address, admin->workers, open_conns(admin));
+                TG_VERSION, uptime, admin->server->address, admin->handler_count, open_conns(admin));
   tg_buf_puts(body, "\"store\":{\"path\":\"");
   for (const char *c = admin->store_path; *c; c++) { /* quotes and backslashes keep the JSON valid */
     if (*c == '"' || *c == '\\')

@@ -15,9 +15,8 @@ typedef struct tg_admin_s {
   int *open_conns;     /* of all workers */
   tg_store_t *store;
   const char *store_path;
-  tg_handler_t **handlers; /* one per worker */
-  int handler_count;
-  int workers;
+  tg_handler_t **handlers;  /* one per worker */
+  int handler_count;        /* = the number of workers */
   const char *upstream_url; /* or NULL */
   double started;           /* seconds since the epoch */
   int draining;             /* set on SIGTERM: /healthz answers 503 */

@@ -322,30 +322,24 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg
 
 void tg_handler_abandon(void *ctx, tg_http_t *http) {
   tg_handler_t *h = ctx;
-  tg_call_list_t *lists[] = {&h->queued, &h->answered};
-  for (int i = 0; i < 2; i++)
-    for (tg_call_t *call = lists[i]->head; call; call = call->next)
+  tg_call_t *heads[] = {h->queued.head, h->answered.head, h->waiting};
+  for (int i = 0; i < 3; i++)
+    for (tg_call_t *call = heads[i]; call; call = call->next)
       if (call->http == http)
         call->http = NULL;
-  for (tg_call_t *call = h->waiting; call; call = call->next)
-    if (call->http == http)
-      call->http = NULL;
 }
 
-int tg_handler_waiting(const tg_handler_t *h) {
+static int count_calls(const tg_call_t *call) {
   int n = 0;
-  for (const tg_call_t *call = h->waiting; call; call = call->next)
+  for (; call; call = call->next)
     n++;
   return n;
 }
+
+int tg_handler_waiting(const tg_handler_t *h) { return count_calls(h->waiting); }
 
 int tg_handler_in_flight(const tg_handler_t *h) {
-  int n = tg_handler_waiting(h);
-  for (const tg_call_t *call = h->queued.head; call; call = call->next)
-    n++;
-  for (const tg_call_t *call = h->answered.head; call; call = call->next)
-    n++;
-  return n;
+  return count_calls(h->waiting) + count_calls(h->queued.head) + count_calls(h->answered.head);
 }
 
 int tg_handler_swap(tg_handler_t *h, tg_script_t *next) {
@@ -366,26 +360,20 @@ int tg_handler_init(tg_handler_t *h, tg_script_t *script, tg_store_t *store, tg_
   memset(h, 0, sizeof *h);
   h->store = store;
   h->upstream = upstream;
-  h->arena.limit = MAX_DECODED_BYTES;
   return tg_handler_swap(h, script);
 }
 
 void tg_handler_free(tg_handler_t *h) {
-  tg_call_list_t *lists[] = {&h->queued, &h->answered};
-  for (int i = 0; i < 2; i++) {
-    tg_call_t *call = take_all(lists[i]);
+  tg_call_t *heads[] = {take_all(&h->queued), take_all(&h->answered), h->waiting};
+  h->waiting = NULL;
+  for (int i = 0; i < 3; i++) {
+    tg_call_t *call = heads[i];
     while (call) {
       tg_call_t *next = call->next;
       tg_script_release(call->script);
       free_call(call);
       call = next;
     }
-  }
-  while (h->waiting) {
-    tg_call_t *call = h->waiting;
-    h->waiting = call->next;
-    tg_script_release(call->script);
-    free_call(call);
   }
   tg_script_release(h->script);
   h->script = NULL;

@@ -32,6 +32,7 @@ typedef struct gateway_s {
   tg_admin_t admin;
   tg_handler_t *handler;
   tg_workers_t workers;                           /* --workers beyond the main thread */
+  tg_workers_plan_t workers_plan;                 /* what they serve like; read while they run */
   tg_handler_t *handlers[TG_RELOAD_MAX_HANDLERS]; /* the main one first, then the workers' */
   int open_conns;                                 /* of all workers (atomic) */
   unsigned drain_timeout_ms;
@@ -168,13 +169,12 @@ static int listen_admin(gateway_t *gw, const tg_config_t *config) {
 
 /* Starts the --workers beyond the main thread on the main listener's port. */
 static int start_workers(gateway_t *gw, const tg_config_t *config, const tg_script_config_t *script_config) {
-  static tg_workers_plan_t plan; /* the workers read it for as long as they run */
-  plan = (tg_workers_plan_t){
+  gw->workers_plan = (tg_workers_plan_t){
       .config = config, .script_config = script_config, .main_server = &gw->server, .port = gw->server.port};
   char err[2048];
   gw->handlers[0] = gw->handler;
   gw->admin.handler_count = 1;
-  if (tg_workers_start(&gw->workers, config->workers - 1, &plan, err, sizeof err) < 0) {
+  if (tg_workers_start(&gw->workers, config->workers - 1, &gw->workers_plan, err, sizeof err) < 0) {
     fprintf(stderr, "taskgate: %s\n", err);
     return -1;
   }
@@ -186,14 +186,12 @@ static int start_workers(gateway_t *gw, const tg_config_t *config, const tg_scri
 /* Serves until SIGTERM/SIGINT on a store and rules generation that are already open. */
 static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_t *handler,
                        const tg_script_config_t *script_config) {
-  static gateway_t gw; /* large (the handler list); one per process */
-  gw = (gateway_t){.loop = uv_default_loop(), .handler = handler, .drain_timeout_ms = config->drain_timeout_ms};
+  gateway_t gw = {.loop = uv_default_loop(), .handler = handler, .drain_timeout_ms = config->drain_timeout_ms};
   gw.admin = (tg_admin_t){.reload = &gw.reload,
                           .server = &gw.server,
                           .open_conns = &gw.open_conns,
                           .store = store,
                           .handlers = gw.handlers,
-                          .workers = config->workers,
                           .store_path = config->store_path,
                           .upstream_url = config->upstream_url,
                           .started = now_seconds()};

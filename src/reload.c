@@ -67,17 +67,17 @@ int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handler
   return rc;
 }
 
-/* Builds one generation per handler; all or none. Returns the first, or NULL with err. */
-static tg_script_t *build_all(tg_reload_t *reload, tg_script_t **built, char *err, size_t errcap) {
+/* Builds one generation per handler; all or none. Returns 0, or -1 with err. */
+static int build_all(tg_reload_t *reload, tg_script_t **built, char *err, size_t errcap) {
   for (int i = 0; i < reload->handler_count; i++) {
     built[i] = tg_script_new(&reload->config, err, errcap);
     if (!built[i]) {
       while (i-- > 0)
         tg_script_release(built[i]);
-      return NULL;
+      return -1;
     }
   }
-  return built[0];
+  return 0;
 }
 
 /* Swaps every handler to its new generation; if one cannot take it, the others go back. */
@@ -104,7 +104,7 @@ static int swap_all(tg_reload_t *reload, tg_script_t **built, char *err, size_t 
 
 static tg_script_t *rebuild(tg_reload_t *reload, char *err, size_t errcap) {
   tg_script_t *built[TG_RELOAD_MAX_HANDLERS] = {0};
-  if (!build_all(reload, built, err, errcap))
+  if (build_all(reload, built, err, errcap) < 0)
     return NULL;
   int rc = swap_all(reload, built, err, errcap);
   for (int i = 1; i < reload->handler_count; i++)
