@@ -110,6 +110,16 @@ function Gateway:connect()
   return conn
 end
 
+--- GET path on 127.0.0.1:port over a connection of its own; returns status, body, headers.
+function M.get(port, path)
+  local conn = assert(socket.connect("127.0.0.1", port))
+  conn:settimeout(5)
+  conn:send("GET " .. path .. " HTTP/1.1\r\nHost: x\r\n\r\n")
+  local status, headers, body = M.read_response(conn)
+  conn:close()
+  return status, body, headers
+end
+
 -- Reads one HTTP response from conn; returns status, headers (lower-case keys), body.
 function M.read_response(conn, head_only)
   local line, err = conn:receive("*l")

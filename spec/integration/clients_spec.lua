@@ -90,12 +90,9 @@ describe("many connections", function()
       idle[i] = assert(socket.connect("127.0.0.1", gw.port))
     end
     assert.equal(gateway.fault(1017), select(3, gw:post(CANCEL)))
-    local conn = gw:connect()
-    conn:send("GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
-    local _, _, body = gateway.read_response(conn)
+    local _, body = gateway.get(gw.port, "/status")
     assert.is_true(tonumber(body:match('"open_connections":(%d+)')) >= 5000)
     for _, c in ipairs(idle) do c:close() end
-    conn:close()
     gw:stop()
   end)
 end)

@@ -4,14 +4,7 @@ local socket = require "socket"
 
 local F = gateway.fault
 
-local function get(port, path)
-  local conn = assert(socket.connect("127.0.0.1", port))
-  conn:settimeout(5)
-  conn:send("GET " .. path .. " HTTP/1.1\r\nHost: x\r\n\r\n")
-  local status, headers, body = gateway.read_response(conn)
-  conn:close()
-  return status, body, headers
-end
+local get = gateway.get
 
 local function metric(text, series)
   local escaped = series:gsub("[%p]", "%%%0")

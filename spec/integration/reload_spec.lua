@@ -17,10 +17,7 @@ local function within(seconds, fn)
 end
 
 local function status(gw)
-  local conn = gw:connect()
-  conn:send("GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
-  local code, headers, body = gateway.read_response(conn)
-  conn:close()
+  local code, body, headers = gateway.get(gw.port, "/status")
   assert.equal(200, code)
   assert.equal("application/json", headers["content-type"])
   return body

@@ -7,14 +7,7 @@ local socket = require "socket"
 local steps = require "helpers.conformance_steps"
 local F = gateway.fault
 
-local function get(port, path)
-  local conn = assert(socket.connect("127.0.0.1", port))
-  conn:settimeout(5)
-  conn:send("GET " .. path .. " HTTP/1.1\r\nHost: x\r\n\r\n")
-  local status, _, body = gateway.read_response(conn)
-  conn:close()
-  return status, body
-end
+local get = gateway.get
 
 -- Waits (up to 5 s) until /status contains `text`.
 local function wait_for_status(gw, text)
