@@ -2,11 +2,13 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CACHE_SLOTS 128 /* distinct SQL texts the runtime uses; chains handle more */
+#define CACHE_SLOTS 128  /* distinct SQL texts the runtime uses; chains handle more */
+#define ADDRESS_SLOTS 64 /* recently seen text addresses: most SQL is a constant string */
 
 typedef struct cached_stmt_s {
   struct cached_stmt_s *next;
@@ -18,6 +20,12 @@ typedef struct cached_stmt_s {
 struct tg_store_s {
   sqlite3 *db;
   cached_stmt_t *cache[CACHE_SLOTS];
+  /* The entry last found for a text at this address, to skip hashing the text. Only a hint:
+   * the text is still compared, since another string may later live at the same address. */
+  struct {
+    const char *sql;
+    cached_stmt_t *entry;
+  } by_address[ADDRESS_SLOTS];
   /* Workers share the connection: whoever uses it (or a Lua state bound to it) holds this.
    * Recursive, because the holder's own reloads and status pages use the store too. */
   pthread_mutex_t lock;
@@ -65,6 +73,12 @@ static const char *const migrations[] = {
     "CREATE INDEX taskgroup_by_turn ON taskgroup(req_epoch, priority, taskgroup_id);"
     "CREATE INDEX task_by_port ON task(port_id) WHERE port_id IS NOT NULL;"
     "CREATE INDEX task_by_bin ON task(bin_id);",
+
+    /* 3: a group with no tasks left is finished and leaves the store, however its last task
+     * went; in the schema, so that removing a task is one statement. */
+    "CREATE TRIGGER taskgroup_finished AFTER DELETE ON task"
+    "  WHEN NOT EXISTS (SELECT 1 FROM task WHERE taskgroup_id = OLD.taskgroup_id)"
+    "  BEGIN DELETE FROM taskgroup WHERE taskgroup_id = OLD.taskgroup_id; END;",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {
@@ -98,7 +112,12 @@ static int migrate(sqlite3 *db, char *err, size_t errcap) {
   return 0;
 }
 
+/* SQLite's allocation statistics take a process-wide mutex on every malloc; nothing reads them. */
+static void configure_sqlite(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
 static tg_store_t *open_with(const char *path, int flags, const char *pragmas, char *err, size_t errcap) {
+  static pthread_once_t configured = PTHREAD_ONCE_INIT;
+  pthread_once(&configured, configure_sqlite);
   tg_store_t *store = calloc(1, sizeof *store);
   if (!store)
     return snprintf(err, errcap, "out of memory"), NULL;
@@ -169,15 +188,33 @@ static unsigned hash(const char *s, size_t len) {
   return h;
 }
 
+/* Users reset after stepping; only a use cut short by an error leaves one running. Every
+ * parameter is bound again by the caller, so old bindings need no clearing. */
+static sqlite3_stmt *ready(cached_stmt_t *entry) {
+  if (sqlite3_stmt_busy(entry->stmt))
+    sqlite3_reset(entry->stmt);
+  return entry->stmt;
+}
+
+static cached_stmt_t *find(tg_store_t *store, const char *sql, size_t len) {
+  for (cached_stmt_t *entry = store->cache[hash(sql, len) % CACHE_SLOTS]; entry; entry = entry->next)
+    if (entry->len == len && memcmp(entry->sql, sql, len) == 0)
+      return entry;
+  return NULL;
+}
+
 sqlite3_stmt *tg_store_prepare(tg_store_t *store, const char *sql, size_t len) {
-  unsigned slot = hash(sql, len) % CACHE_SLOTS;
-  for (cached_stmt_t *entry = store->cache[slot]; entry; entry = entry->next) {
-    if (entry->len == len && memcmp(entry->sql, sql, len) == 0) {
-      sqlite3_reset(entry->stmt);
-      sqlite3_clear_bindings(entry->stmt);
-      return entry->stmt;
-    }
+  unsigned near = (unsigned)(((uintptr_t)sql >> 4) % ADDRESS_SLOTS);
+  cached_stmt_t *seen = store->by_address[near].entry;
+  if (store->by_address[near].sql == sql && seen->len == len && memcmp(seen->sql, sql, len) == 0)
+    return ready(seen);
+  cached_stmt_t *found = find(store, sql, len);
+  if (found) {
+    store->by_address[near].sql = sql;
+    store->by_address[near].entry = found;
+    return ready(found);
   }
+  unsigned slot = hash(sql, len) % CACHE_SLOTS;
   cached_stmt_t *entry = malloc(sizeof *entry + len + 1);
   if (!entry)
     return NULL;

@@ -24,18 +24,10 @@ function M.taskgroup(taskgroup_id)
   return group
 end
 
--- A group with no tasks left is finished and leaves the store.
-local function finish_if_empty(taskgroup_id)
-  db.exec("DELETE FROM taskgroup WHERE taskgroup_id = ? AND NOT EXISTS (SELECT 1 FROM task WHERE taskgroup_id = ?)",
-    taskgroup_id, taskgroup_id)
-end
-
---- Removes a task (cancelled or done); its group finishes when it was the last one.
+--- Removes a task (cancelled or done); returns whether there was one. Its group finishes
+--- when it was the last one (the store's taskgroup_finished trigger removes the group).
 function M.cancel_task(task_id)
-  local task = db.row("DELETE FROM task WHERE task_id = ? RETURNING taskgroup_id", task_id)
-  if not task then return false end
-  finish_if_empty(task.taskgroup_id)
-  return true
+  return db.exec("DELETE FROM task WHERE task_id = ?", task_id) == 1
 end
 
 --- Inserts a task group and its tasks. `group` holds taskgroup_id, category, req_time,

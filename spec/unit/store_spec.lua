@@ -1,0 +1,78 @@
+-- The store's schema rules, on a real temporary SQLite file.
+local runtime = require "helpers.runtime"
+
+local function temp_store()
+  local path = os.tmpname()
+  os.remove(path)
+  return path
+end
+
+local function remove_store(path)
+  for _, suffix in ipairs({ "", "-wal", "-shm" }) do os.remove(path .. suffix) end
+end
+
+local function add_group(db, taskgroup_id, task_ids)
+  db.exec("INSERT INTO taskgroup (taskgroup_id, category, req_time, req_epoch, priority) VALUES (?, 1, 'x', 1, 1)",
+    taskgroup_id)
+  for _, task_id in ipairs(task_ids) do
+    db.exec("INSERT INTO task (task_id, taskgroup_id, bin_id) VALUES (?, ?, ?)", task_id, taskgroup_id, task_id)
+  end
+end
+
+local function group_exists(db, taskgroup_id)
+  return db.row("SELECT 1 AS yes FROM taskgroup WHERE taskgroup_id = ?", taskgroup_id) ~= nil
+end
+
+describe("the store schema", function()
+  local path, db
+  before_each(function()
+    path = temp_store()
+    db = runtime.native.open_store(path)
+  end)
+  after_each(function()
+    db.close()
+    remove_store(path)
+  end)
+
+  it("finishes a group when its last task leaves, however it is removed", function()
+    add_group(db, 1, { 10, 11 })
+    db.exec("DELETE FROM task WHERE task_id = 10")
+    assert.is_true(group_exists(db, 1))
+    db.exec("DELETE FROM task WHERE task_id = 11")
+    assert.is_false(group_exists(db, 1))
+  end)
+
+  it("leaves other groups alone", function()
+    add_group(db, 1, { 10 })
+    add_group(db, 2, { 20 })
+    db.exec("DELETE FROM task WHERE task_id = 10")
+    assert.is_false(group_exists(db, 1))
+    assert.is_true(group_exists(db, 2))
+  end)
+
+  it("keeps a group that has no tasks yet", function()
+    add_group(db, 3, {})
+    assert.is_true(group_exists(db, 3))
+  end)
+
+  it("undoes the finished group with the task when the transaction rolls back", function()
+    add_group(db, 1, { 10 })
+    assert.is_true(db.begin())
+    db.exec("DELETE FROM task WHERE task_id = 10")
+    assert.is_true(db.rollback())
+    assert.is_true(group_exists(db, 1))
+    assert.is_not_nil(db.row("SELECT task_id FROM task WHERE task_id = 10"))
+  end)
+
+  it("upgrades a store of an older schema version in place, keeping its data", function()
+    add_group(db, 1, { 10 })
+    db.exec("DROP TRIGGER taskgroup_finished")
+    db.exec("PRAGMA user_version = 2")
+    db.close()
+    db = runtime.native.open_store(path)
+    assert.equal(3, db.row("PRAGMA user_version").user_version)
+    assert.is_not_nil(db.row("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name = 'taskgroup_finished'"))
+    db.exec("DELETE FROM task WHERE task_id = 10")
+    assert.is_false(group_exists(db, 1))
+  end)
+end)
