@@ -10,7 +10,7 @@
 
 #include "buf.h"
 
-enum { MAX_DEPTH = 32, SMALL_OBJECT = 16 };
+enum { MAX_DEPTH = 32, SMALL_OBJECT = 16, SCRATCH_KEPT = 64 * 1024 };
 
 static void put(lua_State *L, tg_buf_t *out, const char *bytes, size_t len) {
   if (tg_buf_append(out, bytes, len) < 0)
@@ -40,11 +40,26 @@ static void put_string(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
   put(L, out, "\"", 1);
 }
 
+/* Decimal digits of an integer, written backwards from the end of text; returns the start. */
+static char *integer_text(lua_Integer value, char *end) {
+  unsigned long long magnitude = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
+  char *at = end;
+  do {
+    *--at = (char)('0' + magnitude % 10);
+    magnitude /= 10;
+  } while (magnitude);
+  if (value < 0)
+    *--at = '-';
+  return at;
+}
+
 static void put_number(lua_State *L, tg_buf_t *out, int index) {
   char text[48];
   int n;
-  if (lua_isinteger(L, index)) {
-    n = snprintf(text, sizeof text, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, index));
+  if (lua_isinteger(L, index)) { /* ids mostly: cheaper than printf */
+    char *start = integer_text(lua_tointeger(L, index), text + sizeof text);
+    put(L, out, start, (size_t)(text + sizeof text - start));
+    return;
   } else {
     double d = (double)lua_tonumber(L, index);
     if (!isfinite(d)) {
@@ -59,6 +74,17 @@ static void put_number(lua_State *L, tg_buf_t *out, int index) {
 static int compare_keys(const void *a, const void *b) {
   const char *const *x = a, *const *y = b;
   return strcmp(*x, *y);
+}
+
+/* Insertion sort: an audit record's handful of keys sorts faster than qsort sets up. */
+static void sort_few(const char **keys, size_t n) {
+  for (size_t i = 1; i < n; i++) {
+    const char *key = keys[i];
+    size_t j = i;
+    for (; j > 0 && strcmp(keys[j - 1], key) > 0; j--)
+      keys[j] = keys[j - 1];
+    keys[j] = key;
+  }
 }
 
 static void put_value(lua_State *L, tg_buf_t *out, int index, int depth);
@@ -81,7 +107,10 @@ static void put_array(lua_State *L, tg_buf_t *out, int index, int depth) {
 /* Writes the object's members in key order. names is 0 when every key is a string in the
  * object itself, else a table from key text to the original key. */
 static void put_members(lua_State *L, tg_buf_t *out, int index, int depth, const char **keys, size_t n, int names) {
-  qsort(keys, n, sizeof *keys, compare_keys);
+  if (n <= SMALL_OBJECT)
+    sort_few(keys, n);
+  else
+    qsort(keys, n, sizeof *keys, compare_keys);
   put(L, out, "{", 1);
   for (size_t i = 0; i < n; i++) {
     if (i > 0)
@@ -173,15 +202,27 @@ static int encode_into(lua_State *L) {
 /* sys.json_encode(value) -> compact JSON, object keys sorted; what JSON cannot hold is null. */
 int tg_json_lua_encode(lua_State *L) {
   luaL_checkany(L, 1);
-  tg_buf_t out = {0};
+  /* The thread's scratch buffer saves a malloc per record; an encode nested in this one (a
+   * metamethod may call json.encode) gets a buffer of its own. */
+  static _Thread_local tg_buf_t scratch;
+  static _Thread_local int scratch_in_use;
+  tg_buf_t own = {0}, *out = scratch_in_use ? &own : &scratch;
+  int *claimed = out == &scratch ? &scratch_in_use : NULL;
+  if (claimed)
+    *claimed = 1;
+  out->len = 0;
   lua_pushcfunction(L, encode_into);
-  lua_pushlightuserdata(L, &out);
+  lua_pushlightuserdata(L, out);
   lua_pushvalue(L, 1);
-  /* Protected, so the C buffer is freed even when Lua runs out of memory on the way. */
+  /* Protected, so the buffer is released even when Lua runs out of memory on the way. */
   int rc = lua_pcall(L, 2, 0, 0);
   if (rc == LUA_OK)
-    lua_pushlstring(L, out.data ? out.data : "", out.len);
-  tg_buf_free(&out);
+    lua_pushlstring(L, out->data ? out->data : "", out->len);
+  if (claimed)
+    *claimed = 0;
+  if (scratch.cap > SCRATCH_KEPT) /* one huge record must not pin its memory */
+    tg_buf_free(&scratch);
+  tg_buf_free(&own);
   if (rc != LUA_OK)
     return lua_error(L);
   return 1;

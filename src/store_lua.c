@@ -42,7 +42,9 @@ static sqlite3_stmt *prepare_and_bind(lua_State *L, tg_store_t *store) {
     case LUA_TSTRING: {
       size_t n;
       const char *s = lua_tolstring(L, arg, &n);
-      rc = sqlite3_bind_text(stmt, i, s, (int)n, SQLITE_TRANSIENT);
+      /* No copy: the string stays on this Lua stack until the statement has run and been
+       * reset, and the next use binds every parameter again. */
+      rc = sqlite3_bind_text(stmt, i, s, (int)n, SQLITE_STATIC);
       break;
     }
     default: return luaL_argerror(L, arg, "store values are nil, booleans, numbers or strings"), NULL;

@@ -22,9 +22,13 @@ static _Thread_local tg_call_note_t *current_call; /* per worker thread */
 void tg_sys_lua_set_call(tg_call_note_t *note) { current_call = note; }
 
 static void note_field(lua_State *L, int arg, char *field, size_t cap) {
-  const char *value = lua_tostring(L, arg);
-  if (value)
-    snprintf(field, cap, "%s", value);
+  size_t len;
+  const char *value = lua_tolstring(L, arg, &len);
+  if (!value)
+    return;
+  len = len < cap ? len : cap - 1; /* a longer value is cut, like any note */
+  memcpy(field, value, len);
+  field[len] = '\0';
 }
 
 /* sys.note(method, outcome, failure): what the running call is and how it ended; nil leaves a

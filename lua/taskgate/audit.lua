@@ -16,12 +16,12 @@ local kept = setmetatable({}, { __mode = "k" }) -- call -> records to write even
 --- even when the call ends in a fault and its changes are undone (used for forwarded calls,
 --- whose effect lies upstream).
 function M.record(call, fields, opts)
-  local record = { clock.format(clock.now()), call.client, call.name, json.encode(fields or call.params or {}),
-    opts and opts.outcome or "ok" }
-  db.exec(INSERT, table.unpack(record, 1, 5))
+  local time, params = clock.format(clock.now()), json.encode(fields or call.params or {})
+  local outcome = opts and opts.outcome or "ok"
+  db.exec(INSERT, time, call.client, call.name, params, outcome)
   if opts and opts.always then
     kept[call] = kept[call] or {}
-    table.insert(kept[call], record)
+    table.insert(kept[call], { time, call.client, call.name, params, outcome })
   end
 end
 

@@ -66,6 +66,14 @@ describe("rules on the real gateway", function()
     still_serving()
   end)
 
+  it("serves every call after the limits struck (calls reuse coroutines; a stopped one is not reused)", function()
+    for _, name in ipairs({ "spin", "spin_in_pcall", "hog", "explode" }) do
+      assert.equal(gateway.fault(1999), gw:call(name), name)
+      for i = 1, 40 do assert.matches("<name>echo</name>", gw:call("echo"), name .. " then echo " .. i) end
+    end
+    still_serving()
+  end)
+
   it("stops endless recursion", function()
     assert.equal(gateway.fault(1999), gw:call("recurse"))
     still_serving()
