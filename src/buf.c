@@ -31,6 +31,15 @@ int tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len) {
 
 int tg_buf_puts(tg_buf_t *buf, const char *s) { return tg_buf_append(buf, s, strlen(s)); }
 
+int tg_buf_put_uint(tg_buf_t *buf, unsigned long long value) {
+  char digits[24], *at = digits + sizeof digits;
+  do {
+    *--at = (char)('0' + value % 10);
+    value /= 10;
+  } while (value);
+  return tg_buf_append(buf, at, (size_t)(digits + sizeof digits - at));
+}
+
 int tg_buf_printf(tg_buf_t *buf, const char *fmt, ...) {
   char small[256];
   va_list ap;

@@ -14,6 +14,8 @@ typedef struct tg_buf_s {
 int tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len);
 /* Appends a NUL-terminated string; same result as tg_buf_append. */
 int tg_buf_puts(tg_buf_t *buf, const char *s);
+/* Appends value in decimal; returns 0 or -1. */
+int tg_buf_put_uint(tg_buf_t *buf, unsigned long long value);
 /* Appends printf-formatted text; returns 0 or -1. */
 int tg_buf_printf(tg_buf_t *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Frees the memory; the buffer may be reused afterwards. */

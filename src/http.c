@@ -33,8 +33,19 @@ static const char *reason(int status) {
 
 static void respond(tg_buf_t *out, int status, const char *type, const char *body, size_t len, int keep_alive,
                     const char *extra_headers) {
-  tg_buf_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status, reason(status),
-                type, len, extra_headers ? extra_headers : "", keep_alive ? "" : "Connection: close\r\n");
+  /* Pieces rather than printf: this runs for every reply. */
+  tg_buf_puts(out, "HTTP/1.1 ");
+  tg_buf_put_uint(out, (unsigned long long)status);
+  tg_buf_puts(out, " ");
+  tg_buf_puts(out, reason(status));
+  tg_buf_puts(out, "\r\nContent-Type: ");
+  tg_buf_puts(out, type);
+  tg_buf_puts(out, "\r\nContent-Length: ");
+  tg_buf_put_uint(out, len);
+  tg_buf_puts(out, "\r\n");
+  if (extra_headers)
+    tg_buf_puts(out, extra_headers);
+  tg_buf_puts(out, keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
   tg_buf_append(out, body, len);
 }
 
