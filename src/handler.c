@@ -101,8 +101,10 @@ static int first_step(lua_State *L) {
   tg_xml_lua_push_call(L, step->root, step->why);
   lua_pushstring(L, step->call->note.client);
   lua_setfield(L, -2, "client");
-  lua_pushboolean(L, step->call->legacy);
-  lua_setfield(L, -2, "legacy");
+  if (step->call->legacy) { /* absent otherwise, as the rule sees it */
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "legacy");
+  }
   lua_call(L, 1, 3);
   take_outcome(L, step);
   return 0;

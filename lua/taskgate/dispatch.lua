@@ -155,7 +155,8 @@ local function step(co, ...)
   return nil, request, last_token
 end
 
--- Checks the envelope; returns the call a rule sees, or nil and the fault reply.
+-- Checks the envelope; returns the call a rule sees ({name, params, client, and legacy = true
+-- for a v1 request}), or nil and the fault reply.
 local function prepare(call)
   if call.malformed then
     log.debug("malformed request", { reason = call.malformed, client = call.client })
@@ -171,9 +172,10 @@ local function prepare(call)
   local params = call.params
   if params == nil or params == "" then params = {} end
   if type(params) ~= "table" then return nil, fault_reply(1900) end
-  local prepared = { name = name:lower(), params = params, client = call.client }
-  if call.legacy then legacy.normalise(prepared) end
-  return prepared
+  -- The envelope becomes what the rule sees, in place: a table less on every call.
+  call.name, call.params = name:lower(), params
+  if call.legacy then legacy.normalise(call) end
+  return call
 end
 
 --- Starts a call {name=, params=, client=, malformed=, legacy=}: returns its reply table, or
