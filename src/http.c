@@ -189,45 +189,56 @@ static const llhttp_settings_t settings = {
  * refused: a CR not followed by LF, a bare LF, an obs-fold continuation line, whitespace
  * between a field name and its colon (RFC 9112 5.1), or too many bytes. */
 static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *status) {
-  for (size_t i = 0; i < len; i++) {
+  /* The state lives in locals while the bytes are scanned (the compiler cannot keep h's fields
+   * in registers across byte stores it must assume may alias them), and goes back at the end. */
+  size_t header_bytes = h->header_bytes;
+  int scan = h->scan, line_used = h->line_used, header_lines = h->header_lines, in_field_name = h->in_field_name;
+  size_t i = 0, done = len;
+  for (; i < len; i++) {
     char c = data[i];
-    if (++h->header_bytes > TG_HTTP_MAX_HEADER_BYTES) {
-      *status = h->header_lines == 0 ? 414 : 431;
-      return 0;
+    if (++header_bytes > TG_HTTP_MAX_HEADER_BYTES) {
+      *status = header_lines == 0 ? 414 : 431;
+      done = 0;
+      break;
     }
-    if (h->scan == SCAN_AFTER_CR) {
+    if (scan == SCAN_AFTER_CR) {
       if (c != '\n') {
         *status = 400;
-        return 0;
+        done = 0;
+        break;
       }
-      h->scan = SCAN_LINE_START;
-      if (!h->line_used && h->header_lines > 0) { /* the empty line that ends the headers */
-        h->scan = SCAN_BODY;
-        return i + 1;
+      scan = SCAN_LINE_START;
+      if (!line_used && header_lines > 0) { /* the empty line that ends the headers */
+        scan = SCAN_BODY;
+        done = i + 1;
+        break;
       }
       /* An empty line before the request line is tolerated (RFC 9112 2.2). */
-      h->header_lines += h->line_used;
-      h->line_used = 0;
+      header_lines += line_used;
+      line_used = 0;
       continue;
     }
     if (c == '\r') {
-      h->scan = SCAN_AFTER_CR;
+      scan = SCAN_AFTER_CR;
       continue;
     }
-    int in_field_line = h->header_lines > 0;
+    int in_field_line = header_lines > 0;
     int blank = c == ' ' || c == '\t';
-    if (c == '\n' || (blank && in_field_line && h->scan == SCAN_LINE_START) || (blank && h->in_field_name)) {
+    if (c == '\n' || (blank && in_field_line && scan == SCAN_LINE_START) || (blank && in_field_name)) {
       *status = 400; /* a bare LF, an obs-fold line, or whitespace before the colon */
-      return 0;
+      done = 0;
+      break;
     }
-    if (h->scan == SCAN_LINE_START)
-      h->in_field_name = in_field_line;
+    if (scan == SCAN_LINE_START)
+      in_field_name = in_field_line;
     if (c == ':')
-      h->in_field_name = 0;
-    h->scan = SCAN_IN_LINE;
-    h->line_used = 1;
+      in_field_name = 0;
+    scan = SCAN_IN_LINE;
+    line_used = 1;
   }
-  return len;
+  h->header_bytes = header_bytes;
+  h->scan = scan, h->line_used = line_used, h->header_lines = header_lines, h->in_field_name = in_field_name;
+  return done;
 }
 
 /* --- driving the parser ----------------------------------------------------------------- */
