@@ -35,6 +35,20 @@ describe("taskgate runtime modules", function()
     assert.truthy(text:find('^{"k1":1,"k10":10,"k11":11,'))
   end)
 
+  it("encodes every integer exactly, and sorts a few keys as it sorts many", function()
+    local json = require "taskgate.json"
+    assert.equal("[0,7,-7,9223372036854775807,-9223372036854775808]",
+      json.encode({ 0, 7, -7, math.maxinteger, math.mininteger }))
+    assert.equal('{"a":1,"b":2,"c":3,"d":4}', json.encode({ d = 4, b = 2, c = 3, a = 1 }))
+  end)
+
+  it("encodes JSON inside JSON (a key whose __tostring encodes) without mixing the two", function()
+    local json = require "taskgate.json"
+    local key = setmetatable({}, { __tostring = function() return json.encode({ inner = { 1, 2 } }) end })
+    assert.equal('{"z":1,"{\\"inner\\":[1,2]}":"v"}', json.encode({ [key] = "v", z = 1 }))
+    assert.equal('{"again":true}', json.encode({ again = true }))
+  end)
+
   it("refuses a fault code that is not in the fault table", function()
     local fault = require "taskgate.fault"
     assert.has_error(function() fault.new(4242) end)
