@@ -55,20 +55,17 @@ static char *integer_text(lua_Integer value, char *end) {
 
 static void put_number(lua_State *L, tg_buf_t *out, int index) {
   char text[48];
-  int n;
   if (lua_isinteger(L, index)) { /* ids mostly: cheaper than printf */
     char *start = integer_text(lua_tointeger(L, index), text + sizeof text);
     put(L, out, start, (size_t)(text + sizeof text - start));
     return;
-  } else {
-    double d = (double)lua_tonumber(L, index);
-    if (!isfinite(d)) {
-      put(L, out, "null", 4);
-      return;
-    }
-    n = snprintf(text, sizeof text, "%.17g", d);
   }
-  put(L, out, text, (size_t)n);
+  double d = (double)lua_tonumber(L, index);
+  if (!isfinite(d)) {
+    put(L, out, "null", 4);
+    return;
+  }
+  put(L, out, text, (size_t)snprintf(text, sizeof text, "%.17g", d));
 }
 
 static int compare_keys(const void *a, const void *b) {
