@@ -6,7 +6,12 @@
 
 #include "log.h"
 
-enum { CHECKPOINT_PAGES = 1000 }; /* SQLite's own default threshold */
+/* Copying runs often, so that little is left to copy when the WAL must restart; the restart
+ * (the one pass under the store lock) runs seldom, so few calls ever wait on it. */
+enum {
+  COPY_PAGES = 250,     /* WAL pages not yet copied that start an unlocked copy */
+  RESTART_PAGES = 3000, /* a WAL this long (12 MB) restarts from its beginning */
+};
 
 struct tg_checkpointer_s {
   sqlite3 *db; /* the thread's own connection */
@@ -14,26 +19,35 @@ struct tg_checkpointer_s {
   uv_thread_t thread;
   uv_mutex_t lock;
   uv_cond_t wake;
-  int due; /* the WAL has grown past the threshold */
+  int due;     /* enough of the WAL waits to be copied */
+  int restart; /* and it is long enough to restart */
   int stop;
+  int copied; /* WAL pages copied by the last pass (atomic: the commit hook reads it) */
 };
 
-/* Runs after every commit of the serving connection, under the store lock: it only signals. */
+/* Runs after every commit of the serving connection, under the store lock: it only signals.
+ * pages is the WAL's length, which drops when the WAL has restarted. */
 static int on_wal_commit(void *data, sqlite3 *db, const char *name, int pages) {
   tg_checkpointer_t *checkpointer = data;
-  if (pages < CHECKPOINT_PAGES)
+  int copied = __atomic_load_n(&checkpointer->copied, __ATOMIC_RELAXED);
+  if (pages < copied) /* restarted: nothing of this WAL is copied yet */
+    copied = 0;
+  if (pages - copied < COPY_PAGES)
     return SQLITE_OK;
   uv_mutex_lock(&checkpointer->lock);
   checkpointer->due = 1;
+  checkpointer->restart |= pages >= RESTART_PAGES;
   uv_cond_signal(&checkpointer->wake);
   uv_mutex_unlock(&checkpointer->lock);
   return SQLITE_OK;
 }
 
 static void checkpoint(tg_checkpointer_t *checkpointer) {
-  int rc = sqlite3_wal_checkpoint_v2(checkpointer->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  int frames = 0, copied = 0;
+  int rc = sqlite3_wal_checkpoint_v2(checkpointer->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
   if (rc != SQLITE_OK && rc != SQLITE_BUSY)
     tg_log(TG_LOG_WARN, "checkpoint_failed", "error=\"%s\"", sqlite3_errmsg(checkpointer->db));
+  __atomic_store_n(&checkpointer->copied, copied > 0 ? copied : 0, __ATOMIC_RELAXED);
 }
 
 static void run(void *data) {
@@ -44,16 +58,20 @@ static void run(void *data) {
       uv_cond_wait(&checkpointer->wake, &checkpointer->lock);
     if (checkpointer->stop)
       break;
-    checkpointer->due = 0;
+    int restart = checkpointer->restart;
+    checkpointer->due = checkpointer->restart = 0;
     uv_mutex_unlock(&checkpointer->lock);
-    /* The bulk of the copying runs beside the writers; but a WAL restarts from its beginning
-     * only once a checkpoint has caught up with every frame, which never happens while commits
-     * keep coming. So a second pass, holding the store lock, copies the few frames written
-     * meanwhile, and the next commit starts the WAL over instead of growing it. */
+    /* The copying runs beside the writers; but a WAL restarts from its beginning only once a
+     * checkpoint has caught up with every frame, which never happens while commits keep
+     * coming. So once the WAL is long, a last pass holding the store lock copies the few
+     * frames written since the copy before, and the next commit starts the WAL over instead
+     * of growing it. */
     checkpoint(checkpointer);
-    tg_store_lock(checkpointer->store);
-    checkpoint(checkpointer);
-    tg_store_unlock(checkpointer->store);
+    if (restart) {
+      tg_store_lock(checkpointer->store);
+      checkpoint(checkpointer);
+      tg_store_unlock(checkpointer->store);
+    }
     uv_mutex_lock(&checkpointer->lock);
   }
   uv_mutex_unlock(&checkpointer->lock);
@@ -89,7 +107,7 @@ void tg_checkpointer_stop(tg_checkpointer_t *checkpointer) {
   if (!checkpointer)
     return;
   tg_store_lock(checkpointer->store);
-  sqlite3_wal_autocheckpoint(tg_store_db(checkpointer->store), CHECKPOINT_PAGES); /* back to SQLite's own */
+  sqlite3_wal_autocheckpoint(tg_store_db(checkpointer->store), 1000); /* back to SQLite's own default */
   tg_store_unlock(checkpointer->store);
   uv_mutex_lock(&checkpointer->lock);
   checkpointer->stop = 1;

@@ -2,7 +2,8 @@
  * inside the commit that crosses 1000 WAL pages: it copies those pages into the database file
  * and syncs it, all while that commit (and, with it, every reply of the turn) waits. Here the
  * commit only notes the WAL's size; a separate connection on a separate thread copies the pages
- * (a PASSIVE checkpoint, which never blocks the writer). */
+ * (a PASSIVE checkpoint, which never blocks the writer), and once the WAL is long holds the
+ * store for one short pass so that the WAL can restart from its beginning. */
 #ifndef TG_CHECKPOINT_H
 #define TG_CHECKPOINT_H
 
