@@ -16,7 +16,11 @@
 #include "xml.h"
 #include "xml_lua.h"
 
-enum { MAX_DECODED_BYTES = 8 * 1024 * 1024 };
+enum {
+  MAX_DECODED_BYTES = 8 * 1024 * 1024,
+  SPARE_CALLS = 64,          /* answered calls kept for reuse, with their reply buffers */
+  SPARE_REPLY_BYTES = 16384, /* a reply buffer grown past this is not kept */
+};
 
 struct tg_call_s {
   tg_call_t *next;
@@ -196,9 +200,29 @@ static int send_outbound(tg_handler_t *h, tg_call_t *call, step_t *step) {
              : 0;
 }
 
-static void free_call(tg_call_t *call) {
-  tg_buf_free(&call->reply);
+/* A call for a new request: a spare one when there is one, so that a request allocates neither
+ * its call nor (mostly) its reply buffer. */
+static tg_call_t *new_call(tg_handler_t *h) {
+  tg_call_t *call = h->spare;
+  if (!call)
+    return calloc(1, sizeof *call);
+  h->spare = call->next;
+  h->spare_count--;
+  tg_buf_t reply = call->reply;
+  memset(call, 0, sizeof *call);
+  call->reply = (tg_buf_t){.data = reply.data, .cap = reply.cap};
+  return call;
+}
+
+static void free_call(tg_handler_t *h, tg_call_t *call) {
   tg_buf_free(&call->result_body);
+  if (h && h->spare_count < SPARE_CALLS && call->reply.cap <= SPARE_REPLY_BYTES) {
+    call->next = h->spare;
+    h->spare = call;
+    h->spare_count++;
+    return;
+  }
+  tg_buf_free(&call->reply);
   free(call);
 }
 
@@ -268,7 +292,7 @@ static void deliver_answered(void *ctx, int committed) {
     account(&call->note, call->started);
     if (call->http) /* a failed commit: the client must never see an acknowledgment */
       call->http->deliver(call->http, committed ? (call->reply.data ? call->reply.data : "") : NULL, call->reply.len);
-    free_call(call);
+    free_call(h, call);
     call = next;
   }
 }
@@ -305,7 +329,7 @@ static void on_outbound_done(void *data, const tg_upstream_result_t *result) {
 int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg_buf_t *reply) {
   (void)reply; /* every reply comes later, after the batch's commit */
   tg_handler_t *h = ctx;
-  tg_call_t *call = calloc(1, sizeof *call);
+  tg_call_t *call = new_call(h);
   if (!call)
     return -1;                       /* 500 */
   static unsigned long long last_id; /* shared by the workers */
@@ -374,10 +398,16 @@ void tg_handler_free(tg_handler_t *h) {
     while (call) {
       tg_call_t *next = call->next;
       tg_script_release(call->script);
-      free_call(call);
+      free_call(NULL, call);
       call = next;
     }
   }
+  while (h->spare) {
+    tg_call_t *next = h->spare->next;
+    free_call(NULL, h->spare);
+    h->spare = next;
+  }
+  h->spare_count = 0;
   tg_script_release(h->script);
   h->script = NULL;
   tg_arena_free(&h->arena);

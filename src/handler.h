@@ -28,6 +28,8 @@ typedef struct tg_handler_s {
   tg_call_list_t queued;   /* to run in this turn's batch: new calls and resumed ones */
   tg_call_list_t answered; /* replies held until the batch has committed */
   tg_call_t *waiting;      /* calls suspended on an outbound request */
+  tg_call_t *spare;        /* answered calls kept for new requests (handler.c) */
+  int spare_count;
 } tg_handler_t;
 
 /* Prepares h to run calls on script against store (the store stays owned by the caller; the
