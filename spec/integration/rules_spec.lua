@@ -38,6 +38,8 @@ describe("rules on the real gateway", function()
       escape_loadstring = "return function(call) return { r = loadstring('return 1') } end\n",
       upper = "return function(call) return { upper = ('a'):upper() } end\n",
       echo = "return function(call) return { name = call.name, client = call.client } end\n",
+      envelope = "return function(call)\n  local keys = {}\n  for key in pairs(call) do keys[#keys + 1] = key end\n"
+        .. "  table.sort(keys)\n  return { keys = table.concat(keys, ','), legacy = tostring(call.legacy) }\nend\n",
     })
     gw = gateway.start({ rules = dir })
     assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(1, { { 1, 5 } })))
@@ -108,6 +110,18 @@ describe("rules on the real gateway", function()
   it("rolls back the changes of a rule that fails after making them", function()
     assert.equal(gateway.fault(1999), gw:call("cancel_then_fail"))
     assert.matches("<task_id>1</task_id>", gw:call("gettaskinfo", "<task_id>1</task_id>"))
+  end)
+
+  it("gives every call a fresh envelope: name, params, client, and legacy only for a v1 request", function()
+    local v1 = gateway.post_request(gateway.methodcall("envelope", ""), nil, "/ASInterfaceHttp/AutoStoreHttpInterface.aspx")
+    for _ = 1, 3 do
+      local _, _, reply = gw:raw(v1)
+      assert.matches("<keys>client,legacy,name,params</keys>", reply)
+      assert.matches("<legacy>true</legacy>", reply)
+      reply = gw:call("envelope")
+      assert.matches("<keys>client,name,params</keys>", reply)
+      assert.matches("<legacy>nil</legacy>", reply)
+    end
   end)
 
   it("gives a rule the canonical method name and the client address", function()
