@@ -40,24 +40,15 @@ static void put_string(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
   put(L, out, "\"", 1);
 }
 
-/* Decimal digits of an integer, written backwards from the end of text; returns the start. */
-static char *integer_text(lua_Integer value, char *end) {
-  unsigned long long magnitude = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
-  char *at = end;
-  do {
-    *--at = (char)('0' + magnitude % 10);
-    magnitude /= 10;
-  } while (magnitude);
-  if (value < 0)
-    *--at = '-';
-  return at;
-}
-
 static void put_number(lua_State *L, tg_buf_t *out, int index) {
   char text[48];
   if (lua_isinteger(L, index)) { /* ids mostly: cheaper than printf */
-    char *start = integer_text(lua_tointeger(L, index), text + sizeof text);
-    put(L, out, start, (size_t)(text + sizeof text - start));
+    lua_Integer value = lua_tointeger(L, index);
+    if (value < 0)
+      put(L, out, "-", 1);
+    unsigned long long magnitude = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
+    if (tg_buf_put_uint(out, magnitude) < 0)
+      luaL_error(L, "not enough memory");
     return;
   }
   double d = (double)lua_tonumber(L, index);
@@ -203,10 +194,9 @@ int tg_json_lua_encode(lua_State *L) {
    * metamethod may call json.encode) gets a buffer of its own. */
   static _Thread_local tg_buf_t scratch;
   static _Thread_local int scratch_in_use;
-  tg_buf_t own = {0}, *out = scratch_in_use ? &own : &scratch;
-  int *claimed = out == &scratch ? &scratch_in_use : NULL;
-  if (claimed)
-    *claimed = 1;
+  int use_scratch = !scratch_in_use;
+  tg_buf_t own = {0}, *out = use_scratch ? &scratch : &own;
+  scratch_in_use = 1;
   out->len = 0;
   lua_pushcfunction(L, encode_into);
   lua_pushlightuserdata(L, out);
@@ -215,8 +205,8 @@ int tg_json_lua_encode(lua_State *L) {
   int rc = lua_pcall(L, 2, 0, 0);
   if (rc == LUA_OK)
     lua_pushlstring(L, out->data ? out->data : "", out->len);
-  if (claimed)
-    *claimed = 0;
+  if (use_scratch)
+    scratch_in_use = 0;
   if (scratch.cap > SCRATCH_KEPT) /* one huge record must not pin its memory */
     tg_buf_free(&scratch);
   tg_buf_free(&own);
