@@ -243,13 +243,22 @@ static int xml_encode(lua_State *L) {
   return 1;
 }
 
-/* xml.decode(bytes) -> call table, as the gateway builds it for a request body. */
-static int xml_decode(lua_State *L) {
+enum { DECODE_LIMIT = 64u << 20 }; /* bytes a document decoded from Lua may take */
+
+/* Decodes argument 1 into arena (set up here; the caller frees it): the root, or NULL and why. */
+static tg_xml_node_t *decode_argument(lua_State *L, tg_arena_t *arena, const char **why) {
   size_t len;
   const char *bytes = luaL_checklstring(L, 1, &len);
-  tg_arena_t arena = {.limit = 64u << 20};
-  const char *why = NULL;
-  tg_xml_node_t *root = tg_xml_decode(&arena, bytes, len, &why);
+  *arena = (tg_arena_t){.limit = DECODE_LIMIT};
+  *why = NULL;
+  return tg_xml_decode(arena, bytes, len, why);
+}
+
+/* xml.decode(bytes) -> call table, as the gateway builds it for a request body. */
+static int xml_decode(lua_State *L) {
+  tg_arena_t arena;
+  const char *why;
+  tg_xml_node_t *root = decode_argument(L, &arena, &why);
   tg_xml_lua_push_call(L, root, why); /* may raise; the arena then leaks only on out-of-memory */
   tg_arena_free(&arena);
   return 1;
@@ -257,11 +266,9 @@ static int xml_decode(lua_State *L) {
 
 /* xml.decode_document(bytes) -> the root element's name and value, or nil and the reason. */
 static int xml_decode_document(lua_State *L) {
-  size_t len;
-  const char *bytes = luaL_checklstring(L, 1, &len);
-  tg_arena_t arena = {.limit = 64u << 20};
-  const char *why = NULL;
-  tg_xml_node_t *root = tg_xml_decode(&arena, bytes, len, &why);
+  tg_arena_t arena;
+  const char *why;
+  tg_xml_node_t *root = decode_argument(L, &arena, &why);
   if (!root) {
     tg_arena_free(&arena);
     lua_pushnil(L);
