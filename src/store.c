@@ -212,8 +212,8 @@ static sqlite3_stmt *ready(cached_stmt_t *entry) {
   return entry->stmt;
 }
 
-static cached_stmt_t *find(tg_store_t *store, const char *sql, size_t len) {
-  for (cached_stmt_t *entry = store->cache[hash(sql, len) % CACHE_SLOTS]; entry; entry = entry->next)
+static cached_stmt_t *find(tg_store_t *store, unsigned slot, const char *sql, size_t len) {
+  for (cached_stmt_t *entry = store->cache[slot]; entry; entry = entry->next)
     if (entry->len == len && memcmp(entry->sql, sql, len) == 0)
       return entry;
   return NULL;
@@ -224,13 +224,13 @@ sqlite3_stmt *tg_store_prepare(tg_store_t *store, const char *sql, size_t len) {
   cached_stmt_t *seen = store->by_address[near].entry;
   if (store->by_address[near].sql == sql && seen->len == len && memcmp(seen->sql, sql, len) == 0)
     return ready(seen);
-  cached_stmt_t *found = find(store, sql, len);
+  unsigned slot = hash(sql, len) % CACHE_SLOTS;
+  cached_stmt_t *found = find(store, slot, sql, len);
   if (found) {
     store->by_address[near].sql = sql;
     store->by_address[near].entry = found;
     return ready(found);
   }
-  unsigned slot = hash(sql, len) % CACHE_SLOTS;
   cached_stmt_t *entry = malloc(sizeof *entry + len + 1);
   if (!entry)
     return NULL;
