@@ -170,6 +170,7 @@ function Gateway:call(name, params_xml)
   return body
 end
 
+M.V1_PATH = "/ASInterfaceHttp/AutoStoreHttpInterface.aspx" -- where v1 clients POST
 M.OK = '<?xml version="1.0"?>\n<response>\n  <params/>\n</response>\n'
 
 --- The exact reply document of a fault.

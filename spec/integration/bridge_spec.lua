@@ -58,7 +58,7 @@ describe("bridge mode", function()
       "<taskgroup_id>500</taskgroup_id><category>1</category><req_time>2024-05-01 08:00:00</req_time>" ..
       "<priority>1</priority><tasks><task><task_id>5001</task_id><bin_id>1</bin_id></task></tasks>" ..
       "</create_taskgroup></params></methodcall>"
-    local status, _, reply = a:raw(gateway.post_request(body, nil, "/ASInterfaceHttp/AutoStoreHttpInterface.aspx"))
+    local status, _, reply = a:raw(gateway.post_request(body, nil, gateway.V1_PATH))
     assert.equal(200, status)
     assert.equal(gateway.OK, reply)
     assert.matches("<req_time>2024%-05%-01T08:00:00Z</req_time>", b:call("gettaskinfo", "<taskgroup_id>500</taskgroup_id>"))

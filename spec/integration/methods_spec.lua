@@ -36,12 +36,12 @@ describe("task methods over HTTP", function()
     local body = "<methodcall><name>create_taskgroup</name><params><parameters><taskgroup_id>70</taskgroup_id>" ..
       "<category>1</category><req_time>2024-05-01T08:00:00.250Z</req_time><priority>1</priority>" ..
       "<tasks><task><task_id>700</task_id><bin_id>1</bin_id></task></tasks></parameters></params></methodcall>"
-    local status, _, reply = gw:raw(gateway.post_request(body, nil, "/ASInterfaceHttp/AutoStoreHttpInterface.aspx"))
+    local status, _, reply = gw:raw(gateway.post_request(body, nil, gateway.V1_PATH))
     assert.equal(200, status)
     assert.equal(gateway.OK, reply)
     assert.matches("<req_time>2024%-05%-01T08:00:00Z</req_time>", gw:call("gettaskinfo", "<taskgroup_id>70</taskgroup_id>"))
     local v1_cancel = "<methodcall><name>cancel_task</name><params><cancel_task><task_id>700</task_id></cancel_task></params></methodcall>"
-    assert.equal(gateway.OK, select(3, gw:raw(gateway.post_request(v1_cancel, nil, "/ASInterfaceHttp/AutoStoreHttpInterface.aspx"))))
+    assert.equal(gateway.OK, select(3, gw:raw(gateway.post_request(v1_cancel, nil, gateway.V1_PATH))))
   end)
 
   it("does not unwrap v1 wrappers on the v2 path", function()

@@ -113,7 +113,7 @@ describe("rules on the real gateway", function()
   end)
 
   it("gives every call a fresh envelope: name, params, client, and legacy only for a v1 request", function()
-    local v1 = gateway.post_request(gateway.methodcall("envelope", ""), nil, "/ASInterfaceHttp/AutoStoreHttpInterface.aspx")
+    local v1 = gateway.post_request(gateway.methodcall("envelope", ""), nil, gateway.V1_PATH)
     for _ = 1, 3 do
       local _, _, reply = gw:raw(v1)
       assert.matches("<keys>client,legacy,name,params</keys>", reply)
