@@ -334,7 +334,7 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg
     return -1;                       /* 500 */
   static unsigned long long last_id; /* shared by the workers */
   call->note.id = __atomic_add_fetch(&last_id, 1, __ATOMIC_RELAXED);
-  if (http->client) /* cut to fit, like every note field; calloc left it empty otherwise */
+  if (http->client) /* cut to fit, like every note field; new_call left it empty otherwise */
     strncpy(call->note.client, http->client, sizeof call->note.client - 1);
   call->h = h;
   call->http = http;
