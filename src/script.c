@@ -9,9 +9,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "coroutine_lua.h"
 #include "log.h"
 #include "store_lua.h"
 #include "sys_lua.h"
+#include "watchdog.h"
 #include "xml_lua.h"
 
 enum { HOOK_EVERY = 1000, BOOT_TIME_FACTOR = 20 };
@@ -52,8 +54,9 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return grown;
 }
 
-/* Fires every HOOK_EVERY instructions. Once the deadline has passed it raises on every firing,
- * so a rule's own pcall cannot swallow the timeout and carry on. */
+/* Set once the deadline has passed (by the watchdog, or every HOOK_EVERY instructions when the
+ * watchdog cannot run). It raises at every instruction from then on, so a rule's own pcall
+ * cannot swallow the timeout and carry on. */
 static void on_count(lua_State *L, lua_Debug *ar) {
   tg_script_t *script;
   lua_getallocf(L, (void **)&script);
@@ -63,6 +66,15 @@ static void on_count(lua_State *L, lua_Debug *ar) {
     lua_sethook(L, on_count, LUA_MASKCOUNT, 1);
     luaL_error(L, "time limit of %d ms exceeded", (int)script->time_limit_ms);
   }
+}
+
+/* The watchdog's expiry, in a signal handler on the gate's thread: hooks every Lua thread
+ * that may be running Lua code (the state's own, and each coroutine it has resumed), the way
+ * the lua interpreter stops a script on Ctrl-C. Lua reads hooks set asynchronously. */
+static void on_time_up(void *arg) {
+  tg_script_t *script = arg;
+  lua_sethook(script->L, on_count, LUA_MASKCOUNT, 1);
+  tg_coroutine_lua_hook_running(on_count, LUA_MASKCOUNT, 1);
 }
 
 static int traceback(lua_State *L) {
@@ -80,8 +92,11 @@ static int gate(tg_script_t *script, lua_CFunction fn, void *ud, unsigned budget
   lua_pushcfunction(L, fn);
   lua_pushlightuserdata(L, ud);
   script->deadline_ns = now_ns() + (long long)budget_ms * 1000000LL;
-  lua_sethook(L, on_count, LUA_MASKCOUNT, HOOK_EVERY);
+  /* An instruction hook alone would do, but it slows every instruction the rules run. */
+  if (tg_watchdog_arm(script->deadline_ns, on_time_up, script) < 0)
+    lua_sethook(L, on_count, LUA_MASKCOUNT, HOOK_EVERY);
   int rc = lua_pcall(L, 1, 0, base + 1);
+  tg_watchdog_disarm();
   lua_sethook(L, NULL, 0, 0);
   if (rc != LUA_OK) {
     const char *msg = rc == LUA_ERRMEM ? "Lua memory limit reached" : lua_tostring(L, -1);
@@ -113,6 +128,7 @@ static void open_libraries(lua_State *L, const char *runtime_dir) {
     luaL_requiref(L, lib->name, lib->func, 1);
     lua_pop(L, 1);
   }
+  tg_coroutine_lua_track(L);
   /* debug is loaded for the runtime's tracebacks but is not a global: rules cannot reach it. */
   luaL_requiref(L, LUA_DBLIBNAME, luaopen_debug, 0);
   lua_pop(L, 1);

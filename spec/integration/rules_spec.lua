@@ -17,6 +17,30 @@ describe("rules on the real gateway", function()
       explode = "return function(call)\n  local t = nil\n  return t.field\nend\n",
       spin = "return function(call) while true do end end\n",
       spin_in_pcall = "return function(call)\n  while true do pcall(function() while true do end end) end\nend\n",
+      spin_in_wrap = "return function(call) coroutine.wrap(function() while true do end end)() end\n",
+      spin_in_resume = "return function(call)\n  local ok, err = coroutine.resume(coroutine.create(function() while true do end end))\n"
+        .. "  return { ok = tostring(ok), err = err }\nend\n",
+      spin_nested = "return function(call)\n  local function inner() while true do pcall(function() while true do end end) end end\n"
+        .. "  local middle = coroutine.wrap(function() coroutine.resume(coroutine.create(inner)) while true do end end)\n"
+        .. "  while true do pcall(middle) end\nend\n",
+      spin_in_close = "return function(call)\n  local co = coroutine.create(function()\n"
+        .. "    local guard <close> = setmetatable({}, { __close = function() while true do end end })\n"
+        .. "    coroutine.yield()\n  end)\n  coroutine.resume(co)\n  coroutine.close(co)\nend\n",
+      busy = "return function(call) local n = 0 for i = 1, 1000000 do n = n + i end return { n = n } end\n",
+      coroutines = [[
+return function(call)
+  local gen = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end)
+  local first, second = gen(1), gen(10)
+  local co = coroutine.create(function(x) error("boom " .. x, 0) end)
+  local ok, err = coroutine.resume(co, 7)
+  local _, dead = coroutine.resume(co)
+  local caught, obj = pcall(coroutine.wrap(function() error({ code = 5 }) end))
+  local closed = coroutine.close(coroutine.create(function() end))
+  local _, misuse = pcall(coroutine.resume, 42)
+  return { first = first, second = second, ok = tostring(ok), err = err, dead = dead, caught = tostring(caught),
+    code = obj.code, closed = tostring(closed), status = coroutine.status(co), misuse = misuse }
+end
+]],
       recurse = "local function f(n) return f(n + 1) + 1 end\nreturn function(call) return f(1) end\n",
       hog = "return function(call) local s = string.rep('x', 1 << 30) return { n = #s } end\n",
       hog_table = "return function(call) local t = {} for i = 1, 1e9 do t[i] = i end end\n",
@@ -68,8 +92,29 @@ describe("rules on the real gateway", function()
     still_serving()
   end)
 
+  it("stops a loop inside a coroutine the rule made, however deep and whichever way it was resumed", function()
+    for _, name in ipairs({ "spin_in_wrap", "spin_in_resume", "spin_nested", "spin_in_close" }) do
+      assert.equal(gateway.fault(1999), gw:call(name), name)
+      assert.matches("<name>echo</name>", gw:call("echo"), name)
+    end
+    still_serving()
+  end)
+
+  it("lets a rule use all of the time limit without being stopped", function()
+    assert.matches("<n>500000500000</n>", gw:call("busy"))
+  end)
+
+  it("keeps coroutine.resume, wrap, close and status as Lua defines them", function()
+    local reply = gw:call("coroutines")
+    for _, expected in ipairs({ "<first>2</first>", "<second>20</second>", "<ok>false</ok>", "<err>boom 7</err>",
+      "<dead>cannot resume dead coroutine</dead>", "<caught>false</caught>", "<code>5</code>", "<closed>true</closed>",
+      "<status>dead</status>", "<misuse>bad argument #1 to &apos;[%w.]*resume&apos; %(thread expected, got number%)</misuse>" }) do
+      assert.matches(expected, reply)
+    end
+  end)
+
   it("serves every call after the limits struck (calls reuse coroutines; a stopped one is not reused)", function()
-    for _, name in ipairs({ "spin", "spin_in_pcall", "hog", "explode" }) do
+    for _, name in ipairs({ "spin", "spin_in_pcall", "spin_in_wrap", "hog", "explode" }) do
       assert.equal(gateway.fault(1999), gw:call(name), name)
       for i = 1, 40 do assert.matches("<name>echo</name>", gw:call("echo"), name .. " then echo " .. i) end
     end

@@ -1,0 +1,155 @@
+/* watchdog.c: the watchdog thread and the per-thread deadlines it enforces (see watchdog.h). */
+#include "watchdog.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+
+enum {
+  TICK_MS = 2,               /* how late past its deadline an expiry may be noticed */
+  IDLE_TICKS_TO_SLEEP = 500, /* a second with nothing armed: sleep until something is */
+};
+
+typedef struct watch_s {
+  long long deadline_ns;  /* 0 while disarmed; written by the owner, read by the watchdog */
+  long long signalled_ns; /* the deadline the owner was last signalled for (watchdog only) */
+  tg_watchdog_expire_fn on_expire;
+  void *arg;
+  pthread_t owner;
+  struct watch_s *next;
+} watch_t;
+
+static struct {
+  pthread_mutex_t lock; /* guards the list and the thread's start */
+  pthread_cond_t wake;
+  watch_t *watches;
+  int started; /* 1 running, -1 could not start */
+  int sleeping;
+} watchdog = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static __thread watch_t *this_thread_watch;
+
+static int expiry_signal(void) { return SIGRTMIN + 1; }
+
+static long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void on_expiry_signal(int sig) {
+  int saved_errno = errno;
+  watch_t *watch = this_thread_watch;
+  if (watch) {
+    long long deadline = __atomic_load_n(&watch->deadline_ns, __ATOMIC_ACQUIRE);
+    /* Disarmed, or armed again since the watchdog looked: nothing is late. */
+    if (deadline != 0 && now_ns() >= deadline)
+      watch->on_expire(watch->arg);
+  }
+  errno = saved_errno;
+}
+
+/* Signals every owner whose deadline has passed; returns whether anything is armed. */
+static int look(void) {
+  int armed = 0;
+  long long now = now_ns();
+  for (watch_t *watch = watchdog.watches; watch; watch = watch->next) {
+    long long deadline = __atomic_load_n(&watch->deadline_ns, __ATOMIC_SEQ_CST);
+    if (deadline == 0)
+      continue;
+    armed = 1;
+    if (now >= deadline && watch->signalled_ns != deadline) {
+      watch->signalled_ns = deadline; /* once per deadline: the handler sets what stops the work */
+      pthread_kill(watch->owner, expiry_signal());
+    }
+  }
+  return armed;
+}
+
+static void *run(void *unused) {
+  pthread_mutex_lock(&watchdog.lock);
+  int idle_ticks = 0;
+  for (;;) {
+    idle_ticks = look() ? 0 : idle_ticks + 1;
+    if (idle_ticks >= IDLE_TICKS_TO_SLEEP) {
+      /* An arm that misses sleeping = 1 was stored before it, so the second look sees it. */
+      __atomic_store_n(&watchdog.sleeping, 1, __ATOMIC_SEQ_CST);
+      if (!look())
+        pthread_cond_wait(&watchdog.wake, &watchdog.lock);
+      __atomic_store_n(&watchdog.sleeping, 0, __ATOMIC_SEQ_CST);
+      idle_ticks = 0;
+      continue;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += TICK_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L)
+      until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&watchdog.wake, &watchdog.lock, &until);
+  }
+  return NULL;
+}
+
+static int start_locked(void) {
+  if (watchdog.started)
+    return watchdog.started;
+  struct sigaction action = {.sa_handler = on_expiry_signal, .sa_flags = SA_RESTART};
+  sigemptyset(&action.sa_mask);
+  pthread_t thread;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  /* The watchdog itself must never take the signal. */
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  int ok = sigaction(expiry_signal(), &action, NULL) == 0 && pthread_create(&thread, &attr, run, NULL) == 0;
+  pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  pthread_attr_destroy(&attr);
+  watchdog.started = ok ? 1 : -1;
+  return watchdog.started;
+}
+
+/* The calling thread's watch, made on its first arm. Watches are never freed: threads that
+ * arm deadlines (the loops) live as long as the process. */
+static watch_t *watch_of_this_thread(void) {
+  if (this_thread_watch)
+    return this_thread_watch;
+  watch_t *watch = calloc(1, sizeof *watch);
+  if (!watch)
+    return NULL;
+  watch->owner = pthread_self();
+  pthread_mutex_lock(&watchdog.lock);
+  if (start_locked() < 0) {
+    pthread_mutex_unlock(&watchdog.lock);
+    free(watch);
+    return NULL;
+  }
+  watch->next = watchdog.watches;
+  watchdog.watches = watch;
+  pthread_mutex_unlock(&watchdog.lock);
+  this_thread_watch = watch;
+  return watch;
+}
+
+int tg_watchdog_arm(long long deadline_ns, tg_watchdog_expire_fn on_expire, void *arg) {
+  watch_t *watch = watch_of_this_thread();
+  if (!watch)
+    return -1;
+  watch->on_expire = on_expire;
+  watch->arg = arg;
+  __atomic_store_n(&watch->deadline_ns, deadline_ns, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&watchdog.sleeping, __ATOMIC_SEQ_CST)) {
+    pthread_mutex_lock(&watchdog.lock);
+    pthread_cond_signal(&watchdog.wake);
+    pthread_mutex_unlock(&watchdog.lock);
+  }
+  return 0;
+}
+
+void tg_watchdog_disarm(void) {
+  if (this_thread_watch)
+    __atomic_store_n(&this_thread_watch->deadline_ns, 0, __ATOMIC_SEQ_CST);
+}
