@@ -2,15 +2,11 @@
 #include "watchdog.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
-
-enum {
-  TICK_MS = 2,               /* how late past its deadline an expiry may be noticed */
-  IDLE_TICKS_TO_SLEEP = 500, /* a second with nothing armed: sleep until something is */
-};
 
 typedef struct watch_s {
   long long deadline_ns;  /* 0 while disarmed; written by the owner, read by the watchdog */
@@ -21,13 +17,16 @@ typedef struct watch_s {
   struct watch_s *next;
 } watch_t;
 
+/* The watchdog sleeps until the earliest armed deadline. Deadlines only move later while
+ * calls run one after another, so under load it wakes about once per time limit, and an arm
+ * wakes it only when its deadline is earlier than the watchdog's next look. */
 static struct {
-  pthread_mutex_t lock; /* guards the list and the thread's start */
-  pthread_cond_t wake;
+  pthread_mutex_t lock; /* guards the list, the start and the sleep */
+  pthread_cond_t wake;  /* on CLOCK_MONOTONIC */
   watch_t *watches;
-  int started; /* 1 running, -1 could not start */
-  int sleeping;
-} watchdog = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+  int started;            /* 1 running, -1 could not start */
+  long long next_look_ns; /* when the watchdog looks next; LLONG_MAX: not until woken */
+} watchdog = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_look_ns = LLONG_MAX};
 
 static __thread watch_t *this_thread_watch;
 
@@ -51,43 +50,38 @@ static void on_expiry_signal(int sig) {
   errno = saved_errno;
 }
 
-/* Signals every owner whose deadline has passed; returns whether anything is armed. */
-static int look(void) {
-  int armed = 0;
-  long long now = now_ns();
+/* Signals every owner whose deadline has passed; returns the earliest deadline still to come. */
+static long long look(void) {
+  long long now = now_ns(), next = LLONG_MAX;
   for (watch_t *watch = watchdog.watches; watch; watch = watch->next) {
     long long deadline = __atomic_load_n(&watch->deadline_ns, __ATOMIC_SEQ_CST);
     if (deadline == 0)
       continue;
-    armed = 1;
-    if (now >= deadline && watch->signalled_ns != deadline) {
+    if (now < deadline) {
+      next = deadline < next ? deadline : next;
+    } else if (watch->signalled_ns != deadline) {
       watch->signalled_ns = deadline; /* once per deadline: the handler sets what stops the work */
       pthread_kill(watch->owner, expiry_signal());
     }
   }
-  return armed;
+  return next;
 }
 
 static void *run(void *unused) {
   pthread_mutex_lock(&watchdog.lock);
-  int idle_ticks = 0;
   for (;;) {
-    idle_ticks = look() ? 0 : idle_ticks + 1;
-    if (idle_ticks >= IDLE_TICKS_TO_SLEEP) {
-      /* An arm that misses sleeping = 1 was stored before it, so the second look sees it. */
-      __atomic_store_n(&watchdog.sleeping, 1, __ATOMIC_SEQ_CST);
-      if (!look())
-        pthread_cond_wait(&watchdog.wake, &watchdog.lock);
-      __atomic_store_n(&watchdog.sleeping, 0, __ATOMIC_SEQ_CST);
-      idle_ticks = 0;
-      continue;
+    long long next = look();
+    __atomic_store_n(&watchdog.next_look_ns, next, __ATOMIC_SEQ_CST);
+    /* An arm that read the old next_look_ns stored its deadline first: looking again sees it. */
+    long long again = look();
+    if (again < next)
+      __atomic_store_n(&watchdog.next_look_ns, next = again, __ATOMIC_SEQ_CST);
+    if (next == LLONG_MAX) {
+      pthread_cond_wait(&watchdog.wake, &watchdog.lock);
+    } else {
+      struct timespec until = {.tv_sec = next / 1000000000LL, .tv_nsec = next % 1000000000LL};
+      pthread_cond_timedwait(&watchdog.wake, &watchdog.lock, &until);
     }
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += TICK_MS * 1000000L;
-    if (until.tv_nsec >= 1000000000L)
-      until.tv_sec++, until.tv_nsec -= 1000000000L;
-    pthread_cond_timedwait(&watchdog.wake, &watchdog.lock, &until);
   }
   return NULL;
 }
@@ -98,6 +92,11 @@ static int start_locked(void) {
   struct sigaction action = {.sa_handler = on_expiry_signal, .sa_flags = SA_RESTART};
   sigemptyset(&action.sa_mask);
   pthread_t thread;
+  pthread_condattr_t cond_attr;
+  pthread_condattr_init(&cond_attr);
+  pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&watchdog.wake, &cond_attr);
+  pthread_condattr_destroy(&cond_attr);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -141,7 +140,7 @@ int tg_watchdog_arm(long long deadline_ns, tg_watchdog_expire_fn on_expire, void
   watch->on_expire = on_expire;
   watch->arg = arg;
   __atomic_store_n(&watch->deadline_ns, deadline_ns, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&watchdog.sleeping, __ATOMIC_SEQ_CST)) {
+  if (deadline_ns < __atomic_load_n(&watchdog.next_look_ns, __ATOMIC_SEQ_CST)) {
     pthread_mutex_lock(&watchdog.lock);
     pthread_cond_signal(&watchdog.wake);
     pthread_mutex_unlock(&watchdog.lock);

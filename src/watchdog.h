@@ -1,9 +1,8 @@
 /* watchdog.h: deadlines for work on the calling thread, enforced from outside it.
  *
  * A thread arms its deadline before a piece of work and disarms it after; arming costs two
- * memory accesses. One watchdog thread looks at every armed deadline a few hundred times a
- * second; when one has passed, it sends the owning thread a signal, whose handler calls that
- * thread's on_expire. The Lua time limit uses this instead of an instruction hook, which slowed
+ * memory accesses. One watchdog thread sleeps until the earliest armed deadline; when one has
+ * passed, it sends the owning thread a signal, whose handler calls that thread's on_expire. The Lua time limit uses this instead of an instruction hook, which slowed
  * every Lua instruction. */
 #ifndef TG_WATCHDOG_H
 #define TG_WATCHDOG_H
