@@ -188,6 +188,14 @@ static const llhttp_settings_t settings = {
  * bytes belong to the header section (so far), or 0 with *status set when the bytes must be
  * refused: a CR not followed by LF, a bare LF, an obs-fold continuation line, whitespace
  * between a field name and its colon (RFC 9112 5.1), or too many bytes. */
+/* Length of the run of bytes at s that are neither CR nor LF. */
+static size_t line_span(const char *s, size_t n) {
+  const char *cr = memchr(s, '\r', n);
+  size_t limit = cr ? (size_t)(cr - s) : n;
+  const char *lf = memchr(s, '\n', limit);
+  return lf ? (size_t)(lf - s) : limit;
+}
+
 static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *status) {
   /* The state lives in locals while the bytes are scanned (the compiler cannot keep h's fields
    * in registers across byte stores it must assume may alias them), and goes back at the end. */
@@ -195,6 +203,19 @@ static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *stat
   int scan = h->scan, line_used = h->line_used, header_lines = h->header_lines, in_field_name = h->in_field_name;
   size_t i = 0, done = len;
   for (; i < len; i++) {
+    if (scan == SCAN_IN_LINE && !in_field_name) {
+      /* In the request line or a field value only CR and LF matter: skip to the next one. */
+      size_t run = line_span(data + i, len - i);
+      if (header_bytes + run > TG_HTTP_MAX_HEADER_BYTES) {
+        *status = header_lines == 0 ? 414 : 431;
+        done = 0;
+        break;
+      }
+      header_bytes += run;
+      i += run;
+      if (i == len)
+        break;
+    }
     char c = data[i];
     if (++header_bytes > TG_HTTP_MAX_HEADER_BYTES) {
       *status = header_lines == 0 ? 414 : 431;
