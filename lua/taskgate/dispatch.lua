@@ -69,6 +69,7 @@ end
 
 -- The reply a rule's result asks for, and whether its changes are to be kept.
 local function outcome_of(result)
+  if getmetatable(result) == nil then return { params = result or {} }, true end -- the common case
   if fault.is(result) then return fault_reply(result.code), false end
   if upstream.is_reply(result) then return { raw = result.raw, code = result.fault and result.fault.code }, result.fault == nil end
   return { params = result or {} }, true
@@ -157,23 +158,35 @@ end
 
 -- Checks the envelope; returns the call a rule sees ({name, params, client, and legacy = true
 -- for a v1 request}), or nil and the fault reply.
+-- Method names as sent -> as rules are named (trimmed, lower case). Clients send the same few
+-- names over and over; the first NAMES_KEPT distinct ones are remembered.
+local method_names, names_kept, NAMES_KEPT = {}, 0, 256
+
+local function method_name(sent)
+  local name = method_names[sent]
+  if name then return name end
+  name = sent
+  if name:byte(1) and (name:byte(1) <= 32 or name:byte(-1) <= 32) then name = name:match("^%s*(.-)%s*$") end
+  name = name:lower()
+  if names_kept < NAMES_KEPT then
+    method_names[sent], names_kept = name, names_kept + 1
+  end
+  return name
+end
+
 local function prepare(call)
   if call.malformed then
     log.debug("malformed request", { reason = call.malformed, client = call.client })
     return nil, fault_reply(1900)
   end
   local name = call.name
-  if type(name) ~= "string" then
-    name = ""
-  elseif name:byte(1) and (name:byte(1) <= 32 or name:byte(-1) <= 32) then -- rare: most clients send the bare name
-    name = name:match("^%s*(.-)%s*$")
-  end
+  name = type(name) == "string" and method_name(name) or ""
   if name == "" then return nil, fault_reply(1900) end
   local params = call.params
   if params == nil or params == "" then params = {} end
   if type(params) ~= "table" then return nil, fault_reply(1900) end
   -- The envelope becomes what the rule sees, in place: a table less on every call.
-  call.name, call.params = name:lower(), params
+  call.name, call.params = name, params
   if call.legacy then legacy.normalise(call) end
   return call
 end
