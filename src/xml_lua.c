@@ -14,30 +14,35 @@ static void push_value(lua_State *L, const tg_xml_node_t *node, int depth) {
   }
   luaL_checkstack(L, 6, "XML nesting");
   lua_newtable(L);
-  lua_newtable(L); /* names already turned into arrays */
+  int value = lua_gettop(L);
+  int arrays = 0; /* names already turned into arrays: a table made at the first repeat */
   for (const tg_xml_node_t *child = node->first_child; child; child = child->next) {
-    int kind = lua_getfield(L, -2, child->name);
+    int kind = lua_getfield(L, value, child->name);
     lua_pop(L, 1);
     if (kind == LUA_TNIL) {
       push_value(L, child, depth + 1);
-      lua_setfield(L, -3, child->name);
+      lua_setfield(L, value, child->name);
       continue;
     }
-    if (lua_getfield(L, -1, child->name) == LUA_TNIL) { /* second occurrence: start an array */
+    if (!arrays) {
+      lua_newtable(L);
+      arrays = lua_gettop(L);
+    }
+    if (lua_getfield(L, arrays, child->name) == LUA_TNIL) { /* second occurrence: start an array */
       lua_pop(L, 1);
       lua_createtable(L, 2, 0);
-      lua_getfield(L, -3, child->name);
+      lua_getfield(L, value, child->name);
       lua_rawseti(L, -2, 1);
       lua_pushvalue(L, -1);
-      lua_setfield(L, -3, child->name);
+      lua_setfield(L, value, child->name);
       lua_pushvalue(L, -1);
-      lua_setfield(L, -4, child->name);
+      lua_setfield(L, arrays, child->name);
     }
     push_value(L, child, depth + 1);
     lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
     lua_pop(L, 1);
   }
-  lua_pop(L, 1);
+  lua_settop(L, value);
 }
 
 void tg_xml_lua_push_call(lua_State *L, const tg_xml_node_t *root, const char *why) {
