@@ -19,7 +19,8 @@ local function forget_runtime()
 end
 
 --- Loads rules_dir on a fresh temporary store (options.upstream: the --upstream URL the rules
---- see). Returns a site with:
+--- see; options.clock: a function giving the epoch seconds the rules see from loading on).
+--- Returns a site with:
 ---   call(method, params, client) -> the reply table ({params=..} or {fault={code=..}})
 ---   store, ports, audit -> the runtime modules, bound to the temporary store
 ---   clock -> the runtime clock; set `site.clock.source = function() return epoch end` to fix time
@@ -38,6 +39,7 @@ function M.open(rules_dir, options)
   local sys = setmetatable({ upstream = function() return options.upstream end }, { __index = native.sys })
   package.preload["taskgate.sys"] = function() return sys end
   package.preload["taskgate.xml"] = function() return native.xml end
+  if options.clock then require("taskgate.clock").source = options.clock end
   local host = require "taskgate.host"
   local ok, why = host.load(rules_dir)
   if not ok then

@@ -185,6 +185,20 @@ end
 end)
 
 describe("rule files at start-up", function()
+  it("runs the self-checks at a fixed time, and the rules at the real one", function()
+    -- A policy that depends on the hour must not make a start or a reload depend on it.
+    local dir = rules_dir({
+      _selfcheck = "return function(call)\n  local now = clock.format(clock.now())\n"
+        .. "  if now ~= '2024-01-03T12:00:00Z' then error('self-check at ' .. now) end\nend\n",
+      now = "return function(call) return { now = clock.format(clock.now()) } end\n",
+    })
+    local gw = gateway.start({ rules = dir })
+    local reply = gw:call("now")
+    assert.not_matches("2024%-01%-03T12:00:00Z", reply)
+    assert.matches("<now>20%d%d%-%d%d%-%d%dT", reply)
+    gw:stop()
+  end)
+
   it("changes behaviour after an edit and a restart, with no rebuild", function()
     local dir = rules_dir()
     local gw = gateway.start({ rules = dir })

@@ -4,6 +4,8 @@ local runtime = require "helpers.runtime" -- sets package.path/cpath for this ch
 local testing = require "taskgate.testing"
 
 local root = os.getenv("TASKGATE_ROOT") or "."
+local SUNDAY_0230 = 1714876200 -- 2024-05-05T02:30:00Z, inside the maintenance window
+local SATURDAY_NOON = 1714824000 -- 2024-05-04T12:00:00Z
 
 -- A rules directory: the shipped rules plus one recipe's files.
 local function rules_with(recipe)
@@ -27,7 +29,7 @@ describe("cookbook", function()
   end)
 
   it("maintenance_window refuses changes on Sunday 02:00-04:00 UTC but answers queries", function()
-    site = testing.open(rules_with("maintenance_window"))
+    site = testing.open(rules_with("maintenance_window"), { clock = function() return SATURDAY_NOON end })
     site.call("create_taskgroup", GROUP)
     local real_now = site.clock.source
     site.clock.source = function() return site.clock.parse("2024-05-05T02:30:00Z") end -- a Sunday
@@ -36,6 +38,12 @@ describe("cookbook", function()
     site.clock.source = function() return site.clock.parse("2024-05-05T04:00:00Z") end
     assert.same({ params = {} }, site.call("cancel_task", { task_id = "10" }))
     site.clock.source = real_now
+  end)
+
+  it("maintenance_window loads at any hour: the self-checks run at a fixed time", function()
+    site = testing.open(rules_with("maintenance_window"), { clock = function() return SUNDAY_0230 end })
+    assert.same({ fault = { code = 1921 } }, site.call("create_taskgroup", GROUP))
+    assert.same({ fault = { code = 1921 } }, site.call("cancel_task", { task_id = "10" }))
   end)
 
   it("rate_limit allows 20 calls per second per client", function()
