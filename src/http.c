@@ -184,10 +184,6 @@ static const llhttp_settings_t settings = {
 
 /* --- our own header scan ---------------------------------------------------------------- */
 
-/* Scans header bytes from data, stopping after the blank line that ends them. Returns how many
- * bytes belong to the header section (so far), or 0 with *status set when the bytes must be
- * refused: a CR not followed by LF, a bare LF, an obs-fold continuation line, whitespace
- * between a field name and its colon (RFC 9112 5.1), or too many bytes. */
 /* Length of the run of bytes at s that are neither CR nor LF. */
 static size_t line_span(const char *s, size_t n) {
   const char *cr = memchr(s, '\r', n);
@@ -196,6 +192,10 @@ static size_t line_span(const char *s, size_t n) {
   return lf ? (size_t)(lf - s) : limit;
 }
 
+/* Scans header bytes from data, stopping after the blank line that ends them. Returns how many
+ * bytes belong to the header section (so far), or 0 with *status set when the bytes must be
+ * refused: a CR not followed by LF, a bare LF, an obs-fold continuation line, whitespace
+ * between a field name and its colon (RFC 9112 5.1), or too many bytes. */
 static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *status) {
   /* The state lives in locals while the bytes are scanned (the compiler cannot keep h's fields
    * in registers across byte stores it must assume may alias them), and goes back at the end. */
@@ -204,13 +204,12 @@ static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *stat
   size_t i = 0, done = len;
   for (; i < len; i++) {
     if (scan == SCAN_IN_LINE && !in_field_name) {
-      /* In the request line or a field value only CR and LF matter: skip to the next one. */
+      /* In the request line or a field value only CR and LF matter: skip to the next one, but
+       * not past the size limit, which the byte after the skipped run then trips below. */
       size_t run = line_span(data + i, len - i);
-      if (header_bytes + run > TG_HTTP_MAX_HEADER_BYTES) {
-        *status = header_lines == 0 ? 414 : 431;
-        done = 0;
-        break;
-      }
+      size_t room = TG_HTTP_MAX_HEADER_BYTES - header_bytes;
+      if (run > room)
+        run = room;
       header_bytes += run;
       i += run;
       if (i == len)
