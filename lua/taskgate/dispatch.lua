@@ -69,9 +69,10 @@ end
 
 -- The reply a rule's result asks for, and whether its changes are to be kept.
 local function outcome_of(result)
-  if getmetatable(result) == nil then return { params = result or {} }, true end -- the common case
-  if fault.is(result) then return fault_reply(result.code), false end
-  if upstream.is_reply(result) then return { raw = result.raw, code = result.fault and result.fault.code }, result.fault == nil end
+  if getmetatable(result) ~= nil then -- a plain table, the common case, is neither
+    if fault.is(result) then return fault_reply(result.code), false end
+    if upstream.is_reply(result) then return { raw = result.raw, code = result.fault and result.fault.code }, result.fault == nil end
+  end
   return { params = result or {} }, true
 end
 
@@ -156,8 +157,6 @@ local function step(co, ...)
   return nil, request, last_token
 end
 
--- Checks the envelope; returns the call a rule sees ({name, params, client, and legacy = true
--- for a v1 request}), or nil and the fault reply.
 -- Method names as sent -> as rules are named (trimmed, lower case). Clients send the same few
 -- names over and over; the first NAMES_KEPT distinct ones are remembered.
 local method_names, names_kept, NAMES_KEPT = {}, 0, 256
@@ -174,6 +173,8 @@ local function method_name(sent)
   return name
 end
 
+-- Checks the envelope; returns the call a rule sees ({name, params, client, and legacy = true
+-- for a v1 request}), or nil and the fault reply.
 local function prepare(call)
   if call.malformed then
     log.debug("malformed request", { reason = call.malformed, client = call.client })
