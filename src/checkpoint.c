@@ -2,9 +2,11 @@
 #include "checkpoint.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <uv.h>
 
 #include "log.h"
+#include "metrics.h"
 
 /* Copying runs often, so that little is left to copy when the WAL must restart; the restart
  * (the one pass under the store lock) runs seldom, so few calls ever wait on it. */
@@ -42,12 +44,21 @@ static int on_wal_commit(void *data, sqlite3 *db, const char *name, int pages) {
   return SQLITE_OK;
 }
 
-static void checkpoint(tg_checkpointer_t *checkpointer) {
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One pass; its time goes to the histogram `timed` (TG_HIST_CHECKPOINT*). */
+static void checkpoint(tg_checkpointer_t *checkpointer, int timed) {
+  double started = now_seconds();
   int frames = 0, copied = 0;
   int rc = sqlite3_wal_checkpoint_v2(checkpointer->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
   if (rc != SQLITE_OK && rc != SQLITE_BUSY)
     tg_log(TG_LOG_WARN, "checkpoint_failed", "error=\"%s\"", sqlite3_errmsg(checkpointer->db));
   __atomic_store_n(&checkpointer->copied, copied > 0 ? copied : 0, __ATOMIC_RELAXED);
+  tg_metrics_observe(timed, now_seconds() - started);
 }
 
 static void run(void *data) {
@@ -66,10 +77,10 @@ static void run(void *data) {
      * coming. So once the WAL is long, a last pass holding the store lock copies the few
      * frames written since the copy before, and the next commit starts the WAL over instead
      * of growing it. */
-    checkpoint(checkpointer);
+    checkpoint(checkpointer, TG_HIST_CHECKPOINT);
     if (restart) {
       tg_store_lock(checkpointer->store);
-      checkpoint(checkpointer);
+      checkpoint(checkpointer, TG_HIST_CHECKPOINT_LOCKED);
       tg_store_unlock(checkpointer->store);
     }
     uv_mutex_lock(&checkpointer->lock);

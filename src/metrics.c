@@ -35,7 +35,12 @@ static histogram_t histograms[TG_HIST_COUNT] = {
     [TG_HIST_REQUEST] = {.name = "taskgate_request_duration_seconds",
                          .help = "Time from a methodcall's arrival to its reply."},
     [TG_HIST_COMMIT] = {.name = "taskgate_store_commit_duration_seconds",
-                        .help = "Time to commit a call's transaction."},
+                        .help = "Time to commit a loop turn's transaction (the turn's calls share it)."},
+    [TG_HIST_CHECKPOINT] = {.name = "taskgate_store_checkpoint_duration_seconds",
+                            .help = "WAL checkpoint passes that copy beside the writers."},
+    [TG_HIST_CHECKPOINT_LOCKED] = {.name = "taskgate_store_checkpoint_locked_duration_seconds",
+                                   .help = "Checkpoint passes under the store lock, so that the WAL restarts; "
+                                           "calls wait on them."},
     [TG_HIST_UPSTREAM] = {.name = "taskgate_upstream_duration_seconds", .help = "Time of outbound calls."},
 };
 

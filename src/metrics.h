@@ -1,11 +1,18 @@
 /* metrics.h: the process's counters and histograms, written out in the Prometheus text format.
- * Single-threaded like the loop that updates them. */
+ * The workers and the checkpoint thread update them under one lock. */
 #ifndef TG_METRICS_H
 #define TG_METRICS_H
 
 #include "buf.h"
 
-enum { TG_HIST_REQUEST, TG_HIST_COMMIT, TG_HIST_UPSTREAM, TG_HIST_COUNT };
+enum {
+  TG_HIST_REQUEST,
+  TG_HIST_COMMIT,
+  TG_HIST_CHECKPOINT,        /* a checkpoint pass beside the writers */
+  TG_HIST_CHECKPOINT_LOCKED, /* the pass under the store lock that lets the WAL restart */
+  TG_HIST_UPSTREAM,
+  TG_HIST_COUNT
+};
 
 /* Counts one finished call of method with outcome ("ok", a fault code, ...). */
 void tg_metrics_call(const char *method, const char *outcome);

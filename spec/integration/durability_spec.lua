@@ -16,6 +16,13 @@ describe("durability", function()
       assert.equal(gateway.OK, body)
     end
     conn:close()
+    -- Both kinds of pass ran and were timed: copying beside the writers, and the short pass
+    -- under the store lock that lets the WAL restart.
+    local _, metrics = gateway.get(gw.port, "/metrics")
+    assert.is_true(gateway.metric(metrics, "taskgate_store_checkpoint_duration_seconds_count") >= 1)
+    local locked = gateway.metric(metrics, "taskgate_store_checkpoint_locked_duration_seconds_count")
+    assert.is_true(locked >= 1)
+    assert.is_true(gateway.metric(metrics, 'taskgate_store_checkpoint_locked_duration_seconds_bucket{le="+Inf"}') == locked)
     local wal = io.open(gw.store .. "-wal", "rb")
     local wal_bytes = wal and wal:seek("end") or 0
     if wal then wal:close() end

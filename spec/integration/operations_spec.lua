@@ -6,10 +6,7 @@ local F = gateway.fault
 
 local get = gateway.get
 
-local function metric(text, series)
-  local escaped = series:gsub("[%p]", "%%%0")
-  return tonumber(text:match("\n" .. escaped .. " ([%d%.e%+]+)"))
-end
+local metric = gateway.metric
 
 local run = gateway.run
 
