@@ -3,8 +3,8 @@
 
 #include <string.h>
 
+#include "clock.h"
 #include "metrics.h"
-#include <sys/time.h>
 
 static long long count_rows(tg_store_t *store, const char *sql) {
   sqlite3_stmt *stmt = tg_store_prepare(store, sql, strlen(sql));
@@ -26,9 +26,7 @@ static int waiting_calls(const tg_admin_t *admin) {
 }
 
 static void status_json(tg_admin_t *admin, tg_buf_t *body) {
-  struct timeval now;
-  gettimeofday(&now, NULL);
-  double uptime = (double)now.tv_sec + (double)now.tv_usec / 1e6 - admin->started;
+  double uptime = tg_wall_seconds() - admin->started;
   tg_buf_printf(body,
                 "{\"version\":\"%s\",\"uptime_seconds\":%.1f,\"listen\":\"%s\",\"workers\":%d,\"open_connections\":%d,",
                 TG_VERSION, uptime, admin->server->address, admin->handler_count, open_conns(admin));

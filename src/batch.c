@@ -4,8 +4,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -18,12 +18,6 @@ struct tg_batch_s {
   int open; /* the turn's transaction is open */
   int closing;
 };
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int exec(tg_batch_t *batch, const char *sql) {
   sqlite3_stmt *stmt = tg_store_prepare(batch->store, sql, strlen(sql));
@@ -39,9 +33,9 @@ static int commit(tg_batch_t *batch) {
   if (!batch->open)
     return 0;
   batch->open = 0;
-  double started = now_seconds();
+  double started = tg_monotonic_seconds();
   int rc = exec(batch, "COMMIT");
-  tg_metrics_observe(TG_HIST_COMMIT, now_seconds() - started);
+  tg_metrics_observe(TG_HIST_COMMIT, tg_monotonic_seconds() - started);
   if (rc == 0)
     return 0;
   tg_log(TG_LOG_ERROR, "commit_failed", "error=\"%s\"", tg_store_errmsg(batch->store));

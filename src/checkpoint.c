@@ -2,9 +2,9 @@
 #include "checkpoint.h"
 
 #include <stdlib.h>
-#include <time.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -44,21 +44,15 @@ static int on_wal_commit(void *data, sqlite3 *db, const char *name, int pages) {
   return SQLITE_OK;
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* One pass; its time goes to the histogram `timed` (TG_HIST_CHECKPOINT*). */
 static void checkpoint(tg_checkpointer_t *checkpointer, int timed) {
-  double started = now_seconds();
+  double started = tg_monotonic_seconds();
   int frames = 0, copied = 0;
   int rc = sqlite3_wal_checkpoint_v2(checkpointer->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
   if (rc != SQLITE_OK && rc != SQLITE_BUSY)
     tg_log(TG_LOG_WARN, "checkpoint_failed", "error=\"%s\"", sqlite3_errmsg(checkpointer->db));
   __atomic_store_n(&checkpointer->copied, copied > 0 ? copied : 0, __ATOMIC_RELAXED);
-  tg_metrics_observe(timed, now_seconds() - started);
+  tg_metrics_observe(timed, tg_monotonic_seconds() - started);
 }
 
 static void run(void *data) {

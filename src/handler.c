@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "sys_lua.h"
@@ -168,15 +168,9 @@ static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
   tg_sys_lua_set_call(NULL);
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* One log line and the metrics of a call that has its reply. */
 static void account(const tg_call_note_t *note, double started) {
-  double seconds = now_seconds() - started;
+  double seconds = tg_monotonic_seconds() - started;
   const char *method = note->method[0] ? note->method : "-";
   tg_metrics_call(method, note->outcome[0] ? note->outcome : "ok");
   tg_metrics_observe(TG_HIST_REQUEST, seconds);
@@ -338,7 +332,7 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg
     strncpy(call->note.client, http->client, sizeof call->note.client - 1);
   call->h = h;
   call->http = http;
-  call->started = now_seconds();
+  call->started = tg_monotonic_seconds();
   h->arena.limit = h->arena.used + MAX_DECODED_BYTES; /* the bound is per call */
   call->root = tg_xml_decode(&h->arena, body, len, &call->why);
   call->legacy = http->legacy;

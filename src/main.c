@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -14,6 +13,7 @@
 #include "admin.h"
 #include "checkpoint.h"
 #include "cli.h"
+#include "clock.h"
 #include "commands.h"
 #include "handler.h"
 #include "log.h"
@@ -150,12 +150,6 @@ static int write_pid_file(const char *path) {
   return fclose(file) == 0 ? 0 : -1;
 }
 
-static double now_seconds(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
-
 static int listen_admin(gateway_t *gw, const tg_config_t *config) {
   gw->admin_server.routes = (tg_http_routes_t){.on_admin = tg_admin_answer, .admin_ctx = &gw->admin};
   gw->admin_server.limits = gw->server.limits;
@@ -194,7 +188,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                           .handlers = gw.handlers,
                           .store_path = config->store_path,
                           .upstream_url = config->upstream_url,
-                          .started = now_seconds()};
+                          .started = tg_wall_seconds()};
   gw.server.limits = (tg_server_limits_t){.header_timeout_ms = config->header_timeout_ms,
                                           .body_timeout_ms = config->body_timeout_ms,
                                           .idle_timeout_ms = config->idle_timeout_ms,

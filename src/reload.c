@@ -5,17 +5,11 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 
+#include "clock.h"
 #include "log.h"
 
 enum { DEBOUNCE_MS = 100 }; /* editors write a file in several steps; reload once they are done */
-
-static double now_seconds(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
 
 static void on_debounced(uv_timer_t *timer) { tg_reload_now(timer->data, "file_change"); }
 
@@ -43,7 +37,7 @@ int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handler
   reload->config = *config;
   reload->generation = 1;
   reload->last_ok = 1;
-  reload->last_time = now_seconds();
+  reload->last_time = tg_wall_seconds();
   snprintf(reload->last_trigger, sizeof reload->last_trigger, "start");
   tg_store_lock(config->store);
   remember_files(reload, handlers[0]->script);
@@ -119,7 +113,7 @@ static tg_script_t *rebuild(tg_reload_t *reload, char *err, size_t errcap) {
 int tg_reload_now(tg_reload_t *reload, const char *trigger) {
   char err[2048];
   tg_store_lock(reload->config.store);
-  double started = now_seconds();
+  double started = tg_wall_seconds();
   reload->last_time = started;
   snprintf(reload->last_trigger, sizeof reload->last_trigger, "%s", trigger);
   tg_script_t *next = rebuild(reload, err, sizeof err);
@@ -142,7 +136,7 @@ int tg_reload_now(tg_reload_t *reload, const char *trigger) {
   remember_files(reload, next);
   tg_store_unlock(reload->config.store);
   tg_log(TG_LOG_INFO, "reloaded", "trigger=%s generation=%u ms=%.1f", trigger, reload->generation,
-         (now_seconds() - started) * 1000);
+         (tg_wall_seconds() - started) * 1000);
   return 0;
 }
 

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 
 #include <openssl/evp.h>
 
+#include "clock.h"
 #include "json_lua.h"
 #include "log.h"
 
@@ -164,9 +164,7 @@ static int sys_log(lua_State *L) {
 
 /* sys.now() -> seconds since the epoch, with microseconds. */
 static int sys_now(lua_State *L) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  lua_pushnumber(L, (lua_Number)tv.tv_sec + (lua_Number)tv.tv_usec / 1e6);
+  lua_pushnumber(L, (lua_Number)tg_wall_seconds());
   return 1;
 }
 

@@ -9,9 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <time.h>
-
 #include "buf.h"
+#include "clock.h"
 #include "metrics.h"
 
 enum { IDLE_MS = 30000, MAX_ORIGINS = 64 };
@@ -71,15 +70,9 @@ static void pump(origin_t *origin);
 
 /* --- finishing ---------------------------------------------------------------------------- */
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void finish(request_t *request, const tg_upstream_result_t *result) {
   tg_metrics_upstream(result->error ? "failed" : "ok");
-  tg_metrics_observe(TG_HIST_UPSTREAM, now_seconds() - request->started);
+  tg_metrics_observe(TG_HIST_UPSTREAM, tg_monotonic_seconds() - request->started);
   request->done(request->data, result);
   tg_buf_free(&request->bytes);
   free(request);
@@ -365,7 +358,7 @@ int tg_upstream_request(tg_upstream_t *upstream, const char *method, const char 
   if (!request)
     return UV_ENOMEM;
   request->origin = origin;
-  request->started = now_seconds();
+  request->started = tg_monotonic_seconds();
   request->done = done;
   request->data = data;
   if (tg_buf_printf(&request->bytes,
