@@ -120,13 +120,13 @@ function M.get(port, path)
   return status, body, headers
 end
 
--- Reads one HTTP response from conn; returns status, headers (lower-case keys), body.
 --- The value of one series (name and labels exactly as exposed) in /metrics text, or nil.
 function M.metric(text, series)
   local escaped = series:gsub("[%p]", "%%%0")
   return tonumber(text:match("\n" .. escaped .. " ([%d%.e%+]+)"))
 end
 
+-- Reads one HTTP response from conn; returns status, headers (lower-case keys), body.
 function M.read_response(conn, head_only)
   local line, err = conn:receive("*l")
   if not line then return nil, err end
