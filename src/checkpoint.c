@@ -47,8 +47,8 @@ static int on_wal_commit(void *data, sqlite3 *db, const char *name, int pages) {
 /* One pass; its time goes to the histogram `timed` (TG_HIST_CHECKPOINT*). */
 static void checkpoint(tg_checkpointer_t *checkpointer, int timed) {
   double started = tg_monotonic_seconds();
-  int frames = 0, copied = 0;
-  int rc = sqlite3_wal_checkpoint_v2(checkpointer->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+  int copied = 0;
+  int rc = sqlite3_wal_checkpoint_v2(checkpointer->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, &copied);
   if (rc != SQLITE_OK && rc != SQLITE_BUSY)
     tg_log(TG_LOG_WARN, "checkpoint_failed", "error=\"%s\"", sqlite3_errmsg(checkpointer->db));
   __atomic_store_n(&checkpointer->copied, copied > 0 ? copied : 0, __ATOMIC_RELAXED);

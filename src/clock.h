@@ -14,6 +14,13 @@ static inline double tg_clock_read(clockid_t clock) {
 /* Seconds on a clock that never jumps: only differences mean anything. */
 static inline double tg_monotonic_seconds(void) { return tg_clock_read(CLOCK_MONOTONIC); }
 
+/* The same clock in nanoseconds, for deadlines. Async-signal-safe (clock_gettime is). */
+static inline long long tg_monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 /* Seconds since the epoch. */
 static inline double tg_wall_seconds(void) { return tg_clock_read(CLOCK_REALTIME); }
 

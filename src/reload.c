@@ -113,8 +113,8 @@ static tg_script_t *rebuild(tg_reload_t *reload, char *err, size_t errcap) {
 int tg_reload_now(tg_reload_t *reload, const char *trigger) {
   char err[2048];
   tg_store_lock(reload->config.store);
-  double started = tg_wall_seconds();
-  reload->last_time = started;
+  double started = tg_monotonic_seconds(); /* for how long it took; last_time is for people */
+  reload->last_time = tg_wall_seconds();
   snprintf(reload->last_trigger, sizeof reload->last_trigger, "%s", trigger);
   tg_script_t *next = rebuild(reload, err, sizeof err);
   if (!next) {
@@ -136,7 +136,7 @@ int tg_reload_now(tg_reload_t *reload, const char *trigger) {
   remember_files(reload, next);
   tg_store_unlock(reload->config.store);
   tg_log(TG_LOG_INFO, "reloaded", "trigger=%s generation=%u ms=%.1f", trigger, reload->generation,
-         (tg_wall_seconds() - started) * 1000);
+         (tg_monotonic_seconds() - started) * 1000);
   return 0;
 }
 

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "coroutine_lua.h"
 #include "log.h"
 #include "store_lua.h"
@@ -29,12 +29,6 @@ struct tg_script_s {
   tg_store_t *store;
   char error[2048]; /* the last gate error, for callers that report it */
 };
-
-static long long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* Counts every byte the state holds and refuses growth past the cap, so a rule that builds a
  * giant string or table gets a memory error instead of taking the process down. */
@@ -60,7 +54,7 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 static void on_count(lua_State *L, lua_Debug *ar) {
   tg_script_t *script;
   lua_getallocf(L, (void **)&script);
-  if (now_ns() > script->deadline_ns) {
+  if (tg_monotonic_ns() > script->deadline_ns) {
     /* From now on fire at every instruction: the error then also hits the code between a
      * rule's pcalls, and the call unwinds. The gate removes the hook when it returns. */
     lua_sethook(L, on_count, LUA_MASKCOUNT, 1);
@@ -91,7 +85,7 @@ static int gate(tg_script_t *script, lua_CFunction fn, void *ud, unsigned budget
   lua_pushcfunction(L, traceback);
   lua_pushcfunction(L, fn);
   lua_pushlightuserdata(L, ud);
-  script->deadline_ns = now_ns() + (long long)budget_ms * 1000000LL;
+  script->deadline_ns = tg_monotonic_ns() + (long long)budget_ms * 1000000LL;
   /* An instruction hook alone would do, but it slows every instruction the rules run. */
   if (tg_watchdog_arm(script->deadline_ns, on_time_up, script) < 0)
     lua_sethook(L, on_count, LUA_MASKCOUNT, HOOK_EVERY);

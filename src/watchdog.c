@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
+
 typedef struct watch_s {
   long long deadline_ns;  /* 0 while disarmed; written by the owner, read by the watchdog */
   long long signalled_ns; /* the deadline the owner was last signalled for (watchdog only) */
@@ -32,19 +34,13 @@ static __thread watch_t *this_thread_watch;
 
 static int expiry_signal(void) { return SIGRTMIN + 1; }
 
-static long long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void on_expiry_signal(int sig) {
   int saved_errno = errno;
   watch_t *watch = this_thread_watch;
   if (watch) {
     long long deadline = __atomic_load_n(&watch->deadline_ns, __ATOMIC_ACQUIRE);
     /* Disarmed, or armed again since the watchdog looked: nothing is late. */
-    if (deadline != 0 && now_ns() >= deadline)
+    if (deadline != 0 && tg_monotonic_ns() >= deadline)
       watch->on_expire(watch->arg);
   }
   errno = saved_errno;
@@ -52,7 +48,7 @@ static void on_expiry_signal(int sig) {
 
 /* Signals every owner whose deadline has passed; returns the earliest deadline still to come. */
 static long long look(void) {
-  long long now = now_ns(), next = LLONG_MAX;
+  long long now = tg_monotonic_ns(), next = LLONG_MAX;
   for (watch_t *watch = watchdog.watches; watch; watch = watch->next) {
     long long deadline = __atomic_load_n(&watch->deadline_ns, __ATOMIC_SEQ_CST);
     if (deadline == 0)

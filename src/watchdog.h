@@ -2,8 +2,9 @@
  *
  * A thread arms its deadline before a piece of work and disarms it after; arming costs two
  * memory accesses. One watchdog thread sleeps until the earliest armed deadline; when one has
- * passed, it sends the owning thread a signal, whose handler calls that thread's on_expire. The Lua time limit uses this instead of an instruction hook, which slowed
- * every Lua instruction. */
+ * passed, it sends the owning thread a signal, whose handler calls that thread's on_expire.
+ * The Lua time limit uses this instead of an instruction hook, which slowed every Lua
+ * instruction. */
 #ifndef TG_WATCHDOG_H
 #define TG_WATCHDOG_H
 
