@@ -3,7 +3,7 @@ local gateway = require "helpers.gateway"
 local socket = require "socket"
 
 describe("durability", function()
-  it("checkpoints the WAL off the commit path: it stays small under steady writes, and nothing is lost", function()
+  it("checkpoints the WAL off the commit path: it stays bounded under steady writes, and nothing is lost", function()
     local gw = gateway.start({ args = "--lua-time-limit 5000" })
     for group = 1, 2 do
       local tasks = {}
