@@ -2,7 +2,7 @@
 -- moments and restarted. After every kill: every acknowledged change is in the store, no
 -- unacknowledged change is half-applied, PRAGMA integrity_check is ok, and replaying the audit
 -- trail gives exactly the store's tasks. CRASH_ROUNDS sets the number of kills (20 here; the
--- long run in the README uses 200).
+-- long run in docs/hardening.md uses 200).
 local gateway = require "helpers.gateway"
 local runtime = require "helpers.runtime"
 local socket = require "socket"
