@@ -33,6 +33,7 @@ struct tg_call_s {
   const tg_xml_node_t *root;
   const char *why; /* why it did not decode, or NULL */
   int legacy;
+  int interface; /* TG_HTTP_TASK or TG_HTTP_BIN */
   /* while it waits on the network: the request's token, then its outcome */
   lua_Integer token;
   int failed_outbound;
@@ -109,6 +110,8 @@ static int first_step(lua_State *L) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "legacy");
   }
+  lua_pushstring(L, step->call->interface == TG_HTTP_BIN ? "bin" : "task");
+  lua_setfield(L, -2, "interface");
   lua_call(L, 1, 3);
   take_outcome(L, step);
   return 0;
@@ -336,6 +339,7 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg
   h->arena.limit = h->arena.used + MAX_DECODED_BYTES; /* the bound is per call */
   call->root = tg_xml_decode(&h->arena, body, len, &call->why);
   call->legacy = http->legacy;
+  call->interface = http->interface;
   push(&h->queued, call);
   tg_batch_schedule(h->batch);
   return TG_HTTP_LATER;

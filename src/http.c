@@ -8,9 +8,24 @@
 
 #include "metrics.h"
 
-#define TASK_PATH "/api/v2/task"
-#define LEGACY_TASK_PATH "/ASInterfaceHttp/AutoStoreHttpInterface.aspx"
 #define XML_TYPE "application/xml; charset=utf-8"
+#define JSON_TYPE "application/json; charset=utf-8"
+
+/* The endpoints. The v2 paths are compared as documented; the v1 ones as IIS, which served
+ * them, compares paths: without regard to case. */
+static const struct endpoint {
+  const char *path;
+  size_t len;
+  int interface; /* TG_HTTP_TASK or TG_HTTP_BIN */
+  int legacy;
+} endpoints[] = {
+#define ENDPOINT(path, interface, legacy) {path, sizeof path - 1, interface, legacy}
+    ENDPOINT("/api/v2/task", TG_HTTP_TASK, 0),
+    ENDPOINT("/api/v2/bin", TG_HTTP_BIN, 0),
+    ENDPOINT("/ASInterfaceHttp/AutoStoreHttpInterface.aspx", TG_HTTP_TASK, 1),
+    ENDPOINT("/ASInterfaceHttp/BinInterface.aspx", TG_HTTP_BIN, 1),
+#undef ENDPOINT
+};
 
 enum { SCAN_LINE_START, SCAN_IN_LINE, SCAN_AFTER_CR, SCAN_BODY };
 enum { ROUTE_TASK, ROUTE_HEAD, ROUTE_ADMIN, ROUTE_NOT_FOUND, ROUTE_NOT_ALLOWED, ROUTE_BAD_TYPE };
@@ -62,7 +77,7 @@ static int on_message_begin(llhttp_t *p) {
   tg_http_t *h = p->data;
   h->body.len = 0;
   h->field_len = h->value_len = 0;
-  h->wants_continue = h->bad_content_type = h->headers_done = 0;
+  h->wants_continue = h->bad_encoding = h->json_type = h->headers_done = 0;
   h->route = ROUTE_NOT_FOUND;
   return 0;
 }
@@ -96,25 +111,51 @@ static int is_field(const tg_http_t *h, const char *name) {
   return h->field_len == strlen(name) && strncasecmp(h->field, name, h->field_len) == 0;
 }
 
-/* Returns 1 for an XML media type we accept (or no type at all, as some clients send). */
-static int xml_media_type(const char *value, size_t len) {
-  while (len > 0 && (*value == ' ' || *value == '\t'))
-    value++, len--;
-  size_t type_len = 0;
-  while (type_len < len && value[type_len] != ';' && value[type_len] != ' ' && value[type_len] != '\t')
-    type_len++;
-  return (type_len == 15 && strncasecmp(value, "application/xml", 15) == 0) ||
-         (type_len == 8 && strncasecmp(value, "text/xml", 8) == 0);
+/* The length of the token that starts value (after blanks, before a ';', blank or the end). */
+static size_t token(const char **value, size_t len) {
+  while (len > 0 && (**value == ' ' || **value == '\t'))
+    (*value)++, len--;
+  size_t n = 0;
+  while (n < len && (*value)[n] != ';' && (*value)[n] != ' ' && (*value)[n] != '\t' && (*value)[n] != ',')
+    n++;
+  return n;
+}
+
+/* Returns 1 for application/json or any type/subtype ending in +json. Any Content-Type carries
+ * a methodcall (the body decides); a JSON type only says how to answer a body that is neither. */
+static int json_media_type(const char *value, size_t len) {
+  size_t n = token(&value, len);
+  return (n == 16 && strncasecmp(value, "application/json", 16) == 0) ||
+         (n > 5 && strncasecmp(value + n - 5, "+json", 5) == 0);
+}
+
+/* Returns 1 when a Content-Encoding is something other than identity: such a body cannot be
+ * read, so it is the one thing the endpoints refuse with 415. */
+static int encoded_body(const char *value, size_t len) {
+  size_t n = token(&value, len);
+  return n > 0 && !(n == 8 && strncasecmp(value, "identity", 8) == 0);
 }
 
 static int on_header_value_complete(llhttp_t *p) {
   tg_http_t *h = p->data;
-  if (is_field(h, "content-type") && !xml_media_type(h->value, h->value_len))
-    h->bad_content_type = 1;
+  if (is_field(h, "content-type"))
+    h->json_type = json_media_type(h->value, h->value_len);
+  else if (is_field(h, "content-encoding"))
+    h->bad_encoding |= encoded_body(h->value, h->value_len);
   else if (is_field(h, "expect") && h->value_len == 12 && strncasecmp(h->value, "100-continue", 12) == 0)
     h->wants_continue = 1;
   h->field_len = h->value_len = 0;
   return 0;
+}
+
+/* The endpoint at path, or NULL. */
+static const struct endpoint *find_endpoint(const char *path, size_t len) {
+  for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
+    const struct endpoint *e = &endpoints[i];
+    if (len == e->len && (e->legacy ? strncasecmp(path, e->path, len) : memcmp(path, e->path, len)) == 0)
+      return e;
+  }
+  return NULL;
 }
 
 static int route(tg_http_t *h) {
@@ -124,17 +165,17 @@ static int route(tg_http_t *h) {
   size_t kept = path_len < sizeof h->path ? path_len : sizeof h->path - 1;
   memcpy(h->path, h->body.data, kept);
   h->path[kept] = '\0';
-  h->legacy = path_len == strlen(LEGACY_TASK_PATH) && memcmp(h->body.data, LEGACY_TASK_PATH, path_len) == 0;
-  int on_endpoint = h->routes->on_task &&
-                    (h->legacy || (path_len == strlen(TASK_PATH) && memcmp(h->body.data, TASK_PATH, path_len) == 0));
+  const struct endpoint *endpoint = h->routes->on_task ? find_endpoint(h->body.data, path_len) : NULL;
+  h->legacy = endpoint && endpoint->legacy;
+  h->interface = endpoint ? endpoint->interface : TG_HTTP_TASK;
   int method = h->parser.method;
-  if (!on_endpoint)
+  if (!endpoint)
     return (method == HTTP_GET || method == HTTP_HEAD) && h->routes->on_admin ? ROUTE_ADMIN : ROUTE_NOT_FOUND;
   if (method == HTTP_HEAD)
     return ROUTE_HEAD;
   if (method != HTTP_POST)
     return ROUTE_NOT_ALLOWED;
-  return h->bad_content_type ? ROUTE_BAD_TYPE : ROUTE_TASK;
+  return h->bad_encoding ? ROUTE_BAD_TYPE : ROUTE_TASK;
 }
 
 static int on_headers_complete(llhttp_t *p) {
@@ -309,7 +350,7 @@ static void answer(tg_http_t *h, int keep_alive) {
     } else if (rc < 0) {
       respond_text(h->out, 500, keep_alive, NULL);
     } else {
-      respond(h->out, 200, XML_TYPE, h->reply.data, h->reply.len, keep_alive, NULL);
+      respond(h->out, 200, h->reply_json ? JSON_TYPE : XML_TYPE, h->reply.data, h->reply.len, keep_alive, NULL);
     }
     break;
   }
@@ -377,7 +418,7 @@ int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size
 
 int tg_http_finish(tg_http_t *h, const char *reply, size_t len, tg_buf_t *out) {
   int keep_alive = h->waiting_keep_alive;
-  respond(out, 200, XML_TYPE, reply, len, keep_alive, NULL);
+  respond(out, 200, h->reply_json ? JSON_TYPE : XML_TYPE, reply, len, keep_alive, NULL);
   h->waiting = 0;
   next_message(h);
   return keep_alive ? TG_HTTP_MORE : TG_HTTP_CLOSE;

@@ -7,6 +7,9 @@
 
 #include "buf.h"
 
+/* Which interface an endpoint serves. */
+enum { TG_HTTP_TASK = 0, TG_HTTP_BIN = 1 };
+
 enum {
   TG_HTTP_MAX_HEADER_BYTES = 16 * 1024,
   TG_HTTP_MAX_BODY_BYTES = 1024 * 1024,
@@ -46,7 +49,10 @@ struct tg_http_s {
   void *owner;                /* the connection */
   int waiting;                /* a task call of this connection answers later */
   int waiting_keep_alive;
-  int legacy;         /* the request came to the v1 path */
+  int legacy;         /* the request came to a v1 path */
+  int interface;      /* TG_HTTP_TASK or TG_HTTP_BIN: which endpoint the request came to */
+  int json_type;      /* its Content-Type is JSON: a body that is neither form is answered in JSON */
+  int reply_json;     /* set by the task handler: the reply is JSON (the request was) */
   const char *client; /* the peer's address, owned by the connection */
   tg_buf_t *out;      /* where responses go during tg_http_feed */
   /* Our own scan of the header bytes, ahead of llhttp (which lets bare CR and obs-fold through). */
@@ -65,7 +71,7 @@ struct tg_http_s {
   char value[128];
   size_t value_len;
   int wants_continue;
-  int bad_content_type;
+  int bad_encoding; /* a Content-Encoding other than identity: 415 */
   int headers_done;
   char path[256]; /* the request path (without query), cut at 255 bytes */
   tg_buf_t reply;

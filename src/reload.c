@@ -22,6 +22,22 @@ static void on_rules_changed(uv_fs_event_t *watch, const char *filename, int eve
   uv_timer_start(&reload->debounce, on_debounced, DEBOUNCE_MS, 0);
 }
 
+/* Watches DIR/bin too: inotify does not see into subdirectories. A rule set without one has
+ * nothing to watch there. */
+static void watch_bin_rules(tg_reload_t *reload, const char *rules_dir) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/bin", rules_dir);
+  if (uv_fs_event_init(reload->loop, &reload->bin_watch) < 0)
+    return;
+  reload->bin_watch.data = reload;
+  if (uv_fs_event_start(&reload->bin_watch, on_rules_changed, dir, 0) < 0) {
+    uv_close((uv_handle_t *)&reload->bin_watch, NULL);
+    return;
+  }
+  reload->watching_bin = 1;
+  uv_unref((uv_handle_t *)&reload->bin_watch);
+}
+
 static void remember_files(tg_reload_t *reload, tg_script_t *script) {
   tg_buf_t files = {0};
   int rc = tg_script_host_string(script, "describe", &files);
@@ -58,6 +74,7 @@ int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handler
   }
   if (rc < 0)
     tg_log(TG_LOG_WARN, "rules_watch_failed", "dir=%s error=%s", config->rules_dir, uv_strerror(rc));
+  watch_bin_rules(reload, config->rules_dir);
   return rc;
 }
 
@@ -169,6 +186,9 @@ void tg_reload_stop(tg_reload_t *reload) {
   if (reload->watching)
     uv_close((uv_handle_t *)&reload->watch, NULL);
   reload->watching = 0;
+  if (reload->watching_bin)
+    uv_close((uv_handle_t *)&reload->bin_watch, NULL);
+  reload->watching_bin = 0;
   if (!uv_is_closing((uv_handle_t *)&reload->debounce))
     uv_close((uv_handle_t *)&reload->debounce, NULL);
 }

@@ -14,6 +14,8 @@ enum { TG_RELOAD_MAX_HANDLERS = 64 }; /* --workers at most */
 typedef struct tg_reload_s {
   uv_loop_t *loop;
   uv_fs_event_t watch;
+  uv_fs_event_t bin_watch; /* rules/bin/, the bin interface's rules (when the directory exists) */
+  int watching_bin;
   uv_timer_t debounce;
   int watching;
   tg_handler_t **handlers; /* one per worker: each gets a generation of its own */

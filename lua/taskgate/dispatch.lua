@@ -8,6 +8,7 @@ local audit = require "taskgate.audit"
 local db = require "taskgate.db"
 local debug = require "debug"
 local fault = require "taskgate.fault"
+local interfaces = require "taskgate.interfaces"
 local legacy = require "taskgate.legacy"
 local log = require "taskgate.log"
 local outbound = require "taskgate.outbound"
@@ -21,7 +22,8 @@ local before = nil -- rules/_before.lua: runs ahead of every rule and may refuse
 local waiting = {} -- token -> coroutine of a call waiting on the network
 local last_token = 0
 
---- Makes `handler` answer the method `name` (matched case-insensitively).
+--- Makes `handler` answer the method `name` (matched case-insensitively); a rule of the bin
+--- endpoint is registered as "bin/<method>" (see taskgate.interfaces).
 function M.register(name, handler, file)
   rules[name:lower()] = { handler = handler, file = file }
 end
@@ -188,6 +190,7 @@ local function prepare(call)
   if type(params) ~= "table" then return nil, fault_reply(1900) end
   -- The envelope becomes what the rule sees, in place: a table less on every call.
   call.name, call.params = name, params
+  if not call.interface then call.interface = "task" end
   if call.legacy then legacy.normalise(call) end
   return call
 end
@@ -200,7 +203,7 @@ function M.start(call)
     sys.note("-")
     return ended(refusal)
   end
-  local rule = rules[prepared.name]
+  local rule = interfaces.find(rules, prepared.name, prepared.interface)
   if not rule then
     sys.note("unknown")
     return ended(fault_reply(1901))

@@ -35,8 +35,9 @@ local SELF_CHECK_TIME = 1704283200
 local function self_check(check, path)
   local began, why = db.begin()
   if not began then return string.format("%s: cannot open a transaction: %s", path, why) end
-  local function call(name, params)
-    return dispatch.handle({ name = name, params = params or {}, client = "127.0.0.1" }) -- a local client, as an operator testing by hand
+  local function call(name, params, interface)
+    -- a local client, as an operator testing by hand; interface "bin" calls the bin endpoint
+    return dispatch.handle({ name = name, params = params or {}, client = "127.0.0.1", interface = interface })
   end
   local source = clock.source
   clock.source = function() return SELF_CHECK_TIME end
@@ -54,21 +55,26 @@ function M.load(rules_dir)
   local names, why = sys.list_rules(rules_dir)
   if not names then return nil, why end
   local handlers, files, problems = {}, {}, {}
-  for _, file in ipairs(names) do
-    local name = file:sub(1, -5)
-    local path = rules_dir .. "/" .. file
-    local handler, sha256 = load_file(path, name)
-    if handler then
-      handlers[name] = { handler = handler, path = path }
-      files[#files + 1] = { name = name, path = path, sha256 = sha256 }
-    else
-      problems[#problems + 1] = sha256
+  local function load_all(dir, prefix, list)
+    for _, file in ipairs(list) do
+      local name = prefix .. file:sub(1, -5)
+      local path = dir .. "/" .. file
+      local handler, sha256 = load_file(path, name)
+      if handler then
+        handlers[name] = { handler = handler, path = path }
+        files[#files + 1] = { name = name, path = path, sha256 = sha256 }
+      else
+        problems[#problems + 1] = sha256
+      end
     end
   end
+  load_all(rules_dir, "", names)
+  -- rules/bin/ holds the bin endpoint's rules (taskgate.interfaces); a rule set may have none.
+  load_all(rules_dir .. "/bin", "bin/", sys.list_rules(rules_dir .. "/bin") or {})
   if #problems > 0 then return nil, table.concat(problems, "\n") end
   dispatch.clear()
   for name, rule in pairs(handlers) do
-    if name:sub(1, 1) ~= "_" then dispatch.register(name, rule.handler, rule.path) end
+    if not name:match("^_") and not name:match("^bin/_") then dispatch.register(name, rule.handler, rule.path) end
   end
   if handlers._before then dispatch.set_before(handlers._before.handler, handlers._before.path) end
   if handlers._selfcheck then

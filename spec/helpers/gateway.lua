@@ -27,7 +27,7 @@ end
 --- A new rules directory: copies of the shipped rules plus `extra` files (name -> source).
 function M.rules_dir(extra)
   local dir = M.tmpdir()
-  os.execute(string.format("cp %s/*.lua %s/", M.rules, dir))
+  os.execute(string.format("cp -R %s/. %s/", M.rules, dir))
   for name, source in pairs(extra or {}) do M.write_file(dir .. "/" .. name .. ".lua", source) end
   return dir
 end
