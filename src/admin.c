@@ -27,9 +27,13 @@ static int waiting_calls(const tg_admin_t *admin) {
 
 static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   double uptime = tg_wall_seconds() - admin->started;
+  char addresses[TG_MAX_LISTEN * 84];
+  tg_listeners_describe(admin->listeners, "\",\"", addresses, sizeof addresses);
   tg_buf_printf(body,
-                "{\"version\":\"%s\",\"uptime_seconds\":%.1f,\"listen\":\"%s\",\"workers\":%d,\"open_connections\":%d,",
-                TG_VERSION, uptime, admin->server->address, admin->handler_count, open_conns(admin));
+                "{\"version\":\"%s\",\"uptime_seconds\":%.1f,\"listen\":\"%s\",\"listeners\":[\"%s\"],"
+                "\"workers\":%d,\"open_connections\":%d,",
+                TG_VERSION, uptime, admin->listeners->server[0].address, addresses, admin->handler_count,
+                open_conns(admin));
   tg_buf_puts(body, "\"store\":{\"path\":\"");
   for (const char *c = admin->store_path; *c; c++) { /* quotes and backslashes keep the JSON valid */
     if (*c == '"' || *c == '\\')

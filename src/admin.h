@@ -6,12 +6,12 @@
 #include "buf.h"
 #include "handler.h"
 #include "reload.h"
-#include "server.h"
+#include "listeners.h"
 #include "store.h"
 
 typedef struct tg_admin_s {
   tg_reload_t *reload;
-  tg_server_t *server; /* the main listener: its address */
+  tg_listeners_t *listeners; /* the main thread's: their addresses */
   int *open_conns;     /* of all workers */
   tg_store_t *store;
   const char *store_path;

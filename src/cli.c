@@ -24,8 +24,10 @@ static const char usage[] =
     "  backup FILE           copy the store, online, into FILE (SQLite's backup API)\n"
     "\n"
     "options:\n"
-    "  --listen HOST:PORT    address to serve on (default 0.0.0.0:44000; port 0 picks a free\n"
-    "                        port and prints 'listening on HOST:PORT')\n"
+    "  --listen HOST:PORT    address to serve on, repeatable (up to 8: v1 clients on port 80,\n"
+    "                        v2 on 44000); default 0.0.0.0:44000; port 0 picks a free port and\n"
+    "                        prints 'listening on HOST:PORT'. Every other option may be given\n"
+    "                        once (on the command line, or once in the config file)\n"
     "  --rules DIR           directory of rule files, one per method (default ./rules)\n"
     "  --store PATH          SQLite store file, created if missing (default ./taskgate.db)\n"
     "  --sync MODE           normal: a reply means the change survives a crash of taskgate;\n"
@@ -96,11 +98,22 @@ static int parse_number(const char *value, long min, long max, long *out) {
   return 0;
 }
 
-/* Applies one --name value pair; returns 0 or -1 for a bad value. */
+/* Adds a --listen address; returns 0, or -1 for a bad address or one too many. */
+static int add_listen(tg_config_t *config, const char *value) {
+  if (config->listen_count == TG_MAX_LISTEN)
+    return -1;
+  tg_address_t *address = &config->listen[config->listen_count];
+  if (parse_address(address->host, sizeof address->host, &address->port, value) < 0)
+    return -1;
+  config->listen_count++;
+  return 0;
+}
+
+/* Applies one --name value pair; returns 0, -1 for a bad value or -2 for an unknown name. */
 static int apply(tg_config_t *config, const char *name, const char *value) {
   long n;
   if (strcmp(name, "listen") == 0)
-    return parse_address(config->host, sizeof config->host, &config->port, value);
+    return add_listen(config, value);
   if (strcmp(name, "admin-listen") == 0)
     return parse_address(config->admin_host, sizeof config->admin_host, &config->admin_port, value);
   if (strcmp(name, "log-format") == 0) {
@@ -160,15 +173,40 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
   return -2;
 }
 
+/* The options one source (the config file, or the command line) has set, so that setting one
+ * twice is refused instead of the second silently replacing the first. --listen repeats. */
+typedef struct seen_s {
+  char names[64][32];
+  int count;
+} seen_t;
+
+/* Returns 1 when name was already set in this source (and is not repeatable); else records it. */
+static int set_twice(seen_t *seen, const char *name) {
+  if (strcmp(name, "listen") == 0)
+    return 0;
+  for (int i = 0; i < seen->count; i++)
+    if (strcmp(seen->names[i], name) == 0)
+      return 1;
+  if (seen->count < 64)
+    snprintf(seen->names[seen->count++], sizeof seen->names[0], "%s", name);
+  return 0;
+}
+
 /* Applies `--config FILE` (if given): "name = value" lines, '#' comments. Runs before the
  * command-line flags, so they win. */
 static int read_config_file(tg_config_t *config, int argc, char **argv, char *err, size_t errcap) {
   const char *path = NULL;
+  int given = 0;
   for (int i = 1; i < argc; i++) {
+    const char *found = NULL;
     if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-      path = argv[i + 1];
+      found = argv[++i];
     else if (strncmp(argv[i], "--config=", 9) == 0)
-      path = argv[i] + 9;
+      found = argv[i] + 9;
+    if (found && given++)
+      return snprintf(err, errcap, "option '--config' given twice (try --help)"), TG_CLI_USAGE;
+    if (found)
+      path = found;
   }
   if (!path)
     return TG_CLI_RUN;
@@ -177,6 +215,7 @@ static int read_config_file(tg_config_t *config, int argc, char **argv, char *er
     return snprintf(err, errcap, "cannot read config file %s", path), TG_CLI_USAGE;
   char line[1024];
   int number = 0, rc = TG_CLI_RUN;
+  seen_t seen = {0};
   while (rc == TG_CLI_RUN && fgets(line, sizeof line, file)) {
     number++;
     char *text = line + strspn(line, " \t");
@@ -194,9 +233,11 @@ static int read_config_file(tg_config_t *config, int argc, char **argv, char *er
     *name_end = '\0';
     /* Values must outlive the parse: the config keeps pointers to them. */
     char *kept = value ? strdup(value) : NULL;
-    int applied = kept && strcmp(text, "config") != 0 ? apply(config, text, kept) : -1;
+    int twice = kept && set_twice(&seen, text);
+    int applied = kept && !twice && strcmp(text, "config") != 0 ? apply(config, text, kept) : -1;
     if (applied < 0) {
-      snprintf(err, errcap, "%s:%d: %s '%s'", path, number, applied == -2 ? "unknown option" : "invalid line", text);
+      snprintf(err, errcap, "%s:%d: %s '%s'", path, number,
+               twice ? "set twice:" : applied == -2 ? "unknown option" : "invalid line", text);
       free(kept);
       rc = TG_CLI_USAGE;
     }
@@ -208,8 +249,6 @@ static int read_config_file(tg_config_t *config, int argc, char **argv, char *er
 int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t errcap) {
   *config = (tg_config_t){
       .command = "serve",
-      .host = "0.0.0.0",
-      .port = 44000,
       .rules_dir = "./rules",
       .store_path = "./taskgate.db",
       .log_level = TG_LOG_INFO,
@@ -245,6 +284,8 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
   int rc = read_config_file(config, argc, argv, err, errcap);
   if (rc != TG_CLI_RUN)
     return rc;
+  seen_t seen = {0};
+  int listen_on_command_line = 0;
   for (; i < argc; i++) {
     const char *arg = argv[i];
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
@@ -268,11 +309,17 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       return snprintf(err, errcap, "option '--%s' needs a value (try --help)", name), TG_CLI_USAGE;
     if (strcmp(name, "config") == 0)
       continue; /* read before the other flags */
+    if (set_twice(&seen, name))
+      return snprintf(err, errcap, "option '--%s' given twice (try --help)", name), TG_CLI_USAGE;
+    if (strcmp(name, "listen") == 0 && !listen_on_command_line++)
+      config->listen_count = 0; /* the command line's addresses replace the config file's */
     rc = apply(config, name, value);
     if (rc == -2)
       return snprintf(err, errcap, "unknown option '--%s' (try --help)", name), TG_CLI_USAGE;
     if (rc < 0)
       return snprintf(err, errcap, "invalid value '%s' for --%s (try --help)", value, name), TG_CLI_USAGE;
   }
+  if (config->listen_count == 0)
+    config->listen[config->listen_count++] = (tg_address_t){.host = "0.0.0.0", .port = 44000};
   return TG_CLI_RUN;
 }

@@ -4,12 +4,19 @@
 
 #include <stddef.h>
 
+enum { TG_MAX_LISTEN = 8 }; /* --listen addresses */
+
+typedef struct tg_address_s {
+  char host[64];
+  int port;
+} tg_address_t;
+
 typedef struct tg_config_s {
   const char *command;   /* serve (the default), audit, check, reload, status or backup */
   const char *check_dir; /* check's DIR argument (default: rules_dir) */
   const char *pid_file;  /* NULL: the store path with ".pid" appended */
-  char host[64];
-  int port;
+  tg_address_t listen[TG_MAX_LISTEN]; /* --listen, repeatable; the first is where status asks */
+  int listen_count;
   const char *rules_dir;
   const char *store_path;
   const char *runtime_dir; /* NULL: found next to the binary or in the install prefix */

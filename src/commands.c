@@ -124,13 +124,13 @@ int tg_command_reload(const tg_config_t *config) {
 
 /* Connects to the gateway's listener; a wildcard address means this machine. */
 static int connect_listener(const tg_config_t *config) {
-  const char *host = config->host;
+  const char *host = config->listen[0].host;
   if (strcmp(host, "0.0.0.0") == 0)
     host = "127.0.0.1";
   else if (strcmp(host, "::") == 0)
     host = "::1";
   char port[16];
-  snprintf(port, sizeof port, "%d", config->port);
+  snprintf(port, sizeof port, "%d", config->listen[0].port);
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *found = NULL;
   if (getaddrinfo(host, port, &hints, &found) != 0)
     return -1;
@@ -146,7 +146,7 @@ static int connect_listener(const tg_config_t *config) {
 int tg_command_status(const tg_config_t *config) {
   int fd = connect_listener(config);
   if (fd < 0) {
-    fprintf(stderr, "taskgate: status: no gateway answers on %s:%d\n", config->host, config->port);
+    fprintf(stderr, "taskgate: status: no gateway answers on %s:%d\n", config->listen[0].host, config->listen[0].port);
     return 1;
   }
   static const char request[] = "GET /status HTTP/1.1\r\nHost: taskgate\r\nConnection: close\r\n\r\n";
@@ -159,7 +159,7 @@ int tg_command_status(const tg_config_t *config) {
   response[used] = '\0';
   const char *body = strstr(response, "\r\n\r\n");
   if (strncmp(response, "HTTP/1.1 200", 12) != 0 || !body) {
-    fprintf(stderr, "taskgate: status: unexpected answer from %s:%d\n", config->host, config->port);
+    fprintf(stderr, "taskgate: status: unexpected answer from %s:%d\n", config->listen[0].host, config->listen[0].port);
     return 1;
   }
   fputs(body + 4, stdout);

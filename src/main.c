@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "commands.h"
 #include "handler.h"
+#include "listeners.h"
 #include "log.h"
 #include "reload.h"
 #include "script.h"
@@ -26,8 +27,8 @@
 
 typedef struct gateway_s {
   uv_loop_t *loop;
-  tg_server_t server;
-  tg_server_t admin_server; /* --admin-listen, or unused */
+  tg_listeners_t listeners; /* --listen, one or more */
+  tg_server_t admin_server;  /* --admin-listen, or unused */
   tg_reload_t reload;
   tg_admin_t admin;
   tg_handler_t *handler;
@@ -82,7 +83,7 @@ static void finish_drain(gateway_t *gw) {
 
 static void on_drain_check(uv_timer_t *timer) {
   gateway_t *gw = timer->data;
-  if (gw->server.open_conns == 0 && tg_handler_in_flight(gw->handler) == 0 && tg_workers_done(&gw->workers))
+  if (tg_listeners_open_conns(&gw->listeners) == 0 && tg_handler_in_flight(gw->handler) == 0 && tg_workers_done(&gw->workers))
     finish_drain(gw);
 }
 
@@ -91,7 +92,7 @@ static void on_drain_deadline(uv_timer_t *timer) {
   tg_log(TG_LOG_WARN, "drain_deadline", "open_connections=%d waiting_calls=%d",
          __atomic_load_n(&gw->open_conns, __ATOMIC_RELAXED), tg_handler_waiting(gw->handler));
   tg_workers_abort(&gw->workers);
-  tg_server_abort(&gw->server);
+  tg_listeners_abort(&gw->listeners);
   finish_drain(gw);
 }
 
@@ -111,7 +112,7 @@ static void on_stop_signal(uv_signal_t *signal, int signum) {
   tg_log(TG_LOG_INFO, "draining", "signal=%d open_connections=%d waiting_calls=%d", signum,
          __atomic_load_n(&gw->open_conns, __ATOMIC_RELAXED), tg_handler_waiting(gw->handler));
   tg_workers_drain(&gw->workers);
-  tg_server_drain(&gw->server);
+  tg_listeners_drain(&gw->listeners);
   tg_reload_stop(&gw->reload);
   uv_timer_start(&gw->drain_check, on_drain_check, 0, 20);
   uv_timer_start(&gw->drain_deadline, on_drain_deadline, gw->drain_timeout_ms, 0);
@@ -150,9 +151,9 @@ static int write_pid_file(const char *path) {
   return fclose(file) == 0 ? 0 : -1;
 }
 
-static int listen_admin(gateway_t *gw, const tg_config_t *config) {
+static int listen_admin(gateway_t *gw, const tg_config_t *config, const tg_server_limits_t *limits) {
   gw->admin_server.routes = (tg_http_routes_t){.on_admin = tg_admin_answer, .admin_ctx = &gw->admin};
-  gw->admin_server.limits = gw->server.limits;
+  gw->admin_server.limits = *limits;
   if (!config->admin_host[0])
     return 0;
   int rc = tg_server_listen(&gw->admin_server, gw->loop, config->admin_host, config->admin_port);
@@ -161,10 +162,11 @@ static int listen_admin(gateway_t *gw, const tg_config_t *config) {
   return rc;
 }
 
-/* Starts the --workers beyond the main thread on the main listener's port. */
-static int start_workers(gateway_t *gw, const tg_config_t *config, const tg_script_config_t *script_config) {
-  gw->workers_plan = (tg_workers_plan_t){
-      .config = config, .script_config = script_config, .main_server = &gw->server, .port = gw->server.port};
+/* Starts the --workers beyond the main thread on the main listeners' ports. */
+static int start_workers(gateway_t *gw, const tg_config_t *config, const tg_script_config_t *script_config,
+                         const tg_server_t *like) {
+  gw->workers_plan = (tg_workers_plan_t){.config = config, .script_config = script_config, .like = like};
+  tg_listeners_ports(&gw->listeners, gw->workers_plan.ports);
   char err[2048];
   gw->handlers[0] = gw->handler;
   gw->admin.handler_count = 1;
@@ -182,34 +184,35 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                        const tg_script_config_t *script_config) {
   gateway_t gw = {.loop = uv_default_loop(), .handler = handler, .drain_timeout_ms = config->drain_timeout_ms};
   gw.admin = (tg_admin_t){.reload = &gw.reload,
-                          .server = &gw.server,
+                          .listeners = &gw.listeners,
                           .open_conns = &gw.open_conns,
                           .store = store,
                           .handlers = gw.handlers,
                           .store_path = config->store_path,
                           .upstream_url = config->upstream_url,
                           .started = tg_wall_seconds()};
-  gw.server.limits = (tg_server_limits_t){.header_timeout_ms = config->header_timeout_ms,
-                                          .body_timeout_ms = config->body_timeout_ms,
-                                          .idle_timeout_ms = config->idle_timeout_ms,
-                                          .max_connections = config->max_connections};
-  gw.server.gateway_open = &gw.open_conns;
-  gw.server.reuse_port = config->workers > 1;
-  gw.server.routes = (tg_http_routes_t){.on_task = tg_handler_task,
-                                        .on_abandon = tg_handler_abandon,
-                                        .task_ctx = handler,
-                                        /* with --admin-listen the task port answers only the task interface */
-                                        .on_admin = config->admin_host[0] ? NULL : tg_admin_answer,
-                                        .admin_ctx = &gw.admin};
-  int rc = tg_server_listen(&gw.server, gw.loop, config->host, config->port);
-  if (rc < 0) {
-    fprintf(stderr, "taskgate: cannot listen on %s:%d: %s\n", config->host, config->port, uv_strerror(rc));
+  tg_server_t like = {.limits = {.header_timeout_ms = config->header_timeout_ms,
+                                 .body_timeout_ms = config->body_timeout_ms,
+                                 .idle_timeout_ms = config->idle_timeout_ms,
+                                 .max_connections = config->max_connections},
+                      .gateway_open = &gw.open_conns,
+                      .reuse_port = config->workers > 1,
+                      .routes = {.on_task = tg_handler_task,
+                                 .on_abandon = tg_handler_abandon,
+                                 .task_ctx = handler,
+                                 /* with --admin-listen the task port answers only the interfaces */
+                                 .on_admin = config->admin_host[0] ? NULL : tg_admin_answer,
+                                 .admin_ctx = &gw.admin}};
+  char err[512];
+  if (tg_listeners_open(&gw.listeners, gw.loop, &like, config->listen, NULL, config->listen_count, err, sizeof err) < 0) {
+    fprintf(stderr, "taskgate: %s\n", err);
+    uv_run(gw.loop, UV_RUN_DEFAULT);
     return 1;
   }
-  if (start_workers(&gw, config, script_config) < 0 || listen_admin(&gw, config) < 0) {
+  if (start_workers(&gw, config, script_config, &like) < 0 || listen_admin(&gw, config, &like.limits) < 0) {
     tg_workers_abort(&gw.workers);
     tg_workers_join(&gw.workers);
-    tg_server_close(&gw.server);
+    tg_listeners_close(&gw.listeners);
     uv_run(gw.loop, UV_RUN_DEFAULT);
     return 1;
   }
@@ -222,13 +225,16 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   uv_timer_init(gw.loop, &gw.drain_check);
   uv_timer_init(gw.loop, &gw.drain_deadline);
   gw.drain_check.data = gw.drain_deadline.data = &gw;
-  printf("listening on %s\n", gw.server.address);
+  char addresses[TG_MAX_LISTEN * 84];
+  tg_listeners_describe(&gw.listeners, " ", addresses, sizeof addresses);
+  printf("listening on %s\n", addresses);
   if (config->admin_host[0])
     printf("admin listening on %s\n", gw.admin_server.address);
   fflush(stdout);
-  tg_log(TG_LOG_INFO, "started", "listen=%s store=%s rules=%s upstream=%s version=%s", gw.server.address,
-         config->store_path, config->rules_dir, config->upstream_url ? config->upstream_url : "none", TG_VERSION);
-  sd_notifyf(0, "READY=1\nMAINPID=%lu\nSTATUS=listening on %s", (unsigned long)getpid(), gw.server.address);
+  tg_listeners_describe(&gw.listeners, ",", addresses, sizeof addresses);
+  tg_log(TG_LOG_INFO, "started", "listen=%s store=%s rules=%s upstream=%s version=%s", addresses, config->store_path,
+         config->rules_dir, config->upstream_url ? config->upstream_url : "none", TG_VERSION);
+  sd_notifyf(0, "READY=1\nMAINPID=%lu\nSTATUS=listening on %s", (unsigned long)getpid(), addresses);
   uv_run(gw.loop, UV_RUN_DEFAULT);
   close_signals(&gw);
   uv_close((uv_handle_t *)&gw.drain_check, NULL);
@@ -236,7 +242,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   uv_run(gw.loop, UV_RUN_DEFAULT);
   tg_workers_join(&gw.workers);
   unlink(pid_path);
-  tg_log(TG_LOG_INFO, "stopped", "listen=%s", gw.server.address);
+  tg_log(TG_LOG_INFO, "stopped", "listen=%s", addresses);
   return 0;
 }
 

@@ -20,7 +20,7 @@ struct tg_worker_s {
   uv_async_t wake;
   uv_timer_t drain_check;
   uv_sem_t ready;
-  tg_server_t server;
+  tg_listeners_t listeners;
   tg_handler_t handler;
   tg_batch_t *batch;
   tg_upstream_t *upstream;
@@ -28,6 +28,7 @@ struct tg_worker_s {
   int finished; /* the worker has closed its handles */
   int done;     /* the worker's loop has returned */
   int start_rc; /* 0 once listening, else a libuv error */
+  char start_error[160];
 };
 
 static void finish(tg_worker_t *w) {
@@ -37,14 +38,14 @@ static void finish(tg_worker_t *w) {
   uv_timer_stop(&w->drain_check);
   uv_close((uv_handle_t *)&w->drain_check, NULL);
   uv_close((uv_handle_t *)&w->wake, NULL);
-  tg_server_close(&w->server);
+  tg_listeners_close(&w->listeners);
   if (w->upstream)
     tg_upstream_close(w->upstream);
 }
 
 static void on_drain_check(uv_timer_t *timer) {
   tg_worker_t *w = timer->data;
-  if (w->server.open_conns == 0 && tg_handler_in_flight(&w->handler) == 0)
+  if (tg_listeners_open_conns(&w->listeners) == 0 && tg_handler_in_flight(&w->handler) == 0)
     finish(w);
 }
 
@@ -52,10 +53,10 @@ static void on_wake(uv_async_t *wake) {
   tg_worker_t *w = wake->data;
   int command = __atomic_load_n(&w->command, __ATOMIC_ACQUIRE);
   if (command == WORKER_ABORT) {
-    tg_server_abort(&w->server);
+    tg_listeners_abort(&w->listeners);
     finish(w);
   } else if (command == WORKER_DRAIN && !uv_is_active((uv_handle_t *)&w->drain_check)) {
-    tg_server_drain(&w->server);
+    tg_listeners_drain(&w->listeners);
     uv_timer_start(&w->drain_check, on_drain_check, 0, 20);
   }
 }
@@ -79,13 +80,11 @@ static int open_loop_parts(tg_worker_t *w) {
     return UV_ENOMEM;
   w->handler.upstream = w->upstream;
   w->handler.batch = w->batch;
-  const tg_server_t *main_server = plan->main_server;
-  w->server.limits = main_server->limits;
-  w->server.routes = main_server->routes;
-  w->server.routes.task_ctx = &w->handler;
-  w->server.gateway_open = main_server->gateway_open;
-  w->server.reuse_port = 1;
-  return tg_server_listen(&w->server, &w->loop, config->host, plan->port);
+  tg_server_t like = *plan->like;
+  like.routes.task_ctx = &w->handler;
+  like.reuse_port = 1;
+  return tg_listeners_open(&w->listeners, &w->loop, &like, config->listen, plan->ports, config->listen_count,
+                           w->start_error, sizeof w->start_error);
 }
 
 static void run_worker(void *arg) {
@@ -97,7 +96,7 @@ static void run_worker(void *arg) {
     finish(w);
   uv_sem_post(&w->ready);
   if (started)
-    tg_log(TG_LOG_DEBUG, "worker_started", "worker=%d listen=%s", w->index, w->server.address);
+    tg_log(TG_LOG_DEBUG, "worker_started", "worker=%d listen=%s", w->index, w->listeners.server[0].address);
   uv_run(&w->loop, UV_RUN_DEFAULT);
   tg_batch_free(w->batch); /* runs and answers what is still queued */
   uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -152,8 +151,7 @@ int tg_workers_start(tg_workers_t *workers, int count, const tg_workers_plan_t *
     workers->count++;
     uv_sem_wait(&w->ready);
     if (w->start_rc < 0) {
-      snprintf(err, errcap, "worker %d cannot listen on %s:%d: %s", w->index, plan->config->host, plan->port,
-               uv_strerror(w->start_rc));
+      snprintf(err, errcap, "worker %d: %s", w->index, w->start_error[0] ? w->start_error : uv_strerror(w->start_rc));
       break;
     }
   }
@@ -169,7 +167,7 @@ tg_handler_t *tg_workers_handler(tg_workers_t *workers, int i) { return &workers
 int tg_workers_open_conns(const tg_workers_t *workers) {
   int open = 0;
   for (int i = 0; i < workers->count; i++)
-    open += __atomic_load_n(&workers->list[i].server.open_conns, __ATOMIC_RELAXED);
+    open += tg_listeners_open_conns(&workers->list[i].listeners);
   return open;
 }
 

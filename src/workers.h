@@ -8,7 +8,7 @@
 #include "cli.h"
 #include "handler.h"
 #include "script.h"
-#include "server.h"
+#include "listeners.h"
 
 typedef struct tg_worker_s tg_worker_t;
 
@@ -17,13 +17,13 @@ typedef struct tg_workers_s {
   int count;
 } tg_workers_t;
 
-/* What every worker serves like: the main server's bound port, limits and routes (whose
+/* What every worker serves like: the main listeners' bound ports, limits and routes (whose
  * task_ctx each worker replaces with its own handler). */
 typedef struct tg_workers_plan_s {
   const tg_config_t *config;
   const tg_script_config_t *script_config;
-  const tg_server_t *main_server;
-  int port; /* the main listener's bound port */
+  const tg_server_t *like;  /* limits, routes, the gateway's connection count */
+  int ports[TG_MAX_LISTEN]; /* the main listeners' bound ports, one per --listen address */
 } tg_workers_plan_t;
 
 /* Starts count threads; each is listening when this returns 0. On -1 (with err) none runs. */
