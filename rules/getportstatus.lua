@@ -14,7 +14,7 @@ return function(call)
     port_mode = port.port_mode,
     select = { category = reply.list(port.categories) },
     bin_id = port.bin_id,
-    task_id = port.task_id,
+    task_id = port.task_id or (port.bin_id and 0), -- 0: an ad-hoc bin, open without a task
     taskgroup_id = port.taskgroup_id,
   })
 end

@@ -95,6 +95,16 @@ static const char *const migrations[] = {
     "CREATE TRIGGER taskgroup_keeps_its_id BEFORE UPDATE OF taskgroup_id ON taskgroup"
     "  WHEN EXISTS (SELECT 1 FROM task WHERE taskgroup_id = OLD.taskgroup_id)"
     "  BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END;",
+
+    /* 5: the bin model of the bin interface: bins inserted or that have been at a port, their
+     * documented mode (GRID, PORT, OPEN, CLOSED, TOGRID, OUTSIDE...), port and content code. A
+     * bin only tasks name is in the grid and needs no row. */
+    "CREATE TABLE bin ("
+    "  bin_id INTEGER PRIMARY KEY,"
+    "  bin_mode TEXT NOT NULL DEFAULT 'GRID',"
+    "  port_id INTEGER,"
+    "  content INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX bin_by_port ON bin(port_id) WHERE port_id IS NOT NULL;",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {

@@ -54,6 +54,15 @@ local faults = {
   [1920] = { name = "INVALID_PARAMETER_TASKCOMPLETE", source = "assumed" },
   [1921] = { name = "REFUSED_BY_SITE_POLICY", source = "assumed" }, -- for site rules: allow-lists, windows, limits
   [1922] = { name = "UPSTREAM_UNAVAILABLE", source = "assumed" }, -- bridge: unreachable, timed out or garbage
+  -- The bin interface (rules/bin/) and ad-hoc bins.
+  [1923] = { name = "MISSING_PARAMETER_BIN_MODE", source = "assumed" },
+  [1924] = { name = "INVALID_PARAMETER_BIN_MODE", source = "assumed" }, -- portbinmode: OPEN, CLOSED or OUTSIDE
+  [1925] = { name = "BIN_IS_AT_ANOTHER_PORT", source = "assumed" }, -- openbin, portbinmode, flushportbin
+  [1926] = { name = "BIN_ALREADY_EXISTS", source = "assumed" }, -- insertbin
+  [1927] = { name = "PORT_IS_NOT_IN_INSERT_MODE", source = "assumed" }, -- insertbin
+  [1928] = { name = "BIN_MODE_CHANGE_NOT_ALLOWED", source = "assumed" }, -- OUTSIDE only from TOGRID
+  [1929] = { name = "BIN_IS_OPEN", source = "assumed" }, -- flushportbin of the bin open at the port
+  [1930] = { name = "TOO_MANY_BINS", source = "assumed" }, -- a bin query matching more than 10000 bins
   [1999] = { name = "INTERNAL_ERROR", source = "assumed" }, -- a rule failed; its changes were undone
 }
 

@@ -44,4 +44,25 @@ function M.duplicate_task(tasks, store)
   return nil
 end
 
+--- bin_id: mandatory, 1..4000000 (1911 missing, 1010 invalid).
+function M.bin_id(value)
+  return check.int(value, { min = 1, max = 4000000, missing = 1911, invalid = 1010 })
+end
+
+M.MAX_BINS_LISTED = 10000 -- a bin query answers at most this many bins; more is fault 1930
+
+--- The bins a bin query names: bin_id alone, or the range min_bin_id..max_bin_id (each bound
+--- optional, 1..4000000, 1010 invalid). Returns the bins by bin_id, or nil and true when more
+--- than MAX_BINS_LISTED match.
+function M.bins_in_range(p)
+  local bins = require "taskgate.bins"
+  local bin_id = check.int(p.bin_id, { optional = true, min = 1, max = 4000000, invalid = 1010 })
+  local min = check.int(p.min_bin_id, { optional = true, min = 1, max = 4000000, invalid = 1010 })
+  local max = check.int(p.max_bin_id, { optional = true, min = 1, max = 4000000, invalid = 1010 })
+  if bin_id then min, max = math.max(bin_id, min or 1), math.min(bin_id, max or 4000000) end
+  local found = bins.list(min or 1, max or 4000000, M.MAX_BINS_LISTED)
+  if #found > M.MAX_BINS_LISTED then return nil, true end
+  return found
+end
+
 return M

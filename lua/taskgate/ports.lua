@@ -2,6 +2,7 @@
 -- A task is "selected by a port" while its bin is open there; its group is then selected by
 -- that port too.
 
+local bins = require "taskgate.bins"
 local db = require "taskgate.db"
 local store = require "taskgate.store"
 
@@ -31,6 +32,7 @@ end
 --- Closes a port; a task whose bin was open there goes back to its group.
 function M.close(port_id)
   db.exec("UPDATE task SET port_id = NULL WHERE port_id = ?", port_id)
+  bins.leave_port(port_id, true)
   db.exec("DELETE FROM port_category WHERE port_id = ?", port_id)
   db.exec("DELETE FROM port WHERE port_id = ?", port_id)
 end
@@ -62,20 +64,24 @@ function M.first_task_in_bin(bin_id)
     bin_id)
 end
 
---- Opens the bin of `task` at the port: the task (and its group) is now selected by it.
+--- Opens the bin of `task` at the port: the task (and its group) is now selected by it. A task
+--- without task_id is an ad-hoc bin: the port opens {bin_id} alone.
 function M.open_bin(port_id, task)
-  store.select_task(task.task_id, port_id)
+  if task.task_id then store.select_task(task.task_id, port_id) end
   db.exec("UPDATE port SET task_id = ?, bin_id = ? WHERE port_id = ?", task.task_id, task.bin_id, port_id)
+  bins.leave_port(port_id) -- the bins it closed before go back to the grid
+  bins.set(task.bin_id, "OPEN", port_id, nil)
 end
 
 --- Closes the port's open bin. With complete, its task is done (gone, like a cancelled one);
 --- otherwise it returns to its group.
 function M.close_bin(port_id, task_id, complete)
-  if complete then
+  if task_id and complete then
     store.cancel_task(task_id)
-  else
+  elseif task_id then
     store.select_task(task_id, nil)
   end
+  db.exec("UPDATE bin SET bin_mode = 'CLOSED' WHERE port_id = ? AND bin_mode = 'OPEN'", port_id)
   db.exec("UPDATE port SET task_id = NULL, bin_id = NULL WHERE port_id = ?", port_id)
 end
 

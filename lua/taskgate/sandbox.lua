@@ -35,7 +35,7 @@ local safe_libraries = { "string", "table", "math", "utf8", "coroutine" }
 -- The rule API: what a rule may use besides plain Lua.
 local api_modules = {
   check = "taskgate.check", store = "taskgate.store", audit = "taskgate.audit", log = "taskgate.log",
-  clock = "taskgate.clock", reply = "taskgate.reply", ports = "taskgate.ports", params = "taskgate.params",
+  clock = "taskgate.clock", reply = "taskgate.reply", ports = "taskgate.ports", params = "taskgate.params", bins = "taskgate.bins",
   upstream = "taskgate.upstream", http = "taskgate.http",
 }
 

@@ -88,7 +88,8 @@ local steps = {
   { "another port asks for a task of the selected group", "openbin", "<port_id>2000</port_id><task_id>12</task_id>", F(1019) },
   { "another port asks for a missing task", "openbin", "<port_id>2000</port_id><task_id>999</task_id>", F(1017) },
   { "another port asks for a missing group", "openbin", "<port_id>2000</port_id><taskgroup_id>999</taskgroup_id>", F(1018) },
-  { "another port asks for an unknown bin", "openbin", "<port_id>2000</port_id><bin_id>3999999</bin_id>", F(1011) },
+  { "another port opens a bin that holds no task: an ad-hoc bin, task_id 0", "openbin", "<port_id>2000</port_id><bin_id>3999999</bin_id>", bin(3999999, 0) },
+  { "and closes it without a task_id", "closebin", "<port_id>2000</port_id><bin_id>3999999</bin_id>", OK },
   { "port 2000 takes the earliest other group (2)", "openbin", "<port_id>2000</port_id>", bin(201, 21) },
   { "getportstatus shows the open bin", "getportstatus", "<port_id>2000</port_id>", params_reply({
     "<port_id>2000</port_id>", "<status>open</status>", "<port_mode>PICK</port_mode>", "<select/>",

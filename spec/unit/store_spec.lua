@@ -91,10 +91,11 @@ describe("the store schema", function()
       "taskgroup_keeps_its_id" }) do
       db.exec("DROP TRIGGER " .. name)
     end
+    db.exec("DROP TABLE bin")
     db.exec("PRAGMA user_version = 2")
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(4, db.row("PRAGMA user_version").user_version)
+    assert.equal(5, db.row("PRAGMA user_version").user_version)
     assert.equal(4, db.row("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'trigger'").n)
     db.exec("DELETE FROM task WHERE task_id = 10")
     assert.is_false(group_exists(db, 1))

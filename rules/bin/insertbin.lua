@@ -1,0 +1,18 @@
+-- insertbin: a new bin enters the system through a port opened in INSERT mode; it is stored in
+-- the grid with its content code (default 0).
+return function(call)
+  local p = call.params
+  local port_id = params.port_id(p.port_id)
+  local bin_id = params.bin_id(p.bin_id)
+  local content = check.int(p.content, { optional = true, min = 0, max = 10000000, invalid = 1006 })
+  if upstream.configured() then return upstream.forward(call, { port_id = port_id, bin_id = bin_id }) end
+
+  local port = ports.get(port_id)
+  if not port then return fault(1009) end
+  if port.port_mode ~= "INSERT" then return fault(1927) end
+  if bins.get(bin_id) then return fault(1926) end
+
+  bins.insert(bin_id, content or 0)
+  audit.record(call, { port_id = port_id, bin_id = bin_id, content = content or 0 })
+  return {}
+end
