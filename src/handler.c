@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "clock.h"
+#include "fault_names.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "sys_lua.h"
@@ -34,6 +36,7 @@ struct tg_call_s {
   const char *why; /* why it did not decode, or NULL */
   int legacy;
   int interface; /* TG_HTTP_TASK or TG_HTTP_BIN */
+  int json;      /* a JSON methodcall: the rules see call.form = "json" and the reply is JSON */
   /* while it waits on the network: the request's token, then its outcome */
   lua_Integer token;
   int failed_outbound;
@@ -112,6 +115,10 @@ static int first_step(lua_State *L) {
   }
   lua_pushstring(L, step->call->interface == TG_HTTP_BIN ? "bin" : "task");
   lua_setfield(L, -2, "interface");
+  if (step->call->json) { /* absent for XML, as the rule sees it */
+    lua_pushliteral(L, "json");
+    lua_setfield(L, -2, "form");
+  }
   lua_call(L, 1, 3);
   take_outcome(L, step);
   return 0;
@@ -133,7 +140,8 @@ static int next_step(lua_State *L) {
     lua_pushlstring(L, step->result->body, step->result->len);
     lua_setfield(L, -2, "body");
   }
-  lua_call(L, 2, 3);
+  lua_pushboolean(L, step->call->json);
+  lua_call(L, 3, 3);
   take_outcome(L, step);
   return 0;
 }
@@ -159,7 +167,8 @@ static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
     if (!batched)
       tg_store_abort(h->store); /* the time or memory limit struck beyond the rules' own handling */
     call->reply.len = reply_start;
-    tg_buf_append(&call->reply, h->fallback.data, h->fallback.len);
+    const tg_buf_t *fallback = call->json ? &h->fallback_json : &h->fallback;
+    tg_buf_append(&call->reply, fallback->data, fallback->len);
     step->token = 0;
     const char *why = tg_script_last_error(call->script);
     snprintf(call->note.outcome, sizeof call->note.outcome, "1999");
@@ -175,13 +184,16 @@ static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
 static void account(const tg_call_note_t *note, double started) {
   double seconds = tg_monotonic_seconds() - started;
   const char *method = note->method[0] ? note->method : "-";
-  tg_metrics_call(method, note->outcome[0] ? note->outcome : "ok");
+  const char *outcome = note->outcome[0] ? note->outcome : "ok";
+  char fault[48];
+  tg_fault_names_get(outcome, fault, sizeof fault); /* "" unless the outcome is a fault code */
+  tg_metrics_call(method, outcome, fault);
   tg_metrics_observe(TG_HIST_REQUEST, seconds);
   if (note->failure[0])
     tg_metrics_rule_failure(method, note->failure);
   if (tg_log_enabled(TG_LOG_INFO))
-    tg_log(TG_LOG_INFO, "call", "request_id=%llu client=%s method=%s outcome=%s ms=%.3f", note->id, note->client,
-           method, note->outcome[0] ? note->outcome : "ok", seconds * 1000);
+    tg_log(TG_LOG_INFO, "call", "request_id=%llu client=%s method=%s outcome=%s%s%s ms=%.3f", note->id, note->client,
+           method, outcome, fault[0] ? " fault=" : "", fault, seconds * 1000);
 }
 
 static void on_outbound_done(void *data, const tg_upstream_result_t *result);
@@ -337,7 +349,12 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg
   call->http = http;
   call->started = tg_monotonic_seconds();
   h->arena.limit = h->arena.used + MAX_DECODED_BYTES; /* the bound is per call */
-  call->root = tg_xml_decode(&h->arena, body, len, &call->why);
+  /* The body decides its form: JSON when it opens an object, XML otherwise. A body that is
+   * neither is answered in JSON when its Content-Type said JSON. */
+  int json = tg_json_is_likely(body, len);
+  call->root = json ? tg_json_decode(&h->arena, body, len, &call->why) : tg_xml_decode(&h->arena, body, len, &call->why);
+  call->json = json || (http->json_type && !call->root);
+  http->reply_json = call->json;
   call->legacy = http->legacy;
   call->interface = http->interface;
   push(&h->queued, call);
@@ -368,9 +385,11 @@ int tg_handler_in_flight(const tg_handler_t *h) {
 }
 
 int tg_handler_swap(tg_handler_t *h, tg_script_t *next) {
-  tg_buf_t fallback = {0};
-  if (tg_script_host_string(next, "internal_error_reply", &fallback) < 0) {
+  tg_buf_t fallback = {0}, fallback_json = {0};
+  if (tg_script_host_string(next, "internal_error_reply", &fallback) < 0 ||
+      tg_script_host_string(next, "internal_error_reply_json", &fallback_json) < 0) {
     tg_buf_free(&fallback);
+    tg_buf_free(&fallback_json);
     return -1;
   }
   tg_script_retain(next);
@@ -378,6 +397,8 @@ int tg_handler_swap(tg_handler_t *h, tg_script_t *next) {
   h->script = next;
   tg_buf_free(&h->fallback);
   h->fallback = fallback;
+  tg_buf_free(&h->fallback_json);
+  h->fallback_json = fallback_json;
   return 0;
 }
 
@@ -410,4 +431,5 @@ void tg_handler_free(tg_handler_t *h) {
   h->script = NULL;
   tg_arena_free(&h->arena);
   tg_buf_free(&h->fallback);
+  tg_buf_free(&h->fallback_json);
 }

@@ -24,6 +24,7 @@ typedef struct tg_handler_s {
   tg_upstream_t *upstream; /* outbound HTTP for rules; NULL: rules that call out get an error */
   tg_arena_t arena;        /* the decoded request; reset after every call */
   tg_buf_t fallback;       /* the rules' internal-error reply, used when Lua itself failed */
+  tg_buf_t fallback_json;  /* the same, to a JSON methodcall */
   tg_batch_t *batch;       /* runs the queued calls at the end of the loop turn */
   tg_call_list_t queued;   /* to run in this turn's batch: new calls and resumed ones */
   tg_call_list_t answered; /* replies held until the batch has committed */

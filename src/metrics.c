@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_SERIES = 512, LABEL_BYTES = 96 };
+enum { MAX_SERIES = 512, LABEL_BYTES = 160 };
 
 typedef struct series_s {
   const char *family;
@@ -84,9 +84,9 @@ static void add_text(char **at, const char *end, const char *text) {
     *(*at)++ = *text++;
 }
 
-void tg_metrics_call(const char *method, const char *outcome) {
+void tg_metrics_call(const char *method, const char *outcome, const char *fault) {
   /* Every call passes here: the labels are assembled by hand rather than by snprintf. */
-  char m[40], o[24], labels[LABEL_BYTES], *at = labels;
+  char m[40], o[24], f[48], labels[LABEL_BYTES], *at = labels;
   const char *end = labels + sizeof labels - 1;
   clean(m, sizeof m, method);
   clean(o, sizeof o, outcome);
@@ -95,6 +95,12 @@ void tg_metrics_call(const char *method, const char *outcome) {
   add_text(&at, end, "\",outcome=\"");
   add_text(&at, end, o);
   add_text(&at, end, "\"");
+  if (fault[0]) {
+    clean(f, sizeof f, fault);
+    add_text(&at, end, ",fault=\"");
+    add_text(&at, end, f);
+    add_text(&at, end, "\"");
+  }
   *at = '\0';
   bump(CALLS, labels);
 }

@@ -14,8 +14,9 @@ enum {
   TG_HIST_COUNT
 };
 
-/* Counts one finished call of method with outcome ("ok", a fault code, ...). */
-void tg_metrics_call(const char *method, const char *outcome);
+/* Counts one finished call of method with outcome ("ok", a fault code, ...) and the fault's name
+ * ("" for none: the label is then left out). */
+void tg_metrics_call(const char *method, const char *outcome, const char *fault);
 /* Counts one non-protocol HTTP answer (404, 413, ...). */
 void tg_metrics_http_status(int status);
 /* Counts a rule that failed: kind is "error", "timeout" or "memory". */

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "clock.h"
+#include "fault_names.h"
 #include "json_lua.h"
 #include "log.h"
 
@@ -39,6 +40,20 @@ static int sys_note(lua_State *L) {
   note_field(L, 1, current_call->method, sizeof current_call->method);
   note_field(L, 2, current_call->outcome, sizeof current_call->outcome);
   note_field(L, 3, current_call->failure, sizeof current_call->failure);
+  return 0;
+}
+
+/* sys.set_fault_names(faults): records each code's name (faults[code].name) for the calls' log
+ * lines and metric labels. */
+static int sys_set_fault_names(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  for (lua_pushnil(L); lua_next(L, 1); lua_pop(L, 1)) {
+    if (!lua_isinteger(L, -2) || !lua_istable(L, -1))
+      continue;
+    if (lua_getfield(L, -1, "name") == LUA_TSTRING)
+      tg_fault_names_set((int)lua_tointeger(L, -3), lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
   return 0;
 }
 
@@ -182,6 +197,7 @@ int tg_sys_lua_open(lua_State *L) {
       {"now", sys_now},
       {"upstream", sys_upstream},
       {"note", sys_note},
+      {"set_fault_names", sys_set_fault_names},
       {"json_encode", tg_json_lua_encode},
       {NULL, NULL},
   };

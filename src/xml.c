@@ -197,8 +197,7 @@ int tg_xml_name_ok(const char *name, size_t len) {
   return 1;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
-static size_t utf8_sequence(const unsigned char *s, size_t left) {
+size_t tg_xml_utf8_length(const unsigned char *s, size_t left) {
   if (s[0] < 0x80)
     return 1;
   size_t n = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
@@ -218,7 +217,7 @@ int tg_xml_escape(tg_buf_t *out, const char *text, size_t len) {
   const unsigned char *s = (const unsigned char *)text;
   size_t i = 0;
   while (i < len) {
-    size_t n = utf8_sequence(s + i, len - i);
+    size_t n = tg_xml_utf8_length(s + i, len - i);
     const char *rep = NULL;
     if (n == 0)
       rep = replacement, n = 1;

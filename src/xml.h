@@ -32,6 +32,9 @@ void tg_xml_thread_init(void);
  * declaration, too deep nesting or too many elements. */
 tg_xml_node_t *tg_xml_decode(tg_arena_t *arena, const char *bytes, size_t len, const char **why);
 
+/* Length of the valid UTF-8 sequence at s (1..4, at most left bytes), or 0 when it is not valid
+ * (overlong forms and surrogates included). */
+size_t tg_xml_utf8_length(const unsigned char *s, size_t left);
 /* Returns 1 when name is a plain XML element name we are willing to emit. */
 int tg_xml_name_ok(const char *name, size_t len);
 /* Appends text with &, <, >, " and ' escaped; invalid UTF-8 and control bytes become U+FFFD. */

@@ -5,6 +5,7 @@ local clock = require "taskgate.clock"
 local db = require "taskgate.db"
 local dispatch = require "taskgate.dispatch"
 local json = require "taskgate.json"
+local json_reply = require "taskgate.json_reply"
 local sandbox = require "taskgate.sandbox"
 local sys = require "taskgate.sys"
 local xml = require "taskgate.xml"
@@ -82,6 +83,7 @@ function M.load(rules_dir)
     if failed then return nil, failed end
   end
   M.files = files
+  sys.set_fault_names(require "taskgate.faults") -- names in the calls' log lines and metrics
   return true
 end
 
@@ -93,9 +95,11 @@ end
 -- The documented empty success reply, the most common one by far, encoded once.
 local EMPTY_PARAMS = xml.encode({ params = {} })
 
--- The reply document, or nil, the outbound request the call waits on and its token.
-local function answer(reply, request, token)
+-- The reply document (JSON for a JSON methodcall), or nil, the outbound request the call waits
+-- on and its token.
+local function answer(json_form, reply, request, token)
   if not reply then return nil, request, token end
+  if json_form then return json_reply.encode(reply) end
   if reply.raw then return reply.raw end
   local params = reply.params
   if params and reply.fault == nil and next(params) == nil and getmetatable(params) == nil then
@@ -104,20 +108,27 @@ local function answer(reply, request, token)
   return xml.encode(reply)
 end
 
---- Answers a decoded call: the reply document, or nil, request {method, url, body,
---- content_type} and a token when the call waits on the network.
+--- Answers a decoded call (call.form "json" for a JSON methodcall, answered in JSON): the reply
+--- document, or nil, request {method, url, body, content_type} and a token when the call waits
+--- on the network.
 function M.handle(call)
-  return answer(dispatch.start(call))
+  return answer(call.form == "json", dispatch.start(call))
 end
 
---- Resumes the call waiting under token with {status, body} or {error = reason}.
-function M.resume(token, result)
-  return answer(dispatch.resume(token, result))
+--- Resumes the call waiting under token with {status, body} or {error = reason}; json_form as
+--- the call had it.
+function M.resume(token, result, json_form)
+  return answer(json_form, dispatch.resume(token, result))
 end
 
 --- The reply the C core sends when Lua itself failed (time or memory limit).
 function M.internal_error_reply()
   return xml.encode(dispatch.fault_reply(1999))
+end
+
+--- The same, to a JSON methodcall.
+function M.internal_error_reply_json()
+  return json_reply.encode(dispatch.fault_reply(1999))
 end
 
 return M

@@ -1,0 +1,92 @@
+-- taskgate.json_reply: the reply to a JSON methodcall, from the same reply table the XML reply
+-- is written from: {"params": {...}} or {"fault": {"code": N}} (assumed: the documentation shows
+-- JSON requests, not replies). Keys follow the XML encoder's order (reply.record's order, then
+-- sorted); a reply.list is an array (empty: []); {} is {}; strings stay strings, numbers
+-- numbers, booleans true/false. Text that is not valid UTF-8 has its stray bytes replaced by
+-- U+FFFD, as in XML replies.
+
+local sys = require "taskgate.sys"
+local xml = require "taskgate.xml"
+
+local M = {}
+
+local MAX_DEPTH = 16
+
+local function text(value)
+  if not utf8.len(value) then value = value:gsub("[\128-\255]", "\239\191\189") end
+  return sys.json_encode(value)
+end
+
+-- The keys of t in the order the XML encoder writes them.
+local function ordered_keys(t)
+  local keys, seen = {}, {}
+  local meta = getmetatable(t)
+  for _, key in ipairs(meta and meta.__order or {}) do
+    if t[key] ~= nil and not seen[key] then keys[#keys + 1], seen[key] = key, true end
+  end
+  local rest = {}
+  for key in pairs(t) do
+    if type(key) ~= "string" then error("reply keys must be element names, got a " .. type(key)) end
+    if not seen[key] then rest[#rest + 1] = key end
+  end
+  table.sort(rest)
+  table.move(rest, 1, #rest, #keys + 1, keys)
+  return keys
+end
+
+local function is_list(t)
+  local meta = getmetatable(t)
+  return (meta and meta.__list) or rawlen(t) > 0
+end
+
+local encode
+
+local function encode_table(t, depth, out)
+  if is_list(t) then
+    out[#out + 1] = "["
+    for i = 1, rawlen(t) do
+      if i > 1 then out[#out + 1] = "," end
+      encode(t[i], depth + 1, out)
+    end
+    out[#out + 1] = "]"
+    return
+  end
+  out[#out + 1] = "{"
+  for i, key in ipairs(ordered_keys(t)) do
+    if i > 1 then out[#out + 1] = "," end
+    out[#out + 1] = text(key)
+    out[#out + 1] = ":"
+    encode(t[key], depth + 1, out)
+  end
+  out[#out + 1] = "}"
+end
+
+encode = function(value, depth, out)
+  if depth > MAX_DEPTH then error("reply nested deeper than " .. MAX_DEPTH .. " (a cycle?)") end
+  local kind = type(value)
+  if kind == "table" then return encode_table(value, depth, out) end
+  if kind == "string" then out[#out + 1] = text(value) return end
+  if kind == "number" or kind == "boolean" then out[#out + 1] = sys.json_encode(value) return end
+  error("a reply holds a " .. kind)
+end
+
+-- An upstream's XML reply (bridge mode), read back into a reply table; nil when it is none.
+local function from_xml(raw)
+  local root, value = xml.decode_document(raw)
+  if root ~= "response" or type(value) ~= "table" then return nil end
+  return value
+end
+
+--- The JSON document for a reply table ({params = ...}, {fault = {code = ...}}, or {raw = ...}
+--- holding an upstream's XML reply).
+function M.encode(reply)
+  if reply.raw then
+    reply = from_xml(reply.raw) or { fault = { code = 1922 } }
+    if reply.fault and reply.fault.code then reply.fault.code = math.tointeger(tonumber(reply.fault.code)) or reply.fault.code end
+  end
+  local out = {}
+  encode(reply.fault and { fault = reply.fault } or { params = reply.params or {} }, 0, out)
+  return table.concat(out)
+end
+
+return M
