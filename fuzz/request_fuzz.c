@@ -1,4 +1,4 @@
-/* request_fuzz.c: libFuzzer target for the whole request path: body bytes -> XML decoder ->
+/* request_fuzz.c: libFuzzer target for the whole request path: body bytes -> XML or JSON decoder ->
  * the batch (as at the end of a loop turn) -> the shipped runtime and rules -> a real
  * (in-memory) SQLite store -> the reply bytes. */
 #include <stdint.h>
@@ -47,13 +47,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     set_up();
   tg_http_t http = {.client = "127.0.0.1", .deliver = deliver};
   http.legacy = size > 0 && data[0] == ' '; /* a leading space (valid XML) tries the v1 path too */
+  http.interface = size > 1 && data[1] == ' ' ? TG_HTTP_BIN : TG_HTTP_TASK; /* a second one the bin endpoint */
   answered = 0;
   tg_handler_task(&handler, &http, (const char *)data, size, NULL);
   tg_batch_flush(batch); /* what the end of the loop turn does: run, commit, deliver */
   if (!answered)
     __builtin_trap();
   static const char head[] = "<?xml version=\"1.0\"?>\n<response>\n";
-  if (reply.len < sizeof head - 1 || memcmp(reply.data, head, sizeof head - 1) != 0)
-    __builtin_trap(); /* every call gets a protocol reply */
+  int xml = reply.len >= sizeof head - 1 && memcmp(reply.data, head, sizeof head - 1) == 0;
+  int json = reply.len >= 11 && (memcmp(reply.data, "{\"params\":", 10) == 0 || memcmp(reply.data, "{\"fault\":", 9) == 0);
+  if (!xml && !json)
+    __builtin_trap(); /* every call gets a protocol reply, in one form or the other */
   return 0;
 }

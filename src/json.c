@@ -66,12 +66,10 @@ static int hex4(parser_t *ps, unsigned *out) {
   unsigned v = 0;
   for (int i = 0; i < 4; i++) {
     char c = *ps->p++;
-    v = v * 16 + (c >= '0' && c <= '9'   ? (unsigned)(c - '0')
-                  : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-                  : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
-                                         : 99u);
-    if (v > 0xFFFF)
+    int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (digit < 0) /* checked at once: a quote here must not be consumed */
       return fail(ps, "malformed JSON");
+    v = v * 16 + (unsigned)digit;
   }
   *out = v;
   return 0;
@@ -132,7 +130,7 @@ static int string(parser_t *ps, text_t *out) {
   if (!buf)
     return fail(ps, "request too large");
   size_t n = 0;
-  while (*ps->p != '"') {
+  while (ps->p < close) { /* the scan above and the decoding agree on where the string ends */
     unsigned char c = (unsigned char)*ps->p;
     if (c < 0x20)
       return fail(ps, "control character in a string");
@@ -150,6 +148,8 @@ static int string(parser_t *ps, text_t *out) {
     memcpy(buf + n, ps->p, k);
     n += k, ps->p += k;
   }
+  if (ps->p != close)
+    return fail(ps, "malformed JSON");
   ps->p++;
   buf[n] = '\0';
   *out = (text_t){buf, n};
