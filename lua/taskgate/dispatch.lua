@@ -203,7 +203,8 @@ function M.start(call)
     sys.note("-")
     return ended(refusal)
   end
-  local rule = interfaces.find(rules, prepared.name, prepared.interface)
+  -- The common case, a task-interface rule, is found without a call.
+  local rule = prepared.interface == "task" and rules[prepared.name] or interfaces.find(rules, prepared.name, prepared.interface)
   if not rule then
     sys.note("unknown")
     return ended(fault_reply(1901))

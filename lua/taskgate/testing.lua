@@ -21,7 +21,8 @@ end
 --- Loads rules_dir on a fresh temporary store (options.upstream: the --upstream URL the rules
 --- see; options.clock: a function giving the epoch seconds the rules see from loading on).
 --- Returns a site with:
----   call(method, params, client) -> the reply table ({params=..} or {fault={code=..}})
+---   call(method, params, client, interface) -> the reply table ({params=..} or {fault={code=..}});
+---     interface "bin" calls the bin endpoint (default "task")
 ---   store, ports, audit -> the runtime modules, bound to the temporary store
 ---   clock -> the runtime clock; set `site.clock.source = function() return epoch end` to fix time
 ---   close() -> closes and deletes the store
@@ -54,8 +55,9 @@ function M.open(rules_dir, options)
     store = require "taskgate.store", ports = require "taskgate.ports", audit = require "taskgate.audit",
     clock = require "taskgate.clock",
     outbound = nil, -- function(request) -> {status=, body=} or {error=}: the network, as a test wants it
-    call = function(method, params, client)
-      return dispatch.handle({ name = method, params = params or {}, client = client or "127.0.0.1" }, site.outbound)
+    call = function(method, params, client, interface)
+      return dispatch.handle({ name = method, params = params or {}, client = client or "127.0.0.1",
+        interface = interface }, site.outbound)
     end,
     close = function()
       db.close()

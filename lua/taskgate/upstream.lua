@@ -22,12 +22,22 @@ function M.configured()
   return sys.upstream() ~= nil
 end
 
---- Calls `method` with `params` (a table shaped like call.params) on the upstream. Returns the
---- reply — reply.params or reply.fault (with .code) as decoded, the bytes kept for passing
---- back — or nil and the reason when the upstream is unreachable, too slow or answers garbage.
-function M.call(method, params)
+--- The upstream's endpoint for `interface`: --upstream names the task interface; the bin
+--- interface is its sibling (.../api/v2/bin beside .../api/v2/task, or the v1 BinInterface.aspx).
+local function endpoint(url, interface)
+  if interface ~= "bin" then return url end
+  local bin = url:gsub("/api/v2/task$", "/api/v2/bin"):gsub("/AutoStoreHttpInterface%.aspx$", "/BinInterface.aspx")
+  return bin
+end
+
+--- Calls `method` with `params` (a table shaped like call.params) on the upstream's `interface`
+--- ("task", the default, or "bin"). Returns the reply — reply.params or reply.fault (with .code)
+--- as decoded, the bytes kept for passing back — or nil and the reason when the upstream is
+--- unreachable, too slow or answers garbage.
+function M.call(method, params, interface)
   local url = sys.upstream()
   if not url then error("taskgate runs without --upstream", 2) end
+  url = endpoint(url, interface)
   local body = xml.encode({ name = method, params = params or {} }, "methodcall")
   local result, why = outbound.send({ method = "POST", url = url, body = body, content_type = "application/xml" })
   if not result then return nil, why end
@@ -43,7 +53,7 @@ end
 --- unreachable upstream gives fault 1922. With `audit_fields`, the audit trail records what was
 --- forwarded and what came back, whatever the outcome.
 function M.forward(call, audit_fields)
-  local reply, why = M.call(call.name, call.params)
+  local reply, why = M.call(call.name, call.params, call.interface)
   local outcome = reply and (reply.fault and ("upstream fault " .. reply.fault.code) or "upstream ok")
     or ("upstream unavailable: " .. why)
   if not reply and why ~= "not sent: no network here (self-checks, specs)" then
