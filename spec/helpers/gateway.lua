@@ -63,7 +63,9 @@ function M.start(opts)
     err = dir .. "/stderr",
   }, Gateway)
   os.remove(self.out) -- a previous gateway's "listening on" line must not be read as ours
-  local cmd = string.format("%s --listen 127.0.0.1:0 --store %s --rules %s %s >%s 2>>%s & echo $!",
+  -- The gateway gets none of the shell's other descriptors (3-9): a gateway a failed spec leaves
+  -- running must not keep, say, the landing lock (flock's descriptor) held.
+  local cmd = string.format("%s --listen 127.0.0.1:0 --store %s --rules %s %s >%s 2>>%s 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- & echo $!",
     M.binary, self.store, self.rules, opts.args or "", self.out, self.err)
   local p = io.popen(cmd)
   self.pid = p:read("l")
