@@ -105,6 +105,41 @@ static const char *const migrations[] = {
     "  port_id INTEGER,"
     "  content INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX bin_by_port ON bin(port_id) WHERE port_id IS NOT NULL;",
+
+    /* 6: selection at any store size (docs/architecture.md, "Selection"). A group keeps in its
+     * row the port that has one of its tasks open (selected_by, kept by the trigger below
+     * whatever statement sets a task's port_id; a selected task leaves the store only once
+     * released, as closebin does: a trigger on every delete would cost each cancel_task 6%)
+     * and whether its start_time still lay ahead when last looked at (waits: openbin promotes
+     * the groups that have come due). The groups a port may
+     * pick are then exactly the entries of two partial indexes, in picking order: per
+     * category and across categories, each ending in start_epoch so that the time check needs
+     * no table row. The old order index gives way to them; gettaskinfo's filters get theirs. */
+    "ALTER TABLE taskgroup ADD COLUMN selected_by INTEGER;"
+    "ALTER TABLE taskgroup ADD COLUMN waits INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX task_selected ON task(taskgroup_id, port_id) WHERE port_id IS NOT NULL;"
+    "UPDATE taskgroup SET selected_by = (SELECT port_id FROM task"
+    "  WHERE task.taskgroup_id = taskgroup.taskgroup_id AND port_id IS NOT NULL LIMIT 1)"
+    "  WHERE taskgroup_id IN (SELECT taskgroup_id FROM task WHERE port_id IS NOT NULL);"
+    "UPDATE taskgroup SET waits = 1 WHERE start_epoch > CAST(strftime('%s', 'now') AS INTEGER);"
+    "DROP INDEX taskgroup_by_turn;"
+    "CREATE INDEX taskgroup_ready ON taskgroup(category, req_epoch, priority, taskgroup_id, start_epoch)"
+    "  WHERE suspended = 0 AND selected_by IS NULL AND waits = 0;"
+    "CREATE INDEX taskgroup_ready_any ON taskgroup(req_epoch, priority, taskgroup_id, start_epoch)"
+    "  WHERE suspended = 0 AND selected_by IS NULL AND waits = 0;"
+    "CREATE INDEX taskgroup_waiting ON taskgroup(start_epoch) WHERE waits = 1;"
+    "CREATE INDEX taskgroup_by_category ON taskgroup(category);"
+    "CREATE INDEX taskgroup_by_suspended ON taskgroup(suspended);"
+    "CREATE INDEX taskgroup_by_shipment ON taskgroup(shipment) WHERE shipment IS NOT NULL;"
+    "CREATE TRIGGER taskgroup_selected AFTER UPDATE OF port_id, taskgroup_id ON task"
+    "  WHEN OLD.port_id IS NOT NEW.port_id OR (OLD.taskgroup_id IS NOT NEW.taskgroup_id AND NEW.port_id IS NOT NULL)"
+    "  BEGIN"
+    "  UPDATE taskgroup SET selected_by = (SELECT port_id FROM task"
+    "    WHERE taskgroup_id = OLD.taskgroup_id AND port_id IS NOT NULL LIMIT 1)"
+    "    WHERE taskgroup_id = OLD.taskgroup_id AND OLD.taskgroup_id IS NOT NEW.taskgroup_id;"
+    "  UPDATE taskgroup SET selected_by = (SELECT port_id FROM task"
+    "    WHERE taskgroup_id = NEW.taskgroup_id AND port_id IS NOT NULL LIMIT 1) WHERE taskgroup_id = NEW.taskgroup_id;"
+    "  END;",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {

@@ -37,25 +37,62 @@ function M.close(port_id)
   db.exec("DELETE FROM port WHERE port_id = ?", port_id)
 end
 
--- Conditions every automatically selected task meets: its group is not suspended, has started,
--- is not selected by another port, and is in one of the port's categories (if it has any).
-local ELIGIBLE = "g.suspended = 0 AND (g.start_epoch IS NULL OR g.start_epoch <= ?) AND t.port_id IS NULL "
-  .. "AND NOT EXISTS (SELECT 1 FROM task s WHERE s.taskgroup_id = g.taskgroup_id AND s.port_id IS NOT NULL) "
-  .. "AND (NOT EXISTS (SELECT 1 FROM port_category c WHERE c.port_id = ?) "
-  .. "OR g.category IN (SELECT category FROM port_category c WHERE c.port_id = ?))"
+-- How a port finds its next task without looking at more than a few index entries, whatever
+-- the store holds (docs/architecture.md, "Selection"). A group that can be picked — not
+-- suspended, not selected by a port, not waiting for its start_time — is an entry of the
+-- partial indexes taskgroup_ready (per category) and taskgroup_ready_any, kept in picking
+-- order: earliest req_time, lowest priority, lower taskgroup_id. The start_time is checked
+-- again from the index entry, so a clock set back never serves a group early.
+local READY = "suspended = 0 AND selected_by IS NULL AND waits = 0 AND (start_epoch IS NULL OR start_epoch <= ?)"
+local PICKING_ORDER = " ORDER BY req_epoch, priority, taskgroup_id LIMIT 1"
+-- The first group in picking order, for a port that selects every category.
+local NEXT_GROUP = "SELECT taskgroup_id FROM taskgroup INDEXED BY taskgroup_ready_any WHERE " .. READY .. PICKING_ORDER
+-- The first group of each category the port selects (one index look-up each); the earliest of
+-- them is the port's next group.
+local NEXT_GROUP_PER_CATEGORY = "SELECT g.taskgroup_id, g.req_epoch, g.priority FROM port_category c "
+  .. "JOIN taskgroup g ON g.taskgroup_id = (SELECT taskgroup_id FROM taskgroup INDEXED BY taskgroup_ready "
+  .. "WHERE category = c.category AND " .. READY .. PICKING_ORDER .. ") WHERE c.port_id = ?"
+local SELECTS_CATEGORIES = "SELECT 1 AS yes FROM port_category WHERE port_id = ? LIMIT 1"
+-- Groups whose start_time has come stop waiting, in start_time order. At most PROMOTED_AT_ONCE
+-- per call, so that a wave of groups all starting at one moment cannot hold the store long
+-- (docs/architecture.md); each group is promoted once.
+local PROMOTED_AT_ONCE = 10000
+local PROMOTE = "UPDATE taskgroup SET waits = 0 WHERE taskgroup_id IN (SELECT taskgroup_id FROM taskgroup "
+  .. "INDEXED BY taskgroup_waiting WHERE waits = 1 AND start_epoch <= ? ORDER BY start_epoch LIMIT ?)"
+local FIRST_TASK = "SELECT task_id, bin_id, taskgroup_id FROM task WHERE taskgroup_id = ? AND port_id IS NULL "
+  .. "ORDER BY task_id LIMIT 1"
+
+local function earlier(a, b)
+  if a.req_epoch ~= b.req_epoch then return a.req_epoch < b.req_epoch end
+  if a.priority ~= b.priority then return a.priority < b.priority end
+  return a.taskgroup_id < b.taskgroup_id
+end
+
+-- The taskgroup_id of the port's next group, or nil.
+local function next_group(port_id, now)
+  local best
+  for _, group in ipairs(db.rows(NEXT_GROUP_PER_CATEGORY, now, port_id)) do
+    if not best or earlier(group, best) then best = group end
+  end
+  if best then return best.taskgroup_id end
+  if db.row(SELECTS_CATEGORIES, port_id) then return nil end
+  local any = db.row(NEXT_GROUP, now)
+  return any and any.taskgroup_id
+end
 
 --- The next task the port should open: earliest req_time, then lowest priority, then the
---- lower group and task ids. Returns {task_id, bin_id, taskgroup_id} or nil.
+--- lower group and task ids; never a task of a suspended group, of a group whose start_time
+--- lies ahead or that a port has selected, or outside the port's categories (if it has any).
+--- Returns {task_id, bin_id, taskgroup_id} or nil.
 function M.next_task(port_id, now)
-  return db.row("SELECT t.task_id, t.bin_id, t.taskgroup_id FROM taskgroup g "
-    .. "JOIN task t ON t.taskgroup_id = g.taskgroup_id WHERE " .. ELIGIBLE
-    .. " ORDER BY g.req_epoch, g.priority, g.taskgroup_id, t.task_id LIMIT 1", now, port_id, port_id)
+  db.exec(PROMOTE, now, PROMOTED_AT_ONCE)
+  local taskgroup_id = next_group(port_id, now)
+  return taskgroup_id and db.row(FIRST_TASK, taskgroup_id)
 end
 
 --- The first task of a group that no port has open, or nil.
 function M.first_task_of_group(taskgroup_id)
-  return db.row("SELECT task_id, bin_id, taskgroup_id FROM task WHERE taskgroup_id = ? AND port_id IS NULL "
-    .. "ORDER BY task_id LIMIT 1", taskgroup_id)
+  return db.row(FIRST_TASK, taskgroup_id)
 end
 
 --- The first task stored in a bin, or nil (selected or not).
@@ -76,10 +113,9 @@ end
 --- Closes the port's open bin. With complete, its task is done (gone, like a cancelled one);
 --- otherwise it returns to its group.
 function M.close_bin(port_id, task_id, complete)
-  if task_id and complete then
-    store.cancel_task(task_id)
-  elseif task_id then
-    store.select_task(task_id, nil)
+  if task_id then
+    store.select_task(task_id, nil) -- released first: its group's selected state follows the task's
+    if complete then store.cancel_task(task_id) end
   end
   db.exec("UPDATE bin SET bin_mode = 'CLOSED' WHERE port_id = ? AND bin_mode = 'OPEN'", port_id)
   db.exec("UPDATE port SET task_id = NULL, bin_id = NULL WHERE port_id = ?", port_id)

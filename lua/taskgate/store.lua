@@ -1,6 +1,7 @@
 -- taskgate.store: the task store as rules see it: task groups, tasks and which port has
 -- selected a task. Every function runs inside the calling methodcall's transaction.
 
+local clock = require "taskgate.clock"
 local db = require "taskgate.db"
 
 local M = {}
@@ -30,13 +31,19 @@ function M.cancel_task(task_id)
   return db.exec("DELETE FROM task WHERE task_id = ?", task_id) == 1
 end
 
+-- A group whose start_time lies ahead waits (column `waits`) until openbin promotes it once it
+-- has come due (ports.next_task): only groups that do not wait are in the picking indexes.
+local function waits(start_epoch)
+  return (start_epoch and start_epoch > clock.now()) and 1 or 0
+end
+
 --- Inserts a task group and its tasks. `group` holds taskgroup_id, category, req_time,
 --- req_epoch, priority and optionally shipment, start_time, start_epoch, suspended.
 function M.create_taskgroup(group, tasks)
   db.exec("INSERT INTO taskgroup (taskgroup_id, shipment, category, req_time, req_epoch, priority, "
-    .. "start_time, start_epoch, suspended) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    .. "start_time, start_epoch, suspended, waits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     group.taskgroup_id, group.shipment, group.category, group.req_time, group.req_epoch, group.priority,
-    group.start_time, group.start_epoch, group.suspended and 1 or 0)
+    group.start_time, group.start_epoch, group.suspended and 1 or 0, waits(group.start_epoch))
   M.add_tasks(group.taskgroup_id, tasks)
 end
 
@@ -53,11 +60,13 @@ end
 function M.update_taskgroup(taskgroup_id, changes)
   local suspended = changes.suspended
   if suspended ~= nil then suspended = suspended and 1 or 0 end
+  local start_waits = changes.start_epoch and waits(changes.start_epoch)
   db.exec("UPDATE taskgroup SET category = ?, req_time = ?, req_epoch = ?, priority = ?, "
     .. "shipment = coalesce(?, shipment), start_time = coalesce(?, start_time), "
-    .. "start_epoch = coalesce(?, start_epoch), suspended = coalesce(?, suspended) WHERE taskgroup_id = ?",
+    .. "start_epoch = coalesce(?, start_epoch), suspended = coalesce(?, suspended), waits = coalesce(?, waits) "
+    .. "WHERE taskgroup_id = ?",
     changes.category, changes.req_time, changes.req_epoch, changes.priority, changes.shipment,
-    changes.start_time, changes.start_epoch, suspended, taskgroup_id)
+    changes.start_time, changes.start_epoch, suspended, start_waits, taskgroup_id)
 end
 
 --- Suspends a group (or resumes it with suspended = false).
@@ -67,8 +76,8 @@ end
 
 --- The port that has the group selected (a bin of one of its tasks is open there), or nil.
 function M.taskgroup_port(taskgroup_id)
-  local row = db.row("SELECT port_id FROM task WHERE taskgroup_id = ? AND port_id IS NOT NULL LIMIT 1", taskgroup_id)
-  return row and row.port_id
+  local row = db.row("SELECT selected_by FROM taskgroup WHERE taskgroup_id = ?", taskgroup_id)
+  return row and row.selected_by
 end
 
 --- Removes a group and its tasks; returns how many tasks were cancelled.

@@ -85,8 +85,22 @@ describe("the store schema", function()
     assert.equal(1, db.exec("UPDATE taskgroup SET taskgroup_id = 3 WHERE taskgroup_id = 2"))
   end)
 
+  -- Turns a new store back into one of schema version 5 (before the selection indexes).
+  local function as_version_5()
+    db.exec("DROP TRIGGER taskgroup_selected")
+    for _, name in ipairs({ "task_selected", "taskgroup_ready", "taskgroup_ready_any", "taskgroup_waiting",
+      "taskgroup_by_category", "taskgroup_by_suspended", "taskgroup_by_shipment" }) do
+      db.exec("DROP INDEX " .. name)
+    end
+    db.exec("ALTER TABLE taskgroup DROP COLUMN selected_by")
+    db.exec("ALTER TABLE taskgroup DROP COLUMN waits")
+    db.exec("CREATE INDEX taskgroup_by_turn ON taskgroup(req_epoch, priority, taskgroup_id)")
+    db.exec("PRAGMA user_version = 5")
+  end
+
   it("upgrades a store of an older schema version in place, keeping its data", function()
     add_group(db, 1, { 10 })
+    as_version_5()
     for _, name in ipairs({ "taskgroup_finished", "task_needs_group", "task_stays_in_a_group",
       "taskgroup_keeps_its_id" }) do
       db.exec("DROP TRIGGER " .. name)
@@ -95,9 +109,75 @@ describe("the store schema", function()
     db.exec("PRAGMA user_version = 2")
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(5, db.row("PRAGMA user_version").user_version)
-    assert.equal(4, db.row("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'trigger'").n)
+    assert.equal(6, db.row("PRAGMA user_version").user_version)
+    assert.equal(5, db.row("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'trigger'").n)
     db.exec("DELETE FROM task WHERE task_id = 10")
     assert.is_false(group_exists(db, 1))
+  end)
+
+  it("upgrades a store of version 5 with the selected port and the waiting state of each group", function()
+    add_group(db, 1, { 10, 11 })
+    add_group(db, 2, { 20 })
+    add_group(db, 3, { 30 })
+    as_version_5()
+    db.exec("UPDATE task SET port_id = 7 WHERE task_id = 11")
+    db.exec("UPDATE taskgroup SET start_epoch = 2000000000 WHERE taskgroup_id = 2") -- 2033: ahead
+    db.exec("UPDATE taskgroup SET start_epoch = 1000000000 WHERE taskgroup_id = 3") -- 2001: past
+    db.close()
+    db = runtime.native.open_store(path)
+    local groups = db.rows("SELECT taskgroup_id, selected_by, waits FROM taskgroup ORDER BY taskgroup_id")
+    assert.same({ { taskgroup_id = 1, selected_by = 7, waits = 0 }, { taskgroup_id = 2, waits = 1 },
+      { taskgroup_id = 3, waits = 0 } }, groups)
+    assert.is_nil(db.row("SELECT name FROM sqlite_schema WHERE name = 'taskgroup_by_turn'"))
+  end)
+end)
+
+describe("the store's selection state", function()
+  local path, db
+  before_each(function()
+    path = temp_store()
+    db = runtime.native.open_store(path)
+    add_group(db, 1, { 10, 11 })
+    add_group(db, 2, { 20 })
+  end)
+  after_each(function()
+    db.close()
+    remove_store(path)
+  end)
+
+  local function selected_by(taskgroup_id)
+    return db.row("SELECT selected_by FROM taskgroup WHERE taskgroup_id = ?", taskgroup_id).selected_by
+  end
+
+  it("records the port of a group whose task is selected, and forgets it when the task is released", function()
+    db.exec("UPDATE task SET port_id = 4 WHERE task_id = 11")
+    assert.equal(4, selected_by(1))
+    assert.is_nil(selected_by(2))
+    db.exec("UPDATE task SET port_id = NULL WHERE port_id = 4")
+    assert.is_nil(selected_by(1))
+  end)
+
+  it("keeps the port while another task of the group stays selected", function()
+    db.exec("UPDATE task SET port_id = 4 WHERE task_id = 10")
+    db.exec("UPDATE task SET port_id = 5 WHERE task_id = 11")
+    db.exec("UPDATE task SET port_id = NULL WHERE task_id = 10")
+    assert.equal(5, selected_by(1))
+    db.exec("UPDATE task SET port_id = NULL WHERE task_id = 11")
+    assert.is_nil(selected_by(1))
+  end)
+
+  it("follows a selected task moved into another group", function()
+    db.exec("UPDATE task SET port_id = 4 WHERE task_id = 11")
+    db.exec("UPDATE task SET taskgroup_id = 2 WHERE task_id = 11")
+    assert.is_nil(selected_by(1))
+    assert.equal(4, selected_by(2))
+  end)
+
+  it("undoes the selected port with the task's change when the transaction rolls back", function()
+    assert.is_true(db.begin())
+    db.exec("UPDATE task SET port_id = 4 WHERE task_id = 20")
+    assert.equal(4, selected_by(2))
+    assert.is_true(db.rollback())
+    assert.is_nil(selected_by(2))
   end)
 end)
