@@ -9,12 +9,25 @@
 #include <string.h>
 
 #include "buf.h"
+#include "limit.h"
 
-enum { MAX_DEPTH = 32, SMALL_OBJECT = 16, SCRATCH_KEPT = 64 * 1024 };
+enum {
+  MAX_DEPTH = 32,
+  SMALL_OBJECT = 16,
+  SCRATCH_KEPT = 64 * 1024,
+  MAX_KEYS = 65536, /* members of one object: sorting them stays short */
+};
 
+/* Appends; raises when memory runs out or the text passes TG_LIMIT_MAX_OBJECT (one big string
+ * repeated would grow without end), and looks at the clock every 64 KiB written. */
 static void put(lua_State *L, tg_buf_t *out, const char *bytes, size_t len) {
+  size_t before = out->len;
   if (tg_buf_append(out, bytes, len) < 0)
     luaL_error(L, "not enough memory");
+  if (out->len > TG_LIMIT_MAX_OBJECT)
+    luaL_error(L, "JSON text larger than %d MiB", TG_LIMIT_MAX_OBJECT >> 20);
+  if ((before ^ out->len) >> 16)
+    tg_limit_check(L);
 }
 
 static void put_string(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
@@ -140,6 +153,8 @@ static void put_object(lua_State *L, tg_buf_t *out, int index, int depth) {
   int names = lua_gettop(L);
   size_t count = 0;
   for (lua_pushnil(L); lua_next(L, index); lua_pop(L, 1)) {
+    if (count == MAX_KEYS)
+      luaL_error(L, "JSON object with more than %d members", MAX_KEYS);
     luaL_tolstring(L, -2, NULL);
     lua_pushvalue(L, -3);
     lua_rawset(L, names);

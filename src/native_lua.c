@@ -2,6 +2,7 @@
  * real runtime and rules against a real store without the HTTP front. */
 #include <lauxlib.h>
 
+#include "bounded_lua.h"
 #include "store_lua.h"
 #include "sys_lua.h"
 #include "xml.h"
@@ -26,5 +27,7 @@ int luaopen_taskgate_native(lua_State *L) {
   lua_setfield(L, -2, "xml");
   tg_sys_lua_open(L);
   lua_setfield(L, -2, "sys");
+  tg_bounded_lua_open(L);
+  lua_setfield(L, -2, "bounded");
   return 1;
 }

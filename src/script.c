@@ -8,22 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounded_lua.h"
 #include "clock.h"
 #include "coroutine_lua.h"
+#include "limit.h"
 #include "log.h"
 #include "store_lua.h"
 #include "sys_lua.h"
-#include "watchdog.h"
 #include "xml_lua.h"
 
-enum { HOOK_EVERY = 1000, BOOT_TIME_FACTOR = 20 };
+enum { BOOT_TIME_FACTOR = 20 };
 
 struct tg_script_s {
   lua_State *L;
   size_t memory_used;
   size_t memory_limit;
   unsigned time_limit_ms;
-  long long deadline_ns;
   int host_ref;
   int refs;
   tg_store_t *store;
@@ -31,7 +31,9 @@ struct tg_script_s {
 };
 
 /* Counts every byte the state holds and refuses growth past the cap, so a rule that builds a
- * giant string or table gets a memory error instead of taking the process down. */
+ * giant string or table gets a memory error instead of taking the process down. A single block
+ * larger than TG_LIMIT_MAX_OBJECT is refused too: no one VM operation (a copy, a conversion)
+ * then works on more bytes than that, and none can hold the thread long past the time limit. */
 static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   tg_script_t *script = ud;
   size_t old = ptr ? osize : 0;
@@ -40,35 +42,12 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     script->memory_used -= old;
     return NULL;
   }
-  if (nsize > old && script->memory_used - old + nsize > script->memory_limit)
+  if (nsize > old && (nsize > TG_LIMIT_MAX_OBJECT || script->memory_used - old + nsize > script->memory_limit))
     return NULL;
   void *grown = realloc(ptr, nsize);
   if (grown)
     script->memory_used = script->memory_used - old + nsize;
   return grown;
-}
-
-/* Set once the deadline has passed (by the watchdog, or every HOOK_EVERY instructions when the
- * watchdog cannot run). It raises at every instruction from then on, so a rule's own pcall
- * cannot swallow the timeout and carry on. */
-static void on_count(lua_State *L, lua_Debug *ar) {
-  tg_script_t *script;
-  lua_getallocf(L, (void **)&script);
-  if (tg_monotonic_ns() > script->deadline_ns) {
-    /* From now on fire at every instruction: the error then also hits the code between a
-     * rule's pcalls, and the call unwinds. The gate removes the hook when it returns. */
-    lua_sethook(L, on_count, LUA_MASKCOUNT, 1);
-    luaL_error(L, "time limit of %d ms exceeded", (int)script->time_limit_ms);
-  }
-}
-
-/* The watchdog's expiry, in a signal handler on the gate's thread: hooks every Lua thread
- * that may be running Lua code (the state's own, and each coroutine it has resumed), the way
- * the lua interpreter stops a script on Ctrl-C. Lua reads hooks set asynchronously. */
-static void on_time_up(void *arg) {
-  tg_script_t *script = arg;
-  lua_sethook(script->L, on_count, LUA_MASKCOUNT, 1);
-  tg_coroutine_lua_hook_running(on_count, LUA_MASKCOUNT, 1);
 }
 
 static int traceback(lua_State *L) {
@@ -85,13 +64,9 @@ static int gate(tg_script_t *script, lua_CFunction fn, void *ud, unsigned budget
   lua_pushcfunction(L, traceback);
   lua_pushcfunction(L, fn);
   lua_pushlightuserdata(L, ud);
-  script->deadline_ns = tg_monotonic_ns() + (long long)budget_ms * 1000000LL;
-  /* An instruction hook alone would do, but it slows every instruction the rules run. */
-  if (tg_watchdog_arm(script->deadline_ns, on_time_up, script) < 0)
-    lua_sethook(L, on_count, LUA_MASKCOUNT, HOOK_EVERY);
+  tg_limit_arm(L, tg_monotonic_ns() + (long long)budget_ms * 1000000LL, script->time_limit_ms);
   int rc = lua_pcall(L, 1, 0, base + 1);
-  tg_watchdog_disarm();
-  lua_sethook(L, NULL, 0, 0);
+  tg_limit_disarm(L);
   if (rc != LUA_OK) {
     const char *msg = rc == LUA_ERRMEM ? "Lua memory limit reached" : lua_tostring(L, -1);
     snprintf(script->error, sizeof script->error, "%s", msg ? msg : "unknown error");
@@ -123,6 +98,7 @@ static void open_libraries(lua_State *L, const char *runtime_dir) {
     lua_pop(L, 1);
   }
   tg_coroutine_lua_track(L);
+  tg_bounded_lua_install(L);
   /* debug is loaded for the runtime's tracebacks but is not a global: rules cannot reach it. */
   luaL_requiref(L, LUA_DBLIBNAME, luaopen_debug, 0);
   lua_pop(L, 1);

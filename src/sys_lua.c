@@ -2,6 +2,7 @@
  * clock and the log, for the runtime in lua/. */
 #include "sys_lua.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <lauxlib.h>
 #include <stdio.h>
@@ -143,7 +144,21 @@ static int load_rule(lua_State *L) {
   return 2;
 }
 
-/* sys.log(level, event, fields) where fields is a table of string keys and printable values. */
+/* Writes key as a log field name: letters, digits, '_', '.' and '-' only (anything else
+ * becomes '_'), at most 63 bytes, so a rule's field name cannot break a logfmt or JSON line. */
+static void field_name(char *out, size_t cap, const char *key, size_t len) {
+  size_t n = 0;
+  for (; n < len && n + 1 < cap; n++) {
+    unsigned char c = (unsigned char)key[n];
+    out[n] = (char)(isalnum(c) || c == '_' || c == '.' || c == '-' ? c : '_');
+  }
+  if (n == 0)
+    out[n++] = '_';
+  out[n] = '\0';
+}
+
+/* sys.log(level, event, fields) where fields is a table of string keys and printable values.
+ * The line holds what fits in 3 KiB; the fields past that are not even looked at. */
 static int sys_log(lua_State *L) {
   int level = tg_log_level_parse(luaL_checkstring(L, 1));
   const char *event = luaL_checkstring(L, 2);
@@ -161,20 +176,41 @@ static int sys_log(lua_State *L) {
   }
   if (lua_istable(L, 3)) {
     lua_pushnil(L);
-    while (lua_next(L, 3)) {
-      char quoted[1024];
-      size_t len;
-      const char *value = luaL_tolstring(L, -1, &len);
-      tg_log_quote(quoted, sizeof quoted, value, len);
-      if (lua_type(L, -3) == LUA_TSTRING && used < sizeof line) {
-        int n = snprintf(line + used, sizeof line - used, "%s=%s ", lua_tostring(L, -3), quoted);
+    while (used < sizeof line && lua_next(L, 3)) {
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        char name[64], quoted[1024];
+        size_t key_len, len;
+        const char *key = lua_tolstring(L, -2, &key_len);
+        field_name(name, sizeof name, key, key_len);
+        const char *value = luaL_tolstring(L, -1, &len);
+        tg_log_quote(quoted, sizeof quoted, value, len);
+        int n = snprintf(line + used, sizeof line - used, "%s=%s ", name, quoted);
         used += n > 0 ? (size_t)n : 0;
+        lua_pop(L, 1);
       }
-      lua_pop(L, 2);
+      lua_pop(L, 1);
     }
   }
   tg_log(level, event, "%s", line);
   return 0;
+}
+
+/* sys.trim(text) -> text without the whitespace (as Lua's %s) around it: one pass in from
+ * each end. Parameter values and method names come from clients, and the obvious pattern
+ * "^%s*(.-)%s*$" takes time quadratic in a run of whitespace inside them. */
+static int sys_trim(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  size_t first = 0, end = len;
+  while (first < end && isspace((unsigned char)text[first]))
+    first++;
+  while (end > first && isspace((unsigned char)text[end - 1]))
+    end--;
+  if (first == 0 && end == len)
+    lua_settop(L, 1); /* nothing to trim: the same string, no copy */
+  else
+    lua_pushlstring(L, text + first, end - first);
+  return 1;
 }
 
 /* sys.now() -> seconds since the epoch, with microseconds. */
@@ -199,6 +235,7 @@ int tg_sys_lua_open(lua_State *L) {
       {"note", sys_note},
       {"set_fault_names", sys_set_fault_names},
       {"json_encode", tg_json_lua_encode},
+      {"trim", sys_trim},
       {NULL, NULL},
   };
   luaL_newlib(L, functions);

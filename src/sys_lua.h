@@ -19,7 +19,7 @@ typedef struct tg_call_note_s {
 /* Sets the call the Lua code now runs for (NULL between calls). */
 void tg_sys_lua_set_call(tg_call_note_t *note);
 
-/* Opens the module: list_rules, load_rule, log, now, upstream, note, json_encode. */
+/* Opens the module: list_rules, load_rule, log, now, upstream, note, json_encode, trim. */
 int tg_sys_lua_open(lua_State *L);
 
 #endif

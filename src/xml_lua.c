@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "limit.h"
+
 /* Pushes an element's value: its text when it has no children, otherwise a table whose keys
  * are child names; a name that repeats holds an array of the values in document order. */
 static void push_value(lua_State *L, const tg_xml_node_t *node, int depth) {
@@ -77,14 +79,29 @@ void tg_xml_lua_push_call(lua_State *L, const tg_xml_node_t *root, const char *w
 
 /* --- encoding ---------------------------------------------------------------------------- */
 
-enum { MAX_REPLY_DEPTH = 16 };
+enum {
+  MAX_REPLY_DEPTH = 16,
+  MAX_REPLY_KEYS = 65536, /* named children of one element: sorting them stays short */
+};
 
 #define OUT_META "taskgate.xml.out"
 
+/* After the reply buffer grew from `since` bytes: raises past TG_LIMIT_MAX_OBJECT (a reply of
+ * one big string repeated would otherwise grow without end), and looks at the clock whenever
+ * another 64 KiB was written (a big reply is part of the call's time). */
+static void grown(lua_State *L, const tg_buf_t *out, size_t since) {
+  if (out->len > TG_LIMIT_MAX_OBJECT)
+    luaL_error(L, "reply larger than %d MiB", TG_LIMIT_MAX_OBJECT >> 20);
+  if ((since ^ out->len) >> 16)
+    tg_limit_check(L);
+}
+
 /* Appends to the reply buffer; raises on out-of-memory (the buffer is freed by its __gc). */
 static void put(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
+  size_t before = out->len;
   if (tg_buf_append(out, s, len) < 0)
     luaL_error(L, "out of memory");
+  grown(L, out, before);
 }
 
 static void puts_(lua_State *L, tg_buf_t *out, const char *s) { put(L, out, s, strlen(s)); }
@@ -110,6 +127,8 @@ static void push_sorted_keys(lua_State *L, int t) {
     lua_pop(L, 1);
     if (lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "reply keys must be element names, got a %s", luaL_typename(L, -1));
+    if (n == MAX_REPLY_KEYS)
+      luaL_error(L, "reply element with more than %d keys", MAX_REPLY_KEYS);
     lua_pushvalue(L, -1);
     lua_rawseti(L, keys, ++n);
   }
@@ -166,6 +185,25 @@ static int is_list(lua_State *L, int t) {
   return lua_rawlen(L, t) > 0;
 }
 
+/* Appends text escaped, in pieces of 64 KiB cut between UTF-8 sequences, so that the size
+ * limit and the clock are looked at as a long text is written. */
+static void escape(lua_State *L, tg_buf_t *out, const char *text, size_t len) {
+  while (len > 0) {
+    size_t piece = len;
+    if (piece > 65536) {
+      piece = 65536;
+      while (piece > 65536 - 4 && ((unsigned char)text[piece] & 0xC0) == 0x80)
+        piece--; /* not inside a sequence */
+    }
+    size_t before = out->len;
+    if (tg_xml_escape(out, text, piece) < 0)
+      luaL_error(L, "out of memory");
+    grown(L, out, before);
+    text += piece;
+    len -= piece;
+  }
+}
+
 static void encode_text(lua_State *L, tg_buf_t *out, const char *name, int value) {
   int type = lua_type(L, value);
   if (type == LUA_TBOOLEAN) {
@@ -174,8 +212,7 @@ static void encode_text(lua_State *L, tg_buf_t *out, const char *name, int value
     lua_pushvalue(L, value); /* tolstring converts numbers in place: work on a copy */
     size_t len;
     const char *text = lua_tolstring(L, -1, &len);
-    if (tg_xml_escape(out, text, len) < 0)
-      luaL_error(L, "out of memory");
+    escape(L, out, text, len);
     lua_pop(L, 1);
   } else {
     luaL_error(L, "reply '%s' holds a %s", name, lua_typename(L, type));

@@ -4,12 +4,9 @@
 
 local clock = require "taskgate.clock"
 local fault = require "taskgate.fault"
+local trim = require("taskgate.sys").trim
 
 local M = {}
-
-local function trim(text)
-  return text:match("^%s*(.-)%s*$")
-end
 
 -- Returns the trimmed text of a parameter, nil when absent; raises `invalid` for anything
 -- that is not plain text (nested elements, or the element repeated).

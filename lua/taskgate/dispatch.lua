@@ -160,16 +160,15 @@ local function step(co, ...)
 end
 
 -- Method names as sent -> as rules are named (trimmed, lower case). Clients send the same few
--- names over and over; the first NAMES_KEPT distinct ones are remembered.
-local method_names, names_kept, NAMES_KEPT = {}, 0, 256
+-- names over and over; the first NAMES_KEPT distinct ones of at most NAME_KEPT_BYTES are
+-- remembered (a client's long names must not fill the Lua state's memory).
+local method_names, names_kept, NAMES_KEPT, NAME_KEPT_BYTES = {}, 0, 256, 64
 
 local function method_name(sent)
   local name = method_names[sent]
   if name then return name end
-  name = sent
-  if name:byte(1) and (name:byte(1) <= 32 or name:byte(-1) <= 32) then name = name:match("^%s*(.-)%s*$") end
-  name = name:lower()
-  if names_kept < NAMES_KEPT then
+  name = sys.trim(sent):lower()
+  if names_kept < NAMES_KEPT and #sent <= NAME_KEPT_BYTES then
     method_names[sent], names_kept = name, names_kept + 1
   end
   return name

@@ -70,6 +70,8 @@ local cases = {
   { "task_id of 2147483648", cancel("2147483648"), 200, F(1012) },
   { "task_id with Arabic-Indic digits", cancel("\xD9\xA5"), 200, F(1012) },
   { "task_id with an embedded space", cancel("98 7654"), 200, F(1012) },
+  { "task_id with 1 MiB of whitespace inside (linear trim)", cancel("1" .. string.rep(" ", 1047000) .. "2"), 200, F(1012) },
+  { "task_id padded with 1 MiB of whitespace (accepted)", cancel(string.rep("\t", 523000) .. "987654" .. string.rep(" ", 523000)), 200, F(1017) },
   -- parameters and methods
   { "a duplicated task_id", post(call("cancel_task", "<task_id>1</task_id><task_id>1</task_id>")), 200, F(1012) },
   { "a missing task_id", post(call("cancel_task", "<other>1</other>")), 200, F(1040) },
@@ -77,6 +79,7 @@ local cases = {
   { "an empty method name", post(call("")), 200, F(1900) },
   { "a 10 KB method name", post(call(string.rep("m", 10240))), 200, F(1901) },
   { "a method name with padding (accepted)", post(call("  cancel_task  ", "<task_id>987654</task_id>")), 200, F(1017) },
+  { "a method name with 1 MiB of whitespace inside", post(call("cancel" .. string.rep(" ", 1047000) .. "task")), 200, F(1901) },
   -- HTTP
   { "a wrong path", gateway.post_request(call("cancel_task"), nil, "/api/v2/tasks"), 404, nil },
   { "an absolute URI to another path", "POST http://x/other HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 404, nil },

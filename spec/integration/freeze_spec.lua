@@ -1,0 +1,163 @@
+-- No request and no rule can freeze the gateway: client text is scanned in linear time, and
+-- every C function a rule can reach stops at the call's time limit (50 ms here). Each case
+-- measures how long its answer took and bounds it at BOUND seconds: far above the limit, to
+-- leave room for the sanitizers and a loaded machine, and far below the minutes (or hours) the
+-- same request or rule took before.
+local gateway = require "helpers.gateway"
+local socket = require "socket"
+
+local BOUND = 1.5
+local MIB = 1024 * 1024
+
+-- Sends request on a connection of its own; returns a function that reads the reply and gives
+-- its body and the seconds since sending.
+local function send(gw, request)
+  local started = socket.gettime()
+  local conn = gw:connect()
+  conn:settimeout(120)
+  assert(conn:send(request))
+  return function()
+    local status, _, body = gateway.read_response(conn)
+    conn:close()
+    assert.equal(200, status)
+    return body, socket.gettime() - started
+  end
+end
+
+local function call(name, params_xml) return gateway.post_request(gateway.methodcall(name, params_xml)) end
+
+-- Sends request, and a normal call from another client right after it; both must be answered
+-- within BOUND, the normal one correctly. Returns the reply to request.
+local function answered_promptly_beside_another(gw, request)
+  local slow = send(gw, request)
+  local other = send(gw, call("cancel_task", "<task_id>987654</task_id>"))
+  local other_body, other_seconds = other()
+  local body, seconds = slow()
+  assert.equal(gateway.fault(1017), other_body)
+  assert.is_true(other_seconds < BOUND, string.format("the other client waited %.2f s", other_seconds))
+  assert.is_true(seconds < BOUND, string.format("the answer took %.2f s", seconds))
+  return body
+end
+
+local spaces = string.rep(" ", MIB - 400)
+
+describe("client text", function()
+  local gw
+  setup(function() gw = gateway.start() end)
+  teardown(function() gw:stop() end)
+
+  it("answers at once a parameter with a 1 MiB run of whitespace inside it", function()
+    local body = answered_promptly_beside_another(gw, call("cancel_task", "<task_id>1" .. spaces .. "2</task_id>"))
+    assert.equal(gateway.fault(1012), body)
+  end)
+
+  it("accepts a value padded with 1 MiB of whitespace, and refuses one of whitespace only", function()
+    local half = spaces:sub(1, #spaces // 2)
+    assert.equal(gateway.fault(1017),
+      answered_promptly_beside_another(gw, call("cancel_task", "<task_id>" .. half .. "987654\t\n" .. half .. "</task_id>")))
+    assert.equal(gateway.fault(1012), answered_promptly_beside_another(gw, call("cancel_task", "<task_id>" .. spaces .. "</task_id>")))
+  end)
+
+  it("answers at once a text parameter and a time with whitespace runs inside them", function()
+    local params = "<taskgroup_id>5</taskgroup_id><category>1</category><priority>1</priority>"
+      .. "<req_time>2024-05-01T08:00:00Z" .. spaces:sub(1, 300000) .. "x</req_time>"
+      .. "<tasks><task><task_id>5</task_id><bin_id>5</bin_id><item>a" .. spaces:sub(1, 300000) .. "b</item></task></tasks>"
+    assert.equal(gateway.fault(1008), answered_promptly_beside_another(gw, call("create_taskgroup", params)))
+  end)
+
+  it("answers at once a method name with a 1 MiB run of whitespace inside it or around it", function()
+    assert.equal(gateway.fault(1901), answered_promptly_beside_another(gw, call("cancel" .. spaces .. "task")))
+    local half = spaces:sub(1, #spaces // 2)
+    assert.equal(gateway.fault(1017),
+      answered_promptly_beside_another(gw, call(half .. "cancel_task" .. half, "<task_id>987654</task_id>")))
+  end)
+end)
+
+-- Rules whose one C call ran for minutes (patterns) or seconds (the rest) before.
+local runaway = {
+  lazy_find = [[return function(call) return { r = tostring(string.rep("a", 300):find(".-.-.-.-b")) } end]],
+  lazy_match_method = [[return function(call) return { r = tostring(("a"):rep(300):match("^(.-)%s*(.-)%s*(.-)%s*(.-)b")) } end]],
+  lazy_gsub = [[return function(call) return { r = (string.gsub(string.rep("a", 400), ".-.-.-.-b", "")) } end]],
+  lazy_gmatch = [[return function(call) for m in string.rep("a", 400):gmatch(".-.-.-.-b") do end return {} end]],
+  balanced = [[return function(call) local s = string.rep("(", 4 * 2^20) return { r = tostring(s:find("%b()")) } end]],
+  caught_in_pcall = [[return function(call)
+  local s = string.rep("a", 300)
+  while true do pcall(string.find, s, ".-.-.-.-b") end
+end]],
+  rep_forever = [[return function(call) local n = 0 while true do n = n + #string.rep("ab", 8 * 2^20 - 1) end end]],
+  rep_too_big = [[return function(call) return { n = #string.rep("x", 2^40) } end]],
+  pack_padding = [[return function(call) return { n = #string.pack("c" .. 2^24, "") } end]],
+  unpack_format = [[return function(call) return { n = select("#", string.unpack(string.rep("x", 2^22), "")) } end]],
+  sort_big = [[return function(call)
+  local t = {}
+  for i = 1, 400000 do t[i] = (i * 7919) % 400000 end
+  while true do table.sort(t) end
+end]],
+  sort_c_order = [[return function(call)
+  local t = {}
+  for i = 1, 400000 do t[i] = i end
+  while true do table.sort(t, rawequal) end
+end]],
+  move_huge = [[return function(call) table.move({}, 1, 1e12, 2) return {} end]],
+  upper_big = [[return function(call) local s = string.rep("a", 15 * 2^20) while true do s = s:upper():lower():reverse() end end]],
+  big_reply = [[return function(call)
+  local s, t = string.rep("x", 8 * 2^20), {}
+  for i = 1, 1000 do t["k" .. i] = s end
+  return t
+end]],
+  big_audit = [[return function(call)
+  local s, t = string.rep("x", 8 * 2^20), {}
+  for i = 1, 1000 do t["k" .. i] = s end
+  audit.record(call, t)
+  return {}
+end]],
+  big_log = [[return function(call)
+  local t = {}
+  for i = 1, 200000 do t["k" .. i] = i end
+  while true do log.error("many fields", t) end
+end]],
+}
+
+describe("rules whose work runs in C", function()
+  local gw
+  setup(function()
+    gw = gateway.start({ rules = gateway.rules_dir(runaway), args = "--log-level error" })
+  end)
+  teardown(function() gw:stop() end)
+
+  local names = {}
+  for name in pairs(runaway) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    it("answers 1999 to " .. name .. " within the bound, and other clients are served meanwhile", function()
+      assert.equal(gateway.fault(1999), answered_promptly_beside_another(gw, call(name)))
+    end)
+  end
+end)
+
+describe("with two workers sharing the store", function()
+  local gw
+  setup(function()
+    gw = gateway.start({ rules = gateway.rules_dir(runaway), args = "--workers 2 --log-level error" })
+  end)
+  teardown(function() gw:stop() end)
+
+  it("serves the other worker's clients while a runaway pattern runs", function()
+    local runs = {}
+    for i = 1, 4 do runs[i] = send(gw, call("lazy_find")) end
+    for _ = 1, 10 do
+      local body, seconds = send(gw, call("cancel_task", "<task_id>987654</task_id>"))()
+      assert.equal(gateway.fault(1017), body)
+      assert.is_true(seconds < BOUND, string.format("a cancel waited %.2f s", seconds))
+    end
+    for i = 1, 4 do assert.equal(gateway.fault(1999), (runs[i]())) end
+  end)
+
+  it("stops at SIGTERM within the bound while runaway patterns keep coming", function()
+    local runs = {}
+    for i = 1, 4 do runs[i] = send(gw, call("lazy_find")) end
+    local started = socket.gettime()
+    assert.is_true(gw:stop())
+    assert.is_true(socket.gettime() - started < 2 * BOUND)
+  end)
+end)

@@ -1,0 +1,263 @@
+/* bounded_lua.c: the library functions a rule can reach that loop in C, in versions that stop
+ * at the call's deadline (see bounded_lua.h). Each keeps its Lua 5.4 behaviour, except where
+ * its comment says otherwise. */
+#include "bounded_lua.h"
+
+#include <ctype.h>
+#include <lauxlib.h>
+#include <limits.h>
+#include <lualib.h>
+#include <string.h>
+
+#include "limit.h"
+#include "pattern_lua.h"
+
+enum {
+  CHUNK = 64 * 1024,            /* bytes a byte loop handles between two looks at the clock */
+  MAX_PACK_FORMAT = 4096,       /* bytes of a string.pack format */
+  MAX_PACK_SIZES = 1024 * 1024, /* the sum of the sizes a string.pack format names */
+};
+
+/* string.rep(s, n [, sep]): the first copy is written once, then the result doubles by
+ * copying itself, so the work is a few large copies whatever n is. A result larger than
+ * TG_LIMIT_MAX_OBJECT is "too large" at once, before any work. */
+static int rep(lua_State *L) {
+  size_t len, sep_len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  const char *sep = luaL_optlstring(L, 3, "", &sep_len);
+  size_t unit = len + sep_len;
+  if (n <= 0 || unit == 0) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  if (unit > TG_LIMIT_MAX_OBJECT / (lua_Unsigned)n)
+    return luaL_error(L, "resulting string too large");
+  size_t whole = unit * (size_t)n; /* the last separator is written, then left out */
+  luaL_Buffer b;
+  char *out = luaL_buffinitsize(L, &b, whole);
+  memcpy(out, s, len);
+  memcpy(out + len, sep, sep_len);
+  for (size_t filled = unit; filled < whole; filled *= 2) {
+    memcpy(out + filled, out, filled < whole - filled ? filled : whole - filled);
+    tg_limit_check(L);
+  }
+  luaL_pushresultsize(&b, whole - sep_len);
+  return 1;
+}
+
+/* string.upper, lower and reverse: one byte at a time, CHUNK bytes between looks at the clock. */
+static int map_bytes(lua_State *L, int (*map)(int), int reverse) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  luaL_Buffer b;
+  char *out = luaL_buffinitsize(L, &b, len);
+  for (size_t i = 0; i < len; i++) {
+    out[i] = reverse ? s[len - 1 - i] : (char)map((unsigned char)s[i]);
+    if (i % CHUNK == CHUNK - 1)
+      tg_limit_check(L);
+  }
+  luaL_pushresultsize(&b, len);
+  return 1;
+}
+
+static int upper(lua_State *L) { return map_bytes(L, toupper, 0); }
+
+static int lower(lua_State *L) { return map_bytes(L, tolower, 0); }
+
+static int reverse(lua_State *L) { return map_bytes(L, NULL, 1); }
+
+/* Refuses a pack format that would keep Lua's string.pack, unpack or packsize in C for long:
+ * one longer than MAX_PACK_FORMAT bytes (each option is a turn of their loop), or, for pack,
+ * one whose sizes add up past MAX_PACK_SIZES (a "c" pads its string one byte at a time). */
+static void check_pack_format(lua_State *L, int sum_sizes) {
+  size_t len;
+  const char *format = luaL_checklstring(L, 1, &len);
+  luaL_argcheck(L, len <= MAX_PACK_FORMAT, 1, "format longer than 4096 bytes");
+  size_t sizes = 0;
+  for (size_t i = 0; sum_sizes && i < len; i++) {
+    size_t size = 0;
+    for (; i < len && isdigit((unsigned char)format[i]); i++)
+      size = size > MAX_PACK_SIZES ? size : size * 10 + (size_t)(format[i] - '0');
+    sizes += size;
+    luaL_argcheck(L, sizes <= MAX_PACK_SIZES, 1, "format sizes add up to more than 1 MiB");
+  }
+}
+
+/* Calls the library's own function (upvalue 1) with the same arguments. */
+static int call_library(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+static int pack(lua_State *L) {
+  check_pack_format(L, 1);
+  return call_library(L);
+}
+
+static int unpack_or_size(lua_State *L) {
+  check_pack_format(L, 0);
+  return call_library(L);
+}
+
+/* Accepts a table, or a value whose metatable has every field in needs (as the table library
+ * does); raises otherwise. */
+static void check_table(lua_State *L, int arg, const char *const *needs) {
+  if (lua_type(L, arg) == LUA_TTABLE)
+    return;
+  for (; *needs; needs++) {
+    if (luaL_getmetafield(L, arg, *needs) == LUA_TNIL)
+      luaL_checktype(L, arg, LUA_TTABLE);
+    lua_pop(L, 1);
+  }
+}
+
+static const char *const READ_WRITE_LEN[] = {"__index", "__newindex", "__len", NULL};
+static const char *const READ[] = {"__index", NULL};
+static const char *const WRITE[] = {"__newindex", NULL};
+
+/* Is the value at a less than the one at b? The order function (argument 2) decides when there
+ * is one, else the < operator with its metamethods. */
+static int less(lua_State *L, int a, int b, int ordered) {
+  if (!ordered)
+    return lua_compare(L, a, b, LUA_OPLT);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, a);
+  lua_pushvalue(L, b);
+  lua_call(L, 2, 1);
+  int result = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return result;
+}
+
+/* Moves t[i] down the heap t[1..n] until neither child is greater. */
+static void sift_down(lua_State *L, lua_Integer i, lua_Integer n, int ordered, unsigned *budget) {
+  lua_geti(L, 1, i);
+  int value = lua_gettop(L), child_value = value + 1;
+  for (lua_Integer child; (child = 2 * i) <= n; i = child) {
+    tg_limit_spend(L, budget, 1);
+    lua_geti(L, 1, child);
+    if (child < n) {
+      lua_geti(L, 1, child + 1);
+      if (less(L, child_value, child_value + 1, ordered)) {
+        lua_replace(L, child_value);
+        child++;
+      } else {
+        lua_pop(L, 1);
+      }
+    }
+    if (!less(L, value, child_value, ordered)) {
+      lua_pop(L, 1);
+      break;
+    }
+    lua_seti(L, 1, i);
+  }
+  lua_seti(L, 1, i);
+}
+
+/* table.sort(list [, comp]): a heap sort, which needs no more than n log n comparisons
+ * whatever the order function answers, and looks at the clock as it goes. Like Lua's sort it
+ * is not stable; unlike it, an inconsistent order function gives some order instead of an
+ * "invalid order function" error. */
+static int sort(lua_State *L) {
+  check_table(L, 1, READ_WRITE_LEN);
+  lua_Integer n = luaL_len(L, 1);
+  if (n <= 1)
+    return 0;
+  luaL_argcheck(L, n < INT_MAX, 1, "array too big");
+  int ordered = !lua_isnoneornil(L, 2);
+  if (ordered)
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_settop(L, 2);
+  unsigned budget = 0;
+  for (lua_Integer i = n / 2; i >= 1; i--)
+    sift_down(L, i, n, ordered, &budget);
+  for (lua_Integer last = n; last > 1; last--) {
+    lua_geti(L, 1, 1);
+    lua_geti(L, 1, last);
+    lua_seti(L, 1, 1);
+    lua_seti(L, 1, last);
+    sift_down(L, 1, last - 1, ordered, &budget);
+  }
+  return 0;
+}
+
+/* table.move(a1, f, e, t [, a2]): Lua's loop runs e - f + 1 times however few elements exist
+ * (table.move({}, 1, 1e12, 2) would run for hours); this one looks at the clock as it goes. */
+static int move(lua_State *L) {
+  lua_Integer from = luaL_checkinteger(L, 2), to_end = luaL_checkinteger(L, 3), to = luaL_checkinteger(L, 4);
+  int target = lua_isnoneornil(L, 5) ? 1 : 5;
+  check_table(L, 1, READ);
+  check_table(L, target, WRITE);
+  if (to_end >= from) {
+    luaL_argcheck(L, from > 0 || to_end < LUA_MAXINTEGER + from, 3, "too many elements to move");
+    lua_Integer n = to_end - from + 1;
+    luaL_argcheck(L, to <= LUA_MAXINTEGER - n + 1, 4, "destination wrap around");
+    /* Overlapping to the right within one table: copy from the end, so nothing is overwritten
+     * before it is read. */
+    int backwards = to > from && to <= to_end && (target == 1 || lua_compare(L, 1, target, LUA_OPEQ));
+    unsigned budget = 0;
+    for (lua_Integer k = 0; k < n; k++) {
+      lua_Integer i = backwards ? n - 1 - k : k;
+      lua_geti(L, 1, from + i);
+      lua_seti(L, target, to + i);
+      tg_limit_spend(L, &budget, 1);
+    }
+  }
+  lua_pushvalue(L, target);
+  return 1;
+}
+
+static const luaL_Reg string_functions[] = {
+    {"find", tg_pattern_lua_find},
+    {"match", tg_pattern_lua_match},
+    {"gmatch", tg_pattern_lua_gmatch},
+    {"gsub", tg_pattern_lua_gsub},
+    {"rep", rep},
+    {"upper", upper},
+    {"lower", lower},
+    {"reverse", reverse},
+    {NULL, NULL},
+};
+
+static const luaL_Reg table_functions[] = {{"sort", sort}, {"move", move}, {NULL, NULL}};
+
+static const luaL_Reg packers[] = {
+    {"pack", pack}, {"unpack", unpack_or_size}, {"packsize", unpack_or_size}, {NULL, NULL}};
+
+int tg_bounded_lua_open(lua_State *L) {
+  lua_newtable(L);
+  luaL_setfuncs(L, string_functions, 0);
+  luaL_setfuncs(L, table_functions, 0);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, LUA_STRLIBNAME);
+  for (const luaL_Reg *f = packers; f->name; f++) { /* each wraps the library's own */
+    lua_getfield(L, -1, f->name);
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -4, f->name);
+  }
+  lua_pop(L, 2);
+  return 1;
+}
+
+/* Copies the functions named in names from the table at `from` into the loaded library. */
+static void put_into(lua_State *L, int from, const char *library, const luaL_Reg *names) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, library);
+  for (; names->name; names++) {
+    lua_getfield(L, from, names->name);
+    lua_setfield(L, -2, names->name);
+  }
+  lua_pop(L, 2);
+}
+
+void tg_bounded_lua_install(lua_State *L) {
+  tg_bounded_lua_open(L);
+  int bounded = lua_gettop(L);
+  put_into(L, bounded, LUA_STRLIBNAME, string_functions);
+  put_into(L, bounded, LUA_STRLIBNAME, packers);
+  put_into(L, bounded, LUA_TABLIBNAME, table_functions);
+  lua_pop(L, 1);
+}

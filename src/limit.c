@@ -1,0 +1,70 @@
+/* limit.c: the time limit of a call (see limit.h): the thread's deadline, the hook that stops
+ * Lua code at it, and the check C loops make. */
+#include "limit.h"
+
+#include <lauxlib.h>
+
+#include "clock.h"
+#include "coroutine_lua.h"
+#include "watchdog.h"
+
+enum { HOOK_EVERY = 1000 }; /* instructions between two looks at the clock without a watchdog */
+
+/* The calling thread's armed deadline; the watchdog's signal handler reads it too. */
+static __thread struct {
+  lua_State *L;          /* the state whose call is timed */
+  long long deadline_ns; /* 0: nothing armed */
+  unsigned time_limit_ms;
+} armed;
+
+int tg_limit_passed(void) { return armed.deadline_ns != 0 && tg_monotonic_ns() > armed.deadline_ns; }
+
+static void on_count(lua_State *L, lua_Debug *ar);
+
+/* From now on every Lua instruction of the call raises, in whatever coroutine it runs: the
+ * error then also hits the code between a rule's pcalls, and the call unwinds. Async-signal-
+ * safe: the watchdog's handler calls it. The gate removes the hook when it returns. */
+static void hook_everything(void) {
+  lua_sethook(armed.L, on_count, LUA_MASKCOUNT, 1);
+  tg_coroutine_lua_hook_running(on_count, LUA_MASKCOUNT, 1);
+}
+
+static void raise_timeout(lua_State *L) {
+  hook_everything();
+  luaL_error(L, "time limit of %d ms exceeded", (int)armed.time_limit_ms);
+}
+
+/* Runs at every instruction once the deadline has passed (or every HOOK_EVERY instructions
+ * when there is no watchdog). */
+static void on_count(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  if (tg_limit_passed())
+    raise_timeout(L);
+}
+
+void tg_limit_check(lua_State *L) {
+  if (tg_limit_passed())
+    raise_timeout(L);
+}
+
+/* The watchdog's expiry, in a signal handler on the armed thread: Lua reads hooks set
+ * asynchronously, the way the lua interpreter stops a script on Ctrl-C. */
+static void on_time_up(void *unused) {
+  (void)unused;
+  hook_everything();
+}
+
+void tg_limit_arm(lua_State *L, long long deadline_ns, unsigned time_limit_ms) {
+  armed.L = L;
+  armed.time_limit_ms = time_limit_ms;
+  armed.deadline_ns = deadline_ns;
+  /* An instruction hook alone would do, but it slows every instruction the rules run. */
+  if (tg_watchdog_arm(deadline_ns, on_time_up, NULL) < 0)
+    lua_sethook(L, on_count, LUA_MASKCOUNT, HOOK_EVERY);
+}
+
+void tg_limit_disarm(lua_State *L) {
+  tg_watchdog_disarm();
+  armed.deadline_ns = 0;
+  lua_sethook(L, NULL, 0, 0);
+}

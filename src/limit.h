@@ -1,0 +1,35 @@
+/* limit.h: the per-call limits as C code sees them. The time limit: a deadline per thread,
+ * enforced on Lua code by a hook (set by the watchdog at the deadline, or counted when there is
+ * no watchdog) and on C code that loops on a rule's behalf by tg_limit_check. The size limit:
+ * no single object of a Lua state may be larger than TG_LIMIT_MAX_OBJECT, so that no one
+ * operation of the Lua VM on one object (a copy, a conversion) can take long. */
+#ifndef TG_LIMIT_H
+#define TG_LIMIT_H
+
+#include <lua.h>
+
+enum {
+  TG_LIMIT_MAX_OBJECT = 16 << 20, /* bytes of the largest string, table part or reply */
+  TG_LIMIT_CHECK_EVERY = 4096,    /* steps of a C loop between two looks at the clock */
+};
+
+/* Arms the calling thread's deadline (CLOCK_MONOTONIC ns) for the Lua code of state L and of
+ * every coroutine it resumes. time_limit_ms is what the error names. */
+void tg_limit_arm(lua_State *L, long long deadline_ns, unsigned time_limit_ms);
+/* Disarms the calling thread's deadline and removes the hook from L. */
+void tg_limit_disarm(lua_State *L);
+/* Returns 1 once the calling thread's deadline has passed (0 when none is armed). */
+int tg_limit_passed(void);
+/* For C loops that run on a rule's behalf: once the deadline has passed, stops the call as the
+ * hook would (raises the time-limit error; every Lua frame that runs after it raises again). */
+void tg_limit_check(lua_State *L);
+/* Counts n steps of a C loop; every TG_LIMIT_CHECK_EVERY steps looks at the clock (as
+ * tg_limit_check). budget is the loop's own counter, starting at 0. */
+static inline void tg_limit_spend(lua_State *L, unsigned *budget, unsigned n) {
+  if ((*budget += n) >= TG_LIMIT_CHECK_EVERY) {
+    *budget = 0;
+    tg_limit_check(L);
+  }
+}
+
+#endif
