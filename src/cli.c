@@ -291,7 +291,7 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
       return fputs(usage, stdout), TG_CLI_DONE;
     if (strcmp(arg, "--version") == 0)
-      return printf("taskgate %s\n", TG_VERSION), TG_CLI_DONE;
+      return printf("taskgate %s\n%s\n", TG_VERSION, tg_upstream_library()), TG_CLI_DONE;
     if (strncmp(arg, "--", 2) != 0)
       return snprintf(err, errcap, "unexpected argument '%s' (try --help)", arg), TG_CLI_USAGE;
     char name[64];
@@ -322,4 +322,9 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
   if (config->listen_count == 0)
     config->listen[config->listen_count++] = (tg_address_t){.host = "0.0.0.0", .port = 44000};
   return TG_CLI_RUN;
+}
+
+tg_upstream_options_t tg_cli_upstream_options(const tg_config_t *config) {
+  return (tg_upstream_options_t){.connect_timeout_ms = config->upstream_connect_timeout_ms,
+                                 .reply_timeout_ms = config->upstream_reply_timeout_ms};
 }

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "upstream.h"
+
 enum { TG_MAX_LISTEN = 8 }; /* --listen addresses */
 
 typedef struct tg_address_s {
@@ -37,6 +39,9 @@ typedef struct tg_config_s {
 } tg_config_t;
 
 enum { TG_CLI_RUN = 0, TG_CLI_DONE = 1, TG_CLI_USAGE = -1 };
+
+/* The outbound HTTP client's options the flags ask for. */
+tg_upstream_options_t tg_cli_upstream_options(const tg_config_t *config);
 
 /* Fills config from argv. Returns TG_CLI_RUN, TG_CLI_DONE when --help or --version was printed,
  * or TG_CLI_USAGE with a message in err. */

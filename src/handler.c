@@ -40,6 +40,7 @@ struct tg_call_s {
   /* while it waits on the network: the request's token, then its outcome */
   lua_Integer token;
   int failed_outbound;
+  int sent; /* the failed request may have reached its server: its outcome is unknown */
   int status;
   tg_buf_t result_body;
   char reason[96];
@@ -134,6 +135,8 @@ static int next_step(lua_State *L) {
   if (step->result->error) {
     lua_pushstring(L, step->result->reason ? step->result->reason : "failed");
     lua_setfield(L, -2, "error");
+    lua_pushboolean(L, step->result->sent);
+    lua_setfield(L, -2, "sent");
   } else {
     lua_pushinteger(L, step->result->status);
     lua_setfield(L, -2, "status");
@@ -203,10 +206,12 @@ static void on_outbound_done(void *data, const tg_upstream_result_t *result);
 static int send_outbound(tg_handler_t *h, tg_call_t *call, step_t *step) {
   if (!h->upstream)
     return -1;
-  return tg_upstream_request(h->upstream, step->method.data, step->url.data, step->content_type.data,
-                             step->body.data ? step->body.data : "", step->body.len, on_outbound_done, call) < 0
-             ? -1
-             : 0;
+  tg_upstream_request_t request = {.method = step->method.data,
+                                   .url = step->url.data,
+                                   .content_type = step->content_type.data,
+                                   .body = step->body.data,
+                                   .len = step->body.len};
+  return tg_upstream_send(h->upstream, &request, on_outbound_done, call) < 0 ? -1 : 0;
 }
 
 /* A call for a new request: a spare one when there is one, so that a request allocates neither
@@ -272,6 +277,7 @@ static void run_call(tg_handler_t *h, tg_call_t *call) {
   } else {
     tg_upstream_result_t result = {.error = call->failed_outbound,
                                    .reason = call->reason,
+                                   .sent = call->sent,
                                    .status = call->status,
                                    .body = call->result_body.data ? call->result_body.data : "",
                                    .len = call->result_body.len};
@@ -323,6 +329,7 @@ static void on_outbound_done(void *data, const tg_upstream_result_t *result) {
   tg_call_t *call = data;
   tg_handler_t *h = call->h;
   call->failed_outbound = result->error;
+  call->sent = result->sent;
   call->status = result->status;
   snprintf(call->reason, sizeof call->reason, "%s", result->reason ? result->reason : "failed");
   call->result_body.len = 0;

@@ -258,6 +258,10 @@ static void raise_fd_limit(void) {
 static int serve(const tg_config_t *config, const char *runtime_dir) {
   char err[4096];
   tg_xml_init();
+  if (tg_upstream_global_init() < 0) {
+    fprintf(stderr, "taskgate: cannot initialise libcurl\n");
+    return 1;
+  }
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
   tg_store_t *store = tg_store_open(config->store_path, config->sync_mode, err, sizeof err);
@@ -282,9 +286,8 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   tg_checkpointer_t *checkpointer = tg_checkpointer_start(store, config->store_path);
   if (!checkpointer)
     tg_log(TG_LOG_WARN, "checkpoint_thread_failed", "fallback=automatic");
-  tg_upstream_limits_t upstream_limits = {.connect_timeout_ms = config->upstream_connect_timeout_ms,
-                                          .reply_timeout_ms = config->upstream_reply_timeout_ms};
-  tg_upstream_t *upstream = tg_upstream_new(uv_default_loop(), &upstream_limits);
+  tg_upstream_options_t upstream_options = tg_cli_upstream_options(config);
+  tg_upstream_t *upstream = tg_upstream_new(uv_default_loop(), &upstream_options);
   tg_handler_t handler;
   tg_batch_t *batch = NULL;
   int status = 1;

@@ -1,406 +1,534 @@
-/* upstream.c: outbound HTTP/1.1 requests on the event loop, with a keep-alive pool per origin.
- * A request takes an idle connection, opens a new one, or queues; every connection has one
- * timer for its connect, reply and idle deadlines. */
+/* upstream.c: outbound HTTP through libcurl's multi interface, driven by the event loop: one
+ * multi handle per loop, its sockets watched with uv_poll and its timeouts with one uv_timer.
+ * libcurl parses replies (1xx, chunked, close-delimited), verifies TLS, pools connections and
+ * resolves names on threads of its own. This file adds what libcurl does not promise:
+ *  - a reply belongs to exactly one request: a request that may change state (anything but GET
+ *    and HEAD) goes out on a connection of its own, closed after its reply. On a pooled
+ *    connection a server's stray bytes (a reply sent twice, one sent late) would be read as the
+ *    next request's reply, and no check before reuse can close that window;
+ *  - such a request is never sent twice: libcurl silently resends a request whose reused
+ *    connection died before any reply byte; a second call of the pre-request callback within
+ *    one transfer aborts it (a safety net: these requests never use a reused connection);
+ *  - a pooled connection (GET, HEAD) with bytes or an EOF waiting before its next request is not
+ *    used: the request goes out on a fresh one;
+ *  - a reply timeout counted from the request being sent, and a cap on the reply's size. */
 #include "upstream.h"
 
-#include <llhttp.h>
-#include <netdb.h>
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "clock.h"
 #include "metrics.h"
 
-enum { IDLE_MS = 30000, MAX_ORIGINS = 64 };
+enum {
+  IDLE_SECONDS = 30, /* a pooled connection idle longer is not reused */
+  REMOTE_IP_BYTES = 64,
+};
 
-typedef struct origin_s origin_t;
-typedef struct request_s request_t;
-typedef struct link_s link_t;
+typedef struct transfer_s transfer_t;
 
-struct request_s {
-  request_t *next; /* in the origin's queue */
-  origin_t *origin;
-  tg_buf_t bytes; /* the whole request as sent */
-  double started;
+/* A socket libcurl asked us to watch (its connections, and its resolver threads' wake-up). */
+typedef struct watch_s {
+  uv_poll_t poll;
+  curl_socket_t fd;
+  tg_upstream_t *upstream;
+} watch_t;
+
+/* A connection libcurl opened, and whether it has carried a request yet. */
+typedef struct link_s {
+  curl_socket_t fd;
+  int local_port, remote_port; /* 0 until the first request's pre-request callback */
+  char remote_ip[REMOTE_IP_BYTES];
+  unsigned requests;
+} link_t;
+
+struct transfer_s {
+  transfer_t *prev, *next; /* in the client's list of transfers in flight */
+  tg_upstream_t *upstream;
+  CURL *easy;
+  struct curl_slist *headers;
+  uv_timer_t reply_timer; /* the transfer's memory goes in its close callback */
+  tg_buf_t body;          /* the request body, owned: libcurl reads it from here */
+  tg_buf_t reply;
   tg_upstream_done_fn done;
   void *data;
-  int retried;
-};
-
-/* One TCP connection to an origin. */
-struct link_s {
-  link_t *next; /* in the origin's idle list */
-  uv_tcp_t tcp;
-  uv_connect_t connect_req;
-  uv_write_t write_req;
-  uv_timer_t timer;
-  llhttp_t parser;
-  origin_t *origin;
-  request_t *request; /* the request in flight, or NULL when idle */
-  tg_buf_t body;
-  size_t received; /* bytes of the current reply */
-  int complete;
-  int reused; /* it served a request before: a silent close may be a stale keep-alive */
-  int closing;
-  int handles;
-};
-
-struct origin_s {
-  origin_t *next;
-  tg_upstream_t *upstream;
-  char host[256];
-  int port;
-  struct sockaddr_storage addr;
-  link_t *idle;
-  request_t *queue, *queue_tail;
-  int links; /* open connections, idle or busy */
+  double started;
+  int idempotent;     /* GET or HEAD: libcurl may send it again */
+  int prereqs;        /* times libcurl was about to send the request */
+  int sent;           /* the request may have reached the server */
+  int dirty;          /* aborted unsent: the pooled connection had bytes or an EOF waiting */
+  int resend_refused; /* aborted: libcurl was about to send it a second time */
+  int too_large;
 };
 
 struct tg_upstream_s {
   uv_loop_t *loop;
-  tg_upstream_limits_t limits;
-  origin_t *origins;
+  CURLM *multi;
+  uv_timer_t timer; /* libcurl's own timeouts */
+  int timer_ready;
+  tg_upstream_options_t options;
+  transfer_t *transfers;
+  link_t *links; /* every open connection */
+  int link_count, link_cap;
   int closing;
 };
 
-static void start_request(link_t *link, request_t *request);
-static void pump(origin_t *origin);
+/* --- the library ------------------------------------------------------------------------- */
 
-/* --- finishing ---------------------------------------------------------------------------- */
+int tg_upstream_global_init(void) { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1; }
 
-static void finish(request_t *request, const tg_upstream_result_t *result) {
-  tg_metrics_upstream(result->error ? "failed" : "ok");
-  tg_metrics_observe(TG_HIST_UPSTREAM, tg_monotonic_seconds() - request->started);
-  request->done(request->data, result);
-  tg_buf_free(&request->bytes);
-  free(request);
+const char *tg_upstream_library(void) {
+  static char text[160];
+  const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+  /* Without c-ares, an asynchronous resolver is libcurl's threaded one. */
+  const char *resolver = !(info->features & CURL_VERSION_ASYNCHDNS) ? "blocking resolver"
+                         : info->ares                                ? "c-ares resolver"
+                                                                     : "threaded resolver";
+  snprintf(text, sizeof text, "libcurl %s (%s, %s)", info->version, info->ssl_version ? info->ssl_version : "no TLS",
+           resolver);
+  return text;
 }
 
-static void fail(request_t *request, int error, const char *reason) {
-  tg_upstream_result_t result = {.error = error, .reason = reason};
-  finish(request, &result);
+/* --- connections ------------------------------------------------------------------------- */
+
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address) {
+  tg_upstream_t *upstream = clientp;
+  if (upstream->link_count == upstream->link_cap) {
+    int cap = upstream->link_cap ? upstream->link_cap * 2 : 16;
+    link_t *grown = realloc(upstream->links, (size_t)cap * sizeof *grown);
+    if (!grown)
+      return CURL_SOCKET_BAD;
+    upstream->links = grown;
+    upstream->link_cap = cap;
+  }
+  curl_socket_t fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd != CURL_SOCKET_BAD)
+    upstream->links[upstream->link_count++] = (link_t){.fd = fd};
+  return fd;
 }
 
-static void on_link_closed(uv_handle_t *handle) {
-  link_t *link = handle->data;
-  if (--link->handles > 0)
-    return;
-  tg_buf_free(&link->body);
-  free(link);
-}
-
-static void unlink_idle(link_t *link) {
-  for (link_t **at = &link->origin->idle; *at; at = &(*at)->next) {
-    if (*at == link) {
-      *at = link->next;
+static int on_close_socket(void *clientp, curl_socket_t fd) {
+  tg_upstream_t *upstream = clientp;
+  for (int i = 0; i < upstream->link_count; i++) {
+    if (upstream->links[i].fd == fd) {
+      upstream->links[i] = upstream->links[--upstream->link_count];
       break;
     }
   }
+  return close(fd);
 }
 
-/* Closes a connection. A request still on it fails with reason, or is retried once on a fresh
- * connection when a reused keep-alive connection closed before any byte of the reply. */
-static void close_link(link_t *link, int error, const char *reason) {
-  if (link->closing)
+/* Reads the addresses of a connection that has not carried a request yet. */
+static void describe_link(link_t *link) {
+  struct sockaddr_storage local, remote;
+  socklen_t local_len = sizeof local, remote_len = sizeof remote;
+  if (getsockname(link->fd, (struct sockaddr *)&local, &local_len) < 0 ||
+      getpeername(link->fd, (struct sockaddr *)&remote, &remote_len) < 0)
     return;
-  link->closing = 1;
-  origin_t *origin = link->origin;
-  origin->links--;
-  unlink_idle(link);
-  request_t *request = link->request;
-  link->request = NULL;
-  uv_close((uv_handle_t *)&link->tcp, on_link_closed);
-  uv_close((uv_handle_t *)&link->timer, on_link_closed);
-  if (request) {
-    if (link->reused && link->received == 0 && !request->retried && !origin->upstream->closing) {
-      request->retried = 1;
-      request->next = origin->queue; /* first in line again */
-      origin->queue = request;
-      if (!origin->queue_tail)
-        origin->queue_tail = request;
-    } else {
-      fail(request, error, reason);
-    }
-  }
-  pump(origin);
-}
-
-static void on_connect_timeout(uv_timer_t *timer) { close_link(timer->data, UV_ETIMEDOUT, "connect timeout"); }
-static void on_reply_timeout(uv_timer_t *timer) { close_link(timer->data, UV_ETIMEDOUT, "reply timeout"); }
-static void on_idle_timeout(uv_timer_t *timer) { close_link(timer->data, 0, "idle"); }
-
-/* --- the reply ---------------------------------------------------------------------------- */
-
-static int on_reply_body(llhttp_t *parser, const char *at, size_t len) {
-  link_t *link = parser->data;
-  if (link->body.len + len > link->origin->upstream->limits.max_reply_bytes)
-    return -1;
-  return tg_buf_append(&link->body, at, len) < 0 ? -1 : 0;
-}
-
-static int on_reply_complete(llhttp_t *parser) {
-  link_t *link = parser->data;
-  link->complete = 1;
-  return HPE_PAUSED;
-}
-
-static const llhttp_settings_t reply_settings = {
-    .on_body = on_reply_body,
-    .on_message_complete = on_reply_complete,
-};
-
-static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
-  static char buffer[64 * 1024]; /* single-threaded loop; each read is parsed at once */
-  buf->base = buffer;
-  buf->len = sizeof buffer;
-}
-
-/* The reply is complete: hand it over, and keep the connection if both sides allow it. */
-static void reply_done(link_t *link) {
-  request_t *request = link->request;
-  link->request = NULL;
-  int keep = llhttp_should_keep_alive(&link->parser) && !link->origin->upstream->closing;
-  tg_upstream_result_t result = {
-      .status = link->parser.status_code, .body = link->body.data ? link->body.data : "", .len = link->body.len};
-  finish(request, &result);
-  if (!keep) {
-    close_link(link, 0, "closed");
-    return;
-  }
-  link->reused = 1;
-  uv_timer_start(&link->timer, on_idle_timeout, IDLE_MS, 0);
-  link->next = link->origin->idle;
-  link->origin->idle = link;
-  pump(link->origin);
-}
-
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-  link_t *link = stream->data;
-  if (nread == 0)
-    return;
-  if (nread < 0) {
-    close_link(link, (int)nread, link->received ? "connection closed mid-reply" : "connection closed");
-    return;
-  }
-  if (!link->request) { /* bytes on an idle connection: the server is confused; drop it */
-    close_link(link, 0, "unexpected bytes");
-    return;
-  }
-  link->received += (size_t)nread;
-  enum llhttp_errno err = llhttp_execute(&link->parser, buf->base, (size_t)nread);
-  if (err == HPE_PAUSED && link->complete) {
-    llhttp_resume(&link->parser);
-    reply_done(link);
-  } else if (err != HPE_OK) {
-    close_link(link, UV_EPROTO,
-               link->body.len >= link->origin->upstream->limits.max_reply_bytes ? "reply too large"
-                                                                                : "malformed HTTP reply");
+  if (remote.ss_family == AF_INET6) {
+    link->local_port = ntohs(((struct sockaddr_in6 *)&local)->sin6_port);
+    link->remote_port = ntohs(((struct sockaddr_in6 *)&remote)->sin6_port);
+    uv_ip6_name((struct sockaddr_in6 *)&remote, link->remote_ip, sizeof link->remote_ip);
+  } else {
+    link->local_port = ntohs(((struct sockaddr_in *)&local)->sin_port);
+    link->remote_port = ntohs(((struct sockaddr_in *)&remote)->sin_port);
+    uv_ip4_name((struct sockaddr_in *)&remote, link->remote_ip, sizeof link->remote_ip);
   }
 }
 
-/* --- sending ------------------------------------------------------------------------------ */
-
-static void on_written(uv_write_t *req, int status) {
-  link_t *link = req->data;
-  if (status < 0 && !link->closing)
-    close_link(link, status, "write failed");
-}
-
-static void start_request(link_t *link, request_t *request) {
-  link->request = request;
-  link->received = 0;
-  link->complete = 0;
-  link->body.len = 0;
-  llhttp_init(&link->parser, HTTP_RESPONSE, &reply_settings);
-  link->parser.data = link;
-  uv_timer_start(&link->timer, on_reply_timeout, link->origin->upstream->limits.reply_timeout_ms, 0);
-  uv_buf_t buf = uv_buf_init(request->bytes.data, (unsigned)request->bytes.len);
-  int rc = uv_write(&link->write_req, (uv_stream_t *)&link->tcp, &buf, 1, on_written);
-  if (rc < 0)
-    close_link(link, rc, "write failed");
-}
-
-static void on_connected(uv_connect_t *req, int status) {
-  link_t *link = req->data;
-  if (link->closing)
-    return;
-  if (status < 0) {
-    close_link(link, status, status == UV_ECONNREFUSED ? "connection refused" : "connect failed");
-    return;
+/* The connection a request is about to go out on, as libcurl names it to the pre-request
+ * callback (the addresses; libcurl does not say which socket). */
+static link_t *find_link(tg_upstream_t *upstream, const char *remote_ip, int remote_port, int local_port) {
+  for (int i = 0; i < upstream->link_count; i++) {
+    link_t *link = &upstream->links[i];
+    if (link->local_port == 0)
+      describe_link(link);
+    if (link->local_port == local_port && link->remote_port == remote_port && strcmp(link->remote_ip, remote_ip) == 0)
+      return link;
   }
-  uv_tcp_nodelay(&link->tcp, 1);
-  if (uv_read_start((uv_stream_t *)&link->tcp, on_alloc, on_read) < 0) {
-    close_link(link, UV_EIO, "read failed");
-    return;
-  }
-  start_request(link, link->request);
+  return NULL;
 }
 
-/* Opens a connection for request; its failure fails the request through close_link. */
-static void open_link(origin_t *origin, request_t *request) {
-  link_t *link = calloc(1, sizeof *link);
-  if (!link) {
-    fail(request, UV_ENOMEM, "out of memory");
-    return;
-  }
-  uv_loop_t *loop = origin->upstream->loop;
-  link->origin = origin;
-  link->request = request;
-  link->handles = 2;
-  uv_tcp_init(loop, &link->tcp);
-  uv_timer_init(loop, &link->timer);
-  link->tcp.data = link->timer.data = link->connect_req.data = link->write_req.data = link;
-  origin->links++;
-  uv_timer_start(&link->timer, on_connect_timeout, origin->upstream->limits.connect_timeout_ms, 0);
-  int rc = uv_tcp_connect(&link->connect_req, &link->tcp, (struct sockaddr *)&origin->addr, on_connected);
-  if (rc < 0)
-    close_link(link, rc, "connect failed");
+/* True when a connection between requests has something to read: bytes nobody asked for, an
+ * EOF or an error. Any of them makes it unfit to carry the next request. */
+static int has_input(curl_socket_t fd) {
+  char byte;
+  ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
-/* Gives queued requests to idle connections, or to new ones while under the cap. */
-static void pump(origin_t *origin) {
-  tg_upstream_t *upstream = origin->upstream;
-  while (origin->queue && !upstream->closing) {
-    link_t *link = origin->idle;
-    if (!link && origin->links >= upstream->limits.max_connections)
-      return;
-    request_t *request = origin->queue;
-    origin->queue = request->next;
-    if (!origin->queue)
-      origin->queue_tail = NULL;
-    request->next = NULL;
-    if (link) {
-      origin->idle = link->next;
-      uv_timer_stop(&link->timer);
-      start_request(link, request);
-    } else {
-      open_link(origin, request);
-    }
-  }
+/* --- finishing --------------------------------------------------------------------------- */
+
+static void on_transfer_closed(uv_handle_t *handle) {
+  transfer_t *t = handle->data;
+  tg_buf_free(&t->body);
+  tg_buf_free(&t->reply);
+  free(t);
 }
 
-/* --- origins and the public calls -------------------------------------------------------- */
-
-/* Splits http://host[:port]/path; returns 0 or -1. */
-static int parse_url(const char *url, char *host, size_t host_cap, int *port, const char **path) {
-  if (strncmp(url, "http://", 7) != 0)
-    return -1;
-  const char *start = url + 7, *end = start + strcspn(start, "/");
-  const char *colon = memchr(start, ':', (size_t)(end - start));
-  size_t host_len = (size_t)((colon ? colon : end) - start);
-  if (host_len == 0 || host_len >= host_cap)
-    return -1;
-  memcpy(host, start, host_len);
-  host[host_len] = '\0';
-  *port = colon ? atoi(colon + 1) : 80;
-  *path = *end ? end : "/";
-  return *port > 0 && *port < 65536 ? 0 : -1;
-}
-
-static origin_t *find_origin(tg_upstream_t *upstream, const char *host, int port) {
-  int count = 0;
-  for (origin_t *origin = upstream->origins; origin; origin = origin->next, count++)
-    if (origin->port == port && strcmp(origin->host, host) == 0)
-      return origin;
-  if (count >= MAX_ORIGINS)
-    return NULL;
-  /* Resolved once per origin; numeric addresses never touch DNS. */
-  char service[16];
-  snprintf(service, sizeof service, "%d", port);
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *found = NULL;
-  if (getaddrinfo(host, service, &hints, &found) != 0 || !found)
-    return NULL;
-  origin_t *origin = calloc(1, sizeof *origin);
-  if (origin) {
-    origin->upstream = upstream;
-    snprintf(origin->host, sizeof origin->host, "%s", host);
-    origin->port = port;
-    memcpy(&origin->addr, found->ai_addr, found->ai_addrlen);
-    origin->next = upstream->origins;
-    upstream->origins = origin;
-  }
-  freeaddrinfo(found);
-  return origin;
-}
-
-tg_upstream_t *tg_upstream_new(uv_loop_t *loop, const tg_upstream_limits_t *limits) {
-  tg_upstream_t *upstream = calloc(1, sizeof *upstream);
-  if (!upstream)
-    return NULL;
-  upstream->loop = loop;
-  upstream->limits = *limits;
-  if (!upstream->limits.connect_timeout_ms)
-    upstream->limits.connect_timeout_ms = 2000;
-  if (!upstream->limits.reply_timeout_ms)
-    upstream->limits.reply_timeout_ms = 10000;
-  if (!upstream->limits.max_reply_bytes)
-    upstream->limits.max_reply_bytes = 1024 * 1024;
-  if (!upstream->limits.max_connections)
-    upstream->limits.max_connections = 64;
-  return upstream;
-}
-
-int tg_upstream_request(tg_upstream_t *upstream, const char *method, const char *url, const char *content_type,
-                        const char *body, size_t len, tg_upstream_done_fn done, void *data) {
-  char host[256];
-  int port;
-  const char *path;
-  if (upstream->closing)
-    return UV_ECANCELED;
-  if (parse_url(url, host, sizeof host, &port, &path) < 0)
-    return UV_EINVAL;
-  origin_t *origin = find_origin(upstream, host, port);
-  if (!origin)
-    return UV_EAI_NONAME;
-  request_t *request = calloc(1, sizeof *request);
-  if (!request)
-    return UV_ENOMEM;
-  request->origin = origin;
-  request->started = tg_monotonic_seconds();
-  request->done = done;
-  request->data = data;
-  if (tg_buf_printf(&request->bytes,
-                    "%s %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                    "User-Agent: taskgate/" TG_VERSION "\r\n\r\n",
-                    method, path, host, port, content_type ? content_type : "application/xml", len) < 0 ||
-      tg_buf_append(&request->bytes, body, len) < 0) {
-    tg_buf_free(&request->bytes);
-    free(request);
-    return UV_ENOMEM;
-  }
-  if (origin->queue_tail)
-    origin->queue_tail->next = request;
+/* Takes the transfer out of libcurl and the client, reports result, and frees it. */
+static void finish(transfer_t *t, tg_upstream_result_t *result) {
+  tg_upstream_t *upstream = t->upstream;
+  if (t->prev)
+    t->prev->next = t->next;
   else
-    origin->queue = request;
-  origin->queue_tail = request;
-  pump(origin);
+    upstream->transfers = t->next;
+  if (t->next)
+    t->next->prev = t->prev;
+  curl_multi_remove_handle(upstream->multi, t->easy);
+  curl_easy_cleanup(t->easy);
+  curl_slist_free_all(t->headers);
+  uv_timer_stop(&t->reply_timer);
+  result->seconds = tg_monotonic_seconds() - t->started;
+  tg_metrics_upstream(result->error ? "failed" : "ok");
+  tg_metrics_observe(TG_HIST_UPSTREAM, result->seconds);
+  t->done(t->data, result);
+  uv_close((uv_handle_t *)&t->reply_timer, on_transfer_closed);
+}
+
+static void fail(transfer_t *t, int error, const char *reason) {
+  tg_upstream_result_t result = {.error = error, .reason = reason, .sent = t->sent};
+  finish(t, &result);
+}
+
+/* What went wrong, in the words the log and the rules use. */
+static const char *reason_of(transfer_t *t, CURLcode code) {
+  long os_errno = 0;
+  switch (code) {
+  case CURLE_COULDNT_RESOLVE_HOST: return "unknown host";
+  case CURLE_COULDNT_CONNECT:
+    curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
+    return os_errno == ECONNREFUSED ? "connection refused" : "connect failed";
+  case CURLE_OPERATION_TIMEDOUT: return t->sent ? "reply timeout" : "connect timeout";
+  case CURLE_WRITE_ERROR: return t->too_large ? "reply too large" : "out of memory";
+  case CURLE_ABORTED_BY_CALLBACK: return "connection closed after the request was sent";
+  case CURLE_GOT_NOTHING: return "connection closed without a reply";
+  case CURLE_PARTIAL_FILE: return "connection closed mid-reply";
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR: return "connection reset";
+  case CURLE_WEIRD_SERVER_REPLY:
+  case CURLE_UNSUPPORTED_PROTOCOL:
+  case CURLE_BAD_CONTENT_ENCODING: return "malformed HTTP reply";
+  case CURLE_PEER_FAILED_VERIFICATION: return "TLS: server certificate not trusted";
+  case CURLE_SSL_CONNECT_ERROR: return "TLS handshake failed";
+  case CURLE_SSL_CACERT_BADFILE: return "TLS: cannot read the CA file";
+  case CURLE_SSL_CERTPROBLEM: return "TLS: cannot use the client certificate";
+  case CURLE_OUT_OF_MEMORY: return "out of memory";
+  default: return curl_easy_strerror(code);
+  }
+}
+
+static int add(transfer_t *t);
+
+/* libcurl is done with a transfer. A request aborted before it left (its pooled connection was
+ * unfit) goes out again on a fresh connection; everything else is final. */
+static void completed(transfer_t *t, CURLcode code) {
+  if (code == CURLE_OK) {
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    tg_upstream_result_t result = {
+        .sent = 1, .status = (int)status, .body = t->reply.data ? t->reply.data : "", .len = t->reply.len};
+    finish(t, &result);
+    return;
+  }
+  if (t->dirty && !t->sent) {
+    curl_multi_remove_handle(t->upstream->multi, t->easy);
+    curl_easy_setopt(t->easy, CURLOPT_FRESH_CONNECT, 1L);
+    t->dirty = t->prereqs = 0;
+    t->reply.len = 0;
+    if (add(t) == 0)
+      return;
+  }
+  fail(t, code == CURLE_OPERATION_TIMEDOUT ? UV_ETIMEDOUT : UV_EIO, reason_of(t, code));
+}
+
+static void check_done(tg_upstream_t *upstream) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(upstream->multi, &left))) {
+    if (msg->msg != CURLMSG_DONE)
+      continue;
+    transfer_t *t = NULL;
+    CURLcode code = msg->data.result; /* read before the message goes with the handle */
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+    completed(t, code);
+  }
+}
+
+/* --- driving libcurl from the loop -------------------------------------------------------- */
+
+static void on_poll(uv_poll_t *poll, int status, int events) {
+  watch_t *watch = poll->data;
+  tg_upstream_t *upstream = watch->upstream;
+  int flags = status < 0 ? CURL_CSELECT_ERR
+                         : (events & UV_READABLE ? CURL_CSELECT_IN : 0) | (events & UV_WRITABLE ? CURL_CSELECT_OUT : 0);
+  int running;
+  curl_multi_socket_action(upstream->multi, watch->fd, flags, &running);
+  check_done(upstream);
+}
+
+static void on_watch_closed(uv_handle_t *handle) { free(handle->data); }
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+  tg_upstream_t *upstream = userp;
+  watch_t *watch = socketp;
+  if (what == CURL_POLL_REMOVE) {
+    if (watch) { /* closed now, while the descriptor is still this socket's */
+      curl_multi_assign(upstream->multi, fd, NULL);
+      uv_close((uv_handle_t *)&watch->poll, on_watch_closed);
+    }
+    return 0;
+  }
+  if (!watch) {
+    watch = calloc(1, sizeof *watch);
+    if (!watch || uv_poll_init_socket(upstream->loop, &watch->poll, fd) < 0) {
+      free(watch);
+      return -1;
+    }
+    watch->fd = fd;
+    watch->upstream = upstream;
+    watch->poll.data = watch;
+    curl_multi_assign(upstream->multi, fd, watch);
+  }
+  int events = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
+  return uv_poll_start(&watch->poll, events, on_poll) < 0 ? -1 : 0;
+}
+
+static void on_timeout(uv_timer_t *timer) {
+  tg_upstream_t *upstream = timer->data;
+  int running;
+  curl_multi_socket_action(upstream->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  check_done(upstream);
+}
+
+/* libcurl asks to be called back in timeout_ms (0: on the next turn, never from inside this
+ * callback), or not at all (-1). */
+static int on_multi_timer(CURLM *multi, long timeout_ms, void *userp) {
+  tg_upstream_t *upstream = userp;
+  if (!upstream->timer_ready || upstream->closing)
+    return 0;
+  if (timeout_ms < 0)
+    uv_timer_stop(&upstream->timer);
+  else
+    uv_timer_start(&upstream->timer, on_timeout, (uint64_t)timeout_ms, 0);
   return 0;
 }
 
-void tg_upstream_close(tg_upstream_t *upstream) {
-  upstream->closing = 1;
-  for (origin_t *origin = upstream->origins; origin; origin = origin->next) {
-    while (origin->idle)
-      close_link(origin->idle, 0, "closing");
-    while (origin->queue) {
-      request_t *request = origin->queue;
-      origin->queue = request->next;
-      fail(request, UV_ECANCELED, "gateway stopping");
-    }
-    origin->queue_tail = NULL;
+/* --- one transfer ------------------------------------------------------------------------- */
+
+static void on_reply_timeout(uv_timer_t *timer) { fail(timer->data, UV_ETIMEDOUT, "reply timeout"); }
+
+/* Called by libcurl once a connection is ready and before the request goes out on it. */
+static int on_prereq(void *clientp, char *remote_ip, char *local_ip, int remote_port, int local_port) {
+  transfer_t *t = clientp;
+  if (++t->prereqs > 1 && !t->idempotent) { /* libcurl would resend what may have arrived */
+    t->resend_refused = 1;
+    return CURL_PREREQFUNC_ABORT;
   }
+  link_t *link = find_link(t->upstream, remote_ip, remote_port, local_port);
+  if (link && link->requests > 0 && has_input(link->fd)) {
+    t->dirty = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  if (link)
+    link->requests++;
+  t->sent = 1;
+  uv_timer_start(&t->reply_timer, on_reply_timeout, t->upstream->options.reply_timeout_ms, 0);
+  return CURL_PREREQFUNC_OK;
+}
+
+static size_t on_reply_bytes(char *bytes, size_t size, size_t count, void *userp) {
+  transfer_t *t = userp;
+  if (t->reply.len + count > t->upstream->options.max_reply_bytes) {
+    t->too_large = 1;
+    return 0;
+  }
+  return tg_buf_append(&t->reply, bytes, count) < 0 ? 0 : count;
+}
+
+static int add(transfer_t *t) { return curl_multi_add_handle(t->upstream->multi, t->easy) == CURLM_OK ? 0 : -1; }
+
+static int add_header(transfer_t *t, const char *name, const char *value) {
+  if (!value)
+    return 0;
+  char line[512];
+  int n = snprintf(line, sizeof line, "%s: %s", name, value);
+  if (n < 0 || (size_t)n >= sizeof line)
+    return 0; /* an identity header longer than this is left out rather than cut */
+  struct curl_slist *grown = curl_slist_append(t->headers, line);
+  if (!grown)
+    return -1;
+  t->headers = grown;
+  return 0;
+}
+
+static int set_headers(transfer_t *t, const tg_upstream_request_t *request) {
+  int rc = add_header(t, "Content-Type", request->content_type ? request->content_type : "application/xml");
+  /* Never wait for a 100 Continue before sending the body ("Name:" removes a header). */
+  struct curl_slist *grown = curl_slist_append(t->headers, "Expect:");
+  if (!grown)
+    return -1;
+  t->headers = grown;
+  rc |= add_header(t, "X-Request-Id", request->request_id);
+  rc |= add_header(t, "X-Forwarded-For", request->forwarded_for);
+  rc |= add_header(t, "X-Message-Id", request->message_id);
+  rc |= add_header(t, "Idempotency-Key", request->message_id);
+  return rc < 0 ? -1 : 0;
+}
+
+static void set_method(transfer_t *t, const char *method) {
+  CURL *easy = t->easy;
+  if (strcasecmp(method, "GET") == 0 || strcasecmp(method, "HEAD") == 0) {
+    t->idempotent = 1;
+    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L); /* before NOBODY, which it would clear */
+    curl_easy_setopt(easy, CURLOPT_NOBODY, (long)(strcasecmp(method, "HEAD") == 0));
+    return;
+  }
+  curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
+  curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(easy, CURLOPT_POSTFIELDS, t->body.data ? t->body.data : "");
+  curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body.len);
+  if (strcasecmp(method, "POST") != 0)
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+}
+
+static void set_tls(CURL *easy, const tg_upstream_options_t *options) {
+  if (options->ca_file)
+    curl_easy_setopt(easy, CURLOPT_CAINFO, options->ca_file);
+  if (options->cert_file)
+    curl_easy_setopt(easy, CURLOPT_SSLCERT, options->cert_file);
+  if (options->key_file)
+    curl_easy_setopt(easy, CURLOPT_SSLKEY, options->key_file);
+}
+
+/* Everything a transfer sets, whatever its request. */
+static void set_common(transfer_t *t) {
+  CURL *easy = t->easy;
+  const tg_upstream_options_t *options = &t->upstream->options;
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(easy, CURLOPT_USERAGENT, "taskgate/" TG_VERSION);
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)options->connect_timeout_ms);
+  /* A bound on the whole transfer, waiting for a free connection included; the reply timeout
+   * proper is the transfer's own timer, started when the request goes out. */
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(options->connect_timeout_ms + options->reply_timeout_ms));
+  curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, (long)IDLE_SECONDS);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_reply_bytes);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
+  curl_easy_setopt(easy, CURLOPT_PREREQDATA, t);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t->upstream);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, t->upstream);
+  set_tls(easy, options);
+}
+
+/* Returns 1 for an http:// or https:// URL with a host. */
+static int acceptable_url(const char *url) {
+  CURLU *parsed = curl_url();
+  char *scheme = NULL, *host = NULL;
+  int ok = parsed && curl_url_set(parsed, CURLUPART_URL, url, 0) == CURLUE_OK &&
+           curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+           curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+           (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) && host[0];
+  curl_free(scheme);
+  curl_free(host);
+  curl_url_cleanup(parsed);
+  return ok;
+}
+
+/* --- the client --------------------------------------------------------------------------- */
+
+tg_upstream_t *tg_upstream_new(uv_loop_t *loop, const tg_upstream_options_t *options) {
+  tg_upstream_t *upstream = calloc(1, sizeof *upstream);
+  if (!upstream || !(upstream->multi = curl_multi_init())) {
+    free(upstream);
+    return NULL;
+  }
+  upstream->loop = loop;
+  upstream->options = *options;
+  tg_upstream_options_t *o = &upstream->options;
+  o->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 2000;
+  o->reply_timeout_ms = o->reply_timeout_ms ? o->reply_timeout_ms : 10000;
+  o->max_reply_bytes = o->max_reply_bytes ? o->max_reply_bytes : 1024 * 1024;
+  o->max_connections = o->max_connections ? o->max_connections : 64;
+  curl_multi_setopt(upstream->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(upstream->multi, CURLMOPT_SOCKETDATA, upstream);
+  curl_multi_setopt(upstream->multi, CURLMOPT_TIMERFUNCTION, on_multi_timer);
+  curl_multi_setopt(upstream->multi, CURLMOPT_TIMERDATA, upstream);
+  curl_multi_setopt(upstream->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->max_connections);
+  return upstream;
+}
+
+int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *request, tg_upstream_done_fn done,
+                     void *data) {
+  if (upstream->closing)
+    return UV_ECANCELED;
+  if (!request->url || !acceptable_url(request->url))
+    return UV_EINVAL;
+  if (!upstream->timer_ready) { /* made on first use, so a client never used leaves no handle */
+    uv_timer_init(upstream->loop, &upstream->timer);
+    upstream->timer.data = upstream;
+    upstream->timer_ready = 1;
+  }
+  transfer_t *t = calloc(1, sizeof *t);
+  if (!t)
+    return UV_ENOMEM;
+  t->upstream = upstream;
+  t->done = done;
+  t->data = data;
+  t->started = tg_monotonic_seconds();
+  uv_timer_init(upstream->loop, &t->reply_timer);
+  t->reply_timer.data = t;
+  if (!(t->easy = curl_easy_init()) || tg_buf_append(&t->body, request->body ? request->body : "", request->len) < 0 ||
+      set_headers(t, request) < 0)
+    goto fail;
+  set_common(t);
+  set_method(t, request->method ? request->method : "POST");
+  curl_easy_setopt(t->easy, CURLOPT_URL, request->url);
+  curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+  if (add(t) < 0)
+    goto fail;
+  t->next = upstream->transfers;
+  if (t->next)
+    t->next->prev = t;
+  upstream->transfers = t;
+  return 0;
+fail:
+  curl_easy_cleanup(t->easy);
+  curl_slist_free_all(t->headers);
+  uv_close((uv_handle_t *)&t->reply_timer, on_transfer_closed); /* frees the rest */
+  return UV_ENOMEM;
+}
+
+void tg_upstream_close(tg_upstream_t *upstream) {
+  if (upstream->closing)
+    return;
+  upstream->closing = 1;
+  while (upstream->transfers)
+    fail(upstream->transfers, UV_ECANCELED, "gateway stopping");
+  curl_multi_cleanup(upstream->multi); /* closes the pooled connections */
+  upstream->multi = NULL;
+  if (upstream->timer_ready)
+    uv_close((uv_handle_t *)&upstream->timer, NULL);
 }
 
 void tg_upstream_free(tg_upstream_t *upstream) {
   if (!upstream)
     return;
-  origin_t *origin = upstream->origins;
-  while (origin) {
-    origin_t *next = origin->next;
-    free(origin);
-    origin = next;
-  }
+  if (upstream->multi)
+    curl_multi_cleanup(upstream->multi);
+  free(upstream->links);
   free(upstream);
 }

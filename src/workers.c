@@ -72,9 +72,8 @@ static int open_loop_parts(tg_worker_t *w) {
   w->wake.data = w;
   uv_timer_init(&w->loop, &w->drain_check);
   w->drain_check.data = w;
-  tg_upstream_limits_t upstream_limits = {.connect_timeout_ms = config->upstream_connect_timeout_ms,
-                                          .reply_timeout_ms = config->upstream_reply_timeout_ms};
-  w->upstream = tg_upstream_new(&w->loop, &upstream_limits);
+  tg_upstream_options_t upstream_options = tg_cli_upstream_options(config);
+  w->upstream = tg_upstream_new(&w->loop, &upstream_options);
   w->batch = tg_batch_new(&w->loop, plan->script_config->store, tg_handler_runner(&w->handler));
   if (!w->upstream || !w->batch)
     return UV_ENOMEM;

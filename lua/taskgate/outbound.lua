@@ -18,7 +18,9 @@ function M.began()
 end
 
 --- Sends request {method, url, body, content_type} and returns {status = ..., body = ...},
---- or nil and the reason ("connect timeout", "connection refused", "reply timeout", ...).
+--- or nil, the reason ("connect timeout", "connection refused", "reply timeout", ...) and
+--- whether the request may have reached the server (its outcome is then unknown: it was not
+--- sent again).
 function M.send(request)
   if not coroutine.isyieldable() then
     return nil, "outbound calls are only possible from a rule handling a call"
@@ -32,7 +34,7 @@ function M.send(request)
   if not began then error("store unavailable after an outbound call: " .. tostring(why), 2) end
   M.began()
   if type(result) ~= "table" then return nil, "no network here" end
-  if result.error then return nil, result.error end
+  if result.error then return nil, result.error, result.sent == true end
   return result
 end
 

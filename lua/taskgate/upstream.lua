@@ -32,32 +32,38 @@ end
 
 --- Calls `method` with `params` (a table shaped like call.params) on the upstream's `interface`
 --- ("task", the default, or "bin"). Returns the reply — reply.params or reply.fault (with .code)
---- as decoded, the bytes kept for passing back — or nil and the reason when the upstream is
---- unreachable, too slow or answers garbage.
+--- as decoded, the bytes kept for passing back — or nil, the reason when the upstream is
+--- unreachable, too slow or answers garbage, and whether the call may have reached it (then
+--- whether it took effect is unknown: a call is never sent twice).
 function M.call(method, params, interface)
   local url = sys.upstream()
   if not url then error("taskgate runs without --upstream", 2) end
   url = endpoint(url, interface)
   local body = xml.encode({ name = method, params = params or {} }, "methodcall")
-  local result, why = outbound.send({ method = "POST", url = url, body = body, content_type = "application/xml" })
-  if not result then return nil, why end
-  if result.status ~= 200 then return nil, "upstream answered HTTP " .. tostring(result.status) end
+  local result, why, sent = outbound.send({ method = "POST", url = url, body = body, content_type = "application/xml" })
+  if not result then return nil, why, sent end
+  if result.status ~= 200 then return nil, "upstream answered HTTP " .. tostring(result.status), true end
   local root, value = xml.decode_document(result.body)
-  if root ~= "response" or type(value) ~= "table" then return nil, "upstream answered something that is not a reply" end
+  if root ~= "response" or type(value) ~= "table" then
+    return nil, "upstream answered something that is not a reply", true
+  end
   local code = type(value.fault) == "table" and math.tointeger(tonumber(value.fault.code)) or nil
-  if value.fault and not code then return nil, "upstream answered a fault without a code" end
+  if value.fault and not code then return nil, "upstream answered a fault without a code", true end
   return setmetatable({ raw = result.body, params = value.params, fault = code and { code = code } or nil }, Reply)
 end
 
 --- Forwards the call as received and returns the upstream's reply for the rule to return. An
---- unreachable upstream gives fault 1922. With `audit_fields`, the audit trail records what was
---- forwarded and what came back, whatever the outcome.
+--- upstream that cannot be reached, or whose answer does not come or is not a reply, gives fault
+--- 1922; when the call may have reached it, the log and the audit say its outcome is unknown.
+--- With `audit_fields`, the audit trail records what was forwarded and what came back, whatever
+--- the outcome.
 function M.forward(call, audit_fields)
-  local reply, why = M.call(call.name, call.params, call.interface)
+  local reply, why, sent = M.call(call.name, call.params, call.interface)
+  local failure = sent and "upstream outcome unknown" or "upstream unavailable"
   local outcome = reply and (reply.fault and ("upstream fault " .. reply.fault.code) or "upstream ok")
-    or ("upstream unavailable: " .. why)
+    or (failure .. ": " .. why)
   if not reply and why ~= "not sent: no network here (self-checks, specs)" then
-    log.warn("upstream unavailable", { method = call.name, reason = why })
+    log.warn(failure, { method = call.name, reason = why })
   end
   if audit_fields then
     audit.record(call, { forwarded = audit_fields, upstream = outcome }, { outcome = outcome, always = true })

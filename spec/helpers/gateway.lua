@@ -1,5 +1,6 @@
 -- Starts the real taskgate binary on 127.0.0.1:<free port> with a temporary store and speaks
 -- HTTP to it over real sockets.
+local dkjson = require "dkjson"
 local socket = require "socket"
 
 local M = {}
@@ -84,10 +85,21 @@ function M.start(opts)
 end
 
 -- True while the process runs. An exited gateway is orphaned (its starting shell is gone) and
--- may linger as a zombie until init reaps it, so a zombie counts as gone.
+-- may linger as a zombie until init reaps it, so a zombie counts as gone -- once its other
+-- threads are gone too: the main thread turns zombie first, and the sockets close only with
+-- the last thread.
+local function process_alive(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  if stat == nil then return false end
+  if not stat:match("^%d+ %b() Z") then return true end
+  local p = io.popen("ls /proc/" .. pid .. "/task 2>/dev/null")
+  local threads = select(2, p:read("a"):gsub("%d+", ""))
+  p:close()
+  return threads > 1
+end
+
 function Gateway:alive()
-  local stat = read_file("/proc/" .. self.pid .. "/stat")
-  return stat ~= nil and not stat:match("^%d+ %b() Z")
+  return process_alive(self.pid)
 end
 
 function Gateway:log()
@@ -103,6 +115,60 @@ function Gateway:stop(signal)
   end
   os.execute("kill -9 " .. self.pid .. " 2>/dev/null")
   return false
+end
+
+local FakeUpstream = {}
+FakeUpstream.__index = FakeUpstream
+
+--- Starts spec/helpers/fake_upstream.py in `mode` (see its header). opts: port (to come back
+--- on a port used before), tls = {cert, key}. Returns it with .port and .url (the task path).
+function M.fake_upstream(mode, opts)
+  opts = opts or {}
+  local dir = M.tmpdir()
+  local self = setmetatable({ dir = dir, log_path = dir .. "/requests", out = dir .. "/stdout", mode = mode }, FakeUpstream)
+  local extra = (opts.port and (" --port " .. opts.port) or "") ..
+    (opts.tls and string.format(" --tls %s %s", opts.tls[1], opts.tls[2]) or "")
+  local p = io.popen(string.format("python3 %s/spec/helpers/fake_upstream.py %s %s%s >%s 2>%s/stderr & echo $!",
+    root, mode, self.log_path, extra, self.out, dir))
+  self.pid = p:read("l")
+  p:close()
+  for _ = 1, 500 do
+    local port = (read_file(self.out) or ""):match("listening on (%d+)")
+    if port then
+      self.port = tonumber(port)
+      self.url = string.format("%s://127.0.0.1:%d/api/v2/task", opts.tls and "https" or "http", self.port)
+      return self
+    end
+    socket.sleep(0.01)
+  end
+  error("fake upstream did not start: " .. (read_file(dir .. "/stderr") or ""))
+end
+
+--- The requests it has read completely, in order: {conn, seq, method, path, task_id, headers, body}.
+function FakeUpstream:requests()
+  local list = {}
+  for line in (read_file(self.log_path) or ""):gmatch("[^\n]+") do
+    list[#list + 1] = dkjson.decode(line)
+  end
+  return list
+end
+
+--- How many requests carried task_id.
+function FakeUpstream:count(task_id)
+  local n = 0
+  for _, request in ipairs(self:requests()) do
+    if request.task_id == tostring(task_id) then n = n + 1 end
+  end
+  return n
+end
+
+--- Stops it (signal: default TERM; KILL to take it down at once) and waits until it is gone.
+function FakeUpstream:stop(signal)
+  os.execute(string.format("kill -%s %s 2>/dev/null", signal or "TERM", self.pid))
+  for _ = 1, 500 do
+    if not process_alive(self.pid) then return end
+    socket.sleep(0.01)
+  end
 end
 
 --- Opens a raw TCP connection to the gateway.

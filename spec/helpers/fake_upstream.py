@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""A task-interface upstream that misbehaves on purpose, for the bridge specs.
+
+    fake_upstream.py MODE LOG [--port N] [--tls CERT KEY]
+
+listens on 127.0.0.1 (port N, or a free one), prints "listening on PORT" and serves until killed. Every
+request it reads completely is appended to LOG as one JSON line ({"conn", "seq", "method",
+"path", "task_id", "headers"}) before it answers, so a spec can count what reached it. Replies
+echo the request's task_id (<params><task_id>N</task_id></params>), so a reply handed to the
+wrong caller shows.
+
+MODE says how it answers:
+  ok                normal HTTP/1.1 keep-alive replies
+  continue          100 Continue and 102 Processing before each reply
+  double            each reply twice (the second 50 ms later, on the idle connection)
+  idle_bytes        50 ms after each reply, a complete unsolicited reply for task 999
+  close_reused      answers the first request of a connection; closes after reading any later one
+  close_after_read  closes the connection after reading each request, without a reply
+  http10            HTTP/1.0 replies without Content-Length, ended by closing
+  slow              waits 3 s before each reply
+  garbage           answers bytes that are not HTTP, then closes
+  huge              a 2 MiB reply
+  status_500        answers 500 with a reply body
+  receiver          an outbox receiver: 200 to every POST (the log is the record)
+"""
+import argparse
+import json
+import socketserver
+import ssl
+import threading
+import time
+
+ARGS = argparse.ArgumentParser()
+ARGS.add_argument("mode")
+ARGS.add_argument("log")
+ARGS.add_argument("--port", type=int, default=0)
+ARGS.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+OPTIONS = ARGS.parse_args()
+MODE, LOG, TLS = OPTIONS.mode, OPTIONS.log, OPTIONS.tls
+log_lock = threading.Lock()
+connections = 0
+
+
+def reply_for(task_id, version="HTTP/1.1", length=True, status="200 OK"):
+    body = ('<?xml version="1.0"?>\n<response>\n  <params>\n    <task_id>%s</task_id>\n'
+            '  </params>\n</response>\n' % task_id).encode()
+    head = "%s %s\r\nContent-Type: application/xml\r\n" % (version, status)
+    if length:
+        head += "Content-Length: %d\r\n" % len(body)
+    return head.encode() + b"\r\n" + body
+
+
+def read_request(stream):
+    """Reads one request; returns (method, path, headers, body) or None at EOF."""
+    line = stream.readline()
+    while line in (b"\r\n", b"\n"):
+        line = stream.readline()
+    if not line:
+        return None
+    method, path, _ = line.decode("latin-1").split(" ", 2)
+    headers = {}
+    while True:
+        header = stream.readline()
+        if header in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = header.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = stream.read(int(headers.get("content-length", "0")))
+    return method, path, headers, body
+
+
+def task_id_of(body):
+    text = body.decode("utf-8", "replace")
+    start = text.find("<task_id>")
+    if start < 0:
+        return None
+    return text[start + 9:text.find("</task_id>", start)].strip()
+
+
+class Handler(socketserver.StreamRequestHandler):
+    def setup(self):
+        if TLS:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(TLS[0], TLS[1])
+            self.request = context.wrap_socket(self.request, server_side=True)
+        super().setup()
+
+    def handle(self):
+        global connections
+        with log_lock:
+            connections += 1
+            conn = connections
+        seq = 0
+        while True:
+            try:
+                request = read_request(self.rfile)
+            except (OSError, ValueError):
+                return
+            if request is None:
+                return
+            method, path, headers, body = request
+            seq += 1
+            task_id = task_id_of(body)
+            with log_lock, open(LOG, "a") as log:
+                log.write(json.dumps({"conn": conn, "seq": seq, "method": method, "path": path,
+                                      "task_id": task_id, "headers": headers,
+                                      "body": body.decode("utf-8", "replace")}) + "\n")
+            if not self.answer(method, seq, task_id):
+                return
+
+    def send(self, data):
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def answer(self, method, seq, task_id):
+        """Answers one request; returns False when the connection is to be closed."""
+        if method == "HEAD":
+            self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            return True
+        if MODE == "continue":
+            self.send(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n")
+            time.sleep(0.02)
+        elif MODE == "close_reused" and seq > 1 or MODE == "close_after_read":
+            return False
+        elif MODE == "http10":
+            self.send(reply_for(task_id, "HTTP/1.0", length=False))
+            return False
+        elif MODE == "slow":
+            time.sleep(3)
+        elif MODE == "garbage":
+            self.send(b"\x00\x01garbage that is no HTTP at all\r\n\r\n")
+            return False
+        elif MODE == "huge":
+            filler = b"x" * (2 * 1024 * 1024)
+            self.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(filler) + filler)
+            return True
+        elif MODE == "status_500":
+            self.send(reply_for(task_id, status="500 Internal Server Error"))
+            return True
+        elif MODE == "receiver":
+            self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            return True
+        self.send(reply_for(task_id))
+        if MODE in ("double", "idle_bytes"):
+            time.sleep(0.05)
+            self.send(reply_for(task_id if MODE == "double" else "999"))
+        return True
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    server = Server(("127.0.0.1", OPTIONS.port), Handler)
+    print("listening on %d" % server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

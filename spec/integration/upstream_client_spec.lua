@@ -1,0 +1,192 @@
+-- Bridge mode against upstreams that misbehave (spec/helpers/fake_upstream.py): every reply
+-- reaches the caller it belongs to, and a call that may have reached the upstream is never sent
+-- to it a second time.
+local gateway = require "helpers.gateway"
+local socket = require "socket"
+
+local F = gateway.fault
+
+-- The fake upstream's reply for task_id, passed back byte for byte.
+local function echo(task_id)
+  return string.format('<?xml version="1.0"?>\n<response>\n  <params>\n    <task_id>%s</task_id>\n  </params>\n</response>\n',
+    task_id)
+end
+
+local function cancel(gw, task_id)
+  return gw:call("cancel_task", "<task_id>" .. task_id .. "</task_id>")
+end
+
+-- A gateway in front of a fake upstream in `mode`.
+local function bridge(mode, extra)
+  local fake = gateway.fake_upstream(mode)
+  local gw = gateway.start({ args = "--upstream " .. fake.url .. " " .. (extra or "") })
+  return gw, fake
+end
+
+local function stop(gw, fake)
+  gw:stop()
+  fake:stop()
+end
+
+describe("the upstream client", function()
+  it("passes the reply back after 100 Continue and 102 Processing", function()
+    local gw, fake = bridge("continue")
+    assert.equal(echo(101), cancel(gw, 101))
+    assert.equal(echo(200), cancel(gw, 200)) -- the pooled connection carries the next call
+    assert.equal(1, fake:count(200))
+    stop(gw, fake)
+  end)
+
+  it("never hands a reply sent twice to the next caller", function()
+    local gw, fake = bridge("double")
+    for _, task_id in ipairs({ 101, 200, 300, 400 }) do
+      assert.equal(echo(task_id), cancel(gw, task_id))
+      socket.sleep(0.1) -- the second copy arrives while the connection is idle in the pool
+    end
+    stop(gw, fake)
+  end)
+
+  it("never hands bytes sent on an idle connection to the next caller", function()
+    local gw, fake = bridge("idle_bytes")
+    assert.equal(echo(101), cancel(gw, 101))
+    socket.sleep(0.1) -- an unsolicited reply for task 999 follows on the connection
+    assert.equal(echo(200), cancel(gw, 200))
+    assert.equal(1, fake:count(200))
+    stop(gw, fake)
+  end)
+
+  it("does not send a call again when the upstream closes the connection after reading it", function()
+    local gw, fake = bridge("close_after_read")
+    assert.equal(F(1922), cancel(gw, 200)) -- read by the upstream, then the connection closed
+    assert.equal(1, fake:count(200)) -- and never sent again, on this or a new connection
+    assert.matches('msg="upstream outcome unknown"', gw:log())
+    assert.matches('reason="connection closed without a reply"', gw:log(), 1, true)
+    stop(gw, fake)
+  end)
+
+  it("sends every call that may change state on a connection of its own", function()
+    -- This upstream closes a reused connection after reading the request on it: a call sent
+    -- there would be lost, and libcurl would send it again on a new one.
+    local gw, fake = bridge("close_reused")
+    for _, task_id in ipairs({ 101, 200, 300 }) do
+      assert.equal(echo(task_id), cancel(gw, task_id))
+      assert.equal(1, fake:count(task_id))
+    end
+    local requests = fake:requests()
+    assert.equal(1, requests[1].seq)
+    assert.equal(1, requests[2].seq)
+    assert.equal(1, requests[3].seq)
+    stop(gw, fake)
+  end)
+
+  it("records in the audit trail that the outcome of such a call is unknown", function()
+    local gw, fake = bridge("close_after_read")
+    cancel(gw, 200)
+    local trail = gateway.run(gateway.binary .. " audit --store " .. gw.store)
+    assert.matches('"forwarded":{"task_id":200},"upstream":"upstream outcome unknown: connection closed without a reply"',
+      trail, 1, true)
+    stop(gw, fake)
+  end)
+
+  it("reads an HTTP/1.0 reply that ends when the upstream closes", function()
+    local gw, fake = bridge("http10")
+    assert.equal(echo(101), cancel(gw, 101))
+    assert.equal(echo(200), cancel(gw, 200))
+    stop(gw, fake)
+  end)
+
+  it("answers 1922 to bytes that are not HTTP, and says the outcome is unknown", function()
+    local gw, fake = bridge("garbage")
+    assert.equal(F(1922), cancel(gw, 101))
+    assert.equal(1, fake:count(101))
+    assert.matches('msg="upstream outcome unknown"', gw:log())
+    assert.matches('reason="malformed HTTP reply"', gw:log(), 1, true)
+    stop(gw, fake)
+  end)
+
+  it("answers 1922 to a reply over 1 MiB", function()
+    local gw, fake = bridge("huge")
+    assert.equal(F(1922), cancel(gw, 101))
+    assert.matches("reason=\"reply too large\"", gw:log())
+    stop(gw, fake)
+  end)
+
+  it("answers 1922 to an HTTP error status without taking its body for a reply", function()
+    local gw, fake = bridge("status_500")
+    assert.equal(F(1922), cancel(gw, 101))
+    assert.matches("reason=\"upstream answered HTTP 500\"", gw:log())
+    stop(gw, fake)
+  end)
+
+  it("answers 1922 at the reply timeout to a slow upstream, and does not send the call again", function()
+    local gw, fake = bridge("slow", "--upstream-reply-timeout 1")
+    local start = socket.gettime()
+    assert.equal(F(1922), cancel(gw, 101))
+    local took = socket.gettime() - start
+    assert.is_true(took > 0.9 and took < 2.5, "took " .. took)
+    socket.sleep(2.5) -- the slow upstream answers into a closed connection
+    assert.equal(1, fake:count(101))
+    assert.matches('msg="upstream outcome unknown"', gw:log())
+    assert.matches('reason="reply timeout"', gw:log(), 1, true)
+    stop(gw, fake)
+  end)
+
+  it("gives each of many concurrent callers its own reply while the upstream sends extra ones", function()
+    local gw, fake = bridge("double")
+    local conns = {}
+    for i = 1, 20 do
+      conns[i] = gw:connect()
+      conns[i]:send(gateway.post_request(gateway.methodcall("cancel_task", "<task_id>" .. (1000 + i) .. "</task_id>")))
+    end
+    for i = 1, 20 do
+      local status, _, body = gateway.read_response(conns[i])
+      assert.equal(200, status)
+      assert.equal(echo(1000 + i), body)
+      conns[i]:close()
+    end
+    for i = 1, 20 do assert.equal(1, fake:count(1000 + i)) end
+    stop(gw, fake)
+  end)
+
+  it("does not reuse a pooled connection for a rule's GET once bytes arrived on it while idle", function()
+    local fake = gateway.fake_upstream("idle_bytes")
+    local fetch = [[
+return function(call)
+  local answer, why = http.request{ method = "GET", url = call.params.url }
+  if not answer then return { error = why } end
+  return { got = answer.body:match("<task_id>(%w+)</task_id>") }
+end
+]]
+    local gw = gateway.start({ rules = gateway.rules_dir({ fetch = fetch }) })
+    local url = "<url>" .. fake.url .. "</url>"
+    assert.matches("<got>None</got>", gw:call("fetch", url))
+    socket.sleep(0.1) -- an unsolicited reply for task 999 waits on the pooled connection
+    assert.matches("<got>None</got>", gw:call("fetch", url))
+    local requests = fake:requests()
+    assert.equal(2, #requests)
+    assert.equal("GET", requests[2].method)
+    assert.are_not.equal(requests[1].conn, requests[2].conn) -- the dirty connection was dropped
+    stop(gw, fake)
+  end)
+
+  it("reuses a clean pooled connection for a rule's GET", function()
+    local fake = gateway.fake_upstream("ok")
+    local fetch = [[
+return function(call)
+  local answer = assert(http.request{ method = "GET", url = call.params.url })
+  return { status = answer.status }
+end
+]]
+    local gw = gateway.start({ rules = gateway.rules_dir({ fetch = fetch }) })
+    for _ = 1, 3 do assert.matches("<status>200</status>", gw:call("fetch", "<url>" .. fake.url .. "</url>")) end
+    local requests = fake:requests()
+    assert.equal(requests[1].conn, requests[3].conn)
+    assert.equal(3, requests[3].seq)
+    stop(gw, fake)
+  end)
+
+  it("reports the HTTP library and its resolver, which runs off the event loop", function()
+    local out = gateway.run(gateway.binary .. " --version")
+    assert.matches("libcurl [%d%.]+ %(OpenSSL/[^,]+, threaded resolver%)", out)
+  end)
+end)
