@@ -39,9 +39,23 @@ local api_modules = {
   upstream = "taskgate.upstream", http = "taskgate.http",
 }
 
+-- setmetatable without finalizers. Lua runs a __gc with the instruction hook switched off, so
+-- the time limit cannot stop one, and at a moment no call owns: in the collection after a
+-- failed call, when a reload closes the old generation, at shutdown, or in the middle of a
+-- later, unrelated call, whose transaction it could change. Lua marks an object for
+-- finalization only when its metatable already holds __gc as it is set (a raw field), so
+-- refusing that here refuses finalizers altogether.
+local function setmetatable_without_gc(object, metatable)
+  if type(metatable) == "table" and rawget(metatable, "__gc") ~= nil then
+    error("rules may not set __gc (finalizers would run outside the call's time limit)", 2)
+  end
+  return setmetatable(object, metatable)
+end
+
 local function build_globals()
   local globals = {}
   for _, name in ipairs(safe_globals) do globals[name] = _G[name] end
+  globals.setmetatable = setmetatable_without_gc
   for _, name in ipairs(safe_libraries) do globals[name] = readonly(name, _G[name]) end
   for name, module in pairs(api_modules) do globals[name] = readonly(name, require(module)) end
   local fault = require "taskgate.fault"

@@ -161,3 +161,76 @@ describe("with two workers sharing the store", function()
     assert.is_true(socket.gettime() - started < 2 * BOUND)
   end)
 end)
+
+-- Lua runs a finalizer (__gc) with the hook off: the time limit cannot stop it, and it runs when
+-- no call owns the moment (the collection after a failed call, a reload closing the old
+-- generation, shutdown, or another call's transaction). Rules may not set one.
+local finalizers = {
+  spin_gc = [[return function(call)
+  for i = 1, 100 do setmetatable({}, { __gc = function() while true do end end }) end
+  return {}
+end]],
+  cancel_gc = [[return function(call)
+  setmetatable({}, { __gc = function() store.cancel_task(7) end })
+  return {}
+end]],
+  caught_gc = [[return function(call)
+  local ok, err = pcall(setmetatable, {}, { __gc = function() while true do end end })
+  local t = setmetatable({}, {})
+  getmetatable(t).__gc = function() while true do end end -- added afterwards: never marked
+  return { refused = tostring(not ok), said = tostring(err):match("__gc") }
+end]],
+  spin_and_gc = [[return function(call)
+  pcall(setmetatable, {}, { __gc = function() while true do end end })
+  while true do end
+end]],
+  garbage = [[return function(call)
+  local t = {}
+  for i = 1, 20000 do t[i] = { i } end
+  return { n = #t }
+end]],
+}
+
+describe("finalizers set by rules", function()
+  local gw
+  setup(function()
+    gw = gateway.start({ rules = gateway.rules_dir(finalizers), args = "--log-level info" })
+    assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(3, { { 7, 7 } })))
+  end)
+  teardown(function() gw:stop() end)
+
+  it("are refused at setmetatable, so none can hang a call, the collection after it, or another call", function()
+    assert.equal(gateway.fault(1999), answered_promptly_beside_another(gw, call("spin_gc")))
+    assert.matches("rules may not set __gc", gw:log())
+    assert.equal(gateway.fault(1999), answered_promptly_beside_another(gw, call("cancel_gc")))
+    assert.equal(gateway.fault(1999), answered_promptly_beside_another(gw, call("spin_and_gc")))
+    local reply = answered_promptly_beside_another(gw, call("caught_gc"))
+    assert.matches("<refused>true</refused>", reply)
+    assert.matches("<said>__gc</said>", reply)
+    for _ = 1, 30 do assert.matches("<n>20000</n>", gw:call("garbage")) end
+    assert.matches("<task_id>7</task_id>", gw:call("gettaskinfo", "<task_id>7</task_id>"))
+  end)
+
+  it("cannot hang a reload closing the old generation, nor shutdown", function()
+    for _ = 1, 3 do gw:call("caught_gc") end
+    local started = socket.gettime()
+    os.execute("kill -HUP " .. gw.pid)
+    for _ = 1, 300 do
+      if gw:log():find("event=reloaded", 1, true) then break end
+      socket.sleep(0.01)
+    end
+    assert.matches("event=reloaded", gw:log())
+    for _ = 1, 3 do gw:call("caught_gc") end
+    for _ = 1, 5 do gw:call("garbage") end
+    assert.is_true(gw:stop())
+    assert.is_true(socket.gettime() - started < 2 * BOUND)
+  end)
+
+  it("is refused in a rule file's own code, which then does not load", function()
+    local dir = gateway.rules_dir({ loads_gc = "setmetatable({}, { __gc = function() end })\nreturn function() return {} end\n" })
+    local out, code = gateway.run(string.format("%s --listen 127.0.0.1:0 --rules %s --store %s/s.db", gateway.binary,
+      dir, gateway.tmpdir()))
+    assert.is_not.equal(0, code)
+    assert.matches("loads_gc%.lua:1: rules may not set __gc", out)
+  end)
+end)
