@@ -17,8 +17,14 @@ static void json_string(FILE *out, const unsigned char *s) {
 }
 
 int tg_audit_print(tg_store_t *store, FILE *out) {
-  static const char sql[] = "SELECT audit_id, time, client, method, params, outcome FROM audit ORDER BY audit_id";
+  static const char sql[] =
+      "SELECT audit_id, time, client, method, params, outcome, request_id FROM audit ORDER BY audit_id";
+  /* A store no gateway of schema 7 has opened yet has no request ids. */
+  static const char before_schema_7[] =
+      "SELECT audit_id, time, client, method, params, outcome, NULL FROM audit ORDER BY audit_id";
   sqlite3_stmt *stmt = tg_store_prepare(store, sql, strlen(sql));
+  if (!stmt)
+    stmt = tg_store_prepare(store, before_schema_7, strlen(before_schema_7));
   if (!stmt) {
     fprintf(stderr, "taskgate: audit: %s\n", tg_store_errmsg(store));
     return -1;
@@ -34,6 +40,11 @@ int tg_audit_print(tg_store_t *store, FILE *out) {
     /* params were stored as JSON by the runtime and are written through unchanged */
     fprintf(out, ",\"params\":%s,\"outcome\":", (const char *)sqlite3_column_text(stmt, 4));
     json_string(out, sqlite3_column_text(stmt, 5));
+    fputs(",\"request_id\":", out);
+    if (sqlite3_column_type(stmt, 6) == SQLITE_NULL)
+      fputs("null", out);
+    else
+      json_string(out, sqlite3_column_text(stmt, 6));
     fputs("}\n", out);
   }
   sqlite3_reset(stmt);

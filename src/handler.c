@@ -5,6 +5,9 @@
 #include "handler.h"
 
 #include <lauxlib.h>
+#include <pthread.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +39,7 @@ struct tg_call_s {
   const char *why; /* why it did not decode, or NULL */
   int legacy;
   int interface; /* TG_HTTP_TASK or TG_HTTP_BIN */
+  char forwarded_for[128]; /* the X-Forwarded-For chain the request came with, or "" */
   int json;      /* a JSON methodcall: the rules see call.form = "json" and the reply is JSON */
   /* while it waits on the network: the request's token, then its outcome */
   lua_Integer token;
@@ -110,6 +114,8 @@ static int first_step(lua_State *L) {
   tg_xml_lua_push_call(L, step->root, step->why);
   lua_pushstring(L, step->call->note.client);
   lua_setfield(L, -2, "client");
+  lua_pushstring(L, step->call->note.request_id);
+  lua_setfield(L, -2, "request_id");
   if (step->call->legacy) { /* absent otherwise, as the rule sees it */
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "legacy");
@@ -195,8 +201,8 @@ static void account(const tg_call_note_t *note, double started) {
   if (note->failure[0])
     tg_metrics_rule_failure(method, note->failure);
   if (tg_log_enabled(TG_LOG_INFO))
-    tg_log(TG_LOG_INFO, "call", "request_id=%llu client=%s method=%s outcome=%s%s%s ms=%.3f", note->id, note->client,
-           method, outcome, fault[0] ? " fault=" : "", fault, seconds * 1000);
+    tg_log(TG_LOG_INFO, "call", "request_id=%s client=%s method=%s outcome=%s%s%s ms=%.3f", note->request_id,
+           note->client, method, outcome, fault[0] ? " fault=" : "", fault, seconds * 1000);
 }
 
 static void on_outbound_done(void *data, const tg_upstream_result_t *result);
@@ -206,11 +212,16 @@ static void on_outbound_done(void *data, const tg_upstream_result_t *result);
 static int send_outbound(tg_handler_t *h, tg_call_t *call, step_t *step) {
   if (!h->upstream)
     return -1;
+  char forwarded_for[sizeof call->forwarded_for + sizeof call->note.client + 2]; /* the chain, then the client */
+  snprintf(forwarded_for, sizeof forwarded_for, "%s%s%s", call->forwarded_for, call->forwarded_for[0] ? ", " : "",
+           call->note.client);
   tg_upstream_request_t request = {.method = step->method.data,
                                    .url = step->url.data,
                                    .content_type = step->content_type.data,
                                    .body = step->body.data,
-                                   .len = step->body.len};
+                                   .len = step->body.len,
+                                   .request_id = call->note.request_id,
+                                   .forwarded_for = forwarded_for};
   return tg_upstream_send(h->upstream, &request, on_outbound_done, call) < 0 ? -1 : 0;
 }
 
@@ -342,16 +353,52 @@ static void on_outbound_done(void *data, const tg_upstream_result_t *result) {
   tg_batch_schedule(h->batch);
 }
 
+/* The gateway's own request ids: a tag drawn at start, then a count, e.g. "6f1c0a3e-17", so
+ * that ids from two runs or two gateways do not meet in an upstream's log. */
+static char id_prefix[16];
+
+static void draw_id_prefix(void) {
+  unsigned tag = 0;
+  if (getrandom(&tag, sizeof tag, 0) != (ssize_t)sizeof tag)
+    tag = (unsigned)getpid() ^ (unsigned)tg_wall_seconds();
+  snprintf(id_prefix, sizeof id_prefix, "%08x-", tag);
+}
+
+/* Writes n in decimal and a NUL at out (room for 21 bytes). */
+static void format_count(char *out, unsigned long long n) {
+  char digits[24], *at = digits + sizeof digits;
+  *--at = '\0';
+  do {
+    *--at = (char)('0' + n % 10);
+    n /= 10;
+  } while (n);
+  memcpy(out, at, (size_t)(digits + sizeof digits - at));
+}
+
+/* Who asked: the request's own X-Request-Id is kept, else the gateway's next id; and the
+ * X-Forwarded-For chain the request came with. */
+static void take_identity(tg_call_t *call, const tg_http_t *http) {
+  static unsigned long long last_id; /* shared by the workers */
+  char *id = call->note.request_id;
+  if (http->request_id[0]) {
+    memcpy(id, http->request_id, strlen(http->request_id) + 1); /* at most 64 bytes */
+  } else {
+    size_t prefix = strlen(id_prefix);
+    memcpy(id, id_prefix, prefix);
+    format_count(id + prefix, __atomic_add_fetch(&last_id, 1, __ATOMIC_RELAXED));
+  }
+  memcpy(call->forwarded_for, http->forwarded_for, strlen(http->forwarded_for) + 1);
+}
+
 int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg_buf_t *reply) {
   (void)reply; /* every reply comes later, after the batch's commit */
   tg_handler_t *h = ctx;
   tg_call_t *call = new_call(h);
   if (!call)
     return -1;                       /* 500 */
-  static unsigned long long last_id; /* shared by the workers */
-  call->note.id = __atomic_add_fetch(&last_id, 1, __ATOMIC_RELAXED);
   if (http->client) /* cut to fit, like every note field; new_call left it empty otherwise */
     strncpy(call->note.client, http->client, sizeof call->note.client - 1);
+  take_identity(call, http);
   call->h = h;
   call->http = http;
   call->started = tg_monotonic_seconds();
@@ -410,6 +457,8 @@ int tg_handler_swap(tg_handler_t *h, tg_script_t *next) {
 }
 
 int tg_handler_init(tg_handler_t *h, tg_script_t *script, tg_store_t *store, tg_upstream_t *upstream) {
+  static pthread_once_t drawn = PTHREAD_ONCE_INIT;
+  pthread_once(&drawn, draw_id_prefix);
   memset(h, 0, sizeof *h);
   h->store = store;
   h->upstream = upstream;

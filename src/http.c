@@ -78,6 +78,7 @@ static int on_message_begin(llhttp_t *p) {
   h->body.len = 0;
   h->field_len = h->value_len = 0;
   h->wants_continue = h->bad_encoding = h->json_type = h->headers_done = 0;
+  h->request_id[0] = h->forwarded_for[0] = '\0';
   h->route = ROUTE_NOT_FOUND;
   return 0;
 }
@@ -136,9 +137,37 @@ static int encoded_body(const char *value, size_t len) {
   return n > 0 && !(n == 8 && strncasecmp(value, "identity", 8) == 0);
 }
 
+/* Keeps an identity header's value in out when it is whole (not cut at the value buffer), of
+ * allowed bytes only, and fits after what out holds (a repeated header joins with ", ");
+ * otherwise out is emptied, so nothing half-read travels on. */
+static void keep_identity(char *out, size_t cap, const char *value, size_t len, size_t value_cap, const char *allowed) {
+  while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+    len--;
+  size_t used = strlen(out), sep = used ? 2 : 0;
+  int whole = len > 0 && len < value_cap - 1 && used + sep + len < cap;
+  for (size_t i = 0; whole && i < len; i++)
+    whole = value[i] != '\0' && strchr(allowed, value[i]) != NULL;
+  if (!whole) {
+    out[0] = '\0';
+    return;
+  }
+  memcpy(out + used, ", ", sep);
+  memcpy(out + used + sep, value, len);
+  out[used + sep + len] = '\0';
+}
+
+static const char REQUEST_ID_BYTES[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~:@+/-";
+static const char ADDRESS_LIST_BYTES[] = "0123456789abcdefABCDEF.:[], ";
+
 static int on_header_value_complete(llhttp_t *p) {
   tg_http_t *h = p->data;
-  if (is_field(h, "content-type"))
+  if (is_field(h, "x-request-id")) {
+    if (!h->request_id[0]) /* one id: a repeated header does not replace the first */
+      keep_identity(h->request_id, sizeof h->request_id, h->value, h->value_len, sizeof h->value, REQUEST_ID_BYTES);
+  } else if (is_field(h, "x-forwarded-for"))
+    keep_identity(h->forwarded_for, sizeof h->forwarded_for, h->value, h->value_len, sizeof h->value,
+                  ADDRESS_LIST_BYTES);
+  else if (is_field(h, "content-type"))
     h->json_type = json_media_type(h->value, h->value_len);
   else if (is_field(h, "content-encoding"))
     h->bad_encoding |= encoded_body(h->value, h->value_len);

@@ -72,6 +72,10 @@ struct tg_http_s {
   size_t value_len;
   int wants_continue;
   int bad_encoding; /* a Content-Encoding other than identity: 415 */
+  /* Who asked, as the request says: an X-Request-Id to keep (a token of up to 64 bytes) and the
+   * X-Forwarded-For chain in front of the client; "" when absent or not well-formed. */
+  char request_id[65];
+  char forwarded_for[128];
   int headers_done;
   char path[256]; /* the request path (without query), cut at 255 bytes */
   tg_buf_t reply;

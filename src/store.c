@@ -140,6 +140,10 @@ static const char *const migrations[] = {
     "  UPDATE taskgroup SET selected_by = (SELECT port_id FROM task"
     "    WHERE taskgroup_id = NEW.taskgroup_id AND port_id IS NOT NULL LIMIT 1) WHERE taskgroup_id = NEW.taskgroup_id;"
     "  END;",
+
+    /* 7: each audit record names the request it came from (the client's X-Request-Id, or the
+     * gateway's own id), the id that travels upstream and is in the log lines. */
+    "ALTER TABLE audit ADD COLUMN request_id TEXT;",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {

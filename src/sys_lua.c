@@ -170,7 +170,7 @@ static int sys_log(lua_State *L) {
   size_t used = 0;
   line[0] = '\0';
   if (current_call) { /* a rule's log line says which call and rule it came from */
-    int n = snprintf(line, sizeof line, "request_id=%llu rule=%s ", current_call->id,
+    int n = snprintf(line, sizeof line, "request_id=%s rule=%s ", current_call->request_id,
                      current_call->method[0] ? current_call->method : "-");
     used = n > 0 ? (size_t)n : 0;
   }

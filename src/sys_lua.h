@@ -9,7 +9,7 @@
 
 /* What the rules say about the call they are running, for its log line and metrics. */
 typedef struct tg_call_note_s {
-  unsigned long long id; /* the request id in logs */
+  char request_id[72]; /* the client's X-Request-Id, or the gateway's own id; in every log line */
   char client[64];
   char method[48];
   char outcome[24]; /* "ok", a fault code, ... */

@@ -7,7 +7,7 @@ local json = require "taskgate.json"
 
 local M = {}
 
-local INSERT = "INSERT INTO audit (time, client, method, params, outcome) VALUES (?, ?, ?, ?, ?)"
+local INSERT = "INSERT INTO audit (time, client, method, params, outcome, request_id) VALUES (?, ?, ?, ?, ?, ?)"
 
 local kept = setmetatable({}, { __mode = "k" }) -- call -> records to write even if it rolls back
 
@@ -18,10 +18,10 @@ local kept = setmetatable({}, { __mode = "k" }) -- call -> records to write even
 function M.record(call, fields, opts)
   local time, params = clock.format(clock.now()), json.encode(fields or call.params or {})
   local outcome = opts and opts.outcome or "ok"
-  db.exec(INSERT, time, call.client, call.name, params, outcome)
+  db.exec(INSERT, time, call.client, call.name, params, outcome, call.request_id)
   if opts and opts.always then
     kept[call] = kept[call] or {}
-    table.insert(kept[call], { time, call.client, call.name, params, outcome })
+    table.insert(kept[call], { time, call.client, call.name, params, outcome, call.request_id })
   end
 end
 
@@ -30,7 +30,7 @@ function M.after_rollback(call)
   local records = kept[call]
   kept[call] = nil
   if not records or not db.begin() then return end
-  for _, record in ipairs(records) do db.exec(INSERT, table.unpack(record, 1, 5)) end
+  for _, record in ipairs(records) do db.exec(INSERT, table.unpack(record, 1, 6)) end
   db.commit()
 end
 
@@ -41,7 +41,7 @@ end
 
 --- The newest `limit` records, newest first (for rules and specs that look back).
 function M.recent(limit)
-  return db.rows("SELECT audit_id, time, client, method, params, outcome FROM audit ORDER BY audit_id DESC LIMIT ?",
+  return db.rows("SELECT audit_id, time, client, method, params, outcome, request_id FROM audit ORDER BY audit_id DESC LIMIT ?",
     limit or 10)
 end
 

@@ -71,7 +71,7 @@ describe("health, status and logs", function()
   it("logs one line per call with request id, client, method, outcome and duration", function()
     local gw = gateway.start()
     gw:call("cancel_task", "<task_id>5</task_id>")
-    assert.matches("event=call request_id=%d+ client=127%.0%.0%.1 method=cancel_task outcome=1017 fault=TASK_DOES_NOT_EXIST ms=[%d%.]+", gw:log())
+    assert.matches("event=call request_id=%x+%-%d+ client=127%.0%.0%.1 method=cancel_task outcome=1017 fault=TASK_DOES_NOT_EXIST ms=[%d%.]+", gw:log())
     gw:stop()
   end)
 
@@ -84,7 +84,7 @@ describe("health, status and logs", function()
       assert.matches("^{.*}$", line)
       if line:find('"event":"call"', 1, true) then call_line = line end
     end
-    assert.matches('"level":"info","event":"call","request_id":"%d+","client":"127.0.0.1","method":"cancel_task","outcome":"1017"', call_line)
+    assert.matches('"level":"info","event":"call","request_id":"%x+%-%d+","client":"127.0.0.1","method":"cancel_task","outcome":"1017"', call_line)
   end)
 
   it("serves /status, /metrics and /healthz on --admin-listen and not on the task port", function()

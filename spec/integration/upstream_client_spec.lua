@@ -190,3 +190,97 @@ end
     assert.matches("libcurl [%d%.]+ %(OpenSSL/[^,]+, threaded resolver%)", out)
   end)
 end)
+
+describe("request identity", function()
+  local fake, gw
+  before_each(function()
+    fake = gateway.fake_upstream("ok")
+    gw = gateway.start({ args = "--upstream " .. fake.url })
+  end)
+  after_each(function() stop(gw, fake) end)
+
+  -- Sends cancel_task for task_id with extra request headers; returns the reply body.
+  local function cancel_with(task_id, headers)
+    local status, _, body = gw:raw(gateway.post_request(gateway.methodcall("cancel_task",
+      "<task_id>" .. task_id .. "</task_id>"), headers))
+    assert.equal(200, status)
+    return body
+  end
+
+  local function audit_records()
+    local records = {}
+    for line in gateway.run(gateway.binary .. " audit --store " .. gw.store):gmatch("[^\n]+") do
+      records[#records + 1] = require("dkjson").decode(line)
+    end
+    return records
+  end
+
+  it("sends the client's X-Request-Id and address upstream, and logs and audits the same id", function()
+    assert.equal(echo(101), cancel_with(101, "X-Request-Id: wms-4711-a\r\n"))
+    local headers = fake:requests()[1].headers
+    assert.equal("wms-4711-a", headers["x-request-id"])
+    assert.equal("127.0.0.1", headers["x-forwarded-for"])
+    assert.matches("event=call request_id=wms-4711-a client=127.0.0.1 method=cancel_task", gw:log(), 1, true)
+  end)
+
+  it("gives a call without an X-Request-Id the gateway's own id, the same upstream, in the log and the audit", function()
+    cancel_with(102, "")
+    local id = fake:requests()[1].headers["x-request-id"]
+    assert.matches("^%x%x%x%x%x%x%x%x%-%d+$", id)
+    assert.matches("event=call request_id=" .. id:gsub("%-", "%%-") .. " client=127.0.0.1", gw:log())
+    local record = audit_records()[1]
+    assert.equal(id, record.request_id)
+    assert.equal("127.0.0.1", record.client)
+  end)
+
+  it("records the client's X-Request-Id in the audit record", function()
+    cancel_with(103, "X-Request-Id: 3f2504e0-4f89-11d3-9a0c-0305e82c3301\r\n")
+    assert.equal("3f2504e0-4f89-11d3-9a0c-0305e82c3301", audit_records()[1].request_id)
+  end)
+
+  it("adds the client to the X-Forwarded-For chain a proxy sent", function()
+    cancel_with(104, "X-Forwarded-For: 10.1.2.3, 192.0.2.7\r\n")
+    assert.equal("10.1.2.3, 192.0.2.7, 127.0.0.1", fake:requests()[1].headers["x-forwarded-for"])
+  end)
+
+  it("replaces an X-Request-Id that is too long or holds other bytes with its own", function()
+    cancel_with(105, "X-Request-Id: " .. string.rep("a", 65) .. "\r\n")
+    cancel_with(106, "X-Request-Id: two words\r\n")
+    cancel_with(107, 'X-Request-Id: x" level=error\r\n')
+    for _, request in ipairs(fake:requests()) do
+      assert.matches("^%x%x%x%x%x%x%x%x%-%d+$", request.headers["x-request-id"])
+    end
+    assert.is_nil(gw:log():find("level=error", 1, true))
+  end)
+
+  it("names the request in the rules' log lines", function()
+    local down = gateway.start({ args = "--upstream http://127.0.0.1:1/api/v2/task" })
+    local status = down:raw(gateway.post_request(gateway.methodcall("cancel_task", "<task_id>9</task_id>"),
+      "X-Request-Id: r-17\r\n"))
+    assert.equal(200, status)
+    down:stop()
+    assert.matches("event=rule_log request_id=r-17 rule=cancel_task", down:log(), 1, true)
+  end)
+
+  it("sends the same identity with a rule's own HTTP requests", function()
+    local notify = [[
+return function(call)
+  assert(http.request{ url = call.params.url, body = "done" })
+  return {}
+end
+]]
+    local rules_gw = gateway.start({ rules = gateway.rules_dir({ notify = notify }) })
+    local status = rules_gw:raw(gateway.post_request(gateway.methodcall("notify", "<url>" .. fake.url .. "</url>"),
+      "X-Request-Id: n-5\r\nX-Forwarded-For: 10.0.0.9\r\n"))
+    assert.equal(200, status)
+    rules_gw:stop()
+    local headers = fake:requests()[1].headers
+    assert.equal("n-5", headers["x-request-id"])
+    assert.equal("10.0.0.9, 127.0.0.1", headers["x-forwarded-for"])
+  end)
+
+  it("drops an X-Forwarded-For that is not a list of addresses", function()
+    cancel_with(108, "X-Forwarded-For: evil\r\n")
+    assert.equal("127.0.0.1", fake:requests()[1].headers["x-forwarded-for"])
+  end)
+end)

@@ -87,6 +87,7 @@ describe("the store schema", function()
 
   -- Turns a new store back into one of schema version 5 (before the selection indexes).
   local function as_version_5()
+    db.exec("ALTER TABLE audit DROP COLUMN request_id")
     db.exec("DROP TRIGGER taskgroup_selected")
     for _, name in ipairs({ "task_selected", "taskgroup_ready", "taskgroup_ready_any", "taskgroup_waiting",
       "taskgroup_by_category", "taskgroup_by_suspended", "taskgroup_by_shipment" }) do
@@ -109,7 +110,7 @@ describe("the store schema", function()
     db.exec("PRAGMA user_version = 2")
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(6, db.row("PRAGMA user_version").user_version)
+    assert.equal(7, db.row("PRAGMA user_version").user_version)
     assert.equal(5, db.row("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'trigger'").n)
     db.exec("DELETE FROM task WHERE task_id = 10")
     assert.is_false(group_exists(db, 1))
@@ -129,6 +130,16 @@ describe("the store schema", function()
     assert.same({ { taskgroup_id = 1, selected_by = 7, waits = 0 }, { taskgroup_id = 2, waits = 1 },
       { taskgroup_id = 3, waits = 0 } }, groups)
     assert.is_nil(db.row("SELECT name FROM sqlite_schema WHERE name = 'taskgroup_by_turn'"))
+  end)
+
+  it("upgrades a store of version 6 with a request id for each audit record, old records keeping none", function()
+    db.exec("INSERT INTO audit (time, client, method, params, outcome) VALUES ('t', 'c', 'cancel_task', '{}', 'ok')")
+    db.exec("ALTER TABLE audit DROP COLUMN request_id")
+    db.exec("PRAGMA user_version = 6")
+    db.close()
+    db = runtime.native.open_store(path)
+    assert.equal(7, db.row("PRAGMA user_version").user_version)
+    assert.same({ { method = "cancel_task" } }, db.rows("SELECT method, request_id FROM audit"))
   end)
 end)
 
