@@ -9,7 +9,9 @@ static int answer_task(void *ctx, tg_http_t *h, const char *body, size_t len, tg
   return tg_buf_puts(reply, "<?xml version=\"1.0\"?>\n<response>\n  <params/>\n</response>\n");
 }
 
-static int answer_admin(void *ctx, const char *path, tg_buf_t *body, const char **type) {
+static int answer_admin(void *ctx, const char *path, const char *authorization, tg_buf_t *body, const char **type) {
+  if (strcmp(path, "/metrics") == 0) /* behind a token, as on an admin address with one */
+    return authorization && strcmp(authorization, "Bearer t") == 0 ? 200 : 401;
   return strcmp(path, "/status") == 0 ? (tg_buf_puts(body, "{}"), 200) : 404;
 }
 

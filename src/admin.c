@@ -1,7 +1,12 @@
-/* admin.c: GET /status: version, uptime, listener, store counts and the rules generation. */
+/* admin.c: GET /status (version, uptime, listener, store counts, the rules generation),
+ * /metrics and /healthz; the bearer token that guards the first two. */
 #include "admin.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "metrics.h"
@@ -29,11 +34,11 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   double uptime = tg_wall_seconds() - admin->started;
   char addresses[TG_MAX_LISTEN * 84];
   tg_listeners_describe(admin->listeners, "\",\"", addresses, sizeof addresses);
+  tg_buf_printf(body, "{\"version\":\"%s\",\"pid\":%ld,", TG_VERSION, (long)getpid());
   tg_buf_printf(body,
-                "{\"version\":\"%s\",\"uptime_seconds\":%.1f,\"listen\":\"%s\",\"listeners\":[\"%s\"],"
+                "\"uptime_seconds\":%.1f,\"listen\":\"%s\",\"listeners\":[\"%s\"],"
                 "\"workers\":%d,\"open_connections\":%d,",
-                TG_VERSION, uptime, admin->listeners->server[0].address, addresses, admin->handler_count,
-                open_conns(admin));
+                uptime, admin->listeners->server[0].address, addresses, admin->handler_count, open_conns(admin));
   tg_buf_puts(body, "\"store\":{\"path\":\"");
   for (const char *c = admin->store_path; *c; c++) { /* quotes and backslashes keep the JSON valid */
     if (*c == '"' || *c == '\\')
@@ -87,27 +92,79 @@ static int healthz(tg_admin_t *admin, tg_buf_t *body) {
   return admin->draining || !store_ok ? 503 : 200;
 }
 
-static int answer(tg_admin_t *admin, const char *path, tg_buf_t *body, const char **content_type) {
+/* Compares in time that depends only on the lengths, so a guess learns nothing from timing. */
+static int same_token(const char *given, const char *token) {
+  size_t given_len = strlen(given), token_len = strlen(token);
+  unsigned char diff = given_len != token_len;
+  for (size_t i = 0; i < token_len; i++)
+    diff |= (unsigned char)(token[i] ^ (i < given_len ? given[i] : 0));
+  return diff == 0;
+}
+
+/* With a token configured, /status and /metrics want "Authorization: Bearer TOKEN". */
+static int authorized(const tg_admin_t *admin, const char *authorization) {
+  static const char scheme[] = "Bearer ";
+  if (!admin->token[0])
+    return 1;
+  if (!authorization || strncasecmp(authorization, scheme, sizeof scheme - 1) != 0)
+    return 0;
+  return same_token(authorization + sizeof scheme - 1, admin->token);
+}
+
+static int answer(tg_admin_t *admin, const char *path, const char *authorization, tg_buf_t *body,
+                  const char **content_type) {
+  if (strcmp(path, "/healthz") == 0)
+    return healthz(admin, body);
+  if (strcmp(path, "/status") && strcmp(path, "/metrics"))
+    return 404;
+  if (!authorized(admin, authorization))
+    return 401;
   if (strcmp(path, "/status") == 0) {
     status_json(admin, body);
     *content_type = "application/json";
-    return 200;
-  }
-  if (strcmp(path, "/metrics") == 0) {
+  } else {
     metrics_text(admin, body);
     *content_type = "text/plain; version=0.0.4; charset=utf-8";
-    return 200;
   }
-  if (strcmp(path, "/healthz") == 0)
-    return healthz(admin, body);
-  return 404;
+  return 200;
 }
 
-int tg_admin_answer(void *ctx, const char *path, tg_buf_t *body, const char **content_type) {
+int tg_admin_answer(void *ctx, const char *path, const char *authorization, tg_buf_t *body, const char **content_type) {
   tg_admin_t *admin = ctx;
   /* The store, the reload state and every worker's waiting calls change only under it. */
   tg_store_lock(admin->store);
-  int status = answer(admin, path, body, content_type);
+  int status = answer(admin, path, authorization, body, content_type);
   tg_store_unlock(admin->store);
   return status;
+}
+
+int tg_admin_public(void *ctx, const char *path, const char *authorization, tg_buf_t *body, const char **content_type) {
+  tg_admin_t *admin = ctx;
+  if (strcmp(path, "/healthz") != 0)
+    return 404;
+  tg_store_lock(admin->store);
+  int status = healthz(admin, body);
+  tg_store_unlock(admin->store);
+  return status;
+}
+
+int tg_admin_token_load(const char *path, char *token, size_t cap, char *err, size_t errcap) {
+  FILE *file = fopen(path, "r");
+  if (!file)
+    return snprintf(err, errcap, "cannot read the admin token file %s: %s", path, strerror(errno)), -1;
+  char line[TG_ADMIN_TOKEN_MAX + 8] = "";
+  int read_ok = fgets(line, sizeof line, file) != NULL;
+  fclose(file);
+  size_t len = strcspn(line, "\r\n");
+  int printable = 1;
+  for (size_t i = 0; i < len; i++)
+    printable &= line[i] > ' ' && line[i] < 0x7f;
+  if (!read_ok || len == 0 || len > TG_ADMIN_TOKEN_MAX || len >= cap || !printable)
+    return snprintf(err, errcap,
+                    "the admin token file %s must hold one token of 1 to %d printable characters, no spaces", path,
+                    TG_ADMIN_TOKEN_MAX),
+           -1;
+  memcpy(token, line, len);
+  token[len] = '\0';
+  return 0;
 }

@@ -1,5 +1,5 @@
-/* admin.h: the operator's read-only HTTP views: GET /status, /metrics and /healthz, on the
- * gateway's listener or a separate --admin-listen one. */
+/* admin.h: the operator's read-only HTTP views: GET /status, /metrics and /healthz on the
+ * admin address (--admin-listen, loopback by default), and /healthz alone on the task port. */
 #ifndef TG_ADMIN_H
 #define TG_ADMIN_H
 
@@ -9,20 +9,30 @@
 #include "listeners.h"
 #include "store.h"
 
+enum { TG_ADMIN_TOKEN_MAX = 100 }; /* bytes of a bearer token; fits one header value */
+
 typedef struct tg_admin_s {
   tg_reload_t *reload;
   tg_listeners_t *listeners; /* the main thread's: their addresses */
   int *open_conns;     /* of all workers */
   tg_store_t *store;
   const char *store_path;
-  tg_handler_t **handlers;  /* one per worker */
-  int handler_count;        /* = the number of workers */
-  const char *upstream_url; /* or NULL */
-  double started;           /* seconds since the epoch */
-  int draining;             /* set on SIGTERM: /healthz answers 503 */
+  tg_handler_t **handlers;            /* one per worker */
+  int handler_count;                  /* = the number of workers */
+  const char *upstream_url;           /* or NULL */
+  double started;                     /* seconds since the epoch */
+  int draining;                       /* set on SIGTERM: /healthz answers 503 */
+  char token[TG_ADMIN_TOKEN_MAX + 1]; /* --admin-token-file's token; "" when none is wanted */
 } tg_admin_t;
 
-/* A tg_http_admin_fn; ctx is a tg_admin_t. Any worker may call it: it holds the store lock. */
-int tg_admin_answer(void *ctx, const char *path, tg_buf_t *body, const char **content_type);
+/* A tg_http_admin_fn for the admin address: /status, /metrics (behind the token, if any) and
+ * /healthz; ctx is a tg_admin_t. Any worker may call it: it holds the store lock. */
+int tg_admin_answer(void *ctx, const char *path, const char *authorization, tg_buf_t *body, const char **content_type);
+/* A tg_http_admin_fn for the task port: /healthz only (load balancers probe the port they
+ * balance); every other path is 404. */
+int tg_admin_public(void *ctx, const char *path, const char *authorization, tg_buf_t *body, const char **content_type);
+/* Reads a bearer token: the first line of path, without its line end; printable ASCII, no
+ * spaces, 1 to TG_ADMIN_TOKEN_MAX bytes. Returns 0, or -1 with a message in err. */
+int tg_admin_token_load(const char *path, char *token, size_t cap, char *err, size_t errcap);
 
 #endif

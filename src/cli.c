@@ -4,9 +4,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store.h"
+
+/* The installed gateway reads its configuration without being told (CMake's TG_DEFAULT_CONFIG,
+ * set by the Debian package); a build run from a checkout reads none unless given --config. */
+#ifdef TG_DEFAULT_CONFIG
+#define DEFAULT_CONFIG_TEXT TG_DEFAULT_CONFIG ", when it exists"
+#else
+#define DEFAULT_CONFIG_TEXT "none"
+#endif
 
 static const char usage[] =
     "usage: taskgate [COMMAND] [OPTIONS]\n"
@@ -18,10 +27,14 @@ static const char usage[] =
     "  check [DIR]           load a rules directory (default: --rules) exactly as a reload would,\n"
     "                        report every problem with file:line; exit 0 when it would load\n"
     "  reload                make the running gateway reload its rules (SIGHUP to the pid in\n"
-    "                        --pid-file)\n"
-    "  status                print the running gateway's status (GET /status on --listen) as JSON\n"
+    "                        --pid-file), wait for the outcome on --admin-listen; exit 1 with\n"
+    "                        the error when the new rules did not load (the old ones serve on)\n"
+    "  status                print the running gateway's status (GET /status on --admin-listen)\n"
     "  audit                 print the store's audit trail as JSON lines and exit\n"
-    "  backup FILE           copy the store, online, into FILE (SQLite's backup API)\n"
+    "  backup FILE           copy the store, online, into FILE (one consistent snapshot)\n"
+    "\n"
+    "Every command finds its gateway through the same options: the store, the pid file and the\n"
+    "admin address that --config (default " DEFAULT_CONFIG_TEXT ") describes.\n"
     "\n"
     "options:\n"
     "  --listen HOST:PORT    address to serve on, repeatable (up to 8: v1 clients on port 80,\n"
@@ -34,11 +47,17 @@ static const char usage[] =
     "                        full: it also survives power loss (default normal)\n"
     "  --log-level LEVEL     debug, info, warn, error or off (default info)\n"
     "  --log-format FORMAT   logfmt or json: one line per event on stderr (default logfmt)\n"
-    "  --admin-listen HOST:PORT  serve /status, /metrics and /healthz there instead of on\n"
-    "                        --listen (which then answers only the task interface)\n"
+    "  --admin-listen HOST:PORT  serve /status, /metrics and /healthz there (default\n"
+    "                        127.0.0.1:44100; port 0 picks a free port and prints 'admin\n"
+    "                        listening on HOST:PORT'); --listen answers only the task\n"
+    "                        interface and /healthz\n"
+    "  --admin-token-file PATH  the admin address wants 'Authorization: Bearer TOKEN' for\n"
+    "                        /status and /metrics, TOKEN being the file's first line (for\n"
+    "                        scraping from another host); /healthz stays open\n"
     "  --drain-timeout SEC   on SIGTERM/SIGINT, time to finish calls in flight (default 10)\n"
     "  --config FILE         read options from FILE: one 'name = value' per line, names as the\n"
-    "                        flags without '--'; flags on the command line win\n"
+    "                        flags without '--'; flags on the command line win (default\n"
+    "                        " DEFAULT_CONFIG_TEXT ")\n"
     "  --lua-time-limit MS   Lua time one call may use (default 50)\n"
     "  --header-timeout SEC  time a client has to send a request's line and headers (default 10)\n"
     "  --body-timeout SEC    time a client has to send a request's body (default 30)\n"
@@ -127,6 +146,8 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
     return config->rules_dir = value, 0;
   if (strcmp(name, "store") == 0)
     return config->store_path = value, 0;
+  if (strcmp(name, "admin-token-file") == 0)
+    return config->admin_token_file = value, 0;
   if (strcmp(name, "pid-file") == 0)
     return config->pid_file = value, 0;
   if (strcmp(name, "runtime") == 0)
@@ -192,8 +213,8 @@ static int set_twice(seen_t *seen, const char *name) {
   return 0;
 }
 
-/* Applies `--config FILE` (if given): "name = value" lines, '#' comments. Runs before the
- * command-line flags, so they win. */
+/* Applies `--config FILE` (or the installed default, if it exists): "name = value" lines, '#'
+ * comments. Runs before the command-line flags, so they win. */
 static int read_config_file(tg_config_t *config, int argc, char **argv, char *err, size_t errcap) {
   const char *path = NULL;
   int given = 0;
@@ -208,8 +229,13 @@ static int read_config_file(tg_config_t *config, int argc, char **argv, char *er
     if (found)
       path = found;
   }
+#ifdef TG_DEFAULT_CONFIG
+  if (!path && access(TG_DEFAULT_CONFIG, F_OK) == 0)
+    path = TG_DEFAULT_CONFIG;
+#endif
   if (!path)
     return TG_CLI_RUN;
+  config->config_file = path;
   FILE *file = fopen(path, "r");
   if (!file)
     return snprintf(err, errcap, "cannot read config file %s", path), TG_CLI_USAGE;
@@ -263,6 +289,8 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       .upstream_connect_timeout_ms = 2000,
       .upstream_reply_timeout_ms = 10000,
       .drain_timeout_ms = 10000,
+      .admin_host = "127.0.0.1", /* private by default: status and metrics tell a lot */
+      .admin_port = 44100,
   };
   int i = 1;
   if (i < argc && argv[i][0] != '-') {

@@ -14,9 +14,10 @@ typedef struct tg_address_s {
 } tg_address_t;
 
 typedef struct tg_config_s {
-  const char *command;   /* serve (the default), audit, check, reload, status or backup */
-  const char *check_dir; /* check's DIR argument (default: rules_dir) */
-  const char *pid_file;  /* NULL: the store path with ".pid" appended */
+  const char *command;     /* serve (the default), audit, check, reload, status or backup */
+  const char *config_file; /* the config file read: --config, the installed default, or NULL */
+  const char *check_dir;   /* check's DIR argument (default: rules_dir) */
+  const char *pid_file;    /* NULL: the store path with ".pid" appended */
   tg_address_t listen[TG_MAX_LISTEN]; /* --listen, repeatable; the first is where status asks */
   int listen_count;
   const char *rules_dir;
@@ -28,8 +29,9 @@ typedef struct tg_config_s {
   size_t memory_limit;
   unsigned header_timeout_ms, body_timeout_ms, idle_timeout_ms;
   const char *upstream_url; /* bridge mode: forward calls there */
-  char admin_host[64];      /* --admin-listen; "" serves /status, /metrics, /healthz on --listen */
+  char admin_host[64];      /* --admin-listen: /status, /metrics and /healthz */
   int admin_port;
+  const char *admin_token_file; /* NULL: the admin address answers without a token */
   int log_json;
   unsigned drain_timeout_ms;
   const char *backup_file; /* backup's FILE argument */

@@ -1,26 +1,26 @@
-/* commands.c: one-shot subcommands run from the command line: audit, check, reload, status. */
+/* commands.c: one-shot subcommands run from the command line: audit, check, reload, status,
+ * backup. Each reaches the gateway its configuration describes: its store, pid file and admin
+ * address. */
 #include "commands.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "admin_client.h"
 #include "audit.h"
 #include "script.h"
 #include "store.h"
 #include "xml.h"
 
-const char *tg_command_pid_file(const tg_config_t *config, char *buf, size_t cap) {
-  if (config->pid_file)
-    return config->pid_file;
-  snprintf(buf, cap, "%s.pid", config->store_path);
-  return buf;
+int tg_command_pid_file(const tg_config_t *config, char *buf, size_t cap) {
+  int n =
+      config->pid_file ? snprintf(buf, cap, "%s", config->pid_file) : snprintf(buf, cap, "%s.pid", config->store_path);
+  return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
 int tg_command_audit(const tg_config_t *config) {
@@ -102,66 +102,144 @@ int tg_command_backup(const tg_config_t *config) {
   return 0;
 }
 
-int tg_command_reload(const tg_config_t *config) {
-  char path[4096];
-  tg_command_pid_file(config, path, sizeof path);
-  FILE *file = fopen(path, "r");
-  long pid = 0;
-  if (!file || fscanf(file, "%ld", &pid) != 1 || pid <= 1) {
-    fprintf(stderr, "taskgate: reload: no gateway pid in %s\n", path);
-    if (file)
-      fclose(file);
-    return 1;
+/* The rules' reload state as /status reports it (tg_reload_status_json). */
+typedef struct reload_state_s {
+  long pid;
+  unsigned generation, reloads; /* reloads: succeeded and failed, since start */
+  int last_ok, draining;
+  char error[2048];
+} reload_state_t;
+
+/* Copies the JSON string starting at s (just past its opening quote) into out, unescaped. */
+static void json_unquote(const char *s, char *out, size_t cap) {
+  size_t o = 0;
+  for (; *s && *s != '"' && o + 1 < cap; s++) {
+    if (*s == '\\' && s[1]) {
+      s++;
+      if (*s == 'n')
+        out[o++] = '\n';
+      else if (*s == 'u' && strlen(s) >= 5) /* control bytes only, as the gateway writes them */
+        out[o++] = (char)strtol((char[]){s[1], s[2], s[3], s[4], 0}, NULL, 16), s += 4;
+      else
+        out[o++] = *s;
+    } else {
+      out[o++] = *s;
+    }
   }
-  fclose(file);
-  if (kill((pid_t)pid, SIGHUP) < 0) {
-    fprintf(stderr, "taskgate: reload: pid %ld from %s: %s\n", pid, path, strerror(errno));
-    return 1;
-  }
-  printf("reload requested from pid %ld\n", pid);
+  out[o] = '\0';
+}
+
+/* Reads the fields reload needs out of a /status document. Returns 0, or -1 when one is missing. */
+static int parse_reload_state(const char *json, reload_state_t *state) {
+  const char *pid = strstr(json, "\"pid\":");
+  const char *rules = strstr(json, "\"rules\":{");
+  const char *last = rules ? strstr(rules, "\"last_reload\":{\"ok\":") : NULL;
+  const char *error = last ? strstr(last, "\"error\":\"") : NULL;
+  unsigned ok = 0, failed = 0;
+  if (!pid || !error || sscanf(pid, "\"pid\":%ld", &state->pid) != 1 ||
+      sscanf(rules, "\"rules\":{\"generation\":%u,\"reloads_ok\":%u,\"reloads_failed\":%u", &state->generation, &ok,
+             &failed) != 3)
+    return -1;
+  state->reloads = ok + failed;
+  state->last_ok = strncmp(last + strlen("\"last_reload\":{\"ok\":"), "true", 4) == 0;
+  state->draining = strstr(json, "\"draining\":true") != NULL;
+  json_unquote(error + strlen("\"error\":\""), state->error, sizeof state->error);
   return 0;
 }
 
-/* Connects to the gateway's listener; a wildcard address means this machine. */
-static int connect_listener(const tg_config_t *config) {
-  const char *host = config->listen[0].host;
-  if (strcmp(host, "0.0.0.0") == 0)
-    host = "127.0.0.1";
-  else if (strcmp(host, "::") == 0)
-    host = "::1";
-  char port[16];
-  snprintf(port, sizeof port, "%d", config->listen[0].port);
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *found = NULL;
-  if (getaddrinfo(host, port, &hints, &found) != 0)
-    return -1;
-  int fd = socket(found->ai_family, SOCK_STREAM, 0);
-  if (fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) < 0) {
-    close(fd);
-    fd = -1;
+/* Asks the admin address for the reload state. Returns 0, or -1 with a message in err. */
+static int fetch_reload_state(const tg_config_t *config, reload_state_t *state, char *err, size_t errcap) {
+  tg_buf_t body = {0};
+  int status = tg_admin_fetch(config, "/status", &body, err, errcap);
+  int rc = status == 200 && body.data && parse_reload_state(body.data, state) == 0 ? 0 : -1;
+  if (status == 401)
+    snprintf(err, errcap, "the admin address wants a token: give the gateway's admin-token-file");
+  else if (status >= 0 && rc < 0)
+    snprintf(err, errcap, "the admin address answered HTTP %d without the gateway's status", status);
+  tg_buf_free(&body);
+  return rc;
+}
+
+/* Reads the gateway's pid from the pid file. Returns it, or -1 with a message in err. */
+static long read_pid(const tg_config_t *config, char *err, size_t errcap) {
+  char path[4096];
+  if (tg_command_pid_file(config, path, sizeof path) < 0)
+    return snprintf(err, errcap, "the pid file's path is too long"), -1;
+  FILE *file = fopen(path, "r");
+  long pid = 0;
+  int ok = file && fscanf(file, "%ld", &pid) == 1 && pid > 1;
+  if (file)
+    fclose(file);
+  if (!ok)
+    return snprintf(err, errcap, "no gateway pid in %s (is it running? see --pid-file and --config)", path), -1;
+  return pid;
+}
+
+enum { RELOAD_WAIT_MS = 60000, RELOAD_POLL_MS = 20 };
+
+/* Waits until the gateway reports a reload after `before`. Returns 0 with the state, or -1. */
+static int await_reload(const tg_config_t *config, unsigned before, reload_state_t *state, char *err, size_t errcap) {
+  struct timespec pause = {.tv_nsec = RELOAD_POLL_MS * 1000000L};
+  for (int waited = 0; waited < RELOAD_WAIT_MS; waited += RELOAD_POLL_MS) {
+    if (fetch_reload_state(config, state, err, errcap) < 0)
+      return -1;
+    if (state->reloads > before)
+      return 0;
+    nanosleep(&pause, NULL);
   }
-  freeaddrinfo(found);
-  return fd;
+  return snprintf(err, errcap, "the gateway reported no reload within %d s", RELOAD_WAIT_MS / 1000), -1;
+}
+
+/* SIGHUP to the pid in the pid file, once the admin address confirms that pid is the gateway
+ * the configuration describes; then waits for the reload's outcome there. Exit 0 only when
+ * the new rules serve. */
+int tg_command_reload(const tg_config_t *config) {
+  char err[4608]; /* room for a pid file's path */
+  reload_state_t state;
+  long pid = read_pid(config, err, sizeof err);
+  if (pid < 0 || fetch_reload_state(config, &state, err, sizeof err) < 0)
+    goto fail;
+  if (state.pid != pid) {
+    char address[96];
+    tg_admin_address(config, address, sizeof address);
+    snprintf(err, sizeof err, "the pid file names pid %ld but the gateway on %s is pid %ld: not the same instance", pid,
+             address, state.pid);
+    goto fail;
+  }
+  if (state.draining) {
+    snprintf(err, sizeof err, "the gateway (pid %ld) is stopping", pid);
+    goto fail;
+  }
+  if (kill((pid_t)pid, SIGHUP) < 0) {
+    snprintf(err, sizeof err, "pid %ld: %s", pid, strerror(errno));
+    goto fail;
+  }
+  if (await_reload(config, state.reloads, &state, err, sizeof err) < 0)
+    goto fail;
+  if (!state.last_ok) {
+    fprintf(stderr, "taskgate: reload failed; generation %u keeps serving:\n%s\n", state.generation, state.error);
+    return 1;
+  }
+  printf("reloaded: rules generation %u serves (pid %ld)\n", state.generation, pid);
+  return 0;
+fail:
+  fprintf(stderr, "taskgate: reload: %s\n", err);
+  return 1;
 }
 
 int tg_command_status(const tg_config_t *config) {
-  int fd = connect_listener(config);
-  if (fd < 0) {
-    fprintf(stderr, "taskgate: status: no gateway answers on %s:%d\n", config->listen[0].host, config->listen[0].port);
-    return 1;
-  }
-  static const char request[] = "GET /status HTTP/1.1\r\nHost: taskgate\r\nConnection: close\r\n\r\n";
-  char response[65536];
-  size_t used = 0;
-  ssize_t n = write(fd, request, sizeof request - 1);
-  while (n >= 0 && used < sizeof response - 1 && (n = read(fd, response + used, sizeof response - 1 - used)) > 0)
-    used += (size_t)n;
-  close(fd);
-  response[used] = '\0';
-  const char *body = strstr(response, "\r\n\r\n");
-  if (strncmp(response, "HTTP/1.1 200", 12) != 0 || !body) {
-    fprintf(stderr, "taskgate: status: unexpected answer from %s:%d\n", config->listen[0].host, config->listen[0].port);
-    return 1;
-  }
-  fputs(body + 4, stdout);
-  return 0;
+  char err[512], address[96];
+  tg_buf_t body = {0};
+  int status = tg_admin_fetch(config, "/status", &body, err, sizeof err);
+  tg_admin_address(config, address, sizeof address);
+  if (status == 200 && body.data)
+    fputs(body.data, stdout);
+  else if (status == 401)
+    fprintf(stderr, "taskgate: status: %s wants a token: give the gateway's admin-token-file\n", address);
+  else if (status >= 0)
+    fprintf(stderr, "taskgate: status: HTTP %d from %s\n", status, address);
+  else
+    fprintf(stderr, "taskgate: status: %s\n", err);
+  tg_buf_free(&body);
+  return status == 200 ? 0 : 1;
 }

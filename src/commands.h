@@ -1,4 +1,4 @@
-/* commands.h: the one-shot subcommands: audit, check, reload, status. */
+/* commands.h: the one-shot subcommands: audit, check, reload, status, backup. */
 #ifndef TG_COMMANDS_H
 #define TG_COMMANDS_H
 
@@ -11,7 +11,8 @@ int tg_command_reload(const tg_config_t *config);
 int tg_command_status(const tg_config_t *config);
 int tg_command_backup(const tg_config_t *config);
 
-/* The pid file path for config (explicit, or the store path with ".pid"). */
-const char *tg_command_pid_file(const tg_config_t *config, char *buf, size_t cap);
+/* Writes the pid file's path for config into buf: --pid-file, or the store path with ".pid".
+ * Returns 0, or -1 when it does not fit. */
+int tg_command_pid_file(const tg_config_t *config, char *buf, size_t cap);
 
 #endif

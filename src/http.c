@@ -34,6 +34,7 @@ static const char *reason(int status) {
   switch (status) {
   case 200: return "OK";
   case 400: return "Bad Request";
+  case 401: return "Unauthorized";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
   case 408: return "Request Timeout";
@@ -79,6 +80,7 @@ static int on_message_begin(llhttp_t *p) {
   h->field_len = h->value_len = 0;
   h->wants_continue = h->bad_encoding = h->json_type = h->headers_done = 0;
   h->request_id[0] = h->forwarded_for[0] = '\0';
+  h->authorization[0] = '\0';
   h->route = ROUTE_NOT_FOUND;
   return 0;
 }
@@ -173,6 +175,9 @@ static int on_header_value_complete(llhttp_t *p) {
     h->bad_encoding |= encoded_body(h->value, h->value_len);
   else if (is_field(h, "expect") && h->value_len == 12 && strncasecmp(h->value, "100-continue", 12) == 0)
     h->wants_continue = 1;
+  else if (is_field(h, "authorization")) /* a value cut at the buffer's end must not match */
+    snprintf(h->authorization, sizeof h->authorization, "%.*s", (int)h->value_len,
+             h->value_len < sizeof h->value - 1 ? h->value : "!");
   h->field_len = h->value_len = 0;
   return 0;
 }
@@ -358,9 +363,12 @@ void tg_http_free(tg_http_t *h) {
 static void answer_admin(tg_http_t *h, int keep_alive) {
   const char *type = "text/plain; charset=utf-8";
   h->reply.len = 0;
-  int status = h->routes->on_admin(h->routes->admin_ctx, h->path, &h->reply, &type);
+  const char *authorization = h->authorization[0] ? h->authorization : NULL;
+  int status = h->routes->on_admin(h->routes->admin_ctx, h->path, authorization, &h->reply, &type);
   if (status == 404)
     respond_text(h->out, 404, keep_alive, NULL);
+  else if (status == 401)
+    respond_text(h->out, 401, keep_alive, "WWW-Authenticate: Bearer realm=\"taskgate\"\r\n");
   else if (h->parser.method == HTTP_HEAD)
     respond(h->out, status, type, "", 0, keep_alive, NULL);
   else

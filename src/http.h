@@ -31,8 +31,10 @@ enum { TG_HTTP_LATER = 1 };
 enum { TG_HTTP_MORE = 0, TG_HTTP_CLOSE = 1, TG_HTTP_WAIT = 2 };
 
 /* Answers GET (and HEAD) on any path but the task endpoint: fills body and *content_type and
- * returns the HTTP status (404 for an unknown path). */
-typedef int (*tg_http_admin_fn)(void *ctx, const char *path, tg_buf_t *body, const char **content_type);
+ * returns the HTTP status (404 for an unknown path, 401 when authorization, the request's
+ * Authorization header or NULL, does not admit it). */
+typedef int (*tg_http_admin_fn)(void *ctx, const char *path, const char *authorization, tg_buf_t *body,
+                                const char **content_type);
 
 typedef struct tg_http_routes_s {
   tg_http_task_fn on_task;
@@ -77,7 +79,8 @@ struct tg_http_s {
   char request_id[65];
   char forwarded_for[128];
   int headers_done;
-  char path[256]; /* the request path (without query), cut at 255 bytes */
+  char authorization[128]; /* the Authorization header, "" when absent; for the admin views */
+  char path[256];          /* the request path (without query), cut at 255 bytes */
   tg_buf_t reply;
 };
 

@@ -28,7 +28,7 @@
 typedef struct gateway_s {
   uv_loop_t *loop;
   tg_listeners_t listeners; /* --listen, one or more */
-  tg_server_t admin_server;  /* --admin-listen, or unused */
+  tg_server_t admin_server;  /* --admin-listen: /status, /metrics, /healthz */
   tg_reload_t reload;
   tg_admin_t admin;
   tg_handler_t *handler;
@@ -151,15 +151,40 @@ static int write_pid_file(const char *path) {
   return fclose(file) == 0 ? 0 : -1;
 }
 
+/* Serves the admin views on --admin-listen, with the token of --admin-token-file if given. */
 static int listen_admin(gateway_t *gw, const tg_config_t *config, const tg_server_limits_t *limits) {
+  char err[512];
+  if (config->admin_token_file &&
+      tg_admin_token_load(config->admin_token_file, gw->admin.token, sizeof gw->admin.token, err, sizeof err) < 0) {
+    fprintf(stderr, "taskgate: %s\n", err);
+    return -1;
+  }
   gw->admin_server.routes = (tg_http_routes_t){.on_admin = tg_admin_answer, .admin_ctx = &gw->admin};
   gw->admin_server.limits = *limits;
-  if (!config->admin_host[0])
-    return 0;
   int rc = tg_server_listen(&gw->admin_server, gw->loop, config->admin_host, config->admin_port);
   if (rc < 0)
-    fprintf(stderr, "taskgate: cannot listen on %s:%d: %s\n", config->admin_host, config->admin_port, uv_strerror(rc));
+    fprintf(stderr, "taskgate: cannot listen on %s:%d (admin-listen): %s\n", config->admin_host, config->admin_port,
+            uv_strerror(rc));
   return rc;
+}
+
+/* Writes where the gateway serves, for people and for the specs that started it on port 0. */
+static void announce(gateway_t *gw, const tg_config_t *config) {
+  char addresses[TG_MAX_LISTEN * 84];
+  tg_listeners_describe(&gw->listeners, " ", addresses, sizeof addresses);
+  printf("listening on %s\nadmin listening on %s\n", addresses, gw->admin_server.address);
+  fflush(stdout);
+  int loopback = strncmp(config->admin_host, "127.", 4) == 0 || strcmp(config->admin_host, "::1") == 0;
+  if (!loopback && !gw->admin.token[0])
+    tg_log(TG_LOG_WARN, "admin_open",
+           "admin=%s hint=\"status and metrics answer anyone who reaches this address: "
+           "set admin-token-file\"",
+           gw->admin_server.address);
+  tg_listeners_describe(&gw->listeners, ",", addresses, sizeof addresses);
+  tg_log(TG_LOG_INFO, "started", "listen=%s admin=%s store=%s rules=%s upstream=%s version=%s", addresses,
+         gw->admin_server.address, config->store_path, config->rules_dir,
+         config->upstream_url ? config->upstream_url : "none", TG_VERSION);
+  sd_notifyf(0, "READY=1\nMAINPID=%lu\nSTATUS=listening on %s", (unsigned long)getpid(), addresses);
 }
 
 /* Starts the --workers beyond the main thread on the main listeners' ports. */
@@ -200,8 +225,8 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                       .routes = {.on_task = tg_handler_task,
                                  .on_abandon = tg_handler_abandon,
                                  .task_ctx = handler,
-                                 /* with --admin-listen the task port answers only the interfaces */
-                                 .on_admin = config->admin_host[0] ? NULL : tg_admin_answer,
+                                 /* status and metrics stay on the admin address */
+                                 .on_admin = tg_admin_public,
                                  .admin_ctx = &gw.admin}};
   char err[512];
   if (tg_listeners_open(&gw.listeners, gw.loop, &like, config->listen, NULL, config->listen_count, err, sizeof err) < 0) {
@@ -217,31 +242,25 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
     return 1;
   }
   char pid_path[PATH_MAX];
-  tg_command_pid_file(config, pid_path, sizeof pid_path);
-  if (write_pid_file(pid_path) < 0)
+  int pid_written = tg_command_pid_file(config, pid_path, sizeof pid_path) == 0 && write_pid_file(pid_path) == 0;
+  if (!pid_written)
     tg_log(TG_LOG_WARN, "pid_file_failed", "path=%s", pid_path);
   tg_reload_start(&gw.reload, gw.loop, gw.handlers, gw.admin.handler_count, script_config);
   watch_signals(&gw);
   uv_timer_init(gw.loop, &gw.drain_check);
   uv_timer_init(gw.loop, &gw.drain_deadline);
   gw.drain_check.data = gw.drain_deadline.data = &gw;
-  char addresses[TG_MAX_LISTEN * 84];
-  tg_listeners_describe(&gw.listeners, " ", addresses, sizeof addresses);
-  printf("listening on %s\n", addresses);
-  if (config->admin_host[0])
-    printf("admin listening on %s\n", gw.admin_server.address);
-  fflush(stdout);
-  tg_listeners_describe(&gw.listeners, ",", addresses, sizeof addresses);
-  tg_log(TG_LOG_INFO, "started", "listen=%s store=%s rules=%s upstream=%s version=%s", addresses, config->store_path,
-         config->rules_dir, config->upstream_url ? config->upstream_url : "none", TG_VERSION);
-  sd_notifyf(0, "READY=1\nMAINPID=%lu\nSTATUS=listening on %s", (unsigned long)getpid(), addresses);
+  announce(&gw, config);
   uv_run(gw.loop, UV_RUN_DEFAULT);
   close_signals(&gw);
   uv_close((uv_handle_t *)&gw.drain_check, NULL);
   uv_close((uv_handle_t *)&gw.drain_deadline, NULL);
   uv_run(gw.loop, UV_RUN_DEFAULT);
   tg_workers_join(&gw.workers);
-  unlink(pid_path);
+  if (pid_written)
+    unlink(pid_path);
+  char addresses[TG_MAX_LISTEN * 84];
+  tg_listeners_describe(&gw.listeners, ",", addresses, sizeof addresses);
   tg_log(TG_LOG_INFO, "stopped", "listen=%s", addresses);
   return 0;
 }

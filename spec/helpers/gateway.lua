@@ -42,6 +42,14 @@ function M.run(cmd)
   return out:gsub("exit=%d+\n$", ""), code
 end
 
+--- A port free on 127.0.0.1 a moment ago, for config files that must name their address.
+function M.free_port()
+  local probe = assert(socket.bind("127.0.0.1", 0))
+  local _, port = probe:getsockname()
+  probe:close()
+  return tonumber(port)
+end
+
 function M.tmpdir()
   local p = io.popen("mktemp -d /tmp/taskgate-spec.XXXXXX")
   local dir = p:read("l")
@@ -52,7 +60,18 @@ end
 local Gateway = {}
 Gateway.__index = Gateway
 
---- Starts a gateway. opts: store (path), rules (dir), args (extra command-line text).
+-- The command-line flags of a gateway started by M.start.
+local function start_flags(self, opts)
+  if opts.config then -- the config file says where the store, rules and admin address are
+    return string.format("--config %s --listen 127.0.0.1:0 %s", opts.config, opts.args or "")
+  end
+  local admin = (opts.args or ""):find("--admin-listen", 1, true) and "" or "--admin-listen 127.0.0.1:0 "
+  return string.format("--listen 127.0.0.1:0 %s--store %s --rules %s %s", admin, self.store, self.rules, opts.args or "")
+end
+
+--- Starts a gateway. opts: store (path), rules (dir), args (extra command-line text), config (a
+--- config file that names the store, rules and admin address; only the task port is added).
+--- Its admin address (/status, /metrics) is 127.0.0.1:<free port> unless args give --admin-listen.
 function M.start(opts)
   opts = opts or {}
   local dir = opts.dir or M.tmpdir()
@@ -66,16 +85,17 @@ function M.start(opts)
   os.remove(self.out) -- a previous gateway's "listening on" line must not be read as ours
   -- The gateway gets none of the shell's other descriptors (3-9): a gateway a failed spec leaves
   -- running must not keep, say, the landing lock (flock's descriptor) held.
-  local cmd = string.format("%s --listen 127.0.0.1:0 --store %s --rules %s %s >%s 2>>%s 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- & echo $!",
-    M.binary, self.store, self.rules, opts.args or "", self.out, self.err)
+  local cmd = string.format("%s %s >%s 2>>%s 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- & echo $!", M.binary,
+    start_flags(self, opts), self.out, self.err)
   local p = io.popen(cmd)
   self.pid = p:read("l")
   p:close()
   for _ = 1, 500 do
     local text = read_file(self.out) or ""
-    local port = text:match("listening on 127%.0%.0%.1:(%d+)")
-    if port then
-      self.port = tonumber(port)
+    local port = text:match("^listening on 127%.0%.0%.1:(%d+)")
+    local admin_port = text:match("\nadmin listening on [^\n]-:(%d+)\n")
+    if port and admin_port then
+      self.port, self.admin_port = tonumber(port), tonumber(admin_port)
       return self
     end
     if not self:alive() then break end
@@ -186,6 +206,17 @@ function M.get(port, path)
   local status, headers, body = M.read_response(conn)
   conn:close()
   return status, body, headers
+end
+
+--- Runs `taskgate ARGS` aimed at this gateway (its store and admin address); returns the output
+--- and the exit status.
+function Gateway:command(args)
+  return M.run(string.format("%s %s --store %s --admin-listen 127.0.0.1:%d", M.binary, args, self.store, self.admin_port))
+end
+
+--- GET path on the gateway's admin address; returns status, body, headers.
+function Gateway:admin(path)
+  return M.get(self.admin_port, path)
 end
 
 --- The value of one series (name and labels exactly as exposed) in /metrics text, or nil.

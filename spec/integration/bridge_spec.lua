@@ -118,7 +118,7 @@ describe("an upstream that fails", function()
   it("answers 1922 to an upstream that answers garbage", function()
     local b = gateway.start()
     -- B's status page is not a task interface: its JSON is garbage to A.
-    local a = gateway.start({ args = string.format("--upstream http://127.0.0.1:%d/status", b.port) })
+    local a = gateway.start({ args = string.format("--upstream http://127.0.0.1:%d/status", b.admin_port) })
     assert.equal(F(1922), a:call("cancel_task", "<task_id>9</task_id>"))
     a:stop()
     b:stop()

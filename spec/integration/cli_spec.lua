@@ -10,7 +10,8 @@ describe("taskgate command line", function()
     local out, code = run("--help")
     assert.equal(0, code)
     for _, flag in ipairs({ "--listen", "--rules", "--store", "--log-level", "--sync", "--lua-time-limit",
-      "--lua-memory-limit", "--version", "0.0.0.0:44000", "./taskgate.db", "./rules", "audit" }) do
+      "--lua-memory-limit", "--version", "0.0.0.0:44000", "./taskgate.db", "./rules", "audit", "--admin-listen",
+      "127.0.0.1:44100", "--admin-token-file", "--pid-file", "--config" }) do
       assert.matches(flag, out, 1, true)
     end
   end)
@@ -30,10 +31,10 @@ describe("taskgate command line", function()
     end)
   end
 
-  it("prints the bound address when asked for port 0", function()
+  it("prints the bound addresses when asked for port 0", function()
     local gw = gateway.start()
     assert.is_true(gw.port > 0)
-    assert.matches("^listening on 127%.0%.0%.1:%d+\n$", gateway.read_file(gw.out))
+    assert.matches("^listening on 127%.0%.0%.1:%d+\nadmin listening on 127%.0%.0%.1:%d+\n$", gateway.read_file(gw.out))
     gw:stop()
   end)
 

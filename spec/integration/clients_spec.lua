@@ -90,7 +90,7 @@ describe("many connections", function()
       idle[i] = assert(socket.connect("127.0.0.1", gw.port))
     end
     assert.equal(gateway.fault(1017), select(3, gw:post(CANCEL)))
-    local _, body = gateway.get(gw.port, "/status")
+    local _, body = gw:admin("/status")
     assert.is_true(tonumber(body:match('"open_connections":(%d+)')) >= 5000)
     for _, c in ipairs(idle) do c:close() end
     gw:stop()

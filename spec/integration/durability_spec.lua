@@ -20,7 +20,7 @@ describe("durability", function()
     conn:close()
     -- Both kinds of pass ran and were timed: copying beside the writers, and the short pass
     -- under the store lock that lets the WAL restart.
-    local _, metrics = gateway.get(gw.port, "/metrics")
+    local _, metrics = gw:admin("/metrics")
     assert.is_true(gateway.metric(metrics, "taskgate_store_checkpoint_duration_seconds_count") >= 1)
     local locked = gateway.metric(metrics, "taskgate_store_checkpoint_locked_duration_seconds_count")
     assert.is_true(locked >= 1)

@@ -16,7 +16,7 @@ describe("metrics", function()
   teardown(function() gw:stop() end)
 
   it("count calls by method and outcome, HTTP errors, latency and reloads as they happen", function()
-    local _, before = get(gw.port, "/metrics")
+    local _, before = gw:admin("/metrics")
     assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(1, { { 1, 1 }, { 2, 2 } })))
     assert.equal(gateway.OK, gw:call("cancel_task", "<task_id>1</task_id>"))
     assert.equal(F(1017), gw:call("cancel_task", "<task_id>1</task_id>"))
@@ -25,7 +25,9 @@ describe("metrics", function()
     assert.equal(404, (gw:raw("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")))
     os.execute("kill -HUP " .. gw.pid)
     socket.sleep(0.3)
-    local status, text, headers = get(gw.port, "/metrics")
+    local client = gw:connect() -- an open task connection, counted
+    local status, text, headers = gw:admin("/metrics")
+    client:close()
     assert.equal(200, status)
     assert.matches("^text/plain; version=0%.0%.4", headers["content-type"])
     assert.equal(1, metric(text, 'taskgate_calls_total{method="cancel_task",outcome="ok"}'))
@@ -47,7 +49,7 @@ describe("metrics", function()
     local dir = gateway.rules_dir({ spin = "return function(call) while true do end end\n" })
     local g = gateway.start({ rules = dir })
     assert.equal(F(1999), g:call("spin"))
-    local _, text = get(g.port, "/metrics")
+    local _, text = g:admin("/metrics")
     assert.equal(1, metric(text, 'taskgate_rule_failures_total{rule="spin",kind="timeout"}'))
     assert.equal(1, metric(text, 'taskgate_calls_total{method="spin",outcome="1999",fault="INTERNAL_ERROR"}'))
     g:stop()
@@ -58,10 +60,10 @@ describe("health, status and logs", function()
   it("answers /healthz 200 and /status with the store's counts", function()
     local gw = gateway.start()
     assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(1, { { 1, 1 }, { 2, 2 } })))
-    local status, body = get(gw.port, "/healthz")
+    local status, body = gw:admin("/healthz")
     assert.equal(200, status)
     assert.equal("ok\n", body)
-    local _, json = get(gw.port, "/status")
+    local _, json = gw:admin("/status")
     assert.matches('"taskgroups":1,"tasks":2,"open_ports":0', json)
     assert.matches('"version":"%d+%.%d+%.%d+"', json)
     assert.matches('"upstream":null', json)
@@ -87,16 +89,97 @@ describe("health, status and logs", function()
     assert.matches('"level":"info","event":"call","request_id":"%x+%-%d+","client":"127.0.0.1","method":"cancel_task","outcome":"1017"', call_line)
   end)
 
-  it("serves /status, /metrics and /healthz on --admin-listen and not on the task port", function()
-    local gw = gateway.start({ args = "--admin-listen 127.0.0.1:0" })
-    local admin_port = tonumber(gateway.read_file(gw.out):match("admin listening on 127%.0%.0%.1:(%d+)"))
-    assert.equal(200, (get(admin_port, "/healthz")))
-    assert.equal(200, (get(admin_port, "/metrics")))
+  it("keeps /status and /metrics off the task port: 404 there, 200 on the admin address", function()
+    local gw = gateway.start()
+    assert.equal(200, (gw:admin("/status")))
+    assert.equal(200, (gw:admin("/metrics")))
+    assert.equal(404, (get(gw.port, "/status")))
     assert.equal(404, (get(gw.port, "/metrics")))
-    assert.equal(404, (get(admin_port, "/api/v2/task")))
+    assert.equal(404, (gw:admin("/api/v2/task")))
     assert.equal(F(1017), gw:call("cancel_task", "<task_id>5</task_id>"))
     gw:stop()
   end)
+
+  it("answers /healthz on the task port too, for load balancers that probe it", function()
+    local gw = gateway.start()
+    local status, body = get(gw.port, "/healthz")
+    assert.equal(200, status)
+    assert.equal("ok\n", body)
+    gw:stop()
+  end)
+
+  it("reports both addresses in the started log line", function()
+    local gw = gateway.start()
+    assert.matches("event=started listen=127%.0%.0%.1:" .. gw.port .. " admin=127%.0%.0%.1:" .. gw.admin_port, gw:log())
+    gw:stop()
+  end)
+
+  it("refuses to start when the admin address is taken, naming it", function()
+    local taken = assert(socket.bind("127.0.0.1", 0))
+    local _, port = taken:getsockname()
+    local out, code = run(string.format("%s --listen 127.0.0.1:0 --admin-listen 127.0.0.1:%d --store %s/s.db",
+      gateway.binary, port, gateway.tmpdir()))
+    taken:close()
+    assert.equal(1, code)
+    assert.matches("cannot listen on 127%.0%.0%.1:" .. port .. " %(admin%-listen%)", out)
+  end)
+end)
+
+describe("the admin token", function()
+  local gw, token_file
+  setup(function()
+    token_file = gateway.tmpdir() .. "/token"
+    gateway.write_file(token_file, "s3cret-Token_1\n")
+    gw = gateway.start({ args = "--admin-token-file " .. token_file })
+  end)
+  teardown(function() gw:stop() end)
+
+  local function admin_with(authorization)
+    local conn = assert(socket.connect("127.0.0.1", gw.admin_port))
+    conn:settimeout(5)
+    conn:send("GET /metrics HTTP/1.1\r\nHost: x\r\n" .. (authorization and ("Authorization: " .. authorization .. "\r\n") or "") .. "\r\n")
+    local status, headers, body = gateway.read_response(conn)
+    conn:close()
+    return status, headers, body
+  end
+
+  it("lets a scraper with the right bearer token read /metrics", function()
+    local status, _, body = admin_with("Bearer s3cret-Token_1")
+    assert.equal(200, status)
+    assert.matches("taskgate_calls_total", body)
+  end)
+
+  for _, case in ipairs({ { "no Authorization header", nil }, { "a wrong token", "Bearer s3cret-Token_2" },
+    { "a prefix of the token", "Bearer s3cret" }, { "the token with a suffix", "Bearer s3cret-Token_1x" },
+    { "another scheme", "Basic czNjcmV0LVRva2VuXzE=" }, { "an over-long header", "Bearer " .. string.rep("s", 300) } }) do
+    it("answers 401 with WWW-Authenticate to " .. case[1], function()
+      local status, headers = admin_with(case[2])
+      assert.equal(401, status)
+      assert.equal('Bearer realm="taskgate"', headers["www-authenticate"])
+    end)
+  end
+
+  it("keeps /healthz open without the token", function()
+    assert.equal(200, (gw:admin("/healthz")))
+  end)
+
+  it("counts refused scrapes as HTTP errors", function()
+    admin_with("Bearer nope")
+    local _, _, body = admin_with("Bearer s3cret-Token_1")
+    assert.is_true(metric(body, 'taskgate_http_errors_total{status="401"}') >= 1)
+  end)
+
+  for _, case in ipairs({ { "missing", nil }, { "empty", "\n" }, { "holding spaces", "two words\n" },
+    { "over 100 bytes", string.rep("t", 101) .. "\n" } }) do
+    it("refuses to start with a token file " .. case[1] .. ", exit 1", function()
+      local dir = gateway.tmpdir()
+      if case[2] then gateway.write_file(dir .. "/token", case[2]) end
+      local out, code = run(string.format("%s --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --store %s/s.db --admin-token-file %s/token",
+        gateway.binary, dir, dir))
+      assert.equal(1, code)
+      assert.matches("admin token file", out)
+    end)
+  end
 end)
 
 describe("stopping", function()
@@ -104,14 +187,13 @@ describe("stopping", function()
     local silent = assert(socket.bind("127.0.0.1", 0))
     local _, silent_port = silent:getsockname()
     local gw = gateway.start({ args = string.format(
-      "--admin-listen 127.0.0.1:0 --upstream http://127.0.0.1:%d/api/v2/task --upstream-reply-timeout 1", silent_port) })
-    local admin_port = tonumber(gateway.read_file(gw.out):match("admin listening on 127%.0%.0%.1:(%d+)"))
+      "--upstream http://127.0.0.1:%d/api/v2/task --upstream-reply-timeout 1", silent_port) })
     local waiting = gw:connect()
     waiting:send(gateway.post_request(gateway.methodcall("cancel_task", "<task_id>5</task_id>")))
     socket.sleep(0.2)
     os.execute("kill -TERM " .. gw.pid)
     socket.sleep(0.2)
-    assert.equal(503, (get(admin_port, "/healthz")))
+    assert.equal(503, (gw:admin("/healthz")))
     assert.is_nil(socket.connect("127.0.0.1", gw.port)) -- no longer accepting
     assert.equal(F(1922), select(3, gateway.read_response(waiting)))
     waiting:close() -- the gateway lingers (up to 2 s) for a client that keeps its end open
@@ -206,6 +288,15 @@ describe("backup and configuration", function()
     local out, code = run(gateway.binary .. " --config " .. dir .. "/bad.conf")
     assert.equal(2, code)
     assert.matches("bad%.conf:1: unknown option 'no%-such%-option'", out)
+  end)
+
+  it("ships a config file every option of which taskgate accepts", function()
+    local root = os.getenv("TASKGATE_ROOT") or "."
+    local dir = gateway.tmpdir()
+    -- the file's own paths are the installed ones; the command line moves them into the sandbox
+    local gw = gateway.start({ dir = dir, args = "--config " .. root .. "/packaging/taskgate.conf" })
+    assert.equal(F(1017), gw:call("cancel_task", "<task_id>5</task_id>"))
+    gw:stop()
   end)
 
   it("ships a systemd unit that systemd-analyze verify accepts", function()

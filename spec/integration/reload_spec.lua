@@ -17,7 +17,7 @@ local function within(seconds, fn)
 end
 
 local function status(gw)
-  local code, body, headers = gateway.get(gw.port, "/status")
+  local code, body, headers = gw:admin("/status")
   assert.equal(200, code)
   assert.equal("application/json", headers["content-type"])
   return body
@@ -98,7 +98,8 @@ describe("hot reload", function()
 
   it("reloads with `taskgate reload` through the pid file", function()
     local before = tonumber(status(gw):match('"generation":(%d+)'))
-    assert.is_true(os.execute(gateway.binary .. " reload --store " .. gw.store .. " >/dev/null"))
+    local out, code = gw:command("reload")
+    assert.equal(0, code, out)
     assert.is_number(within(1, function() return tonumber(status(gw):match('"generation":(%d+)')) == before + 1 end))
   end)
 
@@ -111,7 +112,7 @@ describe("hot reload", function()
   end)
 
   it("prints the status with `taskgate status`", function()
-    local p = io.popen(gateway.binary .. " status --listen 127.0.0.1:" .. gw.port)
+    local p = io.popen(gateway.binary .. " status --admin-listen 127.0.0.1:" .. gw.admin_port)
     local out = p:read("a")
     p:close()
     assert.matches('^{"version":"', out)

@@ -13,7 +13,7 @@ local get = gateway.get
 local function wait_for_status(gw, pattern)
   local body
   for _ = 1, 500 do
-    body = select(2, get(gw.port, "/status"))
+    body = select(2, gw:admin("/status"))
     if body:find(pattern) then return end
     socket.sleep(0.01)
   end
@@ -78,7 +78,7 @@ describe("--workers", function()
     end)
 
     it("shows one status and one set of metrics for all workers", function()
-      local status, body = get(gw.port, "/status")
+      local status, body = gw:admin("/status")
       assert.equal(200, status)
       assert.matches('"workers":3', body, 1, true)
       local conns = {}
@@ -87,7 +87,7 @@ describe("--workers", function()
         assert(conn:send(gateway.post_request(gateway.methodcall("cancel_task", "<task_id>1</task_id>"))))
         assert.equal(200, (gateway.read_response(conn)))
       end
-      local _, metrics = get(gw.port, "/metrics")
+      local _, metrics = gw:admin("/metrics")
       local open = tonumber(metrics:match("\ntaskgate_open_connections (%d+)"))
       assert.is_true(open >= 6, metrics)
       for _, conn in ipairs(conns) do conn:close() end
@@ -110,13 +110,13 @@ describe("--workers", function()
     local changed = original:gsub("return function%(call%)\n",
       'return function(call)\n  if call.params.task_id == "77" then return fault(1045) end\n', 1)
     gateway.write_file(rules .. "/cancel_task.lua", changed)
-    local out, code = gateway.run(gateway.binary .. " reload --store " .. gw.store)
+    local out, code = gw:command("reload")
     assert.equal(0, code, out)
     -- The file watch and the signal may each reload: one or two generations, both the new rules.
     wait_for_status(gw, '"reloads_ok":[12],')
     all_answer(F(1045))
     gateway.write_file(rules .. "/cancel_task.lua", "return function(call) return fault(\n")
-    gateway.run(gateway.binary .. " reload --store " .. gw.store)
+    assert.equal(1, select(2, gw:command("reload")))
     wait_for_status(gw, '"last_reload":{"ok":false') -- the signal and the file watch may both reload
     all_answer(F(1045))
     gw:stop()
