@@ -309,6 +309,13 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       config->backup_file = argv[i++];
     }
   }
+  /* Help and version answer whatever the config file holds. */
+  for (int h = i; h < argc; h++) {
+    if (strcmp(argv[h], "--help") == 0 || strcmp(argv[h], "-h") == 0)
+      return fputs(usage, stdout), TG_CLI_DONE;
+    if (strcmp(argv[h], "--version") == 0)
+      return printf("taskgate %s\n%s\n", TG_VERSION, tg_upstream_library()), TG_CLI_DONE;
+  }
   int rc = read_config_file(config, argc, argv, err, errcap);
   if (rc != TG_CLI_RUN)
     return rc;
@@ -316,10 +323,6 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
   int listen_on_command_line = 0;
   for (; i < argc; i++) {
     const char *arg = argv[i];
-    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
-      return fputs(usage, stdout), TG_CLI_DONE;
-    if (strcmp(arg, "--version") == 0)
-      return printf("taskgate %s\n%s\n", TG_VERSION, tg_upstream_library()), TG_CLI_DONE;
     if (strncmp(arg, "--", 2) != 0)
       return snprintf(err, errcap, "unexpected argument '%s' (try --help)", arg), TG_CLI_USAGE;
     char name[64];
