@@ -51,7 +51,7 @@ describe("several listeners", function()
     local dir = gateway.tmpdir()
     gateway.write_file(dir .. "/taskgate.conf", "listen = 127.0.0.1:0\nlisten = 127.0.0.1:0\n")
     local out = dir .. "/out"
-    local pid = io.popen(string.format("%s --config %s/taskgate.conf --store %s/s.db --rules %s >%s 2>%s/err & echo $!",
+    local pid = io.popen(string.format("%s --config %s/taskgate.conf --admin-listen 127.0.0.1:0 --store %s/s.db --rules %s >%s 2>%s/err & echo $!",
       gateway.binary, dir, dir, gateway.rules, out, dir)):read("l")
     local line
     for _ = 1, 500 do
@@ -93,7 +93,7 @@ describe("single-valued options", function()
     ["admin-listen"] = "127.0.0.1:0", ["drain-timeout"] = "5", ["lua-time-limit"] = "40", ["header-timeout"] = "5",
     ["body-timeout"] = "5", ["idle-timeout"] = "5", ["max-connections"] = "10", workers = "1",
     ["lua-memory-limit"] = "32", upstream = "http://127.0.0.1:1/api/v2/task", ["upstream-connect-timeout"] = "1",
-    ["upstream-reply-timeout"] = "1", ["pid-file"] = "x.pid", runtime = "lua",
+    ["upstream-reply-timeout"] = "1", ["pid-file"] = "x.pid", runtime = "lua", ["admin-token-file"] = "token",
   }
 
   it("are all covered here: every option of --help but --listen, --config, --help and --version", function()
