@@ -68,9 +68,13 @@ static const char usage[] =
     "                        they share the store, one transaction at a time (default 1)\n"
     "  --lua-memory-limit MIB  memory the Lua state may hold (default 64)\n"
     "  --upstream URL        bridge mode: the rules forward calls to this task interface\n"
-    "                        (http://host:port/api/v2/task) and pass its replies back\n"
+    "                        (http://host:port/api/v2/task or https://...) and pass its replies back\n"
     "  --upstream-connect-timeout SEC  for outbound connections (default 2)\n"
     "  --upstream-reply-timeout SEC    from request sent to reply received (default 10)\n"
+    "  --upstream-ca FILE    CA certificates (PEM) trusted for outbound HTTPS: the upstream,\n"
+    "                        rules' http.request, outbox targets (default: the system's)\n"
+    "  --upstream-cert FILE  client certificate (PEM) for outbound HTTPS servers that ask for one\n"
+    "  --upstream-key FILE   its private key (PEM; default: in --upstream-cert)\n"
     "  --pid-file PATH       where serve writes its pid and reload reads it (default: the store\n"
     "                        path with .pid appended, ./taskgate.db.pid)\n"
     "  --runtime DIR         the Lua runtime directory (default: lua/ beside the build, or the\n"
@@ -97,6 +101,9 @@ static int parse_address(char *host_out, size_t host_cap, int *port_out, const c
   *port_out = (int)port;
   return 0;
 }
+
+/* True for a file the gateway can read (certificates and keys are read at start). */
+static int readable(const char *path) { return access(path, R_OK) == 0; }
 
 /* Parses seconds (decimals allowed, 0.001 to 86400) into milliseconds. */
 static int parse_seconds(const char *value, unsigned *ms) {
@@ -165,7 +172,14 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
     return config->time_limit_ms = (unsigned)n, 0;
   }
   if (strcmp(name, "upstream") == 0)
-    return strncmp(value, "http://", 7) == 0 ? (config->upstream_url = value, 0) : -1;
+    return strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0 ? (config->upstream_url = value, 0)
+                                                                                   : -1;
+  if (strcmp(name, "upstream-ca") == 0)
+    return readable(value) ? (config->upstream_ca = value, 0) : -1;
+  if (strcmp(name, "upstream-cert") == 0)
+    return readable(value) ? (config->upstream_cert = value, 0) : -1;
+  if (strcmp(name, "upstream-key") == 0)
+    return readable(value) ? (config->upstream_key = value, 0) : -1;
   if (strcmp(name, "upstream-connect-timeout") == 0)
     return parse_seconds(value, &config->upstream_connect_timeout_ms);
   if (strcmp(name, "upstream-reply-timeout") == 0)
@@ -357,5 +371,8 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
 
 tg_upstream_options_t tg_cli_upstream_options(const tg_config_t *config) {
   return (tg_upstream_options_t){.connect_timeout_ms = config->upstream_connect_timeout_ms,
-                                 .reply_timeout_ms = config->upstream_reply_timeout_ms};
+                                 .reply_timeout_ms = config->upstream_reply_timeout_ms,
+                                 .ca_file = config->upstream_ca,
+                                 .cert_file = config->upstream_cert,
+                                 .key_file = config->upstream_key};
 }

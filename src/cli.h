@@ -29,6 +29,7 @@ typedef struct tg_config_s {
   size_t memory_limit;
   unsigned header_timeout_ms, body_timeout_ms, idle_timeout_ms;
   const char *upstream_url; /* bridge mode: forward calls there */
+  const char *upstream_ca, *upstream_cert, *upstream_key; /* outbound TLS, or NULL */
   char admin_host[64];      /* --admin-listen: /status, /metrics and /healthz */
   int admin_port;
   const char *admin_token_file; /* NULL: the admin address answers without a token */

@@ -72,6 +72,7 @@ struct transfer_s {
 struct tg_upstream_s {
   uv_loop_t *loop;
   CURLM *multi;
+  CURLSH *tls_sessions; /* shared by the transfers, so a fresh connection resumes a TLS session */
   uv_timer_t timer; /* libcurl's own timeouts */
   int timer_ready;
   tg_upstream_options_t options;
@@ -431,6 +432,7 @@ static void set_common(transfer_t *t) {
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t->upstream);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, t->upstream);
+  curl_easy_setopt(easy, CURLOPT_SHARE, t->upstream->tls_sessions);
   set_tls(easy, options);
 }
 
@@ -452,10 +454,14 @@ static int acceptable_url(const char *url) {
 
 tg_upstream_t *tg_upstream_new(uv_loop_t *loop, const tg_upstream_options_t *options) {
   tg_upstream_t *upstream = calloc(1, sizeof *upstream);
-  if (!upstream || !(upstream->multi = curl_multi_init())) {
+  if (!upstream || !(upstream->multi = curl_multi_init()) || !(upstream->tls_sessions = curl_share_init())) {
+    if (upstream)
+      curl_multi_cleanup(upstream->multi);
     free(upstream);
     return NULL;
   }
+  /* Used from this loop's thread only: no lock functions. */
+  curl_share_setopt(upstream->tls_sessions, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   upstream->loop = loop;
   upstream->options = *options;
   tg_upstream_options_t *o = &upstream->options;
@@ -529,6 +535,7 @@ void tg_upstream_free(tg_upstream_t *upstream) {
     return;
   if (upstream->multi)
     curl_multi_cleanup(upstream->multi);
+  curl_share_cleanup(upstream->tls_sessions);
   free(upstream->links);
   free(upstream);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A task-interface upstream that misbehaves on purpose, for the bridge specs.
 
-    fake_upstream.py MODE LOG [--port N] [--tls CERT KEY]
+    fake_upstream.py MODE LOG [--port N] [--tls CERT KEY [--client-ca CA]]
 
 listens on 127.0.0.1 (port N, or a free one), prints "listening on PORT" and serves until killed. Every
 request it reads completely is appended to LOG as one JSON line ({"conn", "seq", "method",
@@ -35,6 +35,7 @@ ARGS.add_argument("mode")
 ARGS.add_argument("log")
 ARGS.add_argument("--port", type=int, default=0)
 ARGS.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+ARGS.add_argument("--client-ca", help="with --tls: require a client certificate this CA signed")
 OPTIONS = ARGS.parse_args()
 MODE, LOG, TLS = OPTIONS.mode, OPTIONS.log, OPTIONS.tls
 log_lock = threading.Lock()
@@ -82,6 +83,9 @@ class Handler(socketserver.StreamRequestHandler):
         if TLS:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(TLS[0], TLS[1])
+            if OPTIONS.client_ca:
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(OPTIONS.client_ca)
             self.request = context.wrap_socket(self.request, server_side=True)
         super().setup()
 

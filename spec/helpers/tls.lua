@@ -1,0 +1,37 @@
+-- A throwaway certificate authority for the TLS specs, made with the openssl command line: a CA,
+-- and certificates it signs for servers and clients. Nothing outside the spec trusts it.
+local gateway = require "helpers.gateway"
+
+local M = {}
+
+local function run(cmd)
+  local out, code = gateway.run(cmd)
+  assert(code == 0, cmd .. ": " .. out)
+end
+
+local KEY = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+
+--- Makes a CA in a new directory; returns {dir, cert, key}.
+function M.ca(name)
+  local dir = gateway.tmpdir()
+  local ca = { dir = dir, cert = dir .. "/ca.crt", key = dir .. "/ca.key" }
+  run(string.format("openssl req -x509 %s -keyout %s -out %s -days 2 -subj '/CN=%s'", KEY, ca.key, ca.cert,
+    name or "taskgate spec CA"))
+  return ca
+end
+
+--- Issues a certificate signed by ca for name (a host name or IP address, written into the
+--- subjectAltName) or a client; returns {cert, key}.
+function M.issue(ca, name, usage)
+  local base = ca.dir .. "/" .. name:gsub("[^%w]", "_")
+  local ext = base .. ".ext"
+  local san = name:match("^[%d%.]+$") and ("IP:" .. name) or ("DNS:" .. name)
+  gateway.write_file(ext, string.format("subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=%s\n", san,
+    usage or "serverAuth"))
+  run(string.format("openssl req %s -keyout %s.key -out %s.csr -subj '/CN=%s'", KEY, base, base, name))
+  run(string.format("openssl x509 -req -in %s.csr -CA %s -CAkey %s -CAcreateserial -out %s.crt -days 2 -extfile %s",
+    base, ca.cert, ca.key, base, ext))
+  return { cert = base .. ".crt", key = base .. ".key" }
+end
+
+return M
