@@ -18,7 +18,7 @@
 #endif
 
 static const char usage[] =
-    "usage: taskgate [COMMAND] [OPTIONS]\n"
+    "Usage: taskgate [COMMAND] [OPTIONS]\n"
     "\n"
     "A scriptable gateway for the AutoStore task interface (XML methodcalls on /api/v2/task).\n"
     "\n"
@@ -31,7 +31,10 @@ static const char usage[] =
     "                        the error when the new rules did not load (the old ones serve on)\n"
     "  status                print the running gateway's status (GET /status on --admin-listen)\n"
     "  audit                 print the store's audit trail as JSON lines and exit\n"
-    "  backup FILE           copy the store, online, into FILE (one consistent snapshot)\n"
+    "  backup FILE           copy the store, online, into FILE: one consistent snapshot, taken\n"
+    "                        while the gateway goes on serving and writing\n"
+    "  restore FILE          put the copy FILE in place of the store (the previous one is kept\n"
+    "                        as STORE.before-restore); refused while a gateway uses the store\n"
     "\n"
     "Every command finds its gateway through the same options: the store, the pid file and the\n"
     "admin address that --config (default " DEFAULT_CONFIG_TEXT ") describes.\n"
@@ -47,6 +50,8 @@ static const char usage[] =
     "                        full: it also survives power loss (default normal)\n"
     "  --log-level LEVEL     debug, info, warn, error or off (default info)\n"
     "  --log-format FORMAT   logfmt or json: one line per event on stderr (default logfmt)\n"
+    "  --log-file PATH       serve writes its log lines to PATH (appended) instead of stderr,\n"
+    "                        and opens it again on SIGUSR1 (after logrotate moved it)\n"
     "  --admin-listen HOST:PORT  serve /status, /metrics and /healthz there (default\n"
     "                        127.0.0.1:44100; port 0 picks a free port and prints 'admin\n"
     "                        listening on HOST:PORT'); --listen answers only the task\n"
@@ -153,6 +158,8 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
     return config->rules_dir = value, 0;
   if (strcmp(name, "store") == 0)
     return config->store_path = value, 0;
+  if (strcmp(name, "log-file") == 0)
+    return config->log_file = value, 0;
   if (strcmp(name, "admin-token-file") == 0)
     return config->admin_token_file = value, 0;
   if (strcmp(name, "pid-file") == 0)
@@ -277,7 +284,10 @@ static int read_config_file(tg_config_t *config, int argc, char **argv, char *er
     int applied = kept && !twice && strcmp(text, "config") != 0 ? apply(config, text, kept) : -1;
     if (applied < 0) {
       snprintf(err, errcap, "%s:%d: %s '%s'", path, number,
-               twice ? "set twice:" : applied == -2 ? "unknown option" : "invalid line", text);
+               twice           ? "set twice:"
+               : applied == -2 ? "unknown option"
+                               : "invalid line",
+               text);
       free(kept);
       rc = TG_CLI_USAGE;
     }
@@ -309,7 +319,7 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
   int i = 1;
   if (i < argc && argv[i][0] != '-') {
     config->command = argv[i++];
-    static const char *const commands[] = {"serve", "audit", "check", "reload", "status", "backup", NULL};
+    static const char *const commands[] = {"serve", "audit", "check", "reload", "status", "backup", "restore", NULL};
     int known = 0;
     for (int c = 0; commands[c]; c++)
       known |= strcmp(config->command, commands[c]) == 0;
@@ -317,10 +327,12 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       return snprintf(err, errcap, "unknown command '%s' (try --help)", config->command), TG_CLI_USAGE;
     if (strcmp(config->command, "check") == 0 && i < argc && argv[i][0] != '-')
       config->check_dir = argv[i++];
-    if (strcmp(config->command, "backup") == 0) {
+    if (strcmp(config->command, "backup") == 0 || strcmp(config->command, "restore") == 0) {
+      int backup = config->command[0] == 'b';
       if (i >= argc || argv[i][0] == '-')
-        return snprintf(err, errcap, "backup needs a FILE to write (try --help)"), TG_CLI_USAGE;
-      config->backup_file = argv[i++];
+        return snprintf(err, errcap, "%s needs a FILE to %s (try --help)", config->command, backup ? "write" : "read"),
+               TG_CLI_USAGE;
+      *(backup ? &config->backup_file : &config->restore_file) = argv[i++];
     }
   }
   /* Help and version answer whatever the config file holds. */

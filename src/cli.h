@@ -14,10 +14,10 @@ typedef struct tg_address_s {
 } tg_address_t;
 
 typedef struct tg_config_s {
-  const char *command;     /* serve (the default), audit, check, reload, status or backup */
-  const char *config_file; /* the config file read: --config, the installed default, or NULL */
-  const char *check_dir;   /* check's DIR argument (default: rules_dir) */
-  const char *pid_file;    /* NULL: the store path with ".pid" appended */
+  const char *command;                /* serve (the default), audit, check, reload, status, backup or restore */
+  const char *config_file;            /* the config file read: --config, the installed default, or NULL */
+  const char *check_dir;              /* check's DIR argument (default: rules_dir) */
+  const char *pid_file;               /* NULL: the store path with ".pid" appended */
   tg_address_t listen[TG_MAX_LISTEN]; /* --listen, repeatable; the first is where status asks */
   int listen_count;
   const char *rules_dir;
@@ -34,8 +34,10 @@ typedef struct tg_config_s {
   int admin_port;
   const char *admin_token_file; /* NULL: the admin address answers without a token */
   int log_json;
+  const char *log_file; /* --log-file: serve logs there (reopened on SIGUSR1), not on stderr */
   unsigned drain_timeout_ms;
-  const char *backup_file; /* backup's FILE argument */
+  const char *backup_file;  /* backup's FILE argument */
+  const char *restore_file; /* restore's FILE argument */
   unsigned upstream_connect_timeout_ms, upstream_reply_timeout_ms;
   int max_connections;
   int workers; /* event-loop threads serving --listen (1: the main thread alone) */

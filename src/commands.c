@@ -1,5 +1,5 @@
 /* commands.c: one-shot subcommands run from the command line: audit, check, reload, status,
- * backup. Each reaches the gateway its configuration describes: its store, pid file and admin
+ * (backup and restore: backup.c). Each reaches the gateway its configuration describes: its store, pid file and admin
  * address. */
 #include "commands.h"
 
@@ -66,40 +66,6 @@ int tg_command_check(const tg_config_t *config, const char *runtime_dir) {
   }
   tg_store_close(store);
   return status;
-}
-
-/* Copies the store page by page with SQLite's online backup API: the gateway keeps serving, and
- * the copy is one consistent snapshot. */
-int tg_command_backup(const tg_config_t *config) {
-  char err[512];
-  if (access(config->backup_file, F_OK) == 0) {
-    fprintf(stderr, "taskgate: backup: %s exists; refusing to overwrite it\n", config->backup_file);
-    return 1;
-  }
-  tg_store_t *store = tg_store_open_readonly(config->store_path, err, sizeof err);
-  if (!store) {
-    fprintf(stderr, "taskgate: backup: %s\n", err);
-    return 1;
-  }
-  sqlite3 *target = NULL;
-  int rc = sqlite3_open_v2(config->backup_file, &target, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-  sqlite3_backup *backup = rc == SQLITE_OK ? sqlite3_backup_init(target, "main", tg_store_db(store), "main") : NULL;
-  if (backup) {
-    while ((rc = sqlite3_backup_step(backup, 1024)) == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-      sqlite3_sleep(rc == SQLITE_OK ? 0 : 10);
-    sqlite3_backup_finish(backup);
-  }
-  int ok = backup && rc == SQLITE_DONE;
-  if (!ok)
-    fprintf(stderr, "taskgate: backup: %s\n", target ? sqlite3_errmsg(target) : "cannot open the target");
-  sqlite3_close(target);
-  tg_store_close(store);
-  if (!ok) {
-    unlink(config->backup_file);
-    return 1;
-  }
-  printf("backed up %s to %s\n", config->store_path, config->backup_file);
-  return 0;
 }
 
 /* The rules' reload state as /status reports it (tg_reload_status_json). */

@@ -1,4 +1,4 @@
-/* commands.h: the one-shot subcommands: audit, check, reload, status, backup. */
+/* commands.h: the one-shot subcommands: audit, check, reload, status, backup, restore. */
 #ifndef TG_COMMANDS_H
 #define TG_COMMANDS_H
 
@@ -9,7 +9,9 @@ int tg_command_audit(const tg_config_t *config);
 int tg_command_check(const tg_config_t *config, const char *runtime_dir);
 int tg_command_reload(const tg_config_t *config);
 int tg_command_status(const tg_config_t *config);
+/* backup.c */
 int tg_command_backup(const tg_config_t *config);
+int tg_command_restore(const tg_config_t *config);
 
 /* Writes the pid file's path for config into buf: --pid-file, or the store path with ".pid".
  * Returns 0, or -1 when it does not fit. */

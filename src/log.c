@@ -1,6 +1,8 @@
 /* log.c: logfmt lines on stderr; each line is one write(2) so lines never interleave. */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -105,6 +107,28 @@ void tg_log(int level, const char *event, const char *fmt, ...) {
     line[len++] = '\n';
   ssize_t ignored = write(STDERR_FILENO, out, len);
   (void)ignored;
+}
+
+static char log_path[4096]; /* --log-file, or "" for stderr as it was given */
+
+/* The file becomes stderr through dup2, which swaps the descriptor in one step: a line being
+ * written meanwhile by another thread lands whole in the old file or the new one. */
+int tg_log_to_file(const char *path, char *err, size_t errcap) {
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0)
+    return snprintf(err, errcap, "cannot open log file %s: %s", path, strerror(errno)), -1;
+  int rc = dup2(fd, STDERR_FILENO);
+  close(fd);
+  if (rc < 0)
+    return snprintf(err, errcap, "cannot log to %s: %s", path, strerror(errno)), -1;
+  snprintf(log_path, sizeof log_path, "%s", path);
+  return 0;
+}
+
+int tg_log_reopen(char *err, size_t errcap) {
+  char path[sizeof log_path];
+  snprintf(path, sizeof path, "%s", log_path);
+  return path[0] ? tg_log_to_file(path, err, errcap) : 0;
 }
 
 void tg_log_quote(char *out, size_t cap, const char *s, size_t len) {

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "commands.h"
 #include "handler.h"
+#include "instance.h"
 #include "listeners.h"
 #include "log.h"
 #include "reload.h"
@@ -28,7 +29,7 @@
 typedef struct gateway_s {
   uv_loop_t *loop;
   tg_listeners_t listeners; /* --listen, one or more */
-  tg_server_t admin_server;  /* --admin-listen: /status, /metrics, /healthz */
+  tg_server_t admin_server; /* --admin-listen: /status, /metrics, /healthz */
   tg_reload_t reload;
   tg_admin_t admin;
   tg_handler_t *handler;
@@ -38,7 +39,7 @@ typedef struct gateway_s {
   int open_conns;                                 /* of all workers (atomic) */
   unsigned drain_timeout_ms;
   uv_timer_t drain_check, drain_deadline;
-  uv_signal_t sigint, sigterm, sighup;
+  uv_signal_t sigint, sigterm, sighup, sigusr1;
   int stopping;
 } gateway_t;
 
@@ -79,11 +80,13 @@ static void finish_drain(gateway_t *gw) {
   uv_unref((uv_handle_t *)&gw->sigint);
   uv_unref((uv_handle_t *)&gw->sigterm);
   uv_unref((uv_handle_t *)&gw->sighup);
+  uv_unref((uv_handle_t *)&gw->sigusr1);
 }
 
 static void on_drain_check(uv_timer_t *timer) {
   gateway_t *gw = timer->data;
-  if (tg_listeners_open_conns(&gw->listeners) == 0 && tg_handler_in_flight(gw->handler) == 0 && tg_workers_done(&gw->workers))
+  if (tg_listeners_open_conns(&gw->listeners) == 0 && tg_handler_in_flight(gw->handler) == 0 &&
+      tg_workers_done(&gw->workers))
     finish_drain(gw);
 }
 
@@ -127,13 +130,23 @@ static void on_hangup(uv_signal_t *signal, int signum) {
   sd_notify(0, "READY=1");
 }
 
+/* SIGUSR1: logrotate moved the log file away; write to a new one at the same path. */
+static void on_reopen_log(uv_signal_t *signal, int signum) {
+  char err[4608];
+  if (tg_log_reopen(err, sizeof err) < 0)
+    tg_log(TG_LOG_ERROR, "log_reopen_failed", "error=\"%s\"", err);
+  else
+    tg_log(TG_LOG_INFO, "log_reopened", "signal=%d", signum);
+}
+
 static void watch_signals(gateway_t *gw) {
-  uv_signal_t *handles[] = {&gw->sigint, &gw->sigterm, &gw->sighup};
-  int numbers[] = {SIGINT, SIGTERM, SIGHUP};
-  for (int i = 0; i < 3; i++) {
+  uv_signal_t *handles[] = {&gw->sigint, &gw->sigterm, &gw->sighup, &gw->sigusr1};
+  uv_signal_cb callbacks[] = {on_stop_signal, on_stop_signal, on_hangup, on_reopen_log};
+  int numbers[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
+  for (int i = 0; i < 4; i++) {
     uv_signal_init(gw->loop, handles[i]);
     handles[i]->data = gw;
-    uv_signal_start(handles[i], i == 2 ? on_hangup : on_stop_signal, numbers[i]);
+    uv_signal_start(handles[i], callbacks[i], numbers[i]);
   }
 }
 
@@ -141,6 +154,7 @@ static void close_signals(gateway_t *gw) {
   uv_close((uv_handle_t *)&gw->sigint, NULL);
   uv_close((uv_handle_t *)&gw->sigterm, NULL);
   uv_close((uv_handle_t *)&gw->sighup, NULL);
+  uv_close((uv_handle_t *)&gw->sigusr1, NULL);
 }
 
 static int write_pid_file(const char *path) {
@@ -229,7 +243,8 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                                  .on_admin = tg_admin_public,
                                  .admin_ctx = &gw.admin}};
   char err[512];
-  if (tg_listeners_open(&gw.listeners, gw.loop, &like, config->listen, NULL, config->listen_count, err, sizeof err) < 0) {
+  if (tg_listeners_open(&gw.listeners, gw.loop, &like, config->listen, NULL, config->listen_count, err, sizeof err) <
+      0) {
     fprintf(stderr, "taskgate: %s\n", err);
     uv_run(gw.loop, UV_RUN_DEFAULT);
     return 1;
@@ -283,9 +298,15 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   }
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
-  tg_store_t *store = tg_store_open(config->store_path, config->sync_mode, err, sizeof err);
+  if (config->log_file && tg_log_to_file(config->log_file, err, sizeof err) < 0) {
+    fprintf(stderr, "taskgate: %s\n", err);
+    return 1;
+  }
+  int lock = tg_instance_claim(config->store_path, err, sizeof err); /* held until the process ends */
+  tg_store_t *store = lock == -1 ? NULL : tg_store_open(config->store_path, config->sync_mode, err, sizeof err);
   if (!store) {
     fprintf(stderr, "taskgate: store: %s\n", err);
+    tg_instance_release(lock);
     return 1;
   }
   tg_script_config_t script_config = {
@@ -300,6 +321,7 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   if (!script) {
     fprintf(stderr, "taskgate: rules: %s\n", err);
     tg_store_close(store);
+    tg_instance_release(lock);
     return 1;
   }
   tg_checkpointer_t *checkpointer = tg_checkpointer_start(store, config->store_path);
@@ -323,6 +345,7 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   tg_upstream_free(upstream);
   tg_checkpointer_stop(checkpointer);
   tg_store_close(store);
+  tg_instance_release(lock);
   return status;
 }
 
@@ -346,5 +369,7 @@ int main(int argc, char **argv) {
     return tg_command_status(&config);
   if (strcmp(config.command, "backup") == 0)
     return tg_command_backup(&config);
+  if (strcmp(config.command, "restore") == 0)
+    return tg_command_restore(&config);
   return serve(&config, runtime_dir);
 }

@@ -331,3 +331,5 @@ int tg_store_abort(tg_store_t *store) {
 }
 
 int tg_store_in_transaction(tg_store_t *store) { return !sqlite3_get_autocommit(store->db); }
+
+int tg_store_schema_version(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

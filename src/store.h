@@ -36,5 +36,7 @@ int tg_store_rollback(tg_store_t *store);
 int tg_store_abort(tg_store_t *store);
 /* Returns 1 while a transaction is open. */
 int tg_store_in_transaction(tg_store_t *store);
+/* The schema version this taskgate writes (PRAGMA user_version after its migrations). */
+int tg_store_schema_version(void);
 
 #endif
