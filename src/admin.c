@@ -30,6 +30,18 @@ static int waiting_calls(const tg_admin_t *admin) {
   return n;
 }
 
+/* Appends s as a JSON string: quotes and backslashes escaped, control bytes left out. */
+static void json_string(tg_buf_t *body, const char *s) {
+  tg_buf_puts(body, "\"");
+  for (const char *c = s; *c; c++) {
+    if (*c == '"' || *c == '\\')
+      tg_buf_append(body, "\\", 1);
+    if ((unsigned char)*c >= ' ')
+      tg_buf_append(body, c, 1);
+  }
+  tg_buf_puts(body, "\"");
+}
+
 static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   double uptime = tg_wall_seconds() - admin->started;
   char addresses[TG_MAX_LISTEN * 84];
@@ -39,21 +51,21 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
                 "\"uptime_seconds\":%.1f,\"listen\":\"%s\",\"listeners\":[\"%s\"],"
                 "\"workers\":%d,\"open_connections\":%d,",
                 uptime, admin->listeners->server[0].address, addresses, admin->handler_count, open_conns(admin));
-  tg_buf_puts(body, "\"store\":{\"path\":\"");
-  for (const char *c = admin->store_path; *c; c++) { /* quotes and backslashes keep the JSON valid */
-    if (*c == '"' || *c == '\\')
-      tg_buf_append(body, "\\", 1);
-    tg_buf_append(body, c, 1);
-  }
-  tg_buf_printf(body, "\",\"taskgroups\":%lld,\"tasks\":%lld,\"open_ports\":%lld},\"upstream\":",
+  tg_buf_puts(body, "\"store\":{\"path\":");
+  json_string(body, admin->store_path);
+  tg_buf_printf(body, ",\"taskgroups\":%lld,\"tasks\":%lld,\"open_ports\":%lld},\"upstream\":",
                 /* Counting is a scan; capped so /status stays quick on a store of millions. */
                 count_rows(admin->store, "SELECT count(*) FROM (SELECT 1 FROM taskgroup LIMIT 1000000)"),
                 count_rows(admin->store, "SELECT count(*) FROM (SELECT 1 FROM task LIMIT 1000000)"),
                 count_rows(admin->store, "SELECT count(*) FROM port"));
-  if (admin->upstream_url)
-    tg_buf_printf(body, "\"%s\"", admin->upstream_url); /* checked to start with http:// */
-  else
-    tg_buf_puts(body, "null");
+  /* "upstream": the primary, as before several were possible; "upstreams": each with its health. */
+  if (admin->upstreams) {
+    json_string(body, tg_upstreams_url(admin->upstreams, 0, TG_UPSTREAMS_TASK));
+    tg_buf_puts(body, ",\"upstreams\":");
+    tg_upstreams_status_json(admin->upstreams, body);
+  } else {
+    tg_buf_puts(body, "null,\"upstreams\":[]");
+  }
   tg_buf_printf(body, ",\"draining\":%s,\"rules\":", admin->draining ? "true" : "false");
   tg_reload_status_json(admin->reload, body);
   tg_buf_puts(body, "}\n");
@@ -81,15 +93,25 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
                 "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
                 waiting_calls(admin), open_conns(admin), admin->reload->generation, admin->reload->succeeded,
                 admin->reload->failed, pages * page_size, admin->draining, admin->started);
+  if (admin->upstreams)
+    tg_upstreams_metrics(admin->upstreams, body);
   tg_metrics_write(body);
 }
 
-/* 200 while serving; 503 while draining or when the store does not answer. */
+/* 200 while serving; 503 while draining, when the store does not answer, or in bridge mode when
+ * no upstream is up (every forwarded call would get 1922). 200 "degraded" while some upstream is
+ * down and another up. */
 static int healthz(tg_admin_t *admin, tg_buf_t *body) {
   int store_ok = count_rows(admin->store, "SELECT 1") == 1;
-  const char *state = admin->draining ? "draining" : store_ok ? "ok" : "store unusable";
+  int upstreams = admin->upstreams ? tg_upstreams_count(admin->upstreams) : 0;
+  int up = admin->upstreams ? tg_upstreams_up(admin->upstreams) : 0;
+  const char *state = admin->draining         ? "draining"
+                      : !store_ok             ? "store unusable"
+                      : upstreams && !up      ? "no upstream up"
+                      : up < upstreams        ? "degraded"
+                                              : "ok";
   tg_buf_printf(body, "%s\n", state);
-  return admin->draining || !store_ok ? 503 : 200;
+  return admin->draining || !store_ok || (upstreams && !up) ? 503 : 200;
 }
 
 /* Compares in time that depends only on the lengths, so a guess learns nothing from timing. */

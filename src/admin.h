@@ -8,6 +8,7 @@
 #include "reload.h"
 #include "listeners.h"
 #include "store.h"
+#include "upstreams.h"
 
 enum { TG_ADMIN_TOKEN_MAX = 100 }; /* bytes of a bearer token; fits one header value */
 
@@ -19,7 +20,7 @@ typedef struct tg_admin_s {
   const char *store_path;
   tg_handler_t **handlers;            /* one per worker */
   int handler_count;                  /* = the number of workers */
-  const char *upstream_url;           /* or NULL */
+  tg_upstreams_t *upstreams;          /* --upstream's, or NULL */
   double started;                     /* seconds since the epoch */
   int draining;                       /* set on SIGTERM: /healthz answers 503 */
   char token[TG_ADMIN_TOKEN_MAX + 1]; /* --admin-token-file's token; "" when none is wanted */

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "upstreams.h"
 
 /* The installed gateway reads its configuration without being told (CMake's TG_DEFAULT_CONFIG,
  * set by the Debian package); a build run from a checkout reads none unless given --config. */
@@ -72,8 +73,10 @@ static const char usage[] =
     "  --workers N           event-loop threads serving --listen, each with its own Lua state;\n"
     "                        they share the store, one transaction at a time (default 1)\n"
     "  --lua-memory-limit MIB  memory the Lua state may hold (default 64)\n"
-    "  --upstream URL        bridge mode: the rules forward calls to this task interface\n"
-    "                        (http://host:port/api/v2/task or https://...) and pass its replies back\n"
+    "  --upstream URL[,URL...]  bridge mode: the rules forward calls to this task interface\n"
+    "                        (http://host:port/api/v2/task or https://...) and pass its replies\n"
+    "                        back; several URLs: the first one up takes the calls (primary first)\n"
+    "  --upstream-probe-interval SEC  how often each upstream's health is probed (default 5)\n"
     "  --upstream-connect-timeout SEC  for outbound connections (default 2)\n"
     "  --upstream-reply-timeout SEC    from request sent to reply received (default 10)\n"
     "  --upstream-ca FILE    CA certificates (PEM) trusted for outbound HTTPS: the upstream,\n"
@@ -179,8 +182,9 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
     return config->time_limit_ms = (unsigned)n, 0;
   }
   if (strcmp(name, "upstream") == 0)
-    return strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0 ? (config->upstream_url = value, 0)
-                                                                                   : -1;
+    return tg_upstreams_valid(value) == 0 ? (config->upstream_url = value, 0) : -1;
+  if (strcmp(name, "upstream-probe-interval") == 0)
+    return parse_seconds(value, &config->upstream_probe_interval_ms);
   if (strcmp(name, "upstream-ca") == 0)
     return readable(value) ? (config->upstream_ca = value, 0) : -1;
   if (strcmp(name, "upstream-cert") == 0)
@@ -312,6 +316,7 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       .workers = 1,
       .upstream_connect_timeout_ms = 2000,
       .upstream_reply_timeout_ms = 10000,
+      .upstream_probe_interval_ms = 5000,
       .drain_timeout_ms = 10000,
       .admin_host = "127.0.0.1", /* private by default: status and metrics tell a lot */
       .admin_port = 44100,
@@ -381,10 +386,11 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
   return TG_CLI_RUN;
 }
 
-tg_upstream_options_t tg_cli_upstream_options(const tg_config_t *config) {
+tg_upstream_options_t tg_cli_upstream_options(const tg_config_t *config, tg_upstreams_t *upstreams) {
   return (tg_upstream_options_t){.connect_timeout_ms = config->upstream_connect_timeout_ms,
                                  .reply_timeout_ms = config->upstream_reply_timeout_ms,
                                  .ca_file = config->upstream_ca,
                                  .cert_file = config->upstream_cert,
-                                 .key_file = config->upstream_key};
+                                 .key_file = config->upstream_key,
+                                 .upstreams = upstreams};
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "upstream.h"
+#include "upstreams.h"
 
 enum { TG_MAX_LISTEN = 8 }; /* --listen addresses */
 
@@ -28,7 +29,8 @@ typedef struct tg_config_s {
   unsigned time_limit_ms;
   size_t memory_limit;
   unsigned header_timeout_ms, body_timeout_ms, idle_timeout_ms;
-  const char *upstream_url; /* bridge mode: forward calls there */
+  const char *upstream_url; /* bridge mode: forward calls there (one or more URLs, by commas) */
+  unsigned upstream_probe_interval_ms;
   const char *upstream_ca, *upstream_cert, *upstream_key; /* outbound TLS, or NULL */
   char admin_host[64];      /* --admin-listen: /status, /metrics and /healthz */
   int admin_port;
@@ -45,8 +47,8 @@ typedef struct tg_config_s {
 
 enum { TG_CLI_RUN = 0, TG_CLI_DONE = 1, TG_CLI_USAGE = -1 };
 
-/* The outbound HTTP client's options the flags ask for. */
-tg_upstream_options_t tg_cli_upstream_options(const tg_config_t *config);
+/* The outbound HTTP client's options the flags ask for, sending to the set of --upstream. */
+tg_upstream_options_t tg_cli_upstream_options(const tg_config_t *config, tg_upstreams_t *upstreams);
 
 /* Fills config from argv. Returns TG_CLI_RUN, TG_CLI_DONE when --help or --version was printed,
  * or TG_CLI_USAGE with a message in err. */

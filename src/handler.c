@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sys_lua.h"
+#include "upstreams.h"
 #include "xml.h"
 #include "xml_lua.h"
 
@@ -60,6 +61,7 @@ typedef struct step_s {
   /* out: a request to make */
   lua_Integer token;
   tg_buf_t method, url, content_type, body;
+  int via_upstreams, endpoint; /* request.upstream = "task" or "bin": to --upstream's set */
 } step_t;
 
 static void push(tg_call_list_t *list, tg_call_t *call) {
@@ -103,6 +105,11 @@ static void take_outcome(lua_State *L, step_t *step) {
   copy_field(L, base + 1, "url", &step->url);
   copy_field(L, base + 1, "content_type", &step->content_type);
   copy_field(L, base + 1, "body", &step->body);
+  lua_getfield(L, base + 1, "upstream");
+  const char *endpoint = lua_tostring(L, -1);
+  step->via_upstreams = endpoint != NULL;
+  step->endpoint = endpoint && strcmp(endpoint, "bin") == 0 ? TG_UPSTREAMS_BIN : TG_UPSTREAMS_TASK;
+  lua_pop(L, 1);
   step->token = lua_tointeger(L, base + 2);
 }
 
@@ -221,7 +228,9 @@ static int send_outbound(tg_handler_t *h, tg_call_t *call, step_t *step) {
                                    .body = step->body.data,
                                    .len = step->body.len,
                                    .request_id = call->note.request_id,
-                                   .forwarded_for = forwarded_for};
+                                   .forwarded_for = forwarded_for,
+                                   .via_upstreams = step->via_upstreams,
+                                   .endpoint = step->endpoint};
   return tg_upstream_send(h->upstream, &request, on_outbound_done, call) < 0 ? -1 : 0;
 }
 

@@ -75,6 +75,7 @@ static void finish_drain(gateway_t *gw) {
   uv_timer_stop(&gw->drain_check);
   uv_timer_stop(&gw->drain_deadline);
   tg_server_close(&gw->admin_server);
+  tg_upstreams_probe_stop(gw->admin.upstreams);
   if (gw->handler->upstream)
     tg_upstream_close(gw->handler->upstream);
   uv_unref((uv_handle_t *)&gw->sigint);
@@ -204,7 +205,8 @@ static void announce(gateway_t *gw, const tg_config_t *config) {
 /* Starts the --workers beyond the main thread on the main listeners' ports. */
 static int start_workers(gateway_t *gw, const tg_config_t *config, const tg_script_config_t *script_config,
                          const tg_server_t *like) {
-  gw->workers_plan = (tg_workers_plan_t){.config = config, .script_config = script_config, .like = like};
+  gw->workers_plan = (tg_workers_plan_t){
+      .config = config, .script_config = script_config, .like = like, .upstreams = gw->admin.upstreams};
   tg_listeners_ports(&gw->listeners, gw->workers_plan.ports);
   char err[2048];
   gw->handlers[0] = gw->handler;
@@ -220,7 +222,7 @@ static int start_workers(gateway_t *gw, const tg_config_t *config, const tg_scri
 
 /* Serves until SIGTERM/SIGINT on a store and rules generation that are already open. */
 static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_t *handler,
-                       const tg_script_config_t *script_config) {
+                       const tg_script_config_t *script_config, tg_upstreams_t *upstreams) {
   gateway_t gw = {.loop = uv_default_loop(), .handler = handler, .drain_timeout_ms = config->drain_timeout_ms};
   gw.admin = (tg_admin_t){.reload = &gw.reload,
                           .listeners = &gw.listeners,
@@ -228,7 +230,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                           .store = store,
                           .handlers = gw.handlers,
                           .store_path = config->store_path,
-                          .upstream_url = config->upstream_url,
+                          .upstreams = upstreams,
                           .started = tg_wall_seconds()};
   tg_server_t like = {.limits = {.header_timeout_ms = config->header_timeout_ms,
                                  .body_timeout_ms = config->body_timeout_ms,
@@ -266,6 +268,8 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   uv_timer_init(gw.loop, &gw.drain_deadline);
   gw.drain_check.data = gw.drain_deadline.data = &gw;
   announce(&gw, config);
+  if (upstreams && tg_upstreams_probe_start(upstreams, gw.loop, handler->upstream, config->upstream_probe_interval_ms) < 0)
+    tg_log(TG_LOG_WARN, "upstream_probe_failed", "hint=\"upstreams are marked down and up by calls only\"");
   uv_run(gw.loop, UV_RUN_DEFAULT);
   close_signals(&gw);
   uv_close((uv_handle_t *)&gw.drain_check, NULL);
@@ -327,7 +331,8 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   tg_checkpointer_t *checkpointer = tg_checkpointer_start(store, config->store_path);
   if (!checkpointer)
     tg_log(TG_LOG_WARN, "checkpoint_thread_failed", "fallback=automatic");
-  tg_upstream_options_t upstream_options = tg_cli_upstream_options(config);
+  tg_upstreams_t *upstreams = config->upstream_url ? tg_upstreams_new(config->upstream_url) : NULL;
+  tg_upstream_options_t upstream_options = tg_cli_upstream_options(config, upstreams);
   tg_upstream_t *upstream = tg_upstream_new(uv_default_loop(), &upstream_options);
   tg_handler_t handler;
   tg_batch_t *batch = NULL;
@@ -336,13 +341,14 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
       !(batch = tg_batch_new(uv_default_loop(), store, tg_handler_runner(&handler))))
     fprintf(stderr, "taskgate: the runtime cannot build its error reply\n");
   else
-    handler.batch = batch, status = run_gateway(config, store, &handler, &script_config);
+    handler.batch = batch, status = run_gateway(config, store, &handler, &script_config, upstreams);
   tg_batch_free(batch);
   uv_run(uv_default_loop(), UV_RUN_NOWAIT); /* lets the batcher's handle close */
   uv_loop_close(uv_default_loop());
   tg_script_release(script);
   tg_handler_free(&handler);
   tg_upstream_free(upstream);
+  tg_upstreams_free(upstreams);
   tg_checkpointer_stop(checkpointer);
   tg_store_close(store);
   tg_instance_release(lock);

@@ -26,7 +26,9 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "log.h"
 #include "metrics.h"
+#include "upstreams.h"
 
 enum {
   IDLE_SECONDS = 30, /* a pooled connection idle longer is not reused */
@@ -61,6 +63,11 @@ struct transfer_s {
   tg_upstream_done_fn done;
   void *data;
   double started;
+  int background;     /* not counted among the calls' outbound requests */
+  /* via the upstreams of --upstream: the order to try them in, and which one this is */
+  int endpoint;
+  int order[TG_UPSTREAMS_MAX];
+  int candidates, attempt;
   int idempotent;     /* GET or HEAD: libcurl may send it again */
   int prereqs;        /* times libcurl was about to send the request */
   int sent;           /* the request may have reached the server */
@@ -189,13 +196,25 @@ static void finish(transfer_t *t, tg_upstream_result_t *result) {
   curl_slist_free_all(t->headers);
   uv_timer_stop(&t->reply_timer);
   result->seconds = tg_monotonic_seconds() - t->started;
-  tg_metrics_upstream(result->error ? "failed" : "ok");
-  tg_metrics_observe(TG_HIST_UPSTREAM, result->seconds);
+  if (!t->background) {
+    tg_metrics_upstream(result->error ? "failed" : "ok");
+    tg_metrics_observe(TG_HIST_UPSTREAM, result->seconds);
+  }
   t->done(t->data, result);
   uv_close((uv_handle_t *)&t->reply_timer, on_transfer_closed);
 }
 
+/* Tells the upstreams' health how the exchange with the current one went (failure NULL: it
+ * answered). */
+static void report(transfer_t *t, const char *failure) {
+  if (t->candidates)
+    tg_upstreams_report(t->upstream->options.upstreams, t->order[t->attempt], failure,
+                        tg_monotonic_seconds() - t->started);
+}
+
 static void fail(transfer_t *t, int error, const char *reason) {
+  if (error != UV_ECANCELED) /* the gateway stopping says nothing of the upstream */
+    report(t, reason);
   tg_upstream_result_t result = {.error = error, .reason = reason, .sent = t->sent};
   finish(t, &result);
 }
@@ -229,26 +248,57 @@ static const char *reason_of(transfer_t *t, CURLcode code) {
 
 static int add(transfer_t *t);
 
+/* Sends the transfer again, unsent so far: on a fresh connection, or to the next upstream.
+ * Returns 0, or -1 when it cannot be added back. */
+static int again(transfer_t *t) {
+  curl_multi_remove_handle(t->upstream->multi, t->easy);
+  t->dirty = t->prereqs = 0;
+  t->reply.len = 0;
+  return add(t);
+}
+
+/* A call to one upstream failed before anything was sent: the next one up (or down, when
+ * none is up) gets it. Returns 1 when the transfer went on there. */
+static int fail_over(transfer_t *t, const char *reason) {
+  if (!t->candidates || t->sent || t->attempt + 1 >= t->candidates)
+    return 0;
+  tg_upstreams_t *set = t->upstream->options.upstreams;
+  const char *from = tg_upstreams_url(set, t->order[t->attempt], TG_UPSTREAMS_TASK);
+  const char *to = tg_upstreams_url(set, t->order[++t->attempt], t->endpoint);
+  char quoted[128];
+  tg_log_quote(quoted, sizeof quoted, reason, strlen(reason));
+  tg_log(TG_LOG_WARN, "upstream_failover", "from=%s to=%s reason=%s", from, to, quoted);
+  curl_easy_setopt(t->easy, CURLOPT_URL, to);
+  return again(t) == 0;
+}
+
 /* libcurl is done with a transfer. A request aborted before it left (its pooled connection was
- * unfit) goes out again on a fresh connection; everything else is final. */
+ * unfit) goes out again on a fresh connection, one that found its upstream unreachable goes to
+ * the next upstream; everything else is final. */
 static void completed(transfer_t *t, CURLcode code) {
   if (code == CURLE_OK) {
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    char failure[32];
+    snprintf(failure, sizeof failure, "HTTP %ld", status);
+    report(t, status >= 500 ? failure : NULL);
     tg_upstream_result_t result = {
         .sent = 1, .status = (int)status, .body = t->reply.data ? t->reply.data : "", .len = t->reply.len};
     finish(t, &result);
     return;
   }
   if (t->dirty && !t->sent) {
-    curl_multi_remove_handle(t->upstream->multi, t->easy);
     curl_easy_setopt(t->easy, CURLOPT_FRESH_CONNECT, 1L);
-    t->dirty = t->prereqs = 0;
-    t->reply.len = 0;
-    if (add(t) == 0)
+    if (again(t) == 0)
       return;
   }
-  fail(t, code == CURLE_OPERATION_TIMEDOUT ? UV_ETIMEDOUT : UV_EIO, reason_of(t, code));
+  const char *reason = reason_of(t, code);
+  report(t, reason);
+  if (fail_over(t, reason))
+    return;
+  tg_upstream_result_t result = {
+      .error = code == CURLE_OPERATION_TIMEDOUT ? UV_ETIMEDOUT : UV_EIO, .reason = reason, .sent = t->sent};
+  finish(t, &result);
 }
 
 static void check_done(tg_upstream_t *upstream) {
@@ -479,9 +529,10 @@ tg_upstream_t *tg_upstream_new(uv_loop_t *loop, const tg_upstream_options_t *opt
 
 int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *request, tg_upstream_done_fn done,
                      void *data) {
+  tg_upstreams_t *set = upstream->options.upstreams;
   if (upstream->closing)
     return UV_ECANCELED;
-  if (!request->url || !acceptable_url(request->url))
+  if (request->via_upstreams ? !set : !request->url || !acceptable_url(request->url))
     return UV_EINVAL;
   if (!upstream->timer_ready) { /* made on first use, so a client never used leaves no handle */
     uv_timer_init(upstream->loop, &upstream->timer);
@@ -495,6 +546,11 @@ int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *reque
   t->done = done;
   t->data = data;
   t->started = tg_monotonic_seconds();
+  t->background = request->background;
+  if (request->via_upstreams) {
+    t->endpoint = request->endpoint;
+    t->candidates = tg_upstreams_order(set, t->order);
+  }
   uv_timer_init(upstream->loop, &t->reply_timer);
   t->reply_timer.data = t;
   if (!(t->easy = curl_easy_init()) || tg_buf_append(&t->body, request->body ? request->body : "", request->len) < 0 ||
@@ -502,7 +558,8 @@ int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *reque
     goto fail;
   set_common(t);
   set_method(t, request->method ? request->method : "POST");
-  curl_easy_setopt(t->easy, CURLOPT_URL, request->url);
+  curl_easy_setopt(t->easy, CURLOPT_URL,
+                   t->candidates ? tg_upstreams_url(set, t->order[0], t->endpoint) : request->url);
   curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
   if (add(t) < 0)
     goto fail;

@@ -17,6 +17,7 @@ typedef struct tg_upstream_options_s {
   const char *ca_file;         /* CA certificates trusted for HTTPS; NULL: the system's */
   const char *cert_file;       /* client certificate presented when a server asks; or NULL */
   const char *key_file;        /* its private key (default: in cert_file) */
+  struct tg_upstreams_s *upstreams; /* --upstream's set, for requests sent via_upstreams; or NULL */
 } tg_upstream_options_t;
 
 /* One request. Strings are copied; NULL identity fields send no header. */
@@ -29,6 +30,11 @@ typedef struct tg_upstream_request_s {
   const char *request_id;    /* X-Request-Id */
   const char *forwarded_for; /* X-Forwarded-For */
   const char *message_id;    /* X-Message-Id and Idempotency-Key (outbox deliveries) */
+  /* 1: to the upstreams of --upstream instead of url: the first one up first, and the next one
+   * when it fails before the request went out (never once it may have reached one). */
+  int via_upstreams;
+  int endpoint;   /* with via_upstreams: TG_UPSTREAMS_TASK or TG_UPSTREAMS_BIN */
+  int background; /* a probe or an outbox delivery: not counted among the calls' requests */
 } tg_upstream_request_t;
 
 /* How a request ended: error is 0 and status/body are the reply, or error is a negative code
@@ -58,8 +64,8 @@ const char *tg_upstream_library(void);
  * outlive it. */
 tg_upstream_t *tg_upstream_new(uv_loop_t *loop, const tg_upstream_options_t *options);
 /* Sends request and calls done exactly once, later, with the outcome. Returns 0, or a negative
- * code (done is then never called) for a URL that is not http:// or https:// or a client that
- * is closing. */
+ * code (done is then never called) for a URL that is not http:// or https://, no upstreams to
+ * send to, or a client that is closing. */
 int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *request, tg_upstream_done_fn done,
                      void *data);
 /* Fails every request in flight ("gateway stopping") and closes the pooled connections; sends

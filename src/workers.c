@@ -72,7 +72,7 @@ static int open_loop_parts(tg_worker_t *w) {
   w->wake.data = w;
   uv_timer_init(&w->loop, &w->drain_check);
   w->drain_check.data = w;
-  tg_upstream_options_t upstream_options = tg_cli_upstream_options(config);
+  tg_upstream_options_t upstream_options = tg_cli_upstream_options(config, plan->upstreams);
   w->upstream = tg_upstream_new(&w->loop, &upstream_options);
   w->batch = tg_batch_new(&w->loop, plan->script_config->store, tg_handler_runner(&w->handler));
   if (!w->upstream || !w->batch)

@@ -17,17 +17,9 @@ function M.is_reply(value)
   return getmetatable(value) == Reply
 end
 
---- True when the gateway runs with --upstream.
+--- True when the gateway runs with --upstream (one or more upstreams).
 function M.configured()
   return sys.upstream() ~= nil
-end
-
---- The upstream's endpoint for `interface`: --upstream names the task interface; the bin
---- interface is its sibling (.../api/v2/bin beside .../api/v2/task, or the v1 BinInterface.aspx).
-local function endpoint(url, interface)
-  if interface ~= "bin" then return url end
-  local bin = url:gsub("/api/v2/task$", "/api/v2/bin"):gsub("/AutoStoreHttpInterface%.aspx$", "/BinInterface.aspx")
-  return bin
 end
 
 --- Calls `method` with `params` (a table shaped like call.params) on the upstream's `interface`
@@ -36,11 +28,13 @@ end
 --- unreachable, too slow or answers garbage, and whether the call may have reached it (then
 --- whether it took effect is unknown: a call is never sent twice).
 function M.call(method, params, interface)
-  local url = sys.upstream()
-  if not url then error("taskgate runs without --upstream", 2) end
-  url = endpoint(url, interface)
+  if not sys.upstream() then error("taskgate runs without --upstream", 2) end
   local body = xml.encode({ name = method, params = params or {} }, "methodcall")
-  local result, why, sent = outbound.send({ method = "POST", url = url, body = body, content_type = "application/xml" })
+  -- The C core picks the upstream (the first one up) and the endpoint's URL there: the task
+  -- interface --upstream names, or the bin interface beside it.
+  local request = { method = "POST", upstream = interface == "bin" and "bin" or "task", body = body,
+    content_type = "application/xml" }
+  local result, why, sent = outbound.send(request)
   if not result then return nil, why, sent end
   if result.status ~= 200 then return nil, "upstream answered HTTP " .. tostring(result.status), true end
   local root, value = xml.decode_document(result.body)

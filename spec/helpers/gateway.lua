@@ -8,6 +8,7 @@ local M = {}
 local root = os.getenv("TASKGATE_ROOT") or "."
 M.binary = os.getenv("TASKGATE_BIN") or (root .. "/build/taskgate")
 M.rules = root .. "/rules"
+M.python = os.getenv("TASKGATE_PYTHON") or "/usr/bin/python3" -- Debian's (scripts/deps), not a shim on PATH
 
 local function read_file(path)
   local f = io.open(path, "rb")
@@ -151,8 +152,8 @@ function M.fake_upstream(mode, opts)
   local extra = (opts.port and (" --port " .. opts.port) or "") ..
     (opts.tls and string.format(" --tls %s %s", opts.tls.cert, opts.tls.key) or "") ..
     (opts.client_ca and (" --client-ca " .. opts.client_ca) or "")
-  local p = io.popen(string.format("python3 %s/spec/helpers/fake_upstream.py %s %s%s >%s 2>%s/stderr & echo $!",
-    root, mode, self.log_path, extra, self.out, dir))
+  local p = io.popen(string.format("%s %s/spec/helpers/fake_upstream.py %s %s%s >%s 2>%s/stderr & echo $!",
+    M.python, root, mode, self.log_path, extra, self.out, dir))
   self.pid = p:read("l")
   p:close()
   for _ = 1, 500 do
@@ -167,11 +168,13 @@ function M.fake_upstream(mode, opts)
   error("fake upstream did not start: " .. (read_file(dir .. "/stderr") or ""))
 end
 
---- The requests it has read completely, in order: {conn, seq, method, path, task_id, headers, body}.
-function FakeUpstream:requests()
+--- The requests it has read completely, in order: {conn, seq, method, path, task_id, headers,
+--- body}; without the gateway's health probes (HEAD) unless `probes` is true.
+function FakeUpstream:requests(probes)
   local list = {}
   for line in (read_file(self.log_path) or ""):gmatch("[^\n]+") do
-    list[#list + 1] = dkjson.decode(line)
+    local request = dkjson.decode(line)
+    if probes or request.method ~= "HEAD" then list[#list + 1] = request end
   end
   return list
 end

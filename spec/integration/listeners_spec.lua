@@ -95,7 +95,7 @@ describe("single-valued options", function()
     ["lua-memory-limit"] = "32", upstream = "http://127.0.0.1:1/api/v2/task", ["upstream-connect-timeout"] = "1",
     ["upstream-reply-timeout"] = "1", ["pid-file"] = "x.pid", runtime = "lua", ["admin-token-file"] = "token",
     ["upstream-ca"] = "/dev/null", ["upstream-cert"] = "/dev/null", ["upstream-key"] = "/dev/null",
-    ["log-file"] = "x.log",
+    ["log-file"] = "x.log", ["upstream-probe-interval"] = "2",
   }
 
   it("are all covered here: every option of --help but --listen, --config, --help and --version", function()

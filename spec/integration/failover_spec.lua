@@ -1,0 +1,160 @@
+-- Several upstreams (--upstream PRIMARY,SECONDARY): health from probes and calls, failover to
+-- the next one up, never a second sending of a call that may have reached the first, and what
+-- /healthz, /status and /metrics say about it.
+local dkjson = require "dkjson"
+local gateway = require "helpers.gateway"
+local socket = require "socket"
+
+local F = gateway.fault
+
+local function echo(task_id)
+  return string.format('<?xml version="1.0"?>\n<response>\n  <params>\n    <task_id>%s</task_id>\n  </params>\n</response>\n',
+    task_id)
+end
+
+local function cancel(gw, task_id)
+  return gw:call("cancel_task", "<task_id>" .. task_id .. "</task_id>")
+end
+
+local function status_of(gw)
+  local status, body = gw:admin("/status")
+  assert.equal(200, status)
+  return dkjson.decode(body)
+end
+
+-- Waits (up to 5 s) until the gateway's /status says upstream i is in state.
+local function wait_for_state(gw, i, state)
+  for _ = 1, 500 do
+    if status_of(gw).upstreams[i].state == state then return end
+    socket.sleep(0.01)
+  end
+  error("upstream " .. i .. " never became " .. state)
+end
+
+-- /healthz on the task port, as a load balancer sees it: {status, body}.
+local function health(gw)
+  local status, body = gateway.get(gw.port, "/healthz")
+  return { status, body }
+end
+
+local function bridge(primary, secondary, extra)
+  return gateway.start({ args = string.format("--upstream %s,%s --upstream-probe-interval 0.2 --upstream-connect-timeout 0.5 %s",
+    primary.url, secondary.url, extra or "") })
+end
+
+describe("several upstreams", function()
+  it("send the calls to the primary while it is up", function()
+    local a, b = gateway.fake_upstream("ok"), gateway.fake_upstream("ok")
+    local gw = bridge(a, b)
+    assert.equal(echo(1), cancel(gw, 1))
+    assert.equal(echo(2), cancel(gw, 2))
+    assert.equal(1, a:count(1))
+    assert.equal(1, a:count(2))
+    assert.equal(0, b:count(1) + b:count(2))
+    gw:stop(); a:stop(); b:stop()
+  end)
+
+  it("send a call to the secondary when the primary cannot be reached, and back once it is up again", function()
+    local a, b = gateway.fake_upstream("ok"), gateway.fake_upstream("ok")
+    local gw = bridge(a, b)
+    assert.equal(echo(1), cancel(gw, 1))
+    local port = a.port
+    a:stop("KILL")
+    assert.equal(echo(2), cancel(gw, 2)) -- refused by the primary, so nothing reached it: the secondary answers
+    assert.equal(1, b:count(2))
+    assert.matches("event=upstream_failover from=" .. a.url:gsub("%p", "%%%0"), gw:log())
+    wait_for_state(gw, 1, "down")
+    assert.equal(echo(3), cancel(gw, 3)) -- straight to the secondary while the primary is down
+    assert.equal(1, b:count(3))
+    local revived = gateway.fake_upstream("ok", { port = port })
+    wait_for_state(gw, 1, "up") -- the probe found it
+    assert.equal(echo(4), cancel(gw, 4))
+    assert.equal(1, revived:count(4))
+    assert.equal(0, b:count(4))
+    assert.matches("event=upstream_up upstream=" .. a.url:gsub("%p", "%%%0"), gw:log())
+    gw:stop(); revived:stop(); b:stop()
+  end)
+
+  it("never send a call to the secondary when it may have reached the primary", function()
+    local a, b = gateway.fake_upstream("close_after_read"), gateway.fake_upstream("ok")
+    local gw = bridge(a, b)
+    assert.equal(F(1922), cancel(gw, 7))
+    assert.equal(1, a:count(7))
+    assert.equal(0, b:count(7))
+    assert.matches('msg="upstream outcome unknown"', gw:log(), 1, true)
+    gw:stop(); a:stop(); b:stop()
+  end)
+
+  it("answer 1922 when none can be reached, having tried each once", function()
+    local a, b = gateway.fake_upstream("ok"), gateway.fake_upstream("ok")
+    local gw = bridge(a, b)
+    a:stop("KILL")
+    b:stop("KILL")
+    assert.equal(F(1922), cancel(gw, 1))
+    assert.matches('msg="upstream unavailable"', gw:log(), 1, true)
+    gw:stop()
+  end)
+
+  it("show each upstream's state, last error and latency in /status", function()
+    local a, b = gateway.fake_upstream("ok"), gateway.fake_upstream("ok")
+    local gw = bridge(a, b)
+    cancel(gw, 1)
+    a:stop("KILL")
+    wait_for_state(gw, 1, "down")
+    local status = status_of(gw)
+    assert.equal(a.url, status.upstream) -- the primary, as with one upstream
+    local primary, secondary = status.upstreams[1], status.upstreams[2]
+    assert.equal(a.url, primary.url)
+    assert.equal("connection refused", primary.last_error)
+    assert.is_true(primary.failures >= 1)
+    assert.is_true(primary.since > 0)
+    assert.equal(b.url, secondary.url)
+    assert.equal("up", secondary.state)
+    assert.is_true(secondary.latency_ms >= 0)
+    gw:stop(); b:stop()
+  end)
+
+  it("show each upstream's health in /metrics", function()
+    local a, b = gateway.fake_upstream("ok"), gateway.fake_upstream("ok")
+    local gw = bridge(a, b)
+    cancel(gw, 1)
+    b:stop("KILL")
+    wait_for_state(gw, 2, "down")
+    local _, metrics = gw:admin("/metrics")
+    assert.equal(1, gateway.metric(metrics, 'taskgate_upstream_up{upstream="' .. a.url .. '"}'))
+    assert.equal(0, gateway.metric(metrics, 'taskgate_upstream_up{upstream="' .. b.url .. '"}'))
+    assert.is_true(gateway.metric(metrics, 'taskgate_upstream_latency_seconds{upstream="' .. a.url .. '"}') >= 0)
+    assert.is_true(gateway.metric(metrics, 'taskgate_upstream_failures_total{upstream="' .. b.url .. '"}') >= 1)
+    gw:stop(); a:stop()
+  end)
+
+  it("make /healthz say degraded while one is down, 503 while none is up, and ok again", function()
+    local a, b = gateway.fake_upstream("ok"), gateway.fake_upstream("ok")
+    local gw = bridge(a, b)
+    wait_for_state(gw, 2, "up")
+    assert.same({ 200, "ok\n" }, health(gw))
+    local port = a.port
+    a:stop("KILL")
+    wait_for_state(gw, 1, "down")
+    assert.same({ 200, "degraded\n" }, health(gw))
+    b:stop("KILL")
+    wait_for_state(gw, 2, "down")
+    assert.same({ 503, "no upstream up\n" }, health(gw))
+    local revived = gateway.fake_upstream("ok", { port = port })
+    wait_for_state(gw, 1, "up")
+    assert.same({ 200, "degraded\n" }, health(gw))
+    gw:stop(); revived:stop()
+  end)
+
+  it("mark an upstream down when it answers 5xx, and send the next calls elsewhere", function()
+    local a, b = gateway.fake_upstream("status_500"), gateway.fake_upstream("ok")
+    local gw = gateway.start({ args = string.format("--upstream %s,%s --upstream-probe-interval 60", a.url, b.url) })
+    assert.equal(F(1922), cancel(gw, 1)) -- it reached the primary: not sent again
+    assert.equal(0, b:count(1))
+    assert.equal("down", status_of(gw).upstreams[1].state)
+    assert.equal("HTTP 500", status_of(gw).upstreams[1].last_error)
+    assert.equal(echo(2), cancel(gw, 2))
+    assert.equal(1, b:count(2))
+    gw:stop(); a:stop(); b:stop()
+  end)
+end)
