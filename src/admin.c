@@ -6,10 +6,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "floor.h"
 #include "metrics.h"
+#include "process.h"
 
 static long long count_rows(tg_store_t *store, const char *sql) {
   sqlite3_stmt *stmt = tg_store_prepare(store, sql, strlen(sql));
@@ -71,6 +74,29 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   tg_buf_puts(body, "}\n");
 }
 
+/* Whether the last reload (or the start) loaded its rules, and when: alert on a 0 that stays. */
+static void reload_gauges(const tg_reload_t *reload, tg_buf_t *body) {
+  tg_buf_printf(body,
+                "# HELP taskgate_reload_last_success 1 when the last reload (or the start) loaded its rules, 0 when "
+                "the old rules kept serving.\n"
+                "# TYPE taskgate_reload_last_success gauge\ntaskgate_reload_last_success %d\n"
+                "# HELP taskgate_reload_last_time_seconds When the last reload (or the start) happened, since the "
+                "epoch.\n"
+                "# TYPE taskgate_reload_last_time_seconds gauge\ntaskgate_reload_last_time_seconds %.3f\n",
+                reload->last_ok, reload->last_time);
+}
+
+/* The WAL file's length: it grows between checkpoints' restarts, and while a backup reads. */
+static void wal_size(const tg_admin_t *admin, tg_buf_t *body) {
+  char path[4096];
+  struct stat wal;
+  snprintf(path, sizeof path, "%s-wal", admin->store_path);
+  tg_buf_printf(body,
+                "# HELP taskgate_store_wal_size_bytes Size of the store's write-ahead log file.\n"
+                "# TYPE taskgate_store_wal_size_bytes gauge\ntaskgate_store_wal_size_bytes %lld\n",
+                stat(path, &wal) == 0 ? (long long)wal.st_size : 0LL);
+}
+
 /* The gauges, then every counter and histogram of the metrics registry. */
 static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
   long long pages = count_rows(admin->store, "PRAGMA page_count"),
@@ -88,11 +114,13 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
                 "# HELP taskgate_store_size_bytes Size of the store's database file.\n"
                 "# TYPE taskgate_store_size_bytes gauge\ntaskgate_store_size_bytes %lld\n"
                 "# HELP taskgate_draining 1 while the gateway drains before stopping.\n"
-                "# TYPE taskgate_draining gauge\ntaskgate_draining %d\n"
-                "# HELP process_start_time_seconds Start time of the process since the epoch.\n"
-                "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
+                "# TYPE taskgate_draining gauge\ntaskgate_draining %d\n",
                 waiting_calls(admin), open_conns(admin), admin->reload->generation, admin->reload->succeeded,
-                admin->reload->failed, pages * page_size, admin->draining, admin->started);
+                admin->reload->failed, pages * page_size, admin->draining);
+  reload_gauges(admin->reload, body);
+  wal_size(admin, body);
+  tg_floor_metrics(admin->store, body, tg_wall_seconds());
+  tg_process_metrics(body, admin->started);
   if (admin->upstreams)
     tg_upstreams_metrics(admin->upstreams, body);
   tg_metrics_write(body);

@@ -204,7 +204,7 @@ static void account(const tg_call_note_t *note, double started) {
   char fault[48];
   tg_fault_names_get(outcome, fault, sizeof fault); /* "" unless the outcome is a fault code */
   tg_metrics_call(method, outcome, fault);
-  tg_metrics_observe(TG_HIST_REQUEST, seconds);
+  tg_metrics_call_time(method, seconds);
   if (note->failure[0])
     tg_metrics_rule_failure(method, note->failure);
   if (tg_log_enabled(TG_LOG_INFO))

@@ -44,6 +44,15 @@ static histogram_t histograms[TG_HIST_COUNT] = {
     [TG_HIST_UPSTREAM] = {.name = "taskgate_upstream_duration_seconds", .help = "Time of outbound calls."},
 };
 
+/* Per-method latency: a histogram for each of the first METHODS method names seen; calls of
+ * any later name count under method="other", so made-up names cannot grow memory. */
+enum { METHODS = 32 };
+static struct {
+  char name[40];
+  histogram_t times;
+} methods[METHODS];
+static int methods_used;
+
 /* Copies a label value, dropping what would break the exposition format. */
 static void clean(char *out, size_t cap, const char *value) {
   size_t o = 0;
@@ -126,15 +135,47 @@ void tg_metrics_upstream(const char *outcome) {
   bump(UPSTREAM, labels);
 }
 
-void tg_metrics_observe(int histogram, double seconds) {
-  histogram_t *h = &histograms[histogram];
-  pthread_mutex_lock(&registry_lock);
+static void observe_locked(histogram_t *h, double seconds) {
   for (int i = 0; i < BUCKETS; i++)
     if (seconds <= bounds[i])
       h->buckets[i]++;
   h->count++;
   h->sum += seconds;
+}
+
+void tg_metrics_observe(int histogram, double seconds) {
+  pthread_mutex_lock(&registry_lock);
+  observe_locked(&histograms[histogram], seconds);
   pthread_mutex_unlock(&registry_lock);
+}
+
+/* The histogram of method (its name cleaned), under registry_lock. */
+static histogram_t *method_times(const char *method) {
+  char name[sizeof methods[0].name];
+  clean(name, sizeof name, method);
+  for (int i = 0; i < methods_used; i++)
+    if (strcmp(methods[i].name, name) == 0)
+      return &methods[i].times;
+  int slot = methods_used < METHODS - 1 ? methods_used++ : METHODS - 1; /* the last one is "other" */
+  snprintf(methods[slot].name, sizeof methods[slot].name, "%s", slot == METHODS - 1 ? "other" : name);
+  return &methods[slot].times;
+}
+
+void tg_metrics_call_time(const char *method, double seconds) {
+  pthread_mutex_lock(&registry_lock);
+  observe_locked(&histograms[TG_HIST_REQUEST], seconds);
+  observe_locked(method_times(method), seconds);
+  pthread_mutex_unlock(&registry_lock);
+}
+
+/* Writes one histogram's buckets, sum and count; labels ("method=\"x\",") may be "". */
+static void write_histogram(tg_buf_t *out, const char *name, const char *labels, const histogram_t *h) {
+  for (int i = 0; i < BUCKETS; i++)
+    tg_buf_printf(out, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels, bounds[i], h->buckets[i]);
+  tg_buf_printf(out, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels, h->count);
+  size_t cut = strlen(labels) > 0 ? strlen(labels) - 1 : 0; /* without the trailing comma */
+  tg_buf_printf(out, "%s_sum%s%.*s%s %.6f\n%s_count%s%.*s%s %llu\n", name, cut ? "{" : "", (int)cut, labels,
+                cut ? "}" : "", h->sum, name, cut ? "{" : "", (int)cut, labels, cut ? "}" : "", h->count);
 }
 
 static void write_family(tg_buf_t *out, const char *family, const char *help) {
@@ -153,10 +194,15 @@ void tg_metrics_write(tg_buf_t *out) {
   for (int h = 0; h < TG_HIST_COUNT; h++) {
     const histogram_t *hist = &histograms[h];
     tg_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", hist->name, hist->help, hist->name);
-    for (int i = 0; i < BUCKETS; i++)
-      tg_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", hist->name, bounds[i], hist->buckets[i]);
-    tg_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", hist->name, hist->count, hist->name,
-                  hist->sum, hist->name, hist->count);
+    write_histogram(out, hist->name, "", hist);
+  }
+  static const char BY_METHOD[] = "taskgate_call_duration_seconds";
+  tg_buf_printf(out, "# HELP %s Time from a methodcall's arrival to its reply, by method.\n# TYPE %s histogram\n",
+                BY_METHOD, BY_METHOD);
+  for (int m = 0; m < methods_used; m++) {
+    char labels[64];
+    snprintf(labels, sizeof labels, "method=\"%.39s\",", methods[m].name);
+    write_histogram(out, BY_METHOD, labels, &methods[m].times);
   }
   pthread_mutex_unlock(&registry_lock);
 }

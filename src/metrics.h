@@ -17,6 +17,8 @@ enum {
 /* Counts one finished call of method with outcome ("ok", a fault code, ...) and the fault's name
  * ("" for none: the label is then left out). */
 void tg_metrics_call(const char *method, const char *outcome, const char *fault);
+/* Adds a call's time, from arrival to reply, to the request histogram and to its method's. */
+void tg_metrics_call_time(const char *method, double seconds);
 /* Counts one non-protocol HTTP answer (404, 413, ...). */
 void tg_metrics_http_status(int status);
 /* Counts a rule that failed: kind is "error", "timeout" or "memory". */

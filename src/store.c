@@ -144,6 +144,46 @@ static const char *const migrations[] = {
     /* 7: each audit record names the request it came from (the client's X-Request-Id, or the
      * gateway's own id), the id that travels upstream and is in the log lines. */
     "ALTER TABLE audit ADD COLUMN request_id TEXT;",
+
+    /* 8: what /metrics shows of the floor without counting rows: groups and tasks per category,
+     * kept by triggers in the transaction that changes them (a task's count moves before it is
+     * deleted, while its group, which may leave with it, still names the category), and the
+     * time each port opened. */
+    "CREATE TABLE category_counts ("
+    "  category INTEGER PRIMARY KEY,"
+    "  taskgroups INTEGER NOT NULL DEFAULT 0,"
+    "  tasks INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO category_counts (category, taskgroups, tasks)"
+    "  SELECT g.category, count(*), (SELECT count(*) FROM task t JOIN taskgroup h ON h.taskgroup_id = t.taskgroup_id"
+    "    WHERE h.category = g.category) FROM taskgroup g GROUP BY g.category;"
+    "CREATE TRIGGER taskgroup_counted_by_category AFTER INSERT ON taskgroup BEGIN"
+    "  INSERT INTO category_counts (category, taskgroups) VALUES (NEW.category, 1)"
+    "    ON CONFLICT (category) DO UPDATE SET taskgroups = taskgroups + 1; END;"
+    "CREATE TRIGGER taskgroup_uncounted_by_category AFTER DELETE ON taskgroup BEGIN"
+    "  UPDATE category_counts SET taskgroups = taskgroups - 1 WHERE category = OLD.category; END;"
+    "CREATE TRIGGER taskgroup_recategorized AFTER UPDATE OF category ON taskgroup"
+    "  WHEN OLD.category IS NOT NEW.category BEGIN"
+    "  UPDATE category_counts SET taskgroups = taskgroups - 1,"
+    "    tasks = tasks - (SELECT count(*) FROM task WHERE taskgroup_id = NEW.taskgroup_id) WHERE category = OLD.category;"
+    "  INSERT INTO category_counts (category, taskgroups, tasks)"
+    "    VALUES (NEW.category, 1, (SELECT count(*) FROM task WHERE taskgroup_id = NEW.taskgroup_id))"
+    "    ON CONFLICT (category) DO UPDATE SET taskgroups = taskgroups + 1, tasks = tasks + excluded.tasks; END;"
+    "CREATE TRIGGER task_counted_by_category AFTER INSERT ON task BEGIN"
+    "  UPDATE category_counts SET tasks = tasks + 1"
+    "    WHERE category = (SELECT category FROM taskgroup WHERE taskgroup_id = NEW.taskgroup_id); END;"
+    "CREATE TRIGGER task_uncounted_by_category BEFORE DELETE ON task BEGIN"
+    "  UPDATE category_counts SET tasks = tasks - 1"
+    "    WHERE category = (SELECT category FROM taskgroup WHERE taskgroup_id = OLD.taskgroup_id); END;"
+    "CREATE TRIGGER task_regrouped AFTER UPDATE OF taskgroup_id ON task"
+    "  WHEN OLD.taskgroup_id IS NOT NEW.taskgroup_id BEGIN"
+    "  UPDATE category_counts SET tasks = tasks - 1"
+    "    WHERE category = (SELECT category FROM taskgroup WHERE taskgroup_id = OLD.taskgroup_id);"
+    "  UPDATE category_counts SET tasks = tasks + 1"
+    "    WHERE category = (SELECT category FROM taskgroup WHERE taskgroup_id = NEW.taskgroup_id); END;"
+    "ALTER TABLE port ADD COLUMN opened_epoch INTEGER;"
+    "UPDATE port SET opened_epoch = CAST(strftime('%s', 'now') AS INTEGER);"
+    "CREATE TRIGGER port_opened AFTER INSERT ON port BEGIN"
+    "  UPDATE port SET opened_epoch = CAST(strftime('%s', 'now') AS INTEGER) WHERE port_id = NEW.port_id; END;",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {

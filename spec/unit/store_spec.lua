@@ -85,8 +85,21 @@ describe("the store schema", function()
     assert.equal(1, db.exec("UPDATE taskgroup SET taskgroup_id = 3 WHERE taskgroup_id = 2"))
   end)
 
+  -- Turns a new store back into one of schema version 7 (before the counts per category).
+  local function as_version_7()
+    for _, name in ipairs({ "taskgroup_counted_by_category", "taskgroup_uncounted_by_category",
+      "taskgroup_recategorized", "task_counted_by_category", "task_uncounted_by_category", "task_regrouped",
+      "port_opened" }) do
+      db.exec("DROP TRIGGER " .. name)
+    end
+    db.exec("DROP TABLE category_counts")
+    db.exec("ALTER TABLE port DROP COLUMN opened_epoch")
+    db.exec("PRAGMA user_version = 7")
+  end
+
   -- Turns a new store back into one of schema version 5 (before the selection indexes).
   local function as_version_5()
+    as_version_7()
     db.exec("ALTER TABLE audit DROP COLUMN request_id")
     db.exec("DROP TRIGGER taskgroup_selected")
     for _, name in ipairs({ "task_selected", "taskgroup_ready", "taskgroup_ready_any", "taskgroup_waiting",
@@ -110,8 +123,8 @@ describe("the store schema", function()
     db.exec("PRAGMA user_version = 2")
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(7, db.row("PRAGMA user_version").user_version)
-    assert.equal(5, db.row("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'trigger'").n)
+    assert.equal(8, db.row("PRAGMA user_version").user_version)
+    assert.equal(12, db.row("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'trigger'").n)
     db.exec("DELETE FROM task WHERE task_id = 10")
     assert.is_false(group_exists(db, 1))
   end)
@@ -134,12 +147,46 @@ describe("the store schema", function()
 
   it("upgrades a store of version 6 with a request id for each audit record, old records keeping none", function()
     db.exec("INSERT INTO audit (time, client, method, params, outcome) VALUES ('t', 'c', 'cancel_task', '{}', 'ok')")
+    as_version_7()
     db.exec("ALTER TABLE audit DROP COLUMN request_id")
     db.exec("PRAGMA user_version = 6")
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(7, db.row("PRAGMA user_version").user_version)
+    assert.equal(8, db.row("PRAGMA user_version").user_version)
     assert.same({ { method = "cancel_task" } }, db.rows("SELECT method, request_id FROM audit"))
+  end)
+
+  local function counts()
+    return db.rows("SELECT category, taskgroups, tasks FROM category_counts WHERE taskgroups > 0 OR tasks > 0 "
+      .. "ORDER BY category")
+  end
+
+  it("upgrades a store of version 7 with its groups and tasks counted per category", function()
+    add_group(db, 1, { 10, 11 })
+    add_group(db, 2, { 20 })
+    db.exec("UPDATE taskgroup SET category = 4 WHERE taskgroup_id = 2")
+    as_version_7()
+    db.close()
+    db = runtime.native.open_store(path)
+    assert.equal(8, db.row("PRAGMA user_version").user_version)
+    assert.same({ { category = 1, taskgroups = 1, tasks = 2 }, { category = 4, taskgroups = 1, tasks = 1 } }, counts())
+  end)
+
+  it("keeps the counts per category through every change of a group or a task", function()
+    add_group(db, 1, { 10, 11 })
+    add_group(db, 2, { 20 })
+    assert.same({ { category = 1, taskgroups = 2, tasks = 3 } }, counts())
+    db.exec("UPDATE taskgroup SET category = 4 WHERE taskgroup_id = 2") -- the group takes its task along
+    assert.same({ { category = 1, taskgroups = 1, tasks = 2 }, { category = 4, taskgroups = 1, tasks = 1 } }, counts())
+    db.exec("UPDATE task SET taskgroup_id = 2 WHERE task_id = 11") -- a task moves to another category
+    assert.same({ { category = 1, taskgroups = 1, tasks = 1 }, { category = 4, taskgroups = 1, tasks = 2 } }, counts())
+    db.exec("DELETE FROM task WHERE task_id = 10") -- the last task: its group leaves with it
+    assert.same({ { category = 4, taskgroups = 1, tasks = 2 } }, counts())
+    assert.is_true(db.begin())
+    db.exec("DELETE FROM task WHERE taskgroup_id = 2")
+    assert.same({}, counts())
+    assert.is_true(db.rollback()) -- counts roll back with the change
+    assert.same({ { category = 4, taskgroups = 1, tasks = 2 } }, counts())
   end)
 end)
 
