@@ -7,9 +7,7 @@ return function(call)
   if upstream.configured() then return upstream.forward(call, { taskgroup_id = taskgroup_id, tasks = #tasks }) end
 
   if not store.taskgroup(taskgroup_id) then return fault(1018) end
-  if params.duplicate_task(tasks, store) then return fault(1903) end
-
-  store.add_tasks(taskgroup_id, tasks)
+  if not store.add_tasks(taskgroup_id, tasks) then return fault(1903) end -- a task id in use
   audit.record(call, { taskgroup_id = taskgroup_id, tasks = #tasks })
   return {}
 end

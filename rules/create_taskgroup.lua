@@ -14,9 +14,7 @@ return function(call)
   if upstream.configured() then return upstream.forward(call, { taskgroup_id = group.taskgroup_id, tasks = #tasks }) end
 
   if store.taskgroup(group.taskgroup_id) then return fault(1902) end
-  if params.duplicate_task(tasks, store) then return fault(1903) end
-
-  store.create_taskgroup(group, tasks)
+  if not store.create_taskgroup(group, tasks) then return fault(1903) end -- a task id in use
   audit.record(call, { taskgroup_id = group.taskgroup_id, tasks = #tasks })
   return {}
 end

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "fault_names.h"
 #include "json.h"
+#include "limit.h"
 #include "log.h"
 #include "metrics.h"
 #include "sys_lua.h"
@@ -118,7 +119,11 @@ static int first_step(lua_State *L) {
   step_t *step = lua_touserdata(L, 1);
   tg_script_push_host(step->call->script, L);
   lua_getfield(L, -1, "handle");
+  /* Turning the decoded request into Lua tables is the gateway's work, bounded by the request
+   * limits (body, elements): the rule's time limit starts after it. */
+  long long decoding = tg_monotonic_ns();
   tg_xml_lua_push_call(L, step->root, step->why);
+  tg_limit_postpone(tg_monotonic_ns() - decoding);
   lua_pushstring(L, step->call->note.client);
   lua_setfield(L, -2, "client");
   lua_pushstring(L, step->call->note.request_id);

@@ -15,6 +15,7 @@ static __thread struct {
   lua_State *L;          /* the state whose call is timed */
   long long deadline_ns; /* 0: nothing armed */
   unsigned time_limit_ms;
+  int counting; /* no watchdog: the hook looks at the clock every HOOK_EVERY instructions */
 } armed;
 
 int tg_limit_passed(void) { return armed.deadline_ns != 0 && tg_monotonic_ns() > armed.deadline_ns; }
@@ -35,11 +36,16 @@ static void raise_timeout(lua_State *L) {
 }
 
 /* Runs at every instruction once the deadline has passed (or every HOOK_EVERY instructions
- * when there is no watchdog). */
+ * when there is no watchdog). Store work may have postponed the deadline since the watchdog
+ * fired: then the hook goes back to what it was before. */
 static void on_count(lua_State *L, lua_Debug *ar) {
   (void)ar;
   if (tg_limit_passed())
     raise_timeout(L);
+  if (armed.counting)
+    lua_sethook(L, on_count, LUA_MASKCOUNT, HOOK_EVERY);
+  else
+    lua_sethook(L, NULL, 0, 0);
 }
 
 void tg_limit_check(lua_State *L) {
@@ -59,8 +65,16 @@ void tg_limit_arm(lua_State *L, long long deadline_ns, unsigned time_limit_ms) {
   armed.time_limit_ms = time_limit_ms;
   armed.deadline_ns = deadline_ns;
   /* An instruction hook alone would do, but it slows every instruction the rules run. */
-  if (tg_watchdog_arm(deadline_ns, on_time_up, NULL) < 0)
+  armed.counting = tg_watchdog_arm(deadline_ns, on_time_up, NULL) < 0;
+  if (armed.counting)
     lua_sethook(L, on_count, LUA_MASKCOUNT, HOOK_EVERY);
+}
+
+void tg_limit_postpone(long long ns) {
+  if (!armed.deadline_ns)
+    return;
+  armed.deadline_ns += ns;
+  tg_watchdog_postpone(armed.deadline_ns);
 }
 
 void tg_limit_disarm(lua_State *L) {

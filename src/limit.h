@@ -18,6 +18,9 @@ enum {
 void tg_limit_arm(lua_State *L, long long deadline_ns, unsigned time_limit_ms);
 /* Disarms the calling thread's deadline and removes the hook from L. */
 void tg_limit_disarm(lua_State *L);
+/* Moves the calling thread's deadline ns later: time spent on work the time limit does not
+ * count (decoding the request, the store work done for a rule: budget.h). */
+void tg_limit_postpone(long long ns);
 /* Returns 1 once the calling thread's deadline has passed (0 when none is armed). */
 int tg_limit_passed(void);
 /* For C loops that run on a rule's behalf: once the deadline has passed, stops the call as the

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bounded_lua.h"
+#include "budget.h"
 #include "clock.h"
 #include "coroutine_lua.h"
 #include "limit.h"
@@ -64,8 +65,11 @@ static int gate(tg_script_t *script, lua_CFunction fn, void *ud, unsigned budget
   lua_pushcfunction(L, traceback);
   lua_pushcfunction(L, fn);
   lua_pushlightuserdata(L, ud);
-  tg_limit_arm(L, tg_monotonic_ns() + (long long)budget_ms * 1000000LL, script->time_limit_ms);
+  long long budget_ns = (long long)budget_ms * 1000000LL;
+  tg_limit_arm(L, tg_monotonic_ns() + budget_ns, script->time_limit_ms);
+  tg_budget_begin(budget_ns); /* the store work, timed apart, may take as long again */
   int rc = lua_pcall(L, 1, 0, base + 1);
+  tg_budget_end();
   tg_limit_disarm(L);
   if (rc != LUA_OK) {
     const char *msg = rc == LUA_ERRMEM ? "Lua memory limit reached" : lua_tostring(L, -1);

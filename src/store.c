@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
+
 #define CACHE_SLOTS 128  /* distinct SQL texts the runtime uses; chains handle more */
 #define ADDRESS_SLOTS 64 /* recently seen text addresses: most SQL is a constant string */
 
@@ -29,6 +31,11 @@ struct tg_store_s {
   /* Workers share the connection: whoever uses it (or a Lua state bound to it) holds this.
    * Recursive, because the holder's own reloads and status pages use the store too. */
   pthread_mutex_t lock;
+  /* the rule's read-only statement running now, which the progress handler may stop */
+  sqlite3_stmt *watched;
+  long long step_limit;
+  long long steps; /* of the watched statement's run so far, counted PROGRESS_EVERY at a time */
+  int stopped;
 };
 
 /* Each entry moves the schema from version i to i+1; never edit an entry once released. */
@@ -246,10 +253,42 @@ fail:
   return NULL;
 }
 
+enum { PROGRESS_EVERY = 1000 }; /* virtual-machine steps between looks at the watched statement */
+
+/* SQLite calls this every PROGRESS_EVERY virtual-machine steps, whatever statement runs; it
+ * counts them itself, as the statement's own step counter is only updated when a step returns. */
+static int progress(void *arg) {
+  tg_store_t *store = arg;
+  if (!store->watched)
+    return 0;
+  store->steps += PROGRESS_EVERY;
+  if (store->step_limit && store->steps > store->step_limit)
+    store->stopped = TG_STORE_OVER_STEPS;
+  else if (tg_budget_store_overdue())
+    store->stopped = TG_STORE_OVER_TIME;
+  return store->stopped;
+}
+
+void tg_store_watch(tg_store_t *store, sqlite3_stmt *stmt, long long step_limit) {
+  store->watched = sqlite3_stmt_readonly(stmt) ? stmt : NULL;
+  store->step_limit = step_limit;
+  if (!sqlite3_stmt_busy(stmt)) /* a new run of the statement, not the next row of one */
+    store->steps = 0;
+  store->stopped = TG_STORE_RAN;
+}
+
+int tg_store_unwatch(tg_store_t *store) {
+  store->watched = NULL;
+  return store->stopped;
+}
+
 tg_store_t *tg_store_open(const char *path, int sync_mode, char *err, size_t errcap) {
   /* Foreign keys are kept by the schema's triggers (migration 4), so enforcement stays off. */
-  const char *pragmas = sync_mode == TG_SYNC_FULL ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                                                  : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
+  /* Savepoints journal in memory (temp_store): in a temporary file, a bulk insert's statement
+   * journal cost a write() per page (a 10,000-task create took 580 ms instead of 160 ms). */
+  const char *pragmas = sync_mode == TG_SYNC_FULL
+                            ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"
+                            : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;";
   /* tg_store_lock serializes every use of the connection, so SQLite's own mutexes are waste. */
   tg_store_t *store =
       open_with(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, pragmas, err, errcap);
@@ -257,6 +296,8 @@ tg_store_t *tg_store_open(const char *path, int sync_mode, char *err, size_t err
     tg_store_close(store);
     return NULL;
   }
+  if (store)
+    sqlite3_progress_handler(store->db, PROGRESS_EVERY, progress, store);
   return store;
 }
 

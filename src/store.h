@@ -27,6 +27,16 @@ void tg_store_lock(tg_store_t *store);
 void tg_store_unlock(tg_store_t *store);
 sqlite3 *tg_store_db(tg_store_t *store);
 
+/* While a rule's statement runs, SQLite's progress handler may stop it (SQLITE_INTERRUPT): once
+ * the call's store time is spent (budget.h), or past step_limit virtual-machine steps (0: no
+ * limit). Only a read-only statement is ever stopped: interrupting a write inside a transaction
+ * would roll back the whole transaction, every call of the batch with it; a write runs to its
+ * end, and the budget is checked before the next. watch marks stmt as the one running;
+ * unwatch ends that and returns why it was stopped, if it was. */
+enum { TG_STORE_RAN = 0, TG_STORE_OVER_TIME = 1, TG_STORE_OVER_STEPS = 2 };
+void tg_store_watch(tg_store_t *store, sqlite3_stmt *stmt, long long step_limit);
+int tg_store_unwatch(tg_store_t *store);
+
 /* Transactions, which nest: begin opens one (or a savepoint inside one), commit ends the
  * innermost (the outermost commits), rollback undoes the innermost. abort rolls back the whole
  * transaction whatever its depth. Each returns 0 or a negative SQLite result code. */

@@ -148,3 +148,12 @@ void tg_watchdog_disarm(void) {
   if (this_thread_watch)
     __atomic_store_n(&this_thread_watch->deadline_ns, 0, __ATOMIC_SEQ_CST);
 }
+
+/* A later deadline needs no wake-up: the watchdog, waking at the old one, sees the new one and
+ * sleeps again. Should the old one have fired meanwhile, on_expire's work looks at the deadline
+ * again before it stops anything. */
+void tg_watchdog_postpone(long long deadline_ns) {
+  watch_t *watch = this_thread_watch;
+  if (watch && __atomic_load_n(&watch->deadline_ns, __ATOMIC_SEQ_CST) != 0)
+    __atomic_store_n(&watch->deadline_ns, deadline_ns, __ATOMIC_SEQ_CST);
+}

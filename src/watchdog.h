@@ -18,5 +18,8 @@ typedef void (*tg_watchdog_expire_fn)(void *arg);
 int tg_watchdog_arm(long long deadline_ns, tg_watchdog_expire_fn on_expire, void *arg);
 /* Disarms the calling thread's deadline; on_expire will not run after this returns. */
 void tg_watchdog_disarm(void);
+/* Moves the calling thread's armed deadline to deadline_ns, later than it was (time spent on
+ * work its limit does not count). Nothing happens while disarmed. */
+void tg_watchdog_postpone(long long deadline_ns);
 
 #endif

@@ -96,9 +96,19 @@ static void grown(lua_State *L, const tg_buf_t *out, size_t since) {
     tg_limit_check(L);
 }
 
-/* Appends to the reply buffer; raises on out-of-memory (the buffer is freed by its __gc). */
+/* Appends to the reply buffer; raises on out-of-memory (the buffer is freed by its __gc). A
+ * reply is mostly pieces of a few bytes ("<", names, indentation): those are copied here. */
 static void put(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
   size_t before = out->len;
+  if (len <= 16 && out->cap - out->len > len) { /* room for them and tg_buf's closing NUL */
+    char *to = out->data + out->len;
+    for (size_t i = 0; i < len; i++)
+      to[i] = s[i];
+    out->len += len;
+    to[len] = '\0';
+    grown(L, out, before);
+    return;
+  }
   if (tg_buf_append(out, s, len) < 0)
     luaL_error(L, "out of memory");
   grown(L, out, before);
@@ -107,8 +117,8 @@ static void put(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
 static void puts_(lua_State *L, tg_buf_t *out, const char *s) { put(L, out, s, strlen(s)); }
 
 static void indent(lua_State *L, tg_buf_t *out, int depth) {
-  for (int i = 0; i < depth; i++)
-    put(L, out, "  ", 2);
+  static const char spaces[] = "                                  "; /* MAX_REPLY_DEPTH + 1 levels */
+  put(L, out, spaces, 2 * (size_t)depth);
 }
 
 static void encode_element(lua_State *L, tg_buf_t *out, const char *name, int value, int depth);
@@ -149,30 +159,97 @@ static void push_sorted_keys(lua_State *L, int t) {
   lua_pop(L, 1);
 }
 
+#define ORDERS_SEEN "taskgate.xml.orders" /* weak-keyed: order tables known to name each key once */
+
+/* Whether the order array at `order` names some key twice. Records share their order table, so
+ * the answer is remembered for the table (a rule that changes an order it has used is wrong
+ * anyway). */
+static int order_repeats(lua_State *L, int order) {
+  if (luaL_getsubtable(L, LUA_REGISTRYINDEX, ORDERS_SEEN) == 0) {
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_pushvalue(L, -1);
+    lua_setmetatable(L, -2);
+  }
+  lua_pushvalue(L, order);
+  if (lua_rawget(L, -2) != LUA_TNIL) {
+    int repeats = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    return repeats;
+  }
+  lua_pop(L, 1);
+  int repeats = 0;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, order);
+  for (lua_Integer i = 2; i <= n && !repeats; i++)
+    for (lua_Integer j = 1; j < i && !repeats; j++) {
+      lua_rawgeti(L, order, i);
+      lua_rawgeti(L, order, j);
+      repeats = lua_rawequal(L, -1, -2);
+      lua_pop(L, 2);
+    }
+  lua_pushvalue(L, order);
+  lua_pushboolean(L, repeats);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  return repeats;
+}
+
+/* Emits the elements of table t named by the array at `keys`, each once, leaving out those in
+ * the array at `skip` (0: none; keys itself: the names met earlier in it, when it repeats
+ * any). Returns how many it emitted. */
+static int encode_keys(lua_State *L, tg_buf_t *out, int t, int keys, int skip, int depth) {
+  int written = 0;
+  if (skip == keys && !order_repeats(L, keys))
+    skip = 0;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, keys), skipped = skip ? (lua_Integer)lua_rawlen(L, skip) : 0;
+  for (lua_Integer i = 1; i <= n; i++) {
+    int top = lua_gettop(L);
+    lua_rawgeti(L, keys, i);
+    const char *key = lua_tostring(L, -1);
+    int seen = 0;
+    lua_Integer last = skip == keys ? i - 1 : skipped;
+    for (lua_Integer j = 1; key && j <= last && !seen; j++) { /* orders are a few names long */
+      lua_rawgeti(L, skip, j);
+      seen = lua_rawequal(L, -1, top + 1);
+      lua_pop(L, 1);
+    }
+    lua_pushvalue(L, top + 1); /* the key as a Lua string: no look-up by its C text */
+    if (key && !seen && lua_rawget(L, t) != LUA_TNIL) {
+      encode_element(L, out, key, lua_gettop(L), depth);
+      written++;
+    }
+    lua_settop(L, top);
+  }
+  return written;
+}
+
+/* Whether table t has more than n keys (it stops counting there). */
+static int has_more_keys(lua_State *L, int t, int n) {
+  int count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    if (++count > n) {
+      lua_pop(L, 1);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /* Emits the children of table t: first the keys named by its `__order` metafield, then every
- * other key in sorted order, so replies are byte-for-byte reproducible. */
+ * other key in sorted order, so replies are byte-for-byte reproducible. A record whose order
+ * names all its keys (reply.record's, the usual case) needs no sorting at all. */
 static void encode_children(lua_State *L, tg_buf_t *out, int t, int depth) {
   int top = lua_gettop(L);
-  lua_newtable(L); /* keys already written */
-  int done = lua_gettop(L);
-  for (int pass = 0; pass < 2; pass++) {
-    if (pass == 0 && luaL_getmetafield(L, t, "__order") == LUA_TNIL)
-      continue;
-    if (pass == 1)
-      push_sorted_keys(L, t);
-    int keys = lua_gettop(L);
-    lua_Integer n = (lua_Integer)lua_rawlen(L, keys);
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_rawgeti(L, keys, i);
-      const char *key = lua_tostring(L, -1);
-      if (key && lua_getfield(L, done, key) == LUA_TNIL && lua_getfield(L, t, key) != LUA_TNIL) {
-        encode_element(L, out, key, lua_gettop(L), depth);
-        lua_pushboolean(L, 1);
-        lua_setfield(L, done, key);
-      }
-      lua_settop(L, keys);
-    }
-    lua_pop(L, 1);
+  int order = 0, written = 0;
+  if (luaL_getmetafield(L, t, "__order") != LUA_TNIL) {
+    order = lua_gettop(L);
+    written = encode_keys(L, out, t, order, order, depth);
+  }
+  if (!order || has_more_keys(L, t, written)) {
+    push_sorted_keys(L, t);
+    encode_keys(L, out, t, lua_gettop(L), order, depth);
   }
   lua_settop(L, top);
 }
@@ -208,6 +285,17 @@ static void encode_text(lua_State *L, tg_buf_t *out, const char *name, int value
   int type = lua_type(L, value);
   if (type == LUA_TBOOLEAN) {
     puts_(L, out, lua_toboolean(L, value) ? "1" : "0");
+  } else if (type == LUA_TNUMBER && lua_isinteger(L, value)) { /* ids mostly: no string made */
+    lua_Integer n = lua_tointeger(L, value);
+    unsigned long long magnitude = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
+    char digits[24], *at = digits + sizeof digits;
+    do {
+      *--at = (char)('0' + magnitude % 10);
+      magnitude /= 10;
+    } while (magnitude);
+    if (n < 0)
+      *--at = '-';
+    put(L, out, at, (size_t)(digits + sizeof digits - at));
   } else if (type == LUA_TNUMBER || type == LUA_TSTRING) {
     lua_pushvalue(L, value); /* tolstring converts numbers in place: work on a copy */
     size_t len;

@@ -18,13 +18,20 @@ function M.get(bin_id)
   return nil
 end
 
---- Bins with bin_id in min..max (both inclusive), by bin_id, at most `limit` + 1 of them (so a
---- caller can tell that there were more than `limit`).
+-- The bins of a range, in bin_id order, merged from the bin table and the bins tasks name; read
+-- in one statement that stops after limit + 1 bins and gives up when the store would look
+-- through far more (a bin that thousands of tasks name): bounded, whatever the store holds.
+local BINS_IN_RANGE = "SELECT bin_id, bin_mode, port_id, content FROM bin WHERE bin_id BETWEEN ?1 AND ?2 "
+  .. "UNION ALL SELECT DISTINCT bin_id, 'GRID', NULL, 0 FROM task t WHERE bin_id BETWEEN ?1 AND ?2 "
+  .. "AND NOT EXISTS (SELECT 1 FROM bin b WHERE b.bin_id = t.bin_id) ORDER BY 1 LIMIT ?3"
+
+--- Bins with bin_id in min..max (both inclusive), by bin_id, at most `limit`. Returns them, or
+--- nil and "too many" when more match, nil and "too broad" when the store would have to look
+--- through far more than it lists.
 function M.list(min, max, limit)
-  return db.rows("SELECT bin_id, bin_mode, port_id, content FROM bin WHERE bin_id BETWEEN ?1 AND ?2 "
-    .. "UNION ALL SELECT DISTINCT bin_id, 'GRID', NULL, 0 FROM task WHERE bin_id BETWEEN ?1 AND ?2 "
-    .. "AND bin_id NOT IN (SELECT bin_id FROM bin WHERE bin_id BETWEEN ?1 AND ?2) "
-    .. "ORDER BY 1 LIMIT ?3", min, max, limit + 1)
+  local found, why = db.rows_upto(limit, BINS_IN_RANGE, min, max, limit + 1)
+  if found then return found end
+  return nil, why == "too many rows" and "too many" or "too broad"
 end
 
 --- Records a new bin in the grid with this content.

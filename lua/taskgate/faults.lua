@@ -63,6 +63,8 @@ local faults = {
   [1928] = { name = "BIN_MODE_CHANGE_NOT_ALLOWED", source = "assumed" }, -- OUTSIDE only from TOGRID
   [1929] = { name = "BIN_IS_OPEN", source = "assumed" }, -- flushportbin of the bin open at the port
   [1930] = { name = "TOO_MANY_BINS", source = "assumed" }, -- a bin query matching more than 10000 bins
+  [1931] = { name = "TOO_MANY_TASKS", source = "assumed" }, -- over 10000 tasks to create, add or list in one call
+  [1932] = { name = "QUERY_TOO_BROAD", source = "assumed" }, -- filters the store cannot answer within bounds: narrow them
   [1999] = { name = "INTERNAL_ERROR", source = "assumed" }, -- a rule failed; its changes were undone
 }
 

@@ -19,7 +19,8 @@ local function forget_runtime()
 end
 
 --- Loads rules_dir on a fresh temporary store (options.upstream: the --upstream URL the rules
---- see; options.clock: a function giving the epoch seconds the rules see from loading on).
+--- see; options.clock: a function giving the epoch seconds the rules see from loading on;
+--- options.store: the path of a store to use instead, which close() leaves in place).
 --- Returns a site with:
 ---   call(method, params, client, interface) -> the reply table ({params=..} or {fault={code=..}});
 ---     interface "bin" calls the bin endpoint (default "task")
@@ -34,7 +35,7 @@ function M.open(rules_dir, options)
   local tmp = io.popen("mktemp -d /tmp/taskgate-rules.XXXXXX")
   local dir = tmp:read("l")
   tmp:close()
-  local db = native.open_store(dir .. "/store.db")
+  local db = native.open_store(options.store or (dir .. "/store.db"))
   package.preload["taskgate.db"] = function() return db end
   -- --upstream as the rules see it; outbound requests go to site.outbound(request) (if set).
   local sys = setmetatable({ upstream = function() return options.upstream end }, { __index = native.sys })

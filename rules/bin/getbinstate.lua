@@ -4,8 +4,8 @@
 local order = { "bin_id", "bin_mode", "port_id", "content" }
 
 return function(call)
-  local bins, too_many = params.bins_in_range(call.params)
-  if too_many then return fault(1930) end
+  local bins, refused = params.bins_in_range(call.params)
+  if refused then return fault(refused) end -- 1930 too many bins, 1932 too broad: narrow the range
   if upstream.configured() then return upstream.forward(call) end
 
   local listed = {}

@@ -66,4 +66,30 @@ describe("rule gettaskinfo", function()
       assert.same({ fault = { code = case[3] } }, rt.call("gettaskinfo", { [case[1]] = case[2] }))
     end)
   end
+
+  describe("on a store of 300,000 groups", function()
+    local fill = dofile((os.getenv("TASKGATE_ROOT") or ".") .. "/bench/fill.lua")
+    before_each(function()
+      fill.groups(rt.db, { tasks = 300000, per_group = 1, first_task = 1000, first_group = 1000, categories = 1,
+        suspended_pct = 100 })
+    end)
+
+    it("lists up to 10,000 tasks", function()
+      local reply = rt.call("gettaskinfo", { min_taskgroup_id = "1000", max_taskgroup_id = "10999" })
+      assert.equal(10000, #reply.params.taskgroups.taskgroup)
+    end)
+
+    it("answers 1931 when more than 10,000 tasks match, with no filter at all too", function()
+      assert.same({ fault = { code = 1931 } }, rt.call("gettaskinfo", { min_taskgroup_id = "1000", max_taskgroup_id = "11000" }))
+      assert.same({ fault = { code = 1931 } }, rt.call("gettaskinfo", {}))
+      assert.same({ fault = { code = 1931 } }, rt.call("gettaskinfo", { suspended = "1" }))
+    end)
+
+    it("answers 1932 when the filters would make the store look through far more than it lists", function()
+      -- Every suspended group must be looked at to find those of category 2 (there are none).
+      assert.same({ fault = { code = 1932 } }, rt.call("gettaskinfo", { suspended = "1", category = "2" }))
+      local narrowed = rt.call("gettaskinfo", { suspended = "1", category = "2", max_taskgroup_id = "20000" })
+      assert.same({}, narrowed.params.taskgroups.taskgroup) -- a range narrows it enough to answer
+    end)
+  end)
 end)

@@ -5,6 +5,15 @@ describe("taskgate runtime modules", function()
   setup(function() rt = runtime.new() end)
   teardown(function() runtime.close(rt) end)
 
+  it("writes a record's fields in its order, fields it does not name after them in sorted order, each once", function()
+    local xml, reply = runtime.native.xml, require "taskgate.reply"
+    local record = reply.record({ "b", "a", "b", "missing" }, { a = 1, b = 2, d = 4, c = 3 })
+    assert.equal('<?xml version="1.0"?>\n<response>\n  <params>\n    <b>2</b>\n    <a>1</a>\n    <c>3</c>\n'
+      .. '    <d>4</d>\n  </params>\n</response>\n', xml.encode({ params = record }))
+    assert.equal('<?xml version="1.0"?>\n<response>\n  <params>\n    <a>1</a>\n  </params>\n</response>\n',
+      xml.encode({ params = reply.record({ "a" }, { a = 1 }) }))
+  end)
+
   it("formats and parses UTC timestamps symmetrically", function()
     local clock = require "taskgate.clock"
     for _, text in ipairs({ "1971-01-01T00:00:00Z", "2000-02-29T23:59:59Z", "2038-01-18T03:14:07Z" }) do

@@ -3,8 +3,10 @@
 return function(call)
   local category = check.int(call.params.category, { optional = true, min = 1, max = 10000000, invalid = 1007 })
 
+  local found = store.taskgroups({ category = category })
+  if not found then return fault(1931) end -- more than a call may list
   local groups, tasks = 0, 0
-  for _, group in ipairs(store.taskgroups({ category = category })) do
+  for _, group in ipairs(found) do
     groups = groups + 1
     tasks = tasks + #group.tasks
   end
