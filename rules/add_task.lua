@@ -8,6 +8,6 @@ return function(call)
 
   if not store.taskgroup(taskgroup_id) then return fault(1018) end
   if not store.add_tasks(taskgroup_id, tasks) then return fault(1903) end -- a task id in use
-  audit.record(call, { taskgroup_id = taskgroup_id, tasks = #tasks })
+  audit.record(call, { taskgroup_id = taskgroup_id, tasks = #tasks, task_ids = params.task_ids(tasks) })
   return {}
 end

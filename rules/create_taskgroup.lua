@@ -15,6 +15,6 @@ return function(call)
 
   if store.taskgroup(group.taskgroup_id) then return fault(1902) end
   if not store.create_taskgroup(group, tasks) then return fault(1903) end -- a task id in use
-  audit.record(call, { taskgroup_id = group.taskgroup_id, tasks = #tasks })
+  audit.record(call, { taskgroup_id = group.taskgroup_id, tasks = #tasks, task_ids = params.task_ids(tasks) })
   return {}
 end

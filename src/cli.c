@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "log.h"
 #include "store.h"
 #include "upstreams.h"
@@ -31,7 +33,10 @@ static const char usage[] =
     "                        --pid-file), wait for the outcome on --admin-listen; exit 1 with\n"
     "                        the error when the new rules did not load (the old ones serve on)\n"
     "  status                print the running gateway's status (GET /status on --admin-listen)\n"
-    "  audit                 print the store's audit trail as JSON lines and exit\n"
+    "  audit                 print the store's audit trail, oldest first, as JSON lines; filters:\n"
+    "                        --task ID, --method M, --client ADDRESS, --since T, --until T\n"
+    "                        (T: 2024-05-01, 2024-05-01T08:00:00Z, or a time ago: 30m, 1h, 7d),\n"
+    "                        --outcome ok|fault|CODE; --format json|csv\n"
     "  backup FILE           copy the store, online, into FILE: one consistent snapshot, taken\n"
     "                        while the gateway goes on serving and writing\n"
     "  restore FILE          put the copy FILE in place of the store (the previous one is kept\n"
@@ -238,6 +243,32 @@ static int set_twice(seen_t *seen, const char *name) {
   return 0;
 }
 
+/* Applies one of audit's filters, given on the command line only; returns 0, -1 for a bad value
+ * or -2 for a name that is not a filter. */
+static int apply_audit(tg_audit_query_t *audit, const char *name, const char *value) {
+  long n;
+  if (strcmp(name, "task") == 0)
+    return parse_number(value, 1, 2147483647, &n) < 0 ? -1 : (audit->task_id = n, 0);
+  if (strcmp(name, "method") == 0)
+    return audit->method = value, 0;
+  if (strcmp(name, "client") == 0)
+    return audit->client = value, 0;
+  if (strcmp(name, "outcome") == 0) {
+    int code = value[0] != '\0' && strspn(value, "0123456789") == strlen(value);
+    return code || strcmp(value, "ok") == 0 || strcmp(value, "fault") == 0 ? (audit->outcome = value, 0) : -1;
+  }
+  if (strcmp(name, "since") == 0)
+    return tg_audit_parse_time(value, (long long)time(NULL), audit->since, sizeof audit->since);
+  if (strcmp(name, "until") == 0)
+    return tg_audit_parse_time(value, (long long)time(NULL), audit->until, sizeof audit->until);
+  if (strcmp(name, "format") == 0) {
+    if (strcmp(value, "json") && strcmp(value, "csv"))
+      return -1;
+    return audit->csv = strcmp(value, "csv") == 0, 0;
+  }
+  return -2;
+}
+
 /* Applies `--config FILE` (or the installed default, if it exists): "name = value" lines, '#'
  * comments. Runs before the command-line flags, so they win. */
 static int read_config_file(tg_config_t *config, int argc, char **argv, char *err, size_t errcap) {
@@ -375,7 +406,9 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       return snprintf(err, errcap, "option '--%s' given twice (try --help)", name), TG_CLI_USAGE;
     if (strcmp(name, "listen") == 0 && !listen_on_command_line++)
       config->listen_count = 0; /* the command line's addresses replace the config file's */
-    rc = apply(config, name, value);
+    rc = strcmp(config->command, "audit") == 0 ? apply_audit(&config->audit, name, value) : -2;
+    if (rc == -2)
+      rc = apply(config, name, value);
     if (rc == -2)
       return snprintf(err, errcap, "unknown option '--%s' (try --help)", name), TG_CLI_USAGE;
     if (rc < 0)

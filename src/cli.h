@@ -14,6 +14,14 @@ typedef struct tg_address_s {
   int port;
 } tg_address_t;
 
+/* `taskgate audit`'s filters; empty ones (NULL, 0) let every record through. */
+typedef struct tg_audit_query_s {
+  long long task_id;
+  const char *method, *client, *outcome; /* outcome: ok, a fault code, or "fault" for any */
+  char since[32], until[32];             /* UTC text, as the records hold it */
+  int csv;                               /* --format csv (else JSON lines) */
+} tg_audit_query_t;
+
 typedef struct tg_config_s {
   const char *command;                /* serve (the default), audit, check, reload, status, backup or restore */
   const char *config_file;            /* the config file read: --config, the installed default, or NULL */
@@ -32,12 +40,13 @@ typedef struct tg_config_s {
   const char *upstream_url; /* bridge mode: forward calls there (one or more URLs, by commas) */
   unsigned upstream_probe_interval_ms;
   const char *upstream_ca, *upstream_cert, *upstream_key; /* outbound TLS, or NULL */
-  char admin_host[64];      /* --admin-listen: /status, /metrics and /healthz */
+  char admin_host[64];                                    /* --admin-listen: /status, /metrics and /healthz */
   int admin_port;
   const char *admin_token_file; /* NULL: the admin address answers without a token */
   int log_json;
   const char *log_file; /* --log-file: serve logs there (reopened on SIGUSR1), not on stderr */
   unsigned drain_timeout_ms;
+  tg_audit_query_t audit;   /* audit's --task, --method, --client, --since, --until, --outcome, --format */
   const char *backup_file;  /* backup's FILE argument */
   const char *restore_file; /* restore's FILE argument */
   unsigned upstream_connect_timeout_ms, upstream_reply_timeout_ms;

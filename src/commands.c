@@ -30,7 +30,7 @@ int tg_command_audit(const tg_config_t *config) {
     fprintf(stderr, "taskgate: %s\n", err);
     return 1;
   }
-  int rc = tg_audit_print(store, stdout);
+  int rc = tg_audit_print(store, &config->audit, stdout);
   tg_store_close(store);
   return rc < 0 ? 1 : 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "metrics.h"
 
 #define XML_TYPE "application/xml; charset=utf-8"
@@ -70,6 +71,18 @@ static void respond_text(tg_buf_t *out, int status, int keep_alive, const char *
   char body[64];
   int n = snprintf(body, sizeof body, "%s\n", reason(status));
   respond(out, status, "text/plain; charset=utf-8", body, (size_t)n, keep_alive, extra_headers);
+}
+
+/* Answers a request with an HTTP error, and logs it: every refusal leaves a line an operator can
+ * count ("how many 415s in the last hour?") and trace to its client. */
+static void refuse(tg_http_t *h, tg_buf_t *out, int status, int keep_alive, const char *extra_headers) {
+  if (tg_log_enabled(TG_LOG_INFO)) {
+    char path[300];
+    tg_log_quote(path, sizeof path, h->headers_done ? h->path : "-", strlen(h->headers_done ? h->path : "-"));
+    tg_log(TG_LOG_INFO, "http_error", "status=%d client=%s method=%s path=%s", status, h->client ? h->client : "-",
+           h->headers_done ? llhttp_method_name((llhttp_method_t)h->parser.method) : "-", path);
+  }
+  respond_text(out, status, keep_alive, extra_headers);
 }
 
 /* --- llhttp callbacks ------------------------------------------------------------------ */
@@ -366,9 +379,9 @@ static void answer_admin(tg_http_t *h, int keep_alive) {
   const char *authorization = h->authorization[0] ? h->authorization : NULL;
   int status = h->routes->on_admin(h->routes->admin_ctx, h->path, authorization, &h->reply, &type);
   if (status == 404)
-    respond_text(h->out, 404, keep_alive, NULL);
+    refuse(h, h->out, 404, keep_alive, NULL);
   else if (status == 401)
-    respond_text(h->out, 401, keep_alive, "WWW-Authenticate: Bearer realm=\"taskgate\"\r\n");
+    refuse(h, h->out, 401, keep_alive, "WWW-Authenticate: Bearer realm=\"taskgate\"\r\n");
   else if (h->parser.method == HTTP_HEAD)
     respond(h->out, status, type, "", 0, keep_alive, NULL);
   else
@@ -385,7 +398,7 @@ static void answer(tg_http_t *h, int keep_alive) {
       h->waiting = 1;
       h->waiting_keep_alive = keep_alive;
     } else if (rc < 0) {
-      respond_text(h->out, 500, keep_alive, NULL);
+      refuse(h, h->out, 500, keep_alive, NULL);
     } else {
       respond(h->out, 200, h->reply_json ? JSON_TYPE : XML_TYPE, h->reply.data, h->reply.len, keep_alive, NULL);
     }
@@ -393,15 +406,16 @@ static void answer(tg_http_t *h, int keep_alive) {
   }
   case ROUTE_HEAD: respond(h->out, 200, XML_TYPE, "", 0, keep_alive, NULL); break;
   case ROUTE_ADMIN: answer_admin(h, keep_alive); break;
-  case ROUTE_NOT_ALLOWED: respond_text(h->out, 405, keep_alive, "Allow: POST, HEAD\r\n"); break;
-  case ROUTE_BAD_TYPE: respond_text(h->out, 415, keep_alive, NULL); break;
-  default: respond_text(h->out, 404, keep_alive, NULL);
+  case ROUTE_NOT_ALLOWED: refuse(h, h->out, 405, keep_alive, "Allow: POST, HEAD\r\n"); break;
+  case ROUTE_BAD_TYPE: refuse(h, h->out, 415, keep_alive, NULL); break;
+  default: refuse(h, h->out, 404, keep_alive, NULL);
   }
 }
 
 /* Resets the per-message scan state once a request has been answered. */
 static void next_message(tg_http_t *h) {
   h->message_done = 0;
+  h->headers_done = 0; /* a refusal before the next request's headers must not name this one */
   h->scan = SCAN_LINE_START;
   h->header_bytes = 0;
   h->header_lines = 0;
@@ -419,7 +433,7 @@ int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size
       int status = 0;
       n = scan_headers(h, data + pos, len - pos, &status);
       if (status) {
-        respond_text(out, status, 0, NULL);
+        refuse(h, out, status, 0, NULL);
         verdict = TG_HTTP_CLOSE;
         break;
       }
@@ -429,7 +443,7 @@ int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size
       n = (size_t)(llhttp_get_error_pos(&h->parser) - (data + pos));
       llhttp_resume(&h->parser);
     } else if (err != HPE_OK) {
-      respond_text(out, h->fatal_status ? h->fatal_status : 400, 0, NULL);
+      refuse(h, out, h->fatal_status ? h->fatal_status : 400, 0, NULL);
       verdict = TG_HTTP_CLOSE;
       break;
     }

@@ -48,6 +48,14 @@ function M.tasks(container)
   return tasks
 end
 
+--- The ids of `tasks`, in order: what a create's audit record names, so that
+--- `taskgate audit --task ID` finds the call that created a task.
+function M.task_ids(tasks)
+  local ids = {}
+  for i, task in ipairs(tasks) do ids[i] = task.task_id end
+  return ids
+end
+
 --- Returns the first task id of `tasks` that repeats within them or already exists, else nil.
 function M.duplicate_task(tasks, store)
   local seen = {}
