@@ -50,6 +50,9 @@ static const char usage[] =
     "                        v2 on 44000); default 0.0.0.0:44000; port 0 picks a free port and\n"
     "                        prints 'listening on HOST:PORT'. Every other option may be given\n"
     "                        once (on the command line, or once in the config file)\n"
+    "  --tls-cert FILE       serve HTTPS on the --listen address given just before it: its\n"
+    "                        certificate chain (PEM); read again on SIGHUP\n"
+    "  --tls-key FILE        that address's private key (PEM; default: in --tls-cert)\n"
     "  --rules DIR           directory of rule files, one per method (default ./rules)\n"
     "  --store PATH          SQLite store file, created if missing (default ./taskgate.db)\n"
     "  --sync MODE           normal: a reply means the change survives a crash of taskgate;\n"
@@ -137,15 +140,32 @@ static int parse_number(const char *value, long min, long max, long *out) {
   return 0;
 }
 
+enum { TLS_MISPLACED = -3 };
+
 /* Adds a --listen address; returns 0, or -1 for a bad address or one too many. */
 static int add_listen(tg_config_t *config, const char *value) {
   if (config->listen_count == TG_MAX_LISTEN)
     return -1;
   tg_address_t *address = &config->listen[config->listen_count];
+  *address = (tg_address_t){0};
   if (parse_address(address->host, sizeof address->host, &address->port, value) < 0)
     return -1;
   config->listen_count++;
+  config->listens_in_source++;
   return 0;
+}
+
+/* Gives --tls-cert or --tls-key to the --listen given last in the same source (the config
+ * file, or the command line), once each. Returns 0, -1 for a file that cannot be read, or
+ * TLS_MISPLACED. */
+static int add_tls_file(tg_config_t *config, const char *name, const char *value) {
+  if (!config->listens_in_source)
+    return TLS_MISPLACED;
+  tg_address_t *address = &config->listen[config->listen_count - 1];
+  const char **file = strcmp(name, "tls-cert") == 0 ? &address->tls_cert : &address->tls_key;
+  if (*file)
+    return TLS_MISPLACED;
+  return readable(value) ? (*file = value, 0) : -1;
 }
 
 /* Applies one --name value pair; returns 0, -1 for a bad value or -2 for an unknown name. */
@@ -153,6 +173,8 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
   long n;
   if (strcmp(name, "listen") == 0)
     return add_listen(config, value);
+  if (strcmp(name, "tls-cert") == 0 || strcmp(name, "tls-key") == 0)
+    return add_tls_file(config, name, value);
   if (strcmp(name, "admin-listen") == 0)
     return parse_address(config->admin_host, sizeof config->admin_host, &config->admin_port, value);
   if (strcmp(name, "log-format") == 0) {
@@ -233,7 +255,7 @@ typedef struct seen_s {
 
 /* Returns 1 when name was already set in this source (and is not repeatable); else records it. */
 static int set_twice(seen_t *seen, const char *name) {
-  if (strcmp(name, "listen") == 0)
+  if (strcmp(name, "listen") == 0 || strncmp(name, "tls-", 4) == 0) /* once per address: add_tls_file */
     return 0;
   for (int i = 0; i < seen->count; i++)
     if (strcmp(seen->names[i], name) == 0)
@@ -319,9 +341,10 @@ static int read_config_file(tg_config_t *config, int argc, char **argv, char *er
     int applied = kept && !twice && strcmp(text, "config") != 0 ? apply(config, text, kept) : -1;
     if (applied < 0) {
       snprintf(err, errcap, "%s:%d: %s '%s'", path, number,
-               twice           ? "set twice:"
-               : applied == -2 ? "unknown option"
-                               : "invalid line",
+               twice                    ? "set twice:"
+               : applied == -2          ? "unknown option"
+               : applied == TLS_MISPLACED ? "belongs after the listen line it secures, once:"
+                                        : "invalid line",
                text);
       free(kept);
       rc = TG_CLI_USAGE;
@@ -383,6 +406,7 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
     return rc;
   seen_t seen = {0};
   int listen_on_command_line = 0;
+  config->listens_in_source = 0;
   for (; i < argc; i++) {
     const char *arg = argv[i];
     if (strncmp(arg, "--", 2) != 0)
@@ -411,11 +435,19 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       rc = apply(config, name, value);
     if (rc == -2)
       return snprintf(err, errcap, "unknown option '--%s' (try --help)", name), TG_CLI_USAGE;
+    if (rc == TLS_MISPLACED)
+      return snprintf(err, errcap, "--%s belongs after the --listen it secures, once (try --help)", name),
+             TG_CLI_USAGE;
     if (rc < 0)
       return snprintf(err, errcap, "invalid value '%s' for --%s (try --help)", value, name), TG_CLI_USAGE;
   }
   if (config->listen_count == 0)
     config->listen[config->listen_count++] = (tg_address_t){.host = "0.0.0.0", .port = 44000};
+  for (int a = 0; a < config->listen_count; a++)
+    if (config->listen[a].tls_key && !config->listen[a].tls_cert)
+      return snprintf(err, errcap, "--tls-key for %s:%d without a --tls-cert (try --help)", config->listen[a].host,
+                      config->listen[a].port),
+             TG_CLI_USAGE;
   return TG_CLI_RUN;
 }
 

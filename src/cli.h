@@ -12,6 +12,7 @@ enum { TG_MAX_LISTEN = 8 }; /* --listen addresses */
 typedef struct tg_address_s {
   char host[64];
   int port;
+  const char *tls_cert, *tls_key; /* --tls-cert/--tls-key after this --listen: HTTPS; or NULL */
 } tg_address_t;
 
 /* `taskgate audit`'s filters; empty ones (NULL, 0) let every record through. */
@@ -29,6 +30,7 @@ typedef struct tg_config_s {
   const char *pid_file;               /* NULL: the store path with ".pid" appended */
   tg_address_t listen[TG_MAX_LISTEN]; /* --listen, repeatable; the first is where status asks */
   int listen_count;
+  int listens_in_source; /* while parsing: --listen addresses the source being read has given */
   const char *rules_dir;
   const char *store_path;
   const char *runtime_dir; /* NULL: found next to the binary or in the install prefix */

@@ -32,6 +32,8 @@ static void on_handle_closed(uv_handle_t *handle) {
   tg_buf_free(&conn->out);
   tg_buf_free(&conn->sending);
   tg_buf_free(&conn->backlog);
+  tg_buf_free(&conn->wire);
+  tg_tls_free(conn->tls);
   free(conn);
 }
 
@@ -102,20 +104,30 @@ static void stop_reading(tg_conn_t *conn) {
   conn->reading = 0;
 }
 
-/* Sends out's bytes. Most replies fit the socket buffer: they are written now, without a write
- * request and the poll-for-writable round it costs; only what is left goes through uv_write
- * (conn->writing until it completes). Returns 0, or -1 when the connection is destroyed. */
+/* Sends out's bytes (on TLS, sealed into wire first). Most replies fit the socket buffer: they
+ * are written now, without a write request and the poll-for-writable round it costs; only what
+ * is left goes through uv_write (conn->writing until it completes). Returns 0, or -1 when the
+ * connection is destroyed. */
 static int send_out(tg_conn_t *conn) {
-  uv_buf_t now = uv_buf_init(conn->out.data, (unsigned)conn->out.len);
+  tg_buf_t *bytes = &conn->out;
+  if (conn->tls) {
+    if (tg_tls_write(conn->tls, conn->out.data, conn->out.len, &conn->wire) < 0) {
+      destroy(conn);
+      return -1;
+    }
+    conn->out.len = 0;
+    bytes = &conn->wire;
+  }
+  uv_buf_t now = uv_buf_init(bytes->data, (unsigned)bytes->len);
   int written = uv_try_write((uv_stream_t *)&conn->tcp, &now, 1);
   if (written < 0 && written != UV_EAGAIN) {
     destroy(conn);
     return -1;
   }
   size_t sent = written > 0 ? (size_t)written : 0;
-  if (sent < conn->out.len) {
+  if (sent < bytes->len) {
     conn->sending.len = 0;
-    if (tg_buf_append(&conn->sending, conn->out.data + sent, conn->out.len - sent) < 0) {
+    if (tg_buf_append(&conn->sending, bytes->data + sent, bytes->len - sent) < 0) {
       destroy(conn);
       return -1;
     }
@@ -126,7 +138,7 @@ static int send_out(tg_conn_t *conn) {
     }
     conn->writing = 1;
   }
-  conn->out.len = 0;
+  bytes->len = 0;
   return 0;
 }
 
@@ -134,9 +146,17 @@ static int send_out(tg_conn_t *conn) {
 static void flush(tg_conn_t *conn) {
   if (conn->writing || uv_is_closing((uv_handle_t *)&conn->tcp))
     return;
-  if (conn->out.len > 0 && send_out(conn) < 0)
+  if (conn->out.len + conn->wire.len > 0 && send_out(conn) < 0)
     return;
   if (!conn->writing && conn->closing && !conn->http.waiting) { /* a waiting call still gets its reply */
+    if (conn->tls && !conn->tls_notified) { /* TLS: our close_notify goes before the shutdown */
+      conn->tls_notified = 1;
+      tg_tls_close(conn->tls, &conn->wire);
+      if (conn->wire.len > 0 && send_out(conn) < 0)
+        return;
+      if (conn->writing)
+        return; /* on_write flushes again */
+    }
     uv_timer_stop(&conn->deadline);
     if (uv_shutdown(&conn->shutdown_req, (uv_stream_t *)&conn->tcp, on_shutdown) < 0)
       destroy(conn);
@@ -145,7 +165,7 @@ static void flush(tg_conn_t *conn) {
   if (!conn->closing && !conn->peer_done) {
     /* Reading stays on while a call runs (stopping and restarting costs two epoll_ctl per
      * call); what arrives meanwhile waits in the backlog, up to a bound. */
-    if (conn->backlog.len > MAX_BACKLOG || conn->out.len + conn->sending.len > MAX_PENDING_OUTPUT)
+    if (conn->backlog.len > MAX_BACKLOG || conn->out.len + conn->sending.len + conn->wire.len > MAX_PENDING_OUTPUT)
       stop_reading(conn);
     else
       start_reading(conn);
@@ -199,31 +219,71 @@ static void take_bytes(tg_conn_t *conn, const char *data, size_t len) {
     conn->closing = 1;
 }
 
+/* The client will send nothing more (EOF, a reset, or TLS's close_notify). */
+static void peer_closed(tg_conn_t *conn, ssize_t nread) {
+  size_t pending = conn->out.len + conn->sending.len + conn->wire.len;
+  if (conn->closing || (!conn->http.waiting && pending == 0) || nread != UV_EOF) {
+    destroy(conn);
+    return;
+  }
+  stop_reading(conn);
+  if (conn->http.waiting) { /* answer the call and what is in the backlog, then close */
+    conn->peer_done = 1;
+    return;
+  }
+  conn->closing = 1;
+  flush(conn);
+}
+
+/* Bytes from the client: parsed now, or kept in the backlog while a call waits for its reply. */
+static void take_input(tg_conn_t *conn, const char *data, size_t len) {
+  if (!conn->http.waiting)
+    take_bytes(conn, data, len);
+  else if (tg_buf_append(&conn->backlog, data, len) < 0) /* the call's reply comes first */
+    destroy(conn);
+}
+
+/* On a TLS listener the bytes read are records: what they decrypt to is the input, and what
+ * the handshake answers goes to wire. The records are copied into the session first, so the
+ * read buffer can take the plain bytes. */
+static void take_records(tg_conn_t *conn, const char *data, size_t len) {
+  if (tg_tls_feed(conn->tls, data, len) < 0) {
+    destroy(conn);
+    return;
+  }
+  for (;;) {
+    ssize_t n = tg_tls_read(conn->tls, read_buffer, sizeof read_buffer, &conn->wire);
+    if (n == TG_TLS_MORE)
+      return;
+    if (n == TG_TLS_CLOSED) {
+      peer_closed(conn, UV_EOF);
+      return;
+    }
+    if (n < 0) { /* a failed handshake or a bad record: its alert goes out, then we close */
+      conn->tls_notified = 1;
+      conn->closing = 1;
+      return;
+    }
+    take_input(conn, read_buffer, (size_t)n);
+    if (conn->closing || uv_is_closing((uv_handle_t *)&conn->tcp))
+      return;
+  }
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   tg_conn_t *conn = stream->data;
-  if (nread < 0) { /* EOF or a reset: nothing more will arrive */
-    if (conn->closing || (!conn->http.waiting && conn->out.len + conn->sending.len == 0) || nread != UV_EOF) {
-      destroy(conn);
-      return;
-    }
-    stop_reading(conn);
-    if (conn->http.waiting) { /* answer the call and what is in the backlog, then close */
-      conn->peer_done = 1;
-      return;
-    }
-    conn->closing = 1;
-    flush(conn);
+  if (nread < 0) {
+    peer_closed(conn, nread);
     return;
   }
   if (conn->closing || nread == 0)
-    return;                 /* lingering: the client's late bytes are discarded */
-  if (conn->http.waiting) { /* the call's reply comes first; then these bytes are parsed */
-    if (tg_buf_append(&conn->backlog, buf->base, (size_t)nread) < 0) {
-      destroy(conn);
-      return;
-    }
-  } else
-    take_bytes(conn, buf->base, (size_t)nread);
+    return; /* lingering: the client's late bytes are discarded */
+  if (conn->tls)
+    take_records(conn, buf->base, (size_t)nread);
+  else
+    take_input(conn, buf->base, (size_t)nread);
+  if (uv_is_closing((uv_handle_t *)&conn->tcp))
+    return;
   close_if_drained(conn);
   arm_deadline(conn);
   flush(conn);
@@ -303,6 +363,8 @@ int tg_conn_accept(tg_server_t *server) {
   conn->http.owner = conn;
   conn->http.deliver = deliver;
   rc = uv_accept((uv_stream_t *)&server->listener, (uv_stream_t *)&conn->tcp);
+  if (rc == 0 && server->tls && !(conn->tls = tg_tls_accept(server->tls)))
+    rc = UV_ENOMEM;
   if (rc == 0) {
     describe_peer(conn);
     uv_tcp_nodelay(&conn->tcp, 1);
@@ -315,6 +377,10 @@ int tg_conn_accept(tg_server_t *server) {
   if (open > server->limits.max_connections) {
     tg_log(TG_LOG_WARN, "connection_refused", "client=%s open=%d max=%d", conn->client, open - 1,
            server->limits.max_connections);
+    if (conn->tls) { /* no handshake for a connection refused: it is simply closed */
+      destroy(conn);
+      return 0;
+    }
     tg_http_refuse(&conn->out, 503);
     conn->closing = 1;
     flush(conn);

@@ -6,6 +6,7 @@
 
 #include "http.h"
 #include "server.h"
+#include "tls.h"
 
 struct tg_conn_s {
   uv_tcp_t tcp;
@@ -18,6 +19,9 @@ struct tg_conn_s {
   tg_buf_t out;     /* responses not yet handed to libuv */
   tg_buf_t sending; /* the bytes of the write in flight */
   tg_buf_t backlog; /* bytes read while a call waits; parsed once it is answered */
+  tg_tls_t *tls;    /* on a TLS listener: the session between the socket and the parser */
+  tg_buf_t wire;    /* TLS records not yet handed to libuv (out, once sealed, and handshakes) */
+  int tls_notified; /* our close_notify is out */
   int writing;
   int closing;   /* no more requests: finish writing, then shut down */
   int peer_done; /* the client sent EOF while a call ran: answer what it sent, then close */

@@ -5,14 +5,16 @@
 #include <string.h>
 
 int tg_listeners_open(tg_listeners_t *listeners, uv_loop_t *loop, const tg_server_t *like,
-                      const tg_address_t *addresses, const int *ports, int count, char *err, size_t errcap) {
+                      const tg_address_t *addresses, const int *ports, tg_tls_context_t *const *tls, int count,
+                      char *err, size_t errcap) {
   listeners->count = 0;
   for (int i = 0; i < count; i++) {
     tg_server_t *server = &listeners->server[i];
     *server = (tg_server_t){.routes = like->routes,
                             .limits = like->limits,
                             .gateway_open = like->gateway_open,
-                            .reuse_port = like->reuse_port};
+                            .reuse_port = like->reuse_port,
+                            .tls = tls ? tls[i] : NULL};
     int port = ports ? ports[i] : addresses[i].port;
     int rc = tg_server_listen(server, loop, addresses[i].host, port);
     if (rc < 0) {

@@ -13,10 +13,12 @@ typedef struct tg_listeners_s {
 
 /* Listens on each of the count addresses, every server a copy of like (routes, limits,
  * gateway_open, reuse_port). ports, when not NULL, gives the port for each address instead
- * (workers bind the ports the main thread resolved). Returns 0, or a libuv error with the
+ * (workers bind the ports the main thread resolved); tls, when not NULL, the certificate of
+ * each address that serves HTTPS (NULL for plain HTTP). Returns 0, or a libuv error with the
  * address in err; then nothing stays open. */
 int tg_listeners_open(tg_listeners_t *listeners, uv_loop_t *loop, const tg_server_t *like,
-                      const tg_address_t *addresses, const int *ports, int count, char *err, size_t errcap);
+                      const tg_address_t *addresses, const int *ports, tg_tls_context_t *const *tls, int count,
+                      char *err, size_t errcap);
 /* The bound port of each listener, in order (for the workers). */
 void tg_listeners_ports(const tg_listeners_t *listeners, int *ports);
 /* Every bound address, separated by sep, into out (cut to cap). */

@@ -41,6 +41,8 @@ typedef struct gateway_s {
   uv_timer_t drain_check, drain_deadline;
   uv_signal_t sigint, sigterm, sighup, sigusr1;
   int stopping;
+  const tg_config_t *config;
+  tg_tls_context_t *const *tls; /* per --listen address: its certificate, or NULL */
 } gateway_t;
 
 /* The runtime lives in lua/ beside the build directory when run from a checkout, else in the
@@ -122,12 +124,30 @@ static void on_stop_signal(uv_signal_t *signal, int signum) {
   uv_timer_start(&gw->drain_deadline, on_drain_deadline, gw->drain_timeout_ms, 0);
 }
 
+/* SIGHUP reads every TLS listener's certificate and key again (renewed certificates): new
+ * connections get the new one; one that does not load leaves the old one serving. */
+static void reload_certificates(gateway_t *gw) {
+  for (int i = 0; i < gw->config->listen_count; i++) {
+    const tg_address_t *address = &gw->config->listen[i];
+    char err[512], quoted[600];
+    if (!gw->tls[i])
+      continue;
+    if (tg_tls_context_reload(gw->tls[i], err, sizeof err) == 0) {
+      tg_log(TG_LOG_INFO, "tls_reloaded", "listen=%s:%d cert=%s", address->host, address->port, address->tls_cert);
+    } else {
+      tg_log_quote(quoted, sizeof quoted, err, strlen(err));
+      tg_log(TG_LOG_ERROR, "tls_reload_failed", "listen=%s:%d error=%s", address->host, address->port, quoted);
+    }
+  }
+}
+
 static void on_hangup(uv_signal_t *signal, int signum) {
   gateway_t *gw = signal->data;
   if (gw->stopping)
     return;
   sd_notify(0, "RELOADING=1");
   tg_reload_now(&gw->reload, "SIGHUP");
+  reload_certificates(gw);
   sd_notify(0, "READY=1");
 }
 
@@ -205,8 +225,11 @@ static void announce(gateway_t *gw, const tg_config_t *config) {
 /* Starts the --workers beyond the main thread on the main listeners' ports. */
 static int start_workers(gateway_t *gw, const tg_config_t *config, const tg_script_config_t *script_config,
                          const tg_server_t *like) {
-  gw->workers_plan = (tg_workers_plan_t){
-      .config = config, .script_config = script_config, .like = like, .upstreams = gw->admin.upstreams};
+  gw->workers_plan = (tg_workers_plan_t){.config = config,
+                                         .script_config = script_config,
+                                         .like = like,
+                                         .upstreams = gw->admin.upstreams,
+                                         .tls = gw->tls};
   tg_listeners_ports(&gw->listeners, gw->workers_plan.ports);
   char err[2048];
   gw->handlers[0] = gw->handler;
@@ -222,8 +245,13 @@ static int start_workers(gateway_t *gw, const tg_config_t *config, const tg_scri
 
 /* Serves until SIGTERM/SIGINT on a store and rules generation that are already open. */
 static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_t *handler,
-                       const tg_script_config_t *script_config, tg_upstreams_t *upstreams) {
-  gateway_t gw = {.loop = uv_default_loop(), .handler = handler, .drain_timeout_ms = config->drain_timeout_ms};
+                       const tg_script_config_t *script_config, tg_upstreams_t *upstreams,
+                       tg_tls_context_t *const *tls) {
+  gateway_t gw = {.loop = uv_default_loop(),
+                  .handler = handler,
+                  .drain_timeout_ms = config->drain_timeout_ms,
+                  .config = config,
+                  .tls = tls};
   gw.admin = (tg_admin_t){.reload = &gw.reload,
                           .listeners = &gw.listeners,
                           .open_conns = &gw.open_conns,
@@ -245,7 +273,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                                  .on_admin = tg_admin_public,
                                  .admin_ctx = &gw.admin}};
   char err[512];
-  if (tg_listeners_open(&gw.listeners, gw.loop, &like, config->listen, NULL, config->listen_count, err, sizeof err) <
+  if (tg_listeners_open(&gw.listeners, gw.loop, &like, config->listen, NULL, tls, config->listen_count, err, sizeof err) <
       0) {
     fprintf(stderr, "taskgate: %s\n", err);
     uv_run(gw.loop, UV_RUN_DEFAULT);
@@ -293,8 +321,27 @@ static void raise_fd_limit(void) {
   }
 }
 
+/* Loads the certificate of every --listen address with --tls-cert. Returns 0, or -1 with the
+ * reason on stderr (none stays loaded). */
+static int open_certificates(const tg_config_t *config, tg_tls_context_t **tls) {
+  char err[512];
+  for (int i = 0; i < config->listen_count; i++) {
+    const tg_address_t *address = &config->listen[i];
+    if (address->tls_cert && !(tls[i] = tg_tls_context_new(address->tls_cert, address->tls_key, err, sizeof err))) {
+      fprintf(stderr, "taskgate: tls for %s:%d: %s\n", address->host, address->port, err);
+      for (int j = 0; j < i; j++)
+        tg_tls_context_free(tls[j]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 static int serve(const tg_config_t *config, const char *runtime_dir) {
   char err[4096];
+  tg_tls_context_t *tls[TG_MAX_LISTEN] = {0};
+  if (open_certificates(config, tls) < 0)
+    return 1;
   tg_xml_init();
   if (tg_upstream_global_init() < 0) {
     fprintf(stderr, "taskgate: cannot initialise libcurl\n");
@@ -341,7 +388,7 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
       !(batch = tg_batch_new(uv_default_loop(), store, tg_handler_runner(&handler))))
     fprintf(stderr, "taskgate: the runtime cannot build its error reply\n");
   else
-    handler.batch = batch, status = run_gateway(config, store, &handler, &script_config, upstreams);
+    handler.batch = batch, status = run_gateway(config, store, &handler, &script_config, upstreams, tls);
   tg_batch_free(batch);
   uv_run(uv_default_loop(), UV_RUN_NOWAIT); /* lets the batcher's handle close */
   uv_loop_close(uv_default_loop());
@@ -349,6 +396,8 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   tg_handler_free(&handler);
   tg_upstream_free(upstream);
   tg_upstreams_free(upstreams);
+  for (int i = 0; i < TG_MAX_LISTEN; i++)
+    tg_tls_context_free(tls[i]);
   tg_checkpointer_stop(checkpointer);
   tg_store_close(store);
   tg_instance_release(lock);

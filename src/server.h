@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "tls.h"
 
 typedef struct tg_conn_s tg_conn_t;
 
@@ -25,6 +26,7 @@ typedef struct tg_server_s {
   int open_conns;
   int *gateway_open; /* open connections of all workers (atomic), for --max-connections */
   int reuse_port;    /* share the port with the other workers' listeners */
+  tg_tls_context_t *tls; /* HTTPS: the address's certificate (shared by the workers), or NULL */
   int listening;
   char address[80]; /* the bound HOST:PORT, port 0 resolved */
   int port;         /* the bound port */

@@ -82,7 +82,7 @@ static int open_loop_parts(tg_worker_t *w) {
   tg_server_t like = *plan->like;
   like.routes.task_ctx = &w->handler;
   like.reuse_port = 1;
-  return tg_listeners_open(&w->listeners, &w->loop, &like, config->listen, plan->ports, config->listen_count,
+  return tg_listeners_open(&w->listeners, &w->loop, &like, config->listen, plan->ports, plan->tls, config->listen_count,
                            w->start_error, sizeof w->start_error);
 }
 

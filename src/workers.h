@@ -25,6 +25,7 @@ typedef struct tg_workers_plan_s {
   const tg_server_t *like;  /* limits, routes, the gateway's connection count */
   int ports[TG_MAX_LISTEN]; /* the main listeners' bound ports, one per --listen address */
   tg_upstreams_t *upstreams; /* --upstream's set, shared, or NULL */
+  tg_tls_context_t *const *tls; /* per address: its certificate (shared), or NULL; or NULL */
 } tg_workers_plan_t;
 
 /* Starts count threads; each is listening when this returns 0. On -1 (with err) none runs. */

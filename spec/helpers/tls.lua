@@ -34,4 +34,24 @@ function M.issue(ca, name, usage)
   return { cert = base .. ".crt", key = base .. ".key" }
 end
 
+--- POSTs body to host:port over HTTPS, trusting ca.cert, count times on one connection (opts:
+--- count, method, path, headers = {"Name: value"}). Returns {cert_sha256, alpn, replies =
+--- {{status, body}...}} or {error}.
+function M.post(port, ca, body, opts)
+  opts = opts or {}
+  local input = gateway.tmpdir() .. "/body"
+  gateway.write_file(input, body or "")
+  local args = { gateway.python, os.getenv("TASKGATE_ROOT") .. "/spec/helpers/https_client.py", opts.host or "127.0.0.1",
+    tostring(port), ca.cert, "--count", tostring(opts.count or 1), "--method", opts.method or "POST", "--path",
+    opts.path or "/api/v2/task" }
+  for _, header in ipairs(opts.headers or {}) do
+    args[#args + 1] = "--header"
+    args[#args + 1] = header
+  end
+  for i, arg in ipairs(args) do args[i] = "'" .. arg:gsub("'", "'\\''") .. "'" end
+  local out = gateway.run(table.concat(args, " ") .. " <" .. input)
+  os.remove(input)
+  return assert(require("dkjson").decode(out), out)
+end
+
 return M

@@ -1,6 +1,7 @@
 -- HTTPS with a throwaway CA made in the spec (spec/helpers/tls.lua): the upstream and rules'
--- requests over HTTPS with the certificate verified.
+-- requests over HTTPS with the certificate verified; HTTPS on the listeners.
 local gateway = require "helpers.gateway"
+local socket = require "socket"
 local tls = require "helpers.tls"
 
 local F = gateway.fault
@@ -87,5 +88,166 @@ end
     local out, code = gateway.run(gateway.binary .. " --upstream https://127.0.0.1:1/api/v2/task --upstream-ca /nonexistent/ca.pem")
     assert.equal(2, code)
     assert.matches("invalid value '/nonexistent/ca.pem' for --upstream-ca", out, 1, true)
+  end)
+end)
+
+describe("a TLS listener", function()
+  local ca, server
+  setup(function()
+    ca = tls.ca()
+    server = tls.issue(ca, "127.0.0.1")
+  end)
+
+  local function tls_args(cert)
+    cert = cert or server
+    return string.format("--tls-cert %s --tls-key %s", cert.cert, cert.key)
+  end
+
+  local cancel_body = gateway.methodcall("cancel_task", "<task_id>5</task_id>")
+
+  it("serves the task interface over HTTPS on the --listen the certificate follows", function()
+    local gw = gateway.start({ args = tls_args() }) -- after the helper's --listen 127.0.0.1:0
+    local result = tls.post(gw.port, ca, cancel_body, { count = 3 })
+    assert.is_nil(result.error)
+    assert.equal(3, #result.replies)
+    for _, reply in ipairs(result.replies) do
+      assert.equal(200, reply.status)
+      assert.equal(F(1017), reply.body)
+    end
+    assert.equal("http/1.1", result.alpn) -- the client offered h2 first
+    gw:stop()
+  end)
+
+  it("answers pipelined requests in order and large replies whole", function()
+    local gw = gateway.start({ args = tls_args() })
+    local groups = {}
+    for i = 1, 300 do groups[i] = { 1000 + i, 1 } end
+    assert.is_nil(tls.post(gw.port, ca, gateway.methodcall("create_taskgroup", gateway.taskgroup_params(1, groups))).error)
+    local result = tls.post(gw.port, ca, gateway.methodcall("gettaskinfo", ""), { count = 2 })
+    assert.equal(200, result.replies[2].status)
+    assert.matches("<task_id>1300</task_id>", result.replies[2].body)
+    assert.is_true(#result.replies[2].body > 20000)
+    gw:stop()
+  end)
+
+  it("serves plain HTTP on another --listen beside it", function()
+    local gw = gateway.start({ args = tls_args() .. " --listen 127.0.0.1:0" })
+    local ports = {}
+    for port in gateway.read_file(gw.out):match("listening on ([^\n]+)"):gmatch(":(%d+)") do ports[#ports + 1] = tonumber(port) end
+    assert.equal(2, #ports)
+    assert.equal(F(1017), tls.post(ports[1], ca, cancel_body).replies[1].body)
+    local status, body = gateway.get(ports[2], "/healthz")
+    assert.equal(200, status)
+    assert.equal("ok\n", body)
+    gw:stop()
+  end)
+
+  it("closes a connection that speaks plain HTTP to it, and keeps serving", function()
+    local gw = gateway.start({ args = tls_args() })
+    local conn = gw:connect()
+    conn:send(gateway.post_request(cancel_body))
+    local data = conn:receive("*a") -- a TLS alert at most, then the close
+    assert.is_nil((data or ""):find("HTTP/1.1", 1, true))
+    conn:close()
+    assert.equal(F(1017), tls.post(gw.port, ca, cancel_body).replies[1].body)
+    gw:stop()
+  end)
+
+  it("is refused by a client that does not trust its certificate", function()
+    local gw = gateway.start({ args = tls_args() })
+    local other_ca = tls.ca("another CA")
+    assert.matches("CERTIFICATE_VERIFY_FAILED", tls.post(gw.port, other_ca, cancel_body).error)
+    gw:stop()
+  end)
+
+  it("takes a renewed certificate on SIGHUP, and keeps the old one when the new one does not load", function()
+    local dir = gateway.tmpdir()
+    local live = { cert = dir .. "/live.crt", key = dir .. "/live.key" }
+    gateway.write_file(live.cert, gateway.read_file(server.cert))
+    gateway.write_file(live.key, gateway.read_file(server.key))
+    local gw = gateway.start({ args = tls_args(live) })
+    local before = tls.post(gw.port, ca, cancel_body).cert_sha256
+    local renewed = tls.issue(ca, "127.0.0.1")
+    gateway.write_file(live.cert, gateway.read_file(renewed.cert))
+    gateway.write_file(live.key, gateway.read_file(renewed.key))
+    os.execute("kill -HUP " .. gw.pid)
+    local after
+    for _ = 1, 200 do
+      after = tls.post(gw.port, ca, cancel_body).cert_sha256
+      if after ~= before then break end
+      socket.sleep(0.02)
+    end
+    assert.are_not.equal(before, after)
+    assert.matches("event=tls_reloaded", gw:log(), 1, true)
+    gateway.write_file(live.cert, "not a certificate\n")
+    os.execute("kill -HUP " .. gw.pid)
+    for _ = 1, 200 do
+      if gw:log():find("tls_reload_failed", 1, true) then break end
+      socket.sleep(0.02)
+    end
+    assert.matches("event=tls_reload_failed", gw:log(), 1, true)
+    assert.equal(after, tls.post(gw.port, ca, cancel_body).cert_sha256) -- the renewed one still serves
+    gw:stop()
+  end)
+
+  it("serves HTTPS from every worker", function()
+    local gw = gateway.start({ args = tls_args() .. " --workers 3" })
+    for _ = 1, 6 do
+      assert.equal(F(1017), tls.post(gw.port, ca, cancel_body).replies[1].body)
+    end
+    gw:stop()
+  end)
+
+  it("bridges HTTPS to HTTPS: a WMS to gateway A to gateway B, certificates verified both ways", function()
+    local b = gateway.start({ args = tls_args() })
+    local a = gateway.start({ args = string.format("%s --upstream https://127.0.0.1:%d/api/v2/task --upstream-ca %s",
+      tls_args(), b.port, ca.cert) })
+    local result = tls.post(a.port, ca, gateway.methodcall("create_taskgroup", gateway.taskgroup_params(9, { { 90, 1 } })))
+    assert.equal(gateway.OK, result.replies[1].body)
+    assert.matches("<task_id>90</task_id>", tls.post(b.port, ca, gateway.methodcall("gettaskinfo", "")).replies[1].body)
+    a:stop()
+    b:stop()
+  end)
+
+  it("takes its certificate from the config file, for the listen line before it", function()
+    local dir = gateway.tmpdir()
+    gateway.write_file(dir .. "/taskgate.conf", string.format(
+      "listen = 127.0.0.1:0\nlisten = 127.0.0.1:0\ntls-cert = %s\ntls-key = %s\n", server.cert, server.key))
+    local out = dir .. "/out"
+    local pid = io.popen(string.format("%s --config %s/taskgate.conf --admin-listen 127.0.0.1:0 --store %s/s.db --rules %s >%s 2>%s/err & echo $!",
+      gateway.binary, dir, dir, gateway.rules, out, dir)):read("l")
+    local line
+    for _ = 1, 500 do
+      line = (gateway.read_file(out) or ""):match("listening on ([^\n]*)\n")
+      if line then break end
+      socket.sleep(0.01)
+    end
+    local plain, secure = line:match(":(%d+) 127%.0%.0%.1:(%d+)$")
+    local ok, err = pcall(function()
+      assert.equal(200, (gateway.get(tonumber(plain), "/healthz"))) -- the first address: plain HTTP
+      assert.equal(F(1017), tls.post(tonumber(secure), ca, cancel_body).replies[1].body)
+    end)
+    os.execute("kill " .. pid)
+    assert(ok, err)
+  end)
+
+  it("refuses a second --tls-cert for one address", function()
+    local out, code = gateway.run(string.format("%s --listen 127.0.0.1:0 --tls-cert %s --tls-cert %s", gateway.binary,
+      server.cert, server.cert))
+    assert.equal(2, code)
+    assert.matches("--tls-cert belongs after the --listen it secures, once", out, 1, true)
+  end)
+
+  it("refuses --tls-cert with no --listen before it, and a certificate that does not load", function()
+    local out, code = gateway.run(gateway.binary .. " --tls-cert " .. server.cert .. " --listen 127.0.0.1:0")
+    assert.equal(2, code)
+    assert.matches("--tls-cert belongs after the --listen it secures", out, 1, true)
+    local bad = gateway.tmpdir() .. "/bad.pem"
+    gateway.write_file(bad, "garbage\n")
+    local dir = gateway.tmpdir()
+    out, code = gateway.run(string.format("%s --listen 127.0.0.1:0 --tls-cert %s --store %s/s.db --admin-listen 127.0.0.1:0",
+      gateway.binary, bad, dir))
+    assert.equal(1, code)
+    assert.matches("tls for 127.0.0.1:0: cannot load the certificate", out, 1, true)
   end)
 end)
