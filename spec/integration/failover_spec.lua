@@ -37,9 +37,11 @@ local function health(gw)
   return { status, body }
 end
 
+-- A gateway in front of two upstreams, probing every 0.2 s unless extra says otherwise.
 local function bridge(primary, secondary, extra)
-  return gateway.start({ args = string.format("--upstream %s,%s --upstream-probe-interval 0.2 --upstream-connect-timeout 0.5 %s",
-    primary.url, secondary.url, extra or "") })
+  local probe = (extra or ""):find("--upstream-probe-interval", 1, true) and "" or "--upstream-probe-interval 0.2"
+  return gateway.start({ args = string.format("--upstream %s,%s %s --upstream-connect-timeout 0.5 %s",
+    primary.url, secondary.url, probe, extra or "") })
 end
 
 describe("several upstreams", function()
@@ -54,17 +56,27 @@ describe("several upstreams", function()
     gw:stop(); a:stop(); b:stop()
   end)
 
-  it("send a call to the secondary when the primary cannot be reached, and back once it is up again", function()
+  it("send a call on to the secondary when the primary cannot be reached", function()
     local a, b = gateway.fake_upstream("ok"), gateway.fake_upstream("ok")
-    local gw = bridge(a, b)
+    local gw = bridge(a, b, "--upstream-probe-interval 3600") -- only the call can find the primary gone
     assert.equal(echo(1), cancel(gw, 1))
-    local port = a.port
     a:stop("KILL")
     assert.equal(echo(2), cancel(gw, 2)) -- refused by the primary, so nothing reached it: the secondary answers
     assert.equal(1, b:count(2))
     assert.matches("event=upstream_failover from=" .. a.url:gsub("%p", "%%%0"), gw:log())
-    wait_for_state(gw, 1, "down")
+    assert.equal("down", status_of(gw).upstreams[1].state)
     assert.equal(echo(3), cancel(gw, 3)) -- straight to the secondary while the primary is down
+    assert.equal(1, b:count(3))
+    gw:stop(); b:stop()
+  end)
+
+  it("send the calls back to the primary once the probe finds it up again", function()
+    local a, b = gateway.fake_upstream("ok"), gateway.fake_upstream("ok")
+    local gw = bridge(a, b)
+    local port = a.port
+    a:stop("KILL")
+    wait_for_state(gw, 1, "down")
+    assert.equal(echo(3), cancel(gw, 3))
     assert.equal(1, b:count(3))
     local revived = gateway.fake_upstream("ok", { port = port })
     wait_for_state(gw, 1, "up") -- the probe found it
