@@ -33,7 +33,8 @@ describe("taskgate backup", function()
     os.execute(string.format("(%s backup %s --store %s/taskgate.db >%s/backup.out 2>&1; echo $? >%s) &",
       gateway.binary, copy, dir, dir, done))
     local started, next_id, acked = socket.gettime(), 0, 0
-    while not gateway.read_file(done) and socket.gettime() - started < 30 do
+    -- the shell creates the file before it writes the status: wait for the whole line
+    while not (gateway.read_file(done) or ""):find("\n") and socket.gettime() - started < 30 do
       for _, conn in ipairs(conns) do
         next_id = next_id + 1
         conn:send(cancel(next_id))
