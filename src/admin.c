@@ -69,6 +69,11 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   } else {
     tg_buf_puts(body, "null,\"upstreams\":[]");
   }
+  tg_buf_puts(body, ",\"outbox\":");
+  if (admin->outbox)
+    tg_outbox_status_json(admin->outbox, body);
+  else
+    tg_buf_puts(body, "null");
   tg_buf_printf(body, ",\"draining\":%s,\"rules\":", admin->draining ? "true" : "false");
   tg_reload_status_json(admin->reload, body);
   tg_buf_puts(body, "}\n");
@@ -123,6 +128,8 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
   tg_process_metrics(body, admin->started);
   if (admin->upstreams)
     tg_upstreams_metrics(admin->upstreams, body);
+  if (admin->outbox)
+    tg_outbox_metrics(admin->outbox, body);
   tg_metrics_write(body);
 }
 

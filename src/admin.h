@@ -7,6 +7,7 @@
 #include "handler.h"
 #include "reload.h"
 #include "listeners.h"
+#include "outbox.h"
 #include "store.h"
 #include "upstreams.h"
 
@@ -21,6 +22,7 @@ typedef struct tg_admin_s {
   tg_handler_t **handlers;            /* one per worker */
   int handler_count;                  /* = the number of workers */
   tg_upstreams_t *upstreams;          /* --upstream's, or NULL */
+  tg_outbox_t *outbox;                /* the delivery loop, with --outbox-target; or NULL */
   double started;                     /* seconds since the epoch */
   int draining;                       /* set on SIGTERM: /healthz answers 503 */
   char token[TG_ADMIN_TOKEN_MAX + 1]; /* --admin-token-file's token; "" when none is wanted */

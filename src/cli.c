@@ -37,6 +37,9 @@ static const char usage[] =
     "                        --task ID, --method M, --client ADDRESS, --since T, --until T\n"
     "                        (T: 2024-05-01, 2024-05-01T08:00:00Z, or a time ago: 30m, 1h, 7d),\n"
     "                        --outcome ok|fault|CODE; --format json|csv\n"
+    "  outbox list           print the outbox's messages (pending and dead) as JSON lines\n"
+    "  outbox retry ID       send message ID again from now on (a dead one too)\n"
+    "  outbox drop ID        remove message ID from the outbox\n"
     "  backup FILE           copy the store, online, into FILE: one consistent snapshot, taken\n"
     "                        while the gateway goes on serving and writing\n"
     "  restore FILE          put the copy FILE in place of the store (the previous one is kept\n"
@@ -87,6 +90,12 @@ static const char usage[] =
     "  --upstream-probe-interval SEC  how often each upstream's health is probed (default 5)\n"
     "  --upstream-connect-timeout SEC  for outbound connections (default 2)\n"
     "  --upstream-reply-timeout SEC    from request sent to reply received (default 10)\n"
+    "  --outbox-target NAME=URL  where outbox.send{target = NAME} messages go (POST, in order,\n"
+    "                        until a 2xx); repeatable, up to 16\n"
+    "  --outbox-retry-max SEC   the longest wait between attempts to deliver a message (they\n"
+    "                        start at 1 s and double; default 60)\n"
+    "  --outbox-dead-after SEC  a message not delivered this long after it was queued moves to\n"
+    "                        the dead state (default 86400)\n"
     "  --upstream-ca FILE    CA certificates (PEM) trusted for outbound HTTPS: the upstream,\n"
     "                        rules' http.request, outbox targets (default: the system's)\n"
     "  --upstream-cert FILE  client certificate (PEM) for outbound HTTPS servers that ask for one\n"
@@ -168,6 +177,26 @@ static int add_tls_file(tg_config_t *config, const char *name, const char *value
   return readable(value) ? (*file = value, 0) : -1;
 }
 
+/* Adds an --outbox-target NAME=URL: a name rules use (letters, digits, '_', '-'; up to 32), once,
+ * and an http:// or https:// URL. Returns 0 or -1. */
+static int add_outbox_target(tg_outbox_config_t *outbox, const char *value) {
+  const char *eq = strchr(value, '=');
+  size_t name_len = eq ? (size_t)(eq - value) : 0;
+  static const char name_bytes[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+  if (!eq || name_len == 0 || name_len >= TG_OUTBOX_NAME_BYTES || strspn(value, name_bytes) != name_len ||
+      outbox->target_count == TG_OUTBOX_MAX_TARGETS ||
+      (strncmp(eq + 1, "http://", 7) != 0 && strncmp(eq + 1, "https://", 8) != 0))
+    return -1;
+  for (int i = 0; i < outbox->target_count; i++)
+    if (strlen(outbox->targets[i].name) == name_len && strncmp(outbox->targets[i].name, value, name_len) == 0)
+      return -1;
+  tg_outbox_target_t *target = &outbox->targets[outbox->target_count++];
+  memcpy(target->name, value, name_len);
+  target->name[name_len] = '\0';
+  target->url = eq + 1;
+  return 0;
+}
+
 /* Applies one --name value pair; returns 0, -1 for a bad value or -2 for an unknown name. */
 static int apply(tg_config_t *config, const char *name, const char *value) {
   long n;
@@ -175,6 +204,15 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
     return add_listen(config, value);
   if (strcmp(name, "tls-cert") == 0 || strcmp(name, "tls-key") == 0)
     return add_tls_file(config, name, value);
+  if (strcmp(name, "outbox-target") == 0)
+    return add_outbox_target(&config->outbox, value);
+  if (strcmp(name, "outbox-retry-max") == 0)
+    return parse_seconds(value, &config->outbox.retry_max_ms);
+  if (strcmp(name, "outbox-dead-after") == 0) {
+    if (parse_number(value, 1, 366L * 86400, &n) < 0)
+      return -1;
+    return config->outbox.dead_after_seconds = (unsigned)n, 0;
+  }
   if (strcmp(name, "admin-listen") == 0)
     return parse_address(config->admin_host, sizeof config->admin_host, &config->admin_port, value);
   if (strcmp(name, "log-format") == 0) {
@@ -255,8 +293,8 @@ typedef struct seen_s {
 
 /* Returns 1 when name was already set in this source (and is not repeatable); else records it. */
 static int set_twice(seen_t *seen, const char *name) {
-  if (strcmp(name, "listen") == 0 || strncmp(name, "tls-", 4) == 0) /* once per address: add_tls_file */
-    return 0;
+  if (strcmp(name, "listen") == 0 || strncmp(name, "tls-", 4) == 0 || strcmp(name, "outbox-target") == 0)
+    return 0; /* repeatable; tls-* once per address (add_tls_file), a target once per name */
   for (int i = 0; i < seen->count; i++)
     if (strcmp(seen->names[i], name) == 0)
       return 1;
@@ -372,13 +410,15 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       .upstream_reply_timeout_ms = 10000,
       .upstream_probe_interval_ms = 5000,
       .drain_timeout_ms = 10000,
+      .outbox = {.dead_after_seconds = 86400, .retry_max_ms = 60000},
       .admin_host = "127.0.0.1", /* private by default: status and metrics tell a lot */
       .admin_port = 44100,
   };
   int i = 1;
   if (i < argc && argv[i][0] != '-') {
     config->command = argv[i++];
-    static const char *const commands[] = {"serve", "audit", "check", "reload", "status", "backup", "restore", NULL};
+    static const char *const commands[] = {"serve",  "audit",   "check",  "reload", "status",
+                                           "backup", "restore", "outbox", NULL};
     int known = 0;
     for (int c = 0; commands[c]; c++)
       known |= strcmp(config->command, commands[c]) == 0;
@@ -386,6 +426,17 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       return snprintf(err, errcap, "unknown command '%s' (try --help)", config->command), TG_CLI_USAGE;
     if (strcmp(config->command, "check") == 0 && i < argc && argv[i][0] != '-')
       config->check_dir = argv[i++];
+    if (strcmp(config->command, "outbox") == 0) {
+      static const char *const actions[] = {"list", "retry", "drop", NULL};
+      int known_action = 0;
+      for (int a = 0; i < argc && actions[a]; a++)
+        known_action |= strcmp(argv[i], actions[a]) == 0;
+      if (!known_action)
+        return snprintf(err, errcap, "outbox needs list, retry ID or drop ID (try --help)"), TG_CLI_USAGE;
+      config->outbox_action = argv[i++];
+      if (strcmp(config->outbox_action, "list") != 0 && i < argc && argv[i][0] != '-')
+        config->outbox_id = argv[i++];
+    }
     if (strcmp(config->command, "backup") == 0 || strcmp(config->command, "restore") == 0) {
       int backup = config->command[0] == 'b';
       if (i >= argc || argv[i][0] == '-')
@@ -405,7 +456,7 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
   if (rc != TG_CLI_RUN)
     return rc;
   seen_t seen = {0};
-  int listen_on_command_line = 0;
+  int listen_on_command_line = 0, targets_on_command_line = 0;
   config->listens_in_source = 0;
   for (; i < argc; i++) {
     const char *arg = argv[i];
@@ -430,6 +481,8 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       return snprintf(err, errcap, "option '--%s' given twice (try --help)", name), TG_CLI_USAGE;
     if (strcmp(name, "listen") == 0 && !listen_on_command_line++)
       config->listen_count = 0; /* the command line's addresses replace the config file's */
+    if (strcmp(name, "outbox-target") == 0 && !targets_on_command_line++)
+      config->outbox.target_count = 0; /* and so do its outbox targets */
     rc = strcmp(config->command, "audit") == 0 ? apply_audit(&config->audit, name, value) : -2;
     if (rc == -2)
       rc = apply(config, name, value);
@@ -458,4 +511,13 @@ tg_upstream_options_t tg_cli_upstream_options(const tg_config_t *config, tg_upst
                                  .cert_file = config->upstream_cert,
                                  .key_file = config->upstream_key,
                                  .upstreams = upstreams};
+}
+
+void tg_cli_outbox_names(const tg_config_t *config, char *out, size_t cap) {
+  size_t used = 0;
+  out[0] = '\0';
+  for (int i = 0; i < config->outbox.target_count && used < cap; i++) {
+    int n = snprintf(out + used, cap - used, "%s%s", i ? "," : "", config->outbox.targets[i].name);
+    used += n > 0 ? (size_t)n : 0;
+  }
 }

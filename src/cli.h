@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "outbox.h"
 #include "upstream.h"
 #include "upstreams.h"
 
@@ -42,6 +43,8 @@ typedef struct tg_config_s {
   const char *upstream_url; /* bridge mode: forward calls there (one or more URLs, by commas) */
   unsigned upstream_probe_interval_ms;
   const char *upstream_ca, *upstream_cert, *upstream_key; /* outbound TLS, or NULL */
+  tg_outbox_config_t outbox;                              /* --outbox-target, --outbox-dead-after */
+  const char *outbox_action, *outbox_id;                  /* outbox's ACTION [ID] arguments */
   char admin_host[64];                                    /* --admin-listen: /status, /metrics and /healthz */
   int admin_port;
   const char *admin_token_file; /* NULL: the admin address answers without a token */
@@ -60,6 +63,9 @@ enum { TG_CLI_RUN = 0, TG_CLI_DONE = 1, TG_CLI_USAGE = -1 };
 
 /* The outbound HTTP client's options the flags ask for, sending to the set of --upstream. */
 tg_upstream_options_t tg_cli_upstream_options(const tg_config_t *config, tg_upstreams_t *upstreams);
+
+/* The --outbox-target names, by commas, into out (what rules may name in outbox.send). */
+void tg_cli_outbox_names(const tg_config_t *config, char *out, size_t cap);
 
 /* Fills config from argv. Returns TG_CLI_RUN, TG_CLI_DONE when --help or --version was printed,
  * or TG_CLI_USAGE with a message in err. */

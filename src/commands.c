@@ -45,12 +45,16 @@ int tg_command_check(const tg_config_t *config, const char *runtime_dir) {
     fprintf(stderr, "taskgate: check: %s\n", err);
     return 1;
   }
+  char outbox_targets[TG_OUTBOX_MAX_TARGETS * TG_OUTBOX_NAME_BYTES]; /* as the gateway would know them */
+  tg_cli_outbox_names(config, outbox_targets, sizeof outbox_targets);
   tg_script_config_t script_config = {
       .runtime_dir = runtime_dir,
       .rules_dir = dir,
       .store = store,
       .memory_limit = config->memory_limit,
       .time_limit_ms = config->time_limit_ms,
+      .upstream_url = config->upstream_url,
+      .outbox_targets = outbox_targets,
   };
   tg_script_t *script = tg_script_new(&script_config, err, sizeof err);
   int status = 0;

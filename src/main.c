@@ -19,6 +19,7 @@
 #include "instance.h"
 #include "listeners.h"
 #include "log.h"
+#include "outbox.h"
 #include "reload.h"
 #include "script.h"
 #include "server.h"
@@ -78,6 +79,7 @@ static void finish_drain(gateway_t *gw) {
   uv_timer_stop(&gw->drain_deadline);
   tg_server_close(&gw->admin_server);
   tg_upstreams_probe_stop(gw->admin.upstreams);
+  tg_outbox_stop(gw->admin.outbox); /* a delivery in flight stays pending: at least once */
   if (gw->handler->upstream)
     tg_upstream_close(gw->handler->upstream);
   uv_unref((uv_handle_t *)&gw->sigint);
@@ -298,6 +300,9 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   announce(&gw, config);
   if (upstreams && tg_upstreams_probe_start(upstreams, gw.loop, handler->upstream, config->upstream_probe_interval_ms) < 0)
     tg_log(TG_LOG_WARN, "upstream_probe_failed", "hint=\"upstreams are marked down and up by calls only\"");
+  /* One delivery loop however many workers: the main thread's. */
+  if (config->outbox.target_count && !(gw.admin.outbox = tg_outbox_start(gw.loop, store, handler->upstream, &config->outbox)))
+    tg_log(TG_LOG_ERROR, "outbox_failed", "reason=\"out of memory\"");
   uv_run(gw.loop, UV_RUN_DEFAULT);
   close_signals(&gw);
   uv_close((uv_handle_t *)&gw.drain_check, NULL);
@@ -360,6 +365,8 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
     tg_instance_release(lock);
     return 1;
   }
+  char outbox_targets[TG_OUTBOX_MAX_TARGETS * TG_OUTBOX_NAME_BYTES];
+  tg_cli_outbox_names(config, outbox_targets, sizeof outbox_targets);
   tg_script_config_t script_config = {
       .runtime_dir = runtime_dir,
       .rules_dir = config->rules_dir,
@@ -367,6 +374,7 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
       .memory_limit = config->memory_limit,
       .time_limit_ms = config->time_limit_ms,
       .upstream_url = config->upstream_url,
+      .outbox_targets = outbox_targets,
   };
   tg_script_t *script = tg_script_new(&script_config, err, sizeof err);
   if (!script) {
@@ -426,5 +434,7 @@ int main(int argc, char **argv) {
     return tg_command_backup(&config);
   if (strcmp(config.command, "restore") == 0)
     return tg_command_restore(&config);
+  if (strcmp(config.command, "outbox") == 0)
+    return tg_outbox_command(config.store_path, config.outbox_action, config.outbox_id);
   return serve(&config, runtime_dir);
 }

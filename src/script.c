@@ -187,6 +187,10 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
     lua_pushstring(script->L, config->upstream_url);
     lua_setfield(script->L, LUA_REGISTRYINDEX, TG_SYS_UPSTREAM_KEY);
   }
+  if (config->outbox_targets) {
+    lua_pushstring(script->L, config->outbox_targets);
+    lua_setfield(script->L, LUA_REGISTRYINDEX, TG_SYS_OUTBOX_KEY);
+  }
   preload(script->L, "taskgate.db", open_db);
   preload(script->L, "taskgate.xml", tg_xml_lua_open);
   preload(script->L, "taskgate.sys", tg_sys_lua_open);

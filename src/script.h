@@ -16,6 +16,7 @@ typedef struct tg_script_config_s {
   size_t memory_limit;      /* bytes the Lua state may hold */
   unsigned time_limit_ms;   /* Lua time one call may take */
   const char *upstream_url; /* --upstream, or NULL */
+  const char *outbox_targets; /* the --outbox-target names, by commas; or NULL */
 } tg_script_config_t;
 
 typedef struct tg_script_s tg_script_t;

@@ -191,6 +191,25 @@ static const char *const migrations[] = {
     "UPDATE port SET opened_epoch = CAST(strftime('%s', 'now') AS INTEGER);"
     "CREATE TRIGGER port_opened AFTER INSERT ON port BEGIN"
     "  UPDATE port SET opened_epoch = CAST(strftime('%s', 'now') AS INTEGER) WHERE port_id = NEW.port_id; END;",
+
+    /* 9: the outbox (src/outbox.c): messages a rule queued in its call's transaction, each
+     * target's in message_id order, until the target acknowledges them (then the row goes) or
+     * they are past the dead-letter time (state 'dead'). uuid is the X-Message-Id receivers
+     * deduplicate on; times are epoch seconds. */
+    "CREATE TABLE outbox ("
+    "  message_id INTEGER PRIMARY KEY,"
+    "  uuid TEXT NOT NULL UNIQUE,"
+    "  target TEXT NOT NULL,"
+    "  body BLOB NOT NULL,"
+    "  content_type TEXT NOT NULL,"
+    "  request_id TEXT,"
+    "  created REAL NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending',"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt REAL NOT NULL DEFAULT 0,"
+    "  last_attempt REAL,"
+    "  last_error TEXT);"
+    "CREATE INDEX outbox_by_target ON outbox(target, state, message_id);",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {

@@ -16,6 +16,7 @@
 #include "fault_names.h"
 #include "json_lua.h"
 #include "log.h"
+#include "outbox.h"
 
 enum { MAX_RULE_BYTES = 1024 * 1024 };
 
@@ -219,6 +220,27 @@ static int sys_now(lua_State *L) {
   return 1;
 }
 
+/* sys.outbox_targets() -> the --outbox-target names by commas (set by the host), or nil. */
+static int sys_outbox_targets(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, TG_SYS_OUTBOX_KEY);
+  return 1;
+}
+
+/* sys.outbox_wake(): a message was queued (it goes once its call commits). */
+static int sys_outbox_wake(lua_State *L) {
+  tg_outbox_wake();
+  return 0;
+}
+
+/* sys.request_id() -> the running call's request id, or nil between calls. */
+static int sys_request_id(lua_State *L) {
+  if (current_call && current_call->request_id[0])
+    lua_pushstring(L, current_call->request_id);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
 /* sys.upstream() -> the --upstream URL (set by the host in the registry), or nil. */
 static int sys_upstream(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, TG_SYS_UPSTREAM_KEY);
@@ -232,6 +254,9 @@ int tg_sys_lua_open(lua_State *L) {
       {"log", sys_log},
       {"now", sys_now},
       {"upstream", sys_upstream},
+      {"outbox_targets", sys_outbox_targets},
+      {"outbox_wake", sys_outbox_wake},
+      {"request_id", sys_request_id},
       {"note", sys_note},
       {"set_fault_names", sys_set_fault_names},
       {"json_encode", tg_json_lua_encode},

@@ -6,6 +6,8 @@
 
 /* The registry field holding the --upstream URL that sys.upstream() returns. */
 #define TG_SYS_UPSTREAM_KEY "taskgate.upstream_url"
+/* The registry field holding the --outbox-target names (by commas) sys.outbox_targets() returns. */
+#define TG_SYS_OUTBOX_KEY "taskgate.outbox_targets"
 
 /* What the rules say about the call they are running, for its log line and metrics. */
 typedef struct tg_call_note_s {

@@ -36,7 +36,7 @@ local safe_libraries = { "string", "table", "math", "utf8", "coroutine" }
 local api_modules = {
   check = "taskgate.check", store = "taskgate.store", audit = "taskgate.audit", log = "taskgate.log",
   clock = "taskgate.clock", reply = "taskgate.reply", ports = "taskgate.ports", params = "taskgate.params", bins = "taskgate.bins",
-  upstream = "taskgate.upstream", http = "taskgate.http",
+  upstream = "taskgate.upstream", http = "taskgate.http", outbox = "taskgate.outbox",
 }
 
 -- setmetatable without finalizers. Lua runs a __gc with the instruction hook switched off, so

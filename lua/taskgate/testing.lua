@@ -19,7 +19,7 @@ local function forget_runtime()
 end
 
 --- Loads rules_dir on a fresh temporary store (options.upstream: the --upstream URL the rules
---- see; options.clock: a function giving the epoch seconds the rules see from loading on;
+--- see; options.outbox_targets: the --outbox-target names they may send to; options.clock: a function giving the epoch seconds the rules see from loading on;
 --- options.store: the path of a store to use instead, which close() leaves in place).
 --- Returns a site with:
 ---   call(method, params, client, interface) -> the reply table ({params=..} or {fault={code=..}});
@@ -38,7 +38,11 @@ function M.open(rules_dir, options)
   local db = native.open_store(options.store or (dir .. "/store.db"))
   package.preload["taskgate.db"] = function() return db end
   -- --upstream as the rules see it; outbound requests go to site.outbound(request) (if set).
-  local sys = setmetatable({ upstream = function() return options.upstream end }, { __index = native.sys })
+  -- --outbox-target names as the rules see them (options.outbox_targets = {"erp", ...}); what
+  -- they queue is in the store's outbox table.
+  local outbox_targets = options.outbox_targets and table.concat(options.outbox_targets, ",")
+  local sys = setmetatable({ upstream = function() return options.upstream end,
+    outbox_targets = function() return outbox_targets end }, { __index = native.sys })
   package.preload["taskgate.sys"] = function() return sys end
   package.preload["taskgate.xml"] = function() return native.xml end
   if options.clock then require("taskgate.clock").source = options.clock end

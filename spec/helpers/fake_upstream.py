@@ -22,6 +22,7 @@ MODE says how it answers:
   huge              a 2 MiB reply
   status_500        answers 500 with a reply body
   receiver          an outbox receiver: 200 to every POST (the log is the record)
+  slow_receiver     the same, answering 1 s after reading each request
 """
 import argparse
 import json
@@ -141,7 +142,9 @@ class Handler(socketserver.StreamRequestHandler):
         elif MODE == "status_500":
             self.send(reply_for(task_id, status="500 Internal Server Error"))
             return True
-        elif MODE == "receiver":
+        elif MODE in ("receiver", "slow_receiver"):
+            if MODE == "slow_receiver":
+                time.sleep(1)
             self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
             return True
         self.send(reply_for(task_id))

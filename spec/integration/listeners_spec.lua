@@ -95,14 +95,16 @@ describe("single-valued options", function()
     ["lua-memory-limit"] = "32", upstream = "http://127.0.0.1:1/api/v2/task", ["upstream-connect-timeout"] = "1",
     ["upstream-reply-timeout"] = "1", ["pid-file"] = "x.pid", runtime = "lua", ["admin-token-file"] = "token",
     ["upstream-ca"] = "/dev/null", ["upstream-cert"] = "/dev/null", ["upstream-key"] = "/dev/null",
-    ["log-file"] = "x.log", ["upstream-probe-interval"] = "2",
+    ["log-file"] = "x.log", ["upstream-probe-interval"] = "2", ["outbox-retry-max"] = "5",
+    ["outbox-dead-after"] = "60",
   }
 
-  -- --tls-cert and --tls-key come once per --listen (spec/integration/tls_spec.lua).
-  it("are all covered here: every option of --help but --listen, --tls-*, --config, --help and --version", function()
+  -- --tls-cert and --tls-key come once per --listen (spec/integration/tls_spec.lua), and
+  -- --outbox-target once per target (spec/integration/outbox_spec.lua).
+  it("are all covered here: every option of --help but --listen, --tls-*, --outbox-target, --config, --help and --version", function()
     local help = gateway.run(gateway.binary .. " --help")
     for flag in help:gmatch("\n  %-%-([%w%-]+)") do
-      local per_address = flag == "listen" or flag == "tls-cert" or flag == "tls-key"
+      local per_address = flag == "listen" or flag == "tls-cert" or flag == "tls-key" or flag == "outbox-target"
       if not per_address and flag ~= "config" and flag ~= "help" and flag ~= "version" then
         assert.is_not_nil(values[flag], "--" .. flag .. " has no case here")
       end

@@ -85,8 +85,10 @@ describe("the store schema", function()
     assert.equal(1, db.exec("UPDATE taskgroup SET taskgroup_id = 3 WHERE taskgroup_id = 2"))
   end)
 
-  -- Turns a new store back into one of schema version 7 (before the counts per category).
+  -- Turns a new store back into one of schema version 7 (before the counts per category and the
+  -- outbox).
   local function as_version_7()
+    db.exec("DROP TABLE outbox")
     for _, name in ipairs({ "taskgroup_counted_by_category", "taskgroup_uncounted_by_category",
       "taskgroup_recategorized", "task_counted_by_category", "task_uncounted_by_category", "task_regrouped",
       "port_opened" }) do
@@ -123,7 +125,7 @@ describe("the store schema", function()
     db.exec("PRAGMA user_version = 2")
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(8, db.row("PRAGMA user_version").user_version)
+    assert.equal(9, db.row("PRAGMA user_version").user_version)
     assert.equal(12, db.row("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'trigger'").n)
     db.exec("DELETE FROM task WHERE task_id = 10")
     assert.is_false(group_exists(db, 1))
@@ -152,7 +154,7 @@ describe("the store schema", function()
     db.exec("PRAGMA user_version = 6")
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(8, db.row("PRAGMA user_version").user_version)
+    assert.equal(9, db.row("PRAGMA user_version").user_version)
     assert.same({ { method = "cancel_task" } }, db.rows("SELECT method, request_id FROM audit"))
   end)
 
@@ -168,8 +170,17 @@ describe("the store schema", function()
     as_version_7()
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(8, db.row("PRAGMA user_version").user_version)
+    assert.equal(9, db.row("PRAGMA user_version").user_version)
     assert.same({ { category = 1, taskgroups = 1, tasks = 2 }, { category = 4, taskgroups = 1, tasks = 1 } }, counts())
+  end)
+
+  it("upgrades a store of version 8 with an empty outbox", function()
+    db.exec("DROP TABLE outbox")
+    db.exec("PRAGMA user_version = 8")
+    db.close()
+    db = runtime.native.open_store(path)
+    assert.equal(9, db.row("PRAGMA user_version").user_version)
+    assert.same({ { n = 0 } }, db.rows("SELECT count(*) AS n FROM outbox"))
   end)
 
   it("keeps the counts per category through every change of a group or a task", function()

@@ -1,0 +1,274 @@
+-- The outbox: messages rules queue for other systems, in the call's transaction, delivered in
+-- order per target until acknowledged, across a receiver that is down, a kill -9 and a restart.
+local dkjson = require "dkjson"
+local gateway = require "helpers.gateway"
+local socket = require "socket"
+
+local F = gateway.fault
+
+-- Rules that queue messages: note (one message per call, its task_id in the body), note_then_fault
+-- (queues, then refuses), note_then_fail (queues, then errors), note_then_call (queues before an
+-- outbound request: refused), note_twice (two targets).
+local RULES = {
+  note = [[
+return function(call)
+  return { message = outbox.send{ target = "erp", body = { task_id = call.params.task_id } } }
+end
+]],
+  note_then_fault = [[
+return function(call)
+  outbox.send{ target = "erp", body = "never" }
+  return fault(1921)
+end
+]],
+  note_then_fail = [[
+return function(call)
+  outbox.send{ target = "erp", body = "never" }
+  error("the rule broke")
+end
+]],
+  note_then_call = [[
+return function(call)
+  outbox.send{ target = "erp", body = "never" }
+  http.request{ url = "http://127.0.0.1:1/x" }
+  return {}
+end
+]],
+  note_unknown = [[
+return function(call)
+  outbox.send{ target = "nobody", body = "x" }
+  return {}
+end
+]],
+  note_both = [[
+return function(call)
+  outbox.send{ target = "erp", body = "to erp " .. call.params.task_id, content_type = "text/plain" }
+  outbox.send{ target = "wms", body = "to wms " .. call.params.task_id, content_type = "text/plain" }
+  return {}
+end
+]],
+}
+
+local rules_dir
+local function rules()
+  rules_dir = rules_dir or gateway.rules_dir(RULES)
+  return rules_dir
+end
+
+local function note(gw, task_id)
+  return gw:call("note", "<task_id>" .. task_id .. "</task_id>")
+end
+
+-- What a receiver does with an X-Message-Id it has seen: nothing. Returns the task ids of the
+-- messages it took, in the order it took them, and how many deliveries it got in all.
+local function deduplicated(receiver)
+  local seen, taken, deliveries = {}, {}, 0
+  for _, request in ipairs(receiver:requests()) do
+    deliveries = deliveries + 1
+    local id = request.headers["x-message-id"]
+    if not seen[id] then
+      seen[id] = true
+      taken[#taken + 1] = tonumber(dkjson.decode(request.body).task_id)
+    end
+  end
+  return taken, deliveries
+end
+
+local function wait_for(what, check, seconds)
+  for _ = 1, (seconds or 20) * 20 do
+    if check() then return end
+    socket.sleep(0.05)
+  end
+  error("waited in vain for " .. what)
+end
+
+local function outbox_of(gw)
+  local _, body = gw:admin("/status")
+  return dkjson.decode(body).outbox
+end
+
+local function list(gw)
+  local records = {}
+  for line in gw:command("outbox list"):gmatch("[^\n]+") do records[#records + 1] = dkjson.decode(line) end
+  return records
+end
+
+local function range(from, to)
+  local list_ = {}
+  for i = from, to do list_[#list_ + 1] = i end
+  return list_
+end
+
+describe("the outbox", function()
+  it("delivers each message once, in order, with its message id, request id and content type", function()
+    local receiver = gateway.fake_upstream("receiver")
+    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url })
+    local ids = {}
+    for i = 1, 10 do ids[i] = note(gw, i):match("<message>(%x+)</message>") end
+    wait_for("10 deliveries", function() return #receiver:requests() == 10 end)
+    local requests = receiver:requests()
+    for i, request in ipairs(requests) do
+      assert.equal(ids[i], request.headers["x-message-id"])
+      assert.equal(ids[i], request.headers["idempotency-key"])
+      assert.equal("application/json", request.headers["content-type"])
+      assert.equal("POST", request.method)
+      assert.equal(i, tonumber(dkjson.decode(request.body).task_id))
+      assert.matches("^%x+%-%d+$", request.headers["x-request-id"]) -- the call that queued it
+    end
+    assert.same({}, list(gw)) -- delivered messages leave the store
+    gw:stop()
+    receiver:stop()
+  end)
+
+  it("keeps every message while the target is down, across kill -9 and a restart, and delivers them all in order", function()
+    local receiver = gateway.fake_upstream("receiver")
+    local port = receiver.port
+    receiver:stop("KILL") -- the target is down from the start
+    local args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.5"
+    local gw = gateway.start({ rules = rules(), args = args })
+    for i = 1, 15 do note(gw, i) end
+    wait_for("failed attempts", function() return outbox_of(gw).targets[1].failed_attempts >= 2 end)
+    assert.equal(15, outbox_of(gw).targets[1].pending)
+    assert.equal("connection refused", outbox_of(gw).targets[1].last_error)
+    gw:stop("KILL")
+    local again = gateway.start({ rules = rules(), args = args, store = gw.store, dir = gw.dir })
+    for i = 16, 25 do note(again, i) end
+    local revived = gateway.fake_upstream("receiver", { port = port })
+    wait_for("25 messages taken", function() return #deduplicated(revived) == 25 end)
+    assert.same(range(1, 25), (deduplicated(revived)))
+    wait_for("an empty outbox", function() return #list(again) == 0 end)
+    again:stop()
+    revived:stop()
+  end)
+
+  it("is delivered once again when the gateway dies before it heard the target's answer, with the same message id", function()
+    local receiver = gateway.fake_upstream("slow_receiver") -- answers after 1 s
+    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url })
+    note(gw, 1)
+    wait_for("the delivery to start", function() return #receiver:requests() == 1 end)
+    gw:stop("KILL") -- the receiver has the message; the gateway never learns it did
+    local again = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url, store = gw.store,
+      dir = gw.dir })
+    wait_for("a second delivery", function() return #receiver:requests() == 2 end)
+    local requests = receiver:requests()
+    assert.equal(requests[1].headers["x-message-id"], requests[2].headers["x-message-id"])
+    local taken, deliveries = deduplicated(receiver)
+    assert.same({ 1 }, taken)
+    assert.equal(2, deliveries)
+    wait_for("an empty outbox", function() return #list(again) == 0 end)
+    again:stop()
+    receiver:stop()
+  end)
+
+  it("records no message for a call that ends in a fault or an error", function()
+    local receiver = gateway.fake_upstream("receiver")
+    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url })
+    assert.equal(F(1921), gw:call("note_then_fault"))
+    assert.equal(F(1999), gw:call("note_then_fail"))
+    assert.equal(F(1999), gw:call("note_then_call")) -- queued before an outbound request: refused
+    assert.matches("store changes must come after outbound calls", gw:log(), 1, true)
+    assert.equal(F(1999), gw:call("note_unknown"))
+    assert.matches("outbox target 'nobody' is not configured", gw:log(), 1, true)
+    note(gw, 7)
+    wait_for("one delivery", function() return #receiver:requests() == 1 end)
+    socket.sleep(0.3)
+    assert.same({ 7 }, (deduplicated(receiver)))
+    gw:stop()
+    receiver:stop()
+  end)
+
+  it("tries again a target that answers an error status, and shows why in /status and /metrics", function()
+    local receiver = gateway.fake_upstream("status_500")
+    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.2" })
+    note(gw, 1)
+    wait_for("three attempts", function() return #receiver:requests() >= 3 end)
+    local target = outbox_of(gw).targets[1]
+    assert.equal("erp", target.name)
+    assert.equal(receiver.url, target.url)
+    assert.equal(1, target.pending)
+    assert.equal("HTTP 500", target.last_error)
+    assert.is_true(target.oldest_pending_seconds > 0)
+    local _, metrics = gw:admin("/metrics")
+    assert.equal(1, gateway.metric(metrics, 'taskgate_outbox_messages{target="erp",state="pending"}'))
+    assert.is_true(gateway.metric(metrics, 'taskgate_outbox_failed_attempts_total{target="erp"}') >= 2)
+    assert.matches("event=outbox_retry target=erp", gw:log(), 1, true)
+    local record = list(gw)[1]
+    assert.equal("pending", record.state)
+    assert.is_true(record.attempts >= 2)
+    gw:stop()
+    receiver:stop()
+  end)
+
+  it("moves a message that keeps failing to the dead state, delivers the next, and can retry or drop it", function()
+    local receiver = gateway.fake_upstream("receiver")
+    local port = receiver.port
+    receiver:stop("KILL")
+    local args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.2 --outbox-dead-after 1"
+    local gw = gateway.start({ rules = rules(), args = args })
+    note(gw, 1)
+    note(gw, 2)
+    wait_for("two dead messages", function() return outbox_of(gw).targets[1].dead == 2 end)
+    assert.matches("event=outbox_dead target=erp", gw:log(), 1, true)
+    local dead = list(gw)
+    assert.equal("dead", dead[1].state)
+    local revived = gateway.fake_upstream("receiver", { port = port })
+    note(gw, 3) -- a later message goes on: the dead ones no longer hold the line
+    wait_for("message 3", function() return #revived:requests() == 1 end)
+    assert.same({ 3 }, (deduplicated(revived)))
+    local out, code = gw:command("outbox retry " .. dead[1].id)
+    assert.equal(0, code, out)
+    assert.matches("retrying message " .. dead[1].id, out, 1, true)
+    wait_for("message 1 again", function() return #revived:requests() == 2 end)
+    assert.same({ 3, 1 }, (deduplicated(revived)))
+    out, code = gw:command("outbox drop " .. dead[2].id)
+    assert.equal(0, code, out)
+    assert.same({}, list(gw))
+    out, code = gw:command("outbox drop " .. dead[2].id)
+    assert.equal(1, code)
+    assert.matches("no message", out, 1, true)
+    gw:stop()
+    revived:stop()
+  end)
+
+  it("keeps each target's order apart: one that is down does not hold up another", function()
+    local erp, wms = gateway.fake_upstream("receiver"), gateway.fake_upstream("receiver")
+    local erp_port = erp.port
+    erp:stop("KILL")
+    local gw = gateway.start({ rules = rules(), args = string.format(
+      "--outbox-target erp=%s --outbox-target wms=%s --outbox-retry-max 0.3", erp.url, wms.url) })
+    for i = 1, 3 do gw:call("note_both", "<task_id>" .. i .. "</task_id>") end
+    wait_for("the wms messages", function() return #wms:requests() == 3 end)
+    local revived = gateway.fake_upstream("receiver", { port = erp_port })
+    wait_for("the erp messages", function() return #revived:requests() == 3 end)
+    for i, request in ipairs(wms:requests()) do assert.equal("to wms " .. i, request.body) end
+    for i, request in ipairs(revived:requests()) do assert.equal("to erp " .. i, request.body) end
+    assert.equal("text/plain", revived:requests()[1].headers["content-type"])
+    gw:stop()
+    wms:stop()
+    revived:stop()
+  end)
+
+  it("has one delivery loop however many workers queue messages", function()
+    local receiver = gateway.fake_upstream("receiver")
+    local gw = gateway.start({ rules = rules(), args = "--workers 3 --outbox-target erp=" .. receiver.url })
+    for i = 1, 30 do note(gw, i) end
+    wait_for("30 messages", function() return #deduplicated(receiver) == 30 end)
+    socket.sleep(0.3)
+    local taken, deliveries = deduplicated(receiver)
+    assert.same(range(1, 30), taken)
+    assert.equal(30, deliveries)
+    gw:stop()
+    receiver:stop()
+  end)
+
+  it("refuses a target name or URL it cannot use, and an outbox command without an id", function()
+    for _, bad in ipairs({ "erp", "=http://x/", "e rp=http://x/", "erp=ftp://x/", string.rep("e", 33) .. "=http://x/" }) do
+      local out, refused = gateway.run(gateway.binary .. " check --outbox-target '" .. bad .. "'")
+      assert.equal(2, refused, out)
+    end
+    local out, code = gateway.run(gateway.binary .. " check --outbox-target erp=http://x/ --outbox-target erp=http://y/")
+    assert.equal(2, code, out)
+    out, code = gateway.run(gateway.binary .. " outbox retry")
+    assert.equal(2, code, out)
+  end)
+end)

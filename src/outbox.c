@@ -1,0 +1,382 @@
+/* outbox.c: the outbox's delivery loop (see outbox.h). Each target is a lane: its oldest pending
+ * message is sent, and only when that one is delivered (or dead) comes the next, so a target
+ * sees its messages in the order they were queued. The store is used under its lock, outside
+ * any call's transaction: the loop runs between the batches of its own event loop. */
+#include "outbox.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+
+enum {
+  POLL_MS = 1000,        /* a look at the queue at least this often (a CLI retry wakes nobody) */
+  COUNT_CAP = 1000000,   /* counts for /status and /metrics stop here, so they stay quick */
+};
+
+typedef struct lane_s {
+  tg_outbox_t *outbox;
+  const tg_outbox_target_t *target;
+  int busy; /* a delivery in flight (read by /status from other threads) */
+  long long message_id; /* the one in flight */
+  int attempts;         /* its failed attempts before this one */
+  /* counters since the start (read by /metrics from other threads) */
+  unsigned long long delivered, failed, died;
+} lane_t;
+
+struct tg_outbox_s {
+  uv_loop_t *loop;
+  tg_store_t *store;
+  tg_upstream_t *client;
+  const tg_outbox_config_t *config;
+  uv_async_t wake;
+  uv_timer_t timer;
+  lane_t lanes[TG_OUTBOX_MAX_TARGETS];
+  int stopping;
+  int open; /* handles and deliveries still to end before the memory goes */
+};
+
+/* The loop's outbox, for wake-ups from any thread; NULL once it stops. */
+static pthread_mutex_t waking_lock = PTHREAD_MUTEX_INITIALIZER;
+static tg_outbox_t *waking;
+
+/* One message as read from the queue. */
+typedef struct message_s {
+  long long message_id;
+  char uuid[40], content_type[128], request_id[72];
+  double created, next_attempt;
+  int attempts;
+  tg_buf_t body;
+} message_t;
+
+static void look(tg_outbox_t *outbox);
+static void on_timer(uv_timer_t *timer);
+
+static void release(tg_outbox_t *outbox) {
+  if (--outbox->open == 0)
+    free(outbox);
+}
+
+static void on_closed(uv_handle_t *handle) { release(handle->data); }
+
+/* --- the queue in the store --------------------------------------------------------------- */
+
+static sqlite3_stmt *prepare(tg_store_t *store, const char *sql) { return tg_store_prepare(store, sql, strlen(sql)); }
+
+static void copy_text(sqlite3_stmt *stmt, int column, char *out, size_t cap) {
+  const unsigned char *text = sqlite3_column_text(stmt, column);
+  snprintf(out, cap, "%s", text ? (const char *)text : "");
+}
+
+/* Reads the lane's oldest pending message into m. Returns 1, 0 when there is none, -1 on error.
+ * The store lock is held. */
+static int head(lane_t *lane, message_t *m) {
+  sqlite3_stmt *stmt = prepare(lane->outbox->store,
+                               "SELECT message_id, uuid, body, content_type, request_id, created, next_attempt, attempts"
+                               " FROM outbox WHERE target = ? AND state = 'pending' ORDER BY message_id LIMIT 1");
+  if (!stmt)
+    return -1;
+  sqlite3_bind_text(stmt, 1, lane->target->name, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(stmt), found = 0;
+  if (rc == SQLITE_ROW) {
+    m->message_id = sqlite3_column_int64(stmt, 0);
+    copy_text(stmt, 1, m->uuid, sizeof m->uuid);
+    m->body.len = 0;
+    found = tg_buf_append(&m->body, sqlite3_column_blob(stmt, 2), (size_t)sqlite3_column_bytes(stmt, 2)) == 0 ? 1 : -1;
+    copy_text(stmt, 3, m->content_type, sizeof m->content_type);
+    copy_text(stmt, 4, m->request_id, sizeof m->request_id);
+    m->created = sqlite3_column_double(stmt, 5);
+    m->next_attempt = sqlite3_column_double(stmt, 6);
+    m->attempts = sqlite3_column_int(stmt, 7);
+  } else if (rc != SQLITE_DONE) {
+    found = -1;
+  }
+  sqlite3_reset(stmt);
+  return found;
+}
+
+/* Runs one statement on a message (bound: message_id first, then the texts and numbers given).
+ * Returns 0, or -1 after logging the store's error. The store lock is held. */
+static int change(tg_outbox_t *outbox, const char *sql, long long message_id, const char *text, double a, double b) {
+  sqlite3_stmt *stmt = prepare(outbox->store, sql);
+  if (!stmt)
+    return -1;
+  sqlite3_bind_int64(stmt, 1, message_id);
+  if (sqlite3_bind_parameter_count(stmt) >= 2)
+    sqlite3_bind_text(stmt, 2, text, -1, SQLITE_TRANSIENT);
+  if (sqlite3_bind_parameter_count(stmt) >= 3)
+    sqlite3_bind_double(stmt, 3, a);
+  if (sqlite3_bind_parameter_count(stmt) >= 4)
+    sqlite3_bind_double(stmt, 4, b);
+  int rc = sqlite3_step(stmt);
+  sqlite3_reset(stmt);
+  if (rc == SQLITE_DONE)
+    return 0;
+  tg_log(TG_LOG_ERROR, "outbox_store_failed", "message=%lld error=\"%s\"", message_id, tg_store_errmsg(outbox->store));
+  return -1;
+}
+
+/* --- delivering --------------------------------------------------------------------------- */
+
+/* Seconds to wait after a message's nth failed attempt: 1, 2, 4, ... up to --outbox-retry-max. */
+static double backoff(const tg_outbox_config_t *config, int failures) {
+  double seconds = 1, most = config->retry_max_ms / 1000.0;
+  for (int i = 1; i < failures && seconds < most; i++)
+    seconds *= 2;
+  return seconds < most ? seconds : most;
+}
+
+static void on_delivered(void *data, const tg_upstream_result_t *result) {
+  lane_t *lane = data;
+  tg_outbox_t *outbox = lane->outbox;
+  __atomic_store_n(&lane->busy, 0, __ATOMIC_RELAXED);
+  if (result->error == UV_ECANCELED) { /* stopping: the message stays pending, sent again later */
+    release(outbox);
+    return;
+  }
+  char reason[96];
+  int acknowledged = !result->error && result->status >= 200 && result->status < 300;
+  if (result->error)
+    snprintf(reason, sizeof reason, "%s", result->reason);
+  else
+    snprintf(reason, sizeof reason, "HTTP %d", result->status);
+  double now = tg_wall_seconds();
+  tg_store_lock(outbox->store);
+  if (acknowledged) {
+    change(outbox, "DELETE FROM outbox WHERE message_id = ?", lane->message_id, NULL, 0, 0);
+  } else {
+    change(outbox,
+           "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, last_attempt = ?3, next_attempt = ?4"
+           " WHERE message_id = ?1",
+           lane->message_id, reason, now, now + backoff(outbox->config, lane->attempts + 1));
+  }
+  tg_store_unlock(outbox->store);
+  if (acknowledged) {
+    __atomic_add_fetch(&lane->delivered, 1, __ATOMIC_RELAXED);
+  } else {
+    __atomic_add_fetch(&lane->failed, 1, __ATOMIC_RELAXED);
+    char quoted[128];
+    tg_log_quote(quoted, sizeof quoted, reason, strlen(reason));
+    tg_log(TG_LOG_WARN, "outbox_retry", "target=%s message=%lld reason=%s", lane->target->name, lane->message_id,
+           quoted);
+  }
+  if (!outbox->stopping)
+    look(outbox);
+  release(outbox);
+}
+
+static int send_message(lane_t *lane, const message_t *m) {
+  tg_upstream_request_t request = {.method = "POST",
+                                   .url = lane->target->url,
+                                   .content_type = m->content_type,
+                                   .body = m->body.data,
+                                   .len = m->body.len,
+                                   .request_id = m->request_id[0] ? m->request_id : NULL,
+                                   .message_id = m->uuid,
+                                   .background = 1};
+  if (tg_upstream_send(lane->outbox->client, &request, on_delivered, lane) < 0)
+    return -1;
+  lane->message_id = m->message_id;
+  lane->attempts = m->attempts;
+  __atomic_store_n(&lane->busy, 1, __ATOMIC_RELAXED);
+  lane->outbox->open++;
+  return 0;
+}
+
+/* Moves the lane on: marks its head dead when it is past the dead-letter time, sends it when
+ * it is due. Returns when the lane's next look is due (epoch seconds), or 0 for "now". */
+static double move_lane(lane_t *lane, message_t *m, double now) {
+  tg_outbox_t *outbox = lane->outbox;
+  for (;;) {
+    tg_store_lock(outbox->store);
+    int found = head(lane, m);
+    int dead = found == 1 && now - m->created > outbox->config->dead_after_seconds;
+    if (dead)
+      change(outbox, "UPDATE outbox SET state = 'dead' WHERE message_id = ?", m->message_id, NULL, 0, 0);
+    tg_store_unlock(outbox->store);
+    if (found != 1)
+      return now + POLL_MS / 1000.0;
+    if (dead) {
+      __atomic_add_fetch(&lane->died, 1, __ATOMIC_RELAXED);
+      tg_log(TG_LOG_ERROR, "outbox_dead", "target=%s message=%lld id=%s attempts=%d", lane->target->name,
+             m->message_id, m->uuid, m->attempts);
+      continue; /* the next message may go */
+    }
+    if (m->next_attempt > now)
+      return m->next_attempt;
+    return send_message(lane, m) == 0 ? now + POLL_MS / 1000.0 : now + 1;
+  }
+}
+
+/* Moves every idle lane on, then sleeps until the earliest due message or the next poll. */
+static void look(tg_outbox_t *outbox) {
+  message_t m = {0};
+  double now = tg_wall_seconds(), wake_at = now + POLL_MS / 1000.0;
+  for (int i = 0; i < outbox->config->target_count; i++) {
+    lane_t *lane = &outbox->lanes[i];
+    if (lane->busy)
+      continue;
+    double due = move_lane(lane, &m, now);
+    if (!lane->busy && due < wake_at)
+      wake_at = due;
+  }
+  tg_buf_free(&m.body);
+  double ms = (wake_at - now) * 1000;
+  uv_timer_start(&outbox->timer, on_timer, ms > 0 ? (uint64_t)ms + 1 : 0, 0);
+}
+
+static void on_timer(uv_timer_t *timer) { look(timer->data); }
+
+static void on_wake(uv_async_t *wake) { look(wake->data); }
+
+/* --- starting and stopping ---------------------------------------------------------------- */
+
+tg_outbox_t *tg_outbox_start(uv_loop_t *loop, tg_store_t *store, tg_upstream_t *client,
+                             const tg_outbox_config_t *config) {
+  tg_outbox_t *outbox = calloc(1, sizeof *outbox);
+  if (!outbox)
+    return NULL;
+  *outbox = (tg_outbox_t){.loop = loop, .store = store, .client = client, .config = config, .open = 1};
+  for (int i = 0; i < config->target_count; i++)
+    outbox->lanes[i] = (lane_t){.outbox = outbox, .target = &config->targets[i]};
+  uv_async_init(loop, &outbox->wake, on_wake);
+  uv_timer_init(loop, &outbox->timer);
+  outbox->wake.data = outbox->timer.data = outbox;
+  outbox->open += 2; /* the handles; the first reference is the loop's, given back by stop */
+  pthread_mutex_lock(&waking_lock);
+  waking = outbox;
+  pthread_mutex_unlock(&waking_lock);
+  look(outbox); /* messages left from before a restart go at once */
+  return outbox;
+}
+
+void tg_outbox_wake(void) {
+  pthread_mutex_lock(&waking_lock);
+  if (waking)
+    uv_async_send(&waking->wake);
+  pthread_mutex_unlock(&waking_lock);
+}
+
+void tg_outbox_stop(tg_outbox_t *outbox) {
+  if (!outbox || outbox->stopping)
+    return;
+  outbox->stopping = 1;
+  pthread_mutex_lock(&waking_lock);
+  waking = NULL;
+  pthread_mutex_unlock(&waking_lock);
+  uv_close((uv_handle_t *)&outbox->wake, on_closed);
+  uv_close((uv_handle_t *)&outbox->timer, on_closed);
+  release(outbox);
+}
+
+/* --- what operators see ------------------------------------------------------------------- */
+
+/* Counts the target's messages in state (up to COUNT_CAP) and, for pending ones, the creation
+ * time of the oldest (0 when none). The store lock is held. */
+static long long count_messages(tg_outbox_t *outbox, const char *target, const char *state, double *oldest) {
+  sqlite3_stmt *stmt = prepare(outbox->store,
+                               "SELECT count(*), min(created) FROM (SELECT created FROM outbox"
+                               " WHERE target = ? AND state = ? ORDER BY message_id LIMIT 1000000)");
+  long long n = -1;
+  if (!stmt)
+    return n;
+  sqlite3_bind_text(stmt, 1, target, -1, SQLITE_STATIC);
+  sqlite3_bind_text(stmt, 2, state, -1, SQLITE_STATIC);
+  if (sqlite3_step(stmt) == SQLITE_ROW) {
+    n = sqlite3_column_int64(stmt, 0);
+    if (oldest)
+      *oldest = sqlite3_column_double(stmt, 1);
+  }
+  sqlite3_reset(stmt);
+  return n;
+}
+
+/* The last error of the lane's head message, into out ("" when none). The store lock is held. */
+static void head_error(tg_outbox_t *outbox, const char *target, char *out, size_t cap) {
+  sqlite3_stmt *stmt = prepare(outbox->store, "SELECT last_error FROM outbox WHERE target = ? AND state = 'pending'"
+                                              " ORDER BY message_id LIMIT 1");
+  out[0] = '\0';
+  if (!stmt)
+    return;
+  sqlite3_bind_text(stmt, 1, target, -1, SQLITE_STATIC);
+  if (sqlite3_step(stmt) == SQLITE_ROW)
+    copy_text(stmt, 0, out, cap);
+  sqlite3_reset(stmt);
+}
+
+static void json_string(tg_buf_t *out, const char *s) {
+  tg_buf_puts(out, "\"");
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\')
+      tg_buf_append(out, "\\", 1);
+    if ((unsigned char)*s >= ' ')
+      tg_buf_append(out, s, 1);
+  }
+  tg_buf_puts(out, "\"");
+}
+
+void tg_outbox_status_json(tg_outbox_t *outbox, tg_buf_t *out) {
+  double now = tg_wall_seconds();
+  tg_buf_printf(out, "{\"dead_after_seconds\":%u,\"targets\":[", outbox->config->dead_after_seconds);
+  for (int i = 0; i < outbox->config->target_count; i++) {
+    const lane_t *lane = &outbox->lanes[i];
+    double oldest = 0;
+    char error[96];
+    long long pending = count_messages(outbox, lane->target->name, "pending", &oldest);
+    long long dead = count_messages(outbox, lane->target->name, "dead", NULL);
+    head_error(outbox, lane->target->name, error, sizeof error);
+    tg_buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
+    json_string(out, lane->target->name);
+    tg_buf_puts(out, ",\"url\":");
+    json_string(out, lane->target->url);
+    tg_buf_printf(out, ",\"pending\":%lld,\"dead\":%lld,\"oldest_pending_seconds\":%.3f,\"sending\":%s,", pending,
+                  dead, pending > 0 ? now - oldest : 0.0, __atomic_load_n(&lane->busy, __ATOMIC_RELAXED) ? "true" : "false");
+    tg_buf_printf(out, "\"delivered\":%llu,\"failed_attempts\":%llu,\"last_error\":",
+                  __atomic_load_n(&lane->delivered, __ATOMIC_RELAXED), __atomic_load_n(&lane->failed, __ATOMIC_RELAXED));
+    if (error[0])
+      json_string(out, error);
+    else
+      tg_buf_puts(out, "null");
+    tg_buf_puts(out, "}");
+  }
+  tg_buf_puts(out, "]}");
+}
+
+void tg_outbox_metrics(tg_outbox_t *outbox, tg_buf_t *out) {
+  static const char *const help =
+      "# HELP taskgate_outbox_messages Messages in the outbox by target and state (pending, dead).\n"
+      "# TYPE taskgate_outbox_messages gauge\n";
+  tg_buf_puts(out, help);
+  double now = tg_wall_seconds();
+  double oldest[TG_OUTBOX_MAX_TARGETS] = {0};
+  long long pending[TG_OUTBOX_MAX_TARGETS] = {0};
+  for (int i = 0; i < outbox->config->target_count; i++) {
+    const char *name = outbox->lanes[i].target->name;
+    pending[i] = count_messages(outbox, name, "pending", &oldest[i]);
+    tg_buf_printf(out, "taskgate_outbox_messages{target=\"%s\",state=\"pending\"} %lld\n", name, pending[i]);
+    tg_buf_printf(out, "taskgate_outbox_messages{target=\"%s\",state=\"dead\"} %lld\n", name,
+                  count_messages(outbox, name, "dead", NULL));
+  }
+  tg_buf_puts(out, "# HELP taskgate_outbox_oldest_pending_seconds Age of each target's oldest pending message.\n"
+                   "# TYPE taskgate_outbox_oldest_pending_seconds gauge\n");
+  for (int i = 0; i < outbox->config->target_count; i++)
+    tg_buf_printf(out, "taskgate_outbox_oldest_pending_seconds{target=\"%s\"} %.3f\n", outbox->lanes[i].target->name,
+                  pending[i] > 0 ? now - oldest[i] : 0.0);
+  static const char *const counters[][2] = {
+      {"taskgate_outbox_delivered_total", "Messages a target acknowledged (2xx)."},
+      {"taskgate_outbox_failed_attempts_total", "Deliveries that failed and will be tried again."},
+      {"taskgate_outbox_dead_total", "Messages moved to the dead state (past the dead-letter time)."},
+  };
+  for (int c = 0; c < 3; c++) {
+    tg_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", counters[c][0], counters[c][1], counters[c][0]);
+    for (int i = 0; i < outbox->config->target_count; i++) {
+      const lane_t *lane = &outbox->lanes[i];
+      const unsigned long long *count = c == 0 ? &lane->delivered : c == 1 ? &lane->failed : &lane->died;
+      tg_buf_printf(out, "%s{target=\"%s\"} %llu\n", counters[c][0], lane->target->name,
+                    __atomic_load_n(count, __ATOMIC_RELAXED));
+    }
+  }
+}
