@@ -76,6 +76,21 @@ describe("the Debian package", function()
     assert.equal("net", sh("dpkg-deb -f " .. v1 .. " Section"):match("%S+"))
   end)
 
+  it("declares every library CMake builds against among its Build-Depends", function()
+    -- a library added to CMakeLists.txt but not to debian/control builds here, where scripts/deps
+    -- installed it, and nowhere else: each pkg-config module is traced to the package that owns it
+    local control = gateway.read_file(root .. "/debian/control")
+    local cmake = gateway.read_file(root .. "/CMakeLists.txt")
+    local modules = 0
+    for module in cmake:gmatch("pkg_check_modules%(%w+ REQUIRED IMPORTED_TARGET ([%w%.%-]+)%)") do
+      local owner = sh(string.format("dpkg -S \"$(pkg-config --variable=pcfiledir %s)/%s.pc\" | cut -d: -f1", module,
+        module)):match("%S+")
+      assert.truthy(control:find("\n%s+" .. owner:gsub("%p", "%%%0") .. ",\n"), module .. ": " .. owner .. " is not a Build-Depends")
+      modules = modules + 1
+    end
+    assert.is_true(modules >= 8)
+  end)
+
   it("installs: the user, the enabled unit, the man page, /etc/taskgate as conffiles", function()
     sh("DEBIAN_FRONTEND=noninteractive dpkg -i " .. v1)
     installed.taskgate = true
