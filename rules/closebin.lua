@@ -1,20 +1,27 @@
 -- closebin: the port closes its open bin. The task is done (gone, like a cancelled one) or,
--- with taskcomplete=0, returned to its group. An ad-hoc bin (openbin's task_id 0) has no task:
--- closebin without task_id, or with task_id 0, closes it.
+-- with taskcomplete=0, returned to its group. The documentation: when the bin belongs to an
+-- open task, task_id "must be equal to the open task"; so a closebin that would complete a task
+-- it does not name changes nothing (1040): no task is ever completed by a client that did not
+-- name it (returning it, taskcomplete=0, needs no name). An ad-hoc
+-- bin (openbin's task_id 0) has no task: closebin without task_id, or with 0, closes it.
+-- <content> sets the bin's content code.
 return function(call)
   local p = call.params
   local port_id = params.port_id(p.port_id)
   local bin_id = check.int(p.bin_id, { min = 1, max = 4000000, missing = 1911, invalid = 1010 })
   local task_id = check.int(p.task_id, { optional = true, min = 0, max = 2147483647, invalid = 1012 })
+  local content = check.int(p.content, { optional = true, min = 0, max = 10000000, invalid = 1006 })
   local complete = check.bool(p.taskcomplete, { optional = true, default = true, invalid = 1920 })
   if upstream.configured() then return upstream.forward(call, { port_id = port_id, bin_id = bin_id }) end
 
   local port = ports.get(port_id)
   if not port then return fault(1009) end
   if port.bin_id ~= bin_id then return fault(1011) end
+  if port.task_id and complete and not task_id then return fault(1040) end
   if task_id and task_id ~= (port.task_id or 0) then return fault(1017) end
 
-  ports.close_bin(port_id, port.task_id, complete)
-  audit.record(call, { port_id = port_id, bin_id = bin_id, task_id = port.task_id or 0, taskcomplete = complete })
+  ports.close_bin(port_id, port.task_id, complete, content)
+  audit.record(call, { port_id = port_id, bin_id = bin_id, task_id = port.task_id or 0, taskcomplete = complete,
+    content = content })
   return {}
 end

@@ -12,7 +12,7 @@ return function(call)
     port_id = port_id,
     status = "open",
     port_mode = port.port_mode,
-    select = { category = reply.list(port.categories) },
+    select = { category = reply.list(port.categories), content = reply.list(port.contents) },
     bin_id = port.bin_id,
     task_id = port.task_id or (port.bin_id and 0), -- 0: an ad-hoc bin, open without a task
     taskgroup_id = port.taskgroup_id,

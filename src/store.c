@@ -210,6 +210,25 @@ static const char *const migrations[] = {
     "  last_attempt REAL,"
     "  last_error TEXT);"
     "CREATE INDEX outbox_by_target ON outbox(target, state, message_id);",
+
+    /* 10: what else a port selects (documented Port properties): bin content codes instead of
+     * categories (port_content) and a req_time limit (req_epoch); the bin interface's port
+     * queue, in order; bins a content code asks for, found by index (grid bins only); a
+     * shipment's groups in picking order (openbin by shipment). */
+    "ALTER TABLE port ADD COLUMN req_epoch INTEGER;"
+    "CREATE TABLE port_content ("
+    "  port_id INTEGER NOT NULL,"
+    "  content INTEGER NOT NULL,"
+    "  PRIMARY KEY (port_id, content));"
+    "CREATE TABLE port_queue ("
+    "  port_id INTEGER NOT NULL,"
+    "  position INTEGER NOT NULL,"
+    "  bin_id INTEGER NOT NULL,"
+    "  PRIMARY KEY (port_id, position));"
+    "CREATE INDEX bin_by_content ON bin(content, bin_id)"
+    "  WHERE port_id IS NULL AND bin_mode IN ('GRID', 'PREPARED');"
+    "CREATE INDEX taskgroup_shipment_turn ON taskgroup(shipment, req_epoch, priority, taskgroup_id)"
+    "  WHERE shipment IS NOT NULL;",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {

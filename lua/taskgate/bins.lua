@@ -4,6 +4,7 @@
 -- Every function runs inside the calling methodcall's transaction.
 
 local db = require "taskgate.db"
+local interfaces = require "taskgate.interfaces"
 
 local M = {}
 
@@ -34,6 +35,56 @@ function M.list(min, max, limit)
   return nil, why == "too many rows" and "too many" or "too broad"
 end
 
+--- The bin mode as replies name it (interfaces.bin_mode_reply: the one-letter code or the word).
+function M.reply_mode(mode)
+  if interfaces.bin_mode_reply == "word" then return mode end
+  return interfaces.bin_mode_codes[mode] or mode
+end
+
+--- Whether a port open in this mode takes insertbin (interfaces.insert_port_modes).
+function M.takes_insert(port_mode)
+  return interfaces.insert_port_modes[port_mode] == true
+end
+
+local WORD_OF_CODE = {}
+for word, code in pairs(interfaces.bin_mode_codes) do WORD_OF_CODE[code] = word end
+
+--- The bin mode a client wrote, as a word: "O" and "OPEN" are both OPEN (any case); nil when it
+--- is neither a documented word nor a code.
+function M.mode_of(text)
+  local upper = text:upper()
+  if interfaces.bin_mode_codes[upper] then return upper end
+  return WORD_OF_CODE[upper]
+end
+
+-- A bin a port may be given for a content code: known, in the grid and not at a port.
+local BY_CONTENT = "SELECT bin_id FROM bin INDEXED BY bin_by_content WHERE content = ? AND port_id IS NULL "
+  .. "AND bin_mode IN ('GRID', 'PREPARED') ORDER BY bin_id LIMIT 1"
+
+--- The lowest-numbered bin in the grid with one of these content codes, or nil (one index look-up
+--- per code). Only bins the store has a row for count: bins known from tasks alone hold goods.
+function M.with_content(contents)
+  local best
+  for _, content in ipairs(contents) do
+    local row = db.row(BY_CONTENT, content)
+    if row and (not best or row.bin_id < best) then best = row.bin_id end
+  end
+  return best
+end
+
+--- The known bins among bin_ids that lie in min..max (either may be nil), by bin_id, each once.
+function M.some(bin_ids, min, max)
+  table.sort(bin_ids)
+  local found, last = {}, nil
+  for _, bin_id in ipairs(bin_ids) do
+    if bin_id ~= last and (not min or bin_id >= min) and (not max or bin_id <= max) then
+      found[#found + 1] = M.get(bin_id)
+    end
+    last = bin_id
+  end
+  return found
+end
+
 --- Records a new bin in the grid with this content.
 function M.insert(bin_id, content)
   db.exec("INSERT INTO bin (bin_id, bin_mode, content) VALUES (?, 'GRID', ?)", bin_id, content)
@@ -52,6 +103,44 @@ end
 function M.leave_port(port_id, all)
   db.exec("UPDATE bin SET bin_mode = 'GRID', port_id = NULL WHERE port_id = ? AND (? OR bin_mode = 'CLOSED')",
     port_id, all and 1 or 0)
+end
+
+-- The port queue (bin interface): the bins a port is to open, in order.
+--- The port's queue, front first: an array of bin_ids.
+function M.queue(port_id)
+  local list = {}
+  for i, row in ipairs(db.rows("SELECT bin_id FROM port_queue WHERE port_id = ? ORDER BY position", port_id)) do
+    list[i] = row.bin_id
+  end
+  return list
+end
+
+--- Appends bins to the back of the port's queue.
+function M.append_queue(port_id, bin_ids)
+  local last = db.row("SELECT max(position) AS position FROM port_queue WHERE port_id = ?", port_id)
+  local position = last and last.position or 0
+  for _, bin_id in ipairs(bin_ids) do
+    position = position + 1
+    db.exec("INSERT INTO port_queue (port_id, position, bin_id) VALUES (?, ?, ?)", port_id, position, bin_id)
+  end
+end
+
+--- The front of the port's queue, or nil.
+function M.queue_front(port_id)
+  local row = db.row("SELECT bin_id FROM port_queue WHERE port_id = ? ORDER BY position LIMIT 1", port_id)
+  return row and row.bin_id
+end
+
+--- The bin closed at the port leaves its queue when it is the front one (documented: only the
+--- front bin leaves; one picked from the middle stays).
+function M.leave_queue(port_id, bin_id)
+  db.exec("DELETE FROM port_queue WHERE port_id = ?1 AND position = (SELECT min(position) FROM port_queue "
+    .. "WHERE port_id = ?1) AND bin_id = ?2", port_id, bin_id)
+end
+
+--- Empties the port's queue.
+function M.clear_queue(port_id)
+  db.exec("DELETE FROM port_queue WHERE port_id = ?", port_id)
 end
 
 return M

@@ -28,17 +28,37 @@ local function days_in_month(y, m)
   return ({ 31, leap and 29 or 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 })[m]
 end
 
---- Parses "YYYY-MM-DDThh:mm:ssZ"; returns epoch seconds, or nil for any other form or an
---- impossible date.
+-- The zone of an ISO 8601 time as an offset from UTC in seconds, or nil: "Z", or +hh:mm, +hhmm,
+-- +hh (and the same with -), as client libraries write it (Python's isoformat: +00:00).
+local function zone_offset(zone)
+  if zone == "Z" or zone == "z" then return 0 end
+  local sign, hours, minutes = zone:match("^([+-])(%d%d):?(%d%d)$")
+  if not sign then sign, hours = zone:match("^([+-])(%d%d)$") end
+  if not sign then return nil end
+  hours, minutes = tonumber(hours), tonumber(minutes or "0")
+  if hours > 23 or minutes > 59 then return nil end
+  local offset = hours * 3600 + minutes * 60
+  return sign == "-" and -offset or offset
+end
+
+--- Parses an ISO 8601 date and time with a zone: "YYYY-MM-DDThh:mm:ssZ" as documented, and the
+--- forms client libraries write for it: a fraction of a second (Java's Instant ".123Z", .NET's
+--- "o" ".0000000Z"), an offset instead of Z (+00:00, -00:00, +0000), a lower-case t or z, or a
+--- space for the T. The fraction is dropped (the interface counts seconds) and an offset is
+--- taken into account, so any zone names its instant (assumed). Returns epoch seconds, or nil
+--- for any other form (no zone at all, too many fraction digits) or an impossible date.
 function M.parse(text)
   if type(text) ~= "string" then return nil end
-  local y, mo, d, h, mi, s = text:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)Z$")
+  local y, mo, d, h, mi, s, rest = text:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(.*)$")
   if not y then return nil end
+  local zone = rest:match("^%.%d%d?%d?%d?%d?%d?%d?%d?%d?(.*)$") or rest
+  local offset = zone_offset(zone)
+  if not offset then return nil end
   y, mo, d, h, mi, s = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(s)
   if mo < 1 or mo > 12 or d < 1 or d > days_in_month(y, mo) or h > 23 or mi > 59 or s > 59 then
     return nil
   end
-  return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
+  return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset
 end
 
 --- The UTC calendar fields of epoch seconds (default: now): year, month, day, hour, min, sec,

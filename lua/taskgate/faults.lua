@@ -65,6 +65,7 @@ local faults = {
   [1930] = { name = "TOO_MANY_BINS", source = "assumed" }, -- a bin query matching more than 10000 bins
   [1931] = { name = "TOO_MANY_TASKS", source = "assumed" }, -- over 10000 tasks to create, add or list in one call
   [1932] = { name = "QUERY_TOO_BROAD", source = "assumed" }, -- filters the store cannot answer within bounds: narrow them
+  [1933] = { name = "UNKNOWN_FILTER", source = "assumed" }, -- a bin query parameter it cannot apply (would widen the answer)
   [1999] = { name = "INTERNAL_ERROR", source = "assumed" }, -- a rule failed; its changes were undone
 }
 

@@ -7,13 +7,42 @@ local M = {}
 
 --- Methods of rules/ that the bin endpoint answers too (the port methods).
 M.shared_with_bin = {
-  openport = true, closeport = true, openbin = true, closebin = true, getportstatus = true,
+  openport = true, closeport = true, openbin = true, closebin = true, removebin = true, getportstatus = true,
 }
 
 --- Whether the task endpoint also answers the methods of rules/bin/ (getbinstate, portbinmode...:
 --- the documentation places several of them on both, and v1 clients send them all to the task
 --- path). Assumed; a site that wants the endpoints apart sets it to false.
 M.task_answers_bin_methods = true
+
+--- The port modes openport accepts: the documented ones (Open Port, Port pages). A port opened
+--- without port_mode is OPEN, the documented default. CLOSED is a mode a port is in, not one it
+--- opens in: openport answers 1918 to it (assumed).
+M.port_modes = {
+  OPEN = true, AUTO = true, INSERT = true, SWAP = true, MOVE = true, SEQUENCE = true, DISABLED = true,
+  MULTIPORT_PUPPET = true, RUNOUT = true,
+}
+M.default_port_mode = "OPEN"
+
+--- Other words clients send for a documented mode (assumed): PICK was taskgate's own default
+--- before, so clients set up against it keep working; it is OPEN.
+M.port_mode_aliases = { PICK = "OPEN" }
+
+--- The port modes in which insertbin takes a bin (assumed): INSERT, as documented, and the default
+--- OPEN, since public clients open a port for insertion without a port_mode (703SAC/RobotInterface,
+--- createXmlOpenAndClosePort with isInsert) and insert right after.
+M.insert_port_modes = { INSERT = true, OPEN = true }
+
+--- How replies name a bin's mode. The documentation's own client recipes compare getbinstate's
+--- bin_mode with the one-letter codes ("O" once open at the port in the newest Port Flows
+--- Examples, "P" in v2.3.3's Port Flow Examples), the codes of the Value Codes page; so replies
+--- carry those letters (assumed). A site whose clients expect the words sets this to "word".
+--- Requests (portbinmode) take either.
+M.bin_mode_reply = "code"
+M.bin_mode_codes = {
+  GRID = "G", FORECAST = "F", PREPARED = "T", PORT = "P", TOGRID = "R", OPEN = "O", CLOSED = "C",
+  OUTSIDE = "X", DELETED = "D",
+}
 
 --- The rule for `name` on `interface` ("task" or "bin") among `rules` (name -> rule, bin rules
 --- under "bin/<name>"), or nil: an unknown method there.

@@ -71,17 +71,66 @@ function M.bin_id(value)
   return check.int(value, { min = 1, max = 4000000, missing = 1911, invalid = 1010 })
 end
 
+local BIN_IN_LIST = { min = 1, max = 4000000, invalid = 1010, bare = true }
+
+--- The bin_ids of a <bins> wrapper (<bins><bin_id>6111</bin_id>...</bins>, or a JSON array of
+--- them), in order: 1911 when there are none, 1010 for a bad one.
+function M.bin_list(container)
+  local list = check.values(container, "bin_id", check.int, BIN_IN_LIST)
+  if #list == 0 then fault.raise(1911) end
+  return list
+end
+
+M.MAX_SELECT = 32 -- documented: a port selects at most 32 categories or content codes
+
+--- openport's <select>: categories (<category>, 1..10000000, 1007) or bin content codes
+--- (<content>, 0..10000000, 1006), at most MAX_SELECT of them; both kinds at once is 1917.
+--- Returns {categories = {...}, contents = {...}} (empty: any).
+function M.port_select(select)
+  local categories = check.values(select, "category", check.int, { min = 1, max = 10000000, invalid = 1007, others = "content", bare = true })
+  local contents = check.values(select, "content", check.int, { min = 0, max = 10000000, invalid = 1006, others = "category" })
+  if #categories > 0 and #contents > 0 then fault.raise(1917) end
+  if #categories > M.MAX_SELECT then fault.raise(1007) end
+  if #contents > M.MAX_SELECT then fault.raise(1006) end
+  return { categories = categories, contents = contents }
+end
+
+--- port_mode: a documented mode (taskgate.interfaces.port_modes) or an alias of one, any case;
+--- absent is the documented default OPEN. 1918 otherwise.
+function M.port_mode(value)
+  local interfaces = require "taskgate.interfaces"
+  local mode = check.token(value, { optional = true, default = interfaces.default_port_mode, invalid = 1918 })
+  mode = interfaces.port_mode_aliases[mode] or mode
+  if not interfaces.port_modes[mode] then fault.raise(1918) end
+  return mode
+end
+
 M.MAX_BINS_LISTED = 10000 -- a bin query answers at most this many bins; more is fault 1930
 
---- The bins a bin query names: bin_id alone, or the range min_bin_id..max_bin_id (each bound
---- optional, 1..4000000, 1010 invalid). Returns the bins by bin_id, or nil and the fault to
---- answer: 1930 when more than MAX_BINS_LISTED match, 1932 when the store would have to look
---- through far more than that (a narrower range answers).
+-- The parameters a bin query knows. Any other would be a filter it cannot apply: answering
+-- without it would widen the answer, so it is refused (1933, assumed).
+local BIN_FILTERS = { bin_id = true, min_bin_id = true, max_bin_id = true, bins = true }
+
+--- The bins a bin query names: bin_id alone, the range min_bin_id..max_bin_id (each bound
+--- optional, 1..4000000, 1010 invalid), or a <bins> list of bin_ids; nothing is every bin.
+--- Returns the bins by bin_id (unknown ones are not listed), or nil and the fault to answer:
+--- 1930 when more than MAX_BINS_LISTED match, 1932 when the store would have to look through
+--- far more than that (a narrower range answers). Raises 1933 for a parameter that is none of
+--- these.
 function M.bins_in_range(p)
   local bins = require "taskgate.bins"
+  for name in pairs(p) do
+    if not BIN_FILTERS[name] then fault.raise(1933) end
+  end
   local bin_id = check.int(p.bin_id, { optional = true, min = 1, max = 4000000, invalid = 1010 })
   local min = check.int(p.min_bin_id, { optional = true, min = 1, max = 4000000, invalid = 1010 })
   local max = check.int(p.max_bin_id, { optional = true, min = 1, max = 4000000, invalid = 1010 })
+  if p.bins ~= nil then
+    local named = M.bin_list(p.bins)
+    if #named > M.MAX_BINS_LISTED then return nil, 1930 end
+    if bin_id then named[#named + 1] = bin_id end
+    return bins.some(named, min, max)
+  end
   if bin_id then min, max = math.max(bin_id, min or 1), math.min(bin_id, max or 4000000) end
   local found, why = bins.list(min or 1, max or 4000000, M.MAX_BINS_LISTED)
   if not found then return nil, why == "too many" and 1930 or 1932 end

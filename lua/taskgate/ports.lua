@@ -8,24 +8,34 @@ local store = require "taskgate.store"
 
 local M = {}
 
---- The open port with this id, or nil. Fields: port_id, port_mode, categories (array, empty
---- for "any"), and task_id, bin_id and taskgroup_id while a bin is open.
+--- The open port with this id, or nil. Fields: port_id, port_mode, categories and contents (the
+--- select: arrays, both empty for "any"), req_epoch (its req_time limit, or nil), and task_id,
+--- bin_id and taskgroup_id while a bin is open.
 function M.get(port_id)
-  local port = db.row("SELECT p.port_id, p.port_mode, p.task_id, p.bin_id, t.taskgroup_id FROM port p "
+  local port = db.row("SELECT p.port_id, p.port_mode, p.task_id, p.bin_id, p.req_epoch, t.taskgroup_id FROM port p "
     .. "LEFT JOIN task t ON t.task_id = p.task_id WHERE p.port_id = ?", port_id)
   if not port then return nil end
-  port.categories = {}
+  port.categories, port.contents = {}, {}
   for i, row in ipairs(db.rows("SELECT category FROM port_category WHERE port_id = ? ORDER BY category", port_id)) do
     port.categories[i] = row.category
+  end
+  for i, row in ipairs(db.rows("SELECT content FROM port_content WHERE port_id = ? ORDER BY content", port_id)) do
+    port.contents[i] = row.content
   end
   return port
 end
 
---- Opens a port in `mode`, selecting tasks of `categories` (nil or empty: any category).
-function M.open(port_id, mode, categories)
-  db.exec("INSERT INTO port (port_id, port_mode) VALUES (?, ?)", port_id, mode)
-  for _, category in ipairs(categories or {}) do
+--- Opens a port in `mode`, selecting task groups of `select.categories` or bins of
+--- `select.contents` (both empty or nil: any), none with a req_time after `req_epoch` (nil: no
+--- limit).
+function M.open(port_id, mode, select, req_epoch)
+  select = select or {}
+  db.exec("INSERT INTO port (port_id, port_mode, req_epoch) VALUES (?, ?, ?)", port_id, mode, req_epoch)
+  for _, category in ipairs(select.categories or {}) do
     db.exec("INSERT OR IGNORE INTO port_category (port_id, category) VALUES (?, ?)", port_id, category)
+  end
+  for _, content in ipairs(select.contents or {}) do
+    db.exec("INSERT OR IGNORE INTO port_content (port_id, content) VALUES (?, ?)", port_id, content)
   end
 end
 
@@ -34,6 +44,7 @@ function M.close(port_id)
   db.exec("UPDATE task SET port_id = NULL WHERE port_id = ?", port_id)
   bins.leave_port(port_id, true)
   db.exec("DELETE FROM port_category WHERE port_id = ?", port_id)
+  db.exec("DELETE FROM port_content WHERE port_id = ?", port_id)
   db.exec("DELETE FROM port WHERE port_id = ?", port_id)
 end
 
@@ -46,7 +57,7 @@ end
 local READY = "suspended = 0 AND selected_by IS NULL AND waits = 0 AND (start_epoch IS NULL OR start_epoch <= ?)"
 local PICKING_ORDER = " ORDER BY req_epoch, priority, taskgroup_id LIMIT 1"
 -- The first group in picking order, for a port that selects every category.
-local NEXT_GROUP = "SELECT taskgroup_id FROM taskgroup INDEXED BY taskgroup_ready_any WHERE " .. READY .. PICKING_ORDER
+local NEXT_GROUP = "SELECT taskgroup_id, req_epoch FROM taskgroup INDEXED BY taskgroup_ready_any WHERE " .. READY .. PICKING_ORDER
 -- The first group of each category the port selects (one index look-up each); the earliest of
 -- them is the port's next group.
 local NEXT_GROUP_PER_CATEGORY = "SELECT g.taskgroup_id, g.req_epoch, g.priority FROM port_category c "
@@ -68,26 +79,44 @@ local function earlier(a, b)
   return a.taskgroup_id < b.taskgroup_id
 end
 
--- The taskgroup_id of the port's next group, or nil.
+-- The port's next group {taskgroup_id, req_epoch}, or nil.
 local function next_group(port_id, now)
   local best
   for _, group in ipairs(db.rows(NEXT_GROUP_PER_CATEGORY, now, port_id)) do
     if not best or earlier(group, best) then best = group end
   end
-  if best then return best.taskgroup_id end
-  if db.row(SELECTS_CATEGORIES, port_id) then return nil end
-  local any = db.row(NEXT_GROUP, now)
-  return any and any.taskgroup_id
+  if best or db.row(SELECTS_CATEGORIES, port_id) then return best end
+  return db.row(NEXT_GROUP, now)
 end
 
 --- The next task the port should open: earliest req_time, then lowest priority, then the
 --- lower group and task ids; never a task of a suspended group, of a group whose start_time
---- lies ahead or that a port has selected, or outside the port's categories (if it has any).
---- Returns {task_id, bin_id, taskgroup_id} or nil.
-function M.next_task(port_id, now)
+--- lies ahead or that a port has selected, outside the port's categories (if it has any), or
+--- whose req_time is after the port's req_time limit (if it has one: groups come in req_time
+--- order, so when the first is past the limit all are). Returns {task_id, bin_id, taskgroup_id}
+--- or nil.
+function M.next_task(port_id, now, req_epoch)
   db.exec(PROMOTE, now, PROMOTED_AT_ONCE)
-  local taskgroup_id = next_group(port_id, now)
-  return taskgroup_id and db.row(FIRST_TASK, taskgroup_id)
+  local group = next_group(port_id, now)
+  if not group or (req_epoch and group.req_epoch > req_epoch) then return nil end
+  return db.row(FIRST_TASK, group.taskgroup_id)
+end
+
+-- The first group of a shipment in picking order that no port has selected (its index keeps a
+-- shipment's groups in that order).
+local SHIPMENT_GROUP = "SELECT taskgroup_id FROM taskgroup INDEXED BY taskgroup_shipment_turn "
+  .. "WHERE shipment = ? AND selected_by IS NULL ORDER BY req_epoch, priority, taskgroup_id LIMIT 1"
+
+--- The first task of a shipment's next group that no port has selected, or nil.
+function M.first_task_of_shipment(shipment)
+  local group = db.row(SHIPMENT_GROUP, shipment)
+  return group and db.row(FIRST_TASK, group.taskgroup_id)
+end
+
+--- Whether any group has this shipment.
+function M.shipment_exists(shipment)
+  return db.row("SELECT 1 AS found FROM taskgroup INDEXED BY taskgroup_by_shipment WHERE shipment = ? LIMIT 1",
+    shipment) ~= nil
 end
 
 --- The first task of a group that no port has open, or nil.
@@ -111,13 +140,23 @@ function M.open_bin(port_id, task)
 end
 
 --- Closes the port's open bin. With complete, its task is done (gone, like a cancelled one);
---- otherwise it returns to its group.
-function M.close_bin(port_id, task_id, complete)
+--- otherwise it returns to its group. `content`, when not nil, is the bin's new content code.
+--- With `removed` the bin leaves the system (removebin: mode OUTSIDE) instead of staying at the
+--- port, closed.
+function M.close_bin(port_id, task_id, complete, content, removed)
   if task_id then
     store.select_task(task_id, nil) -- released first: its group's selected state follows the task's
     if complete then store.cancel_task(task_id) end
   end
-  db.exec("UPDATE bin SET bin_mode = 'CLOSED' WHERE port_id = ? AND bin_mode = 'OPEN'", port_id)
+  local port = db.row("SELECT bin_id FROM port WHERE port_id = ?", port_id)
+  if removed then
+    db.exec("UPDATE bin SET bin_mode = 'OUTSIDE', port_id = NULL, content = coalesce(?, content) WHERE bin_id = ?",
+      content, port.bin_id)
+  else
+    db.exec("UPDATE bin SET bin_mode = 'CLOSED', content = coalesce(?, content) WHERE bin_id = ? AND port_id = ?",
+      content, port.bin_id, port_id)
+  end
+  bins.leave_queue(port_id, port.bin_id)
   db.exec("UPDATE port SET task_id = NULL, bin_id = NULL WHERE port_id = ?", port_id)
 end
 

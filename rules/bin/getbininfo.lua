@@ -3,13 +3,13 @@
 local order = { "bin_id", "content", "bin_mode", "port_id" }
 
 return function(call)
-  local bins, refused = params.bins_in_range(call.params)
+  local found, refused = params.bins_in_range(call.params)
   if refused then return fault(refused) end -- 1930 too many bins, 1932 too broad: narrow the range
   if upstream.configured() then return upstream.forward(call) end
 
   local listed = {}
-  for i, bin in ipairs(bins) do
-    listed[i] = reply.record(order, { bin_id = bin.bin_id, content = bin.content, bin_mode = bin.bin_mode,
+  for i, bin in ipairs(found) do
+    listed[i] = reply.record(order, { bin_id = bin.bin_id, content = bin.content, bin_mode = bins.reply_mode(bin.bin_mode),
       port_id = bin.port_id })
   end
   return { bins = { bin = reply.list(listed) } }

@@ -1,5 +1,6 @@
--- insertbin: a new bin enters the system through a port opened in INSERT mode; it is stored in
--- the grid with its content code (default 0).
+-- insertbin: a new bin enters the system through a port opened for it (INSERT, or the default
+-- OPEN: see taskgate.interfaces.insert_port_modes); it is stored in the grid with its content
+-- code (default 0).
 return function(call)
   local p = call.params
   local port_id = params.port_id(p.port_id)
@@ -9,7 +10,7 @@ return function(call)
 
   local port = ports.get(port_id)
   if not port then return fault(1009) end
-  if port.port_mode ~= "INSERT" then return fault(1927) end
+  if not bins.takes_insert(port.port_mode) then return fault(1927) end
   if bins.get(bin_id) then return fault(1926) end
 
   bins.insert(bin_id, content or 0)

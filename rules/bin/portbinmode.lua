@@ -1,5 +1,5 @@
--- portbinmode: sets the mode (OPEN, CLOSED or OUTSIDE) and optionally the content code of a
--- bin at the port. OUTSIDE only from TOGRID, as documented.
+-- portbinmode: sets the mode (OPEN, CLOSED or OUTSIDE, as words or their one-letter codes) and
+-- optionally the content code of a bin at the port. OUTSIDE only from TOGRID, as documented.
 local MODES = { OPEN = true, CLOSED = true, OUTSIDE = true }
 
 return function(call)
@@ -7,7 +7,7 @@ return function(call)
   local port_id = params.port_id(p.port_id)
   local bin_id = params.bin_id(p.bin_id)
   if p.bin_mode == nil then return fault(1923) end
-  local mode = check.token(p.bin_mode, { invalid = 1924 })
+  local mode = bins.mode_of(check.token(p.bin_mode, { invalid = 1924 }))
   if not MODES[mode] then return fault(1924) end
   local content = check.int(p.content, { optional = true, min = 0, max = 10000000, invalid = 1006 })
   if upstream.configured() then return upstream.forward(call, { port_id = port_id, bin_id = bin_id }) end

@@ -49,7 +49,7 @@ local steps = {
   { "update_taskgroup, category missing", "update_taskgroup", "<taskgroup_id>3</taskgroup_id><req_time>2023-01-01T00:00:00Z</req_time><priority>1</priority>", F(1905) },
   { "update_taskgroup, category invalid", "update_taskgroup", "<taskgroup_id>3</taskgroup_id><category>0</category><req_time>2023-01-01T00:00:00Z</req_time><priority>1</priority>", F(1007) },
   { "update_taskgroup, req_time missing", "update_taskgroup", "<taskgroup_id>3</taskgroup_id><category>1</category><priority>1</priority>", F(1906) },
-  { "update_taskgroup, req_time invalid", "update_taskgroup", "<taskgroup_id>3</taskgroup_id><category>1</category><req_time>2023-01-01T00:00:00+00:00</req_time><priority>1</priority>", F(1008) },
+  { "update_taskgroup, req_time invalid", "update_taskgroup", "<taskgroup_id>3</taskgroup_id><category>1</category><req_time>2023-01-01T00:00:00</req_time><priority>1</priority>", F(1008) },
   { "update_taskgroup, priority missing", "update_taskgroup", "<taskgroup_id>3</taskgroup_id><category>1</category><req_time>2023-01-01T00:00:00Z</req_time>", F(1907) },
   { "update_taskgroup, priority invalid", "update_taskgroup", "<taskgroup_id>3</taskgroup_id><category>1</category><req_time>2023-01-01T00:00:00Z</req_time><priority>0</priority>", F(1908) },
   { "update_taskgroup, shipment invalid", "update_taskgroup", "<taskgroup_id>3</taskgroup_id><category>1</category><req_time>2023-01-01T00:00:00Z</req_time><priority>1</priority><shipment>-2</shipment>", F(1014) },
@@ -70,7 +70,7 @@ local steps = {
   { "openport 1 again", "openport", "<port_id>1</port_id>", F(1002) },
   { "openport 2000, any category", "openport", "<port_id>2000</port_id><port_mode>pick</port_mode>", OK },
   { "getportstatus of an open port", "getportstatus", "<port_id>1</port_id>", params_reply({
-    "<port_id>1</port_id>", "<status>open</status>", "<port_mode>PICK</port_mode>", "<select>", "  <category>1</category>", "</select>" }) },
+    "<port_id>1</port_id>", "<status>open</status>", "<port_mode>OPEN</port_mode>", "<select>", "  <category>1</category>", "</select>" }) },
   { "getportstatus of a closed port", "getportstatus", "<port_id>7</port_id>", params_reply({ "<port_id>7</port_id>", "<status>closed</status>" }) },
   { "getportstatus, port_id missing", "getportstatus", "", F(1003) },
   { "getportstatus, port_id invalid", "getportstatus", "<port_id>abc</port_id>", F(1004) },
@@ -92,7 +92,7 @@ local steps = {
   { "and closes it without a task_id", "closebin", "<port_id>2000</port_id><bin_id>3999999</bin_id>", OK },
   { "port 2000 takes the earliest other group (2)", "openbin", "<port_id>2000</port_id>", bin(201, 21) },
   { "getportstatus shows the open bin", "getportstatus", "<port_id>2000</port_id>", params_reply({
-    "<port_id>2000</port_id>", "<status>open</status>", "<port_mode>PICK</port_mode>", "<select/>",
+    "<port_id>2000</port_id>", "<status>open</status>", "<port_mode>OPEN</port_mode>", "<select/>",
     "<bin_id>201</bin_id>", "<task_id>21</task_id>", "<taskgroup_id>2</taskgroup_id>" }) },
   { "gettaskinfo shows task 11 selected by port 1", "gettaskinfo", "<task_id>11</task_id>", params_reply({
     "<taskgroups>", "  <taskgroup>", "    <taskgroup_id>1</taskgroup_id>", "    <category>1</category>",
@@ -111,7 +111,11 @@ local steps = {
     "    <req_time>2024-01-01T08:00:00Z</req_time>", "    <priority>5</priority>", "    <suspended>0</suspended>",
     "    <tasks>", "      <task>", "        <task_id>11</task_id>", "        <bin_id>101</bin_id>", "        <state>open</state>",
     "      </task>", "    </tasks>", "  </taskgroup>", "</taskgroups>" }) },
-  { "openbin by bin_id", "openbin", "<port_id>1</port_id><bin_id>101</bin_id>", bin(101, 11) },
+  { "openbin by bin_id opens the bin alone (ad hoc), not the task in it", "openbin", "<port_id>1</port_id><bin_id>101</bin_id>", bin(101, 0) },
+  { "closebin of the ad-hoc bin naming the task in it", "closebin", "<port_id>1</port_id><bin_id>101</bin_id><task_id>11</task_id>", F(1017) },
+  { "closebin of the ad-hoc bin", "closebin", "<port_id>1</port_id><bin_id>101</bin_id>", OK },
+  { "openbin by task_id 11", "openbin", "<port_id>1</port_id><task_id>11</task_id>", bin(101, 11) },
+  { "closebin completing a task it does not name", "closebin", "<port_id>1</port_id><bin_id>101</bin_id>", F(1040) },
   { "closebin completes the task", "closebin", "<port_id>1</port_id><bin_id>101</bin_id><task_id>11</task_id><taskcomplete>1</taskcomplete>", OK },
   { "a completed task is gone", "cancel_task", "<task_id>11</task_id>", F(1017) },
   { "closebin with no bin open", "closebin", "<port_id>1</port_id><bin_id>101</bin_id>", F(1011) },
@@ -124,7 +128,7 @@ local steps = {
   { "openport 1 again, any category", "openport", "<port_id>1</port_id>", OK },
   { "nothing eligible: 1 suspended, 2 selected by 2000, 3 suspended, 4 not started", "openbin", "<port_id>1</port_id>", F(1015) },
   { "a suspended group can still be opened by name", "openbin", "<port_id>1</port_id><taskgroup_id>3</taskgroup_id>", bin(301, 31) },
-  { "closebin of group 3's only task finishes it", "closebin", "<port_id>1</port_id><bin_id>301</bin_id>", OK },
+  { "closebin of group 3's only task finishes it", "closebin", "<port_id>1</port_id><bin_id>301</bin_id><task_id>31</task_id>", OK },
   { "a finished group is no longer listed", "gettaskinfo", "<taskgroup_id>3</taskgroup_id>", params_reply({ "<taskgroups/>" }) },
   { "cancel_taskgroup, missing group", "cancel_taskgroup", "<taskgroup_id>3</taskgroup_id>", F(1018) },
   { "cancel_taskgroup, taskgroup_id missing", "cancel_taskgroup", "", F(1904) },
@@ -132,7 +136,7 @@ local steps = {
   { "cancel_taskgroup of group 4", "cancel_taskgroup", "<taskgroup_id>4</taskgroup_id>", OK },
   { "its tasks are gone", "cancel_task", "<task_id>41</task_id>", F(1017) },
   { "getPortStatus in another case", "getPortStatus", "<port_id>1</port_id>", params_reply({
-    "<port_id>1</port_id>", "<status>open</status>", "<port_mode>PICK</port_mode>", "<select/>" }) },
+    "<port_id>1</port_id>", "<status>open</status>", "<port_mode>OPEN</port_mode>", "<select/>" }) },
 }
 
 return steps

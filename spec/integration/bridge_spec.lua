@@ -31,10 +31,10 @@ describe("bridge mode", function()
     assert.equal(gateway.OK, b:call("openport", "<port_id>9</port_id>"))
     assert.matches("<bin_id>4321</bin_id>", b:call("openbin", "<port_id>9</port_id><bin_id>4321</bin_id>"))
     local _, _, reply = a:raw(gateway.post_request(gateway.methodcall("getbinstate", "<bin_id>4321</bin_id>"), nil, "/api/v2/bin"))
-    assert.matches("<bin_mode>OPEN</bin_mode>", reply)
+    assert.matches("<bin_mode>O</bin_mode>", reply)
     local json = '{"method": "getbinstate", "params": {"bin_id": 4321}}'
     _, _, reply = a:raw(string.format("POST /api/v2/bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", #json, json))
-    assert.equal('{"params":{"bins":{"bin":{"bin_id":"4321","bin_mode":"OPEN","content":"0","port_id":"9"}}}}', reply)
+    assert.equal('{"params":{"bins":{"bin":{"bin_id":"4321","bin_mode":"O","content":"0","port_id":"9"}}}}', reply)
     assert.equal(gateway.OK, b:call("closeport", "<port_id>9</port_id>"))
   end)
 

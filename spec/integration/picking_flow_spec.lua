@@ -59,7 +59,7 @@ describe("a picking flow", function()
             cancelled_while_waiting = true
             check_info()
           end
-          assert.equal(OK, gw:call("closebin", string.format("<port_id>%d</port_id><bin_id>%d</bin_id>", port, bin_id)))
+          assert.equal(OK, gw:call("closebin", string.format("<port_id>%d</port_id><bin_id>%d</bin_id><task_id>%d</task_id>", port, bin_id, task_id)))
           expected[task_id] = nil
           picked[port][#picked[port] + 1] = task_id
           check_info()

@@ -61,7 +61,7 @@ describe("rule gettaskinfo", function()
   end)
 
   for _, case in ipairs({ { "taskgroup_id", "x", 1013 }, { "min_taskgroup_id", "0", 1013 }, { "max_taskgroup_id", "-1", 1013 },
-    { "task_id", "1.0", 1012 }, { "category", "abc", 1007 }, { "suspended", "2", 1913 }, { "shipment", "", 1014 } }) do
+    { "task_id", "1.0", 1012 }, { "category", "abc", 1007 }, { "suspended", "2", 1913 }, { "shipment", "0", 1014 } }) do
     it("answers " .. case[3] .. " for an invalid " .. case[1], function()
       assert.same({ fault = { code = case[3] } }, rt.call("gettaskinfo", { [case[1]] = case[2] }))
     end)

@@ -12,7 +12,7 @@ describe("rule openbin selection order", function()
   local function next_task()
     local reply = rt.call("openbin", { port_id = "1" })
     if reply.fault then return reply.fault.code end
-    rt.call("closebin", { port_id = "1", bin_id = tostring(reply.params.bin_id) })
+    rt.call("closebin", { port_id = "1", bin_id = tostring(reply.params.bin_id), task_id = tostring(reply.params.task_id) })
     return reply.params.task_id
   end
 

@@ -66,10 +66,38 @@ describe("taskgate.check", function()
     assert.equal("2024-02-29T12:00:00Z", text)
     assert.equal(1709208000, epoch)
     for _, bad in ipairs({ "2023-02-29T12:00:00Z", "2024-01-01 12:00:00", "2024-01-01T12:00:00",
-      "2024-01-01T12:00:00+01:00", "1970-12-31T23:59:59Z", "2038-01-19T00:00:00Z", "2024-13-01T00:00:00Z" }) do
+      "2024-01-01T12:00:00.1234567890Z", "2024-01-01T12:00:00.Z", "2024-01-01T12:00:00+1:00", "2024-01-01T12:00:00+24:00",
+      "1970-12-31T23:59:59Z", "2038-01-19T00:00:00Z", "2024-13-01T00:00:00Z" }) do
       assert.equal(1008, code_of(check.time, bad, opts))
     end
     assert.equal(1906, code_of(check.time, nil, opts))
+  end)
+
+  it("reads the forms client libraries write for a UTC time, and takes an offset into account", function()
+    local opts = { invalid = 1008 }
+    for _, sent in ipairs({ "2024-05-01T08:00:00.123Z", "2024-05-01T08:00:00.0000000Z", "2024-05-01T08:00:00+00:00",
+      "2024-05-01T08:00:00-00:00", "2024-05-01T08:00:00+0000", "2024-05-01T08:00:00.5+00:00", "2024-05-01t08:00:00z",
+      "2024-05-01 08:00:00+00:00", "2024-05-01T10:00:00+02:00", "2024-05-01T03:30:00-04:30" }) do
+      local text, epoch = check.time(sent, opts)
+      assert.equal("2024-05-01T08:00:00Z", text, sent)
+      assert.equal(1714550400, epoch, sent)
+    end
+  end)
+
+  it("treats an empty optional element as absent, an empty mandatory one as invalid", function()
+    assert.is_nil(check.int("", { optional = true, invalid = 1014 }))
+    assert.is_nil(check.int("  ", { optional = true, invalid = 1014 }))
+    assert.equal(7, check.bool("", { optional = true, default = 7, invalid = 1919 }))
+    assert.is_nil(check.time("", { optional = true, invalid = 1912 }))
+    assert.equal(1012, code_of(check.int, "", { missing = 1040, invalid = 1012 }))
+  end)
+
+  it("takes a JSON array of elements for a list, and of values for values", function()
+    assert.same({ { task_id = "1" }, { task_id = "2" } },
+      check.list({ { task_id = "1" }, { task_id = "2" } }, "task", { missing = 1909, invalid = 1910 }))
+    assert.equal(1910, code_of(check.list, { { task = { task_id = "1" } } }, "task", { missing = 1909, invalid = 1910 }))
+    assert.same({ 6111, 6112 }, check.values({ "6111", "6112" }, "bin_id", check.int, { invalid = 1010, bare = true }))
+    assert.equal(1010, code_of(check.values, { "6111" }, "bin_id", check.int, { invalid = 1010 }))
   end)
 
   it("lists one or several elements and refuses text", function()

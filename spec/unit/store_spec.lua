@@ -85,9 +85,18 @@ describe("the store schema", function()
     assert.equal(1, db.exec("UPDATE taskgroup SET taskgroup_id = 3 WHERE taskgroup_id = 2"))
   end)
 
-  -- Turns a new store back into one of schema version 7 (before the counts per category and the
-  -- outbox).
+  -- Undoes migration 10 (the port's content select, req_time limit and queue).
+  local function before_version_10()
+    for _, name in ipairs({ "bin_by_content", "taskgroup_shipment_turn" }) do db.exec("DROP INDEX " .. name) end
+    db.exec("DROP TABLE port_content")
+    db.exec("DROP TABLE port_queue")
+    db.exec("ALTER TABLE port DROP COLUMN req_epoch")
+  end
+
+  -- Turns a new store back into one of schema version 7 (before the counts per category, the
+  -- outbox and the port's content select).
   local function as_version_7()
+    before_version_10()
     db.exec("DROP TABLE outbox")
     for _, name in ipairs({ "taskgroup_counted_by_category", "taskgroup_uncounted_by_category",
       "taskgroup_recategorized", "task_counted_by_category", "task_uncounted_by_category", "task_regrouped",
@@ -125,7 +134,7 @@ describe("the store schema", function()
     db.exec("PRAGMA user_version = 2")
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(9, db.row("PRAGMA user_version").user_version)
+    assert.equal(10, db.row("PRAGMA user_version").user_version)
     assert.equal(12, db.row("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'trigger'").n)
     db.exec("DELETE FROM task WHERE task_id = 10")
     assert.is_false(group_exists(db, 1))
@@ -154,7 +163,7 @@ describe("the store schema", function()
     db.exec("PRAGMA user_version = 6")
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(9, db.row("PRAGMA user_version").user_version)
+    assert.equal(10, db.row("PRAGMA user_version").user_version)
     assert.same({ { method = "cancel_task" } }, db.rows("SELECT method, request_id FROM audit"))
   end)
 
@@ -170,16 +179,17 @@ describe("the store schema", function()
     as_version_7()
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(9, db.row("PRAGMA user_version").user_version)
+    assert.equal(10, db.row("PRAGMA user_version").user_version)
     assert.same({ { category = 1, taskgroups = 1, tasks = 2 }, { category = 4, taskgroups = 1, tasks = 1 } }, counts())
   end)
 
   it("upgrades a store of version 8 with an empty outbox", function()
+    before_version_10()
     db.exec("DROP TABLE outbox")
     db.exec("PRAGMA user_version = 8")
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(9, db.row("PRAGMA user_version").user_version)
+    assert.equal(10, db.row("PRAGMA user_version").user_version)
     assert.same({ { n = 0 } }, db.rows("SELECT count(*) AS n FROM outbox"))
   end)
 
