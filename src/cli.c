@@ -149,12 +149,12 @@ static int parse_number(const char *value, long min, long max, long *out) {
   return 0;
 }
 
-enum { TLS_MISPLACED = -3 };
+enum { TLS_MISPLACED = -3, TOO_MANY_LISTEN = -4 }; /* apply()'s answers besides -1 and -2 */
 
-/* Adds a --listen address; returns 0, or -1 for a bad address or one too many. */
+/* Adds a --listen address; returns 0, -1 for a bad address or TOO_MANY_LISTEN. */
 static int add_listen(tg_config_t *config, const char *value) {
   if (config->listen_count == TG_MAX_LISTEN)
-    return -1;
+    return TOO_MANY_LISTEN;
   tg_address_t *address = &config->listen[config->listen_count];
   *address = (tg_address_t){0};
   if (parse_address(address->host, sizeof address->host, &address->port, value) < 0)
@@ -197,7 +197,8 @@ static int add_outbox_target(tg_outbox_config_t *outbox, const char *value) {
   return 0;
 }
 
-/* Applies one --name value pair; returns 0, -1 for a bad value or -2 for an unknown name. */
+/* Applies one --name value pair; returns 0, -1 for a bad value, -2 for an unknown name,
+ * TLS_MISPLACED or TOO_MANY_LISTEN. */
 static int apply(tg_config_t *config, const char *name, const char *value) {
   long n;
   if (strcmp(name, "listen") == 0)
@@ -378,12 +379,15 @@ static int read_config_file(tg_config_t *config, int argc, char **argv, char *er
     int twice = kept && set_twice(&seen, text);
     int applied = kept && !twice && strcmp(text, "config") != 0 ? apply(config, text, kept) : -1;
     if (applied < 0) {
-      snprintf(err, errcap, "%s:%d: %s '%s'", path, number,
-               twice                    ? "set twice:"
-               : applied == -2          ? "unknown option"
-               : applied == TLS_MISPLACED ? "belongs after the listen line it secures, once:"
-                                        : "invalid line",
-               text);
+      if (applied == TOO_MANY_LISTEN)
+        snprintf(err, errcap, "%s:%d: too many listen addresses (at most %d)", path, number, TG_MAX_LISTEN);
+      else
+        snprintf(err, errcap, "%s:%d: %s '%s'", path, number,
+                 twice                      ? "set twice:"
+                 : applied == -2            ? "unknown option"
+                 : applied == TLS_MISPLACED ? "belongs after the listen line it secures, once:"
+                                            : "invalid line",
+                 text);
       free(kept);
       rc = TG_CLI_USAGE;
     }
@@ -491,6 +495,8 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
     if (rc == TLS_MISPLACED)
       return snprintf(err, errcap, "--%s belongs after the --listen it secures, once (try --help)", name),
              TG_CLI_USAGE;
+    if (rc == TOO_MANY_LISTEN)
+      return snprintf(err, errcap, "too many listen addresses (at most %d)", TG_MAX_LISTEN), TG_CLI_USAGE;
     if (rc < 0)
       return snprintf(err, errcap, "invalid value '%s' for --%s (try --help)", value, name), TG_CLI_USAGE;
   }

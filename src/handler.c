@@ -6,11 +6,11 @@
 
 #include <lauxlib.h>
 #include <pthread.h>
-#include <sys/random.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "fault_names.h"
@@ -40,9 +40,9 @@ struct tg_call_s {
   const tg_xml_node_t *root;
   const char *why; /* why it did not decode, or NULL */
   int legacy;
-  int interface; /* TG_HTTP_TASK or TG_HTTP_BIN */
+  int interface;           /* TG_HTTP_TASK or TG_HTTP_BIN */
   char forwarded_for[128]; /* the X-Forwarded-For chain the request came with, or "" */
-  int json;      /* a JSON methodcall: the rules see call.form = "json" and the reply is JSON */
+  int json;                /* a JSON methodcall: the rules see call.form = "json" and the reply is JSON */
   /* while it waits on the network: the request's token, then its outcome */
   lua_Integer token;
   int failed_outbound;
@@ -212,9 +212,15 @@ static void account(const tg_call_note_t *note, double started) {
   tg_metrics_call_time(method, seconds);
   if (note->failure[0])
     tg_metrics_rule_failure(method, note->failure);
-  if (tg_log_enabled(TG_LOG_INFO))
-    tg_log(TG_LOG_INFO, "call", "request_id=%s client=%s method=%s outcome=%s%s%s ms=%.3f", note->request_id,
-           note->client, method, outcome, fault[0] ? " fault=" : "", fault, seconds * 1000);
+  if (tg_log_enabled(TG_LOG_INFO)) {
+    char sent[2 * sizeof note->sent_method + 8] = ""; /* an unknown method's name, quoted and escaped */
+    if (note->sent_method[0]) {
+      memcpy(sent, " name=", 6);
+      tg_log_quote(sent + 6, sizeof sent - 6, note->sent_method, strlen(note->sent_method));
+    }
+    tg_log(TG_LOG_INFO, "call", "request_id=%s client=%s method=%s%s outcome=%s%s%s ms=%.3f", note->request_id,
+           note->client, method, sent, outcome, fault[0] ? " fault=" : "", fault, seconds * 1000);
+  }
 }
 
 static void on_outbound_done(void *data, const tg_upstream_result_t *result);
@@ -404,12 +410,24 @@ static void take_identity(tg_call_t *call, const tg_http_t *http) {
   memcpy(call->forwarded_for, http->forwarded_for, strlen(http->forwarded_for) + 1);
 }
 
+/* Decodes an XML methodcall in the encoding its Content-Type's charset names (RFC 7303: it
+ * decides over the XML declaration): UTF-8 or ISO-8859-1, the two the interface documents. Any
+ * other charset cannot be read: the malformed fault. Without one the document says. */
+static tg_xml_node_t *decode_xml(tg_handler_t *h, int charset, const char *body, size_t len, const char **why) {
+  if (charset == TG_CHARSET_OTHER) {
+    *why = "charset not supported";
+    return NULL;
+  }
+  const char *encoding = charset == TG_CHARSET_LATIN1 ? "ISO-8859-1" : charset == TG_CHARSET_UTF8 ? "UTF-8" : NULL;
+  return tg_xml_decode_as(&h->arena, body, len, encoding, why);
+}
+
 int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg_buf_t *reply) {
   (void)reply; /* every reply comes later, after the batch's commit */
   tg_handler_t *h = ctx;
   tg_call_t *call = new_call(h);
   if (!call)
-    return -1;                       /* 500 */
+    return -1;      /* 500 */
   if (http->client) /* cut to fit, like every note field; new_call left it empty otherwise */
     strncpy(call->note.client, http->client, sizeof call->note.client - 1);
   take_identity(call, http);
@@ -420,7 +438,8 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg
   /* The body decides its form: JSON when it opens an object, XML otherwise. A body that is
    * neither is answered in JSON when its Content-Type said JSON. */
   int json = tg_json_is_likely(body, len);
-  call->root = json ? tg_json_decode(&h->arena, body, len, &call->why) : tg_xml_decode(&h->arena, body, len, &call->why);
+  call->root =
+      json ? tg_json_decode(&h->arena, body, len, &call->why) : decode_xml(h, http->charset, body, len, &call->why);
   call->json = json || (http->json_type && !call->root);
   http->reply_json = call->json;
   call->legacy = http->legacy;

@@ -20,7 +20,8 @@ static const struct endpoint {
   int interface; /* TG_HTTP_TASK or TG_HTTP_BIN */
   int legacy;
 } endpoints[] = {
-#define ENDPOINT(path, interface, legacy) {path, sizeof path - 1, interface, legacy}
+#define ENDPOINT(path, interface, legacy)                                                                              \
+  { path, sizeof path - 1, interface, legacy }
     ENDPOINT("/api/v2/task", TG_HTTP_TASK, 0),
     ENDPOINT("/api/v2/bin", TG_HTTP_BIN, 0),
     ENDPOINT("/ASInterfaceHttp/AutoStoreHttpInterface.aspx", TG_HTTP_TASK, 1),
@@ -48,8 +49,10 @@ static const char *reason(int status) {
   }
 }
 
+/* Appends a response. With head (the request was HEAD) the headers describe the body but the
+ * body is left out (RFC 9110 9.3.2): bytes after them would be read as the next response. */
 static void respond(tg_buf_t *out, int status, const char *type, const char *body, size_t len, int keep_alive,
-                    const char *extra_headers) {
+                    const char *extra_headers, int head) {
   /* Pieces rather than printf: this runs for every reply. */
   tg_buf_puts(out, "HTTP/1.1 ");
   tg_buf_put_uint(out, (unsigned long long)status);
@@ -63,15 +66,21 @@ static void respond(tg_buf_t *out, int status, const char *type, const char *bod
   if (extra_headers)
     tg_buf_puts(out, extra_headers);
   tg_buf_puts(out, keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
-  tg_buf_append(out, body, len);
+  if (!head)
+    tg_buf_append(out, body, len);
 }
 
-static void respond_text(tg_buf_t *out, int status, int keep_alive, const char *extra_headers) {
+static void respond_text(tg_buf_t *out, int status, int keep_alive, const char *extra_headers, int head) {
   tg_metrics_http_status(status);
   char body[64];
   int n = snprintf(body, sizeof body, "%s\n", reason(status));
-  respond(out, status, "text/plain; charset=utf-8", body, (size_t)n, keep_alive, extra_headers);
+  respond(out, status, "text/plain; charset=utf-8", body, (size_t)n, keep_alive, extra_headers, head);
 }
+
+/* Whether the request being answered is a HEAD (known once its headers are parsed). */
+static int is_head(const tg_http_t *h) { return h->headers_done && h->parser.method == HTTP_HEAD; }
+
+static void answer(tg_http_t *h, int keep_alive);
 
 /* Answers a request with an HTTP error, and logs it: every refusal leaves a line an operator can
  * count ("how many 415s in the last hour?") and trace to its client. */
@@ -82,7 +91,7 @@ static void refuse(tg_http_t *h, tg_buf_t *out, int status, int keep_alive, cons
     tg_log(TG_LOG_INFO, "http_error", "status=%d client=%s method=%s path=%s", status, h->client ? h->client : "-",
            h->headers_done ? llhttp_method_name((llhttp_method_t)h->parser.method) : "-", path);
   }
-  respond_text(out, status, keep_alive, extra_headers);
+  respond_text(out, status, keep_alive, extra_headers, is_head(h));
 }
 
 /* --- llhttp callbacks ------------------------------------------------------------------ */
@@ -92,6 +101,8 @@ static int on_message_begin(llhttp_t *p) {
   h->body.len = 0;
   h->field_len = h->value_len = 0;
   h->wants_continue = h->bad_encoding = h->json_type = h->headers_done = 0;
+  h->charset = TG_CHARSET_NONE;
+  h->answered_early = 0;
   h->request_id[0] = h->forwarded_for[0] = '\0';
   h->authorization[0] = '\0';
   h->route = ROUTE_NOT_FOUND;
@@ -174,6 +185,40 @@ static void keep_identity(char *out, size_t cap, const char *value, size_t len, 
 static const char REQUEST_ID_BYTES[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~:@+/-";
 static const char ADDRESS_LIST_BYTES[] = "0123456789abcdefABCDEF.:[], ";
 
+/* Whether the len bytes at s spell word, without regard to case. */
+static int same_word(const char *s, size_t len, const char *word) {
+  return len == strlen(word) && strncasecmp(s, word, len) == 0;
+}
+
+/* The charset parameter of a Content-Type value (RFC 9110 8.3.1: ";" parameters, the value
+ * possibly quoted): TG_CHARSET_UTF8 or _LATIN1 for the two encodings the interface documents
+ * (with their common aliases), _OTHER for any other, _NONE when there is none. */
+static int charset_of(const char *value, size_t len) {
+  const char *end = value + len;
+  for (const char *p = memchr(value, ';', len); p; p = memchr(p, ';', (size_t)(end - p))) {
+    p++;
+    while (p < end && (*p == ' ' || *p == '\t'))
+      p++;
+    if (end - p < 8 || strncasecmp(p, "charset=", 8) != 0)
+      continue;
+    const char *name = p + 8;
+    size_t n = 0;
+    if (name < end && *name == '"')
+      name++;
+    while (name + n < end && name[n] != ';' && name[n] != '"' && name[n] != ' ' && name[n] != '\t')
+      n++;
+    if (same_word(name, n, "utf-8") || same_word(name, n, "utf8") || same_word(name, n, "us-ascii"))
+      return TG_CHARSET_UTF8;
+    static const char *const latin1[] = {"iso-8859-1", "iso8859-1",  "iso_8859-1", "latin1", "latin-1",
+                                         "l1",         "iso-ir-100", "cp819",      "ibm819"};
+    for (size_t i = 0; i < sizeof latin1 / sizeof latin1[0]; i++)
+      if (same_word(name, n, latin1[i]))
+        return TG_CHARSET_LATIN1;
+    return TG_CHARSET_OTHER;
+  }
+  return TG_CHARSET_NONE;
+}
+
 static int on_header_value_complete(llhttp_t *p) {
   tg_http_t *h = p->data;
   if (is_field(h, "x-request-id")) {
@@ -182,9 +227,10 @@ static int on_header_value_complete(llhttp_t *p) {
   } else if (is_field(h, "x-forwarded-for"))
     keep_identity(h->forwarded_for, sizeof h->forwarded_for, h->value, h->value_len, sizeof h->value,
                   ADDRESS_LIST_BYTES);
-  else if (is_field(h, "content-type"))
+  else if (is_field(h, "content-type")) {
     h->json_type = json_media_type(h->value, h->value_len);
-  else if (is_field(h, "content-encoding"))
+    h->charset = charset_of(h->value, h->value_len);
+  } else if (is_field(h, "content-encoding"))
     h->bad_encoding |= encoded_body(h->value, h->value_len);
   else if (is_field(h, "expect") && h->value_len == 12 && strncasecmp(h->value, "100-continue", 12) == 0)
     h->wants_continue = 1;
@@ -195,24 +241,73 @@ static int on_header_value_complete(llhttp_t *p) {
   return 0;
 }
 
-/* The endpoint at path, or NULL. */
+static int hex_value(char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+static int unreserved(int c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == '~';
+}
+
+/* The endpoint at path, or NULL. Paths are compared without regard to case, as IIS compared the
+ * v1 ones and ASP.NET Core routes (case-insensitively) the v2 ones; a percent-escape of an
+ * unreserved character is that character (RFC 3986 6.2.2.2: /api/v2/%74ask is /api/v2/task),
+ * any other escape is kept (so it matches nothing); one trailing slash is allowed. */
 static const struct endpoint *find_endpoint(const char *path, size_t len) {
+  char normal[64]; /* longer than any endpoint */
+  size_t n = 0;
+  for (size_t i = 0; i < len; i++) {
+    int c = (unsigned char)path[i];
+    if (c == '%' && i + 2 < len && hex_value(path[i + 1]) >= 0 && hex_value(path[i + 2]) >= 0) {
+      int decoded = hex_value(path[i + 1]) * 16 + hex_value(path[i + 2]);
+      if (unreserved(decoded)) {
+        c = decoded;
+        i += 2;
+      }
+    }
+    if (n == sizeof normal)
+      return NULL;
+    normal[n++] = (char)c;
+  }
+  if (n > 1 && normal[n - 1] == '/')
+    n--;
   for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
     const struct endpoint *e = &endpoints[i];
-    if (len == e->len && (e->legacy ? strncasecmp(path, e->path, len) : memcmp(path, e->path, len)) == 0)
+    if (n == e->len && strncasecmp(normal, e->path, n) == 0)
       return e;
   }
   return NULL;
+}
+
+/* Where the path of a request target starts: at once in origin-form ("/api/v2/task"), after
+ * the authority in absolute-form ("http://host:44000/api/v2/task", which RFC 9112 3.2.2 says a
+ * server must accept); a target without a path has an empty one. */
+static size_t path_start(const char *target, size_t len) {
+  size_t scheme = len >= 7 && strncasecmp(target, "http://", 7) == 0    ? 7
+                  : len >= 8 && strncasecmp(target, "https://", 8) == 0 ? 8
+                                                                        : 0;
+  if (!scheme)
+    return 0;
+  const char *slash = memchr(target + scheme, '/', len - scheme);
+  return slash ? (size_t)(slash - target) : len;
 }
 
 static int route(tg_http_t *h) {
   size_t path_len = 0;
   while (path_len < h->body.len && h->body.data[path_len] != '?')
     path_len++;
+  const char *target = h->body.data ? h->body.data : "";
+  size_t start = path_start(target, path_len);
+  const char *path = target + start;
+  path_len -= start;
   size_t kept = path_len < sizeof h->path ? path_len : sizeof h->path - 1;
-  memcpy(h->path, h->body.data, kept);
+  memcpy(h->path, path, kept);
   h->path[kept] = '\0';
-  const struct endpoint *endpoint = h->routes->on_task ? find_endpoint(h->body.data, path_len) : NULL;
+  const struct endpoint *endpoint = h->routes->on_task ? find_endpoint(path, path_len) : NULL;
   h->legacy = endpoint && endpoint->legacy;
   h->interface = endpoint ? endpoint->interface : TG_HTTP_TASK;
   int method = h->parser.method;
@@ -235,8 +330,15 @@ static int on_headers_complete(llhttp_t *p) {
     h->fatal_status = 413;
     return -1;
   }
-  if (h->route == ROUTE_TASK && h->wants_continue)
+  if (h->wants_continue && h->route == ROUTE_TASK) {
     tg_buf_puts(h->out, "HTTP/1.1 100 Continue\r\n\r\n");
+  } else if (h->wants_continue && h->route != ROUTE_HEAD && h->route != ROUTE_ADMIN) {
+    /* The final status (404, 405, 415) is known before the body the client waits to send: it
+     * goes now (RFC 9110 10.1.1). A body that comes anyway is read and dropped (on_body), so
+     * the connection stays in step and is kept; a client that sends none closes it. */
+    answer(h, llhttp_should_keep_alive(p));
+    h->answered_early = 1;
+  }
   return 0;
 }
 
@@ -357,7 +459,7 @@ int tg_http_phase(const tg_http_t *h) {
   return h->header_bytes > 0 ? TG_HTTP_HEADERS : TG_HTTP_IDLE;
 }
 
-void tg_http_refuse(tg_buf_t *out, int status) { respond_text(out, status, 0, NULL); }
+void tg_http_refuse(tg_buf_t *out, int status) { respond_text(out, status, 0, NULL, 0); }
 
 void tg_http_init(tg_http_t *h, const tg_http_routes_t *routes, const char *client) {
   memset(h, 0, sizeof *h);
@@ -382,10 +484,8 @@ static void answer_admin(tg_http_t *h, int keep_alive) {
     refuse(h, h->out, 404, keep_alive, NULL);
   else if (status == 401)
     refuse(h, h->out, 401, keep_alive, "WWW-Authenticate: Bearer realm=\"taskgate\"\r\n");
-  else if (h->parser.method == HTTP_HEAD)
-    respond(h->out, status, type, "", 0, keep_alive, NULL);
   else
-    respond(h->out, status, type, h->reply.data ? h->reply.data : "", h->reply.len, keep_alive, NULL);
+    respond(h->out, status, type, h->reply.data ? h->reply.data : "", h->reply.len, keep_alive, NULL, is_head(h));
 }
 
 static void answer(tg_http_t *h, int keep_alive) {
@@ -400,11 +500,11 @@ static void answer(tg_http_t *h, int keep_alive) {
     } else if (rc < 0) {
       refuse(h, h->out, 500, keep_alive, NULL);
     } else {
-      respond(h->out, 200, h->reply_json ? JSON_TYPE : XML_TYPE, h->reply.data, h->reply.len, keep_alive, NULL);
+      respond(h->out, 200, h->reply_json ? JSON_TYPE : XML_TYPE, h->reply.data, h->reply.len, keep_alive, NULL, 0);
     }
     break;
   }
-  case ROUTE_HEAD: respond(h->out, 200, XML_TYPE, "", 0, keep_alive, NULL); break;
+  case ROUTE_HEAD: respond(h->out, 200, XML_TYPE, "", 0, keep_alive, NULL, 1); break;
   case ROUTE_ADMIN: answer_admin(h, keep_alive); break;
   case ROUTE_NOT_ALLOWED: refuse(h, h->out, 405, keep_alive, "Allow: POST, HEAD\r\n"); break;
   case ROUTE_BAD_TYPE: refuse(h, h->out, 415, keep_alive, NULL); break;
@@ -450,7 +550,8 @@ int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size
     pos += n;
     if (h->message_done) {
       int keep_alive = llhttp_should_keep_alive(&h->parser);
-      answer(h, keep_alive);
+      if (!h->answered_early)
+        answer(h, keep_alive);
       if (h->waiting)
         break; /* the next requests wait their turn: replies leave in request order */
       next_message(h);
@@ -469,7 +570,7 @@ int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size
 
 int tg_http_finish(tg_http_t *h, const char *reply, size_t len, tg_buf_t *out) {
   int keep_alive = h->waiting_keep_alive;
-  respond(out, 200, h->reply_json ? JSON_TYPE : XML_TYPE, reply, len, keep_alive, NULL);
+  respond(out, 200, h->reply_json ? JSON_TYPE : XML_TYPE, reply, len, keep_alive, NULL, 0);
   h->waiting = 0;
   next_message(h);
   return keep_alive ? TG_HTTP_MORE : TG_HTTP_CLOSE;

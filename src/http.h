@@ -7,6 +7,9 @@
 
 #include "buf.h"
 
+/* The charset a Content-Type names (RFC 7303: it decides over the XML declaration). */
+enum { TG_CHARSET_NONE, TG_CHARSET_UTF8, TG_CHARSET_LATIN1, TG_CHARSET_OTHER };
+
 /* Which interface an endpoint serves. */
 enum { TG_HTTP_TASK = 0, TG_HTTP_BIN = 1 };
 
@@ -54,6 +57,8 @@ struct tg_http_s {
   int legacy;         /* the request came to a v1 path */
   int interface;      /* TG_HTTP_TASK or TG_HTTP_BIN: which endpoint the request came to */
   int json_type;      /* its Content-Type is JSON: a body that is neither form is answered in JSON */
+  int charset;        /* TG_CHARSET_*: the Content-Type's charset parameter, which decides the body's encoding */
+  int answered_early; /* a final status went out before the body (Expect: 100-continue): it is discarded */
   int reply_json;     /* set by the task handler: the reply is JSON (the request was) */
   const char *client; /* the peer's address, owned by the connection */
   tg_buf_t *out;      /* where responses go during tg_http_feed */

@@ -34,14 +34,15 @@ static void note_field(lua_State *L, int arg, char *field, size_t cap) {
   field[len] = '\0';
 }
 
-/* sys.note(method, outcome, failure): what the running call is and how it ended; nil leaves a
- * field as it was. */
+/* sys.note(method, outcome, failure, sent_method): what the running call is and how it ended;
+ * nil leaves a field as it was. sent_method: an unknown method's name as the client sent it. */
 static int sys_note(lua_State *L) {
   if (!current_call)
     return 0;
   note_field(L, 1, current_call->method, sizeof current_call->method);
   note_field(L, 2, current_call->outcome, sizeof current_call->outcome);
   note_field(L, 3, current_call->failure, sizeof current_call->failure);
+  note_field(L, 4, current_call->sent_method, sizeof current_call->sent_method);
   return 0;
 }
 

@@ -14,8 +14,9 @@ typedef struct tg_call_note_s {
   char request_id[72]; /* the client's X-Request-Id, or the gateway's own id; in every log line */
   char client[64];
   char method[48];
-  char outcome[24]; /* "ok", a fault code, ... */
-  char failure[16]; /* a rule failure's kind: error, timeout, memory; "" if none */
+  char outcome[24];     /* "ok", a fault code, ... */
+  char failure[16];     /* a rule failure's kind: error, timeout, memory; "" if none */
+  char sent_method[64]; /* an unknown method's name as sent (cut), for the log line only */
 } tg_call_note_t;
 
 /* Sets the call the Lua code now runs for (NULL between calls). */

@@ -135,8 +135,9 @@ enum { MAX_DICT_NAMES = 10000 };
 static _Thread_local xmlParserCtxtPtr shared_ctxt;
 
 /* Returns the context, reset for a document that starts with `head` (up to 4 bytes, which
- * libxml2 reads to detect the encoding: a UTF-16 byte-order mark, an XML declaration). */
-static xmlParserCtxtPtr parser_for_next_document(const char *head, int head_len) {
+ * libxml2 reads to detect the encoding: a UTF-16 byte-order mark, an XML declaration) and is in
+ * `encoding` (NULL: as detected). */
+static xmlParserCtxtPtr parser_for_next_document(const char *head, int head_len, const char *encoding) {
   if (shared_ctxt && xmlDictSize(shared_ctxt->dict) > MAX_DICT_NAMES) {
     xmlFreeParserCtxt(shared_ctxt);
     shared_ctxt = NULL;
@@ -147,7 +148,7 @@ static xmlParserCtxtPtr parser_for_next_document(const char *head, int head_len)
       return NULL;
     xmlCtxtUseOptions(shared_ctxt, XML_PARSE_NONET);
   }
-  if (xmlCtxtResetPush(shared_ctxt, head, head_len, NULL, NULL) != 0) {
+  if (xmlCtxtResetPush(shared_ctxt, head, head_len, NULL, encoding) != 0) {
     xmlFreeParserCtxt(shared_ctxt);
     shared_ctxt = NULL;
   }
@@ -155,6 +156,11 @@ static xmlParserCtxtPtr parser_for_next_document(const char *head, int head_len)
 }
 
 tg_xml_node_t *tg_xml_decode(tg_arena_t *arena, const char *bytes, size_t len, const char **why) {
+  return tg_xml_decode_as(arena, bytes, len, NULL, why);
+}
+
+tg_xml_node_t *tg_xml_decode_as(tg_arena_t *arena, const char *bytes, size_t len, const char *encoding,
+                                const char **why) {
   if (len > (size_t)INT32_MAX) {
     *why = "request too large";
     return NULL;
@@ -165,7 +171,7 @@ tg_xml_node_t *tg_xml_decode(tg_arena_t *arena, const char *bytes, size_t len, c
   }
   decoder_t d = {.arena = arena};
   int head = len < 4 ? (int)len : 4;
-  d.ctxt = parser_for_next_document(bytes, head);
+  d.ctxt = parser_for_next_document(bytes, head, encoding);
   if (!d.ctxt) {
     *why = "out of memory";
     return NULL;

@@ -31,6 +31,11 @@ void tg_xml_thread_init(void);
  * with a short reason in *why (a static string) for malformed input, any DOCTYPE or entity
  * declaration, too deep nesting or too many elements. */
 tg_xml_node_t *tg_xml_decode(tg_arena_t *arena, const char *bytes, size_t len, const char **why);
+/* The same, reading the bytes in `encoding` (a libxml2 encoding name, e.g. "ISO-8859-1", from
+ * the request's Content-Type charset, which decides over the XML declaration: RFC 7303), or as
+ * the document itself says when encoding is NULL. */
+tg_xml_node_t *tg_xml_decode_as(tg_arena_t *arena, const char *bytes, size_t len, const char *encoding,
+                                const char **why);
 
 /* Length of the valid UTF-8 sequence at s (1..4, at most left bytes), or 0 when it is not valid
  * (overlong forms and surrogates included). */

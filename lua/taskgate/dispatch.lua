@@ -197,6 +197,7 @@ end
 --- Starts a call {name=, params=, client=, malformed=, legacy=}: returns its reply table, or
 --- nil, the outbound request it waits on and the token to resume it with.
 function M.start(call)
+  local sent = call.name
   local prepared, refusal = prepare(call)
   if not prepared then
     sys.note("-")
@@ -205,7 +206,7 @@ function M.start(call)
   -- The common case, a task-interface rule, is found without a call.
   local rule = prepared.interface == "task" and rules[prepared.name] or interfaces.find(rules, prepared.name, prepared.interface)
   if not rule then
-    sys.note("unknown")
+    sys.note("unknown", nil, nil, sent) -- the label stays "unknown"; the log line names what was sent
     return ended(fault_reply(1901))
   end
   sys.note(prepared.name)
