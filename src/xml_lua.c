@@ -307,6 +307,35 @@ static void encode_text(lua_State *L, tg_buf_t *out, const char *name, int value
   }
 }
 
+/* A reply.rows value (its __xml metafield: rows db.rows_text wrote, indented for where they
+ * go): writes <name> holding them and returns 1; 0 for another table. */
+static int encode_rows(lua_State *L, tg_buf_t *out, const char *name, int value, int depth) {
+  int type = luaL_getmetafield(L, value, "__xml");
+  if (type == LUA_TNIL)
+    return 0;
+  if (type != LUA_TSTRING) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  size_t len;
+  const char *rows = lua_tolstring(L, -1, &len);
+  indent(L, out, depth);
+  put(L, out, "<", 1);
+  puts_(L, out, name);
+  if (len == 0) {
+    puts_(L, out, "/>\n");
+  } else {
+    puts_(L, out, ">\n");
+    put(L, out, rows, len);
+    indent(L, out, depth);
+    put(L, out, "</", 2);
+    puts_(L, out, name);
+    put(L, out, ">\n", 2);
+  }
+  lua_pop(L, 1);
+  return 1;
+}
+
 static void encode_element(lua_State *L, tg_buf_t *out, const char *name, int value, int depth) {
   if (depth > MAX_REPLY_DEPTH)
     luaL_error(L, "reply nested deeper than %d (a cycle?)", MAX_REPLY_DEPTH);
@@ -325,6 +354,8 @@ static void encode_element(lua_State *L, tg_buf_t *out, const char *name, int va
     }
     return;
   }
+  if (is_table && encode_rows(L, out, name, value, depth))
+    return;
   indent(L, out, depth);
   put(L, out, "<", 1);
   puts_(L, out, name);

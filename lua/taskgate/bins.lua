@@ -5,6 +5,7 @@
 
 local db = require "taskgate.db"
 local interfaces = require "taskgate.interfaces"
+local reply = require "taskgate.reply"
 
 local M = {}
 
@@ -72,17 +73,51 @@ function M.with_content(contents)
   return best
 end
 
---- The known bins among bin_ids that lie in min..max (either may be nil), by bin_id, each once.
-function M.some(bin_ids, min, max)
-  table.sort(bin_ids)
-  local found, last = {}, nil
-  for _, bin_id in ipairs(bin_ids) do
-    if bin_id ~= last and (not min or bin_id >= min) and (not max or bin_id <= max) then
-      found[#found + 1] = M.get(bin_id)
+-- The bin_mode column as replies name it (interfaces.bin_mode_reply).
+local function mode_column()
+  if interfaces.bin_mode_reply == "word" then return "bin_mode" end
+  local cases = {}
+  for word, code in pairs(interfaces.bin_mode_codes) do cases[#cases + 1] = "WHEN '" .. word .. "' THEN '" .. code .. "'" end
+  table.sort(cases) -- one text, so one cached statement
+  return "CASE bin_mode " .. table.concat(cases, " ") .. " ELSE bin_mode END AS bin_mode"
+end
+
+-- A bin only tasks name is in the grid, at no port, with content 0.
+local TASKS_ONLY_COLUMN = { bin_id = "bin_id", port_id = "NULL AS port_id", content = "0 AS content" }
+
+-- The known bins in ?1..?2 (among the JSON array ?3 of bin_ids unless it is NULL): the store's
+-- rows, then the bins only tasks name; both arms come in bin_id order from their indexes, so
+-- the store merges them rather than sorting. At most ?4.
+local IN_LIST = " AND (?3 IS NULL OR bin_id IN (SELECT value FROM json_each(?3)))"
+local STORED = " FROM bin WHERE bin_id BETWEEN ?1 AND ?2" .. IN_LIST
+local TASKS_ONLY = " FROM task t WHERE bin_id BETWEEN ?1 AND ?2 AND NOT EXISTS (SELECT 1 FROM bin b WHERE b.bin_id = t.bin_id)"
+  .. IN_LIST
+
+--- The known bins in min..max (and among `ids`, an array of bin_ids, when not nil), by bin_id,
+--- ready for a reply as `{bins = bins.listing(...)}` (<bins> under <params>). The store writes
+--- them as reply text (a grid's worth of bins as Lua tables would not fit a call's time): for
+--- the XML form the <bin>s, for JSON {bin = [...]}. `columns` lists each <bin>'s children in
+--- order: bin_id first, then any of bin_mode (as replies name it), port_id, content, or SQL
+--- such as "0 AS xpos". Returns nil and "too many" when more than `limit` bins match, nil and
+--- "too broad" when the store would look through far more than it lists (bins that thousands
+--- of tasks name).
+function M.listing(columns, min, max, ids, limit, form)
+  local stored, tasks_only = {}, {}
+  for i, column in ipairs(columns) do
+    if column == "bin_mode" then
+      stored[i], tasks_only[i] = mode_column(), "'" .. M.reply_mode("GRID") .. "' AS bin_mode"
+    else
+      stored[i], tasks_only[i] = column, TASKS_ONLY_COLUMN[column] or column
     end
-    last = bin_id
   end
-  return found
+  local sql = "SELECT " .. table.concat(stored, ", ") .. STORED .. " UNION ALL SELECT DISTINCT "
+    .. table.concat(tasks_only, ", ") .. TASKS_ONLY .. " ORDER BY 1 LIMIT ?4"
+  local json = form == "json"
+  local text, why = db.rows_text(json and "json" or "xml", "bin", 3, limit, sql, min, max,
+    ids and ("[" .. table.concat(ids, ",") .. "]"), limit + 1)
+  if not text then return nil, why == "too many rows" and "too many" or "too broad" end
+  if json then return { bin = reply.rows(text, "json") } end
+  return reply.rows(text, "xml")
 end
 
 --- Records a new bin in the grid with this content.

@@ -42,6 +42,11 @@ end
 local encode
 
 local function encode_table(t, depth, out)
+  local meta = getmetatable(t)
+  if meta and meta.__json then -- reply.rows: JSON text the store wrote
+    out[#out + 1] = meta.__json
+    return
+  end
   if is_list(t) then
     out[#out + 1] = "["
     for i = 1, rawlen(t) do

@@ -13,4 +13,10 @@ function M.list(items)
   return setmetatable(items, { __list = true })
 end
 
+--- Rows the store already wrote as reply text (db.rows_text, `form` "xml" or "json"): as
+--- `key = reply.rows(text, form)`, <key> holds the rows (XML) or key's value is the JSON text.
+function M.rows(text, form)
+  return setmetatable({}, form == "json" and { __json = text } or { __xml = text })
+end
+
 return M

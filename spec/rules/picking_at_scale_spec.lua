@@ -129,6 +129,11 @@ describe("picking among a million tasks", function()
         if not recorded[sql] then recorded[sql] = table.pack(...) end
         return original.rows_upto(max_rows, sql, ...)
       end
+      original.rows_text = rt.db.rows_text
+      rt.db.rows_text = function(form, element, depth, max_rows, sql, ...)
+        if not recorded[sql] then recorded[sql] = table.pack(...) end
+        return original.rows_text(form, element, depth, max_rows, sql, ...)
+      end
     end)
     after_each(function()
       for name, f in pairs(original) do rt.db[name] = f end
