@@ -40,7 +40,7 @@ function M.groups(db, given)
   local o = options(given)
   local groups = (o.tasks + o.per_group - 1) // o.per_group
   db.exec("PRAGMA cache_size = -262144") -- 256 MiB while filling: the indexes are written out of order
-  assert(db.begin())
+  assert(db.begin_turn())
   -- h(g, a) = the high bits of a linear congruence: a spread of values that does not line up
   -- with the other columns' (plain g * a % m would make suspended, held and category correlate).
   assert(db.exec([[WITH RECURSIVE n(g) AS (SELECT 0 UNION ALL SELECT g + 1 FROM n WHERE g + 1 < :groups),
@@ -62,7 +62,7 @@ function M.groups(db, given)
   assert(db.exec([[WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < :tasks)
     INSERT INTO task (task_id, taskgroup_id, bin_id) SELECT :first_task + i, :first_group + i / :per_group,
       1 + (i * 7) % 4000000 FROM n]], o.tasks, o.first_task, o.first_group, o.per_group))
-  assert(db.commit())
+  assert(db.commit_turn())
   db.exec("PRAGMA cache_size = -2000")
   return groups
 end
@@ -75,7 +75,7 @@ function M.selected(db, given)
   local o = options(given)
   local ports, first_port = o.ports or 0, o.first_port or 1000
   local selected = {}
-  assert(db.begin())
+  assert(db.begin_turn())
   local groups = db.row("SELECT max(taskgroup_id) AS n FROM taskgroup").n or 0
   for k = 0, ports - 1 do
     local port_id = first_port + k
@@ -93,7 +93,7 @@ function M.selected(db, given)
       selected[#selected + 1] = task.task_id
     end
   end
-  assert(db.commit())
+  assert(db.commit_turn())
   return selected
 end
 

@@ -61,7 +61,7 @@ local call = site.call
 local tasks = db.row("SELECT count(*) AS n FROM task").n
 local last_task = db.row("SELECT max(task_id) AS n FROM task").n
 local last_group = db.row("SELECT max(taskgroup_id) AS n FROM taskgroup").n
-assert(db.begin())
+assert(db.begin_turn())
 
 -- Ports: 8 new ports (4 with three categories, 4 with all), beside those the store has open.
 for port = 1, 8 do
@@ -111,7 +111,7 @@ measure("gettaskinfo, range of 10 groups", calls, function(i)
 end)
 measure("cancel_taskgroup", calls, function(i) return call("cancel_taskgroup", { taskgroup_id = tostring(last_group + i) }) end)
 
-db.rollback()
+db.abort_turn()
 site.close()
 print(string.format("store %s: %d tasks; %s", path, tasks, os.date("!%Y-%m-%d")))
 for _, line in ipairs(results) do print(line) end

@@ -3,11 +3,11 @@
 #include "batch.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "txn.h"
 
 struct tg_batch_s {
   tg_store_t *store;
@@ -15,31 +15,19 @@ struct tg_batch_s {
   uv_check_t check;
   uv_idle_t no_wait; /* active while calls are queued: the loop must not sleep in poll */
   int scheduled;
-  int open; /* the turn's transaction is open */
   int closing;
 };
 
-static int exec(tg_batch_t *batch, const char *sql) {
-  sqlite3_stmt *stmt = tg_store_prepare(batch->store, sql, strlen(sql));
-  if (!stmt)
-    return -1;
-  int rc = sqlite3_step(stmt);
-  sqlite3_reset(stmt);
-  return rc == SQLITE_DONE ? 0 : -rc;
-}
-
-/* Commits the turn's transaction; returns 0, or -1 when it failed and was rolled back. */
+/* Commits the turn; returns 0, or -1 when it failed or the store had already rolled it back:
+ * then no call of the turn may be acknowledged. */
 static int commit(tg_batch_t *batch) {
-  if (!batch->open)
-    return 0;
-  batch->open = 0;
   double started = tg_monotonic_seconds();
-  int rc = exec(batch, "COMMIT");
+  int rc = tg_txn_commit_turn(batch->store);
   tg_metrics_observe(TG_HIST_COMMIT, tg_monotonic_seconds() - started);
   if (rc == 0)
     return 0;
-  tg_log(TG_LOG_ERROR, "commit_failed", "error=\"%s\"", tg_store_errmsg(batch->store));
-  tg_store_abort(batch->store);
+  tg_log(TG_LOG_ERROR, "commit_failed", "error=\"%s\"",
+         rc == -SQLITE_ABORT ? "the store rolled the transaction back" : tg_store_errmsg(batch->store));
   return -1;
 }
 
@@ -48,6 +36,9 @@ void tg_batch_flush(tg_batch_t *batch) {
     return;
   batch->scheduled = 0;
   tg_store_lock(batch->store);
+  /* Should the turn not open, each call opens one of its own (txn.h), or faults. */
+  if (tg_txn_begin_turn(batch->store) < 0)
+    tg_log(TG_LOG_WARN, "turn_not_begun", "error=\"%s\"", tg_store_errmsg(batch->store));
   batch->runner.run(batch->runner.ctx);
   int committed = commit(batch) == 0;
   tg_store_unlock(batch->store); /* the replies go out while other workers run their calls */
@@ -83,25 +74,6 @@ void tg_batch_schedule(tg_batch_t *batch) {
   batch->scheduled = 1;
   uv_check_start(&batch->check, on_check);
   uv_idle_start(&batch->no_wait, on_idle);
-}
-
-int tg_batch_begin_call(tg_batch_t *batch) {
-  if (batch->open)
-    return 0;
-  int rc = exec(batch, "BEGIN IMMEDIATE");
-  if (rc < 0)
-    return rc;
-  batch->open = 1;
-  return 0;
-}
-
-void tg_batch_end_call(tg_batch_t *batch, int ok) {
-  if (ok)
-    return;
-  /* The runtime runs every call step in the savepoint "call" (store.c); a step that Lua could
-   * not finish left it open. Undo it; when the step failed outside it there is nothing to undo. */
-  if (exec(batch, "ROLLBACK TO call") == 0)
-    exec(batch, "RELEASE call");
 }
 
 /* The batcher's memory goes with the last of its two handles. */

@@ -1,9 +1,10 @@
 /* batch.h: group commit. The calls that arrive during one event-loop turn are queued; once the
- * turn's I/O is done the batcher takes the store (tg_store_lock), runs them all inside one
- * SQLite transaction (each call in a savepoint of its own, so its changes stay all-or-nothing),
- * commits, gives the store back, and only then are the replies handed out. One commit (one
- * fsync with --sync full) serves every call of the turn, and with --workers the store is held
- * only while calls run, never while sockets are read or written. */
+ * turn's I/O is done the batcher takes the store (tg_store_lock), opens the turn's SQLite
+ * transaction (txn.h: each call then runs in a transaction of its own inside it, so its changes
+ * stay all-or-nothing), runs them all, commits the turn, gives the store back, and only then are
+ * the replies handed out. One commit (one fsync with --sync full) serves every call of the
+ * turn, and with --workers the store is held only while calls run, never while sockets are read
+ * or written. */
 #ifndef TG_BATCH_H
 #define TG_BATCH_H
 
@@ -24,11 +25,6 @@ typedef struct tg_batch_s tg_batch_t;
 tg_batch_t *tg_batch_new(uv_loop_t *loop, tg_store_t *store, tg_batch_runner_t runner);
 /* Calls are queued: run them at the end of this loop turn. */
 void tg_batch_schedule(tg_batch_t *batch);
-/* Inside run: opens the turn's transaction if it is not open yet (each call step then runs in
- * the runtime's own savepoint). Returns 0 or a negative SQLite code. */
-int tg_batch_begin_call(tg_batch_t *batch);
-/* After a call step: when Lua failed (ok = 0), undoes what the step left in its savepoint. */
-void tg_batch_end_call(tg_batch_t *batch, int ok);
 /* Runs, commits and delivers what is queued now (for shutdown). */
 void tg_batch_flush(tg_batch_t *batch);
 /* Flushes and closes the batcher; its memory goes on the next loop turn. */

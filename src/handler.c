@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sys_lua.h"
+#include "txn.h"
 #include "upstreams.h"
 #include "xml.h"
 #include "xml_lua.h"
@@ -161,8 +162,7 @@ static int next_step(lua_State *L) {
     lua_pushlstring(L, step->result->body, step->result->len);
     lua_setfield(L, -2, "body");
   }
-  lua_pushboolean(L, step->call->json);
-  lua_call(L, 3, 3);
+  lua_call(L, 2, 3);
   take_outcome(L, step);
   return 0;
 }
@@ -174,31 +174,24 @@ static void free_step(step_t *step) {
   tg_buf_free(&step->body);
 }
 
-/* Runs one step in the gate; on a Lua failure the step is undone and the fallback answers. */
+/* Runs one step in the gate. The runtime runs it inside the call's transaction and ends that
+ * itself (txn.h); when Lua could not finish (a limit struck), the call's transaction, if still
+ * open, is aborted here and the fallback answers. */
 static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
   tg_call_t *call = step->call;
   size_t reply_start = call->reply.len;
   step->token = 0;
-  tg_sys_lua_set_call(&call->note);
-  int batched = tg_batch_begin_call(h->batch) == 0;
-  int failed = tg_script_call(call->script, fn, step) < 0;
-  if (batched)
-    tg_batch_end_call(h->batch, !failed); /* a failed step's changes go; the turn's others stay */
-  if (failed) {
-    if (!batched)
-      tg_store_abort(h->store); /* the time or memory limit struck beyond the rules' own handling */
+  tg_script_set_call(call->script, &call->note);
+  if (tg_script_call(call->script, fn, step) < 0) {
+    tg_txn_abort_call(h->store);
     call->reply.len = reply_start;
     const tg_buf_t *fallback = call->json ? &h->fallback_json : &h->fallback;
     tg_buf_append(&call->reply, fallback->data, fallback->len);
     step->token = 0;
-    const char *why = tg_script_last_error(call->script);
     snprintf(call->note.outcome, sizeof call->note.outcome, "1999");
-    snprintf(call->note.failure, sizeof call->note.failure, "%s",
-             strstr(why, "time limit") ? "timeout"
-             : strstr(why, "memory")   ? "memory"
-                                       : "error");
+    snprintf(call->note.failure, sizeof call->note.failure, "%s", tg_script_last_failure(call->script));
   }
-  tg_sys_lua_set_call(NULL);
+  tg_script_set_call(call->script, NULL);
 }
 
 /* One log line and the metrics of a call that has its reply. */

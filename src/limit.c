@@ -3,9 +3,11 @@
 #include "limit.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 
 #include "clock.h"
 #include "coroutine_lua.h"
+#include "failure_lua.h"
 #include "watchdog.h"
 
 enum { HOOK_EVERY = 1000 }; /* instructions between two looks at the clock without a watchdog */
@@ -16,7 +18,12 @@ static __thread struct {
   long long deadline_ns; /* 0: nothing armed */
   unsigned time_limit_ms;
   int counting; /* no watchdog: the hook looks at the clock every HOOK_EVERY instructions */
+  int raised;   /* the timeout failure exists (in the registry, under TIMEOUT_KEY) */
 } armed;
+
+/* The timeout failure of the armed call: made where the time ran out, raised again wherever Lua
+ * code tries to go on. */
+static const char TIMEOUT_KEY = 't';
 
 int tg_limit_passed(void) { return armed.deadline_ns != 0 && tg_monotonic_ns() > armed.deadline_ns; }
 
@@ -30,9 +37,35 @@ static void hook_everything(void) {
   tg_coroutine_lua_hook_running(on_count, LUA_MASKCOUNT, 1);
 }
 
+/* Writes "file:line: " of the innermost Lua function running in L, or "". */
+static void where(lua_State *L, char *out, size_t cap) {
+  lua_Debug ar;
+  out[0] = '\0';
+  for (int level = 0; lua_getstack(L, level, &ar); level++) {
+    lua_getinfo(L, "Sl", &ar);
+    if (ar.currentline > 0) {
+      snprintf(out, cap, "%s:%d: ", ar.short_src, ar.currentline);
+      return;
+    }
+  }
+}
+
+/* Raises the call's timeout failure, making it the first time: its message names the place the
+ * time ran out, its traceback how the code got there. */
 static void raise_timeout(lua_State *L) {
   hook_everything();
-  luaL_error(L, "time limit of %d ms exceeded", (int)armed.time_limit_ms);
+  if (!armed.raised) {
+    char place[256];
+    where(L, place, sizeof place);
+    const char *message = lua_pushfstring(L, "%stime limit of %d ms exceeded", place, (int)armed.time_limit_ms);
+    luaL_traceback(L, L, message, 0);
+    tg_failure_lua_push(L, "timeout", message, lua_tostring(L, -1));
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &TIMEOUT_KEY);
+    lua_pop(L, 2);
+    armed.raised = 1;
+  }
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &TIMEOUT_KEY);
+  lua_error(L);
 }
 
 /* Runs at every instruction once the deadline has passed (or every HOOK_EVERY instructions
@@ -40,7 +73,7 @@ static void raise_timeout(lua_State *L) {
  * fired: then the hook goes back to what it was before. */
 static void on_count(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  if (tg_limit_passed())
+  if (armed.raised || tg_limit_passed()) /* once raised, always: no pcall swallows it */
     raise_timeout(L);
   if (armed.counting)
     lua_sethook(L, on_count, LUA_MASKCOUNT, HOOK_EVERY);
@@ -62,6 +95,7 @@ static void on_time_up(void *unused) {
 
 void tg_limit_arm(lua_State *L, long long deadline_ns, unsigned time_limit_ms) {
   armed.L = L;
+  armed.raised = 0;
   armed.time_limit_ms = time_limit_ms;
   armed.deadline_ns = deadline_ns;
   /* An instruction hook alone would do, but it slows every instruction the rules run. */
@@ -81,4 +115,9 @@ void tg_limit_disarm(lua_State *L) {
   tg_watchdog_disarm();
   armed.deadline_ns = 0;
   lua_sethook(L, NULL, 0, 0);
+  if (armed.raised) {
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &TIMEOUT_KEY);
+    armed.raised = 0;
+  }
 }

@@ -3,6 +3,7 @@
 #include <lauxlib.h>
 
 #include "bounded_lua.h"
+#include "failure_lua.h"
 #include "store_lua.h"
 #include "sys_lua.h"
 #include "xml.h"
@@ -25,9 +26,11 @@ int luaopen_taskgate_native(lua_State *L) {
   lua_setfield(L, -2, "open_store");
   tg_xml_lua_open(L);
   lua_setfield(L, -2, "xml");
-  tg_sys_lua_open(L);
+  tg_sys_lua_push(L, NULL);
   lua_setfield(L, -2, "sys");
   tg_bounded_lua_open(L);
   lua_setfield(L, -2, "bounded");
+  tg_failure_lua_open(L);
+  lua_setfield(L, -2, "failure");
   return 1;
 }

@@ -12,6 +12,7 @@
 #include "budget.h"
 #include "clock.h"
 #include "coroutine_lua.h"
+#include "failure_lua.h"
 #include "limit.h"
 #include "log.h"
 #include "store_lua.h"
@@ -28,7 +29,9 @@ struct tg_script_s {
   int host_ref;
   int refs;
   tg_store_t *store;
-  char error[2048]; /* the last gate error, for callers that report it */
+  tg_call_note_t *call; /* the call the Lua code runs for, read by taskgate.sys */
+  char error[2048];     /* the last gate error, for callers that report it */
+  char failure[16];     /* its kind: timeout, memory or error */
 };
 
 /* Counts every byte the state holds and refuses growth past the cap, so a rule that builds a
@@ -51,12 +54,28 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return grown;
 }
 
+/* The gate's message handler: a failure (failure_lua.h) carries its own traceback; any other
+ * error (a bug in the runtime) gets one from where it was raised. */
 static int traceback(lua_State *L) {
+  if (tg_failure_lua_kind(L, 1))
+    return 1;
   const char *msg = lua_tostring(L, 1);
   if (!msg)
     msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   luaL_traceback(L, L, msg, 1);
   return 1;
+}
+
+/* Keeps what a failed gate call ended with: its kind, decided where it happened (a memory error
+ * by Lua's status, a timeout by the failure the limit raised), and what to log. */
+static void remember_failure(tg_script_t *script, int rc) {
+  lua_State *L = script->L;
+  const char *kind = rc == LUA_ERRMEM ? "memory" : tg_failure_lua_kind(L, -1);
+  const char *msg = rc == LUA_ERRMEM ? "Lua memory limit reached" : tg_failure_lua_describe(L, -1);
+  if (!msg)
+    msg = lua_tostring(L, -1);
+  snprintf(script->failure, sizeof script->failure, "%s", kind ? kind : "error");
+  snprintf(script->error, sizeof script->error, "%s", msg ? msg : "unknown error");
 }
 
 static int gate(tg_script_t *script, lua_CFunction fn, void *ud, unsigned budget_ms) {
@@ -72,9 +91,10 @@ static int gate(tg_script_t *script, lua_CFunction fn, void *ud, unsigned budget
   tg_budget_end();
   tg_limit_disarm(L);
   if (rc != LUA_OK) {
-    const char *msg = rc == LUA_ERRMEM ? "Lua memory limit reached" : lua_tostring(L, -1);
-    snprintf(script->error, sizeof script->error, "%s", msg ? msg : "unknown error");
-    lua_gc(L, LUA_GCCOLLECT); /* what the failed call built must not weigh on the next one */
+    remember_failure(script, rc);
+    /* What the failed call built must not weigh on the next one. Only the runtime's own
+     * finalizers run here, all short C: rules may not set any (sandbox.lua). */
+    lua_gc(L, LUA_GCCOLLECT);
   }
   lua_settop(L, base);
   return rc == LUA_OK ? 0 : -1;
@@ -127,16 +147,22 @@ static void open_libraries(lua_State *L, const char *runtime_dir) {
   lua_pop(L, 1);
 }
 
+/* taskgate.db, bound to the store (upvalue 1) the script was made for. */
 static int open_db(lua_State *L) {
-  tg_script_t *script;
-  lua_getallocf(L, (void **)&script);
-  tg_store_lua_push(L, script->store, 0);
+  tg_store_lua_push(L, lua_touserdata(L, lua_upvalueindex(1)), 0);
   return 1;
 }
 
-static void preload(lua_State *L, const char *name, lua_CFunction open) {
+/* taskgate.sys, reading the running call from the script (upvalue 1: &script->call). */
+static int open_sys(lua_State *L) {
+  tg_sys_lua_push(L, lua_touserdata(L, lua_upvalueindex(1)));
+  return 1;
+}
+
+static void preload(lua_State *L, const char *name, lua_CFunction open, void *upvalue) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, open);
+  lua_pushlightuserdata(L, upvalue);
+  lua_pushcclosure(L, open, 1);
   lua_setfield(L, -2, name);
   lua_pop(L, 1);
 }
@@ -191,9 +217,10 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
     lua_pushstring(script->L, config->outbox_targets);
     lua_setfield(script->L, LUA_REGISTRYINDEX, TG_SYS_OUTBOX_KEY);
   }
-  preload(script->L, "taskgate.db", open_db);
-  preload(script->L, "taskgate.xml", tg_xml_lua_open);
-  preload(script->L, "taskgate.sys", tg_sys_lua_open);
+  preload(script->L, "taskgate.db", open_db, script->store);
+  preload(script->L, "taskgate.xml", tg_xml_lua_open, NULL);
+  preload(script->L, "taskgate.sys", open_sys, &script->call);
+  preload(script->L, "taskgate.failure", tg_failure_lua_open, NULL);
   boot_t b = {.script = script, .rules_dir = config->rules_dir};
   if (gate(script, boot, &b, script->time_limit_ms * BOOT_TIME_FACTOR) < 0 || b.refused) {
     snprintf(err, errcap, "%s", script->error);
@@ -237,6 +264,10 @@ int tg_script_host_string(tg_script_t *script, const char *function, tg_buf_t *o
 }
 
 const char *tg_script_last_error(tg_script_t *script) { return script->error; }
+
+const char *tg_script_last_failure(tg_script_t *script) { return script->failure; }
+
+void tg_script_set_call(tg_script_t *script, tg_call_note_t *note) { script->call = note; }
 
 void tg_script_push_host(tg_script_t *script, lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, script->host_ref); }
 

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "store.h"
+#include "sys_lua.h"
 
 typedef struct tg_script_config_s {
   const char *runtime_dir; /* the lua/ directory holding the taskgate modules */
@@ -34,12 +35,18 @@ void tg_script_release(tg_script_t *script);
  * returns to out: "describe" gives the loaded rule files as JSON ([{"name","path","sha256"},
  * ...]), "internal_error_reply" the reply sent when Lua itself fails. Returns 0 or -1. */
 int tg_script_host_string(tg_script_t *script, const char *function, tg_buf_t *out);
-/* The message of the last failed gate call. */
+/* The message (with traceback) of the last failed gate call. */
 const char *tg_script_last_error(tg_script_t *script);
+/* Its kind: "timeout", "memory" or "error" (failure_lua.h). */
+const char *tg_script_last_failure(tg_script_t *script);
 
 /* The gate: runs fn(L) with ud as its only argument under the time limit, with a traceback on
  * error. Returns 0, or -1 after logging the error (the stack is left as it was). */
 int tg_script_call(tg_script_t *script, lua_CFunction fn, void *ud);
+
+/* Sets the call the script's Lua code runs for (NULL between calls); not owned. The runtime reads
+ * it through taskgate.sys, for the call's log line and metrics. */
+void tg_script_set_call(tg_script_t *script, tg_call_note_t *note);
 
 /* Pushes the runtime's host module (taskgate.host) onto L. */
 void tg_script_push_host(tg_script_t *script, lua_State *L);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "budget.h"
+#include "txn.h"
 
 #define CACHE_SLOTS 128  /* distinct SQL texts the runtime uses; chains handle more */
 #define ADDRESS_SLOTS 64 /* recently seen text addresses: most SQL is a constant string */
@@ -36,6 +37,7 @@ struct tg_store_s {
   long long step_limit;
   long long steps; /* of the watched statement's run so far, counted PROGRESS_EVERY at a time */
   int stopped;
+  tg_txn_t txn; /* where the connection's transactions stand, for their owner (txn.c) */
 };
 
 /* Each entry moves the schema from version i to i+1; never edit an entry once released. */
@@ -346,7 +348,6 @@ tg_store_t *tg_store_open_readonly(const char *path, char *err, size_t errcap) {
 void tg_store_close(tg_store_t *store) {
   if (!store)
     return;
-  tg_store_abort(store);
   for (int i = 0; i < CACHE_SLOTS; i++) {
     cached_stmt_t *entry = store->cache[i];
     while (entry) {
@@ -420,35 +421,6 @@ const char *tg_store_errmsg(tg_store_t *store) { return sqlite3_errmsg(store->db
 
 sqlite3 *tg_store_db(tg_store_t *store) { return store->db; }
 
-static int run(tg_store_t *store, const char *sql) {
-  sqlite3_stmt *stmt = tg_store_prepare(store, sql, strlen(sql));
-  if (!stmt)
-    return -sqlite3_errcode(store->db);
-  int rc = sqlite3_step(stmt);
-  sqlite3_reset(stmt);
-  return rc == SQLITE_DONE ? 0 : -rc;
-}
-
-/* Transactions nest through savepoints: the outermost one opens the SQLite transaction and
- * its release commits it. A rule set's self-checks run calls inside a transaction that is
- * rolled back as a whole, which plain BEGIN/COMMIT could not do. */
-int tg_store_begin(tg_store_t *store) { return run(store, "SAVEPOINT call"); }
-
-int tg_store_commit(tg_store_t *store) { return run(store, "RELEASE call"); }
-
-int tg_store_rollback(tg_store_t *store) {
-  if (!tg_store_in_transaction(store))
-    return 0;
-  int rc = run(store, "ROLLBACK TO call");
-  return rc < 0 ? rc : run(store, "RELEASE call");
-}
-
-int tg_store_abort(tg_store_t *store) {
-  if (!tg_store_in_transaction(store))
-    return 0;
-  return run(store, "ROLLBACK");
-}
-
-int tg_store_in_transaction(tg_store_t *store) { return !sqlite3_get_autocommit(store->db); }
-
 int tg_store_schema_version(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
+
+tg_txn_t *tg_store_txn(tg_store_t *store) { return &store->txn; }

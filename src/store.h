@@ -1,4 +1,5 @@
-/* store.h: the embedded SQLite store: schema, pragmas, cached statements, transactions. */
+/* store.h: the embedded SQLite store: schema, pragmas, cached statements. Its transactions have
+ * one owner, txn.h. */
 #ifndef TG_STORE_H
 #define TG_STORE_H
 
@@ -37,16 +38,9 @@ enum { TG_STORE_RAN = 0, TG_STORE_OVER_TIME = 1, TG_STORE_OVER_STEPS = 2 };
 void tg_store_watch(tg_store_t *store, sqlite3_stmt *stmt, long long step_limit);
 int tg_store_unwatch(tg_store_t *store);
 
-/* Transactions, which nest: begin opens one (or a savepoint inside one), commit ends the
- * innermost (the outermost commits), rollback undoes the innermost. abort rolls back the whole
- * transaction whatever its depth. Each returns 0 or a negative SQLite result code. */
-int tg_store_begin(tg_store_t *store);
-int tg_store_commit(tg_store_t *store);
-int tg_store_rollback(tg_store_t *store);
-int tg_store_abort(tg_store_t *store);
-/* Returns 1 while a transaction is open. */
-int tg_store_in_transaction(tg_store_t *store);
 /* The schema version this taskgate writes (PRAGMA user_version after its migrations). */
 int tg_store_schema_version(void);
+/* Where the connection's transactions stand, kept here for their one owner (txn.h). */
+struct tg_txn_s *tg_store_txn(tg_store_t *store);
 
 #endif

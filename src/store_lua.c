@@ -7,7 +7,9 @@
 
 #include "budget.h"
 #include "buf.h"
+#include "failure_lua.h"
 #include "limit.h"
+#include "txn.h"
 #include "xml.h"
 
 #define BOX_META "taskgate.db.store"
@@ -27,8 +29,12 @@ static tg_store_t *bound_store(lua_State *L) {
 /* Raises an error that names the SQL error. Does not return. */
 static int raise_sql(lua_State *L, tg_store_t *store) { return luaL_error(L, "store: %s", tg_store_errmsg(store)); }
 
+/* Raises the call's store time as spent: a timeout (failure_lua.h), whatever its message says. */
 static int raise_over_time(lua_State *L) {
-  return luaL_error(L, "store time limit of %d ms exceeded", tg_budget_store_limit_ms());
+  const char *message = lua_pushfstring(L, "store time limit of %d ms exceeded", tg_budget_store_limit_ms());
+  luaL_traceback(L, L, message, 1);
+  tg_failure_lua_push(L, "timeout", message, lua_tostring(L, -1));
+  return lua_error(L);
 }
 
 /* Binds value `arg` of the Lua stack to parameter i. No copy of a string: it stays on the
@@ -475,13 +481,15 @@ static int push_outcome(lua_State *L, tg_store_t *store, int rc) {
     return 1;
   }
   lua_pushnil(L);
-  lua_pushstring(L, tg_store_errmsg(store));
+  /* The owner refuses some steps itself (a call already open, a turn SQLite rolled back). */
+  lua_pushstring(L, rc == -SQLITE_MISUSE || rc == -SQLITE_ABORT ? sqlite3_errstr(-rc) : tg_store_errmsg(store));
   return 2;
 }
 
-/* db.begin(), db.commit(), db.rollback() -> true, or nil and the reason. Store work as the
- * rest, timed apart from the rule's Lua, but never refused: a call over its store time must
- * still be rolled back. */
+/* The call's transaction, from its one owner (txn.h): db.begin_call(), db.commit_call() -> true,
+ * or nil and the reason; db.abort_call(). The turn around calls: db.begin_turn(),
+ * db.commit_turn() likewise; db.abort_turn(). Store work as the rest, timed apart from the
+ * rule's Lua, but never refused: a call over its store time must still be rolled back. */
 static int transaction(lua_State *L, int (*operation)(tg_store_t *)) {
   tg_store_t *store = bound_store(L);
   tg_budget_store_begin();
@@ -490,11 +498,25 @@ static int transaction(lua_State *L, int (*operation)(tg_store_t *)) {
   return push_outcome(L, store, rc);
 }
 
-static int db_begin(lua_State *L) { return transaction(L, tg_store_begin); }
+static int undo(lua_State *L, void (*operation)(tg_store_t *)) {
+  tg_store_t *store = bound_store(L);
+  tg_budget_store_begin();
+  operation(store);
+  tg_budget_store_end();
+  return 0;
+}
 
-static int db_commit(lua_State *L) { return transaction(L, tg_store_commit); }
+static int db_begin_call(lua_State *L) { return transaction(L, tg_txn_begin_call); }
 
-static int db_rollback(lua_State *L) { return transaction(L, tg_store_rollback); }
+static int db_commit_call(lua_State *L) { return transaction(L, tg_txn_commit_call); }
+
+static int db_abort_call(lua_State *L) { return undo(L, tg_txn_abort_call); }
+
+static int db_begin_turn(lua_State *L) { return transaction(L, tg_txn_begin_turn); }
+
+static int db_commit_turn(lua_State *L) { return transaction(L, tg_txn_commit_turn); }
+
+static int db_abort_turn(lua_State *L) { return undo(L, tg_txn_abort_turn); }
 
 /* db.changes() -> rows changed on this store connection since it opened. */
 static int db_changes(lua_State *L) {
@@ -527,11 +549,14 @@ static const luaL_Reg db_functions[] = {
     {"rows", db_rows},
     {"rows_upto", db_rows_upto},
     {"rows_text", db_rows_text},
-    {"begin", db_begin},
-    {"commit", db_commit},
-    {"rollback", db_rollback},
-    {"close", db_close},
     {"changes", db_changes},
+    {"begin_call", db_begin_call},
+    {"commit_call", db_commit_call},
+    {"abort_call", db_abort_call},
+    {"begin_turn", db_begin_turn},
+    {"commit_turn", db_commit_turn},
+    {"abort_turn", db_abort_turn},
+    {"close", db_close},
     {NULL, NULL},
 };
 

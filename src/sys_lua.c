@@ -20,9 +20,12 @@
 
 enum { MAX_RULE_BYTES = 1024 * 1024 };
 
-static _Thread_local tg_call_note_t *current_call; /* per worker thread */
-
-void tg_sys_lua_set_call(tg_call_note_t *note) { current_call = note; }
+/* The call the Lua code runs for (or NULL), read through the slot the state's owner keeps it in
+ * (upvalue 1 of the functions that need it; NULL when there is none, as in specs). */
+static tg_call_note_t *current_call(lua_State *L) {
+  tg_call_note_t *const *slot = lua_touserdata(L, lua_upvalueindex(1));
+  return slot ? *slot : NULL;
+}
 
 static void note_field(lua_State *L, int arg, char *field, size_t cap) {
   size_t len;
@@ -37,12 +40,13 @@ static void note_field(lua_State *L, int arg, char *field, size_t cap) {
 /* sys.note(method, outcome, failure, sent_method): what the running call is and how it ended;
  * nil leaves a field as it was. sent_method: an unknown method's name as the client sent it. */
 static int sys_note(lua_State *L) {
-  if (!current_call)
+  tg_call_note_t *call = current_call(L);
+  if (!call)
     return 0;
-  note_field(L, 1, current_call->method, sizeof current_call->method);
-  note_field(L, 2, current_call->outcome, sizeof current_call->outcome);
-  note_field(L, 3, current_call->failure, sizeof current_call->failure);
-  note_field(L, 4, current_call->sent_method, sizeof current_call->sent_method);
+  note_field(L, 1, call->method, sizeof call->method);
+  note_field(L, 2, call->outcome, sizeof call->outcome);
+  note_field(L, 3, call->failure, sizeof call->failure);
+  note_field(L, 4, call->sent_method, sizeof call->sent_method);
   return 0;
 }
 
@@ -171,9 +175,10 @@ static int sys_log(lua_State *L) {
   char line[3072];
   size_t used = 0;
   line[0] = '\0';
-  if (current_call) { /* a rule's log line says which call and rule it came from */
-    int n = snprintf(line, sizeof line, "request_id=%s rule=%s ", current_call->request_id,
-                     current_call->method[0] ? current_call->method : "-");
+  tg_call_note_t *call = current_call(L);
+  if (call) { /* a rule's log line says which call and rule it came from */
+    int n =
+        snprintf(line, sizeof line, "request_id=%s rule=%s ", call->request_id, call->method[0] ? call->method : "-");
     used = n > 0 ? (size_t)n : 0;
   }
   if (lua_istable(L, 3)) {
@@ -197,6 +202,9 @@ static int sys_log(lua_State *L) {
   return 0;
 }
 
+/* Lua's %s in the C locale, without a call per byte. */
+static int is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
 /* sys.trim(text) -> text without the whitespace (as Lua's %s) around it: one pass in from
  * each end. Parameter values and method names come from clients, and the obvious pattern
  * "^%s*(.-)%s*$" takes time quadratic in a run of whitespace inside them. */
@@ -204,9 +212,9 @@ static int sys_trim(lua_State *L) {
   size_t len;
   const char *text = luaL_checklstring(L, 1, &len);
   size_t first = 0, end = len;
-  while (first < end && isspace((unsigned char)text[first]))
+  while (first < end && is_space(text[first]))
     first++;
-  while (end > first && isspace((unsigned char)text[end - 1]))
+  while (end > first && is_space(text[end - 1]))
     end--;
   if (first == 0 && end == len)
     lua_settop(L, 1); /* nothing to trim: the same string, no copy */
@@ -235,8 +243,9 @@ static int sys_outbox_wake(lua_State *L) {
 
 /* sys.request_id() -> the running call's request id, or nil between calls. */
 static int sys_request_id(lua_State *L) {
-  if (current_call && current_call->request_id[0])
-    lua_pushstring(L, current_call->request_id);
+  tg_call_note_t *call = current_call(L);
+  if (call && call->request_id[0])
+    lua_pushstring(L, call->request_id);
   else
     lua_pushnil(L);
   return 1;
@@ -248,7 +257,7 @@ static int sys_upstream(lua_State *L) {
   return 1;
 }
 
-int tg_sys_lua_open(lua_State *L) {
+void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
   static const luaL_Reg functions[] = {
       {"list_rules", list_rules},
       {"load_rule", load_rule},
@@ -264,6 +273,7 @@ int tg_sys_lua_open(lua_State *L) {
       {"trim", sys_trim},
       {NULL, NULL},
   };
-  luaL_newlib(L, functions);
-  return 1;
+  luaL_newlibtable(L, functions);
+  lua_pushlightuserdata(L, (void *)call);
+  luaL_setfuncs(L, functions, 1);
 }

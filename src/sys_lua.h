@@ -19,10 +19,10 @@ typedef struct tg_call_note_s {
   char sent_method[64]; /* an unknown method's name as sent (cut), for the log line only */
 } tg_call_note_t;
 
-/* Sets the call the Lua code now runs for (NULL between calls). */
-void tg_sys_lua_set_call(tg_call_note_t *note);
-
-/* Opens the module: list_rules, load_rule, log, now, upstream, note, json_encode, trim. */
-int tg_sys_lua_open(lua_State *L);
+/* Pushes the module: list_rules, load_rule, log, now, upstream, outbox_targets, outbox_wake,
+ * request_id, note, set_fault_names, json_encode, trim. *call is the call the Lua code runs
+ * for, NULL between calls: the state's owner sets it around each step (tg_script_set_call), and
+ * sys.note, sys.log and sys.request_id read it. call may be NULL (specs). */
+void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call);
 
 #endif

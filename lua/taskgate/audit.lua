@@ -25,13 +25,14 @@ function M.record(call, fields, opts)
   end
 end
 
---- After `call` was rolled back: writes its `always` records in a transaction of their own.
-function M.after_rollback(call)
+--- After `call` was aborted: writes its `always` records, in a call transaction of their own.
+function M.after_abort(call)
   local records = kept[call]
+  if not records then return end
   kept[call] = nil
-  if not records or not db.begin() then return end
+  if not db.begin_call() then return end
   for _, record in ipairs(records) do db.exec(INSERT, table.unpack(record, 1, 6)) end
-  db.commit()
+  db.commit_call()
 end
 
 --- Forgets `call`'s kept records once its transaction committed them.

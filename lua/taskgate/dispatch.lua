@@ -1,25 +1,40 @@
--- taskgate.dispatch: routes a decoded methodcall to the rule named after its method, runs the
--- rule in a coroutine and a store transaction, and turns its outcome into a reply table:
--- {params = ...} after a commit, {fault = {code = ...}} after a rollback, or {raw = bytes} for
--- an upstream's reply passed back unchanged. A rule that waits on the network (taskgate.outbound)
--- suspends; start() and resume() then return the request to make and a token to resume with.
+-- taskgate.dispatch: routes a decoded methodcall to the rule named after its method and runs it
+-- in a coroutine, one step at a time. Every step runs inside the call's transaction, whose one
+-- owner is src/txn.c (reached through taskgate.db):
+--
+--   begin call -> the rule -> its reply table -> the reply's bytes -> commit call
+--                                                                  or abort call
+--
+-- The reply is encoded before the commit, so whatever fails after the rule returned (a reply
+-- that does not encode, a commit that fails) still undoes everything the call changed: a fault
+-- always means nothing changed. A rule that waits on the network (taskgate.outbound) ends its
+-- step there, having changed nothing; the step after the wait opens a new transaction.
+--
+-- Failures are values with a kind (taskgate.failure): "timeout" and "memory" when a limit
+-- struck, "error" for a bug. A fault is no failure: it is the reply.
+--
+-- start() and resume() return the reply table and its bytes, or nil, the outbound request the
+-- call waits on, and the token to resume it with.
 
 local audit = require "taskgate.audit"
 local db = require "taskgate.db"
 local debug = require "debug"
+local failure = require "taskgate.failure"
 local fault = require "taskgate.fault"
 local interfaces = require "taskgate.interfaces"
+local json_reply = require "taskgate.json_reply"
 local legacy = require "taskgate.legacy"
 local log = require "taskgate.log"
 local outbound = require "taskgate.outbound"
 local sys = require "taskgate.sys"
 local upstream = require "taskgate.upstream"
+local xml = require "taskgate.xml"
 
 local M = {}
 
 local rules = {} -- method name in lower case -> { handler = function, file = path }
 local before = nil -- rules/_before.lua: runs ahead of every rule and may refuse the call
-local waiting = {} -- token -> coroutine of a call waiting on the network
+local waiting = {} -- token -> { co = coroutine, call = call } of a call waiting on the network
 local last_token = 0
 
 --- Makes `handler` answer the method `name` (matched case-insensitively); a rule of the bin
@@ -46,6 +61,32 @@ end
 
 M.fault_reply = fault_reply
 
+-- Replies encoded once, in each form (XML, and JSON for a JSON methodcall): the documented
+-- empty success, by far the most common, and each fault (1999 among them, which must be at hand
+-- when encoding is what failed).
+local encoders = { xml = xml.encode, json = json_reply.encode }
+local empty_params = { xml = xml.encode({ params = {} }), json = json_reply.encode({ params = {} }) }
+local fault_bytes = {}
+for form, encoder in pairs(encoders) do
+  fault_bytes[form] = setmetatable({}, {
+    __index = function(known, code)
+      local bytes = encoder(fault_reply(code))
+      known[code] = bytes
+      return bytes
+    end,
+  })
+end
+
+local function form_of(call)
+  return call.form == "json" and "json" or "xml"
+end
+
+--- The reply sent when Lua itself failed (a limit struck before the runtime could answer), in
+--- form "xml" or "json".
+function M.internal_error(form)
+  return fault_bytes[form][1999]
+end
+
 -- Runs the policy hook (if any), then the rule.
 local function run_rule(rule, call)
   if before then
@@ -55,76 +96,75 @@ local function run_rule(rule, call)
   return rule.handler(call)
 end
 
--- What kind of failure an error is, for the metrics: the time limit, the memory cap, or a bug.
-local function failure_kind(err)
-  local text = tostring(err)
-  if text:find("time limit", 1, true) then return "timeout" end
-  if text:find("not enough memory", 1, true) or text:find("memory limit", 1, true) then return "memory" end
-  return "error"
+-- The message handler of every protected call here: a fault passes (it is the reply), a
+-- failure keeps its kind, and anything else raised is an error, with the traceback from where
+-- it was raised (its first line carries the rule's file:line).
+local function as_failure(err)
+  if fault.is(err) or failure.kind(err) then return err end
+  local message = tostring(err)
+  return failure.new("error", message, debug.traceback(message, 2))
 end
 
-local function traceback(err)
-  if fault.is(err) then return err end
-  -- The first line carries the rule's file:line; the rest shows how it got there.
-  return debug.traceback(tostring(err), 2)
+-- What a protected call or a coroutine ended with when no message handler saw it: Lua runs none
+-- for a memory error.
+local function unhandled(err)
+  if fault.is(err) or failure.kind(err) then return err end
+  return failure.new("memory", tostring(err))
 end
 
--- The reply a rule's result asks for, and whether its changes are to be kept.
-local function outcome_of(result)
-  if getmetatable(result) ~= nil then -- a plain table, the common case, is neither
+-- What a rule's run asks for: the reply and whether its changes stay, or nil, false and the
+-- failure.
+local function settle(ok, result)
+  if not ok then
     if fault.is(result) then return fault_reply(result.code), false end
-    if upstream.is_reply(result) then return { raw = result.raw, code = result.fault and result.fault.code }, result.fault == nil end
+    return nil, false, unhandled(result)
   end
-  return { params = result or {} }, true
-end
-
--- Runs the rule inside a transaction; returns the reply table. Runs inside a coroutine.
-local function run(rule, call)
-  local began, why = db.begin()
-  if not began then
-    log.error("store unavailable", { method = call.name, reason = why })
-    return fault_reply(1999)
+  if result == nil then return { params = {} }, true end
+  if type(result) ~= "table" then
+    return nil, false, failure.new("error", "a rule returns a reply table or a fault, not a " .. type(result))
   end
-  outbound.began()
-  local ok, result = xpcall(run_rule, traceback, rule, call)
-  if not ok and not fault.is(result) then
-    db.rollback()
-    audit.after_rollback(call)
-    log.error("rule failed", { method = call.name, rule = rule.file, error = result })
-    sys.note(nil, nil, failure_kind(result))
-    return fault_reply(1999)
-  end
-  local reply, keep = outcome_of(result)
-  if keep then
-    local committed, reason = db.commit()
-    if committed then
-      audit.committed(call)
-      return reply
+  if getmetatable(result) ~= nil then -- a plain table is neither
+    if fault.is(result) then return fault_reply(result.code), false end
+    if upstream.is_reply(result) then
+      return { raw = result.raw, code = result.fault and result.fault.code }, result.fault == nil
     end
-    log.error("commit failed", { method = call.name, reason = reason })
-    reply = fault_reply(1999)
   end
-  db.rollback()
-  audit.after_rollback(call)
-  return reply
+  return { params = result }, true
 end
 
--- Tells the host how a call ended (for its log line and metrics) and returns the reply.
-local function ended(reply)
+-- The reply's bytes in the call's form, or nil and the failure that kept it from being encoded.
+local function encode(reply, form)
+  if reply.fault then return fault_bytes[form][reply.fault.code] end
+  if reply.raw and form == "xml" then return reply.raw end
+  local ok, bytes = xpcall(encoders[form], as_failure, reply)
+  if ok then return bytes end
+  return nil, unhandled(bytes)
+end
+
+-- Tells the host how the call ended (for its log line and metrics); returns the reply and its
+-- bytes.
+local function ended(reply, bytes, kind)
   local code = reply.fault and reply.fault.code or reply.code
-  sys.note(nil, code and tostring(code) or "ok")
-  return reply
+  sys.note(nil, code and tostring(code) or "ok", kind)
+  return reply, bytes
+end
+
+local function failed(call, why)
+  log.error("rule failed", { method = call.name, error = why.traceback or why.message })
+  return ended(fault_reply(1999), fault_bytes[form_of(call)][1999], why.kind)
 end
 
 -- Calls run in coroutines that serve one call after another: making a coroutine per call cost
--- more than a simple rule does. A coroutine that finished a call yields FINISHED and its reply
--- and waits in `idle` for the next call; one that died (a limit struck) is simply dropped.
+-- more than a simple rule does. A coroutine that finished a call yields FINISHED and how its
+-- rule ended, and waits in `idle` for the next call; one that died (a limit struck) is dropped.
 local FINISHED = {}
 local idle, IDLE_KEPT = {}, 16
+local WAIT = outbound.WAIT
+local begin_call, commit_call, abort_call = db.begin_call, db.commit_call, db.abort_call
 
 local function serve(rule, call)
   while true do
-    rule, call = coroutine.yield(FINISHED, run(rule, call))
+    rule, call = coroutine.yield(FINISHED, xpcall(run_rule, as_failure, rule, call))
   end
 end
 
@@ -136,27 +176,59 @@ local function call_coroutine()
   return co
 end
 
--- Resumes a call's coroutine; returns its reply, or nil, the request it waits on and a token.
-local function step(co, ...)
-  local ok, first, request = coroutine.resume(co, ...)
-  if not ok then
-    log.error("rule failed", { error = tostring(first) })
-    sys.note(nil, nil, failure_kind(first))
-    return ended(fault_reply(1999))
-  end
-  if first == FINISHED then
-    if #idle < IDLE_KEPT then idle[#idle + 1] = co end
-    return ended(request)
-  end
-  if first ~= outbound.WAIT then
+-- Runs one step of call's coroutine (resumed with ...) inside the call's transaction, and ends
+-- the transaction: committed when the rule's reply says so and encodes, aborted otherwise.
+-- Returns like start().
+local function step(co, call, ...)
+  local began, reason = begin_call()
+  if not began then
     coroutine.close(co)
-    log.error("rule failed", { error = "a rule yielded outside an outbound call" })
-    sys.note(nil, nil, "error")
-    return ended(fault_reply(1999))
+    return failed(call, failure.new("error", "store unavailable: " .. tostring(reason)))
   end
-  last_token = last_token + 1
-  waiting[last_token] = co
-  return nil, request, last_token
+  outbound.began()
+  local resumed, first, ok, result = coroutine.resume(co, ...)
+  local reply, keep, why
+  if resumed and first == FINISHED then
+    if #idle < IDLE_KEPT then idle[#idle + 1] = co end
+    if ok and getmetatable(result) == nil and type(result) == "table" then -- the common reply
+      reply, keep = { params = result }, true
+    else
+      reply, keep, why = settle(ok, result)
+    end
+  elseif not resumed then -- it died outside the rule's own protection: a limit struck
+    why = unhandled(first)
+  elseif first == WAIT then
+    abort_call() -- the step changed nothing (outbound.send saw to that)
+    last_token = last_token + 1
+    waiting[last_token] = { co = co, call = call }
+    return nil, ok, last_token
+  else
+    coroutine.close(co)
+    why = failure.new("error", "a rule yielded outside an outbound call")
+  end
+  local bytes
+  if reply then
+    local form = call.form == "json" and "json" or "xml"
+    local params = reply.params
+    if params and next(params) == nil and getmetatable(params) == nil then -- {}: no encoder needed
+      bytes = empty_params[form]
+    else
+      bytes, why = encode(reply, form)
+      if not bytes then reply, keep = nil, false end
+    end
+  end
+  if keep then
+    local committed, problem = commit_call()
+    if committed then
+      audit.committed(call)
+      return ended(reply, bytes)
+    end
+    reply, why = nil, failure.new("error", "commit failed: " .. tostring(problem))
+  end
+  abort_call() -- after a failed commit the owner has already aborted: nothing then
+  audit.after_abort(call)
+  if not reply then return failed(call, why) end
+  return ended(reply, bytes)
 end
 
 -- Method names as sent -> as rules are named (trimmed, lower case). Clients send the same few
@@ -164,10 +236,15 @@ end
 -- remembered (a client's long names must not fill the Lua state's memory).
 local method_names, names_kept, NAMES_KEPT, NAME_KEPT_BYTES = {}, 0, 256, 64
 
+-- What a name longer than any rule file's (255 bytes) becomes: no rule has it.
+local NO_SUCH_NAME = "\0"
+
 local function method_name(sent)
   local name = method_names[sent]
   if name then return name end
-  name = sys.trim(sent):lower()
+  name = sys.trim(sent)
+  if #name > 255 then return NO_SUCH_NAME end
+  name = name:lower()
   if names_kept < NAMES_KEPT and #sent <= NAME_KEPT_BYTES then
     method_names[sent], names_kept = name, names_kept + 1
   end
@@ -194,38 +271,41 @@ local function prepare(call)
   return call
 end
 
---- Starts a call {name=, params=, client=, malformed=, legacy=}: returns its reply table, or
---- nil, the outbound request it waits on and the token to resume it with.
+--- Starts a call {name=, params=, client=, malformed=, legacy=, interface=, form=}: returns its
+--- reply table and bytes, or nil, the outbound request it waits on and the token to resume it
+--- with.
 function M.start(call)
   local sent = call.name
   local prepared, refusal = prepare(call)
   if not prepared then
     sys.note("-")
-    return ended(refusal)
+    return ended(refusal, fault_bytes[form_of(call)][refusal.fault.code])
   end
   -- The common case, a task-interface rule, is found without a call.
-  local rule = prepared.interface == "task" and rules[prepared.name] or interfaces.find(rules, prepared.name, prepared.interface)
+  local rule = prepared.interface == "task" and rules[prepared.name]
+    or interfaces.find(rules, prepared.name, prepared.interface)
   if not rule then
     sys.note("unknown", nil, nil, sent) -- the label stays "unknown"; the log line names what was sent
-    return ended(fault_reply(1901))
+    return ended(fault_reply(1901), fault_bytes[form_of(call)][1901])
   end
   sys.note(prepared.name)
-  return step(call_coroutine(), rule, prepared)
+  return step(call_coroutine(), prepared, rule, prepared)
 end
 
 --- Resumes the call waiting under `token` with the outbound result ({status, body} or
 --- {error = reason}); returns like start().
 function M.resume(token, result)
-  local co = waiting[token]
+  local entry = waiting[token]
   waiting[token] = nil
-  if not co then return ended(fault_reply(1999)) end
-  return step(co, result)
+  if not entry then return ended(fault_reply(1999), fault_bytes.xml[1999], "error") end
+  return step(entry.co, entry.call, result)
 end
 
 M.NO_NETWORK = "not sent: no network here (self-checks, specs)"
 
---- Answers a call to the end. Outbound requests go to `send(request)` (which returns a result
---- like resume() takes); without it they fail as if the network were down.
+--- Answers a call to the end and returns its reply table. Outbound requests go to
+--- `send(request)` (which returns a result like resume() takes); without it they fail as if
+--- the network were down.
 function M.handle(call, send)
   local reply, request, token = M.start(call)
   while not reply do

@@ -5,10 +5,8 @@ local clock = require "taskgate.clock"
 local db = require "taskgate.db"
 local dispatch = require "taskgate.dispatch"
 local json = require "taskgate.json"
-local json_reply = require "taskgate.json_reply"
 local sandbox = require "taskgate.sandbox"
 local sys = require "taskgate.sys"
-local xml = require "taskgate.xml"
 
 local M = {}
 
@@ -34,7 +32,7 @@ local SELF_CHECK_TIME = 1704283200
 -- Runs the rule set's self-checks (rules/_selfcheck.lua) inside a transaction that is rolled
 -- back, so they can call any method on the live store without changing it.
 local function self_check(check, path)
-  local began, why = db.begin()
+  local began, why = db.begin_turn()
   if not began then return string.format("%s: cannot open a transaction: %s", path, why) end
   local function call(name, params, interface)
     -- a local client, as an operator testing by hand; interface "bin" calls the bin endpoint
@@ -44,7 +42,7 @@ local function self_check(check, path)
   clock.source = function() return SELF_CHECK_TIME end
   local ok, err = pcall(check, call)
   clock.source = source
-  db.rollback()
+  db.abort_turn()
   if not ok then return string.format("self-check failed: %s", tostring(err)) end
 end
 
@@ -92,43 +90,33 @@ function M.describe()
   return json.encode(M.files)
 end
 
--- The documented empty success reply, the most common one by far, encoded once.
-local EMPTY_PARAMS = xml.encode({ params = {} })
-
--- The reply document (JSON for a JSON methodcall), or nil, the outbound request the call waits
--- on and its token.
-local function answer(json_form, reply, request, token)
-  if not reply then return nil, request, token end
-  if json_form then return json_reply.encode(reply) end
-  if reply.raw then return reply.raw end
-  local params = reply.params
-  if params and reply.fault == nil and next(params) == nil and getmetatable(params) == nil then
-    return EMPTY_PARAMS
-  end
-  return xml.encode(reply)
+-- The reply's bytes (encoded by the dispatcher, inside the call's transaction), or nil, the
+-- outbound request the call waits on and its token.
+local function answer(reply, bytes_or_request, token)
+  if reply then return bytes_or_request end
+  return nil, bytes_or_request, token
 end
 
 --- Answers a decoded call (call.form "json" for a JSON methodcall, answered in JSON): the reply
 --- document, or nil, request {method, url, body, content_type} and a token when the call waits
 --- on the network.
 function M.handle(call)
-  return answer(call.form == "json", dispatch.start(call))
+  return answer(dispatch.start(call))
 end
 
---- Resumes the call waiting under token with {status, body} or {error = reason}; json_form as
---- the call had it.
-function M.resume(token, result, json_form)
-  return answer(json_form, dispatch.resume(token, result))
+--- Resumes the call waiting under token with {status, body} or {error = reason}.
+function M.resume(token, result)
+  return answer(dispatch.resume(token, result))
 end
 
 --- The reply the C core sends when Lua itself failed (time or memory limit).
 function M.internal_error_reply()
-  return xml.encode(dispatch.fault_reply(1999))
+  return dispatch.internal_error("xml")
 end
 
 --- The same, to a JSON methodcall.
 function M.internal_error_reply_json()
-  return json_reply.encode(dispatch.fault_reply(1999))
+  return dispatch.internal_error("json")
 end
 
 return M

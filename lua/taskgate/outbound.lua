@@ -1,8 +1,9 @@
 -- taskgate.outbound: the one way a rule waits on the network. send() suspends the rule's
 -- coroutine; the C core makes the HTTP request on the event loop (serving other clients
 -- meanwhile) and resumes the rule with the result. No store transaction stays open across the
--- wait: the rule's transaction ends before it and a new one begins after it, so a rule must
--- make its store changes after its outbound calls, never before.
+-- wait: the dispatcher ends the step's transaction when the rule suspends and opens a new one
+-- when it resumes (taskgate.dispatch), so a rule must make its store changes after its outbound
+-- calls, never before.
 
 local db = require "taskgate.db"
 
@@ -10,9 +11,9 @@ local M = {}
 
 M.WAIT = setmetatable({}, { __tostring = function() return "taskgate.outbound.WAIT" end })
 
-local baseline -- store changes counted when the current transaction (re)began
+local baseline -- store changes counted when the current step began
 
---- Called by the dispatcher whenever a call's transaction begins.
+--- Called by the dispatcher whenever a step of a call begins.
 function M.began()
   baseline = db.changes()
 end
@@ -28,11 +29,7 @@ function M.send(request)
   if db.changes() ~= baseline then
     error("store changes must come after outbound calls (the transaction cannot stay open across the wait)", 2)
   end
-  db.rollback()
   local result = coroutine.yield(M.WAIT, request)
-  local began, why = db.begin()
-  if not began then error("store unavailable after an outbound call: " .. tostring(why), 2) end
-  M.began()
   if type(result) ~= "table" then return nil, "no network here" end
   if result.error then return nil, result.error, result.sent == true end
   return result

@@ -45,6 +45,7 @@ function M.open(rules_dir, options)
     outbox_targets = function() return outbox_targets end }, { __index = native.sys })
   package.preload["taskgate.sys"] = function() return sys end
   package.preload["taskgate.xml"] = function() return native.xml end
+  package.preload["taskgate.failure"] = function() return native.failure end
   if options.clock then require("taskgate.clock").source = options.clock end
   local host = require "taskgate.host"
   local ok, why = host.load(rules_dir)
