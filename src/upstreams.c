@@ -134,9 +134,10 @@ int tg_upstreams_order(tg_upstreams_t *set, int *order) {
 
 void tg_upstreams_report(tg_upstreams_t *set, int i, const char *failure, double seconds) {
   upstream_t *u = &set->list[i];
+  int down = failure != NULL; /* read after the unlock: u->down may change meanwhile */
   pthread_mutex_lock(&set->lock);
   int was_down = u->down;
-  u->down = failure != NULL;
+  u->down = down;
   if (failure) {
     u->failures++;
     snprintf(u->last_error, sizeof u->last_error, "%s", failure);
@@ -144,14 +145,14 @@ void tg_upstreams_report(tg_upstreams_t *set, int i, const char *failure, double
   } else {
     u->latency = seconds;
   }
-  if (u->down != was_down)
+  if (down != was_down)
     u->since = tg_wall_seconds();
   pthread_mutex_unlock(&set->lock);
-  if (u->down && !was_down) {
+  if (down && !was_down) {
     char reason[128];
     tg_log_quote(reason, sizeof reason, failure, strlen(failure));
     tg_log(TG_LOG_WARN, "upstream_down", "upstream=%s reason=%s", u->url[TG_UPSTREAMS_TASK], reason);
-  } else if (!u->down && was_down) {
+  } else if (!down && was_down) {
     tg_log(TG_LOG_INFO, "upstream_up", "upstream=%s ms=%.3f", u->url[TG_UPSTREAMS_TASK], seconds * 1000);
   }
 }
