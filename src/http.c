@@ -29,7 +29,8 @@ static const struct endpoint {
 #undef ENDPOINT
 };
 
-enum { SCAN_LINE_START, SCAN_IN_LINE, SCAN_AFTER_CR, SCAN_BODY };
+/* SCAN_CHUNKS: a chunked body, whose framing framing.c checks ahead of llhttp. */
+enum { SCAN_LINE_START, SCAN_IN_LINE, SCAN_AFTER_CR, SCAN_BODY, SCAN_CHUNKS };
 enum { ROUTE_TASK, ROUTE_HEAD, ROUTE_ADMIN, ROUTE_NOT_FOUND, ROUTE_NOT_ALLOWED, ROUTE_BAD_TYPE };
 
 static const char *reason(int status) {
@@ -44,6 +45,7 @@ static const char *reason(int status) {
   case 414: return "URI Too Long";
   case 415: return "Unsupported Media Type";
   case 503: return "Service Unavailable";
+  case 505: return "HTTP Version Not Supported";
   case 431: return "Request Header Fields Too Large";
   default: return "Internal Server Error";
   }
@@ -124,13 +126,16 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   for (size_t i = 0; i < len && h->field_len < sizeof h->field - 1; i++)
     h->field[h->field_len++] = at[i];
   h->value_len = 0;
+  h->value_cut = 0;
   return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   tg_http_t *h = p->data;
-  for (size_t i = 0; i < len && h->value_len < sizeof h->value - 1; i++)
+  size_t i = 0;
+  for (; i < len && h->value_len < sizeof h->value - 1; i++)
     h->value[h->value_len++] = at[i];
+  h->value_cut |= i < len;
   return 0;
 }
 
@@ -221,6 +226,7 @@ static int charset_of(const char *value, size_t len) {
 
 static int on_header_value_complete(llhttp_t *p) {
   tg_http_t *h = p->data;
+  tg_framing_field(&h->framing, h->field, h->field_len, h->value, h->value_len, h->value_cut);
   if (is_field(h, "x-request-id")) {
     if (!h->request_id[0]) /* one id: a repeated header does not replace the first */
       keep_identity(h->request_id, sizeof h->request_id, h->value, h->value_len, sizeof h->value, REQUEST_ID_BYTES);
@@ -323,7 +329,25 @@ static int route(tg_http_t *h) {
 static int on_headers_complete(llhttp_t *p) {
   tg_http_t *h = p->data;
   h->headers_done = 1;
+  size_t path_start = 0;
+  int status = tg_framing_check(&h->framing, p->http_major, p->http_minor, (p->flags & F_CONTENT_LENGTH) != 0,
+                                h->body.data ? h->body.data : "", h->body.len, &path_start);
+  if (status) {
+    h->fatal_status = status;
+    return -1;
+  }
+  if (path_start) { /* absolute-form: route on the path alone */
+    memmove(h->body.data, h->body.data + path_start, h->body.len - path_start);
+    h->body.len -= path_start;
+  }
+  /* Upgrade (and CONNECT) are ignored, as RFC 9110 7.8 allows: the request is answered as it
+   * stands and what follows it is parsed as HTTP, not handed over as another protocol. */
+  p->upgrade = 0;
   h->scan = SCAN_BODY;
+  if (p->flags & F_CHUNKED) {
+    h->scan = SCAN_CHUNKS;
+    tg_framing_chunks_begin(&h->framing, TG_HTTP_MAX_BODY_BYTES);
+  }
   h->route = route(h);
   h->body.len = 0;
   if (p->flags & F_CONTENT_LENGTH && p->content_length > TG_HTTP_MAX_BODY_BYTES) {
@@ -393,9 +417,9 @@ static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *stat
   int scan = h->scan, line_used = h->line_used, header_lines = h->header_lines, in_field_name = h->in_field_name;
   size_t i = 0, done = len;
   for (; i < len; i++) {
-    if (scan == SCAN_IN_LINE && !in_field_name) {
-      /* In the request line or a field value only CR and LF matter: skip to the next one, but
-       * not past the size limit, which the byte after the skipped run then trips below. */
+    if (scan == SCAN_IN_LINE && !in_field_name && header_lines > 0) {
+      /* In a field value only CR and LF matter: skip to the next one, but not past the size
+       * limit, which the byte after the skipped run then trips below. */
       size_t run = line_span(data + i, len - i);
       size_t room = TG_HTTP_MAX_HEADER_BYTES - header_bytes;
       if (run > room)
@@ -428,14 +452,23 @@ static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *stat
       line_used = 0;
       continue;
     }
+    int in_field_line = header_lines > 0;
     if (c == '\r') {
+      if (!in_field_line && line_used && (*status = tg_framing_request_line_end(&h->framing))) {
+        done = 0;
+        break;
+      }
       scan = SCAN_AFTER_CR;
       continue;
     }
-    int in_field_line = header_lines > 0;
     int blank = c == ' ' || c == '\t';
-    if (c == '\n' || (blank && in_field_line && scan == SCAN_LINE_START) || (blank && in_field_name)) {
-      *status = 400; /* a bare LF, an obs-fold line, or whitespace before the colon */
+    if (c == '\n' || (blank && in_field_line && scan == SCAN_LINE_START) || (blank && in_field_name) ||
+        (c == ':' && in_field_line && scan == SCAN_LINE_START)) {
+      *status = 400; /* a bare LF, an obs-fold line, whitespace before the colon, an empty name */
+      done = 0;
+      break;
+    }
+    if (!in_field_line && (*status = tg_framing_request_line_byte(&h->framing, c))) {
       done = 0;
       break;
     }
@@ -454,7 +487,7 @@ static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *stat
 /* --- driving the parser ----------------------------------------------------------------- */
 
 int tg_http_phase(const tg_http_t *h) {
-  if (h->scan == SCAN_BODY)
+  if (h->scan == SCAN_BODY || h->scan == SCAN_CHUNKS)
     return TG_HTTP_BODY;
   return h->header_bytes > 0 ? TG_HTTP_HEADERS : TG_HTTP_IDLE;
 }
@@ -468,6 +501,7 @@ void tg_http_init(tg_http_t *h, const tg_http_routes_t *routes, const char *clie
   h->routes = routes;
   h->client = client;
   h->scan = SCAN_LINE_START;
+  tg_framing_reset(&h->framing);
 }
 
 void tg_http_free(tg_http_t *h) {
@@ -521,6 +555,7 @@ static void next_message(tg_http_t *h) {
   h->header_lines = 0;
   h->line_used = 0;
   h->in_field_name = 0;
+  tg_framing_reset(&h->framing);
 }
 
 int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size_t *used) {
@@ -529,14 +564,17 @@ int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size
   int verdict = TG_HTTP_MORE;
   while (pos < len && !h->waiting) {
     size_t n = len - pos;
-    if (h->scan != SCAN_BODY) {
-      int status = 0;
+    int status = 0;
+    if (h->scan == SCAN_CHUNKS) {
+      int rc = tg_framing_chunks(&h->framing, data + pos, len - pos, &n);
+      status = rc > 1 ? rc : 0;
+    } else if (h->scan != SCAN_BODY) {
       n = scan_headers(h, data + pos, len - pos, &status);
-      if (status) {
-        refuse(h, out, status, 0, NULL);
-        verdict = TG_HTTP_CLOSE;
-        break;
-      }
+    }
+    if (status) {
+      refuse(h, out, status, 0, NULL);
+      verdict = TG_HTTP_CLOSE;
+      break;
     }
     enum llhttp_errno err = llhttp_execute(&h->parser, data + pos, n);
     if (err == HPE_PAUSED) {

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "framing.h"
 
 /* The charset a Content-Type names (RFC 7303: it decides over the XML declaration). */
 enum { TG_CHARSET_NONE, TG_CHARSET_UTF8, TG_CHARSET_LATIN1, TG_CHARSET_OTHER };
@@ -66,8 +67,9 @@ struct tg_http_s {
   int scan;
   size_t header_bytes;
   int header_lines;
-  int line_used;     /* the current header line has bytes before its CRLF */
-  int in_field_name; /* between the start of a header line and its colon */
+  int line_used;        /* the current header line has bytes before its CRLF */
+  int in_field_name;    /* between the start of a header line and its colon */
+  tg_framing_t framing; /* the framing rules llhttp does not enforce (framing.h) */
   /* The request being parsed. */
   int route;
   int message_done;
@@ -77,6 +79,7 @@ struct tg_http_s {
   size_t field_len;
   char value[128];
   size_t value_len;
+  int value_cut; /* the value was longer than value holds */
   int wants_continue;
   int bad_encoding; /* a Content-Encoding other than identity: 415 */
   /* Who asked, as the request says: an X-Request-Id to keep (a token of up to 64 bytes) and the

@@ -12,6 +12,12 @@ local function chunked(body)
     "Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", #body, body)
 end
 
+-- A chunked request whose body bytes (and Transfer-Encoding value) are given as they are sent.
+local function chunked_raw(body_bytes, coding)
+  return "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\n" ..
+    "Transfer-Encoding: " .. (coding or "chunked") .. "\r\n\r\n" .. body_bytes
+end
+
 local function utf16le(text)
   return "\xFF\xFE" .. text:gsub(".", function(c) return c .. "\0" end)
 end
@@ -111,8 +117,70 @@ local cases = {
   { "one 20 KB header", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nX-Big: " .. string.rep("b", 20480) .. "\r\n\r\n", 431, nil },
   { "a request line of 1 MB", "POST /" .. string.rep("a", 1048576) .. " HTTP/1.1\r\nHost: x\r\n\r\n", 414, nil },
   { "a 10 MB body", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\nContent-Length: 10485760\r\n\r\n" .. string.rep("x", 65536), 413, nil },
+  -- HTTP framing llhttp 8.1.0 lets through (src/framing.c): each is refused and the connection closed
+  { "chunk data not followed by CRLF", chunked_raw("5\r\nhelloXX0\r\n\r\n"), 400, nil },
+  { "chunk data longer than its size", chunked_raw("2\r\nhello\r\n0\r\n\r\n"), 400, nil },
+  { "chunk data shorter than its size", chunked_raw("9\r\nhello\r\n0\r\n\r\n"), 400, nil },
+  { "a last chunk not ended by CRLF", chunked_raw("5\r\nhello\r\n0\r\n\rX"), 400, nil },
+  { "a chunk size line ended by a bare LF", chunked_raw("5\nhello\r\n0\r\n\r\n"), 400, nil },
+  { "a chunk size with a leading space", chunked_raw(" 5\r\nhello\r\n0\r\n\r\n"), 400, nil },
+  { "a chunk size in 0x form", chunked_raw("0x5\r\nhello\r\n0\r\n\r\n"), 400, nil },
+  { "a chunk extension with a quoted value", chunked_raw('5;a="b"\r\nhello\r\n0\r\n\r\n'), 400, nil },
+  { "a chunk extension with a control byte", chunked_raw("5;a\1\r\nhello\r\n0\r\n\r\n"), 400, nil },
+  { "a chunk size over the body limit", chunked_raw("100001\r\n"), 413, nil },
+  { "a token chunk extension (accepted)", chunked_raw(string.format("%x;ext=1\r\n%s\r\n0\r\n\r\n", #call("cancel_task", "<task_id>987654</task_id>"), call("cancel_task", "<task_id>987654</task_id>"))), 200, F(1017) },
+  { "a request line without an HTTP version", "GET /status\r\n\r\n", 400, nil },
+  { "a POST without an HTTP version", "POST /api/v2/task\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "HTTP/0.9 with headers", "GET /status HTTP/0.9\r\nHost: x\r\n\r\n", 400, nil },
+  { "HTTP/1.2", "POST /api/v2/task HTTP/1.2\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "HTTP/2.0 in a request line", "POST /api/v2/task HTTP/2.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 505, nil },
+  { "HTTP/3.0 in a request line", "GET /status HTTP/3.0\r\nHost: x\r\n\r\n", 400, nil },
+  { "a lower-case http version", "GET /status http/1.1\r\nHost: x\r\n\r\n", 400, nil },
+  { "two spaces after the method", "POST  /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "two spaces before the version", "POST /api/v2/task  HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "a space before the method", " POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "a space after the version", "GET /status HTTP/1.1 \r\nHost: x\r\n\r\n", 400, nil },
+  { "a tab between the request line's parts", "GET\t/status HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil },
+  { "an asterisk-form target", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil },
+  { "an authority-form CONNECT", "CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil },
+  { "a relative target", "POST api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "a fragment in the target", "POST /api/v2/task#x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "a non-ASCII byte in the target", "GET /st\xC3\xA4tus HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil },
+  { "a control byte in the target", "GET /st\1atus HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil },
+  { "an absolute-form target without a host", "POST http:///api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "an absolute-form target with another scheme", "POST ftp://x/api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "an absolute-form target to the endpoint (accepted)", post(call("cancel_task", "<task_id>987654</task_id>")):gsub("^POST /api", "POST http://gateway:44000/api"), 200, F(1017) },
+  { "an empty header name", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\n: v\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "a header line without a colon", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nNoColon\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "an invalid byte in a header name", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nX@Y: 1\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "a non-ASCII byte in a header name", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nX\xFFY: 1\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "a control byte in a header value", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nX: a\1b\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "a DEL byte in a header value", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nX: a\127b\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "two Host headers", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "two Host headers on a GET", "GET /status HTTP/1.1\r\nHost: x\r\nhost: x\r\n\r\n", 400, nil },
+  { "a Host with a space inside", "GET /status HTTP/1.1\r\nHost: x y\r\n\r\n", 400, nil },
+  { "a Host with a slash", "GET /status HTTP/1.1\r\nHost: x/y\r\n\r\n", 400, nil },
+  { "Transfer-Encoding gzip, chunked", chunked_raw("0\r\n\r\n", "gzip, chunked"), 400, nil },
+  { "Transfer-Encoding chunked, chunked", chunked_raw("0\r\n\r\n", "chunked, chunked"), 400, nil },
+  { "Transfer-Encoding with an empty list element", chunked_raw("0\r\n\r\n", ", chunked"), 400, nil },
+  { "Transfer-Encoding identity", chunked_raw("0\r\n\r\n", "identity"), 400, nil },
+  { "two Transfer-Encoding fields, chunked last", chunked_raw("0\r\n\r\n", "gzip\r\nTransfer-Encoding: chunked"), 400, nil },
+  { "two Transfer-Encoding chunked fields", chunked_raw("0\r\n\r\n", "chunked\r\nTransfer-Encoding: chunked"), 400, nil },
+  { "an empty Transfer-Encoding with Content-Length", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \r\nContent-Length: 0\r\n\r\n", 400, nil },
+  { "Transfer-Encoding in HTTP/1.0", "POST /api/v2/task HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, nil },
+  { "Transfer-Encoding in upper case (accepted)", chunked_raw(string.format("%x\r\n%s\r\n0\r\n\r\n", #call("cancel_task", "<task_id>987654</task_id>"), call("cancel_task", "<task_id>987654</task_id>")), "CHUNKED"), 200, F(1017) },
+  { "Content-Length with a plus sign", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: +0\r\n\r\n", 400, nil },
+  { "Content-Length in hex", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 0x0\r\n\r\n", 400, nil },
+  { "Content-Length of two numbers", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 0 0\r\n\r\n", 400, nil },
+  { "Content-Length as a list", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 0,0\r\n\r\n", 400, nil },
+  { "an empty Content-Length", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: \r\n\r\n", 400, nil },
+  { "Content-Length of 30 digits", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999999999999999999999\r\n\r\n", 400, nil },
+  { "Content-Length with a vertical tab", "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 0\11\r\n\r\n", 400, nil },
   { "no Host header (accepted)", "POST /api/v2/task HTTP/1.1\r\nContent-Length: " .. #call("cancel_task", "<task_id>987654</task_id>") .. "\r\n\r\n" .. call("cancel_task", "<task_id>987654</task_id>"), 200, F(1017) },
 }
+
+-- Statuses that end the connection: the bytes after them cannot be trusted to frame a request.
+local closes_after = { [400] = true, [413] = true, [414] = true, [431] = true, [505] = true }
 
 describe("hostile input", function()
   local gw
@@ -132,10 +200,15 @@ describe("hostile input", function()
       local conn = gw:connect()
       conn:settimeout(10)
       conn:send(case[2])
-      local status, _, body = gateway.read_response(conn)
+      local status, headers, body = gateway.read_response(conn)
+      local after = status and closes_after[status] and select(2, conn:receive(1))
       conn:close()
       assert.equal(case[3], status)
       if case[4] then assert.equal(case[4], body) end
+      if closes_after[case[3]] then -- nothing after bytes we refused is ever read as a request
+        assert.equal("close", headers.connection)
+        assert.equal("closed", after)
+      end
       next_task = next_task + 1
       assert.equal(gateway.OK, gw:call("cancel_task", "<task_id>" .. next_task .. "</task_id>"))
     end)
@@ -146,6 +219,26 @@ describe("hostile input", function()
     conn:send(cancel("987654") .. "GARBAGE / HTTP/9\r\n\r\n")
     assert.equal(F(1017), select(3, gateway.read_response(conn)))
     assert.equal(400, (gateway.read_response(conn)))
+    conn:close()
+  end)
+
+  it("ignores Upgrade: answers the request as HTTP/1.1 and serves the one pipelined after it", function()
+    local conn = gw:connect()
+    conn:send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" ..
+      cancel("987654"))
+    local status, _, body = gateway.read_response(conn)
+    assert.equal(200, status)
+    assert.equal("ok\n", body)
+    assert.equal(F(1017), select(3, gateway.read_response(conn)))
+    conn:close()
+  end)
+
+  it("answers pipelined requests after a chunked one that ends exactly", function()
+    local conn = gw:connect()
+    local body = call("cancel_task", "<task_id>987654</task_id>")
+    conn:send(chunked_raw(string.format("%x\r\n%s\r\n0\r\n\r\n", #body, body)) .. cancel("987654"))
+    assert.equal(F(1017), select(3, gateway.read_response(conn)))
+    assert.equal(F(1017), select(3, gateway.read_response(conn)))
     conn:close()
   end)
 
