@@ -1,7 +1,8 @@
 /* http_fuzz.c: libFuzzer target for the HTTP byte stream of one connection: the input is fed
  * to the parser in chunks of varying size (as reads arrive), pipelined requests included, and
- * again in one piece. Both runs must send the same bytes: how reads split a stream must never
- * change how it is framed (our scans run ahead of llhttp and keep state across reads). */
+ * again in one piece. Both runs must send the same bytes: how reads split a stream, and where
+ * the output bound stops parsing, must never change how it is framed (our scans run ahead of
+ * llhttp and keep state across reads). */
 #include <stdint.h>
 #include <string.h>
 
@@ -20,11 +21,13 @@ static int answer_admin(void *ctx, const char *path, const char *authorization, 
 
 static const tg_http_routes_t routes = {.on_task = answer_task, .on_admin = answer_admin};
 
-/* Feeds data in reads of the sizes step gives (0: all at once); collects what is sent in sent. */
+/* Feeds data in reads of the sizes step gives (0: all at once); collects what is sent in sent.
+ * Unused bytes (a full output) are fed again once the output is taken, as a connection does. */
 static void run(const uint8_t *data, size_t size, unsigned step, tg_buf_t *sent) {
   tg_http_t http;
   tg_buf_t out = {0};
   tg_http_init(&http, &routes, "127.0.0.1");
+  http.out_bound = 2048; /* small, so that parsing stops and resumes (TG_HTTP_FULL) often */
   size_t pos = 0;
   int closed = 0;
   while (pos < size && !closed) {

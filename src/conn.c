@@ -5,14 +5,19 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "log.h"
 
 enum {
   READ_BUFFER_BYTES = 64 * 1024,
-  MAX_PENDING_OUTPUT = 1024 * 1024, /* past this we stop reading a client that does not read */
-  MAX_BACKLOG = 64 * 1024,          /* bytes read ahead while a call is answered; then we stop */
+  /* Replies queued for a client that does not read them: past this no further pipelined
+   * request is parsed (the rest waits in the backlog) and the connection stops reading. */
+  MAX_PENDING_OUTPUT = 1024 * 1024,
+  MAX_BACKLOG = 64 * 1024,   /* bytes read ahead while a call is answered; then we stop */
+  KEPT_BUFFER_BYTES = 65536, /* an output buffer grown past this is freed once it is sent */
   LINGER_MS = 2000,
+  DEFERRED_DEADLINE_MS = 1000, /* once: bytes that came in before a deadline get read first */
   DEFAULT_HEADER_TIMEOUT_MS = 10000,
   DEFAULT_BODY_TIMEOUT_MS = 30000,
   DEFAULT_IDLE_TIMEOUT_MS = 60000,
@@ -79,6 +84,8 @@ static void on_write(uv_write_t *req, int status) {
   tg_conn_t *conn = req->data;
   conn->writing = 0;
   conn->sending.len = 0;
+  if (conn->sending.cap > KEPT_BUFFER_BYTES) /* a burst must not stay resident for good */
+    tg_buf_free(&conn->sending);
   if (status < 0) {
     destroy(conn);
     return;
@@ -126,12 +133,12 @@ static int send_out(tg_conn_t *conn) {
   }
   size_t sent = written > 0 ? (size_t)written : 0;
   if (sent < bytes->len) {
-    conn->sending.len = 0;
-    if (tg_buf_append(&conn->sending, bytes->data + sent, bytes->len - sent) < 0) {
-      destroy(conn);
-      return -1;
-    }
-    uv_buf_t rest = uv_buf_init(conn->sending.data, (unsigned)conn->sending.len);
+    /* The buffer becomes the one in flight (swapped, not copied: a client that does not read
+     * must not cost its replies twice), and bytes go on in the idle one. */
+    tg_buf_t in_flight = *bytes;
+    *bytes = conn->sending;
+    conn->sending = in_flight;
+    uv_buf_t rest = uv_buf_init(conn->sending.data + sent, (unsigned)(conn->sending.len - sent));
     if (uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, &rest, 1, on_write) < 0) {
       destroy(conn);
       return -1;
@@ -139,17 +146,51 @@ static int send_out(tg_conn_t *conn) {
     conn->writing = 1;
   }
   bytes->len = 0;
+  if (bytes->cap > KEPT_BUFFER_BYTES)
+    tg_buf_free(bytes);
+  if (conn->out.cap > KEPT_BUFFER_BYTES && conn->out.len == 0)
+    tg_buf_free(&conn->out);
   return 0;
 }
 
-/* Hands queued responses to the socket, one write at a time so they leave in request order. */
+static int output_full(const tg_conn_t *conn) {
+  return conn->out.len + conn->sending.len + conn->wire.len >= MAX_PENDING_OUTPUT;
+}
+
+static void take_bytes(tg_conn_t *conn, const char *data, size_t len);
+static void arm_deadline(tg_conn_t *conn);
+
+/* Parses the bytes held back in the backlog (after a waiting call, or while output was full),
+ * as far as nothing holds them back. */
+static void parse_backlog(tg_conn_t *conn) {
+  while (!conn->closing && !conn->http.waiting && conn->backlog.len > 0 && !output_full(conn)) {
+    tg_buf_t pending = conn->backlog; /* take it: feeding may refill the backlog */
+    conn->backlog = (tg_buf_t){0};
+    take_bytes(conn, pending.data, pending.len);
+    tg_buf_free(&pending);
+  }
+  if (conn->peer_done && !conn->http.waiting && conn->backlog.len == 0)
+    conn->closing = 1; /* the client has gone: everything it sent is answered */
+  arm_deadline(conn);  /* requests were answered: the idle time starts again */
+}
+
+/* Hands queued responses to the socket, one write at a time so they leave in request order;
+ * as the socket takes them, requests held back for output room are parsed and answered. */
 static void flush(tg_conn_t *conn) {
-  if (conn->writing || uv_is_closing((uv_handle_t *)&conn->tcp))
+  if (uv_is_closing((uv_handle_t *)&conn->tcp))
     return;
-  if (conn->out.len + conn->wire.len > 0 && send_out(conn) < 0)
-    return;
+  while (!conn->writing) {
+    if (conn->out.len + conn->wire.len > 0 && send_out(conn) < 0)
+      return;
+    size_t backlog = conn->backlog.len;
+    if (conn->writing || backlog == 0 || conn->closing || conn->http.waiting)
+      break;
+    parse_backlog(conn);
+    if (conn->backlog.len == backlog && conn->out.len == 0)
+      break; /* nothing moved: wait for more bytes */
+  }
   if (!conn->writing && conn->closing && !conn->http.waiting) { /* a waiting call still gets its reply */
-    if (conn->tls && !conn->tls_notified) { /* TLS: our close_notify goes before the shutdown */
+    if (conn->tls && !conn->tls_notified) {                     /* TLS: our close_notify goes before the shutdown */
       conn->tls_notified = 1;
       tg_tls_close(conn->tls, &conn->wire);
       if (conn->wire.len > 0 && send_out(conn) < 0)
@@ -163,13 +204,21 @@ static void flush(tg_conn_t *conn) {
     return;
   }
   if (!conn->closing && !conn->peer_done) {
-    /* Reading stays on while a call runs (stopping and restarting costs two epoll_ctl per
-     * call); what arrives meanwhile waits in the backlog, up to a bound. */
-    if (conn->backlog.len > MAX_BACKLOG || conn->out.len + conn->sending.len + conn->wire.len > MAX_PENDING_OUTPUT)
+    /* Reading stays on while a call runs or a write is in flight (stopping and restarting
+     * costs two epoll_ctl per call); what arrives meanwhile waits in the backlog, and both it
+     * and the replies not yet sent are bounded. */
+    if (conn->backlog.len > MAX_BACKLOG || output_full(conn))
       stop_reading(conn);
     else
       start_reading(conn);
   }
+}
+
+/* Returns 1 when the client's bytes wait unread in the socket. */
+static int bytes_waiting(tg_conn_t *conn) {
+  uv_os_fd_t fd;
+  int waiting = 0;
+  return uv_fileno((uv_handle_t *)&conn->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &waiting) == 0 && waiting > 0;
 }
 
 /* A request phase ran out of time: a request in progress gets 408, an idle connection is
@@ -178,6 +227,14 @@ static void on_deadline(uv_timer_t *timer) {
   tg_conn_t *conn = timer->data;
   if (conn->closing)
     return;
+  if (!conn->deadline_deferred && conn->reading && bytes_waiting(conn)) {
+    /* They came while the loop was not running (the process was paused, or one turn took
+     * long), and libuv runs timers before it polls sockets: read them before judging the
+     * connection idle or slow. A request they complete re-arms the deadline. */
+    conn->deadline_deferred = 1;
+    uv_timer_start(&conn->deadline, on_deadline, DEFERRED_DEADLINE_MS, 0);
+    return;
+  }
   if (conn->phase != TG_HTTP_IDLE)
     tg_http_refuse(&conn->out, 408);
   tg_log(TG_LOG_INFO, "connection_timeout", "client=%s phase=%s", conn->client,
@@ -190,8 +247,9 @@ static void on_deadline(uv_timer_t *timer) {
     uv_timer_start(&conn->deadline, on_linger_timeout, LINGER_MS, 0);
 }
 
-/* Arms the deadline of the phase the connection is in, once per phase: a slow client gets the
- * phase's whole budget, not a fresh one for every byte it sends. */
+/* Arms the deadline of the phase the connection is in, once per phase and request: a slow
+ * client gets the phase's whole budget, not a fresh one for every byte it sends, and the idle
+ * time counts from the last answer. */
 static void arm_deadline(tg_conn_t *conn) {
   int phase = tg_http_phase(&conn->http);
   if (conn->http.waiting) { /* the upstream's own timeouts bound the wait */
@@ -199,9 +257,11 @@ static void arm_deadline(tg_conn_t *conn) {
     conn->phase = -1;
     return;
   }
-  if (conn->closing || phase == conn->phase)
+  if (conn->closing || (phase == conn->phase && conn->http.answered == conn->armed_answered))
     return;
   conn->phase = phase;
+  conn->armed_answered = conn->http.answered;
+  conn->deadline_deferred = 0;
   const tg_server_limits_t *limits = &conn->server->limits;
   unsigned ms = phase == TG_HTTP_IDLE      ? limits->idle_timeout_ms
                 : phase == TG_HTTP_HEADERS ? limits->header_timeout_ms
@@ -209,37 +269,44 @@ static void arm_deadline(tg_conn_t *conn) {
   uv_timer_start(&conn->deadline, on_deadline, ms, 0);
 }
 
-/* Parses bytes, keeping whatever follows a waiting call in the backlog. */
+/* Parses bytes, keeping whatever follows a waiting call, or comes while output is full, in the
+ * backlog. */
 static void take_bytes(tg_conn_t *conn, const char *data, size_t len) {
   size_t used = 0;
+  /* Bytes already handed to libuv count too: out may only fill what they leave of the bound. */
+  size_t in_flight = conn->sending.len + conn->wire.len;
+  conn->http.out_bound = MAX_PENDING_OUTPUT - (in_flight < MAX_PENDING_OUTPUT ? in_flight : MAX_PENDING_OUTPUT - 1);
   int verdict = tg_http_feed(&conn->http, data, len, &conn->out, &used);
   if (verdict == TG_HTTP_CLOSE)
     conn->closing = 1;
-  else if (verdict == TG_HTTP_WAIT && used < len && tg_buf_append(&conn->backlog, data + used, len - used) < 0)
+  else if ((verdict == TG_HTTP_WAIT || verdict == TG_HTTP_FULL) && used < len &&
+           tg_buf_append(&conn->backlog, data + used, len - used) < 0)
     conn->closing = 1;
 }
 
 /* The client will send nothing more (EOF, a reset, or TLS's close_notify). */
 static void peer_closed(tg_conn_t *conn, ssize_t nread) {
   size_t pending = conn->out.len + conn->sending.len + conn->wire.len;
-  if (conn->closing || (!conn->http.waiting && pending == 0) || nread != UV_EOF) {
+  if (conn->closing || (!conn->http.waiting && conn->backlog.len == 0 && pending == 0) || nread != UV_EOF) {
     destroy(conn);
     return;
   }
   stop_reading(conn);
-  if (conn->http.waiting) { /* answer the call and what is in the backlog, then close */
+  if (conn->http.waiting || conn->backlog.len > 0) { /* answer the call and the backlog, then close */
     conn->peer_done = 1;
+    flush(conn);
     return;
   }
   conn->closing = 1;
   flush(conn);
 }
 
-/* Bytes from the client: parsed now, or kept in the backlog while a call waits for its reply. */
+/* Bytes from the client: parsed now, or kept in the backlog while a call waits for its reply or
+ * earlier bytes wait there for output room (they come first). */
 static void take_input(tg_conn_t *conn, const char *data, size_t len) {
-  if (!conn->http.waiting)
+  if (!conn->http.waiting && conn->backlog.len == 0)
     take_bytes(conn, data, len);
-  else if (tg_buf_append(&conn->backlog, data, len) < 0) /* the call's reply comes first */
+  else if (tg_buf_append(&conn->backlog, data, len) < 0)
     destroy(conn);
 }
 
@@ -300,14 +367,7 @@ static void deliver(tg_http_t *http, const char *reply, size_t len) {
   }
   if (tg_http_finish(http, reply, len, &conn->out) == TG_HTTP_CLOSE)
     conn->closing = 1;
-  while (!conn->closing && !conn->http.waiting && conn->backlog.len > 0) {
-    tg_buf_t pending = conn->backlog; /* take it: feeding may refill the backlog */
-    conn->backlog = (tg_buf_t){0};
-    take_bytes(conn, pending.data, pending.len);
-    tg_buf_free(&pending);
-  }
-  if (conn->peer_done && !conn->http.waiting)
-    conn->closing = 1;
+  parse_backlog(conn);
   close_if_drained(conn);
   arm_deadline(conn);
   flush(conn);

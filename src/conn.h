@@ -27,8 +27,10 @@ struct tg_conn_s {
   int peer_done; /* the client sent EOF while a call ran: answer what it sent, then close */
   int handles;   /* libuv handles still to be closed before the memory goes */
   int reading;
-  int phase;    /* the tg_http_phase the deadline was armed for, or -1 */
-  int draining; /* close as soon as no request is in progress */
+  int phase;               /* the tg_http_phase the deadline was armed for, or -1 */
+  unsigned armed_answered; /* the http.answered count the deadline was armed at */
+  int deadline_deferred;   /* the deadline found unread bytes waiting and gave them a turn */
+  int draining;            /* close as soon as no request is in progress */
   char client[64];
 };
 

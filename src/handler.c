@@ -280,6 +280,7 @@ static void settle(tg_handler_t *h, tg_call_t *call, step_t *step) {
     if (send_outbound(h, call, step) == 0) {
       call->next = h->waiting;
       h->waiting = call;
+      __atomic_add_fetch(&h->waiting_count, 1, __ATOMIC_RELAXED);
       return;
     }
     tg_upstream_result_t failed = {.error = -1, .reason = h->upstream ? "bad URL or unknown host" : "no outbound HTTP"};
@@ -344,6 +345,7 @@ static void forget_waiting(tg_handler_t *h, tg_call_t *call) {
   for (tg_call_t **at = &h->waiting; *at; at = &(*at)->next) {
     if (*at == call) {
       *at = call->next;
+      __atomic_sub_fetch(&h->waiting_count, 1, __ATOMIC_RELAXED);
       return;
     }
   }
@@ -458,7 +460,9 @@ static int count_calls(const tg_call_t *call) {
   return n;
 }
 
-int tg_handler_waiting(const tg_handler_t *h) { return count_calls(h->waiting); }
+/* The list belongs to the handler's loop thread and changes outside the store lock (an outbound
+ * request completes); other threads read only the count. */
+int tg_handler_waiting(const tg_handler_t *h) { return __atomic_load_n(&h->waiting_count, __ATOMIC_RELAXED); }
 
 int tg_handler_in_flight(const tg_handler_t *h) {
   return count_calls(h->waiting) + count_calls(h->queued.head) + count_calls(h->answered.head);
@@ -494,6 +498,7 @@ int tg_handler_init(tg_handler_t *h, tg_script_t *script, tg_store_t *store, tg_
 void tg_handler_free(tg_handler_t *h) {
   tg_call_t *heads[] = {take_all(&h->queued), take_all(&h->answered), h->waiting};
   h->waiting = NULL;
+  __atomic_store_n(&h->waiting_count, 0, __ATOMIC_RELAXED);
   for (int i = 0; i < 3; i++) {
     tg_call_t *call = heads[i];
     while (call) {

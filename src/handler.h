@@ -29,6 +29,7 @@ typedef struct tg_handler_s {
   tg_call_list_t queued;   /* to run in this turn's batch: new calls and resumed ones */
   tg_call_list_t answered; /* replies held until the batch has committed */
   tg_call_t *waiting;      /* calls suspended on an outbound request */
+  int waiting_count;       /* their number (atomic: /metrics reads it from any worker) */
   tg_call_t *spare;        /* answered calls kept for new requests (handler.c) */
   int spare_count;
 } tg_handler_t;
@@ -50,7 +51,7 @@ int tg_handler_swap(tg_handler_t *h, tg_script_t *next);
 int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg_buf_t *reply);
 /* A tg_http_abandon_fn: the client of a waiting call is gone; the call still runs to its end. */
 void tg_handler_abandon(void *ctx, tg_http_t *http);
-/* Number of calls waiting on the network. */
+/* Number of calls waiting on the network; safe to call from any thread. */
 int tg_handler_waiting(const tg_handler_t *h);
 /* Number of calls not yet answered: queued, waiting on the network, or held for the commit. */
 int tg_handler_in_flight(const tg_handler_t *h);

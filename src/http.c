@@ -548,6 +548,7 @@ static void answer(tg_http_t *h, int keep_alive) {
 
 /* Resets the per-message scan state once a request has been answered. */
 static void next_message(tg_http_t *h) {
+  h->answered++;
   h->message_done = 0;
   h->headers_done = 0; /* a refusal before the next request's headers must not name this one */
   h->scan = SCAN_LINE_START;
@@ -563,6 +564,10 @@ int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size
   size_t pos = 0;
   int verdict = TG_HTTP_MORE;
   while (pos < len && !h->waiting) {
+    if (h->out_bound && out->len >= h->out_bound && tg_http_phase(h) == TG_HTTP_IDLE) {
+      verdict = TG_HTTP_FULL; /* a client that does not read its replies gets no more of them */
+      break;
+    }
     size_t n = len - pos;
     int status = 0;
     if (h->scan == SCAN_CHUNKS) {

@@ -32,7 +32,7 @@ typedef void (*tg_http_deliver_fn)(tg_http_t *h, const char *reply, size_t len);
 
 enum { TG_HTTP_LATER = 1 };
 /* What tg_http_feed and tg_http_finish ask of the connection. */
-enum { TG_HTTP_MORE = 0, TG_HTTP_CLOSE = 1, TG_HTTP_WAIT = 2 };
+enum { TG_HTTP_MORE = 0, TG_HTTP_CLOSE = 1, TG_HTTP_WAIT = 2, TG_HTTP_FULL = 3 };
 
 /* Answers GET (and HEAD) on any path but the task endpoint: fills body and *content_type and
  * returns the HTTP status (404 for an unknown path, 401 when authorization, the request's
@@ -63,6 +63,8 @@ struct tg_http_s {
   int reply_json;     /* set by the task handler: the reply is JSON (the request was) */
   const char *client; /* the peer's address, owned by the connection */
   tg_buf_t *out;      /* where responses go during tg_http_feed */
+  size_t out_bound;   /* no new request is parsed while out holds this many bytes (0: no bound) */
+  unsigned answered;  /* requests answered so far on this connection */
   /* Our own scan of the header bytes, ahead of llhttp (which lets bare CR and obs-fold through). */
   int scan;
   size_t header_bytes;
@@ -95,9 +97,11 @@ struct tg_http_s {
 /* Prepares h for a new connection from client, answering through routes (not owned). */
 void tg_http_init(tg_http_t *h, const tg_http_routes_t *routes, const char *client);
 /* Parses len bytes, appending every response they complete to out, in request order. Returns
- * TG_HTTP_MORE (all bytes used, keep reading), TG_HTTP_CLOSE (close once out is sent), or
+ * TG_HTTP_MORE (all bytes used, keep reading), TG_HTTP_CLOSE (close once out is sent),
  * TG_HTTP_WAIT: a task call answers later; *used bytes were consumed and the rest must be fed
- * again after tg_http_finish. */
+ * again after tg_http_finish; or TG_HTTP_FULL: out holds h->out_bound bytes or more, so the next
+ * request was not started; *used bytes were consumed and the rest must be fed again once out has
+ * been sent. Every reply, admin ones included, counts towards that bound. */
 int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size_t *used);
 /* Appends the late reply of the waiting task call to out. Returns TG_HTTP_MORE, or
  * TG_HTTP_CLOSE when the request did not keep the connection alive. */
