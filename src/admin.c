@@ -119,10 +119,14 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
                 "taskgate_reloads_total{outcome=\"failed\"} %u\n"
                 "# HELP taskgate_store_size_bytes Size of the store's database file.\n"
                 "# TYPE taskgate_store_size_bytes gauge\ntaskgate_store_size_bytes %lld\n"
+                "# HELP taskgate_store_healthy 1 while the store takes changes; 0 after a failed commit or "
+                "when its files were deleted.\n"
+                "# TYPE taskgate_store_healthy gauge\ntaskgate_store_healthy %d\n"
                 "# HELP taskgate_draining 1 while the gateway drains before stopping.\n"
                 "# TYPE taskgate_draining gauge\ntaskgate_draining %d\n",
                 waiting_calls(admin), open_conns(admin), admin->reload->generation, admin->reload->succeeded,
-                admin->reload->failed, pages * page_size, admin->draining);
+                admin->reload->failed, pages * page_size,
+                tg_store_health_state(tg_store_health(admin->store)) == TG_STORE_OK, admin->draining);
   reload_gauges(admin->reload, body);
   wal_size(admin, body);
   tg_floor_metrics(admin->store, body, tg_wall_seconds());
@@ -134,11 +138,21 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
   tg_metrics_write(body);
 }
 
-/* 200 while serving; 503 while draining, when the store does not answer, or in bridge mode when
- * no upstream is up (every forwarded call would get 1922). 200 "degraded" while some upstream is
- * down and another up. */
+/* Whether the store takes changes now: its files are the ones opened, its last commit went
+ * through (or, a while after a failed one, a probe write does), and it answers. */
+static int store_healthy(tg_admin_t *admin) {
+  tg_store_health_t *health = tg_store_health(admin->store);
+  tg_store_health_check(health, TG_STORE_FILES);
+  if (tg_store_health_probe_due(health) && tg_store_probe_write(admin->store) == 0)
+    tg_store_health_write_ok(health);
+  return tg_store_health_state(health) == TG_STORE_OK && count_rows(admin->store, "SELECT 1") == 1;
+}
+
+/* 200 while serving; 503 while draining, when the store cannot take changes (with why), or in
+ * bridge mode when no upstream is up (every forwarded call would get 1922). 200 "degraded" while
+ * some upstream is down and another up. */
 static int healthz(tg_admin_t *admin, tg_buf_t *body) {
-  int store_ok = count_rows(admin->store, "SELECT 1") == 1;
+  int store_ok = store_healthy(admin);
   int upstreams = admin->upstreams ? tg_upstreams_count(admin->upstreams) : 0;
   int up = admin->upstreams ? tg_upstreams_up(admin->upstreams) : 0;
   const char *state = admin->draining         ? "draining"
@@ -146,7 +160,8 @@ static int healthz(tg_admin_t *admin, tg_buf_t *body) {
                       : upstreams && !up      ? "no upstream up"
                       : up < upstreams        ? "degraded"
                                               : "ok";
-  tg_buf_printf(body, "%s\n", state);
+  const char *why = !admin->draining && !store_ok ? tg_store_health_reason(tg_store_health(admin->store)) : "";
+  tg_buf_printf(body, "%s%s%s\n", state, why[0] ? ": " : "", why);
   return admin->draining || !store_ok || (upstreams && !up) ? 503 : 200;
 }
 

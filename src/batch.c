@@ -16,18 +16,30 @@ struct tg_batch_s {
   uv_idle_t no_wait; /* active while calls are queued: the loop must not sleep in poll */
   int scheduled;
   int closing;
+  sqlite3_int64 changes_at_begin; /* sqlite3_total_changes as the turn began */
 };
 
-/* Commits the turn; returns 0, or -1 when it failed or the store had already rolled it back:
- * then no call of the turn may be acknowledged. */
+/* Commits the turn; returns 0, or -1 when it failed or the store had already rolled it back, or
+ * when the store's file is no longer the one at its path (committing would acknowledge changes
+ * into a deleted file): then no call of the turn may be acknowledged. */
 static int commit(tg_batch_t *batch) {
+  tg_store_health_t *health = tg_store_health(batch->store);
+  int wrote = sqlite3_total_changes64(tg_store_db(batch->store)) != batch->changes_at_begin;
+  if (wrote && tg_store_health_check(health, 1) < 0) { /* one stat(2): cheap beside a commit */
+    tg_txn_abort_turn(batch->store);
+    return -1;
+  }
   double started = tg_monotonic_seconds();
   int rc = tg_txn_commit_turn(batch->store);
   tg_metrics_observe(TG_HIST_COMMIT, tg_monotonic_seconds() - started);
-  if (rc == 0)
+  if (rc == 0) {
+    if (wrote)
+      tg_store_health_write_ok(health);
     return 0;
-  tg_log(TG_LOG_ERROR, "commit_failed", "error=\"%s\"",
-         rc == -SQLITE_ABORT ? "the store rolled the transaction back" : tg_store_errmsg(batch->store));
+  }
+  const char *why = rc == -SQLITE_ABORT ? "the store rolled the transaction back" : tg_store_errmsg(batch->store);
+  tg_log(TG_LOG_ERROR, "commit_failed", "error=\"%s\" action=\"the turn's calls are dropped unanswered\"", why);
+  tg_store_health_write_failed(health, why);
   return -1;
 }
 
@@ -39,6 +51,7 @@ void tg_batch_flush(tg_batch_t *batch) {
   /* Should the turn not open, each call opens one of its own (txn.h), or faults. */
   if (tg_txn_begin_turn(batch->store) < 0)
     tg_log(TG_LOG_WARN, "turn_not_begun", "error=\"%s\"", tg_store_errmsg(batch->store));
+  batch->changes_at_begin = sqlite3_total_changes64(tg_store_db(batch->store));
   batch->runner.run(batch->runner.ctx);
   int committed = commit(batch) == 0;
   tg_store_unlock(batch->store); /* the replies go out while other workers run their calls */

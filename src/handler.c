@@ -329,6 +329,8 @@ static void deliver_answered(void *ctx, int committed) {
   tg_call_t *call = take_all(&h->answered);
   while (call) {
     tg_call_t *next = call->next;
+    if (!committed) /* whatever the rule answered, the client gets nothing: say so */
+      snprintf(call->note.outcome, sizeof call->note.outcome, "dropped");
     account(&call->note, call->started);
     if (call->http) /* a failed commit: the client must never see an acknowledgment */
       call->http->deliver(call->http, committed ? (call->reply.data ? call->reply.data : "") : NULL, call->reply.len);
@@ -420,6 +422,8 @@ static tg_xml_node_t *decode_xml(tg_handler_t *h, int charset, const char *body,
 int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg_buf_t *reply) {
   (void)reply; /* every reply comes later, after the batch's commit */
   tg_handler_t *h = ctx;
+  if (tg_store_health_state(tg_store_health(h->store)) == TG_STORE_LOST)
+    return -503; /* its changes could only go into deleted files */
   tg_call_t *call = new_call(h);
   if (!call)
     return -1;      /* 500 */

@@ -532,7 +532,7 @@ static void answer(tg_http_t *h, int keep_alive) {
       h->waiting = 1;
       h->waiting_keep_alive = keep_alive;
     } else if (rc < 0) {
-      refuse(h, h->out, 500, keep_alive, NULL);
+      refuse(h, h->out, rc == -503 ? 503 : 500, keep_alive, NULL);
     } else {
       respond(h->out, 200, h->reply_json ? JSON_TYPE : XML_TYPE, h->reply.data, h->reply.len, keep_alive, NULL, 0);
     }

@@ -23,7 +23,8 @@ typedef struct tg_http_s tg_http_t;
 
 /* Answers one complete request to the task endpoint (h->client says who sent it): appends the
  * XML reply to reply and returns 0; returns TG_HTTP_LATER when the reply will come later through
- * h->deliver (the call waits on the network); a negative return answers 500. */
+ * h->deliver (the call waits on the network); -503 answers 503 (the store cannot take calls),
+ * any other negative return 500. */
 typedef int (*tg_http_task_fn)(void *ctx, tg_http_t *h, const char *body, size_t len, tg_buf_t *reply);
 /* Tells the task handler that h's connection is gone while its call was waiting. */
 typedef void (*tg_http_abandon_fn)(void *ctx, tg_http_t *h);

@@ -20,6 +20,7 @@
 #include "listeners.h"
 #include "log.h"
 #include "outbox.h"
+#include "pidfile.h"
 #include "reload.h"
 #include "script.h"
 #include "server.h"
@@ -40,6 +41,7 @@ typedef struct gateway_s {
   int open_conns;                                 /* of all workers (atomic) */
   unsigned drain_timeout_ms;
   uv_timer_t drain_check, drain_deadline;
+  uv_timer_t store_check; /* looks for the store's files every second, traffic or not */
   uv_signal_t sigint, sigterm, sighup, sigusr1;
   int stopping;
   const tg_config_t *config;
@@ -180,12 +182,11 @@ static void close_signals(gateway_t *gw) {
   uv_close((uv_handle_t *)&gw->sigusr1, NULL);
 }
 
-static int write_pid_file(const char *path) {
-  FILE *file = fopen(path, "w");
-  if (!file)
-    return -1;
-  fprintf(file, "%ld\n", (long)getpid());
-  return fclose(file) == 0 ? 0 : -1;
+/* A store whose files were deleted is noticed at its next commit; this notices it (and a deleted
+ * -wal or -shm) without traffic too, so that /healthz and the log tell at once. */
+static void on_store_check(uv_timer_t *timer) {
+  gateway_t *gw = timer->data;
+  tg_store_health_check(tg_store_health(gw->admin.store), TG_STORE_FILES);
 }
 
 /* Serves the admin views on --admin-listen, with the token of --admin-token-file if given. */
@@ -254,6 +255,15 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                   .drain_timeout_ms = config->drain_timeout_ms,
                   .config = config,
                   .tls = tls};
+  char pid_path[PATH_MAX], err[PATH_MAX + 128];
+  tg_pidfile_t pid_file = {.fd = -1};
+  int pid_claim = tg_command_pid_file(config, pid_path, sizeof pid_path) == 0
+                      ? tg_pidfile_claim(&pid_file, pid_path, err, sizeof err)
+                      : 1; /* a path too long: the gateway runs without a pid file, as it says */
+  if (pid_claim < 0) {
+    fprintf(stderr, "taskgate: %s\n", err);
+    return 1;
+  }
   gw.admin = (tg_admin_t){.reload = &gw.reload,
                           .listeners = &gw.listeners,
                           .open_conns = &gw.open_conns,
@@ -274,11 +284,11 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                                  /* status and metrics stay on the admin address */
                                  .on_admin = tg_admin_public,
                                  .admin_ctx = &gw.admin}};
-  char err[512];
   if (tg_listeners_open(&gw.listeners, gw.loop, &like, config->listen, NULL, tls, config->listen_count, err, sizeof err) <
       0) {
     fprintf(stderr, "taskgate: %s\n", err);
     uv_run(gw.loop, UV_RUN_DEFAULT);
+    tg_pidfile_release(&pid_file);
     return 1;
   }
   if (start_workers(&gw, config, script_config, &like) < 0 || listen_admin(&gw, config, &like.limits) < 0) {
@@ -286,17 +296,19 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
     tg_workers_join(&gw.workers);
     tg_listeners_close(&gw.listeners);
     uv_run(gw.loop, UV_RUN_DEFAULT);
+    tg_pidfile_release(&pid_file);
     return 1;
   }
-  char pid_path[PATH_MAX];
-  int pid_written = tg_command_pid_file(config, pid_path, sizeof pid_path) == 0 && write_pid_file(pid_path) == 0;
-  if (!pid_written)
+  if (pid_claim > 0 || tg_pidfile_write(&pid_file) < 0)
     tg_log(TG_LOG_WARN, "pid_file_failed", "path=%s", pid_path);
   tg_reload_start(&gw.reload, gw.loop, gw.handlers, gw.admin.handler_count, script_config);
   watch_signals(&gw);
   uv_timer_init(gw.loop, &gw.drain_check);
   uv_timer_init(gw.loop, &gw.drain_deadline);
-  gw.drain_check.data = gw.drain_deadline.data = &gw;
+  uv_timer_init(gw.loop, &gw.store_check);
+  gw.drain_check.data = gw.drain_deadline.data = gw.store_check.data = &gw;
+  uv_timer_start(&gw.store_check, on_store_check, 1000, 1000);
+  uv_unref((uv_handle_t *)&gw.store_check); /* it does not keep the loop alive */
   announce(&gw, config);
   if (upstreams && tg_upstreams_probe_start(upstreams, gw.loop, handler->upstream, config->upstream_probe_interval_ms) < 0)
     tg_log(TG_LOG_WARN, "upstream_probe_failed", "hint=\"upstreams are marked down and up by calls only\"");
@@ -307,10 +319,10 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   close_signals(&gw);
   uv_close((uv_handle_t *)&gw.drain_check, NULL);
   uv_close((uv_handle_t *)&gw.drain_deadline, NULL);
+  uv_close((uv_handle_t *)&gw.store_check, NULL);
   uv_run(gw.loop, UV_RUN_DEFAULT);
   tg_workers_join(&gw.workers);
-  if (pid_written)
-    unlink(pid_path);
+  tg_pidfile_release(&pid_file);
   char addresses[TG_MAX_LISTEN * 84];
   tg_listeners_describe(&gw.listeners, ",", addresses, sizeof addresses);
   tg_log(TG_LOG_INFO, "stopped", "listen=%s", addresses);
@@ -353,6 +365,7 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
     return 1;
   }
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN); /* past a file-size limit a write fails (and the commit with it) */
   raise_fd_limit();
   if (config->log_file && tg_log_to_file(config->log_file, err, sizeof err) < 0) {
     fprintf(stderr, "taskgate: %s\n", err);
@@ -360,6 +373,10 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   }
   int lock = tg_instance_claim(config->store_path, err, sizeof err); /* held until the process ends */
   tg_store_t *store = lock == -1 ? NULL : tg_store_open(config->store_path, config->sync_mode, err, sizeof err);
+  if (store && tg_store_watch_files(store, config->store_path, err, sizeof err) < 0) {
+    tg_store_close(store);
+    store = NULL;
+  }
   if (!store) {
     fprintf(stderr, "taskgate: store: %s\n", err);
     tg_instance_release(lock);

@@ -38,6 +38,7 @@ struct tg_store_s {
   long long steps; /* of the watched statement's run so far, counted PROGRESS_EVERY at a time */
   int stopped;
   tg_txn_t txn; /* where the connection's transactions stand, for their owner (txn.c) */
+  tg_store_health_t health;
 };
 
 /* Each entry moves the schema from version i to i+1; never edit an entry once released. */
@@ -231,6 +232,10 @@ static const char *const migrations[] = {
     "  WHERE port_id IS NULL AND bin_mode IN ('GRID', 'PREPARED');"
     "CREATE INDEX taskgroup_shipment_turn ON taskgroup(shipment, req_epoch, priority, taskgroup_id)"
     "  WHERE shipment IS NOT NULL;",
+
+    /* 11: what /healthz writes to learn whether a store that failed a commit takes writes again. */
+    ("CREATE TABLE write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);"
+     "INSERT INTO write_probe VALUES (1, 0);"),
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {
@@ -273,6 +278,7 @@ static tg_store_t *open_with(const char *path, int flags, const char *pragmas, c
   tg_store_t *store = calloc(1, sizeof *store);
   if (!store)
     return snprintf(err, errcap, "out of memory"), NULL;
+  tg_store_health_init(&store->health);
   pthread_mutexattr_t recursive;
   pthread_mutexattr_init(&recursive);
   pthread_mutexattr_settype(&recursive, PTHREAD_MUTEX_RECURSIVE);
@@ -340,6 +346,12 @@ tg_store_t *tg_store_open(const char *path, int sync_mode, char *err, size_t err
     sqlite3_progress_handler(store->db, PROGRESS_EVERY, progress, store);
   return store;
 }
+
+int tg_store_watch_files(tg_store_t *store, const char *path, char *err, size_t errcap) {
+  return tg_store_health_watch(&store->health, path, err, errcap);
+}
+
+tg_store_health_t *tg_store_health(tg_store_t *store) { return &store->health; }
 
 tg_store_t *tg_store_open_readonly(const char *path, char *err, size_t errcap) {
   return open_with(path, SQLITE_OPEN_READONLY, "PRAGMA query_only=1;", err, errcap);
@@ -424,3 +436,13 @@ sqlite3 *tg_store_db(tg_store_t *store) { return store->db; }
 int tg_store_schema_version(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
 
 tg_txn_t *tg_store_txn(tg_store_t *store) { return &store->txn; }
+
+int tg_store_probe_write(tg_store_t *store) {
+  if (!sqlite3_get_autocommit(store->db))
+    return -SQLITE_BUSY; /* a turn is open: its own commit will tell */
+  int rc = sqlite3_exec(store->db, "BEGIN IMMEDIATE; UPDATE write_probe SET n = n + 1 WHERE id = 1; COMMIT;", NULL,
+                        NULL, NULL);
+  if (rc != SQLITE_OK && !sqlite3_get_autocommit(store->db))
+    sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc == SQLITE_OK ? 0 : -rc;
+}

@@ -6,6 +6,8 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
+#include "store_health.h"
+
 typedef struct tg_store_s tg_store_t;
 
 enum { TG_SYNC_NORMAL = 0, TG_SYNC_FULL = 1 };
@@ -13,6 +15,15 @@ enum { TG_SYNC_NORMAL = 0, TG_SYNC_FULL = 1 };
 /* Opens (creating if needed) the store at path in WAL mode and brings its schema up to date.
  * Returns the store, or NULL with a message in err. The caller owns it: tg_store_close. */
 tg_store_t *tg_store_open(const char *path, int sync_mode, char *err, size_t errcap);
+/* For the gateway that serves the store: from now on a commit that would write into a deleted
+ * or replaced file is refused (store_health.h). Returns 0, or -1 with the reason in err. */
+int tg_store_watch_files(tg_store_t *store, const char *path, char *err, size_t errcap);
+/* Whether the store can take changes: its lock, its files, its last write (store_health.h). */
+tg_store_health_t *tg_store_health(tg_store_t *store);
+/* Writes one change and commits it, to learn whether the store takes writes again after a
+ * failed commit. Returns 0 or a negative SQLite code (-SQLITE_BUSY while a turn is open). Call
+ * with the store lock held. */
+int tg_store_probe_write(tg_store_t *store);
 /* Opens an existing store read-only, for tools such as `taskgate audit`. */
 tg_store_t *tg_store_open_readonly(const char *path, char *err, size_t errcap);
 /* Finalizes cached statements and closes the database. Rolls back an open transaction. */

@@ -72,7 +72,8 @@ end
 
 --- Starts a gateway. opts: store (path), rules (dir), args (extra command-line text), config (a
 --- config file that names the store, rules and admin address; only the task port is added),
---- binary (the command to run instead of the built taskgate; it must exec the gateway).
+--- binary (the command to run instead of the built taskgate; it must exec the gateway), prefix (a
+--- command the gateway's command line is appended to, run by the shell: it must exec it).
 --- Its admin address (/status, /metrics) is 127.0.0.1:<free port> unless args give --admin-listen.
 function M.start(opts)
   opts = opts or {}
@@ -87,8 +88,8 @@ function M.start(opts)
   os.remove(self.out) -- a previous gateway's "listening on" line must not be read as ours
   -- The gateway gets none of the shell's other descriptors (3-9): a gateway a failed spec leaves
   -- running must not keep, say, the landing lock (flock's descriptor) held.
-  local cmd = string.format("%s %s >%s 2>>%s 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- & echo $!", opts.binary or M.binary,
-    start_flags(self, opts), self.out, self.err)
+  local cmd = string.format("%s %s %s >%s 2>>%s 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- & echo $!", opts.prefix or "",
+    opts.binary or M.binary, start_flags(self, opts), self.out, self.err)
   local p = io.popen(cmd)
   self.pid = p:read("l")
   p:close()

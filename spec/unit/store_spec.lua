@@ -103,6 +103,7 @@ describe("the store schema", function()
       "port_opened" }) do
       db.exec("DROP TRIGGER " .. name)
     end
+    db.exec("DROP TABLE write_probe")
     db.exec("DROP TABLE category_counts")
     db.exec("ALTER TABLE port DROP COLUMN opened_epoch")
     db.exec("PRAGMA user_version = 7")
@@ -131,6 +132,7 @@ describe("the store schema", function()
       db.exec("DROP TRIGGER " .. name)
     end
     db.exec("DROP TABLE bin")
+    db.exec("DROP TABLE write_probe")
     db.exec("PRAGMA user_version = 2")
     db.close()
     db = runtime.native.open_store(path)
