@@ -45,12 +45,22 @@ static int hex_value(unsigned char c) {
   return -1;
 }
 
-int tg_framing_request_line_byte(tg_framing_t *f, char c) {
-  int space = c == ' ';
-  if (space && (f->part_empty || f->request_line_spaces == 2))
-    return 400; /* an SP before the method, two in a row, or a fourth part */
-  f->request_line_spaces += space;
-  f->part_empty = space;
+int tg_framing_request_line(tg_framing_t *f, const char *s, size_t n) {
+  const char *end = s + n;
+  while (s < end) {
+    const char *space = memchr(s, ' ', (size_t)(end - s));
+    if (!space) {
+      f->part_empty = 0;
+      return 0;
+    }
+    if (space > s)
+      f->part_empty = 0;
+    if (f->part_empty || f->request_line_spaces == 2)
+      return 400; /* an SP before the method, two in a row, or a fourth part */
+    f->request_line_spaces++;
+    f->part_empty = 1;
+    s = space + 1;
+  }
   return 0;
 }
 

@@ -24,9 +24,9 @@ typedef struct tg_framing_s {
 /* Resets f for a new request. */
 void tg_framing_reset(tg_framing_t *f);
 
-/* Checks one byte of the request line (CR excluded): single SPs between its three parts and
- * none at its start. Returns 0, or 400. */
-int tg_framing_request_line_byte(tg_framing_t *f, char c);
+/* Checks n bytes of the request line (no CR or LF among them; a line may come in several
+ * runs): single SPs between its three parts and none at its start. Returns 0, or 400. */
+int tg_framing_request_line(tg_framing_t *f, const char *s, size_t n);
 /* At the CR that ends the request line: it must have had a method, a target and a version.
  * Returns 0, or 400. */
 int tg_framing_request_line_end(const tg_framing_t *f);

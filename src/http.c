@@ -417,13 +417,18 @@ static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *stat
   int scan = h->scan, line_used = h->line_used, header_lines = h->header_lines, in_field_name = h->in_field_name;
   size_t i = 0, done = len;
   for (; i < len; i++) {
-    if (scan == SCAN_IN_LINE && !in_field_name && header_lines > 0) {
-      /* In a field value only CR and LF matter: skip to the next one, but not past the size
-       * limit, which the byte after the skipped run then trips below. */
+    if (scan == SCAN_IN_LINE && !in_field_name) {
+      /* In the request line or a field value only CR and LF matter here (and the request
+       * line's spaces, checked on the run): skip to the next one, but not past the size limit,
+       * which the byte after the skipped run then trips below. */
       size_t run = line_span(data + i, len - i);
       size_t room = TG_HTTP_MAX_HEADER_BYTES - header_bytes;
       if (run > room)
         run = room;
+      if (header_lines == 0 && (*status = tg_framing_request_line(&h->framing, data + i, run))) {
+        done = 0;
+        break;
+      }
       header_bytes += run;
       i += run;
       if (i == len)
@@ -468,7 +473,7 @@ static size_t scan_headers(tg_http_t *h, const char *data, size_t len, int *stat
       done = 0;
       break;
     }
-    if (!in_field_line && (*status = tg_framing_request_line_byte(&h->framing, c))) {
+    if (!in_field_line && (*status = tg_framing_request_line(&h->framing, &c, 1))) {
       done = 0;
       break;
     }
