@@ -148,10 +148,11 @@ static int store_healthy(tg_admin_t *admin) {
   return tg_store_health_state(health) == TG_STORE_OK && count_rows(admin->store, "SELECT 1") == 1;
 }
 
-/* 200 while serving; 503 while draining, when the store cannot take changes (with why), or in
- * bridge mode when no upstream is up (every forwarded call would get 1922). 200 "degraded" while
- * some upstream is down and another up. */
-static int healthz(tg_admin_t *admin, tg_buf_t *body) {
+/* 200 while serving; 503 while draining, when the store cannot take changes (and why when
+ * with_reason: the admin address; the reason may name the store's files), or in bridge mode when
+ * no upstream is up (every forwarded call would get 1922). 200 "degraded" while some upstream is
+ * down and another up. */
+static int healthz(tg_admin_t *admin, tg_buf_t *body, int with_reason) {
   int store_ok = store_healthy(admin);
   int upstreams = admin->upstreams ? tg_upstreams_count(admin->upstreams) : 0;
   int up = admin->upstreams ? tg_upstreams_up(admin->upstreams) : 0;
@@ -160,7 +161,8 @@ static int healthz(tg_admin_t *admin, tg_buf_t *body) {
                       : upstreams && !up      ? "no upstream up"
                       : up < upstreams        ? "degraded"
                                               : "ok";
-  const char *why = !admin->draining && !store_ok ? tg_store_health_reason(tg_store_health(admin->store)) : "";
+  const char *why =
+      with_reason && !admin->draining && !store_ok ? tg_store_health_reason(tg_store_health(admin->store)) : "";
   tg_buf_printf(body, "%s%s%s\n", state, why[0] ? ": " : "", why);
   return admin->draining || !store_ok || (upstreams && !up) ? 503 : 200;
 }
@@ -187,7 +189,7 @@ static int authorized(const tg_admin_t *admin, const char *authorization) {
 static int answer(tg_admin_t *admin, const char *path, const char *authorization, tg_buf_t *body,
                   const char **content_type) {
   if (strcmp(path, "/healthz") == 0)
-    return healthz(admin, body);
+    return healthz(admin, body, 1);
   if (strcmp(path, "/status") && strcmp(path, "/metrics"))
     return 404;
   if (!authorized(admin, authorization))
@@ -217,7 +219,7 @@ int tg_admin_public(void *ctx, const char *path, const char *authorization, tg_b
   if (strcmp(path, "/healthz") != 0)
     return 404;
   tg_store_lock(admin->store);
-  int status = healthz(admin, body);
+  int status = healthz(admin, body, 0);
   tg_store_unlock(admin->store);
   return status;
 }

@@ -88,4 +88,3 @@ const char *tg_store_health_reason(const tg_store_health_t *h) {
   default: return "";
   }
 }
-

@@ -3,8 +3,8 @@
 local gateway = require "helpers.gateway"
 local socket = require "socket"
 
-local function healthz(gw) return gateway.get(gw.port, "/healthz") end
-local function metrics(gw) return select(2, gateway.get(gw.port, "/metrics")) end
+local function healthz(gw) return gw:admin("/healthz") end
+local function metrics(gw) return select(2, gw:admin("/metrics")) end
 
 -- Sends a methodcall; returns the HTTP status and body, or nil when the gateway closed the
 -- connection without answering.
@@ -77,6 +77,9 @@ describe("a store whose files are deleted under the gateway", function()
     local code, body = healthz(gw)
     assert.equal(503, code)
     assert.matches("store unusable: .*taskgate.db was deleted or replaced", body)
+    -- the task port's /healthz, for load balancers, tells the state but not the store's path
+    local public_status, public_body = gateway.get(gw.port, "/healthz")
+    assert.same({ 503, "store unusable\n" }, { public_status, public_body })
     assert.equal(0, gateway.metric(metrics(gw), "taskgate_store_healthy"))
     assert.matches("event=store_lost file=[^ ]*taskgate.db", gw:log())
     local _, acknowledged = gw:log():gsub("method=create_taskgroup outcome=ok", "")
