@@ -156,11 +156,11 @@ static int healthz(tg_admin_t *admin, tg_buf_t *body, int with_reason) {
   int store_ok = store_healthy(admin);
   int upstreams = admin->upstreams ? tg_upstreams_count(admin->upstreams) : 0;
   int up = admin->upstreams ? tg_upstreams_up(admin->upstreams) : 0;
-  const char *state = admin->draining         ? "draining"
-                      : !store_ok             ? "store unusable"
-                      : upstreams && !up      ? "no upstream up"
-                      : up < upstreams        ? "degraded"
-                                              : "ok";
+  const char *state = admin->draining    ? "draining"
+                      : !store_ok        ? "store unusable"
+                      : upstreams && !up ? "no upstream up"
+                      : up < upstreams   ? "degraded"
+                                         : "ok";
   const char *why =
       with_reason && !admin->draining && !store_ok ? tg_store_health_reason(tg_store_health(admin->store)) : "";
   tg_buf_printf(body, "%s%s%s\n", state, why[0] ? ": " : "", why);
