@@ -69,14 +69,14 @@ end
 
 --- Opens `ports` ports (port_id first_port, ...), each selecting `categories_per_port`
 --- categories, and gives each an open bin: the first task of a group picked by a stride
---- through the store's groups that is not suspended and not yet selected. Returns the ports'
---- task ids.
+--- through the store's groups (those up to groups_below, when given) that is not suspended and
+--- not yet selected. Returns the ports' task ids.
 function M.selected(db, given)
   local o = options(given)
   local ports, first_port = o.ports or 0, o.first_port or 1000
   local selected = {}
   assert(db.begin_turn())
-  local groups = db.row("SELECT max(taskgroup_id) AS n FROM taskgroup").n or 0
+  local groups = o.groups_below or db.row("SELECT max(taskgroup_id) AS n FROM taskgroup").n or 0
   for k = 0, ports - 1 do
     local port_id = first_port + k
     db.exec("INSERT INTO port (port_id, port_mode) VALUES (?, 'PICK')", port_id)
@@ -85,8 +85,8 @@ function M.selected(db, given)
         1 + (k * 3 + c) % o.categories)
     end
     local task = db.row("SELECT t.task_id, t.bin_id FROM taskgroup g JOIN task t ON t.taskgroup_id = g.taskgroup_id "
-      .. "WHERE g.taskgroup_id >= ? AND g.suspended = 0 AND g.selected_by IS NULL ORDER BY g.taskgroup_id, t.task_id LIMIT 1",
-      1 + (k * 7919) % math.max(groups, 1))
+      .. "WHERE g.taskgroup_id >= ? AND g.taskgroup_id <= ? AND g.suspended = 0 AND g.selected_by IS NULL "
+      .. "ORDER BY g.taskgroup_id, t.task_id LIMIT 1", 1 + (k * 7919) % math.max(groups, 1), groups)
     if task then
       db.exec("UPDATE task SET port_id = ? WHERE task_id = ?", port_id, task.task_id)
       db.exec("UPDATE port SET task_id = ?, bin_id = ? WHERE port_id = ?", task.task_id, task.bin_id, port_id)
