@@ -32,6 +32,7 @@
 
 enum {
   IDLE_SECONDS = 30, /* a pooled connection idle longer is not reused */
+  SPARE_EASY = 16,   /* finished easy handles kept for the next requests */
   REMOTE_IP_BYTES = 64,
 };
 
@@ -84,6 +85,10 @@ struct tg_upstream_s {
   int timer_ready;
   tg_upstream_options_t options;
   transfer_t *transfers;
+  /* Easy handles of finished transfers, reset: a new one costs its allocation and the zeroing
+   * of its buffers on every request. */
+  CURL *spare[SPARE_EASY];
+  int spare_count;
   link_t *links; /* every open connection */
   int link_count, link_cap;
   int closing;
@@ -182,6 +187,21 @@ static void on_transfer_closed(uv_handle_t *handle) {
   free(t);
 }
 
+/* An easy handle for a new transfer: a spare one (reset: no option of the last transfer
+ * remains) or a new one. NULL when out of memory. */
+static CURL *take_easy(tg_upstream_t *upstream) {
+  return upstream->spare_count ? upstream->spare[--upstream->spare_count] : curl_easy_init();
+}
+
+static void give_back(tg_upstream_t *upstream, CURL *easy) {
+  if (upstream->spare_count == SPARE_EASY || upstream->closing) {
+    curl_easy_cleanup(easy);
+    return;
+  }
+  curl_easy_reset(easy);
+  upstream->spare[upstream->spare_count++] = easy;
+}
+
 /* Takes the transfer out of libcurl and the client, reports result, and frees it. */
 static void finish(transfer_t *t, tg_upstream_result_t *result) {
   tg_upstream_t *upstream = t->upstream;
@@ -192,7 +212,7 @@ static void finish(transfer_t *t, tg_upstream_result_t *result) {
   if (t->next)
     t->next->prev = t->prev;
   curl_multi_remove_handle(upstream->multi, t->easy);
-  curl_easy_cleanup(t->easy);
+  give_back(upstream, t->easy);
   curl_slist_free_all(t->headers);
   uv_timer_stop(&t->reply_timer);
   result->seconds = tg_monotonic_seconds() - t->started;
@@ -558,7 +578,7 @@ int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *reque
   }
   uv_timer_init(upstream->loop, &t->reply_timer);
   t->reply_timer.data = t;
-  if (!(t->easy = curl_easy_init()) || tg_buf_append(&t->body, request->body ? request->body : "", request->len) < 0 ||
+  if (!(t->easy = take_easy(upstream)) || tg_buf_append(&t->body, request->body ? request->body : "", request->len) < 0 ||
       set_headers(t, request) < 0)
     goto fail;
   set_common(t);
@@ -588,6 +608,8 @@ void tg_upstream_close(tg_upstream_t *upstream) {
     fail(upstream->transfers, UV_ECANCELED, "gateway stopping");
   curl_multi_cleanup(upstream->multi); /* closes the pooled connections */
   upstream->multi = NULL;
+  while (upstream->spare_count)
+    curl_easy_cleanup(upstream->spare[--upstream->spare_count]);
   if (upstream->timer_ready)
     uv_close((uv_handle_t *)&upstream->timer, NULL);
 }
@@ -597,6 +619,8 @@ void tg_upstream_free(tg_upstream_t *upstream) {
     return;
   if (upstream->multi)
     curl_multi_cleanup(upstream->multi);
+  while (upstream->spare_count)
+    curl_easy_cleanup(upstream->spare[--upstream->spare_count]);
   curl_share_cleanup(upstream->tls_sessions);
   free(upstream->links);
   free(upstream);
