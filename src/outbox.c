@@ -22,6 +22,8 @@ typedef struct lane_s {
   const tg_outbox_target_t *target;
   int busy; /* a delivery in flight (read by /status from other threads) */
   long long message_id; /* the one in flight */
+  char uuid[40];        /* its X-Message-Id: message_id alone may name a newer message by then */
+  double created;       /* when it was queued (its dead-letter time runs from there) */
   int attempts;         /* its failed attempts before this one */
   /* counters since the start (read by /metrics from other threads) */
   unsigned long long delivered, failed, died;
@@ -98,25 +100,28 @@ static int head(lane_t *lane, message_t *m) {
   return found;
 }
 
-/* Runs one statement on a message (bound: message_id first, then the texts and numbers given).
- * Returns 0, or -1 after logging the store's error. The store lock is held. */
-static int change(tg_outbox_t *outbox, const char *sql, long long message_id, const char *text, double a, double b) {
-  sqlite3_stmt *stmt = prepare(outbox->store, sql);
-  if (!stmt)
-    return -1;
-  sqlite3_bind_int64(stmt, 1, message_id);
-  if (sqlite3_bind_parameter_count(stmt) >= 2)
-    sqlite3_bind_text(stmt, 2, text, -1, SQLITE_TRANSIENT);
-  if (sqlite3_bind_parameter_count(stmt) >= 3)
-    sqlite3_bind_double(stmt, 3, a);
-  if (sqlite3_bind_parameter_count(stmt) >= 4)
-    sqlite3_bind_double(stmt, 4, b);
+/* A statement on the lane's message in flight, named by row and X-Message-Id (?1, ?2): an
+ * operator may have dropped it meanwhile and a new message taken its row id. NULL after logging
+ * the store's error. The store lock is held. */
+static sqlite3_stmt *on_message(lane_t *lane, const char *sql) {
+  sqlite3_stmt *stmt = prepare(lane->outbox->store, sql);
+  if (!stmt) {
+    tg_log(TG_LOG_ERROR, "outbox_store_failed", "message=%lld error=\"%s\"", lane->message_id,
+           tg_store_errmsg(lane->outbox->store));
+    return NULL;
+  }
+  sqlite3_bind_int64(stmt, 1, lane->message_id);
+  sqlite3_bind_text(stmt, 2, lane->uuid, -1, SQLITE_STATIC);
+  return stmt;
+}
+
+/* Runs a statement on_message prepared and bound. The store lock is held. */
+static void run(lane_t *lane, sqlite3_stmt *stmt) {
   int rc = sqlite3_step(stmt);
   sqlite3_reset(stmt);
-  if (rc == SQLITE_DONE)
-    return 0;
-  tg_log(TG_LOG_ERROR, "outbox_store_failed", "message=%lld error=\"%s\"", message_id, tg_store_errmsg(outbox->store));
-  return -1;
+  if (rc != SQLITE_DONE)
+    tg_log(TG_LOG_ERROR, "outbox_store_failed", "message=%lld error=\"%s\"", lane->message_id,
+           tg_store_errmsg(lane->outbox->store));
 }
 
 /* --- delivering --------------------------------------------------------------------------- */
@@ -127,6 +132,32 @@ static double backoff(const tg_outbox_config_t *config, int failures) {
   for (int i = 1; i < failures && seconds < most; i++)
     seconds *= 2;
   return seconds < most ? seconds : most;
+}
+
+/* Records the lane's delivery attempt: an acknowledged message goes; a failed one waits its
+ * backoff, or goes dead when it is past the dead-letter time. Only a failed attempt makes a
+ * message dead: one that waited out a gateway down for longer still gets its chance. Returns 1
+ * when the message went dead. The store lock is held. */
+static int record_attempt(lane_t *lane, int acknowledged, const char *reason, double now) {
+  const tg_outbox_config_t *config = lane->outbox->config;
+  if (acknowledged) {
+    sqlite3_stmt *stmt = on_message(lane, "DELETE FROM outbox WHERE message_id = ?1 AND uuid = ?2");
+    if (stmt)
+      run(lane, stmt);
+    return 0;
+  }
+  int dead = now - lane->created > config->dead_after_seconds;
+  sqlite3_stmt *stmt = on_message(lane, "UPDATE outbox SET attempts = attempts + 1, last_error = ?3, last_attempt = ?4,"
+                                        " next_attempt = ?5, state = CASE WHEN ?6 THEN 'dead' ELSE state END"
+                                        " WHERE message_id = ?1 AND uuid = ?2");
+  if (stmt) {
+    sqlite3_bind_text(stmt, 3, reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(stmt, 4, now);
+    sqlite3_bind_double(stmt, 5, now + backoff(config, lane->attempts + 1));
+    sqlite3_bind_int(stmt, 6, dead);
+    run(lane, stmt);
+  }
+  return dead;
 }
 
 static void on_delivered(void *data, const tg_upstream_result_t *result) {
@@ -145,21 +176,19 @@ static void on_delivered(void *data, const tg_upstream_result_t *result) {
     snprintf(reason, sizeof reason, "HTTP %d", result->status);
   double now = tg_wall_seconds();
   tg_store_lock(outbox->store);
-  if (acknowledged) {
-    change(outbox, "DELETE FROM outbox WHERE message_id = ?", lane->message_id, NULL, 0, 0);
-  } else {
-    change(outbox,
-           "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, last_attempt = ?3, next_attempt = ?4"
-           " WHERE message_id = ?1",
-           lane->message_id, reason, now, now + backoff(outbox->config, lane->attempts + 1));
-  }
+  int dead = record_attempt(lane, acknowledged, reason, now);
   tg_store_unlock(outbox->store);
+  char quoted[128];
+  tg_log_quote(quoted, sizeof quoted, reason, strlen(reason));
   if (acknowledged) {
     __atomic_add_fetch(&lane->delivered, 1, __ATOMIC_RELAXED);
+  } else if (dead) {
+    __atomic_add_fetch(&lane->failed, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&lane->died, 1, __ATOMIC_RELAXED);
+    tg_log(TG_LOG_ERROR, "outbox_dead", "target=%s message=%lld id=%s attempts=%d reason=%s", lane->target->name,
+           lane->message_id, lane->uuid, lane->attempts + 1, quoted);
   } else {
     __atomic_add_fetch(&lane->failed, 1, __ATOMIC_RELAXED);
-    char quoted[128];
-    tg_log_quote(quoted, sizeof quoted, reason, strlen(reason));
     tg_log(TG_LOG_WARN, "outbox_retry", "target=%s message=%lld reason=%s", lane->target->name, lane->message_id,
            quoted);
   }
@@ -180,35 +209,27 @@ static int send_message(lane_t *lane, const message_t *m) {
   if (tg_upstream_send(lane->outbox->client, &request, on_delivered, lane) < 0)
     return -1;
   lane->message_id = m->message_id;
+  memcpy(lane->uuid, m->uuid, sizeof lane->uuid);
+  lane->created = m->created;
   lane->attempts = m->attempts;
   __atomic_store_n(&lane->busy, 1, __ATOMIC_RELAXED);
   lane->outbox->open++;
   return 0;
 }
 
-/* Moves the lane on: marks its head dead when it is past the dead-letter time, sends it when
- * it is due. Returns when the lane's next look is due (epoch seconds), or 0 for "now". */
+/* Moves the lane on: sends its head message when it is due. Returns when the lane's next look
+ * is due (epoch seconds). A wait much longer than --outbox-retry-max can only come from the
+ * clock set back since the last attempt: the message is due now, not hours later. */
 static double move_lane(lane_t *lane, message_t *m, double now) {
   tg_outbox_t *outbox = lane->outbox;
-  for (;;) {
-    tg_store_lock(outbox->store);
-    int found = head(lane, m);
-    int dead = found == 1 && now - m->created > outbox->config->dead_after_seconds;
-    if (dead)
-      change(outbox, "UPDATE outbox SET state = 'dead' WHERE message_id = ?", m->message_id, NULL, 0, 0);
-    tg_store_unlock(outbox->store);
-    if (found != 1)
-      return now + POLL_MS / 1000.0;
-    if (dead) {
-      __atomic_add_fetch(&lane->died, 1, __ATOMIC_RELAXED);
-      tg_log(TG_LOG_ERROR, "outbox_dead", "target=%s message=%lld id=%s attempts=%d", lane->target->name,
-             m->message_id, m->uuid, m->attempts);
-      continue; /* the next message may go */
-    }
-    if (m->next_attempt > now)
-      return m->next_attempt;
-    return send_message(lane, m) == 0 ? now + POLL_MS / 1000.0 : now + 1;
-  }
+  tg_store_lock(outbox->store);
+  int found = head(lane, m);
+  tg_store_unlock(outbox->store);
+  if (found != 1)
+    return now + POLL_MS / 1000.0;
+  if (m->next_attempt > now && m->next_attempt - now <= outbox->config->retry_max_ms / 1000.0 + 1)
+    return m->next_attempt;
+  return send_message(lane, m) == 0 ? now + POLL_MS / 1000.0 : now + 1;
 }
 
 /* Moves every idle lane on, then sleeps until the earliest due message or the next poll. */

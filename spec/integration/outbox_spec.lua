@@ -230,6 +230,64 @@ describe("the outbox", function()
     revived:stop()
   end)
 
+  it("loses no message queued after an operator dropped the one in flight, though it takes the dropped one's row", function()
+    local receiver = gateway.fake_upstream("slow_receiver") -- answers after 1 s
+    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url })
+    note(gw, 1)
+    wait_for("the delivery to start", function() return #receiver:requests() == 1 end)
+    local first = list(gw)[1]
+    local out, code = gw:command("outbox drop " .. first.id)
+    assert.equal(0, code, out)
+    note(gw, 2) -- queued while message 1's answer is still on its way
+    local second = list(gw)[1]
+    assert.equal(first.id, second.id) -- the store gave message 2 the dropped message's row
+    assert.are_not.equal(first.message_id, second.message_id)
+    wait_for("message 2", function() return #receiver:requests() == 2 end)
+    assert.same({ 1, 2 }, (deduplicated(receiver)))
+    wait_for("an empty outbox", function() return #list(gw) == 0 end)
+    gw:stop()
+    receiver:stop()
+  end)
+
+  it("tries a message that waited out a gateway down past the dead-letter time before it calls it dead", function()
+    local receiver = gateway.fake_upstream("receiver")
+    local port = receiver.port
+    receiver:stop("KILL")
+    local args = "--outbox-target erp=" .. receiver.url .. " --outbox-dead-after 1"
+    local gw = gateway.start({ rules = rules(), args = args })
+    note(gw, 1)
+    wait_for("a failed attempt", function() return (list(gw)[1] or {}).attempts == 1 end)
+    gw:stop("KILL")
+    socket.sleep(1.5) -- the gateway is down longer than the dead-letter time
+    local revived = gateway.fake_upstream("receiver", { port = port })
+    local again = gateway.start({ rules = rules(), args = args, store = gw.store, dir = gw.dir })
+    wait_for("message 1", function() return #revived:requests() == 1 end)
+    assert.same({ 1 }, (deduplicated(revived)))
+    wait_for("an empty outbox", function() return #list(again) == 0 end)
+    assert.is_nil(again:log():find("event=outbox_dead", 1, true))
+    again:stop()
+    revived:stop()
+  end)
+
+  it("sends a message on time after the clock was set back since its last attempt", function()
+    local receiver = gateway.fake_upstream("receiver")
+    local port = receiver.port
+    receiver:stop("KILL")
+    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 1" })
+    note(gw, 1)
+    wait_for("a failed attempt", function() return (list(gw)[1] or {}).attempts >= 1 end)
+    -- What an attempt made an hour "later" by a clock since set back leaves in the store.
+    local out, code = gateway.run(string.format(
+      "%s -c 'import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], timeout=10); "
+        .. "db.execute(\"UPDATE outbox SET next_attempt = ?\", (time.time() + 3600,)); db.commit()' %s",
+      gateway.python, gw.store))
+    assert.equal(0, code, out)
+    local revived = gateway.fake_upstream("receiver", { port = port })
+    wait_for("message 1", function() return #revived:requests() == 1 end, 5)
+    gw:stop()
+    revived:stop()
+  end)
+
   it("keeps each target's order apart: one that is down does not hold up another", function()
     local erp, wms = gateway.fake_upstream("receiver"), gateway.fake_upstream("receiver")
     local erp_port = erp.port
