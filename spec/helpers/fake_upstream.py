@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A task-interface upstream that misbehaves on purpose, for the bridge specs.
 
-    fake_upstream.py MODE LOG [--port N] [--tls CERT KEY [--client-ca CA]]
+    fake_upstream.py MODE LOG [--port N] [--delay SEC] [--tls CERT KEY [--client-ca CA]]
 
 listens on 127.0.0.1 (port N, or a free one), prints "listening on PORT" and serves until killed. Every
 request it reads completely is appended to LOG as one JSON line ({"conn", "seq", "method",
@@ -23,6 +23,7 @@ MODE says how it answers:
   status_500        answers 500 with a reply body
   receiver          an outbox receiver: 200 to every POST (the log is the record)
   slow_receiver     the same, answering 1 s after reading each request
+--delay SEC makes a receiver answer SEC seconds after reading each request.
 """
 import argparse
 import json
@@ -35,6 +36,7 @@ ARGS = argparse.ArgumentParser()
 ARGS.add_argument("mode")
 ARGS.add_argument("log")
 ARGS.add_argument("--port", type=int, default=0)
+ARGS.add_argument("--delay", type=float, default=0)
 ARGS.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
 ARGS.add_argument("--client-ca", help="with --tls: require a client certificate this CA signed")
 OPTIONS = ARGS.parse_args()
@@ -143,8 +145,7 @@ class Handler(socketserver.StreamRequestHandler):
             self.send(reply_for(task_id, status="500 Internal Server Error"))
             return True
         elif MODE in ("receiver", "slow_receiver"):
-            if MODE == "slow_receiver":
-                time.sleep(1)
+            time.sleep(1 if MODE == "slow_receiver" else OPTIONS.delay)
             self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
             return True
         self.send(reply_for(task_id))

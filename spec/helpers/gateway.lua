@@ -145,14 +145,16 @@ FakeUpstream.__index = FakeUpstream
 
 --- Starts spec/helpers/fake_upstream.py in `mode` (see its header). opts: port (to come back
 --- on a port used before), tls = {cert, key} (serve HTTPS), client_ca (with tls: require a
---- client certificate this CA signed). Returns it with .port and .url (the task path).
+--- client certificate this CA signed), delay (seconds a receiver waits before each answer).
+--- Returns it with .port and .url (the task path).
 function M.fake_upstream(mode, opts)
   opts = opts or {}
   local dir = M.tmpdir()
   local self = setmetatable({ dir = dir, log_path = dir .. "/requests", out = dir .. "/stdout", mode = mode }, FakeUpstream)
   local extra = (opts.port and (" --port " .. opts.port) or "") ..
     (opts.tls and string.format(" --tls %s %s", opts.tls.cert, opts.tls.key) or "") ..
-    (opts.client_ca and (" --client-ca " .. opts.client_ca) or "")
+    (opts.client_ca and (" --client-ca " .. opts.client_ca) or "") ..
+    (opts.delay and (" --delay " .. opts.delay) or "")
   local p = io.popen(string.format("%s %s/spec/helpers/fake_upstream.py %s %s%s >%s 2>%s/stderr & echo $!",
     M.python, root, mode, self.log_path, extra, self.out, dir))
   self.pid = p:read("l")

@@ -141,6 +141,32 @@ describe("the outbox", function()
     revived:stop()
   end)
 
+  it("delivers every message once and in order when the gateway is killed -9 while a revived target drains its queue", function()
+    local receiver = gateway.fake_upstream("receiver")
+    local port = receiver.port
+    receiver:stop("KILL") -- down for a while
+    local args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.3"
+    local gw = gateway.start({ rules = rules(), args = args })
+    for i = 1, 20 do note(gw, i) end
+    local revived = gateway.fake_upstream("receiver", { port = port, delay = 0.1 }) -- then back
+    wait_for("a part of the queue", function() return #revived:requests() >= 5 end)
+    gw:stop("KILL") -- in the middle of the drain, likely with a message's answer on its way
+    local again = gateway.start({ rules = rules(), args = args, store = gw.store, dir = gw.dir })
+    for i = 21, 30 do note(again, i) end
+    wait_for("30 messages taken", function() return #deduplicated(revived) == 30 end)
+    wait_for("an empty outbox", function() return #list(again) == 0 end)
+    local taken, deliveries = deduplicated(revived)
+    assert.same(range(1, 30), taken)
+    assert.is_true(deliveries <= 31, deliveries .. " deliveries") -- only the one in flight may come twice
+    local requests = revived:requests()
+    for i = 2, #requests do -- and then at once, before any later message
+      local id = requests[i].headers["x-message-id"]
+      for j = 1, i - 2 do assert.are_not.equal(id, requests[j].headers["x-message-id"]) end
+    end
+    again:stop()
+    revived:stop()
+  end)
+
   it("is delivered once again when the gateway dies before it heard the target's answer, with the same message id", function()
     local receiver = gateway.fake_upstream("slow_receiver") -- answers after 1 s
     local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url })
