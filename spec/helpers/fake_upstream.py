@@ -21,6 +21,16 @@ MODE says how it answers:
   garbage           answers bytes that are not HTTP, then closes
   huge              a 2 MiB reply
   status_500        answers 500 with a reply body
+  early_hints       103 Early Hints and a 100 Continue, both with headers, before each reply
+  switching         an unasked-for 101 Switching Protocols before each reply
+  trickle           the reply's head, then its body one byte every 0.2 s
+  short_body        a Content-Length 50 bytes longer than the body, then a close
+  two_lengths       two Content-Length headers that disagree
+  bad_status        a status line whose code is not a number
+  bare_lf           lines ended by LF alone (tolerated by HTTP/1.1 parsers)
+  bad_chunk         a chunked body whose chunk size is not hex
+  negative_length   Content-Length: -1
+  http09            the body alone, no status line (HTTP/0.9)
   receiver          an outbox receiver: 200 to every POST (the log is the record)
   slow_receiver     the same, answering 1 s after reading each request
 --delay SEC makes a receiver answer SEC seconds after reading each request.
@@ -52,6 +62,25 @@ def reply_for(task_id, version="HTTP/1.1", length=True, status="200 OK"):
     if length:
         head += "Content-Length: %d\r\n" % len(body)
     return head.encode() + b"\r\n" + body
+
+
+def canned(task_id):
+    """The replies of the modes that send a reply of a wrong shape, then close."""
+    good = reply_for(task_id)
+    head, _, body = good.partition(b"\r\n\r\n")
+    return {
+        "early_hints": b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+                       b"HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n" + good,
+        "switching": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n" + good,
+        "short_body": head.replace(b"Content-Length: %d" % len(body), b"Content-Length: %d" % (len(body) + 50))
+                      + b"\r\n\r\n" + body,
+        "two_lengths": head + b"\r\nContent-Length: 10\r\n\r\n" + body,
+        "bad_status": good.replace(b"200 OK", b"2OO OK", 1),
+        "bare_lf": good.replace(b"\r\n", b"\n"),
+        "bad_chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" + body + b"\r\n0\r\n\r\n",
+        "negative_length": head.replace(b"Content-Length: %d" % len(body), b"Content-Length: -1") + b"\r\n\r\n" + body,
+        "http09": body,
+    }
 
 
 def read_request(stream):
@@ -124,6 +153,16 @@ class Handler(socketserver.StreamRequestHandler):
         if method == "HEAD":
             self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
             return True
+        if MODE in CANNED_MODES:
+            self.send(canned(task_id)[MODE])
+            return MODE in ("early_hints", "bare_lf")
+        if MODE == "trickle":
+            head, _, body = reply_for(task_id).partition(b"\r\n\r\n")
+            self.send(head + b"\r\n\r\n")
+            for i in range(len(body)):
+                time.sleep(0.2)
+                self.send(body[i:i + 1])
+            return True
         if MODE == "continue":
             self.send(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n")
             time.sleep(0.02)
@@ -153,6 +192,9 @@ class Handler(socketserver.StreamRequestHandler):
             time.sleep(0.05)
             self.send(reply_for(task_id if MODE == "double" else "999"))
         return True
+
+
+CANNED_MODES = canned("1").keys()
 
 
 class Server(socketserver.ThreadingTCPServer):

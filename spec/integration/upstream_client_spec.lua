@@ -132,6 +132,52 @@ describe("the upstream client", function()
     stop(gw, fake)
   end)
 
+  it("passes the reply back after a 103 with headers and a 100 with headers, and after lines ended by LF alone", function()
+    for _, mode in ipairs({ "early_hints", "bare_lf" }) do
+      local gw, fake = bridge(mode)
+      assert.equal(echo(101), cancel(gw, 101))
+      assert.equal(echo(200), cancel(gw, 200))
+      assert.equal(1, fake:count(101))
+      stop(gw, fake)
+    end
+  end)
+
+  -- Replies of a wrong shape: each is 1922, the call was read by the upstream and is never sent
+  -- again, and the log says why and that its outcome is unknown.
+  local wrong_shapes = {
+    switching = "upstream answered HTTP 101", -- a 101 nobody asked for is no reply
+    short_body = "connection closed mid-reply",
+    two_lengths = "upstream answered something that is not a reply",
+    bad_status = "malformed HTTP reply",
+    bad_chunk = "connection reset",
+    negative_length = "malformed HTTP reply",
+    http09 = "malformed HTTP reply",
+  }
+  for mode, reason in pairs(wrong_shapes) do
+    it("answers 1922 to a reply of a wrong shape (" .. mode .. "), sends nothing twice, and logs why", function()
+      local gw, fake = bridge(mode)
+      assert.equal(F(1922), cancel(gw, 101))
+      assert.equal(F(1922), cancel(gw, 200))
+      assert.equal(1, fake:count(101))
+      assert.equal(1, fake:count(200))
+      assert.matches('msg="upstream outcome unknown"', gw:log(), 1, true)
+      assert.matches('reason="' .. reason .. '"', gw:log(), 1, true)
+      stop(gw, fake)
+    end)
+  end
+
+  it("answers 1922 at the reply timeout to a reply that trickles in, however steadily its bytes come", function()
+    local gw, fake = bridge("trickle", "--upstream-reply-timeout 1")
+    local start = socket.gettime()
+    assert.equal(F(1922), cancel(gw, 101))
+    local took = socket.gettime() - start
+    assert.is_true(took > 0.9 and took < 2.5, "took " .. took)
+    assert.equal(1, fake:count(101))
+    assert.matches('msg="upstream outcome unknown"', gw:log(), 1, true)
+    assert.matches('reason="reply timeout"', gw:log(), 1, true)
+    stop(gw, fake)
+  end)
+
   it("gives each of many concurrent callers its own reply while the upstream sends extra ones", function()
     local gw, fake = bridge("double")
     local conns = {}
