@@ -491,6 +491,9 @@ static void set_common(transfer_t *t) {
   const tg_upstream_options_t *options = &t->upstream->options;
   curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  /* A transfer that ends while its name lookup still runs (the connect timeout) leaves the
+   * resolver thread to finish alone; without this libcurl joins it, on the loop's thread. */
+  curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(easy, CURLOPT_USERAGENT, "taskgate/" TG_VERSION);
