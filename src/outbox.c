@@ -160,20 +160,9 @@ static int record_attempt(lane_t *lane, int acknowledged, const char *reason, do
   return dead;
 }
 
-static void on_delivered(void *data, const tg_upstream_result_t *result) {
-  lane_t *lane = data;
+/* Records and logs how the lane's attempt at its message went. */
+static void settle(lane_t *lane, int acknowledged, const char *reason) {
   tg_outbox_t *outbox = lane->outbox;
-  __atomic_store_n(&lane->busy, 0, __ATOMIC_RELAXED);
-  if (result->error == UV_ECANCELED) { /* stopping: the message stays pending, sent again later */
-    release(outbox);
-    return;
-  }
-  char reason[96];
-  int acknowledged = !result->error && result->status >= 200 && result->status < 300;
-  if (result->error)
-    snprintf(reason, sizeof reason, "%s", result->reason);
-  else
-    snprintf(reason, sizeof reason, "HTTP %d", result->status);
   double now = tg_wall_seconds();
   tg_store_lock(outbox->store);
   int dead = record_attempt(lane, acknowledged, reason, now);
@@ -192,12 +181,30 @@ static void on_delivered(void *data, const tg_upstream_result_t *result) {
     tg_log(TG_LOG_WARN, "outbox_retry", "target=%s message=%lld reason=%s", lane->target->name, lane->message_id,
            quoted);
   }
+}
+
+static void on_delivered(void *data, const tg_upstream_result_t *result) {
+  lane_t *lane = data;
+  tg_outbox_t *outbox = lane->outbox;
+  __atomic_store_n(&lane->busy, 0, __ATOMIC_RELAXED);
+  if (result->error == UV_ECANCELED) { /* stopping: the message stays pending, sent again later */
+    release(outbox);
+    return;
+  }
+  char reason[96];
+  if (result->error)
+    snprintf(reason, sizeof reason, "%s", result->reason);
+  else
+    snprintf(reason, sizeof reason, "HTTP %d", result->status);
+  settle(lane, !result->error && result->status >= 200 && result->status < 300, reason);
   if (!outbox->stopping)
     look(outbox);
   release(outbox);
 }
 
-static int send_message(lane_t *lane, const message_t *m) {
+/* Sends the lane's head message m. A message the client refuses (a content type with a line end,
+ * stored by an older version) counts as a failed attempt, so it shows and goes dead in time. */
+static void send_message(lane_t *lane, const message_t *m) {
   tg_upstream_request_t request = {.method = "POST",
                                    .url = lane->target->url,
                                    .content_type = m->content_type,
@@ -206,15 +213,19 @@ static int send_message(lane_t *lane, const message_t *m) {
                                    .request_id = m->request_id[0] ? m->request_id : NULL,
                                    .message_id = m->uuid,
                                    .background = 1};
-  if (tg_upstream_send(lane->outbox->client, &request, on_delivered, lane) < 0)
-    return -1;
   lane->message_id = m->message_id;
   memcpy(lane->uuid, m->uuid, sizeof lane->uuid);
   lane->created = m->created;
   lane->attempts = m->attempts;
+  int rc = tg_upstream_send(lane->outbox->client, &request, on_delivered, lane);
+  if (rc == UV_EINVAL) {
+    settle(lane, 0, "cannot be sent: bad URL or content type");
+    return;
+  }
+  if (rc < 0)
+    return; /* out of memory or stopping: looked at again within a second */
   __atomic_store_n(&lane->busy, 1, __ATOMIC_RELAXED);
   lane->outbox->open++;
-  return 0;
 }
 
 /* Moves the lane on: sends its head message when it is due. Returns when the lane's next look
@@ -229,7 +240,8 @@ static double move_lane(lane_t *lane, message_t *m, double now) {
     return now + POLL_MS / 1000.0;
   if (m->next_attempt > now && m->next_attempt - now <= outbox->config->retry_max_ms / 1000.0 + 1)
     return m->next_attempt;
-  return send_message(lane, m) == 0 ? now + POLL_MS / 1000.0 : now + 1;
+  send_message(lane, m);
+  return now + POLL_MS / 1000.0;
 }
 
 /* Moves every idle lane on, then sleeps until the earliest due message or the next poll. */

@@ -427,8 +427,28 @@ static size_t on_reply_bytes(char *bytes, size_t size, size_t count, void *userp
 
 static int add(transfer_t *t) { return curl_multi_add_handle(t->upstream->multi, t->easy) == CURLM_OK ? 0 : -1; }
 
+/* Returns 1 for an HTTP method name (a token, RFC 9110 5.6.2): anything else, a space or a line
+ * end above all, would write the request line and headers itself. */
+static int acceptable_method(const char *method) {
+  static const char others[] = "!#$%&'*+-.^_`|~";
+  size_t len = strlen(method);
+  for (const char *c = method; *c; c++)
+    if (!(*c >= 'A' && *c <= 'Z') && !(*c >= 'a' && *c <= 'z') && !(*c >= '0' && *c <= '9') && !strchr(others, *c))
+      return 0;
+  return len > 0 && len <= 32;
+}
+
+/* Returns 1 for a header value without control bytes: a line end in it would start another
+ * header, or end the head and put a second request behind the first. */
+static int acceptable_value(const char *value) {
+  for (const unsigned char *c = (const unsigned char *)value; *c; c++)
+    if ((*c < 0x20 && *c != '\t') || *c == 0x7f)
+      return 0;
+  return 1;
+}
+
 static int add_header(transfer_t *t, const char *name, const char *value) {
-  if (!value)
+  if (!value || !acceptable_value(value)) /* the identity headers are checked before; a safety net */
     return 0;
   char line[512];
   int n = snprintf(line, sizeof line, "%s: %s", name, value);
@@ -561,6 +581,9 @@ int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *reque
   if (upstream->closing)
     return UV_ECANCELED;
   if (request->via_upstreams ? !set : !request->url || !acceptable_url(request->url))
+    return UV_EINVAL;
+  if ((request->method && !acceptable_method(request->method)) ||
+      (request->content_type && !acceptable_value(request->content_type)))
     return UV_EINVAL;
   if (!upstream->timer_ready) { /* made on first use, so a client never used leaves no handle */
     uv_timer_init(upstream->loop, &upstream->timer);

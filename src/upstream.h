@@ -64,8 +64,9 @@ const char *tg_upstream_library(void);
  * outlive it. */
 tg_upstream_t *tg_upstream_new(uv_loop_t *loop, const tg_upstream_options_t *options);
 /* Sends request and calls done exactly once, later, with the outcome. Returns 0, or a negative
- * code (done is then never called) for a URL that is not http:// or https://, no upstreams to
- * send to, or a client that is closing. */
+ * code (done is then never called) for a URL that is not http:// or https://, a method that is
+ * not a token or a content type with control bytes (UV_EINVAL), no upstreams to send to, or a
+ * client that is closing. */
 int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *request, tg_upstream_done_fn done,
                      void *data);
 /* Fails every request in flight ("gateway stopping") and closes the pooled connections; sends

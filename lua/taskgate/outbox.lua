@@ -37,6 +37,9 @@ function M.send(message)
     error(string.format("outbox target '%s' is not configured (--outbox-target %s=URL)", message.target,
       message.target), 2)
   end
+  if message.content_type ~= nil and (type(message.content_type) ~= "string" or message.content_type:find("%c")) then
+    error("outbox.send: the content_type must be one line of text", 2) -- a line end would add headers
+  end
   local body, content_type = message.body, message.content_type
   if type(body) == "table" then body, content_type = json.encode(body), content_type or "application/json" end
   if #body > MAX_BODY_BYTES then error("an outbox message's body is limited to 1 MiB", 2) end

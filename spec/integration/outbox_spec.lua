@@ -40,6 +40,12 @@ return function(call)
   return {}
 end
 ]],
+  note_headers = [[
+return function(call)
+  outbox.send{ target = "erp", body = "x", content_type = "text/plain\r\nX-Injected: 1" }
+  return {}
+end
+]],
   note_both = [[
 return function(call)
   outbox.send{ target = "erp", body = "to erp " .. call.params.task_id, content_type = "text/plain" }
@@ -91,6 +97,16 @@ local function list(gw)
   local records = {}
   for line in gw:command("outbox list"):gmatch("[^\n]+") do records[#records + 1] = dkjson.decode(line) end
   return records
+end
+
+-- Runs sql on the gateway's store beside it, as an operator's tool or an older version would.
+local function store_sql(gw, sql)
+  local script = gw.dir .. "/sql.py"
+  gateway.write_file(script, "import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1], timeout=10)\n"
+    .. "db.execute(open(sys.argv[2]).read())\ndb.commit()\n")
+  gateway.write_file(gw.dir .. "/statement.sql", sql)
+  local out, code = gateway.run(string.format("%s %s %s %s/statement.sql", gateway.python, script, gw.store, gw.dir))
+  assert.equal(0, code, out)
 end
 
 local function range(from, to)
@@ -303,11 +319,7 @@ describe("the outbox", function()
     note(gw, 1)
     wait_for("a failed attempt", function() return (list(gw)[1] or {}).attempts >= 1 end)
     -- What an attempt made an hour "later" by a clock since set back leaves in the store.
-    local out, code = gateway.run(string.format(
-      "%s -c 'import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], timeout=10); "
-        .. "db.execute(\"UPDATE outbox SET next_attempt = ?\", (time.time() + 3600,)); db.commit()' %s",
-      gateway.python, gw.store))
-    assert.equal(0, code, out)
+    store_sql(gw, "UPDATE outbox SET next_attempt = unixepoch() + 3600")
     local revived = gateway.fake_upstream("receiver", { port = port })
     wait_for("message 1", function() return #revived:requests() == 1 end, 5)
     gw:stop()
@@ -341,6 +353,31 @@ describe("the outbox", function()
     local taken, deliveries = deduplicated(receiver)
     assert.same(range(1, 30), taken)
     assert.equal(30, deliveries)
+    gw:stop()
+    receiver:stop()
+  end)
+
+  it("refuses a content type that would write headers of its own, and records nothing", function()
+    local receiver = gateway.fake_upstream("receiver")
+    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.2" })
+    assert.equal(F(1999), gw:call("note_headers"))
+    assert.matches("outbox.send: the content_type must be one line of text", gw:log(), 1, true)
+    assert.same({}, list(gw))
+    gw:stop()
+    receiver:stop()
+  end)
+
+  it("never sends a stored message whose content type holds a line end, and shows why it waits", function()
+    local receiver = gateway.fake_upstream("receiver")
+    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.2" })
+    note(gw, 1)
+    wait_for("message 1", function() return #receiver:requests() == 1 end)
+    -- A row such as an older version could have stored.
+    store_sql(gw, "INSERT INTO outbox (uuid, target, body, content_type, created) VALUES"
+      .. " ('u1', 'erp', 'x', 'text/plain' || char(13, 10) || 'X-Injected: 1', unixepoch())")
+    wait_for("a refused attempt", function() return outbox_of(gw).targets[1].failed_attempts >= 1 end)
+    assert.equal("cannot be sent: bad URL or content type", outbox_of(gw).targets[1].last_error)
+    assert.equal(1, #receiver:requests())
     gw:stop()
     receiver:stop()
   end)

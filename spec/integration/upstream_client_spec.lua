@@ -232,6 +232,32 @@ end
     stop(gw, fake)
   end)
 
+  it("refuses a rule's method or content type that would write request lines of its own", function()
+    local fake = gateway.fake_upstream("ok")
+    local smuggle = [[
+return function(call)
+  local second = "POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+  if call.params.via == "content_type" then
+    http.request{ url = call.params.url, body = "x", content_type = "text/plain\r\nContent-Length: 0\r\n\r\n" .. second }
+  elseif call.params.via == "method" then
+    http.request{ url = call.params.url, body = "x", method = "POST / HTTP/1.1\r\nX-Injected: 1\r\nX:" }
+  else
+    http.request{ url = call.params.url, body = "x", method = "GET /other" }
+  end
+  return {}
+end
+]]
+    local gw = gateway.start({ rules = gateway.rules_dir({ smuggle = smuggle }) })
+    for _, via in ipairs({ "content_type", "method", "space" }) do
+      assert.equal(F(1999), gw:call("smuggle", "<url>" .. fake.url .. "</url><via>" .. via .. "</via>"))
+    end
+    assert.matches("http.request: the content_type must be one line of text", gw:log(), 1, true)
+    assert.matches("http.request: the method must be a name such as POST or GET", gw:log(), 1, true)
+    socket.sleep(0.2)
+    assert.same({}, fake:requests()) -- nothing left the gateway
+    stop(gw, fake)
+  end)
+
   it("reports the HTTP library and its resolver, which runs off the event loop", function()
     local out = gateway.run(gateway.binary .. " --version")
     assert.matches("libcurl [%d%.]+ %(OpenSSL/[^,]+, threaded resolver%)", out)
