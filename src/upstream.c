@@ -1,28 +1,23 @@
 /* upstream.c: outbound HTTP through libcurl's multi interface, driven by the event loop: one
  * multi handle per loop, its sockets watched with uv_poll and its timeouts with one uv_timer.
- * libcurl parses replies (1xx, chunked, close-delimited), verifies TLS, pools connections and
- * resolves names on threads of its own. This file adds what libcurl does not promise:
- *  - a reply belongs to exactly one request: a request that may change state (anything but GET
- *    and HEAD) goes out on a connection of its own, closed after its reply. On a pooled
- *    connection a server's stray bytes (a reply sent twice, one sent late) would be read as the
- *    next request's reply, and no check before reuse can close that window;
- *  - such a request is never sent twice: libcurl silently resends a request whose reused
- *    connection died before any reply byte; a second call of the pre-request callback within
- *    one transfer aborts it (a safety net: these requests never use a reused connection);
- *  - a pooled connection (GET, HEAD) with bytes or an EOF waiting before its next request is not
- *    used: the request goes out on a fresh one;
+ * libcurl parses replies (1xx, chunked, close-delimited), verifies TLS and resolves names on
+ * threads of its own. This file adds what libcurl does not promise:
+ *  - a reply belongs to exactly one request: every request goes out on a connection of its own,
+ *    closed after its reply. On a pooled connection a server's stray bytes (a reply sent twice,
+ *    one sent late, bytes sent while it idles) would be read as the next request's reply, and no
+ *    check before reuse can close that window: the bytes may arrive just after it;
+ *  - a request other than GET or HEAD is never sent twice: a second call of the pre-request
+ *    callback within one transfer aborts it (a safety net: libcurl resends only on reused
+ *    connections, and none is reused);
  *  - a reply timeout counted from the request being sent, and a cap on the reply's size. */
 #include "upstream.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "clock.h"
@@ -31,9 +26,7 @@
 #include "upstreams.h"
 
 enum {
-  IDLE_SECONDS = 30, /* a pooled connection idle longer is not reused */
   SPARE_EASY = 16,   /* finished easy handles kept for the next requests */
-  REMOTE_IP_BYTES = 64,
 };
 
 typedef struct transfer_s transfer_t;
@@ -44,14 +37,6 @@ typedef struct watch_s {
   curl_socket_t fd;
   tg_upstream_t *upstream;
 } watch_t;
-
-/* A connection libcurl opened, and whether it has carried a request yet. */
-typedef struct link_s {
-  curl_socket_t fd;
-  int local_port, remote_port; /* 0 until the first request's pre-request callback */
-  char remote_ip[REMOTE_IP_BYTES];
-  unsigned requests;
-} link_t;
 
 struct transfer_s {
   transfer_t *prev, *next; /* in the client's list of transfers in flight */
@@ -72,7 +57,6 @@ struct transfer_s {
   int idempotent;     /* GET or HEAD: libcurl may send it again */
   int prereqs;        /* times libcurl was about to send the request */
   int sent;           /* the request may have reached the server */
-  int dirty;          /* aborted unsent: the pooled connection had bytes or an EOF waiting */
   int resend_refused; /* aborted: libcurl was about to send it a second time */
   int too_large;
 };
@@ -89,8 +73,6 @@ struct tg_upstream_s {
    * of its buffers on every request. */
   CURL *spare[SPARE_EASY];
   int spare_count;
-  link_t *links; /* every open connection */
-  int link_count, link_cap;
   int closing;
 };
 
@@ -108,74 +90,6 @@ const char *tg_upstream_library(void) {
   snprintf(text, sizeof text, "libcurl %s (%s, %s)", info->version, info->ssl_version ? info->ssl_version : "no TLS",
            resolver);
   return text;
-}
-
-/* --- connections ------------------------------------------------------------------------- */
-
-static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address) {
-  tg_upstream_t *upstream = clientp;
-  if (upstream->link_count == upstream->link_cap) {
-    int cap = upstream->link_cap ? upstream->link_cap * 2 : 16;
-    link_t *grown = realloc(upstream->links, (size_t)cap * sizeof *grown);
-    if (!grown)
-      return CURL_SOCKET_BAD;
-    upstream->links = grown;
-    upstream->link_cap = cap;
-  }
-  curl_socket_t fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-  if (fd != CURL_SOCKET_BAD)
-    upstream->links[upstream->link_count++] = (link_t){.fd = fd};
-  return fd;
-}
-
-static int on_close_socket(void *clientp, curl_socket_t fd) {
-  tg_upstream_t *upstream = clientp;
-  for (int i = 0; i < upstream->link_count; i++) {
-    if (upstream->links[i].fd == fd) {
-      upstream->links[i] = upstream->links[--upstream->link_count];
-      break;
-    }
-  }
-  return close(fd);
-}
-
-/* Reads the addresses of a connection that has not carried a request yet. */
-static void describe_link(link_t *link) {
-  struct sockaddr_storage local, remote;
-  socklen_t local_len = sizeof local, remote_len = sizeof remote;
-  if (getsockname(link->fd, (struct sockaddr *)&local, &local_len) < 0 ||
-      getpeername(link->fd, (struct sockaddr *)&remote, &remote_len) < 0)
-    return;
-  if (remote.ss_family == AF_INET6) {
-    link->local_port = ntohs(((struct sockaddr_in6 *)&local)->sin6_port);
-    link->remote_port = ntohs(((struct sockaddr_in6 *)&remote)->sin6_port);
-    uv_ip6_name((struct sockaddr_in6 *)&remote, link->remote_ip, sizeof link->remote_ip);
-  } else {
-    link->local_port = ntohs(((struct sockaddr_in *)&local)->sin_port);
-    link->remote_port = ntohs(((struct sockaddr_in *)&remote)->sin_port);
-    uv_ip4_name((struct sockaddr_in *)&remote, link->remote_ip, sizeof link->remote_ip);
-  }
-}
-
-/* The connection a request is about to go out on, as libcurl names it to the pre-request
- * callback (the addresses; libcurl does not say which socket). */
-static link_t *find_link(tg_upstream_t *upstream, const char *remote_ip, int remote_port, int local_port) {
-  for (int i = 0; i < upstream->link_count; i++) {
-    link_t *link = &upstream->links[i];
-    if (link->local_port == 0)
-      describe_link(link);
-    if (link->local_port == local_port && link->remote_port == remote_port && strcmp(link->remote_ip, remote_ip) == 0)
-      return link;
-  }
-  return NULL;
-}
-
-/* True when a connection between requests has something to read: bytes nobody asked for, an
- * EOF or an error. Any of them makes it unfit to carry the next request. */
-static int has_input(curl_socket_t fd) {
-  char byte;
-  ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 /* --- finishing --------------------------------------------------------------------------- */
@@ -268,11 +182,11 @@ static const char *reason_of(transfer_t *t, CURLcode code) {
 
 static int add(transfer_t *t);
 
-/* Sends the transfer again, unsent so far: on a fresh connection, or to the next upstream.
+/* Sends the transfer again, unsent so far, to the next upstream.
  * Returns 0, or -1 when it cannot be added back. */
 static int again(transfer_t *t) {
   curl_multi_remove_handle(t->upstream->multi, t->easy);
-  t->dirty = t->prereqs = 0;
+  t->prereqs = 0;
   t->reply.len = 0;
   return add(t);
 }
@@ -292,9 +206,8 @@ static int fail_over(transfer_t *t, const char *reason) {
   return again(t) == 0;
 }
 
-/* libcurl is done with a transfer. A request aborted before it left (its pooled connection was
- * unfit) goes out again on a fresh connection, one that found its upstream unreachable goes to
- * the next upstream; everything else is final. */
+/* libcurl is done with a transfer. One that found its upstream unreachable goes to the next
+ * upstream; everything else is final. */
 static void completed(transfer_t *t, CURLcode code) {
   if (code == CURLE_OK) {
     long status = 0;
@@ -306,11 +219,6 @@ static void completed(transfer_t *t, CURLcode code) {
         .sent = 1, .status = (int)status, .body = t->reply.data ? t->reply.data : "", .len = t->reply.len};
     finish(t, &result);
     return;
-  }
-  if (t->dirty && !t->sent) {
-    curl_easy_setopt(t->easy, CURLOPT_FRESH_CONNECT, 1L);
-    if (again(t) == 0)
-      return;
   }
   const char *reason = reason_of(t, code);
   report(t, reason);
@@ -399,18 +307,12 @@ static void on_reply_timeout(uv_timer_t *timer) { fail(timer->data, UV_ETIMEDOUT
 
 /* Called by libcurl once a connection is ready and before the request goes out on it. */
 static int on_prereq(void *clientp, char *remote_ip, char *local_ip, int remote_port, int local_port) {
+  (void)remote_ip, (void)local_ip, (void)remote_port, (void)local_port;
   transfer_t *t = clientp;
   if (++t->prereqs > 1 && !t->idempotent) { /* libcurl would resend what may have arrived */
     t->resend_refused = 1;
     return CURL_PREREQFUNC_ABORT;
   }
-  link_t *link = find_link(t->upstream, remote_ip, remote_port, local_port);
-  if (link && link->requests > 0 && has_input(link->fd)) {
-    t->dirty = 1;
-    return CURL_PREREQFUNC_ABORT;
-  }
-  if (link)
-    link->requests++;
   t->sent = 1;
   uv_timer_start(&t->reply_timer, on_reply_timeout, t->upstream->options.reply_timeout_ms, 0);
   return CURL_PREREQFUNC_OK;
@@ -483,17 +385,23 @@ static void set_method(transfer_t *t, const char *method) {
     curl_easy_setopt(easy, CURLOPT_NOBODY, (long)(strcasecmp(method, "HEAD") == 0));
     return;
   }
-  curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
-  curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
-  /* Asked to close first, the server holds the closed connection's TIME_WAIT, not the gateway,
-   * whose local ports would otherwise run out at a few hundred calls a second. */
-  struct curl_slist *grown = curl_slist_append(t->headers, "Connection: close");
-  if (grown)
-    t->headers = grown;
   curl_easy_setopt(easy, CURLOPT_POSTFIELDS, t->body.data ? t->body.data : "");
   curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body.len);
   if (strcasecmp(method, "POST") != 0)
     curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+}
+
+/* Every request on a connection of its own (see the top of the file). Asked to close first, the
+ * server holds the closed connection's TIME_WAIT, not the gateway, whose local ports would
+ * otherwise run out at a few hundred requests a second. */
+static int set_own_connection(transfer_t *t) {
+  curl_easy_setopt(t->easy, CURLOPT_FRESH_CONNECT, 1L);
+  curl_easy_setopt(t->easy, CURLOPT_FORBID_REUSE, 1L);
+  struct curl_slist *grown = curl_slist_append(t->headers, "Connection: close");
+  if (!grown)
+    return -1;
+  t->headers = grown;
+  return 0;
 }
 
 static void set_tls(CURL *easy, const tg_upstream_options_t *options) {
@@ -521,15 +429,10 @@ static void set_common(transfer_t *t) {
   /* A bound on the whole transfer, waiting for a free connection included; the reply timeout
    * proper is the transfer's own timer, started when the request goes out. */
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(options->connect_timeout_ms + options->reply_timeout_ms));
-  curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, (long)IDLE_SECONDS);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_reply_bytes);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
   curl_easy_setopt(easy, CURLOPT_PREREQDATA, t);
-  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t->upstream);
-  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, t->upstream);
   curl_easy_setopt(easy, CURLOPT_SHARE, t->upstream->tls_sessions);
   set_tls(easy, options);
 }
@@ -605,7 +508,7 @@ int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *reque
   uv_timer_init(upstream->loop, &t->reply_timer);
   t->reply_timer.data = t;
   if (!(t->easy = take_easy(upstream)) || tg_buf_append(&t->body, request->body ? request->body : "", request->len) < 0 ||
-      set_headers(t, request) < 0)
+      set_headers(t, request) < 0 || set_own_connection(t) < 0)
     goto fail;
   set_common(t);
   set_method(t, request->method ? request->method : "POST");
@@ -632,7 +535,7 @@ void tg_upstream_close(tg_upstream_t *upstream) {
   upstream->closing = 1;
   while (upstream->transfers)
     fail(upstream->transfers, UV_ECANCELED, "gateway stopping");
-  curl_multi_cleanup(upstream->multi); /* closes the pooled connections */
+  curl_multi_cleanup(upstream->multi); /* closes the connections */
   upstream->multi = NULL;
   while (upstream->spare_count)
     curl_easy_cleanup(upstream->spare[--upstream->spare_count]);
@@ -648,6 +551,5 @@ void tg_upstream_free(tg_upstream_t *upstream) {
   while (upstream->spare_count)
     curl_easy_cleanup(upstream->spare[--upstream->spare_count]);
   curl_share_cleanup(upstream->tls_sessions);
-  free(upstream->links);
   free(upstream);
 }

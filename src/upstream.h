@@ -1,5 +1,6 @@
-/* upstream.h: outbound HTTP and HTTPS on an event loop (libcurl's multi interface): pooled
- * keep-alive connections, names resolved off the loop, connect and reply timeouts, a cap on
+/* upstream.h: outbound HTTP and HTTPS on an event loop (libcurl's multi interface): a
+ * connection of its own for every request (no reply can be taken for another's), names resolved
+ * off the loop, connect and reply timeouts, a cap on
  * reply size, and never a second sending of a request that may have reached its server. Used
  * to forward calls to an upstream task interface, by rules that call other systems, by the
  * upstream health probe and by the outbox. */
@@ -69,7 +70,7 @@ tg_upstream_t *tg_upstream_new(uv_loop_t *loop, const tg_upstream_options_t *opt
  * client that is closing. */
 int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *request, tg_upstream_done_fn done,
                      void *data);
-/* Fails every request in flight ("gateway stopping") and closes the pooled connections; sends
+/* Fails every request in flight ("gateway stopping") and closes their connections; sends
  * are refused from now on. Call tg_upstream_free once the loop has run the close callbacks. */
 void tg_upstream_close(tg_upstream_t *upstream);
 void tg_upstream_free(tg_upstream_t *upstream);

@@ -14,6 +14,9 @@ MODE says how it answers:
   continue          100 Continue and 102 Processing before each reply
   double            each reply twice (the second 50 ms later, on the idle connection)
   idle_bytes        50 ms after each reply, a complete unsolicited reply for task 999
+  stale_first       on a reused connection, the previous request's reply once more before the
+                    reply: the stray bytes come only once the next request is sent, after any
+                    check a client could make before reusing the connection
   close_reused      answers the first request of a connection; closes after reading any later one
   close_after_read  closes the connection after reading each request, without a reply
   http10            HTTP/1.0 replies without Content-Length, ended by closing
@@ -102,6 +105,12 @@ def read_request(stream):
     return method, path, headers, body
 
 
+def path_id(path):
+    """The id a GET names in its query (?id=N), echoed like a POST's task_id."""
+    _, _, query = path.partition("?id=")
+    return query or None
+
+
 def task_id_of(body):
     text = body.decode("utf-8", "replace")
     start = text.find("<task_id>")
@@ -127,6 +136,7 @@ class Handler(socketserver.StreamRequestHandler):
             connections += 1
             conn = connections
         seq = 0
+        previous = None
         while True:
             try:
                 request = read_request(self.rfile)
@@ -136,11 +146,14 @@ class Handler(socketserver.StreamRequestHandler):
                 return
             method, path, headers, body = request
             seq += 1
-            task_id = task_id_of(body)
+            task_id = task_id_of(body) or path_id(path)
             with log_lock, open(LOG, "a") as log:
                 log.write(json.dumps({"conn": conn, "seq": seq, "method": method, "path": path,
                                       "task_id": task_id, "headers": headers,
                                       "body": body.decode("utf-8", "replace")}) + "\n")
+            if MODE == "stale_first" and previous is not None:
+                self.send(reply_for(previous))
+            previous = task_id
             if not self.answer(method, seq, task_id):
                 return
 

@@ -195,40 +195,44 @@ describe("the upstream client", function()
     stop(gw, fake)
   end)
 
-  it("does not reuse a pooled connection for a rule's GET once bytes arrived on it while idle", function()
-    local fake = gateway.fake_upstream("idle_bytes")
-    local fetch = [[
+  -- A rule that GETs ?id=N and answers the id the reply carried.
+  local FETCH = [[
 return function(call)
   local answer, why = http.request{ method = "GET", url = call.params.url }
   if not answer then return { error = why } end
   return { got = answer.body:match("<task_id>(%w+)</task_id>") }
 end
 ]]
-    local gw = gateway.start({ rules = gateway.rules_dir({ fetch = fetch }) })
-    local url = "<url>" .. fake.url .. "</url>"
-    assert.matches("<got>None</got>", gw:call("fetch", url))
-    socket.sleep(0.1) -- an unsolicited reply for task 999 waits on the pooled connection
-    assert.matches("<got>None</got>", gw:call("fetch", url))
-    local requests = fake:requests()
-    assert.equal(2, #requests)
-    assert.equal("GET", requests[2].method)
-    assert.are_not.equal(requests[1].conn, requests[2].conn) -- the dirty connection was dropped
+
+  it("never hands a rule's GET the reply to an earlier one, even when the stray bytes come after the request", function()
+    local fake = gateway.fake_upstream("stale_first")
+    local gw = gateway.start({ rules = gateway.rules_dir({ fetch = FETCH }) })
+    for id = 1, 3 do
+      assert.matches("<got>" .. id .. "</got>", gw:call("fetch", "<url>" .. fake.url .. "?id=" .. id .. "</url>"))
+    end
     stop(gw, fake)
   end)
 
-  it("reuses a clean pooled connection for a rule's GET", function()
+  it("never hands a forwarded call the reply to an earlier one, even when the stray bytes come after the request", function()
+    local gw, fake = bridge("stale_first")
+    for _, task_id in ipairs({ 101, 200, 300 }) do assert.equal(echo(task_id), cancel(gw, task_id)) end
+    stop(gw, fake)
+  end)
+
+  it("sends a rule's GETs and the health probes each on a connection of its own, asking the server to close it", function()
     local fake = gateway.fake_upstream("ok")
-    local fetch = [[
-return function(call)
-  local answer = assert(http.request{ method = "GET", url = call.params.url })
-  return { status = answer.status }
-end
-]]
-    local gw = gateway.start({ rules = gateway.rules_dir({ fetch = fetch }) })
-    for _ = 1, 3 do assert.matches("<status>200</status>", gw:call("fetch", "<url>" .. fake.url .. "</url>")) end
-    local requests = fake:requests()
-    assert.equal(requests[1].conn, requests[3].conn)
-    assert.equal(3, requests[3].seq)
+    local gw = gateway.start({ rules = gateway.rules_dir({ fetch = FETCH }),
+      args = "--upstream " .. fake.url .. " --upstream-probe-interval 0.2" })
+    for id = 1, 3 do gw:call("fetch", "<url>" .. fake.url .. "?id=" .. id .. "</url>") end
+    socket.sleep(0.5)
+    local requests = fake:requests(true)
+    local methods = {}
+    for _, request in ipairs(requests) do
+      methods[request.method] = true
+      assert.equal(1, request.seq)
+      assert.equal("close", request.headers.connection)
+    end
+    assert.is_true(methods.GET and methods.HEAD)
     stop(gw, fake)
   end)
 
