@@ -273,7 +273,7 @@ describe("the outbox", function()
   end)
 
   it("loses no message queued after an operator dropped the one in flight, though it takes the dropped one's row", function()
-    local receiver = gateway.fake_upstream("slow_receiver") -- answers after 1 s
+    local receiver = gateway.fake_upstream("receiver", { delay = 4 }) -- time for the commands below
     local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url })
     note(gw, 1)
     wait_for("the delivery to start", function() return #receiver:requests() == 1 end)
