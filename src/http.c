@@ -190,14 +190,8 @@ static void keep_identity(char *out, size_t cap, const char *value, size_t len, 
 static const char REQUEST_ID_BYTES[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~:@+/-";
 static const char ADDRESS_LIST_BYTES[] = "0123456789abcdefABCDEF.:[], ";
 
-/* Whether the len bytes at s spell word, without regard to case. */
-static int same_word(const char *s, size_t len, const char *word) {
-  return len == strlen(word) && strncasecmp(s, word, len) == 0;
-}
-
 /* The charset parameter of a Content-Type value (RFC 9110 8.3.1: ";" parameters, the value
- * possibly quoted): TG_CHARSET_UTF8 or _LATIN1 for the two encodings the interface documents
- * (with their common aliases), _OTHER for any other, _NONE when there is none. */
+ * possibly quoted), judged by tg_charset_named; TG_CHARSET_NONE when there is none. */
 static int charset_of(const char *value, size_t len) {
   const char *end = value + len;
   for (const char *p = memchr(value, ';', len); p; p = memchr(p, ';', (size_t)(end - p))) {
@@ -212,14 +206,7 @@ static int charset_of(const char *value, size_t len) {
       name++;
     while (name + n < end && name[n] != ';' && name[n] != '"' && name[n] != ' ' && name[n] != '\t')
       n++;
-    if (same_word(name, n, "utf-8") || same_word(name, n, "utf8") || same_word(name, n, "us-ascii"))
-      return TG_CHARSET_UTF8;
-    static const char *const latin1[] = {"iso-8859-1", "iso8859-1",  "iso_8859-1", "latin1", "latin-1",
-                                         "l1",         "iso-ir-100", "cp819",      "ibm819"};
-    for (size_t i = 0; i < sizeof latin1 / sizeof latin1[0]; i++)
-      if (same_word(name, n, latin1[i]))
-        return TG_CHARSET_LATIN1;
-    return TG_CHARSET_OTHER;
+    return tg_charset_named(name, n);
   }
   return TG_CHARSET_NONE;
 }

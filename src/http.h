@@ -6,10 +6,8 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "charset.h"
 #include "framing.h"
-
-/* The charset a Content-Type names (RFC 7303: it decides over the XML declaration). */
-enum { TG_CHARSET_NONE, TG_CHARSET_UTF8, TG_CHARSET_LATIN1, TG_CHARSET_OTHER };
 
 /* Which interface an endpoint serves. */
 enum { TG_HTTP_TASK = 0, TG_HTTP_BIN = 1 };

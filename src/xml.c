@@ -5,9 +5,13 @@
 #include <libxml/parserInternals.h>
 #include <string.h>
 
+#include "charset.h"
+
 typedef struct decoder_s {
   xmlParserCtxtPtr ctxt;
   tg_arena_t *arena;
+  int encoding_given; /* the Content-Type's charset decides, the declaration is not read */
+  const char *root_namespace; /* the root element's namespace name (a default xmlns), or NULL */
   tg_xml_node_t *root;
   tg_xml_node_t *stack[TG_XML_MAX_DEPTH];
   int depth;
@@ -22,11 +26,46 @@ static void fail(decoder_t *d, const char *why) {
   xmlStopParser(d->ctxt);
 }
 
+/* Whether a name libxml2 holds (NULL: none) is one of the two documented encodings. */
+static int documented(const xmlChar *name) {
+  return !name || tg_charset_named((const char *)name, strlen((const char *)name)) != TG_CHARSET_OTHER;
+}
+
+/* Whether the document is read in UTF-8 or ISO-8859-1: what its declaration names and what
+ * libxml2 decodes it with (which a byte-order mark alone can make UTF-16, UCS-4 or EBCDIC). */
+static int documented_encoding(xmlParserCtxtPtr ctxt) {
+  xmlParserInputPtr input = ctxt->input;
+  const xmlChar *declared = input->encoding ? input->encoding : ctxt->encoding;
+  const xmlChar *decoder = input->buf && input->buf->encoder ? (const xmlChar *)input->buf->encoder->name : NULL;
+  return documented(declared) && documented(decoder);
+}
+
+/* The interface's element names are plain names. A prefix (declared or not) or an element in
+ * another namespace than the root's would be read by its local name alone, so <a:v> and <c:v>
+ * would become one parameter: both are refused. A document wholly in one default namespace
+ * (xmlns="...") is read as if it had none. */
+static const char *namespace_refusal(decoder_t *d, const xmlChar *prefix, const xmlChar *uri) {
+  if (prefix)
+    return "a namespace prefix on an element";
+  if (d->depth == 0) {
+    if (uri && !(d->root_namespace = tg_arena_strndup(d->arena, (const char *)uri, strlen((const char *)uri))))
+      return "request too large";
+    return NULL;
+  }
+  int same = uri ? d->root_namespace && strcmp((const char *)uri, d->root_namespace) == 0 : !d->root_namespace;
+  return same ? NULL : "an element in another namespace";
+}
+
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri, int nb_namespaces,
                      const xmlChar **namespaces, int nb_attributes, int nb_defaulted, const xmlChar **attributes) {
   decoder_t *d = ctx;
   if (d->why)
     return;
+  if (d->depth == 0 && !d->encoding_given && !documented_encoding(d->ctxt))
+    return fail(d, "an encoding other than UTF-8 and ISO-8859-1");
+  const char *refusal = namespace_refusal(d, prefix, uri);
+  if (refusal)
+    return fail(d, refusal);
   if (d->depth >= TG_XML_MAX_DEPTH)
     return fail(d, "nesting too deep");
   if (++d->nodes > TG_XML_MAX_NODES)
@@ -136,7 +175,7 @@ static _Thread_local xmlParserCtxtPtr shared_ctxt;
 
 /* Returns the context, reset for a document that starts with `head` (up to 4 bytes, which
  * libxml2 reads to detect the encoding: a UTF-16 byte-order mark, an XML declaration) and is in
- * `encoding` (NULL: as detected). */
+ * `encoding` (NULL: as detected and declared; given, the declaration's encoding is ignored). */
 static xmlParserCtxtPtr parser_for_next_document(const char *head, int head_len, const char *encoding) {
   if (shared_ctxt && xmlDictSize(shared_ctxt->dict) > MAX_DICT_NAMES) {
     xmlFreeParserCtxt(shared_ctxt);
@@ -151,7 +190,13 @@ static xmlParserCtxtPtr parser_for_next_document(const char *head, int head_len,
   if (xmlCtxtResetPush(shared_ctxt, head, head_len, NULL, encoding) != 0) {
     xmlFreeParserCtxt(shared_ctxt);
     shared_ctxt = NULL;
+    return NULL;
   }
+  /* Set for this document alone: xmlCtxtUseOptions only ever adds this flag. */
+  if (encoding)
+    shared_ctxt->options |= XML_PARSE_IGNORE_ENC;
+  else
+    shared_ctxt->options &= ~XML_PARSE_IGNORE_ENC;
   return shared_ctxt;
 }
 
@@ -169,7 +214,7 @@ tg_xml_node_t *tg_xml_decode_as(tg_arena_t *arena, const char *bytes, size_t len
     *why = "empty body";
     return NULL;
   }
-  decoder_t d = {.arena = arena};
+  decoder_t d = {.arena = arena, .encoding_given = encoding != NULL};
   int head = len < 4 ? (int)len : 4;
   d.ctxt = parser_for_next_document(bytes, head, encoding);
   if (!d.ctxt) {
@@ -179,6 +224,7 @@ tg_xml_node_t *tg_xml_decode_as(tg_arena_t *arena, const char *bytes, size_t len
   d.ctxt->userData = &d;
   xmlParseChunk(d.ctxt, bytes + head, (int)len - head, 1);
   int well_formed = d.ctxt->wellFormed;
+  int namespace_well_formed = d.ctxt->nsWellFormed; /* an undeclared prefix on an attribute */
   d.ctxt->userData = NULL;
   if (d.ctxt->myDoc) {
     xmlFreeDoc(d.ctxt->myDoc);
@@ -187,6 +233,8 @@ tg_xml_node_t *tg_xml_decode_as(tg_arena_t *arena, const char *bytes, size_t len
   tg_buf_free(&d.text);
   if (!d.why && (!well_formed || !d.root))
     d.why = "malformed XML";
+  if (!d.why && !namespace_well_formed)
+    d.why = "an undeclared namespace prefix";
   *why = d.why;
   return d.why ? NULL : d.root;
 }

@@ -31,7 +31,8 @@ local faults = {
 
   -- Assumed: the documentation gives no code for these conditions. They sit in a block of
   -- their own (19xx) so that no documented code is ever reused with another meaning.
-  [1900] = { name = "MALFORMED_REQUEST", source = "assumed" }, -- bad XML, root not <methodcall>, no <name>
+  [1900] = { name = "MALFORMED_REQUEST", source = "assumed" }, -- bad XML, root not <methodcall>, no <name>,
+  -- an encoding other than UTF-8 and ISO-8859-1, a namespace prefix or a second namespace
   [1901] = { name = "UNKNOWN_METHOD", source = "assumed" },
   [1902] = { name = "TASKGROUP_ALREADY_EXISTS", source = "assumed" },
   [1903] = { name = "TASK_ALREADY_EXISTS", source = "assumed" }, -- task_id is unique across all groups

@@ -21,6 +21,16 @@ end
 local function utf16le(text)
   return "\xFF\xFE" .. text:gsub(".", function(c) return c .. "\0" end)
 end
+local function utf16be(text)
+  return "\xFE\xFF" .. text:gsub(".", function(c) return "\0" .. c end)
+end
+local function ucs4be(text)
+  return text:gsub(".", function(c) return "\0\0\0" .. c end)
+end
+local function declared(encoding, xml)
+  return '<?xml version="1.0" encoding="' .. encoding .. '"?>' .. xml
+end
+local CANCEL_987654 = "<methodcall><name>cancel_task</name><params><task_id>987654</task_id></params></methodcall>"
 
 local nested = string.rep("<a>", 10000) .. string.rep("</a>", 10000)
 local many = string.rep("<a/>", 200000)
@@ -57,8 +67,43 @@ local cases = {
   { "invalid UTF-8 in the method name", doc("<methodcall><name>cancel\xC3\x28task</name></methodcall>"), 200, F(1900) },
   { "invalid UTF-8 in a value", doc("<methodcall><name>cancel_task</name><params><task_id>5\xFF</task_id></params></methodcall>"), 200, F(1900) },
   { "a NUL byte in the body", doc("<methodcall><name>cancel_task</name><params><task_id>5\0</task_id></params></methodcall>"), 200, F(1900) },
-  { "a UTF-16 body with a byte-order mark", doc(utf16le('<?xml version="1.0" encoding="UTF-16"?><methodcall><name>cancel_task</name><params><task_id>987654</task_id></params></methodcall>')), 200, F(1017) },
   { "an unknown encoding", doc('<?xml version="1.0" encoding="X-NONSENSE"?><methodcall><name>cancel_task</name></methodcall>'), 200, F(1900) },
+  -- encodings: the interface documents UTF-8 and ISO-8859-1; every other one is refused, declared
+  -- or detected, even one libxml2 could read (docs/interface.md, "XML")
+  { "a UTF-16 body with a byte-order mark", doc(utf16le(declared("UTF-16", CANCEL_987654))), 200, F(1900) },
+  { "a UTF-16 body with a byte-order mark and no declaration", doc(utf16le(CANCEL_987654)), 200, F(1900) },
+  { "a UTF-16 body with a byte-order mark declared UTF-8", doc(utf16le(declared("UTF-8", CANCEL_987654))), 200, F(1900) },
+  { "a UTF-16BE body with a byte-order mark", doc(utf16be(CANCEL_987654)), 200, F(1900) },
+  { "a UCS-4 body", doc(ucs4be(CANCEL_987654)), 200, F(1900) },
+  { "a body declared UTF-16 in single bytes", doc(declared("UTF-16", CANCEL_987654)), 200, F(1900) },
+  { "a body declared windows-1252", doc(declared("windows-1252", CANCEL_987654)), 200, F(1900) },
+  { "a body declared ISO-8859-2", doc(declared("ISO-8859-2", CANCEL_987654)), 200, F(1900) },
+  { "a body declared ISO-8859-15", doc(declared("iso-8859-15", CANCEL_987654)), 200, F(1900) },
+  { "a body declared Shift_JIS", doc(declared("Shift_JIS", CANCEL_987654)), 200, F(1900) },
+  { "a body declared EBCDIC", doc(declared("IBM037", CANCEL_987654)), 200, F(1900) },
+  { "a body declared UTF-7", doc(declared("UTF-7", CANCEL_987654)), 200, F(1900) },
+  { "a body declared UTF-32", doc(declared("UTF-32", CANCEL_987654)), 200, F(1900) },
+  { "a body declared US-ASCII (a subset of UTF-8)", doc(declared("US-ASCII", CANCEL_987654)), 200, F(1017) },
+  { "a body declared latin1 (ISO-8859-1's alias)", doc(declared("latin1", CANCEL_987654)), 200, F(1017) },
+  { "a body declared utf-8 in lower case", doc(declared("utf-8", CANCEL_987654)), 200, F(1017) },
+  { "a UTF-8 body with a byte-order mark", doc("\xEF\xBB\xBF" .. CANCEL_987654), 200, F(1017) },
+  -- namespaces: the interface's names are plain; a prefix or a second namespace would make
+  -- <a:v> and <c:v> one parameter, so any of them is refused
+  { "an undeclared prefix on a parameter", doc(call("cancel_task", "<a:task_id>987654</a:task_id>")), 200, F(1900) },
+  { "an undeclared prefix on the root", doc("<m:methodcall><name>cancel_task</name></m:methodcall>"), 200, F(1900) },
+  { "an undeclared prefix on an attribute", doc(call("cancel_task", '<task_id a:x="1">987654</task_id>')), 200, F(1900) },
+  { "a declared prefix on a parameter", doc('<methodcall xmlns:a="urn:a"><name>cancel_task</name><params><a:task_id>987654</a:task_id></params></methodcall>'), 200, F(1900) },
+  { "a declared prefix on the root", doc('<m:methodcall xmlns:m="urn:m"><name>cancel_task</name></m:methodcall>'), 200, F(1900) },
+  { "a declared prefix on the method name", doc('<methodcall xmlns:a="urn:a"><a:name>cancel_task</a:name></methodcall>'), 200, F(1900) },
+  { "<a:v> and <c:v> in two namespaces", doc('<methodcall xmlns:a="urn:a" xmlns:c="urn:c"><name>gettaskinfo</name><params><a:task_id>1</a:task_id><c:task_id>2</c:task_id></params></methodcall>'), 200, F(1900) },
+  { "<a:v> and <c:v> bound to one namespace", doc('<methodcall xmlns:a="urn:a" xmlns:c="urn:a"><name>gettaskinfo</name><params><a:task_id>1</a:task_id><c:task_id>2</c:task_id></params></methodcall>'), 200, F(1900) },
+  { "a parameter and its prefixed twin", doc('<methodcall xmlns:a="urn:a"><name>cancel_task</name><params><task_id>987654</task_id><a:task_id>1</a:task_id></params></methodcall>'), 200, F(1900) },
+  { "the xml prefix on an element", doc(call("cancel_task", "<xml:task_id>987654</xml:task_id>")), 200, F(1900) },
+  { "a parameter in another default namespace", doc(call("cancel_task", '<task_id xmlns="urn:y">987654</task_id>')), 200, F(1900) },
+  { "a document in a default namespace with a parameter taken out of it", doc('<methodcall xmlns="urn:x"><name>cancel_task</name><params><task_id xmlns="">987654</task_id></params></methodcall>'), 200, F(1900) },
+  { "a prefix undeclared with xmlns:a=\"\"", doc('<methodcall xmlns:a=""><name>cancel_task</name></methodcall>'), 200, F(1900) },
+  { "a document wholly in one default namespace", doc('<methodcall xmlns="urn:x"><name>cancel_task</name><params><task_id>987654</task_id></params></methodcall>'), 200, F(1017) },
+  { "XmlSerializer's xsi/xsd declarations and a declared prefixed attribute", doc('<methodcall xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><name>cancel_task</name><params><task_id xsi:type="xsd:int">987654</task_id></params></methodcall>'), 200, F(1017) },
   { "a CDATA value", doc("<methodcall><name>cancel_task</name><params><task_id><![CDATA[987654]]></task_id></params></methodcall>"), 200, F(1017) },
   { "a character reference in a value", doc("<methodcall><name>cancel_task</name><params><task_id>98765&#52;</task_id></params></methodcall>"), 200, F(1017) },
   { "a comment inside a value", doc("<methodcall><name>cancel_task</name><params><task_id>987654<!-- x --></task_id></params></methodcall>"), 200, F(1017) },

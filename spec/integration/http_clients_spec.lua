@@ -139,6 +139,18 @@ describe("HTTP as clients use it", function()
       assert.equal(gateway.fault(1900), post(string.format(ITEM, 112, 112), "text/xml; charset=utf-8"))
     end)
 
+    it("decides over a declaration of another encoding, which is then never read", function()
+      -- .NET's XmlSerializer into a StringWriter declares utf-16, and StringContent sends UTF-8
+      local dotnet = '<?xml version="1.0" encoding="utf-16"?>' .. CANCEL:gsub("^<%?xml[^>]*>", "")
+      assert.equal(gateway.fault(1017), post(dotnet, "text/plain; charset=utf-8"))
+      assert.equal(gateway.fault(1900), post(dotnet, "text/xml")) -- without a charset the declaration decides
+      local pound = string.format(ITEM, 120, 120):gsub("^<%?xml[^>]*>", ""):gsub("caf\233", "\163") -- 0xA3: Latin-2's is a Ł
+      local item = '<?xml version="1.0" encoding="ISO-8859-2"?>' .. pound
+      assert.equal(gateway.OK, post(item, "text/xml; charset=iso-8859-1"))
+      assert.matches("<item>\194\163</item>", gw:call("gettaskinfo", "<task_id>120</task_id>")) -- £, as ISO-8859-1 says
+      assert.equal(gateway.fault(1900), post(item, "text/xml"))
+    end)
+
     it("refuses a charset other than UTF-8 and ISO-8859-1 with the malformed fault", function()
       assert.equal(gateway.fault(1900), post(CANCEL, "text/xml; charset=utf-16"))
       assert.equal(gateway.fault(1900), post(CANCEL, "text/xml; charset=windows-1251"))
