@@ -114,6 +114,9 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
                 "# TYPE taskgate_open_connections gauge\ntaskgate_open_connections %d\n"
                 "# HELP taskgate_rules_generation The rules generation serving calls.\n"
                 "# TYPE taskgate_rules_generation gauge\ntaskgate_rules_generation %u\n"
+                "# HELP taskgate_rules_states Lua states open: one per worker, and an older generation while "
+                "a call it began runs.\n"
+                "# TYPE taskgate_rules_states gauge\ntaskgate_rules_states %d\n"
                 "# HELP taskgate_reloads_total Rules reloads by outcome.\n"
                 "# TYPE taskgate_reloads_total counter\ntaskgate_reloads_total{outcome=\"ok\"} %u\n"
                 "taskgate_reloads_total{outcome=\"failed\"} %u\n"
@@ -124,7 +127,8 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
                 "# TYPE taskgate_store_healthy gauge\ntaskgate_store_healthy %d\n"
                 "# HELP taskgate_draining 1 while the gateway drains before stopping.\n"
                 "# TYPE taskgate_draining gauge\ntaskgate_draining %d\n",
-                waiting_calls(admin), open_conns(admin), admin->reload->generation, admin->reload->succeeded,
+                waiting_calls(admin), open_conns(admin), admin->reload->generation, tg_script_live_states(),
+                admin->reload->succeeded,
                 admin->reload->failed, pages * page_size,
                 tg_store_health_state(tg_store_health(admin->store)) == TG_STORE_OK, admin->draining);
   reload_gauges(admin->reload, body);

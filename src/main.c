@@ -409,15 +409,15 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   tg_handler_t handler;
   tg_batch_t *batch = NULL;
   int status = 1;
-  if (tg_handler_init(&handler, script, store, upstream) < 0 ||
-      !(batch = tg_batch_new(uv_default_loop(), store, tg_handler_runner(&handler))))
+  int handler_ready = tg_handler_init(&handler, script, store, upstream) == 0;
+  tg_script_release(script); /* the handler holds it: a reload frees this first generation */
+  if (!handler_ready || !(batch = tg_batch_new(uv_default_loop(), store, tg_handler_runner(&handler))))
     fprintf(stderr, "taskgate: the runtime cannot build its error reply\n");
   else
     handler.batch = batch, status = run_gateway(config, store, &handler, &script_config, upstreams, tls);
   tg_batch_free(batch);
   uv_run(uv_default_loop(), UV_RUN_NOWAIT); /* lets the batcher's handle close */
   uv_loop_close(uv_default_loop());
-  tg_script_release(script);
   tg_handler_free(&handler);
   tg_upstream_free(upstream);
   tg_upstreams_free(upstreams);

@@ -21,6 +21,8 @@
 
 enum { BOOT_TIME_FACTOR = 20 };
 
+static int live_states; /* Lua states not yet closed, of every generation and worker (atomic) */
+
 struct tg_script_s {
   lua_State *L;
   size_t memory_used;
@@ -206,6 +208,7 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
     free(script);
     return snprintf(err, errcap, "cannot create a Lua state"), NULL;
   }
+  __atomic_add_fetch(&live_states, 1, __ATOMIC_RELAXED);
   /* Generational collection suits a state whose garbage is almost all per-call and young. */
   lua_gc(script->L, LUA_GCGEN, 0, 0);
   open_libraries(script->L, config->runtime_dir);
@@ -238,7 +241,10 @@ void tg_script_release(tg_script_t *script) {
   luaL_unref(script->L, LUA_REGISTRYINDEX, script->host_ref);
   lua_close(script->L);
   free(script);
+  __atomic_sub_fetch(&live_states, 1, __ATOMIC_RELAXED);
 }
+
+int tg_script_live_states(void) { return __atomic_load_n(&live_states, __ATOMIC_RELAXED); }
 
 typedef struct host_string_s {
   tg_script_t *script;

@@ -30,6 +30,9 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
  * the last release closes its Lua state. */
 void tg_script_retain(tg_script_t *script);
 void tg_script_release(tg_script_t *script);
+/* How many Lua states are open in the process: one per worker, plus an older generation for as
+ * long as a call it began still holds it. More after reloads settle means one was never freed. */
+int tg_script_live_states(void);
 
 /* Calls the host's `function` (no arguments) through the gate and appends the string it
  * returns to out: "describe" gives the loaded rule files as JSON ([{"name","path","sha256"},

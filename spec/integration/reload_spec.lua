@@ -120,6 +120,46 @@ describe("hot reload", function()
   end)
 end)
 
+-- A rule whose file builds a big cache when it loads (about 6 MB of Lua objects): every
+-- generation holds its own, so one never freed would show.
+local CACHE_RULE = [[
+local cache = {}
+for i = 1, 50000 do cache[i] = { id = i, name = "bin-" .. i } end
+return function(call) return { size = #cache } end
+]]
+
+describe("old rules generations", function()
+  local function states(gw)
+    return gateway.metric(select(2, gw:admin("/metrics")), "taskgate_rules_states")
+  end
+
+  -- Sends SIGHUP `times` times, each after the last reload finished.
+  local function reload(gw, times)
+    for _ = 1, times do
+      local before = tonumber(status(gw):match('"generation":(%d+)'))
+      os.execute("kill -HUP " .. gw.pid)
+      assert.is_number(within(10, function() return tonumber(status(gw):match('"generation":(%d+)')) == before + 1 end))
+    end
+  end
+
+  for _, workers in ipairs({ 1, 2 }) do
+    it("are freed after reloads, the first one too (" .. workers .. " worker(s), a big rule cache)", function()
+      local dir = rules_dir()
+      write(dir .. "/cached.lua", CACHE_RULE)
+      local gw = gateway.start({ rules = dir, args = "--workers " .. workers .. " --lua-memory-limit 256 --lua-time-limit 5000" })
+      local ok, err = pcall(function()
+        assert.matches("<size>50000</size>", gw:call("cached", ""))
+        assert.equal(workers, states(gw))
+        reload(gw, 4)
+        assert.matches("<size>50000</size>", gw:call("cached", ""))
+        assert.equal(workers, states(gw)) -- one state per worker: nothing of the four before stays
+      end)
+      gw:stop()
+      assert(ok, err)
+    end)
+  end
+end)
+
 describe("taskgate check", function()
   local function check(dir)
     return gateway.run(gateway.binary .. " check " .. dir)
