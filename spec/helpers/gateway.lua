@@ -61,13 +61,25 @@ end
 local Gateway = {}
 Gateway.__index = Gateway
 
+-- TASKGATE_DEFAULT_ARGS: flags every gateway gets unless its spec gives the same flag or a
+-- config file (scripts/tsan: a Lua time limit that ThreadSanitizer's slowdown fits in).
+local function default_args(args)
+  local added = {}
+  for flag, value in (os.getenv("TASKGATE_DEFAULT_ARGS") or ""):gmatch("(%-%-[%w-]+)%s+([^%s]+)") do
+    if not args:find(flag, 1, true) then added[#added + 1] = flag .. " " .. value end
+  end
+  return table.concat(added, " ")
+end
+
 -- The command-line flags of a gateway started by M.start.
 local function start_flags(self, opts)
   if opts.config then -- the config file says where the store, rules and admin address are
     return string.format("--config %s --listen 127.0.0.1:0 %s", opts.config, opts.args or "")
   end
-  local admin = (opts.args or ""):find("--admin-listen", 1, true) and "" or "--admin-listen 127.0.0.1:0 "
-  return string.format("--listen 127.0.0.1:0 %s--store %s --rules %s %s", admin, self.store, self.rules, opts.args or "")
+  local args = opts.args or ""
+  local admin = args:find("--admin-listen", 1, true) and "" or "--admin-listen 127.0.0.1:0 "
+  return string.format("--listen 127.0.0.1:0 %s--store %s --rules %s %s %s", admin, self.store, self.rules, args,
+    default_args(args))
 end
 
 --- Starts a gateway. opts: store (path), rules (dir), args (extra command-line text), config (a
