@@ -262,6 +262,52 @@ end
     stop(gw, fake)
   end)
 
+  it("resolves a slow host name off the event loop: other clients are answered meanwhile", function()
+    -- A getaddrinfo that takes 2 s for one name (then gives 127.0.0.1), preloaded into the gateway.
+    local dir = gateway.tmpdir()
+    gateway.write_file(dir .. "/slow_dns.c", [[
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netdb.h>
+#include <string.h>
+#include <unistd.h>
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res) {
+  int (*next)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
+      (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(RTLD_NEXT, "getaddrinfo");
+  if (node && strcmp(node, "slow-upstream.test") == 0) {
+    sleep(2);
+    node = "127.0.0.1";
+  }
+  return next(node, service, hints, res);
+}
+]])
+    local out, code = gateway.run(string.format("cc -shared -fPIC -o %s/slow_dns.so %s/slow_dns.c -ldl", dir, dir))
+    assert.equal(0, code, out)
+    local fake = gateway.fake_upstream("ok")
+    local gw = gateway.start({
+      prefix = string.format("env LD_PRELOAD=%s/slow_dns.so ASAN_OPTIONS=%s:verify_asan_link_order=0", dir,
+        os.getenv("ASAN_OPTIONS") or "detect_leaks=0"),
+      args = string.format("--upstream http://slow-upstream.test:%d/api/v2/task --upstream-connect-timeout 10", fake.port),
+    })
+    local ok, err = pcall(function()
+      local waiting = gw:connect()
+      local started = socket.gettime()
+      assert(waiting:send(gateway.post_request(gateway.methodcall("cancel_task", "<task_id>301</task_id>"))))
+      socket.sleep(0.2) -- the lookup has begun
+      assert.equal(gateway.fault(1900), select(3, gw:post("<methodcall>"))) -- the same loop, answered meanwhile
+      assert.equal(200, (gw:admin("/status")))
+      local answered_meanwhile = socket.gettime() - started
+      local status, _, body = gateway.read_response(waiting)
+      local slow_call = socket.gettime() - started
+      assert.equal(200, status)
+      assert.equal(echo(301), body)
+      assert.is_true(slow_call >= 1.9, "the lookup was not slow: " .. slow_call) -- the shim worked
+      assert.is_true(answered_meanwhile < slow_call - 0.5, string.format("%.2f s, the lookup %.2f s", answered_meanwhile, slow_call))
+    end)
+    stop(gw, fake)
+    assert(ok, err)
+  end)
+
   it("reports the HTTP library and its resolver, which runs off the event loop", function()
     local out = gateway.run(gateway.binary .. " --version")
     assert.matches("libcurl [%d%.]+ %(OpenSSL/[^,]+, threaded resolver%)", out)
