@@ -1,4 +1,5 @@
 /* xml.c: decodes methodcalls with libxml2's SAX2 interface and escapes reply text. */
+#define _GNU_SOURCE /* memmem */
 #include "xml.h"
 
 #include <libxml/parser.h>
@@ -56,13 +57,19 @@ static const char *namespace_refusal(decoder_t *d, const xmlChar *prefix, const 
   return same ? NULL : "an element in another namespace";
 }
 
+/* Runs once the XML declaration is read, before any element: a document in an encoding the
+ * interface does not document is refused before libxml2 parses a tag of it. */
+static void on_start_document(void *ctx) {
+  decoder_t *d = ctx;
+  if (!d->encoding_given && !documented_encoding(d->ctxt))
+    fail(d, "an encoding other than UTF-8 and ISO-8859-1");
+}
+
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri, int nb_namespaces,
                      const xmlChar **namespaces, int nb_attributes, int nb_defaulted, const xmlChar **attributes) {
   decoder_t *d = ctx;
   if (d->why)
     return;
-  if (d->depth == 0 && !d->encoding_given && !documented_encoding(d->ctxt))
-    return fail(d, "an encoding other than UTF-8 and ISO-8859-1");
   const char *refusal = namespace_refusal(d, prefix, uri);
   if (refusal)
     return fail(d, refusal);
@@ -135,6 +142,7 @@ static void on_pi(void *ctx, const xmlChar *target, const xmlChar *data) {}
 
 static xmlSAXHandler sax_handler = {
     .initialized = XML_SAX2_MAGIC,
+    .startDocument = on_start_document,
     .startElementNs = on_start,
     .endElementNs = on_end,
     .characters = on_characters,
@@ -200,6 +208,43 @@ static xmlParserCtxtPtr parser_for_next_document(const char *head, int head_len,
   return shared_ctxt;
 }
 
+/* The end of the first `terminator` at or after p, or end. */
+static const char *past(const char *p, const char *end, const char *terminator) {
+  size_t n = strlen(terminator);
+  const char *hit = memmem(p, (size_t)(end - p), terminator, n);
+  return hit ? hit + n : end;
+}
+
+/* Whether a tag holds more than TG_XML_MAX_ATTRIBUTES attributes (namespace declarations
+ * included). libxml2 2.9 checks each attribute of a tag against all the tag's earlier ones, so
+ * 100,000 of them in a 1 MiB body held the thread for 12 s; this counts them in one pass first.
+ * It reads the bytes as ASCII, which is sound for UTF-8 and ISO-8859-1: any other encoding is
+ * refused before libxml2 reads its first tag, and a NUL byte (UTF-16, UCS-4) before this. */
+static int too_many_attributes(const char *p, const char *end) {
+  while ((p = memchr(p, '<', (size_t)(end - p)))) {
+    size_t left = (size_t)(end - p);
+    if (left >= 4 && memcmp(p, "<!--", 4) == 0) {
+      p = past(p + 4, end, "-->");
+    } else if (left >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
+      p = past(p + 9, end, "]]>");
+    } else if (left >= 2 && p[1] == '?') {
+      p = past(p + 2, end, "?>");
+    } else {
+      int attributes = 0;
+      char quote = 0;
+      for (p++; p < end && (quote || *p != '>'); p++) {
+        if (quote)
+          quote = *p == quote ? 0 : quote;
+        else if (*p == '"' || *p == '\'')
+          quote = *p;
+        else if (*p == '=' && ++attributes > TG_XML_MAX_ATTRIBUTES)
+          return 1;
+      }
+    }
+  }
+  return 0;
+}
+
 tg_xml_node_t *tg_xml_decode(tg_arena_t *arena, const char *bytes, size_t len, const char **why) {
   return tg_xml_decode_as(arena, bytes, len, NULL, why);
 }
@@ -212,6 +257,14 @@ tg_xml_node_t *tg_xml_decode_as(tg_arena_t *arena, const char *bytes, size_t len
   }
   if (len == 0) {
     *why = "empty body";
+    return NULL;
+  }
+  if (memchr(bytes, '\0', len)) {
+    *why = "a NUL byte (no XML holds one: UTF-16 or UCS-4)";
+    return NULL;
+  }
+  if (too_many_attributes(bytes, bytes + len)) {
+    *why = "too many attributes on an element";
     return NULL;
   }
   decoder_t d = {.arena = arena, .encoding_given = encoding != NULL};

@@ -1,5 +1,6 @@
 -- Hostile input: every case gets its exact answer, and a normal request succeeds after it.
 local gateway = require "helpers.gateway"
+local socket = require "socket"
 
 local F = gateway.fault
 local function call(name, params_xml) return gateway.methodcall(name, params_xml) end
@@ -29,6 +30,16 @@ local function ucs4be(text)
 end
 local function declared(encoding, xml)
   return '<?xml version="1.0" encoding="' .. encoding .. '"?>' .. xml
+end
+-- n copies of format (given the index), joined by sep.
+local function list(n, format, sep)
+  local items = {}
+  for i = 1, n do items[i] = string.format(format, i) end
+  return table.concat(items, sep)
+end
+-- A cancel of task 987654 whose root element holds n attributes, each with value.
+local function with_attributes(n, value)
+  return "<methodcall " .. list(n, 'a%d="' .. value .. '"', " ") .. "><name>cancel_task</name><params><task_id>987654</task_id></params></methodcall>"
 end
 local CANCEL_987654 = "<methodcall><name>cancel_task</name><params><task_id>987654</task_id></params></methodcall>"
 
@@ -103,6 +114,14 @@ local cases = {
   { "a document in a default namespace with a parameter taken out of it", doc('<methodcall xmlns="urn:x"><name>cancel_task</name><params><task_id xmlns="">987654</task_id></params></methodcall>'), 200, F(1900) },
   { "a prefix undeclared with xmlns:a=\"\"", doc('<methodcall xmlns:a=""><name>cancel_task</name></methodcall>'), 200, F(1900) },
   { "a document wholly in one default namespace", doc('<methodcall xmlns="urn:x"><name>cancel_task</name><params><task_id>987654</task_id></params></methodcall>'), 200, F(1017) },
+  -- attributes: libxml2 compares each one of a tag with all the tag's earlier ones, so their
+  -- number per element is capped (64) before it parses; '=' and '>' inside quoted values,
+  -- comments, CDATA and processing instructions are not attributes
+  { "65 attributes on one element", doc(with_attributes(65, "x")), 200, F(1900) },
+  { "64 attributes on one element (accepted)", doc(with_attributes(64, "x")), 200, F(1017) },
+  { "65 namespace declarations on one element", doc("<methodcall " .. list(65, 'xmlns:a%d="urn:x"', " ") .. "><name>cancel_task</name></methodcall>"), 200, F(1900) },
+  { "64 attributes whose values hold = and > (accepted)", doc(with_attributes(64, "a=b>c='d'")), 200, F(1017) },
+  { "= in comments, CDATA and processing instructions (accepted)", doc("<?pi " .. string.rep("a=b ", 100) .. "?><methodcall><!-- " .. string.rep("a=b ", 100) .. "--><name>cancel_task</name><params><task_id><![CDATA[987654]]></task_id><note><![CDATA[" .. string.rep("a=b ", 100) .. "]]></note></params></methodcall>"), 200, F(1017) },
   { "XmlSerializer's xsi/xsd declarations and a declared prefixed attribute", doc('<methodcall xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><name>cancel_task</name><params><task_id xsi:type="xsd:int">987654</task_id></params></methodcall>'), 200, F(1017) },
   { "a CDATA value", doc("<methodcall><name>cancel_task</name><params><task_id><![CDATA[987654]]></task_id></params></methodcall>"), 200, F(1017) },
   { "a character reference in a value", doc("<methodcall><name>cancel_task</name><params><task_id>98765&#52;</task_id></params></methodcall>"), 200, F(1017) },
@@ -258,6 +277,28 @@ describe("hostile input", function()
       assert.equal(gateway.OK, gw:call("cancel_task", "<task_id>" .. next_task .. "</task_id>"))
     end)
   end
+
+  it("answers at once an element with 100,000 attributes, and a UTF-7 document of encoded ones", function()
+    -- Before the cap, the first held the loop (and every client of it) for 12 s.
+    local floods = {
+      with_attributes(100000, ""),
+      '<?xml version="1.0" encoding="UTF-7"?><methodcall ' .. list(60000, "a%d+AD0AIgAi-", " ") .. "><name>cancel_task</name></methodcall>",
+    }
+    for _, flood in ipairs(floods) do
+      assert.is_true(#flood < 1024 * 1024)
+      local started = socket.gettime()
+      local conn = gw:connect()
+      conn:settimeout(30)
+      conn:send(post(flood))
+      local other = gw:call("cancel_task", "<task_id>987654</task_id>") -- another client meanwhile
+      local _, _, body = gateway.read_response(conn)
+      conn:close()
+      assert.equal(F(1900), body)
+      assert.equal(F(1017), other)
+      local seconds = socket.gettime() - started
+      assert.is_true(seconds < 1.5, string.format("answered after %.2f s", seconds))
+    end
+  end)
 
   it("answers a valid request and then 400 for the garbage pipelined after it", function()
     local conn = gw:connect()
