@@ -102,14 +102,19 @@ static int gate(tg_script_t *script, lua_CFunction fn, void *ud, unsigned budget
   return rc == LUA_OK ? 0 : -1;
 }
 
-int tg_script_call(tg_script_t *script, lua_CFunction fn, void *ud) {
-  int rc = gate(script, fn, ud, script->time_limit_ms);
+/* gate() with the failure logged. */
+static int gate_logged(tg_script_t *script, lua_CFunction fn, void *ud, unsigned budget_ms) {
+  int rc = gate(script, fn, ud, budget_ms);
   if (rc < 0) {
     char quoted[2100];
     tg_log_quote(quoted, sizeof quoted, script->error, strlen(script->error));
     tg_log(TG_LOG_ERROR, "lua_call_failed", "error=%s", quoted);
   }
   return rc;
+}
+
+int tg_script_call(tg_script_t *script, lua_CFunction fn, void *ud) {
+  return gate_logged(script, fn, ud, script->time_limit_ms);
 }
 
 static void open_libraries(lua_State *L, const char *runtime_dir) {
@@ -266,7 +271,9 @@ static int host_string(lua_State *L) {
 
 int tg_script_host_string(tg_script_t *script, const char *function, tg_buf_t *out) {
   host_string_t h = {.script = script, .function = function, .out = out};
-  return tg_script_call(script, host_string, &h);
+  /* Called while a generation is built (its error replies, its file list), not for a client's
+   * call: the boot budget, so a loaded machine cannot keep a gateway from starting or reloading. */
+  return gate_logged(script, host_string, &h, script->time_limit_ms * BOOT_TIME_FACTOR);
 }
 
 const char *tg_script_last_error(tg_script_t *script) { return script->error; }

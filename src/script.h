@@ -34,9 +34,10 @@ void tg_script_release(tg_script_t *script);
  * long as a call it began still holds it. More after reloads settle means one was never freed. */
 int tg_script_live_states(void);
 
-/* Calls the host's `function` (no arguments) through the gate and appends the string it
- * returns to out: "describe" gives the loaded rule files as JSON ([{"name","path","sha256"},
- * ...]), "internal_error_reply" the reply sent when Lua itself fails. Returns 0 or -1. */
+/* Calls the host's `function` (no arguments) through the gate, with the boot budget (it runs
+ * while a generation is built), and appends the string it returns to out: "describe" gives the
+ * loaded rule files as JSON ([{"name","path","sha256"}, ...]), "internal_error_reply" the reply
+ * sent when Lua itself fails. Returns 0 or -1. */
 int tg_script_host_string(tg_script_t *script, const char *function, tg_buf_t *out);
 /* The message (with traceback) of the last failed gate call. */
 const char *tg_script_last_error(tg_script_t *script);
