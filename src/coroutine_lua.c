@@ -72,3 +72,27 @@ void tg_coroutine_lua_hook_running(lua_Hook hook, int mask, int count) {
   for (int i = 0; i < running_count; i++)
     lua_sethook(running[i], hook, mask, count);
 }
+
+/* Calls upvalue 1 with its arguments, unless the first is a key of the table in upvalue 2 (the
+ * runtime's own coroutines). Being C, it adds no frame a message would name: the library's
+ * errors read as they always do. */
+static int guarded(lua_State *L) {
+  if (lua_type(L, 1) == LUA_TTHREAD) {
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL)
+      return luaL_error(L, "that coroutine is the gateway's, not the rule's");
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+int tg_coroutine_lua_guard(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  lua_pushcclosure(L, guarded, 2);
+  return 1;
+}

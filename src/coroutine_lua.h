@@ -12,4 +12,8 @@ void tg_coroutine_lua_track(lua_State *L);
  * yielded). Async-signal-safe: the time limit calls it from a signal handler. */
 void tg_coroutine_lua_hook_running(lua_Hook hook, int mask, int count);
 
+/* guard(fn, threads) -> a function that calls fn with its arguments but refuses a first argument
+ * that is a key of threads (sys.guard: the sandbox keeps rules off the runtime's coroutines). */
+int tg_coroutine_lua_guard(lua_State *L);
+
 #endif

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "clock.h"
+#include "coroutine_lua.h"
 #include "fault_names.h"
 #include "json_lua.h"
 #include "log.h"
@@ -271,6 +272,7 @@ void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
       {"set_fault_names", sys_set_fault_names},
       {"json_encode", tg_json_lua_encode},
       {"trim", sys_trim},
+      {"guard", tg_coroutine_lua_guard},
       {NULL, NULL},
   };
   luaL_newlibtable(L, functions);

@@ -20,9 +20,9 @@ typedef struct tg_call_note_s {
 } tg_call_note_t;
 
 /* Pushes the module: list_rules, load_rule, log, now, upstream, outbox_targets, outbox_wake,
- * request_id, note, set_fault_names, json_encode, trim. *call is the call the Lua code runs
- * for, NULL between calls: the state's owner sets it around each step (tg_script_set_call), and
- * sys.note, sys.log and sys.request_id read it. call may be NULL (specs). */
+ * request_id, note, set_fault_names, json_encode, trim, guard. *call is the call the Lua code
+ * runs for, NULL between calls: the state's owner sets it around each step (tg_script_set_call),
+ * and sys.note, sys.log and sys.request_id read it. call may be NULL (specs). */
 void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call);
 
 #endif

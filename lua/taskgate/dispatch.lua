@@ -159,6 +159,10 @@ end
 -- rule ended, and waits in `idle` for the next call; one that died (a limit struck) is dropped.
 local FINISHED = {}
 local idle, IDLE_KEPT = {}, 16
+local runtime_threads = setmetatable({}, { __mode = "k" }) -- every call coroutine: not a rule's
+
+--- The coroutines calls run in, as keys (the sandbox keeps rules from resuming or closing them).
+M.threads = runtime_threads
 local WAIT = outbound.WAIT
 local begin_call, commit_call, abort_call = db.begin_call, db.commit_call, db.abort_call
 
@@ -170,7 +174,11 @@ end
 
 local function call_coroutine()
   local n = #idle
-  if n == 0 then return coroutine.create(serve) end
+  if n == 0 then
+    local co = coroutine.create(serve)
+    runtime_threads[co] = true
+    return co
+  end
   local co = idle[n]
   idle[n] = nil
   return co

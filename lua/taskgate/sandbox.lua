@@ -1,6 +1,15 @@
 -- taskgate.sandbox: the environment a rule file runs in. It holds an allow-list of Lua's safe
--- functions and the rule API; it is read-only, and naming a global that does not exist is an
--- error that names it (a typo fails loudly instead of reading nil).
+-- functions and the rule API, and naming a global that does not exist is an error that names it
+-- (a typo fails loudly instead of reading nil).
+--
+-- The runtime is read-only to rules: every library and API table they reach is a frozen view
+-- (nested tables too), require gives the same views and refuses the runtime's own modules, faults
+-- cannot be forged, and the gateway's own coroutines cannot be resumed or closed by a rule. So
+-- nothing a rule does outlives its call except through the store, and the state a rule file
+-- keeps in its own locals (until the next reload).
+
+local dispatch = require "taskgate.dispatch"
+local sys = require "taskgate.sys"
 
 local M = {}
 
@@ -8,36 +17,50 @@ local M = {}
 -- change string methods for the others.
 require("debug").getmetatable("").__metatable = false
 
--- A read-only view of a copy of `library`. Reads are plain table lookups (this is on every
--- call's path); only a miss reaches the function that names the missing field.
-local function readonly(name, library)
+-- A frozen view of `value` named `name`: a table becomes an empty proxy that reads from a
+-- private copy, whose nested tables are views too (one per table, so shared and cyclic tables
+-- stay so); anything else is itself. Reads are plain table lookups (this is on every call's
+-- path); only a miss reaches the function that names the missing field. pairs() iterates the
+-- copy without handing it out.
+local function frozen(name, value, views)
+  if type(value) ~= "table" then return value end
+  if views[value] then return views[value] end
   local contents = {}
-  for key, value in pairs(library) do contents[key] = value end
+  local view = {}
+  views[value] = view
+  for key, item in pairs(value) do contents[key] = frozen(name .. "." .. tostring(key), item, views) end
   setmetatable(contents, {
     __index = function(_, key) error(string.format("%s.%s does not exist", name, tostring(key)), 2) end,
   })
-  return setmetatable({}, {
+  local function iterate(_, key) return next(contents, key) end
+  return setmetatable(view, {
     __index = contents,
     __newindex = function(_, key)
       error(string.format("%s is read-only (assigning %s)", name, tostring(key)), 2)
     end,
-    __pairs = function() return next, contents, nil end,
+    __pairs = function() return iterate, view, nil end,
     __metatable = false,
   })
 end
 
 local safe_globals = {
   "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring", "type",
-  "xpcall", "getmetatable", "setmetatable", "rawequal", "rawget", "rawlen", "_VERSION",
+  "xpcall", "getmetatable", "rawequal", "rawget", "rawlen", "_VERSION",
 }
 local safe_libraries = { "string", "table", "math", "utf8", "coroutine" }
 
--- The rule API: what a rule may use besides plain Lua.
+-- Library functions left out: each would change state every later call shares.
+local left_out = { math = { randomseed = true } }
+
+-- The rule API: what a rule may use besides plain Lua, as globals and through require.
 local api_modules = {
   check = "taskgate.check", store = "taskgate.store", audit = "taskgate.audit", log = "taskgate.log",
-  clock = "taskgate.clock", reply = "taskgate.reply", ports = "taskgate.ports", params = "taskgate.params", bins = "taskgate.bins",
-  upstream = "taskgate.upstream", http = "taskgate.http", outbox = "taskgate.outbox",
+  clock = "taskgate.clock", reply = "taskgate.reply", ports = "taskgate.ports", params = "taskgate.params",
+  bins = "taskgate.bins", upstream = "taskgate.upstream", http = "taskgate.http", outbox = "taskgate.outbox",
+  faults = "taskgate.faults",
 }
+-- Modules a rule may require besides those.
+local also_requirable = { fault = "taskgate.fault", json = "taskgate.json" }
 
 -- setmetatable without finalizers. Lua runs a __gc with the instruction hook switched off, so
 -- the time limit cannot stop one, and at a moment no call owns: in the collection after a
@@ -52,22 +75,44 @@ local function setmetatable_without_gc(object, metatable)
   return setmetatable(object, metatable)
 end
 
+-- The coroutine library, except that the gateway's own coroutines (the ones calls run in) are
+-- not a rule's to resume or close: a rule that kept one could run another call's rule, or end
+-- a call waiting on the network.
+local function rule_coroutines()
+  local library = {}
+  for key, value in pairs(coroutine) do library[key] = value end
+  library.resume = sys.guard(coroutine.resume, dispatch.threads)
+  library.close = sys.guard(coroutine.close, dispatch.threads)
+  return library
+end
+
+local function library_copy(name)
+  if name == "coroutine" then return rule_coroutines() end
+  local library = {}
+  for key, value in pairs(_G[name]) do
+    if not (left_out[name] and left_out[name][key]) then library[key] = value end
+  end
+  return library
+end
+
 local function build_globals()
-  local globals = {}
+  local globals, views = {}, {}
   for _, name in ipairs(safe_globals) do globals[name] = _G[name] end
   globals.setmetatable = setmetatable_without_gc
-  for _, name in ipairs(safe_libraries) do globals[name] = readonly(name, _G[name]) end
-  for name, module in pairs(api_modules) do globals[name] = readonly(name, require(module)) end
-  local fault = require "taskgate.fault"
-  globals.fault = fault.new
-  globals.faults = readonly("faults", require "taskgate.faults")
-  -- Rules may only require the runtime's own modules.
+  for _, name in ipairs(safe_libraries) do globals[name] = frozen(name, library_copy(name), views) end
+  local requirable = {}
+  for name, module in pairs(api_modules) do
+    globals[name] = frozen(name, require(module), views)
+    requirable[module] = globals[name]
+  end
+  for name, module in pairs(also_requirable) do requirable[module] = frozen(name, require(module), views) end
+  globals.fault = require("taskgate.fault").new
+  -- require gives the same frozen views; the runtime's own modules (the dispatcher, the store's
+  -- SQL, the host) are not a rule's.
   globals.require = function(module)
-    if type(module) ~= "string" or not module:match("^taskgate%.[%w_]+$") or module == "taskgate.db"
-        or module == "taskgate.sys" or module == "taskgate.host" then
-      error(string.format("rules may not require '%s'", tostring(module)), 2)
-    end
-    return require(module)
+    local view = requirable[module]
+    if view == nil then error(string.format("rules may not require '%s'", tostring(module)), 2) end
+    return view
   end
   return setmetatable(globals, {
     __index = function(_, key) error(string.format("unknown global '%s'", tostring(key)), 2) end,

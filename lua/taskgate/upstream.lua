@@ -10,11 +10,21 @@ local xml = require "taskgate.xml"
 
 local M = {}
 
-local Reply = {} -- an upstream's reply, passed back to the client byte for byte
-Reply.__index = Reply
+-- An upstream's reply, passed back to the client byte for byte. Read-only, and its metatable
+-- hidden: a rule can neither change the bytes it passes back nor make a reply of its own.
+local contents_of = setmetatable({}, { __mode = "k" }) -- reply -> { raw, params, fault }
+local Reply = {
+  __index = function(reply, key) return contents_of[reply][key] end,
+  __newindex = function() error("an upstream reply cannot be changed", 2) end,
+  __pairs = function(reply)
+    local contents = contents_of[reply]
+    return function(_, key) return next(contents, key) end, reply, nil
+  end,
+  __metatable = false,
+}
 
 function M.is_reply(value)
-  return getmetatable(value) == Reply
+  return contents_of[value] ~= nil
 end
 
 --- True when the gateway runs with --upstream (one or more upstreams).
@@ -43,7 +53,9 @@ function M.call(method, params, interface)
   end
   local code = type(value.fault) == "table" and math.tointeger(tonumber(value.fault.code)) or nil
   if value.fault and not code then return nil, "upstream answered a fault without a code", true end
-  return setmetatable({ raw = result.body, params = value.params, fault = code and { code = code } or nil }, Reply)
+  local reply = setmetatable({}, Reply)
+  contents_of[reply] = { raw = result.body, params = value.params, fault = code and { code = code } or nil }
+  return reply
 end
 
 --- Forwards the call as received and returns the upstream's reply for the rule to return. An

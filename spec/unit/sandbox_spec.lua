@@ -1,0 +1,71 @@
+-- The environment rules run in (lua/taskgate/sandbox.lua) and the values they are handed: frozen
+-- views, require, faults, coroutines.
+local runtime = require "helpers.runtime"
+
+-- fn must raise an error whose message holds `text` (plain).
+local function refused(text, fn)
+  local ok, err = pcall(fn)
+  assert.is_false(ok)
+  assert.is_truthy(tostring(err):find(text, 1, true), tostring(err))
+end
+
+describe("a rule's environment", function()
+  local site, env
+  setup(function()
+    site = runtime.new()
+    env = require("taskgate.sandbox").env("spec")
+  end)
+  teardown(function() runtime.close(site) end)
+
+  it("hands out API tables that cannot be changed, nested ones included", function()
+    refused("check is read-only (assigning int)", function() env.check.int = function() end end)
+    refused("faults.1017 is read-only (assigning name)", function() env.faults[1017].name = "X" end)
+    assert.has_error(function() env.string.find = nil end)
+    assert.has_error(function() env.clock.source = os.time end)
+    assert.equal(false, getmetatable(env.check))
+    assert.equal(false, getmetatable(env.faults[1017]))
+    assert.equal("TASK_DOES_NOT_EXIST", env.faults[1017].name)
+  end)
+
+  it("iterates a view without handing out what is behind it", function()
+    local iterate, state = pairs(env.check)
+    assert.equal(env.check, state)
+    local names = {}
+    for name in pairs(env.check) do names[#names + 1] = name end
+    assert.is_true(#names >= 5)
+    local entry
+    for code, e in pairs(env.faults) do
+      if code == 1017 then entry = e end
+    end
+    assert.has_error(function() entry.name = "X" end)
+  end)
+
+  it("gives the same views through require, and refuses the runtime's own modules", function()
+    assert.equal(env.check, env.require("taskgate.check"))
+    assert.equal(env.faults, env.require("taskgate.faults"))
+    assert.has_error(function() env.require("taskgate.json").encode = nil end)
+    for _, name in ipairs({ "taskgate.dispatch", "taskgate.host", "taskgate.db", "taskgate.sys", "taskgate.sandbox",
+      "taskgate.outbound", "taskgate.xml", "taskgate.failure", "io", "os", "debug", 42 }) do
+      refused(string.format("rules may not require '%s'", tostring(name)), function() env.require(name) end)
+    end
+  end)
+
+  it("leaves out math.randomseed, whose seed every later call would share", function()
+    refused("math.randomseed does not exist", function() return env.math.randomseed end)
+    assert.is_function(env.math.random)
+  end)
+
+  it("makes one fault per code, which cannot be forged or changed", function()
+    local f = env.fault(1017)
+    assert.equal(f, env.fault(1017))
+    assert.equal(1017, f.code)
+    assert.equal("fault 1017 (TASK_DOES_NOT_EXIST)", tostring(f))
+    assert.equal(false, getmetatable(f))
+    refused("a fault cannot be changed", function() f.code = 1999 end)
+    assert.has_error(function() env.setmetatable({ code = 4242 }, getmetatable(f)) end)
+    assert.has_error(function() env.fault(4242) end)
+    local fault = require "taskgate.fault"
+    assert.is_true(fault.is(f))
+    assert.is_false(fault.is({ code = 1017 }))
+  end)
+end)
