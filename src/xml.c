@@ -328,6 +328,8 @@ int tg_xml_escape(tg_buf_t *out, const char *text, size_t len) {
     const char *rep = NULL;
     if (n == 0)
       rep = replacement, n = 1;
+    else if (n == 3 && s[i] == 0xEF && s[i + 1] == 0xBF && s[i + 2] >= 0xBE)
+      rep = replacement; /* U+FFFE and U+FFFF are no XML characters: a reader refuses them */
     else if (s[i] == '&')
       rep = "&amp;";
     else if (s[i] == '<')

@@ -2,6 +2,7 @@
 #include "xml_lua.h"
 
 #include <lauxlib.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,6 +138,10 @@ static void push_sorted_keys(lua_State *L, int t) {
     lua_pop(L, 1);
     if (lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "reply keys must be element names, got a %s", luaL_typename(L, -1));
+    size_t len;
+    const char *name = lua_tolstring(L, -1, &len);
+    if (!tg_xml_name_ok(name, len)) /* checked at its full length: the sort below sees C text */
+      luaL_error(L, "reply key '%s' is not a valid element name", name);
     if (n == MAX_REPLY_KEYS)
       luaL_error(L, "reply element with more than %d keys", MAX_REPLY_KEYS);
     lua_pushvalue(L, -1);
@@ -205,7 +210,8 @@ static int encode_keys(lua_State *L, tg_buf_t *out, int t, int keys, int skip, i
   for (lua_Integer i = 1; i <= n; i++) {
     int top = lua_gettop(L);
     lua_rawgeti(L, keys, i);
-    const char *key = lua_tostring(L, -1);
+    size_t len;
+    const char *key = lua_tolstring(L, -1, &len);
     int seen = 0;
     lua_Integer last = skip == keys ? i - 1 : skipped;
     for (lua_Integer j = 1; key && j <= last && !seen; j++) { /* orders are a few names long */
@@ -215,6 +221,8 @@ static int encode_keys(lua_State *L, tg_buf_t *out, int t, int keys, int skip, i
     }
     lua_pushvalue(L, top + 1); /* the key as a Lua string: no look-up by its C text */
     if (key && !seen && lua_rawget(L, t) != LUA_TNIL) {
+      if (!tg_xml_name_ok(key, len)) /* at its full length: "a\0b" must not pass as "a" */
+        luaL_error(L, "reply key '%s' is not a valid element name", key);
       encode_element(L, out, key, lua_gettop(L), depth);
       written++;
     }
@@ -252,6 +260,18 @@ static void encode_children(lua_State *L, tg_buf_t *out, int t, int depth) {
     encode_keys(L, out, t, lua_gettop(L), order, depth);
   }
   lua_settop(L, top);
+}
+
+/* A list must be a sequence, keys 1..n and nothing else: the encoder walks 1..n, and a value
+ * past a hole, or under another key, would be left out of the reply without a word. */
+static void check_sequence(lua_State *L, const char *name, int t, lua_Integer n) {
+  lua_Integer count = 0;
+  for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) {
+    if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 || lua_tointeger(L, -2) > n || ++count > n)
+      luaL_error(L, "reply '%s' is a list with holes or with keys besides 1..%d", name, (int)n);
+  }
+  if (count != n)
+    luaL_error(L, "reply '%s' is a list with holes", name);
 }
 
 static int is_list(lua_State *L, int t) {
@@ -296,6 +316,9 @@ static void encode_text(lua_State *L, tg_buf_t *out, const char *name, int value
     if (n < 0)
       *--at = '-';
     put(L, out, at, (size_t)(digits + sizeof digits - at));
+  } else if (type == LUA_TNUMBER && !lua_isinteger(L, value) && !isfinite(lua_tonumber(L, value))) {
+    /* No client reads "nan" or "inf" as a number; the interface has no way to say it. */
+    luaL_error(L, "reply '%s' holds %s", name, isnan(lua_tonumber(L, value)) ? "NaN" : "an infinity");
   } else if (type == LUA_TNUMBER || type == LUA_TSTRING) {
     lua_pushvalue(L, value); /* tolstring converts numbers in place: work on a copy */
     size_t len;
@@ -345,6 +368,7 @@ static void encode_element(lua_State *L, tg_buf_t *out, const char *name, int va
   int is_table = lua_type(L, value) == LUA_TTABLE;
   if (is_table && is_list(L, value)) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, value);
+    check_sequence(L, name, value, n);
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, value, i);
       if (lua_type(L, -1) == LUA_TTABLE && is_list(L, lua_gettop(L)))
@@ -442,9 +466,21 @@ static int xml_decode_document(lua_State *L) {
   return 2;
 }
 
+/* xml.name_ok(name) -> whether the encoder writes name as an element name (the JSON reply asks
+ * the same of its keys, so that a reply is good in both forms or in neither). */
+static int xml_name_ok(lua_State *L) {
+  size_t len;
+  const char *name = luaL_checklstring(L, 1, &len);
+  lua_pushboolean(L, tg_xml_name_ok(name, len));
+  return 1;
+}
+
 int tg_xml_lua_open(lua_State *L) {
-  static const luaL_Reg functions[] = {
-      {"encode", xml_encode}, {"decode", xml_decode}, {"decode_document", xml_decode_document}, {NULL, NULL}};
+  static const luaL_Reg functions[] = {{"encode", xml_encode},
+                                       {"decode", xml_decode},
+                                       {"decode_document", xml_decode_document},
+                                       {"name_ok", xml_name_ok},
+                                       {NULL, NULL}};
   luaL_newlib(L, functions);
   return 1;
 }

@@ -10,7 +10,8 @@
  * in which case why (the decoder's reason) becomes `malformed`. May raise (memory). */
 void tg_xml_lua_push_call(lua_State *L, const tg_xml_node_t *root, const char *why);
 
-/* The `taskgate.xml` module: encode(reply) -> XML document string; decode(bytes) -> call table. */
+/* The `taskgate.xml` module: encode(reply) -> XML document string; decode(bytes) -> call table;
+ * decode_document(bytes) -> root name and value; name_ok(name) -> whether encode writes it. */
 int tg_xml_lua_open(lua_State *L);
 
 #endif

@@ -3,7 +3,9 @@
 -- JSON requests, not replies). Keys follow the XML encoder's order (reply.record's order, then
 -- sorted); a reply.list is an array (empty: []); {} is {}; strings stay strings, numbers
 -- numbers, booleans true/false. Text that is not valid UTF-8 has its stray bytes replaced by
--- U+FFFD, as in XML replies.
+-- U+FFFD, as in XML replies. What the XML encoder refuses this one refuses too (a key that is no
+-- element name, a list with holes or other keys, a list of lists, NaN, an infinity): a reply is
+-- good in both forms or in neither (fuzz/reply_fuzz.c holds both to that).
 
 local sys = require "taskgate.sys"
 local xml = require "taskgate.xml"
@@ -17,7 +19,8 @@ local function text(value)
   return sys.json_encode(value)
 end
 
--- The keys of t in the order the XML encoder writes them.
+-- The keys of t in the order the XML encoder writes them. Each must be a name the XML encoder
+-- writes too: a reply is good in both forms or in neither.
 local function ordered_keys(t)
   local keys, seen = {}, {}
   local meta = getmetatable(t)
@@ -27,6 +30,7 @@ local function ordered_keys(t)
   local rest = {}
   for key in pairs(t) do
     if type(key) ~= "string" then error("reply keys must be element names, got a " .. type(key)) end
+    if not xml.name_ok(key) then error("reply key '" .. key .. "' is not a valid element name") end
     if not seen[key] then rest[#rest + 1] = key end
   end
   table.sort(rest)
@@ -41,6 +45,18 @@ end
 
 local encode
 
+-- A list must be a sequence, keys 1..n and nothing else, and hold no lists (XML has no way to
+-- say a list of lists): a value past a hole, or under another key, would be left out.
+local function check_list(t, n)
+  local count = 0
+  for key, value in pairs(t) do
+    count = count + 1
+    if math.type(key) ~= "integer" or key < 1 or key > n then error("a reply list with holes or other keys") end
+    if type(value) == "table" and is_list(value) then error("a reply list of lists") end
+  end
+  if count ~= n then error("a reply list with holes") end
+end
+
 local function encode_table(t, depth, out)
   local meta = getmetatable(t)
   if meta and meta.__json then -- reply.rows: JSON text the store wrote
@@ -48,8 +64,10 @@ local function encode_table(t, depth, out)
     return
   end
   if is_list(t) then
+    local n = rawlen(t)
+    check_list(t, n)
     out[#out + 1] = "["
-    for i = 1, rawlen(t) do
+    for i = 1, n do
       if i > 1 then out[#out + 1] = "," end
       encode(t[i], depth + 1, out)
     end
@@ -71,6 +89,9 @@ encode = function(value, depth, out)
   local kind = type(value)
   if kind == "table" then return encode_table(value, depth, out) end
   if kind == "string" then out[#out + 1] = text(value) return end
+  if kind == "number" and (value ~= value or value == math.huge or value == -math.huge) then
+    error("a reply holds NaN or an infinity") -- no client reads those as numbers
+  end
   if kind == "number" or kind == "boolean" then out[#out + 1] = sys.json_encode(value) return end
   error("a reply holds a " .. kind)
 end

@@ -21,6 +21,19 @@ local unencodable = {
   list_of_lists = cancel_then("return { x = reply.list({ reply.list({ 1 }) }) }"),
   not_a_table = cancel_then('return "done"'),
   too_big = cancel_then("local s, t = string.rep('x', 8 * 2^20), {} for i = 1, 3 do t['k' .. i] = s end return t"),
+  hole = cancel_then("return { x = reply.list({ 1, 2, nil, 4 }) }"),
+  list_and_keys = cancel_then("local l = { 1, 2 } l.extra = 3 return { x = l }"),
+  nan = cancel_then("return { n = 0 / 0 }"),
+  infinity = cancel_then("return { n = -math.huge }"),
+  nul_in_key = cancel_then('return { ["a\\0b"] = 1 }'),
+}
+
+local extra = {
+  noncharacter = 'return function(call) return { t = "a\\239\\191\\190b" } end\n', -- U+FFFE
+  log_fields = [[return function(call)
+  log.warn("hostile fields", { ['a" b=c'] = 1, ["\n{"] = "two\nlines", [string.rep("k", 100)] = 3 })
+  return {}
+end]],
 }
 
 local kinds = {
@@ -33,6 +46,7 @@ local kinds = {
 local rules = {}
 for name, source in pairs(unencodable) do rules[name] = source end
 for name, source in pairs(kinds) do rules[name] = source end
+for name, source in pairs(extra) do rules[name] = source end
 
 local names = {}
 for name in pairs(unencodable) do names[#names + 1] = name end
@@ -100,5 +114,38 @@ describe("a rule failure's kind", function()
   it("is logged with the place the time ran out", function()
     assert.equal(F(1999), gw:call("spin"))
     assert.matches("spin%.lua:1: time limit of 50 ms exceeded", gw:log())
+  end)
+end)
+
+describe("what a rule writes", function()
+  it("is written as an XML reply a client can read, even a character XML cannot hold", function()
+    local gw = gateway.start({ rules = gateway.rules_dir(rules) })
+    local reply = gw:call("noncharacter")
+    gw:stop()
+    assert.equal('<?xml version="1.0"?>\n<response>\n  <params>\n    <t>a\239\191\189b</t>\n  </params>\n</response>\n',
+      reply)
+  end)
+
+  it("cannot break a log line with its field names, in logfmt or JSON", function()
+    local json = require "dkjson"
+    for _, format in ipairs({ "logfmt", "json" }) do
+      local gw = gateway.start({ rules = gateway.rules_dir(rules), args = "--log-format " .. format })
+      assert.equal(gateway.OK, gw:call("log_fields"))
+      gw:stop()
+      local line = gw:log():match("[^\n]*hostile fields[^\n]*")
+      assert.is_string(line, format)
+      if format == "json" then
+        local fields = json.decode(line)
+        assert.is_table(fields, line)
+        assert.equal("1", fields["a__b_c"])
+        assert.equal("two\nlines", fields["__"])
+        assert.equal("3", fields[string.rep("k", 63)])
+      else
+        line = line .. " "
+        assert.matches(' a__b_c=1 ', line)
+        assert.matches(' __="two\\nlines" ', line)
+        assert.matches(" " .. string.rep("k", 63) .. "=3 ", line)
+      end
+    end
   end)
 end)

@@ -128,6 +128,34 @@ describe("taskgate.xml", function()
       xml.encode({ params = { g = { x = reply.list({}) } } }))
   end)
 
+  it("refuses lists with holes or other keys, NaN and infinities, rather than leave a value out", function()
+    local reply = require "taskgate.reply"
+    for _, params in ipairs({ { x = reply.list({ 1, 2, nil, 4 }) }, { x = { 1, 2, nil, 4 } },
+      { x = setmetatable({ 1, 2, y = 3 }, { __list = true }) }, { n = 0 / 0 }, { n = math.huge }, { ["a\0b"] = 1 },
+      setmetatable({ ["a\0b"] = 1 }, { __order = { "a\0b" } }) }) do
+      assert.has_error(function() xml.encode({ params = params }) end)
+    end
+    assert.matches("<n>0.5</n>", xml.encode({ params = { n = 0.5 } }))
+    assert.is_true(xml.name_ok("task_id"))
+    assert.is_false(xml.name_ok("task id"))
+    assert.is_false(xml.name_ok("a\0b"))
+  end)
+
+  it("refuses in JSON replies what it refuses in XML ones: a reply is good in both forms or in neither", function()
+    local reply, json_reply = require "taskgate.reply", require "taskgate.json_reply"
+    for _, params in ipairs({ { x = reply.list({ 1, 2, nil, 4 }) }, { x = setmetatable({ 1, y = 3 }, { __list = true }) },
+      { n = 0 / 0 }, { n = -math.huge }, { ["task id"] = 1 }, { ["a\0b"] = 1 }, { x = reply.list({ reply.list({ 1 }) }) },
+      { [5] = "x" }, { f = tostring } }) do
+      assert.has_error(function() xml.encode({ params = params }) end)
+      assert.has_error(function() json_reply.encode({ params = params }) end)
+    end
+    assert.equal('{"params":{"x":[1,2]}}', json_reply.encode({ params = { x = reply.list({ 1, 2 }) } }))
+  end)
+
+  it("writes U+FFFE and U+FFFF, which XML cannot hold, as U+FFFD", function()
+    assert.matches("<t>\239\191\189\239\191\189</t>", xml.encode({ params = { t = "\239\191\190\239\191\191" } }))
+  end)
+
   it("refuses invalid element names and cycles in replies", function()
     assert.has_error(function() xml.encode({ params = { ["bad name"] = 1 } }) end)
     local cycle = {}
