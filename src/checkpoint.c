@@ -15,6 +15,10 @@
 enum {
   COPY_PAGES = 250,      /* WAL pages not yet copied that start an unlocked copy */
   RESTART_PAGES = 10000, /* a WAL this long (40 MB) restarts from its beginning */
+  /* A WAL this long means the thread has fallen behind (a starved machine, a slow disk): the
+   * commit that finds it so makes the restart's pass itself, so the WAL's length stays bounded
+   * whatever the scheduler does. */
+  CAP_PAGES = RESTART_PAGES + RESTART_PAGES / 20,
 };
 
 struct tg_checkpointer_s {
@@ -23,38 +27,48 @@ struct tg_checkpointer_s {
   uv_thread_t thread;
   uv_mutex_t lock;
   uv_cond_t wake;
+  uv_mutex_t pass; /* held through each pass: one at a time (taken after the store lock) */
   int due;     /* enough of the WAL waits to be copied */
   int restart; /* and it is long enough to restart */
   int stop;
   int copied; /* WAL pages copied by the last pass (atomic: the commit hook reads it) */
 };
 
-/* Runs after every commit of the serving connection, under the store lock: it only signals.
+/* One pass on db's connection, one at a time; its time goes to the histogram `timed`
+ * (TG_HIST_CHECKPOINT*). */
+static void checkpoint(tg_checkpointer_t *checkpointer, sqlite3 *db, int timed) {
+  uv_mutex_lock(&checkpointer->pass);
+  double started = tg_monotonic_seconds();
+  int copied = 0;
+  int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, &copied);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+    tg_log(TG_LOG_WARN, "checkpoint_failed", "error=\"%s\"", sqlite3_errmsg(db));
+  __atomic_store_n(&checkpointer->copied, copied > 0 ? copied : 0, __ATOMIC_RELAXED);
+  tg_metrics_observe(timed, tg_monotonic_seconds() - started);
+  uv_mutex_unlock(&checkpointer->pass);
+}
+
+/* Runs after every commit of the serving connection, under the store lock: it signals the
+ * thread, or past CAP_PAGES makes the restart's pass itself (the next commit restarts the WAL).
  * pages is the WAL's length, which drops when the WAL has restarted. */
 static int on_wal_commit(void *data, sqlite3 *db, const char *name, int pages) {
+  (void)name;
   tg_checkpointer_t *checkpointer = data;
   int copied = __atomic_load_n(&checkpointer->copied, __ATOMIC_RELAXED);
   if (pages < copied) /* restarted: nothing of this WAL is copied yet */
     copied = 0;
   if (pages - copied < COPY_PAGES)
     return SQLITE_OK;
+  if (pages >= CAP_PAGES) {
+    checkpoint(checkpointer, db, TG_HIST_CHECKPOINT_LOCKED);
+    return SQLITE_OK;
+  }
   uv_mutex_lock(&checkpointer->lock);
   checkpointer->due = 1;
   checkpointer->restart |= pages >= RESTART_PAGES;
   uv_cond_signal(&checkpointer->wake);
   uv_mutex_unlock(&checkpointer->lock);
   return SQLITE_OK;
-}
-
-/* One pass; its time goes to the histogram `timed` (TG_HIST_CHECKPOINT*). */
-static void checkpoint(tg_checkpointer_t *checkpointer, int timed) {
-  double started = tg_monotonic_seconds();
-  int copied = 0;
-  int rc = sqlite3_wal_checkpoint_v2(checkpointer->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, &copied);
-  if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-    tg_log(TG_LOG_WARN, "checkpoint_failed", "error=\"%s\"", sqlite3_errmsg(checkpointer->db));
-  __atomic_store_n(&checkpointer->copied, copied > 0 ? copied : 0, __ATOMIC_RELAXED);
-  tg_metrics_observe(timed, tg_monotonic_seconds() - started);
 }
 
 static void run(void *data) {
@@ -73,10 +87,10 @@ static void run(void *data) {
      * coming. So once the WAL is long, a last pass holding the store lock copies the few
      * frames written since the copy before, and the next commit starts the WAL over instead
      * of growing it. */
-    checkpoint(checkpointer, TG_HIST_CHECKPOINT);
+    checkpoint(checkpointer, checkpointer->db, TG_HIST_CHECKPOINT);
     if (restart) {
       tg_store_lock(checkpointer->store);
-      checkpoint(checkpointer, TG_HIST_CHECKPOINT_LOCKED);
+      checkpoint(checkpointer, checkpointer->db, TG_HIST_CHECKPOINT_LOCKED);
       tg_store_unlock(checkpointer->store);
     }
     uv_mutex_lock(&checkpointer->lock);
@@ -94,9 +108,11 @@ tg_checkpointer_t *tg_checkpointer_start(tg_store_t *store, const char *path) {
       sqlite3_exec(checkpointer->db, "PRAGMA journal_mode", NULL, NULL, NULL) != SQLITE_OK)
     goto fail;
   uv_mutex_init(&checkpointer->lock);
+  uv_mutex_init(&checkpointer->pass);
   uv_cond_init(&checkpointer->wake);
   if (uv_thread_create(&checkpointer->thread, run, checkpointer) != 0) {
     uv_cond_destroy(&checkpointer->wake);
+    uv_mutex_destroy(&checkpointer->pass);
     uv_mutex_destroy(&checkpointer->lock);
     goto fail;
   }
@@ -122,6 +138,7 @@ void tg_checkpointer_stop(tg_checkpointer_t *checkpointer) {
   uv_mutex_unlock(&checkpointer->lock);
   uv_thread_join(&checkpointer->thread);
   uv_cond_destroy(&checkpointer->wake);
+  uv_mutex_destroy(&checkpointer->pass);
   uv_mutex_destroy(&checkpointer->lock);
   sqlite3_close(checkpointer->db);
   free(checkpointer);

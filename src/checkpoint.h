@@ -3,7 +3,8 @@
  * and syncs it, all while that commit (and, with it, every reply of the turn) waits. Here the
  * commit only notes the WAL's size; a separate connection on a separate thread copies the pages
  * (a PASSIVE checkpoint, which never blocks the writer), and once the WAL is long holds the
- * store for one short pass so that the WAL can restart from its beginning. */
+ * store for one short pass so that the WAL can restart from its beginning. Should the thread
+ * fall behind, a commit that finds the WAL far past that length makes the pass itself. */
 #ifndef TG_CHECKPOINT_H
 #define TG_CHECKPOINT_H
 
