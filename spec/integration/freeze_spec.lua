@@ -44,6 +44,11 @@ local function send(gw, request)
 end
 
 local function call(name, params_xml) return gateway.post_request(gateway.methodcall(name, params_xml)) end
+local function json_call(body)
+  return string.format("POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+    #body, body)
+end
+local function bin_call(name, params_xml) return gateway.post_request(gateway.methodcall(name, params_xml), nil, "/api/v2/bin") end
 
 -- Sends request, and a normal call from another client right after it; both must be answered
 -- within BOUND, the normal one correctly. Returns the reply to request.
@@ -88,6 +93,17 @@ describe("client text", function()
       .. "<req_time>2024-05-01T08:00:00Z" .. spaces:sub(1, 300000) .. "x</req_time>"
       .. "<tasks><task><task_id>5</task_id><bin_id>5</bin_id><item>a" .. spaces:sub(1, 300000) .. "b</item></task></tasks>"
     assert.equal(gateway.fault(1008), answered_promptly_beside_another(gw, call("create_taskgroup", params)))
+  end)
+
+  it("answers at once the JSON form and the bin interface with 1 MiB runs of whitespace", function()
+    local json_fault = '{"fault":{"code":%d}}'
+    assert.equal(json_fault:format(1012),
+      answered_promptly_beside_another(gw, json_call('{"method":"cancel_task","params":{"task_id":"1' .. spaces .. '2"}}')))
+    assert.equal(json_fault:format(1901),
+      answered_promptly_beside_another(gw, json_call('{"method":"cancel' .. spaces .. 'task","params":{}}')))
+    assert.equal(json_fault:format(1017), answered_promptly_beside_another(gw,
+      json_call('{"method":"cancel_task",' .. spaces:sub(1, MIB // 2) .. '"params":{"task_id":"' .. spaces:sub(1, MIB // 4) .. '987654"}}')))
+    assert.equal(gateway.fault(1010), answered_promptly_beside_another(gw, bin_call("getbinstate", "<bin_id>1" .. spaces .. "2</bin_id>")))
   end)
 
   it("answers at once a method name with a 1 MiB run of whitespace inside it or around it", function()
@@ -211,6 +227,30 @@ end]],
   pcall(setmetatable, {}, { __gc = function() while true do end end })
   while true do end
 end]],
+  api_metatable_gc = [[return function(call) -- a metatable the API made, given __gc after it was set
+  local mt = getmetatable(reply.list({ 1 }))
+  mt.__gc = function() while true do end end
+  return {}
+end]],
+  -- To-be-closed variables' __close runs at the scope's end, when the rule fails, and when a
+  -- coroutine holding one is closed: always inside the call, under its limit.
+  close_spin_error = [[return function(call)
+  local x <close> = setmetatable({}, { __close = function() while true do end end })
+  error("fails")
+end]],
+  close_spin_yield = [[return function(call) -- the gateway closes a coroutine that yields outside a network wait
+  local x <close> = setmetatable({}, { __close = function() while true do end end })
+  coroutine.yield()
+end]],
+  close_spin_nested = [[return function(call)
+  local co = coroutine.create(function()
+    local x <close> = setmetatable({}, { __close = function() while true do end end })
+    coroutine.yield()
+  end)
+  coroutine.resume(co)
+  coroutine.close(co)
+  return {}
+end]],
   garbage = [[return function(call)
   local t = {}
   for i = 1, 1000 do t[i] = { i } end
@@ -235,12 +275,19 @@ describe("finalizers set by rules", function()
     local reply = answered_promptly_beside_another(gw, call("caught_gc"))
     assert.matches("<refused>true</refused>", reply)
     assert.matches("<said>__gc</said>", reply)
+    assert.equal(gateway.OK, answered_promptly_beside_another(gw, call("api_metatable_gc")))
     for _ = 1, 150 do assert.matches("<n>1000</n>", gw:call("garbage")) end -- a few collections' worth
     assert.matches("<task_id>7</task_id>", gw:call("gettaskinfo", "<task_id>7</task_id>"))
   end)
 
+  it("leave __close handlers, which run inside the call, under its time limit", function()
+    for _, name in ipairs({ "close_spin_error", "close_spin_yield", "close_spin_nested" }) do
+      assert.equal(gateway.fault(1999), answered_promptly_beside_another(gw, call(name)))
+    end
+  end)
+
   it("cannot hang a reload closing the old generation, nor shutdown", function()
-    for _ = 1, 3 do gw:call("caught_gc") end
+    for _ = 1, 3 do gw:call("caught_gc") gw:call("api_metatable_gc") end
     local started = socket.gettime()
     os.execute("kill -HUP " .. gw.pid)
     for _ = 1, 300 do

@@ -27,6 +27,10 @@ end]],
   nested_fault_entry = [[return function(call) faults[1017].name = "EVERYTHING_IS_FINE" end]],
   nested_through_require = [[return function(call) require("taskgate.faults")[1017].source = "assumed" end]],
   forge_fault = [[return function(call) return setmetatable({ code = 4242 }, getmetatable(fault(1017))) end]],
+  fault_metatable = [[return function(call)
+  return setmetatable(fault(1017), { __index = function() return 4242 end })
+end]],
+  string_metatable = [[return function(call) getmetatable("").__index.find = function() return 1 end end]],
   change_fault = [[return function(call)
   local f = fault(1017)
   f.code = 4242

@@ -50,6 +50,35 @@ describe("a rule's environment", function()
     end
   end)
 
+  it("hands out no table a rule can change, however deep, from any global or through require", function()
+    -- Every table reachable from the globals (the libraries and the API) and from what require
+    -- gives, through table values, keys and pairs: adding a field and replacing one must fail,
+    -- and the metatable must be hidden.
+    local globals = debug.getmetatable(env).__index
+    local roots = {}
+    for name, value in next, globals do roots[#roots + 1] = { tostring(name), value } end
+    for _, module in ipairs({ "taskgate.check", "taskgate.store", "taskgate.audit", "taskgate.log", "taskgate.clock",
+      "taskgate.reply", "taskgate.ports", "taskgate.params", "taskgate.bins", "taskgate.upstream", "taskgate.http",
+      "taskgate.outbox", "taskgate.faults", "taskgate.fault", "taskgate.json" }) do
+      roots[#roots + 1] = { "require '" .. module .. "'", env.require(module) }
+    end
+    local seen, walked = {}, 0
+    local function walk(path, t)
+      if type(t) ~= "table" or seen[t] then return end
+      seen[t] = true
+      walked = walked + 1
+      assert.equal(false, getmetatable(t), path .. " shows its metatable")
+      assert.is_false(pcall(function() t.__added_by_a_rule = 1 end), path .. " takes a new field")
+      for key, value in pairs(t) do
+        assert.is_false(pcall(function() t[key] = value end), path .. "." .. tostring(key) .. " can be replaced")
+        walk(path .. "." .. tostring(key), value)
+        walk(path .. "[key]", key)
+      end
+    end
+    for _, root in ipairs(roots) do walk(root[1], root[2]) end
+    assert.is_true(walked > 50, walked .. " tables") -- the libraries, the API modules, one per fault code
+  end)
+
   it("leaves out math.randomseed, whose seed every later call would share", function()
     refused("math.randomseed does not exist", function() return env.math.randomseed end)
     assert.is_function(env.math.random)
