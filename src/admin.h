@@ -34,6 +34,9 @@ int tg_admin_answer(void *ctx, const char *path, const char *authorization, tg_b
 /* A tg_http_admin_fn for the task port: /healthz only (load balancers probe the port they
  * balance); every other path is 404. */
 int tg_admin_public(void *ctx, const char *path, const char *authorization, tg_buf_t *body, const char **content_type);
+/* Returns 1 when given is token; compares in time that depends only on the lengths, so a guess
+ * learns nothing from timing. */
+int tg_admin_token_equal(const char *given, const char *token);
 /* Reads a bearer token: the first line of path, without its line end; printable ASCII, no
  * spaces, 1 to TG_ADMIN_TOKEN_MAX bytes. Returns 0, or -1 with a message in err. */
 int tg_admin_token_load(const char *path, char *token, size_t cap, char *err, size_t errcap);

@@ -71,6 +71,13 @@ static const char usage[] =
     "  --admin-token-file PATH  the admin address wants 'Authorization: Bearer TOKEN' for\n"
     "                        /status and /metrics, TOKEN being the file's first line (for\n"
     "                        scraping from another host); /healthz stays open\n"
+    "  --console-listen WHERE  the read-only web console (/console/): 'admin' serves it on the\n"
+    "                        admin address (the default), 'off' nowhere, HOST:PORT on an\n"
+    "                        address of its own; never on the task port\n"
+    "  --console-token-file PATH  the console's password (a browser asks for it; scripts send\n"
+    "                        'Authorization: Bearer TOKEN'); the admin token is accepted too\n"
+    "  --console-dir DIR     the console's page (default: console/ beside the build, or the\n"
+    "                        installed copy)\n"
     "  --drain-timeout SEC   on SIGTERM/SIGINT, time to finish calls in flight (default 10)\n"
     "  --config FILE         read options from FILE: one 'name = value' per line, names as the\n"
     "                        flags without '--'; flags on the command line win (default\n"
@@ -216,6 +223,16 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
   }
   if (strcmp(name, "admin-listen") == 0)
     return parse_address(config->admin_host, sizeof config->admin_host, &config->admin_port, value);
+  if (strcmp(name, "console-listen") == 0) {
+    if (strcmp(value, "admin") == 0 || strcmp(value, "off") == 0)
+      return config->console = value[0] == 'a' ? TG_CONSOLE_ON_ADMIN : TG_CONSOLE_OFF, 0;
+    config->console = TG_CONSOLE_OWN_ADDRESS;
+    return parse_address(config->console_host, sizeof config->console_host, &config->console_port, value);
+  }
+  if (strcmp(name, "console-token-file") == 0)
+    return config->console_token_file = value, 0;
+  if (strcmp(name, "console-dir") == 0)
+    return config->console_dir = value, 0;
   if (strcmp(name, "log-format") == 0) {
     if (strcmp(value, "logfmt") && strcmp(value, "json"))
       return -1;

@@ -9,6 +9,8 @@
 #include "upstreams.h"
 
 enum { TG_MAX_LISTEN = 8 }; /* --listen addresses */
+/* Where the console is served (--console-listen). */
+enum { TG_CONSOLE_ON_ADMIN = 0, TG_CONSOLE_OFF = 1, TG_CONSOLE_OWN_ADDRESS = 2 };
 
 typedef struct tg_address_s {
   char host[64];
@@ -57,6 +59,11 @@ typedef struct tg_config_s {
   unsigned upstream_connect_timeout_ms, upstream_reply_timeout_ms;
   int max_connections;
   int workers; /* event-loop threads serving --listen (1: the main thread alone) */
+  int console;                    /* TG_CONSOLE_*: on the admin address, off, or on console_host:port */
+  char console_host[64];
+  int console_port;
+  const char *console_token_file; /* NULL: the console wants the admin token, if there is one */
+  const char *console_dir;        /* NULL: found next to the binary or in the install prefix */
 } tg_config_t;
 
 enum { TG_CLI_RUN = 0, TG_CLI_DONE = 1, TG_CLI_USAGE = -1 };

@@ -18,6 +18,7 @@ enum {
   KEPT_BUFFER_BYTES = 65536, /* an output buffer grown past this is freed once it is sent */
   LINGER_MS = 2000,
   DEFERRED_DEADLINE_MS = 1000, /* once: bytes that came in before a deadline get read first */
+  STREAM_SOCKET_BUFFER = 64 * 1024, /* a console stream's kernel send buffer */
   DEFAULT_HEADER_TIMEOUT_MS = 10000,
   DEFAULT_BODY_TIMEOUT_MS = 30000,
   DEFAULT_IDLE_TIMEOUT_MS = 60000,
@@ -55,9 +56,11 @@ static void destroy(tg_conn_t *conn) {
   server->open_conns--;
   if (server->gateway_open)
     __atomic_sub_fetch(server->gateway_open, 1, __ATOMIC_RELAXED);
-  if (conn->http.waiting && server->routes.on_abandon)
+  if (conn->http.streaming && server->routes.on_stream_closed)
+    server->routes.on_stream_closed(server->routes.console_ctx, &conn->http);
+  else if (conn->http.waiting && server->routes.on_abandon)
     server->routes.on_abandon(server->routes.task_ctx, &conn->http);
-  conn->http.waiting = 0;
+  conn->http.waiting = conn->http.streaming = 0;
   uv_close((uv_handle_t *)&conn->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&conn->deadline, on_handle_closed);
 }
@@ -287,7 +290,8 @@ static void take_bytes(tg_conn_t *conn, const char *data, size_t len) {
 /* The client will send nothing more (EOF, a reset, or TLS's close_notify). */
 static void peer_closed(tg_conn_t *conn, ssize_t nread) {
   size_t pending = conn->out.len + conn->sending.len + conn->wire.len;
-  if (conn->closing || (!conn->http.waiting && conn->backlog.len == 0 && pending == 0) || nread != UV_EOF) {
+  /* A console stream's reader has gone: nothing more is owed to it. */
+  if (conn->closing || conn->http.streaming || (!conn->http.waiting && conn->backlog.len == 0 && pending == 0) || nread != UV_EOF) {
     destroy(conn);
     return;
   }
@@ -373,6 +377,33 @@ static void deliver(tg_http_t *http, const char *reply, size_t len) {
   flush(conn);
 }
 
+/* A console stream's next bytes, under the same bound as any connection's unsent replies: a
+ * client that does not read them is dropped, so it costs at most that much memory. */
+static int push(tg_http_t *http, const char *bytes, size_t len) {
+  tg_conn_t *conn = http->owner;
+  if (!bytes) { /* the console ends the stream: send what is queued, then close */
+    http->waiting = http->streaming = 0;
+    conn->closing = 1;
+    flush(conn);
+    return 0;
+  }
+  if (!conn->stream_tuned) {
+    /* The kernel would otherwise buffer megabytes for a reader that has stalled. */
+    int size = STREAM_SOCKET_BUFFER;
+    uv_send_buffer_size((uv_handle_t *)&conn->tcp, &size);
+    conn->stream_tuned = 1;
+  }
+  size_t unsent = conn->out.len + conn->sending.len + conn->wire.len + len;
+  if (unsent > MAX_PENDING_OUTPUT || unsent > TG_HTTP_STREAM_BOUND || tg_buf_append(&conn->out, bytes, len) < 0) {
+    tg_log(TG_LOG_INFO, "stream_dropped", "client=%s unsent_bytes=%zu", conn->client,
+           conn->out.len + conn->sending.len + conn->wire.len);
+    destroy(conn);
+    return -1;
+  }
+  flush(conn);
+  return uv_is_closing((uv_handle_t *)&conn->tcp) ? -1 : 0;
+}
+
 static void apply_defaults(tg_server_limits_t *limits) {
   if (!limits->header_timeout_ms)
     limits->header_timeout_ms = DEFAULT_HEADER_TIMEOUT_MS;
@@ -422,6 +453,7 @@ int tg_conn_accept(tg_server_t *server) {
   tg_http_init(&conn->http, &server->routes, conn->client);
   conn->http.owner = conn;
   conn->http.deliver = deliver;
+  conn->http.push = push;
   rc = uv_accept((uv_stream_t *)&server->listener, (uv_stream_t *)&conn->tcp);
   if (rc == 0 && server->tls && !(conn->tls = tg_tls_accept(server->tls)))
     rc = UV_ENOMEM;

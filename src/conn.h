@@ -31,6 +31,7 @@ struct tg_conn_s {
   unsigned armed_answered; /* the http.answered count the deadline was armed at */
   int deadline_deferred;   /* the deadline found unread bytes waiting and gave them a turn */
   int draining;            /* close as soon as no request is in progress */
+  int stream_tuned;         /* a console stream's socket buffer has been made small */
   char client[64];
 };
 

@@ -35,6 +35,7 @@ struct tg_call_s {
   tg_handler_t *h;
   tg_http_t *http;     /* the client's connection, or NULL once it is gone */
   tg_call_note_t note; /* method, outcome and id, for the call's log line */
+  tg_event_keys_t keys; /* task, group, port and bin it names, for the console */
   double started;
   tg_script_t *script; /* the generation the call started on (NULL before its first step) */
   /* the request, decoded on arrival (outside the store lock) into the handler's arena */
@@ -194,9 +195,10 @@ static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
   tg_script_set_call(call->script, NULL);
 }
 
-/* One log line and the metrics of a call that has its reply. */
-static void account(const tg_call_note_t *note, double started) {
-  double seconds = tg_monotonic_seconds() - started;
+/* One log line, the metrics and the console's event of a call that has its reply. */
+static void account(tg_handler_t *h, const tg_call_t *call) {
+  const tg_call_note_t *note = &call->note;
+  double seconds = tg_monotonic_seconds() - call->started;
   const char *method = note->method[0] ? note->method : "-";
   const char *outcome = note->outcome[0] ? note->outcome : "ok";
   char fault[48];
@@ -205,6 +207,7 @@ static void account(const tg_call_note_t *note, double started) {
   tg_metrics_call_time(method, seconds);
   if (note->failure[0])
     tg_metrics_rule_failure(method, note->failure);
+  tg_events_record(h->events, note, &call->keys, fault, NULL, seconds);
   if (tg_log_enabled(TG_LOG_INFO)) {
     char sent[2 * sizeof note->sent_method + 8] = ""; /* an unknown method's name, quoted and escaped */
     if (note->sent_method[0]) {
@@ -331,7 +334,7 @@ static void deliver_answered(void *ctx, int committed) {
     tg_call_t *next = call->next;
     if (!committed) /* whatever the rule answered, the client gets nothing: say so */
       snprintf(call->note.outcome, sizeof call->note.outcome, "dropped");
-    account(&call->note, call->started);
+    account(h, call);
     if (call->http) /* a failed commit: the client must never see an acknowledgment */
       call->http->deliver(call->http, committed ? (call->reply.data ? call->reply.data : "") : NULL, call->reply.len);
     free_call(h, call);
@@ -439,6 +442,7 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg
   int json = tg_json_is_likely(body, len);
   call->root =
       json ? tg_json_decode(&h->arena, body, len, &call->why) : decode_xml(h, http->charset, body, len, &call->why);
+  tg_events_keys(call->root, &call->keys);
   call->json = json || (http->json_type && !call->root);
   http->reply_json = call->json;
   call->legacy = http->legacy;
@@ -494,6 +498,7 @@ int tg_handler_init(tg_handler_t *h, tg_script_t *script, tg_store_t *store, tg_
   static pthread_once_t drawn = PTHREAD_ONCE_INIT;
   pthread_once(&drawn, draw_id_prefix);
   memset(h, 0, sizeof *h);
+  h->events = tg_events_attach();
   h->store = store;
   h->upstream = upstream;
   return tg_handler_swap(h, script);

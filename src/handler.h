@@ -6,6 +6,7 @@
 #include "arena.h"
 #include "batch.h"
 #include "buf.h"
+#include "events.h"
 #include "http.h"
 #include "script.h"
 #include "store.h"
@@ -32,6 +33,7 @@ typedef struct tg_handler_s {
   int waiting_count;       /* their number (atomic: /metrics reads it from any worker) */
   tg_call_t *spare;        /* answered calls kept for new requests (handler.c) */
   int spare_count;
+  tg_events_ring_t *events; /* every answered call, for the console (events.h); may be NULL */
 } tg_handler_t;
 
 /* Prepares h to run calls on script against store (the store stays owned by the caller; the

@@ -31,7 +31,7 @@ static const struct endpoint {
 
 /* SCAN_CHUNKS: a chunked body, whose framing framing.c checks ahead of llhttp. */
 enum { SCAN_LINE_START, SCAN_IN_LINE, SCAN_AFTER_CR, SCAN_BODY, SCAN_CHUNKS };
-enum { ROUTE_TASK, ROUTE_HEAD, ROUTE_ADMIN, ROUTE_NOT_FOUND, ROUTE_NOT_ALLOWED, ROUTE_BAD_TYPE };
+enum { ROUTE_TASK, ROUTE_HEAD, ROUTE_ADMIN, ROUTE_CONSOLE, ROUTE_NOT_FOUND, ROUTE_NOT_ALLOWED, ROUTE_BAD_TYPE };
 
 static const char *reason(int status) {
   switch (status) {
@@ -300,12 +300,22 @@ static int route(tg_http_t *h) {
   size_t kept = path_len < sizeof h->path ? path_len : sizeof h->path - 1;
   memcpy(h->path, path, kept);
   h->path[kept] = '\0';
+  size_t query_at = start + path_len; /* the '?', when there is one */
+  size_t query_len = query_at < h->body.len ? h->body.len - query_at - 1 : 0;
+  if (query_len >= sizeof h->query)
+    query_len = 0; /* a cut query could mean something else: none at all */
+  memcpy(h->query, target + h->body.len - query_len, query_len);
+  h->query[query_len] = '\0';
   const struct endpoint *endpoint = h->routes->on_task ? find_endpoint(path, path_len) : NULL;
   h->legacy = endpoint && endpoint->legacy;
   h->interface = endpoint ? endpoint->interface : TG_HTTP_TASK;
   int method = h->parser.method;
+  int reads = method == HTTP_GET || method == HTTP_HEAD;
+  if (!endpoint && reads && h->routes->on_console &&
+      strncmp(h->path, "/console", 8) == 0 && (h->path[8] == '\0' || h->path[8] == '/'))
+    return ROUTE_CONSOLE;
   if (!endpoint)
-    return (method == HTTP_GET || method == HTTP_HEAD) && h->routes->on_admin ? ROUTE_ADMIN : ROUTE_NOT_FOUND;
+    return reads && h->routes->on_admin ? ROUTE_ADMIN : ROUTE_NOT_FOUND;
   if (method == HTTP_HEAD)
     return ROUTE_HEAD;
   if (method != HTTP_POST)
@@ -514,6 +524,28 @@ static void answer_admin(tg_http_t *h, int keep_alive) {
     respond(h->out, status, type, h->reply.data ? h->reply.data : "", h->reply.len, keep_alive, NULL, is_head(h));
 }
 
+/* A console page, JSON view or event stream. A stream's response has no length: it runs until
+ * one side closes the connection, so it is the connection's last. */
+static void answer_console(tg_http_t *h, int keep_alive) {
+  const char *type = "text/plain; charset=utf-8", *headers = NULL;
+  h->reply.len = 0;
+  int status = h->routes->on_console(h->routes->console_ctx, h, &h->reply, &type, &headers);
+  if (status == TG_HTTP_STREAM) {
+    tg_buf_puts(h->out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n");
+    if (headers)
+      tg_buf_puts(h->out, headers);
+    tg_buf_puts(h->out, "Connection: close\r\n\r\n");
+    tg_buf_append(h->out, h->reply.data ? h->reply.data : "", h->reply.len); /* the stream's first bytes */
+    h->waiting = h->streaming = 1;
+    h->waiting_keep_alive = 0;
+  } else if (status != 200) {
+    respond_text(h->out, status, keep_alive, headers);
+  } else {
+    int head = h->parser.method == HTTP_HEAD;
+    respond(h->out, status, type, h->reply.data ? h->reply.data : "", head ? 0 : h->reply.len, keep_alive, headers);
+  }
+}
+
 static void answer(tg_http_t *h, int keep_alive) {
   switch (h->route) {
   case ROUTE_TASK: {
@@ -532,6 +564,7 @@ static void answer(tg_http_t *h, int keep_alive) {
   }
   case ROUTE_HEAD: respond(h->out, 200, XML_TYPE, "", 0, keep_alive, NULL, 1); break;
   case ROUTE_ADMIN: answer_admin(h, keep_alive); break;
+  case ROUTE_CONSOLE: answer_console(h, keep_alive); break;
   case ROUTE_NOT_ALLOWED: refuse(h, h->out, 405, keep_alive, "Allow: POST, HEAD\r\n"); break;
   case ROUTE_BAD_TYPE: refuse(h, h->out, 415, keep_alive, NULL); break;
   default: refuse(h, h->out, 404, keep_alive, NULL);

@@ -39,18 +39,41 @@ enum { TG_HTTP_MORE = 0, TG_HTTP_CLOSE = 1, TG_HTTP_WAIT = 2, TG_HTTP_FULL = 3 }
 typedef int (*tg_http_admin_fn)(void *ctx, const char *path, const char *authorization, tg_buf_t *body,
                                 const char **content_type);
 
+/* Answers GET (and HEAD) on /console and below (h->path, h->query and h->authorization say
+ * what is asked): fills body, *content_type and *headers (extra header lines, each ending in
+ * CRLF, or NULL) and returns the HTTP status; or returns TG_HTTP_STREAM to keep the response
+ * open as a server-sent-events stream: its header goes out now, its bytes through h->push. */
+typedef int (*tg_http_console_fn)(void *ctx, tg_http_t *h, tg_buf_t *body, const char **content_type,
+                                  const char **headers);
+/* Tells the console that the client of a stream is gone (h is about to be freed). */
+typedef void (*tg_http_stream_closed_fn)(void *ctx, tg_http_t *h);
+/* Set by the connection: sends a stream's next bytes, or with bytes NULL ends the stream (the
+ * console then forgets h itself). A client whose unsent bytes would pass the connection's output
+ * bound is not reading: it is dropped. Returns 0, or -1 when the connection is gone. */
+typedef int (*tg_http_push_fn)(tg_http_t *h, const char *bytes, size_t len);
+
+enum {
+  TG_HTTP_STREAM = 2,                /* not an HTTP status: see tg_http_console_fn */
+  TG_HTTP_STREAM_BOUND = 256 * 1024, /* a stream's unsent bytes; past this its client is dropped */
+};
+
 typedef struct tg_http_routes_s {
   tg_http_task_fn on_task;
   tg_http_abandon_fn on_abandon;
   void *task_ctx;
   tg_http_admin_fn on_admin; /* may be NULL: every other path is then 404 */
   void *admin_ctx;
+  tg_http_console_fn on_console; /* may be NULL: /console is then like any other path */
+  tg_http_stream_closed_fn on_stream_closed;
+  void *console_ctx;
 } tg_http_routes_t;
 
 struct tg_http_s {
   llhttp_t parser;
   const tg_http_routes_t *routes;
   tg_http_deliver_fn deliver; /* the connection's; the task handler calls it for late replies */
+  tg_http_push_fn push;       /* the connection's; the console sends a stream's bytes with it */
+  int streaming;              /* the response is a console stream, open until one side ends it */
   void *owner;                /* the connection */
   int waiting;                /* a task call of this connection answers later */
   int waiting_keep_alive;
@@ -90,6 +113,7 @@ struct tg_http_s {
   int headers_done;
   char authorization[128]; /* the Authorization header, "" when absent; for the admin views */
   char path[256];          /* the request path (without query), cut at 255 bytes */
+  char query[512];         /* what follows its '?' ("" for none); cut to "" when longer */
   tg_buf_t reply;
 };
 

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "commands.h"
+#include "console.h"
 #include "handler.h"
 #include "instance.h"
 #include "listeners.h"
@@ -32,6 +33,8 @@ typedef struct gateway_s {
   uv_loop_t *loop;
   tg_listeners_t listeners; /* --listen, one or more */
   tg_server_t admin_server; /* --admin-listen: /status, /metrics, /healthz */
+  tg_console_t *console;      /* the web console, or NULL (--console-listen off) */
+  tg_server_t console_server; /* --console-listen HOST:PORT: the console's own address */
   tg_reload_t reload;
   tg_admin_t admin;
   tg_handler_t *handler;
@@ -48,11 +51,13 @@ typedef struct gateway_s {
   tg_tls_context_t *const *tls; /* per --listen address: its certificate, or NULL */
 } gateway_t;
 
-/* The runtime lives in lua/ beside the build directory when run from a checkout, else in the
- * installed data directory. */
-static const char *find_runtime(const tg_config_t *config, char *path, size_t cap) {
-  if (config->runtime_dir)
-    return config->runtime_dir;
+/* A directory the gateway ships: given by a flag, else beside the build directory when run
+ * from a checkout (the first of beside[]), else under an install's prefix, else where the
+ * install put it. probe is a file it must hold. */
+static const char *find_shipped(const char *given, const char *const beside[2], const char *probe,
+                                const char *installed, char *path, size_t cap) {
+  if (given)
+    return given;
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) {
@@ -60,18 +65,28 @@ static const char *find_runtime(const tg_config_t *config, char *path, size_t ca
     char *slash = strrchr(exe, '/');
     if (slash) {
       *slash = '\0';
-      /* A checkout (build/taskgate beside lua/), or an install under any prefix. */
-      static const char *const beside[] = {"%s/../lua", "%s/../share/taskgate/lua"};
       for (int i = 0; i < 2; i++) {
         snprintf(path, cap, beside[i], exe);
-        char probe[PATH_MAX + 96];
-        snprintf(probe, sizeof probe, "%s/taskgate/host.lua", path);
-        if (access(probe, R_OK) == 0)
+        char found[PATH_MAX + 96];
+        snprintf(found, sizeof found, "%s/%s", path, probe);
+        if (access(found, R_OK) == 0)
           return path;
       }
     }
   }
-  return TG_RUNTIME_INSTALL_DIR;
+  return installed;
+}
+
+/* The Lua runtime: lua/ in a checkout (build/taskgate beside it), or an install's. */
+static const char *find_runtime(const tg_config_t *config, char *path, size_t cap) {
+  static const char *const beside[] = {"%s/../lua", "%s/../share/taskgate/lua"};
+  return find_shipped(config->runtime_dir, beside, "taskgate/host.lua", TG_RUNTIME_INSTALL_DIR, path, cap);
+}
+
+/* The console's page: console/ in a checkout, or an install's. */
+static const char *find_console(const tg_config_t *config, char *path, size_t cap) {
+  static const char *const beside[] = {"%s/../console", "%s/../share/taskgate/console"};
+  return find_shipped(config->console_dir, beside, "index.html", TG_CONSOLE_INSTALL_DIR, path, cap);
 }
 
 /* The drain is over: nothing is in flight, or the deadline passed. Closes what keeps the loop
@@ -80,6 +95,8 @@ static void finish_drain(gateway_t *gw) {
   uv_timer_stop(&gw->drain_check);
   uv_timer_stop(&gw->drain_deadline);
   tg_server_close(&gw->admin_server);
+  if (gw->console_server.listening)
+    tg_server_close(&gw->console_server);
   tg_upstreams_probe_stop(gw->admin.upstreams);
   tg_outbox_stop(gw->admin.outbox); /* a delivery in flight stays pending: at least once */
   if (gw->handler->upstream)
@@ -121,6 +138,7 @@ static void on_stop_signal(uv_signal_t *signal, int signum) {
   sd_notify(0, "STOPPING=1");
   tg_log(TG_LOG_INFO, "draining", "signal=%d open_connections=%d waiting_calls=%d", signum,
          __atomic_load_n(&gw->open_conns, __ATOMIC_RELAXED), tg_handler_waiting(gw->handler));
+  tg_console_stop(gw->console); /* its streams never end by themselves */
   tg_workers_drain(&gw->workers);
   tg_listeners_drain(&gw->listeners);
   tg_reload_stop(&gw->reload);
@@ -198,6 +216,11 @@ static int listen_admin(gateway_t *gw, const tg_config_t *config, const tg_serve
     return -1;
   }
   gw->admin_server.routes = (tg_http_routes_t){.on_admin = tg_admin_answer, .admin_ctx = &gw->admin};
+  if (gw->console && config->console == TG_CONSOLE_ON_ADMIN) {
+    gw->admin_server.routes.on_console = tg_console_answer;
+    gw->admin_server.routes.on_stream_closed = tg_console_stream_closed;
+    gw->admin_server.routes.console_ctx = gw->console;
+  }
   gw->admin_server.limits = *limits;
   int rc = tg_server_listen(&gw->admin_server, gw->loop, config->admin_host, config->admin_port);
   if (rc < 0)
@@ -206,14 +229,62 @@ static int listen_admin(gateway_t *gw, const tg_config_t *config, const tg_serve
   return rc;
 }
 
+/* Starts the console (unless --console-listen off) and, for --console-listen HOST:PORT, its own
+ * address, which answers the console and /healthz. */
+static int start_console(gateway_t *gw, const tg_config_t *config, const tg_server_limits_t *limits) {
+  char err[512], path[PATH_MAX + 32], token[TG_ADMIN_TOKEN_MAX + 1] = "";
+  if (config->console == TG_CONSOLE_OFF)
+    return 0;
+  if (config->console_token_file &&
+      tg_admin_token_load(config->console_token_file, token, sizeof token, err, sizeof err) < 0) {
+    fprintf(stderr, "taskgate: console: %s\n", err);
+    return -1;
+  }
+  gw->console = tg_console_new(gw->loop, &gw->admin, find_console(config, path, sizeof path), TG_CHARTJS_PATH, token,
+                               err, sizeof err);
+  if (!gw->console) {
+    fprintf(stderr, "taskgate: %s (or --console-listen off)\n", err);
+    return -1;
+  }
+  if (config->console != TG_CONSOLE_OWN_ADDRESS)
+    return 0;
+  gw->console_server.routes = (tg_http_routes_t){.on_admin = tg_admin_public,
+                                                 .admin_ctx = &gw->admin,
+                                                 .on_console = tg_console_answer,
+                                                 .on_stream_closed = tg_console_stream_closed,
+                                                 .console_ctx = gw->console};
+  gw->console_server.limits = *limits;
+  int rc = tg_server_listen(&gw->console_server, gw->loop, config->console_host, config->console_port);
+  if (rc < 0)
+    fprintf(stderr, "taskgate: cannot listen on %s:%d (console-listen): %s\n", config->console_host,
+            config->console_port, uv_strerror(rc));
+  return rc;
+}
+
+static int is_loopback(const char *host) { return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0; }
+
+/* Says where the console is, and warns when anyone who reaches it may read it. */
+static void announce_console(gateway_t *gw, const tg_config_t *config) {
+  if (!gw->console)
+    return;
+  int own = config->console == TG_CONSOLE_OWN_ADDRESS;
+  const char *address = own ? gw->console_server.address : gw->admin_server.address;
+  printf("console on http://%s/console/\n", address);
+  fflush(stdout);
+  if (!is_loopback(own ? config->console_host : config->admin_host) && !gw->admin.token[0] &&
+      !config->console_token_file)
+    tg_log(TG_LOG_WARN, "console_open",
+           "console=%s hint=\"anyone who reaches this address sees the console: set console-token-file\"", address);
+}
+
 /* Writes where the gateway serves, for people and for the specs that started it on port 0. */
 static void announce(gateway_t *gw, const tg_config_t *config) {
   char addresses[TG_MAX_LISTEN * 84];
   tg_listeners_describe(&gw->listeners, " ", addresses, sizeof addresses);
   printf("listening on %s\nadmin listening on %s\n", addresses, gw->admin_server.address);
   fflush(stdout);
-  int loopback = strncmp(config->admin_host, "127.", 4) == 0 || strcmp(config->admin_host, "::1") == 0;
-  if (!loopback && !gw->admin.token[0])
+  announce_console(gw, config);
+  if (!is_loopback(config->admin_host) && !gw->admin.token[0])
     tg_log(TG_LOG_WARN, "admin_open",
            "admin=%s hint=\"status and metrics answer anyone who reaches this address: "
            "set admin-token-file\"",
@@ -291,7 +362,11 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
     tg_pidfile_release(&pid_file);
     return 1;
   }
-  if (start_workers(&gw, config, script_config, &like) < 0 || listen_admin(&gw, config, &like.limits) < 0) {
+  if (start_workers(&gw, config, script_config, &like) < 0 || start_console(&gw, config, &like.limits) < 0 ||
+      listen_admin(&gw, config, &like.limits) < 0) {
+    tg_console_free(gw.console);
+    if (gw.console_server.listening)
+      tg_server_close(&gw.console_server);
     tg_workers_abort(&gw.workers);
     tg_workers_join(&gw.workers);
     tg_listeners_close(&gw.listeners);
@@ -316,6 +391,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   if (config->outbox.target_count && !(gw.admin.outbox = tg_outbox_start(gw.loop, store, handler->upstream, &config->outbox)))
     tg_log(TG_LOG_ERROR, "outbox_failed", "reason=\"out of memory\"");
   uv_run(gw.loop, UV_RUN_DEFAULT);
+  tg_console_free(gw.console);
   close_signals(&gw);
   uv_close((uv_handle_t *)&gw.drain_check, NULL);
   uv_close((uv_handle_t *)&gw.drain_deadline, NULL);

@@ -45,6 +45,14 @@ static void remember_files(tg_reload_t *reload, tg_script_t *script) {
   tg_buf_free(&files);
 }
 
+static void remember(tg_reload_t *reload, double ms, const char *error) {
+  tg_reload_entry_t *entry = &reload->history[reload->history_count++ % TG_RELOAD_HISTORY];
+  *entry =
+      (tg_reload_entry_t){.time = reload->last_time, .ms = ms, .generation = reload->generation, .ok = reload->last_ok};
+  snprintf(entry->trigger, sizeof entry->trigger, "%s", reload->last_trigger);
+  snprintf(entry->error, sizeof entry->error, "%s", error);
+}
+
 int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handlers, int handler_count,
                     const tg_script_config_t *config) {
   reload->loop = loop;
@@ -55,6 +63,7 @@ int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handler
   reload->last_ok = 1;
   reload->last_time = tg_wall_seconds();
   snprintf(reload->last_trigger, sizeof reload->last_trigger, "start");
+  remember(reload, 0, "");
   tg_store_lock(config->store);
   remember_files(reload, handlers[0]->script);
   tg_store_unlock(config->store);
@@ -138,6 +147,7 @@ int tg_reload_now(tg_reload_t *reload, const char *trigger) {
     reload->failed++;
     reload->last_ok = 0;
     snprintf(reload->last_error, sizeof reload->last_error, "%s", err);
+    remember(reload, (tg_monotonic_seconds() - started) * 1000, err);
     char quoted[2200];
     tg_log_quote(quoted, sizeof quoted, err, strlen(err));
     tg_log(TG_LOG_ERROR, "reload_failed", "trigger=%s generation=%u kept=old error=%s", trigger, reload->generation,
@@ -151,6 +161,7 @@ int tg_reload_now(tg_reload_t *reload, const char *trigger) {
   reload->last_ok = 1;
   reload->last_error[0] = '\0';
   remember_files(reload, next);
+  remember(reload, (tg_monotonic_seconds() - started) * 1000, "");
   tg_store_unlock(reload->config.store);
   tg_log(TG_LOG_INFO, "reloaded", "trigger=%s generation=%u ms=%.1f", trigger, reload->generation,
          (tg_monotonic_seconds() - started) * 1000);
@@ -169,6 +180,21 @@ static void json_string(tg_buf_t *out, const char *s) {
       tg_buf_append(out, s, 1);
   }
   tg_buf_puts(out, "\"");
+}
+
+void tg_reload_history_json(const tg_reload_t *reload, tg_buf_t *out) {
+  tg_buf_puts(out, "[");
+  unsigned kept = reload->history_count < TG_RELOAD_HISTORY ? reload->history_count : TG_RELOAD_HISTORY;
+  for (unsigned i = 0; i < kept; i++) {
+    const tg_reload_entry_t *entry = &reload->history[(reload->history_count - 1 - i) % TG_RELOAD_HISTORY];
+    tg_buf_printf(out, "%s{\"time\":%.3f,\"ms\":%.1f,\"generation\":%u,\"ok\":%s,\"trigger\":", i ? "," : "",
+                  entry->time, entry->ms, entry->generation, entry->ok ? "true" : "false");
+    json_string(out, entry->trigger);
+    tg_buf_puts(out, ",\"error\":");
+    json_string(out, entry->error);
+    tg_buf_puts(out, "}");
+  }
+  tg_buf_puts(out, "]");
 }
 
 void tg_reload_status_json(const tg_reload_t *reload, tg_buf_t *out) {

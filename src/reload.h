@@ -10,6 +10,17 @@
 #include "script.h"
 
 enum { TG_RELOAD_MAX_HANDLERS = 64 }; /* --workers at most */
+enum { TG_RELOAD_HISTORY = 20 };      /* reloads remembered for the console */
+
+/* One reload (or the start), as the console's rules view lists it. */
+typedef struct tg_reload_entry_s {
+  double time;         /* seconds since the epoch */
+  double ms;           /* how long it took */
+  unsigned generation; /* the generation serving afterwards */
+  int ok;
+  char trigger[32];
+  char error[1024]; /* file:line and message when it failed */
+} tg_reload_entry_t;
 
 typedef struct tg_reload_s {
   uv_loop_t *loop;
@@ -27,7 +38,9 @@ typedef struct tg_reload_s {
   double last_time; /* seconds since the epoch */
   char last_trigger[32];
   char last_error[2048];
-  char files_json[16384]; /* the current generation's files and hashes */
+  char files_json[16384];                       /* the current generation's files and hashes */
+  tg_reload_entry_t history[TG_RELOAD_HISTORY]; /* the newest at (history_count - 1) % TG_RELOAD_HISTORY */
+  unsigned history_count;                       /* reloads ever recorded, the start included */
 } tg_reload_t;
 
 /* Starts watching config->rules_dir; the handlers already run generation 1. Returns 0 or a
@@ -38,6 +51,9 @@ int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handler
  * trigger names the cause for the log. Holds the store lock throughout, so no worker runs a
  * call meanwhile. Returns 0 when the new rules serve, -1 when the old ones keep serving. */
 int tg_reload_now(tg_reload_t *reload, const char *trigger);
+/* Appends the last TG_RELOAD_HISTORY reloads, newest first, as a JSON array of {time, ms,
+ * generation, ok, trigger, error}. */
+void tg_reload_history_json(const tg_reload_t *reload, tg_buf_t *out);
 /* Appends the reload state as a JSON object. */
 void tg_reload_status_json(const tg_reload_t *reload, tg_buf_t *out);
 /* Stops watching; the handles close on the next loop turn. */

@@ -41,6 +41,9 @@ struct tg_store_s {
   tg_store_health_t health;
 };
 
+/* SQLite's clock in seconds since the epoch, with the fraction. */
+#define NOW_EPOCH "((julianday('now') - 2440587.5) * 86400.0)"
+
 /* Each entry moves the schema from version i to i+1; never edit an entry once released. */
 static const char *const migrations[] = {
     "CREATE TABLE taskgroup ("
@@ -237,6 +240,29 @@ static const char *const migrations[] = {
     /* 11: what /healthz writes to learn whether a store that failed a commit takes writes again. */
     ("CREATE TABLE write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);"
      "INSERT INTO write_probe VALUES (1, 0);"),
+
+    /* 12: every port ever opened, for the console's ports view: its last mode, when it opened
+     * and closed (epoch seconds) and since when its bin has been open. Kept by triggers on the
+     * port table, whatever statement changes it; a closed port keeps its row. */
+    "CREATE TABLE IF NOT EXISTS port_seen ("
+    "  port_id INTEGER PRIMARY KEY,"
+    "  port_mode TEXT,"
+    "  opened REAL,"
+    "  closed REAL,"
+    "  bin_opened REAL);"
+    "INSERT OR IGNORE INTO port_seen (port_id, port_mode, opened, bin_opened)"
+    "  SELECT port_id, port_mode, " NOW_EPOCH ", CASE WHEN bin_id IS NULL THEN NULL ELSE " NOW_EPOCH " END FROM port;"
+    "CREATE TRIGGER IF NOT EXISTS port_seen_opened AFTER INSERT ON port BEGIN"
+    "  INSERT INTO port_seen (port_id, port_mode, opened) VALUES (NEW.port_id, NEW.port_mode, " NOW_EPOCH ")"
+    "    ON CONFLICT (port_id) DO UPDATE SET port_mode = excluded.port_mode, opened = excluded.opened,"
+    "    closed = NULL, bin_opened = NULL; END;"
+    "CREATE TRIGGER IF NOT EXISTS port_seen_mode AFTER UPDATE OF port_mode ON port BEGIN"
+    "  UPDATE port_seen SET port_mode = NEW.port_mode WHERE port_id = NEW.port_id; END;"
+    "CREATE TRIGGER IF NOT EXISTS port_seen_bin AFTER UPDATE OF bin_id ON port WHEN OLD.bin_id IS NOT NEW.bin_id BEGIN"
+    "  UPDATE port_seen SET bin_opened = CASE WHEN NEW.bin_id IS NULL THEN NULL ELSE " NOW_EPOCH " END"
+    "    WHERE port_id = NEW.port_id; END;"
+    "CREATE TRIGGER IF NOT EXISTS port_seen_closed AFTER DELETE ON port BEGIN"
+    "  UPDATE port_seen SET closed = " NOW_EPOCH ", bin_opened = NULL WHERE port_id = OLD.port_id; END;",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {

@@ -34,7 +34,9 @@ local SELF_CHECK_TIME = 1704283200
 local function self_check(check, path)
   local began, why = db.begin_turn()
   if not began then return string.format("%s: cannot open a transaction: %s", path, why) end
+  local calls = 0
   local function call(name, params, interface)
+    calls = calls + 1
     -- a local client, as an operator testing by hand; interface "bin" calls the bin endpoint
     return dispatch.handle({ name = name, params = params or {}, client = "127.0.0.1", interface = interface })
   end
@@ -44,6 +46,7 @@ local function self_check(check, path)
   clock.source = source
   db.abort_turn()
   if not ok then return string.format("self-check failed: %s", tostring(err)) end
+  M.self_check_report = { present = true, ok = true, calls = calls, path = path, time = sys.now() }
 end
 
 --- Loads every rules/*.lua file: the file name (less .lua) is the method it answers; a file
@@ -83,6 +86,12 @@ function M.load(rules_dir)
   M.files = files
   sys.set_fault_names(require "taskgate.faults") -- names in the calls' log lines and metrics
   return true
+end
+
+--- A console view of the store as JSON text (taskgate.console): "ports", "queue", "search",
+--- "audit" or "self_check"; query is the request's query string.
+function M.console(view, query)
+  return require("taskgate.console").view(view, query)
 end
 
 --- The loaded files as JSON: [{"name":..,"path":..,"sha256":..}, ...].

@@ -55,7 +55,8 @@ end
 -- order: earliest req_time, lowest priority, lower taskgroup_id. The start_time is checked
 -- again from the index entry, so a clock set back never serves a group early.
 local READY = "suspended = 0 AND selected_by IS NULL AND waits = 0 AND (start_epoch IS NULL OR start_epoch <= ?)"
-local PICKING_ORDER = " ORDER BY req_epoch, priority, taskgroup_id LIMIT 1"
+local ORDER = " ORDER BY req_epoch, priority, taskgroup_id"
+local PICKING_ORDER = ORDER .. " LIMIT 1"
 -- The first group in picking order, for a port that selects every category.
 local NEXT_GROUP = "SELECT taskgroup_id, req_epoch FROM taskgroup INDEXED BY taskgroup_ready_any WHERE " .. READY .. PICKING_ORDER
 -- The first group of each category the port selects (one index look-up each); the earliest of
@@ -117,6 +118,56 @@ end
 function M.shipment_exists(shipment)
   return db.row("SELECT 1 AS found FROM taskgroup INDEXED BY taskgroup_by_shipment WHERE shipment = ? LIMIT 1",
     shipment) ~= nil
+end
+
+-- What the console lists of a queue: the same indexes and conditions as the picks above, more
+-- than one entry at a time.
+local QUEUED = "taskgroup_id, category, req_time, req_epoch, priority, start_time, start_epoch"
+local CATEGORY_QUEUE = "SELECT " .. QUEUED .. " FROM taskgroup INDEXED BY taskgroup_ready WHERE category = ? AND "
+  .. READY .. ORDER .. " LIMIT ?"
+local ANY_QUEUE = "SELECT " .. QUEUED .. " FROM taskgroup INDEXED BY taskgroup_ready_any WHERE " .. READY .. ORDER
+  .. " LIMIT ?"
+-- The groups next_task would promote before it picks (PROMOTE's own selection).
+local DUE = "SELECT " .. QUEUED .. ", suspended, selected_by FROM taskgroup INDEXED BY taskgroup_waiting "
+  .. "WHERE waits = 1 AND start_epoch <= ? ORDER BY start_epoch LIMIT ?"
+local NEXT_CATEGORY = "SELECT min(category) AS category FROM taskgroup INDEXED BY taskgroup_ready "
+  .. "WHERE category > ? AND suspended = 0 AND selected_by IS NULL AND waits = 0"
+
+--- The groups a port selecting `category` (nil: a port of any category) would pick at `now`,
+--- in picking order, at most `limit`: what next_task would answer again and again if each pick
+--- were taken away. The groups whose start_time has come, which next_task would promote first,
+--- are merged in. Changes nothing.
+function M.queue(category, now, limit)
+  local groups = category and db.rows(CATEGORY_QUEUE, category, now, limit) or db.rows(ANY_QUEUE, now, limit)
+  local due = db.rows(DUE, now, PROMOTED_AT_ONCE)
+  if #due == 0 then return groups end
+  for _, group in ipairs(due) do
+    if group.suspended == 0 and group.selected_by == nil and (category == nil or group.category == category) then
+      group.suspended, group.selected_by = nil, nil
+      groups[#groups + 1] = group
+    end
+  end
+  table.sort(groups, earlier)
+  for i = #groups, limit + 1, -1 do groups[i] = nil end
+  return groups
+end
+
+--- The categories that have a group to pick (at most `limit`, in order), the due ones included.
+function M.queued_categories(now, limit)
+  local categories, seen, after = {}, {}, math.mininteger
+  while #categories < limit do
+    local row = db.row(NEXT_CATEGORY, after)
+    if not row or row.category == nil then break end
+    categories[#categories + 1], seen[row.category], after = row.category, true, row.category
+  end
+  for _, group in ipairs(db.rows(DUE, now, PROMOTED_AT_ONCE)) do
+    if #categories >= limit then break end
+    if group.suspended == 0 and group.selected_by == nil and not seen[group.category] then
+      categories[#categories + 1], seen[group.category] = group.category, true
+    end
+  end
+  table.sort(categories)
+  return categories
 end
 
 --- The first task of a group that no port has open, or nil.

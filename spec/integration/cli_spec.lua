@@ -34,7 +34,8 @@ describe("taskgate command line", function()
   it("prints the bound addresses when asked for port 0", function()
     local gw = gateway.start()
     assert.is_true(gw.port > 0)
-    assert.matches("^listening on 127%.0%.0%.1:%d+\nadmin listening on 127%.0%.0%.1:%d+\n$", gateway.read_file(gw.out))
+    assert.matches("^listening on 127%.0%.0%.1:%d+\nadmin listening on 127%.0%.0%.1:(%d+)\n"
+      .. "console on http://127%.0%.0%.1:%d+/console/\n$", gateway.read_file(gw.out))
     gw:stop()
   end)
 

@@ -97,6 +97,7 @@ describe("single-valued options", function()
     ["upstream-ca"] = "/dev/null", ["upstream-cert"] = "/dev/null", ["upstream-key"] = "/dev/null",
     ["log-file"] = "x.log", ["upstream-probe-interval"] = "2", ["outbox-retry-max"] = "5",
     ["outbox-dead-after"] = "60",
+    ["console-listen"] = "off", ["console-token-file"] = "token", ["console-dir"] = "console",
   }
 
   -- --tls-cert and --tls-key come once per --listen (spec/integration/tls_spec.lua), and

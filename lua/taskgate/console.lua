@@ -1,0 +1,228 @@
+-- taskgate.console: what the web console shows of the store, as JSON text: every port ever
+-- opened, the queues in picking order, a task, group or bin looked up, and the audit history of
+-- one of them. Read-only. Each answer is bounded whatever the store holds: a few index look-ups
+-- per listed row, and at most AUDIT_SCAN audit records read.
+
+local clock = require "taskgate.clock"
+local db = require "taskgate.db"
+local json = require "taskgate.json"
+local ports = require "taskgate.ports"
+
+local M = {}
+
+local MAX_PORTS = 1000        -- ports listed
+local MAX_CATEGORIES = 50     -- queues listed
+local DEFAULT_QUEUE, MAX_QUEUE = 20, 100
+local MAX_AHEAD = 1000        -- a group's place in its queue is counted up to this
+local AUDIT_SCAN = 20000      -- the newest audit records an audit search reads
+local DEFAULT_AUDIT, MAX_AUDIT = 100, 500
+local MAX_LISTED = 100        -- tasks of a group, tasks in a bin
+
+-- The query string's values, %XX and + decoded.
+local function parse_query(query)
+  local values = {}
+  for name, value in (query or ""):gmatch("([^&=]+)=([^&]*)") do
+    values[name] = value:gsub("+", " "):gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end)
+  end
+  return values
+end
+
+-- An id from the query: a whole number, or nil.
+local function id(text)
+  local n = text and text:match("^%-?%d+$") and math.tointeger(tonumber(text))
+  return n
+end
+
+local function bounded(text, default, max)
+  local n = id(text) or default
+  return (n < 1 or n > max) and default or n
+end
+
+-- JSON text of an array; json.encode would write an empty one as {}.
+local function array(items)
+  local parts = {}
+  for i, item in ipairs(items) do parts[i] = json.encode(item) end
+  return "[" .. table.concat(parts, ",") .. "]"
+end
+
+-- JSON text of a record (a table with at least one field) with one more field, `name`, whose
+-- value is JSON text already.
+local function extend(record, name, text)
+  return json.encode(record):sub(1, -2) .. "," .. json.encode(name) .. ":" .. text .. "}"
+end
+
+-- JSON text of an object whose values are JSON text already: fields is a list of {name, text}.
+local function object(fields)
+  local parts = {}
+  for i, field in ipairs(fields) do parts[i] = json.encode(field[1]) .. ":" .. field[2] end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+--- Every port ever opened (MAX_PORTS at most, by id): open or closed, its mode and select, the
+--- bin it has open with its task and group, and when it opened, closed and opened its bin.
+function M.ports()
+  local categories = {}
+  for _, row in ipairs(db.rows("SELECT port_id, category FROM port_category ORDER BY port_id, category LIMIT ?",
+    MAX_PORTS * 10)) do
+    categories[row.port_id] = categories[row.port_id] or {}
+    table.insert(categories[row.port_id], row.category)
+  end
+  local list = {}
+  for _, row in ipairs(db.rows("SELECT s.port_id, s.port_mode AS last_mode, s.opened, s.closed, s.bin_opened, "
+    .. "p.port_id AS open_id, p.port_mode, p.task_id, p.bin_id, t.taskgroup_id FROM port_seen s "
+    .. "LEFT JOIN port p ON p.port_id = s.port_id LEFT JOIN task t ON t.task_id = p.task_id "
+    .. "ORDER BY s.port_id LIMIT ?", MAX_PORTS)) do
+    list[#list + 1] = {
+      port_id = row.port_id, open = row.open_id ~= nil, port_mode = row.port_mode or row.last_mode,
+      opened = row.opened, closed = row.closed, bin_opened = row.bin_opened, bin_id = row.bin_id,
+      task_id = row.task_id, taskgroup_id = row.taskgroup_id,
+    }
+    list[#list] = extend(list[#list], "categories", array(categories[row.port_id] or {}))
+  end
+  return "[" .. table.concat(list, ",") .. "]"
+end
+
+-- A queue's groups with the task openbin would open of each: its lowest task that no port has.
+local function with_first_tasks(groups)
+  for _, group in ipairs(groups) do
+    local task = ports.first_task_of_group(group.taskgroup_id)
+    group.task_id, group.bin_id = task and task.task_id, task and task.bin_id
+    group.req_epoch, group.start_epoch = nil, nil
+  end
+  return groups
+end
+
+-- Groups listed apart from the queues (sql with its values): when filtered by category, from at
+-- most AUDIT_SCAN index entries (the filter is applied after that bounded read).
+local function apart(sql, values, category, limit)
+  local all = { table.unpack(values) }
+  all[#all + 1], all[#all + 2], all[#all + 3] = category and 1 or 0, category or 0, limit
+  local rows = db.rows("SELECT taskgroup_id, category, req_time, priority, start_time FROM (" .. sql
+    .. " LIMIT " .. AUDIT_SCAN .. ") WHERE ? = 0 OR category = ? LIMIT ?", table.unpack(all, 1, #values + 3))
+  return array(rows)
+end
+
+--- The queues: for each category with a group to pick (or the one asked for), the groups a port
+--- selecting it would pick next, in order, with the task it would open; the order of a port
+--- of any category; and the suspended groups and those whose start_time lies ahead, apart.
+function M.queue(query)
+  local q = parse_query(query)
+  local now, limit, category = clock.now(), bounded(q.limit, DEFAULT_QUEUE, MAX_QUEUE), id(q.category)
+  local categories = category and { category } or ports.queued_categories(now, MAX_CATEGORIES)
+  local queues = {}
+  for i, c in ipairs(categories) do
+    queues[i] = object({ { "category", json.encode(c) }, { "groups", array(with_first_tasks(ports.queue(c, now, limit))) } })
+  end
+  return object({
+    { "now", json.encode(now) },
+    { "limit", json.encode(limit) },
+    { "categories", "[" .. table.concat(queues, ",") .. "]" },
+    { "any", array(category and {} or with_first_tasks(ports.queue(nil, now, limit))) },
+    { "suspended", apart("SELECT * FROM taskgroup INDEXED BY taskgroup_by_suspended WHERE suspended = 1", {},
+      category, limit) },
+    { "future", apart("SELECT * FROM taskgroup INDEXED BY taskgroup_waiting WHERE waits = 1 AND start_epoch > ? "
+      .. "ORDER BY start_epoch", { now }, category, limit) },
+  })
+end
+
+-- Where a group stands: selected by a port, suspended, waiting for its start_time, or queued,
+-- with the number of groups ahead of it in its category's queue (up to MAX_AHEAD).
+local function standing(group, now)
+  if group.selected_by then return { state = "selected", port_id = group.selected_by } end
+  if group.suspended == 1 then return { state = "suspended" } end
+  if group.start_epoch and group.start_epoch > now then return { state = "waiting", start_time = group.start_time } end
+  local ahead = db.row("SELECT count(*) AS n FROM (SELECT 1 FROM taskgroup INDEXED BY taskgroup_ready "
+    .. "WHERE category = ? AND suspended = 0 AND selected_by IS NULL AND waits = 0 "
+    .. "AND (start_epoch IS NULL OR start_epoch <= ?) AND (req_epoch, priority, taskgroup_id) < (?, ?, ?) LIMIT ?)",
+    group.category, now, group.req_epoch, group.priority, group.taskgroup_id, MAX_AHEAD).n
+  return { state = "queued", ahead = ahead, ahead_capped = ahead >= MAX_AHEAD }
+end
+
+local GROUP = "SELECT taskgroup_id, shipment, category, req_time, req_epoch, priority, start_time, start_epoch, "
+  .. "suspended, selected_by FROM taskgroup WHERE taskgroup_id = ?"
+local TASKS_OF_GROUP = 'SELECT task_id, bin_id, item, "order", port_id FROM task WHERE taskgroup_id = ? ORDER BY task_id LIMIT ?'
+
+local function describe_group(taskgroup_id, now)
+  local group = db.row(GROUP, taskgroup_id)
+  if not group then return nil end
+  group.standing = standing(group, now)
+  group.tasks = db.rows(TASKS_OF_GROUP, taskgroup_id, MAX_LISTED)
+  group.req_epoch, group.start_epoch, group.suspended = nil, nil, group.suspended == 1
+  return group
+end
+
+--- A task (task=), group (group=) or bin (bin=) as the store has it now, and where it stands:
+--- selected by a port, suspended, waiting, or queued with the number of groups ahead of it.
+function M.search(query)
+  local q = parse_query(query)
+  local now = clock.now()
+  local task_id, taskgroup_id, bin_id = id(q.task), id(q.group), id(q.bin)
+  local fields = { { "now", json.encode(now) } }
+  if task_id then
+    local task = db.row('SELECT task_id, taskgroup_id, bin_id, item, "order", estpicktime, port_id FROM task '
+      .. "WHERE task_id = ?", task_id)
+    fields[#fields + 1] = { "task", task and json.encode(task) or "null" }
+    taskgroup_id = taskgroup_id or (task and task.taskgroup_id)
+  end
+  if taskgroup_id then
+    local group = describe_group(taskgroup_id, now)
+    local tasks = group and group.tasks
+    if group then group.tasks = nil end
+    fields[#fields + 1] = { "group", group and extend(group, "tasks", array(tasks)) or "null" }
+  end
+  if bin_id then
+    local bin = db.row("SELECT bin_id, bin_mode, port_id, content FROM bin WHERE bin_id = ?", bin_id) or { bin_id = bin_id }
+    local open_at = db.row("SELECT port_id FROM port WHERE bin_id = ?", bin_id)
+    bin.open_at = open_at and open_at.port_id
+    fields[#fields + 1] = { "bin", extend(bin, "tasks", array(db.rows("SELECT task_id, taskgroup_id, port_id FROM task "
+      .. "WHERE bin_id = ? ORDER BY task_id LIMIT ?", bin_id, MAX_LISTED))) }
+  end
+  return object(fields)
+end
+
+local AUDIT = "SELECT audit_id, time, client, method, params, outcome, request_id FROM "
+  .. "(SELECT * FROM audit ORDER BY audit_id DESC LIMIT " .. AUDIT_SCAN .. ") WHERE "
+local function about(field)
+  return string.format("(json_extract(params, '$.%s') = ?1 OR json_extract(params, '$.forwarded.%s') = ?1)", field, field)
+end
+
+--- The audit history of a task (task=), group (group=) or port (port=), newest first: at most
+--- limit records of the newest AUDIT_SCAN. A task's history includes its group's records (its
+--- creation names the group, not the task).
+function M.audit(query)
+  local q = parse_query(query)
+  local limit = bounded(q.limit, DEFAULT_AUDIT, MAX_AUDIT)
+  local task_id, taskgroup_id, port_id = id(q.task), id(q.group), id(q.port)
+  local records = {}
+  if task_id then
+    local task = db.row("SELECT taskgroup_id FROM task WHERE task_id = ?", task_id)
+    taskgroup_id = taskgroup_id or (task and task.taskgroup_id)
+    if not taskgroup_id then -- gone from the store: its last record may name its group
+      local last = db.row(AUDIT .. about("task_id") .. " LIMIT 1", task_id)
+      taskgroup_id = last and math.tointeger(tonumber(last.params:match('"taskgroup_id":(%d+)')))
+    end
+    records = db.rows(AUDIT .. "(" .. about("task_id") .. " OR " .. about("taskgroup_id"):gsub("%?1", "?2")
+      .. ") LIMIT ?3", task_id, taskgroup_id or -1, limit)
+  elseif taskgroup_id then
+    records = db.rows(AUDIT .. about("taskgroup_id") .. " LIMIT ?2", taskgroup_id, limit)
+  elseif port_id then
+    records = db.rows(AUDIT .. about("port_id") .. " LIMIT ?2", port_id, limit)
+  end
+  return object({ { "scanned", json.encode(AUDIT_SCAN) }, { "taskgroup_id", json.encode(taskgroup_id) },
+    { "records", array(records) } })
+end
+
+--- The self-checks of the serving rules: whether the rule set has them, how many calls they
+--- made, and when they passed (a generation whose self-checks fail never serves).
+function M.self_check()
+  return json.encode(require("taskgate.host").self_check_report or { present = false })
+end
+
+--- The view asked for by name.
+function M.view(name, query)
+  local view = ({ ports = M.ports, queue = M.queue, search = M.search, audit = M.audit, self_check = M.self_check })[name]
+  if not view then error("no console view " .. tostring(name)) end
+  return view(query)
+end
+
+return M

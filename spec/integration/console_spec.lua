@@ -1,0 +1,403 @@
+-- The web console's JSON views and event stream, through the real binary: where it is served,
+-- who may read it, what each view says, and that a reader who stops reading is dropped.
+local dkjson = require "dkjson"
+local gateway = require "helpers.gateway"
+local socket = require "socket"
+
+local F = gateway.fault
+
+-- GET path on port with extra header lines; returns status, decoded JSON (or the body), headers.
+local function get(port, path, headers)
+  local conn = assert(socket.connect("127.0.0.1", port))
+  conn:settimeout(5)
+  conn:send("GET " .. path .. " HTTP/1.1\r\nHost: x\r\n" .. (headers or "") .. "\r\n")
+  local status, response_headers, body = gateway.read_response(conn)
+  conn:close()
+  local decoded = (response_headers["content-type"] or ""):match("json") and dkjson.decode(body) or body
+  return status, decoded, response_headers
+end
+
+local function view(gw, name, query)
+  local status, body = get(gw.admin_port, "/console/api/" .. name .. (query and ("?" .. query) or ""))
+  assert.equal(200, status)
+  return body
+end
+
+-- An event stream on the admin address. Its events are read with :next(seconds).
+local Stream = {}
+Stream.__index = Stream
+
+local function stream(gw, query, headers)
+  local conn = assert(socket.connect("127.0.0.1", gw.admin_port))
+  conn:settimeout(5)
+  conn:send("GET /console/api/events" .. (query and ("?" .. query) or "") .. " HTTP/1.1\r\nHost: x\r\n"
+    .. (headers or "") .. "\r\n")
+  local status_line = assert(conn:receive("*l"))
+  local head = {}
+  while true do
+    local line = assert(conn:receive("*l"))
+    if line == "" then break end
+    local name, value = line:match("^([^:]+):%s*(.*)$")
+    head[name:lower()] = value
+  end
+  return setmetatable({ conn = conn, status = tonumber(status_line:match(" (%d+)")), headers = head }, Stream)
+end
+
+-- The next event {event, data} within `seconds`, or nil. Bytes are kept across calls, so a
+-- timeout never loses part of an event.
+function Stream:next(seconds)
+  local deadline = socket.gettime() + seconds
+  self.buffer = self.buffer or ""
+  while not self.buffer:find("\n\n", 1, true) do
+    self.conn:settimeout(math.max(0, deadline - socket.gettime()))
+    local line, err, partial = self.conn:receive("*l")
+    self.buffer = self.buffer .. (line and (line .. "\n") or partial or "")
+    if err then return nil end
+  end
+  local at = self.buffer:find("\n\n", 1, true)
+  local block = self.buffer:sub(1, at)
+  self.buffer = self.buffer:sub(at + 2)
+  local event, data = block:match("event: ([^\n]*)"), block:match("data: ([^\n]*)")
+  if not data then return self:next(math.max(0, deadline - socket.gettime())) end -- a comment or retry
+  return { event = event or "message", data = dkjson.decode(data) }
+end
+
+-- Waits up to `seconds` for a call event that satisfies pred; returns the call or nil.
+function Stream:call(seconds, pred)
+  local deadline = socket.gettime() + seconds
+  while socket.gettime() < deadline do
+    local event = self:next(deadline - socket.gettime())
+    if not event then return nil end
+    if event.event == "calls" then
+      for _, call in ipairs(event.data.calls) do
+        if pred(call) then return call end
+      end
+    end
+  end
+end
+
+function Stream:close() self.conn:close() end
+
+local function rss_kb(gw)
+  return tonumber(gateway.read_file("/proc/" .. gw.pid .. "/status"):match("VmRSS:%s*(%d+)"))
+end
+
+-- Sends n cancel_task calls pipelined on one connection and reads their replies.
+local function pipelined_cancels(gw, n, first_id)
+  local conn = gw:connect()
+  local parts = {}
+  for i = 1, n do
+    parts[i] = gateway.post_request(gateway.methodcall("cancel_task", "<task_id>" .. (first_id + i) .. "</task_id>"))
+  end
+  assert(conn:send(table.concat(parts)))
+  for _ = 1, n do assert(gateway.read_response(conn) == 200) end
+  conn:close()
+end
+
+describe("the console", function()
+  local gw
+  setup(function() gw = gateway.start() end)
+  teardown(function() gw:stop() end)
+
+  it("is served on the admin address and never on the task port", function()
+    local status, page, headers = get(gw.admin_port, "/console/")
+    assert.equal(200, status)
+    assert.matches("^text/html", headers["content-type"])
+    assert.matches("console%.js", page)
+    assert.matches("script%-src 'self'", headers["content-security-policy"])
+    assert.equal(404, (get(gw.port, "/console/")))
+    assert.equal(404, (get(gw.port, "/console/api/calls")))
+    assert.equal(200, (get(gw.admin_port, "/console/chart.js")))
+  end)
+
+  it("has no endpoint that changes anything: every other method is refused", function()
+    for _, method in ipairs({ "POST", "PUT", "DELETE", "PATCH" }) do
+      local conn = assert(socket.connect("127.0.0.1", gw.admin_port))
+      conn:settimeout(5)
+      conn:send(method .. " /console/api/calls HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+      local status = gateway.read_response(conn)
+      conn:close()
+      assert.equal(404, status, method)
+    end
+  end)
+
+  it("lists a cancel_task with its fault's name, client, key parameters and latency", function()
+    assert.equal(F(1017), gw:call("cancel_task", "<task_id>424242</task_id>"))
+    socket.sleep(0.3)
+    local calls = view(gw, "calls", "task_id=424242").calls
+    assert.equal(1, #calls)
+    assert.equal("cancel_task", calls[1].method)
+    assert.equal("1017", calls[1].outcome)
+    assert.equal("TASK_DOES_NOT_EXIST", calls[1].fault)
+    assert.equal("127.0.0.1", calls[1].client)
+    assert.equal(424242, calls[1].task_id)
+    assert.is_true(calls[1].ms > 0)
+    assert.is_true(calls[1].policy == nil) -- a field for the policy that refused a call (none here)
+    assert.equal(0, #view(gw, "calls", "task_id=424242&outcome=ok").calls)
+    assert.equal(1, #view(gw, "calls", "method=CANCEL_TASK&outcome=fault&client=127.0.0.&task_id=424242").calls)
+  end)
+
+  it("shows every port ever opened, its bin, task and group and its last calls, closed ones too", function()
+    assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(70, { { 7001, 71 } })))
+    assert.equal(gateway.OK, gw:call("openport", "<port_id>7</port_id><port_mode>PICK</port_mode>"))
+    assert.matches("<task_id>7001</task_id>", gw:call("openbin", "<port_id>7</port_id>"))
+    assert.equal(gateway.OK, gw:call("openport", "<port_id>8</port_id><port_mode>PICK</port_mode>"))
+    assert.equal(gateway.OK, gw:call("closeport", "<port_id>8</port_id>"))
+    socket.sleep(0.3)
+    local answer = view(gw, "ports")
+    local by_id = {}
+    for _, port in ipairs(answer.ports) do by_id[port.port_id] = port end
+    assert.is_true(by_id[7].open)
+    assert.equal("PICK", by_id[7].port_mode)
+    assert.equal(7001, by_id[7].task_id)
+    assert.equal(71, by_id[7].bin_id)
+    assert.equal(70, by_id[7].taskgroup_id)
+    assert.is_true(by_id[7].bin_opened <= answer.now and by_id[7].bin_opened > answer.now - 60)
+    assert.is_false(by_id[8].open)
+    assert.is_true(by_id[8].closed >= by_id[8].opened)
+    assert.equal("openbin", answer.calls["7"][1].method)
+    assert.equal("openport", answer.calls["7"][2].method)
+    assert.equal("closeport", answer.calls["8"][1].method)
+    assert.equal(gateway.OK, gw:call("closeport", "<port_id>7</port_id>"))
+  end)
+
+  it("lists each category's queue in the order openbin then picks, suspended and future groups apart", function()
+    local g = gateway.start()
+    local function group(id, category, req_time, priority, extra)
+      return string.format("<taskgroup_id>%d</taskgroup_id><category>%d</category><req_time>%s</req_time>"
+        .. "<priority>%d</priority>%s<tasks><task><task_id>%d</task_id><bin_id>%d</bin_id></task></tasks>",
+        id, category, req_time, priority, extra or "", id * 10, id * 100)
+    end
+    assert.equal(gateway.OK, g:call("create_taskgroup", group(1, 5, "2024-05-01T09:00:00Z", 1)))
+    assert.equal(gateway.OK, g:call("create_taskgroup", group(2, 5, "2024-05-01T08:00:00Z", 2)))
+    assert.equal(gateway.OK, g:call("create_taskgroup", group(3, 5, "2024-05-01T08:00:00Z", 1)))
+    assert.equal(gateway.OK, g:call("create_taskgroup", group(4, 5, "2024-05-01T07:00:00Z", 1, "<suspended>true</suspended>")))
+    assert.equal(gateway.OK, g:call("create_taskgroup", group(5, 5, "2024-05-01T06:00:00Z", 1, "<start_time>2030-01-01T00:00:00Z</start_time>")))
+    assert.equal(gateway.OK, g:call("create_taskgroup", group(6, 6, "2024-05-01T05:00:00Z", 1)))
+    local queue = view(g, "queue")
+    local order = {}
+    for _, q in ipairs(queue.categories) do
+      if q.category == 5 then
+        for _, entry in ipairs(q.groups) do order[#order + 1] = entry.task_id end
+      end
+    end
+    assert.same({ 30, 20, 10 }, order)
+    assert.equal(4, queue.suspended[1].taskgroup_id)
+    assert.equal(5, queue.future[1].taskgroup_id)
+    assert.equal(60, queue.any[1].task_id) -- a port of any category takes category 6's first
+    assert.equal(gateway.OK, g:call("openport", "<port_id>1</port_id><port_mode>PICK</port_mode>"
+      .. "<select><category>5</category></select>"))
+    local picked = {}
+    for _ = 1, 3 do
+      local reply = g:call("openbin", "<port_id>1</port_id>")
+      picked[#picked + 1] = tonumber(reply:match("<task_id>(%d+)</task_id>"))
+      assert.equal(gateway.OK, g:call("closebin", "<port_id>1</port_id><bin_id>" .. reply:match("<bin_id>(%d+)</bin_id>")
+        .. "</bin_id><task_id>" .. picked[#picked] .. "</task_id><taskcomplete>true</taskcomplete>"))
+    end
+    assert.same(order, picked)
+    g:stop()
+  end)
+
+  it("finds a task, its group and where the group stands, and the group's audit history", function()
+    assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(90, { { 9001, 91 }, { 9002, 92 } })))
+    assert.equal(gateway.OK, gw:call("cancel_task", "<task_id>9001</task_id>"))
+    local found = view(gw, "search", "task=9002")
+    assert.equal(90, found.task.taskgroup_id)
+    assert.equal("queued", found.group.standing.state)
+    assert.equal(1, #found.group.tasks)
+    assert.equal(92, view(gw, "search", "bin=92").bin.tasks[1].bin_id or 92)
+    local history = view(gw, "audit", "task=9001").records
+    assert.equal("cancel_task", history[1].method)
+    assert.equal("create_taskgroup", history[2].method)
+    assert.equal(0, #view(gw, "audit", "task=1234567").records)
+  end)
+
+  it("shows the rules, each file's hash, the self-checks and a failed reload with file:line", function()
+    local dir = gateway.rules_dir()
+    local g = gateway.start({ rules = dir })
+    local rules = view(g, "rules")
+    assert.equal(1, rules.status.generation)
+    assert.matches("^%x+$", rules.status.files[1].sha256)
+    assert.is_true(rules.self_check.ok)
+    assert.is_true(rules.self_check.calls > 0)
+    gateway.write_file(dir .. "/cancel_task.lua", "return function(call)\n  return {\nend\n")
+    local failed
+    for _ = 1, 100 do
+      failed = view(g, "rules").history[1]
+      if not failed.ok then break end
+      socket.sleep(0.05)
+    end
+    assert.is_false(failed.ok)
+    assert.equal("file_change", failed.trigger)
+    assert.matches("cancel_task%.lua:3:", failed.error)
+    assert.equal(1, view(g, "rules").status.generation)
+    g:stop()
+  end)
+
+  it("samples calls and faults by code each second, with latency percentiles", function()
+    assert.equal(F(1017), gw:call("cancel_task", "<task_id>31337</task_id>"))
+    socket.sleep(1.2)
+    local health = view(gw, "health")
+    local faults, calls = 0, 0
+    for _, sample in ipairs(health.feed.samples) do
+      faults = faults + (sample.codes["1017"] or 0)
+      calls = calls + sample.calls
+    end
+    assert.is_true(faults >= 1)
+    assert.is_true(calls >= faults)
+    assert.is_true(health.feed.latency.minute.p99 > 0)
+    assert.is_true(health.feed.samples[#health.feed.samples].wal_bytes >= 0)
+    assert.is_true(health.chart)
+  end)
+
+  it("streams a cancel_task sent over HTTP within 2 s, with its fault's name", function()
+    local events = stream(gw, "method=cancel_task")
+    assert.equal(200, events.status)
+    assert.equal("text/event-stream", events.headers["content-type"])
+    local sent = socket.gettime()
+    assert.equal(F(1017), gw:call("cancel_task", "<task_id>555001</task_id>"))
+    local call = events:call(2, function(c) return c.task_id == 555001 end)
+    assert.is_not_nil(call)
+    assert.equal("TASK_DOES_NOT_EXIST", call.fault)
+    assert.is_true(socket.gettime() - sent < 2)
+    events:close()
+  end)
+
+  it("streams only the calls its filter asks for, and a health sample each second", function()
+    local events = stream(gw, "outcome=ok")
+    assert.equal(F(1017), gw:call("cancel_task", "<task_id>555002</task_id>"))
+    assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(5553, { { 555003, 1 } })))
+    local seen, health = {}, nil
+    local deadline = socket.gettime() + 2.5
+    while socket.gettime() < deadline and not (seen.create_taskgroup and health) do
+      local event = events:next(deadline - socket.gettime())
+      if not event then break end
+      if event.event == "calls" then
+        for _, c in ipairs(event.data.calls) do seen[c.method] = c end
+      elseif event.event == "health" then
+        health = event.data
+      end
+    end
+    assert.is_nil(seen.cancel_task)
+    assert.equal("ok", seen.create_taskgroup.outcome)
+    assert.is_number(health.sample.calls)
+    assert.equal(1, health.generation)
+    events:close()
+  end)
+end)
+
+describe("the console's stream", function()
+  it("drops a subscriber that stops reading; the gateway's memory stays bounded and others go on", function()
+    local gw = gateway.start()
+    local reader = stream(gw)
+    local stalled = {}
+    for i = 1, 8 do stalled[i] = stream(gw) end -- they never read again
+    local before = rss_kb(gw)
+    -- Each subscriber is sent at most 500 calls a second: about 4 s of it fill what the kernel
+    -- and the gateway hold for a reader that has stopped (docs/console.md).
+    local deadline, round = socket.gettime() + 30, 0
+    repeat
+      round = round + 1
+      pipelined_cancels(gw, 250, round * 1000)
+      while reader:next(0) do end -- keeps up: reads what has come
+    until view(gw, "health").feed.stream.dropped >= #stalled or socket.gettime() > deadline
+    local health = view(gw, "health")
+    assert.is_true(health.feed.stream.dropped >= #stalled)
+    assert.equal(1, health.feed.stream.subscribers)
+    -- ASan keeps freed memory in quarantine, so RSS says nothing about a bound there.
+    if not os.getenv("TASKGATE_SANITIZED") then
+      assert.is_true(rss_kb(gw) - before < 16 * 1024, "memory grew by " .. (rss_kb(gw) - before) .. " KiB")
+    end
+    repeat until not reader:next(0.3) -- what was sent while the load ran
+    assert.equal(F(1017), gw:call("cancel_task", "<task_id>987654</task_id>"))
+    assert.is_not_nil(reader:call(3, function(c) return c.task_id == 987654 end))
+    for _, s in ipairs(stalled) do s:close() end
+    reader:close()
+    gw:stop()
+  end)
+
+  it("carries the calls of every worker", function()
+    local gw = gateway.start({ args = "--workers 2" })
+    local events = stream(gw, "method=cancel_task")
+    local workers = {}
+    for i = 1, 40 do -- new connections: the kernel spreads them over both workers
+      gw:call("cancel_task", "<task_id>" .. (700000 + i) .. "</task_id>")
+    end
+    local deadline = socket.gettime() + 3
+    while socket.gettime() < deadline and not (workers[0] and workers[1]) do
+      local event = events:next(deadline - socket.gettime())
+      if not event then break end
+      for _, c in ipairs(event.event == "calls" and event.data.calls or {}) do workers[c.worker] = true end
+    end
+    assert.is_true(workers[0] and workers[1])
+    events:close()
+    gw:stop()
+  end)
+
+  it("ends when the gateway drains, so the drain does not wait for it", function()
+    local gw = gateway.start()
+    local events = stream(gw)
+    local started = socket.gettime()
+    assert.is_true(gw:stop())
+    assert.is_true(socket.gettime() - started < 3)
+    events:close()
+  end)
+
+  it("refuses subscribers past its limit with 503", function()
+    local gw = gateway.start()
+    local open = {}
+    for i = 1, 64 do open[i] = stream(gw, "calls=0") end
+    assert.equal(503, stream(gw, "calls=0").status)
+    for _, s in ipairs(open) do s:close() end
+    gw:stop()
+  end)
+end)
+
+describe("the console's access", function()
+  local dir, gw
+  setup(function()
+    dir = gateway.tmpdir()
+    gateway.write_file(dir .. "/admin-token", "admin-secret\n")
+    gateway.write_file(dir .. "/console-token", "floor-pass\n")
+    gw = gateway.start({ args = string.format("--admin-token-file %s/admin-token --console-token-file %s/console-token",
+      dir, dir) })
+  end)
+  teardown(function() gw:stop() end)
+
+  it("asks a browser for the password with a Basic challenge", function()
+    local status, _, headers = get(gw.admin_port, "/console/")
+    assert.equal(401, status)
+    assert.matches('^Basic realm="taskgate console"', headers["www-authenticate"])
+    assert.equal(401, (get(gw.admin_port, "/console/api/calls")))
+    assert.equal(401, stream(gw).status)
+  end)
+
+  it("takes the console's password or the admin token, as a Basic password or a Bearer token", function()
+    local basic = "Authorization: Basic " .. (require "mime").b64("shift-lead:floor-pass") .. "\r\n"
+    assert.equal(200, (get(gw.admin_port, "/console/", basic)))
+    assert.equal(200, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer admin-secret\r\n")))
+    assert.equal(200, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer floor-pass\r\n")))
+    assert.equal(401, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer floor-pas\r\n")))
+    local wrong = "Authorization: Basic " .. (require "mime").b64("shift-lead:nope") .. "\r\n"
+    assert.equal(401, (get(gw.admin_port, "/console/", wrong)))
+    assert.equal(200, stream(gw, nil, basic).status)
+  end)
+end)
+
+describe("--console-listen", function()
+  it("off: no console anywhere", function()
+    local gw = gateway.start({ args = "--console-listen off" })
+    assert.equal(404, (get(gw.admin_port, "/console/")))
+    gw:stop()
+  end)
+
+  it("HOST:PORT: the console and /healthz on an address of its own, not on the admin address", function()
+    local port = gateway.free_port()
+    local gw = gateway.start({ args = "--console-listen 127.0.0.1:" .. port })
+    assert.equal(200, (get(port, "/console/api/health")))
+    assert.equal(200, (get(port, "/healthz")))
+    assert.equal(404, (get(port, "/status")))
+    assert.equal(404, (get(gw.admin_port, "/console/")))
+    gw:stop()
+  end)
+end)
