@@ -172,8 +172,7 @@ function M.search(query)
   end
   if bin_id then
     local bin = db.row("SELECT bin_id, bin_mode, port_id, content FROM bin WHERE bin_id = ?", bin_id) or { bin_id = bin_id }
-    local open_at = db.row("SELECT port_id FROM port WHERE bin_id = ?", bin_id)
-    bin.open_at = open_at and open_at.port_id
+    bin.open_at = bin.bin_mode == "OPEN" and bin.port_id or nil -- the bin model keeps where it is open
     fields[#fields + 1] = { "bin", extend(bin, "tasks", array(db.rows("SELECT task_id, taskgroup_id, port_id FROM task "
       .. "WHERE bin_id = ? ORDER BY task_id LIMIT ?", bin_id, MAX_LISTED))) }
   end
@@ -182,13 +181,17 @@ end
 
 local AUDIT = "SELECT audit_id, time, client, method, params, outcome, request_id FROM "
   .. "(SELECT * FROM audit ORDER BY audit_id DESC LIMIT " .. AUDIT_SCAN .. ") WHERE "
-local function about(field)
-  return string.format("(json_extract(params, '$.%s') = ?1 OR json_extract(params, '$.forwarded.%s') = ?1)", field, field)
+-- A record about the value ?N of a field: the rule's own field, or the one it forwarded.
+local function about(field, n)
+  return string.format("(json_extract(params, '$.%s') = ?%d OR json_extract(params, '$.forwarded.%s') = ?%d)",
+    field, n, field, n)
 end
+-- A record about task ?1: it names it, or created it (a create's task_ids).
+local ABOUT_TASK = "(" .. about("task_id", 1) .. " OR EXISTS (SELECT 1 FROM json_each(params, '$.task_ids') "
+  .. "WHERE value = ?1))"
 
 --- The audit history of a task (task=), group (group=) or port (port=), newest first: at most
---- limit records of the newest AUDIT_SCAN. A task's history includes its group's records (its
---- creation names the group, not the task).
+--- limit records of the newest AUDIT_SCAN. A task's history includes its group's records.
 function M.audit(query)
   local q = parse_query(query)
   local limit = bounded(q.limit, DEFAULT_AUDIT, MAX_AUDIT)
@@ -197,16 +200,17 @@ function M.audit(query)
   if task_id then
     local task = db.row("SELECT taskgroup_id FROM task WHERE task_id = ?", task_id)
     taskgroup_id = taskgroup_id or (task and task.taskgroup_id)
-    if not taskgroup_id then -- gone from the store: its last record may name its group
-      local last = db.row(AUDIT .. about("task_id") .. " LIMIT 1", task_id)
-      taskgroup_id = last and math.tointeger(tonumber(last.params:match('"taskgroup_id":(%d+)')))
+    if not taskgroup_id then -- gone from the store: its records may name its group
+      for _, record in ipairs(db.rows(AUDIT .. ABOUT_TASK .. " LIMIT 10", task_id)) do
+        taskgroup_id = taskgroup_id or math.tointeger(tonumber(record.params:match('"taskgroup_id":(%d+)')))
+      end
     end
-    records = db.rows(AUDIT .. "(" .. about("task_id") .. " OR " .. about("taskgroup_id"):gsub("%?1", "?2")
-      .. ") LIMIT ?3", task_id, taskgroup_id or -1, limit)
+    records = db.rows(AUDIT .. "(" .. ABOUT_TASK .. " OR " .. about("taskgroup_id", 2) .. ") LIMIT ?3", task_id,
+      taskgroup_id or -1, limit)
   elseif taskgroup_id then
-    records = db.rows(AUDIT .. about("taskgroup_id") .. " LIMIT ?2", taskgroup_id, limit)
+    records = db.rows(AUDIT .. about("taskgroup_id", 1) .. " LIMIT ?2", taskgroup_id, limit)
   elseif port_id then
-    records = db.rows(AUDIT .. about("port_id") .. " LIMIT ?2", port_id, limit)
+    records = db.rows(AUDIT .. about("port_id", 1) .. " LIMIT ?2", port_id, limit)
   end
   return object({ { "scanned", json.encode(AUDIT_SCAN) }, { "taskgroup_id", json.encode(taskgroup_id) },
     { "records", array(records) } })

@@ -14,8 +14,10 @@ import base64
 import json
 import os
 import re
+import socket
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -154,10 +156,10 @@ def checks():
         time.sleep(0.3)  # the stream carries calls from its start on
         sent = time.time()
         assert "<code>1017</code>" in call("cancel_task", "<task_id>4242001</task_id>")
-        row = wait_for(lambda: [r for r in DRIVER.find_elements(By.CSS_SELECTOR, "#calls-table tbody tr")
+        row = wait_for(lambda: [r.text for r in DRIVER.find_elements(By.CSS_SELECTOR, "#calls-table tbody tr")
                                 if "4242001" in r.text], 2.0, "the call's row")[0]
         elapsed = time.time() - sent
-        assert "TASK_DOES_NOT_EXIST" in row.text and "1017" in row.text, row.text
+        assert "TASK_DOES_NOT_EXIST" in row and "1017" in row, row
         assert elapsed < 2.0, f"{elapsed:.2f} s"
 
     @check("the calls view filters by method, outcome, client and task id, from a link")
@@ -184,6 +186,34 @@ def checks():
         DRIVER.find_element(By.ID, "pause").click()
         wait_for(lambda: "4243019" in text("#calls-table tbody"), 3, "the calls after resuming")
 
+    @check("the calls view stays responsive while calls pour in, paused or not")
+    def _():
+        open_view("calls")
+        wait_for(lambda: "live" in text("#live"), 5, "the stream")
+        DRIVER.execute_script("window.longTasks = []; new PerformanceObserver((list) => list.getEntries()"
+                              ".forEach((e) => window.longTasks.push(e.duration))).observe({entryTypes: ['longtask']});")
+        for paused in (False, True):
+            if paused:
+                DRIVER.find_element(By.ID, "pause").click()
+                wait_for(lambda: "paused" in text("#live"), 5, "the paused stream")
+                rows_before = DRIVER.execute_script("return document.querySelector('#calls-table tbody').rows.length")
+            load = Flood(2.5)
+            slowest, rows = 0, 0
+            while load.running():
+                started = time.time()
+                rows = DRIVER.execute_script("return document.querySelector('#calls-table tbody').rows.length")
+                slowest = max(slowest, time.time() - started)
+                time.sleep(0.1)
+            longest = max(DRIVER.execute_script("return window.longTasks") or [0])
+            assert load.calls > 1000, f"only {load.calls} calls were sent"
+            assert slowest < 1.0, f"the page took {slowest:.2f} s to answer while {load.calls} calls came"
+            assert longest < 300, f"a task of {longest:.0f} ms held the page"
+            assert rows <= 300, f"{rows} rows"
+            if paused:
+                assert rows == rows_before, f"{rows - rows_before} rows while paused"
+        DRIVER.find_element(By.ID, "pause").click()
+        wait_for(lambda: "paused" not in text("#live"), 5, "the resumed stream")
+
     @check("opening a port and a bin shows in the ports view")
     def _():
         open_view("ports")
@@ -191,12 +221,14 @@ def checks():
         assert "<params/>" in call("openport", "<port_id>88</port_id><port_mode>PICK</port_mode>")
         assert "<task_id>880101</task_id>" in call("openbin", "<port_id>88</port_id>")
 
-        def row():
-            rows = [r for r in DRIVER.find_elements(By.CSS_SELECTOR, "#ports-table tbody tr[data-port='88']")]
-            return rows and "open" in rows[0].text and "8811" in rows[0].text and "880101" in rows[0].text and rows[0]
-        found = wait_for(row, 4, "port 88 with its bin")
-        assert "8801" in found.text, found.text
-        found.find_element(By.CSS_SELECTOR, "button").click()
+        def row_text():  # the table is redrawn as calls change it: read the row afresh each time
+            rows = DRIVER.find_elements(By.CSS_SELECTOR, "#ports-table tbody tr[data-port='88']")
+            found = rows and rows[0].text
+            return found and "open" in found and "8811" in found and "880101" in found and found
+        found = wait_for(row_text, 4, "port 88 with its bin")
+        assert "8801" in found, found
+        wait_for(lambda: DRIVER.find_element(By.CSS_SELECTOR, "#ports-table tr[data-port='88'] button").click() or True,
+                 3, "a click on port 88")
         wait_for(lambda: "openbin" in text("#ports-table tr.details"), 3, "the port's last calls")
         screenshot("ports")
 
@@ -283,6 +315,38 @@ def checks():
             screenshot("calls")
         errors = console_errors()
         assert not errors, errors
+
+
+class Flood:
+    """cancel_task calls pipelined on one connection, as fast as the gateway answers, for a
+    while, on a thread of their own."""
+
+    def __init__(self, seconds):
+        self.calls = 0
+        self.deadline = time.time() + seconds
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        body = "<methodcall><name>cancel_task</name><params><task_id>1</task_id></params></methodcall>"
+        request = (f"POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+        with socket.create_connection(("127.0.0.1", ARGS.task_port)) as conn:
+            reader = conn.makefile("rb")
+            while time.time() < self.deadline:
+                conn.sendall(request * 100)
+                for _ in range(100):
+                    length = 0
+                    while (line := reader.readline()) not in (b"\r\n", b""):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":")[1])
+                    reader.read(length)
+                self.calls += 100
+
+    def running(self):
+        if self.thread.is_alive():
+            return True
+        self.thread.join()
+        return False
 
 
 def busy(seconds):

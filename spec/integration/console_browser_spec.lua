@@ -39,6 +39,7 @@ describe("the console in a browser", function()
     "a cancel_task sent over HTTP appears in the calls view within 2 s with its fault's name",
     "the calls view filters by method, outcome, client and task id, from a link",
     "pausing the calls stream stops new rows and says how many calls came meanwhile",
+    "the calls view stays responsive while calls pour in, paused or not",
     "opening a port and a bin shows in the ports view",
     "saving a broken rule shows the failed reload with file:line",
     "the queue view's order matches what openbin then picks",

@@ -286,6 +286,31 @@ describe("the console", function()
   end)
 end)
 
+describe("the console in bridge mode", function()
+  it("shows each upstream's state in the health view and its stream", function()
+    local up = gateway.fake_upstream("ok")
+    local down_port = gateway.free_port()
+    local gw = gateway.start({ args = string.format("--upstream %s,http://127.0.0.1:%d/api/v2/task "
+      .. "--upstream-probe-interval 0.2 --upstream-connect-timeout 0.5", up.url, down_port) })
+    local states
+    for _ = 1, 50 do
+      states = {}
+      for _, u in ipairs(view(gw, "health").upstreams) do states[u.url] = u.state end
+      if states[up.url] == "up" and states[string.format("http://127.0.0.1:%d/api/v2/task", down_port)] == "down" then break end
+      socket.sleep(0.1)
+    end
+    assert.equal("up", states[up.url])
+    assert.equal("down", states[string.format("http://127.0.0.1:%d/api/v2/task", down_port)])
+    local events = stream(gw, "calls=0")
+    local health
+    repeat health = events:next(2.5) until not health or health.event == "health"
+    assert.equal(2, #health.data.upstreams)
+    events:close()
+    gw:stop()
+    up:stop()
+  end)
+end)
+
 describe("the console's stream", function()
   it("drops a subscriber that stops reading; the gateway's memory stays bounded and others go on", function()
     local gw = gateway.start()

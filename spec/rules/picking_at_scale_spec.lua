@@ -106,6 +106,23 @@ describe("picking among a million tasks", function()
     assert.same({ params = {} }, rt.call("openport", { port_id = "1", select = { category = { "3", "7", "11" } } }))
   end)
 
+  it("lists a category's queue for the console in the order openbin serves it, due groups included", function()
+    now = NOW + 24 * 3600 -- groups have come due since the last pick
+    assert.same({ params = {} }, rt.call("openport", { port_id = "4", select = { category = { "7" } } }))
+    local listed = {}
+    for i, group in ipairs(rt.ports.queue(7, now, 50)) do listed[i] = group.taskgroup_id end
+    local want = {}
+    for i, row in ipairs(expected(4, 50)) do want[i] = row.taskgroup_id end
+    assert.equal(50, #want)
+    assert.same(want, listed)
+    local any = {}
+    for i, group in ipairs(rt.ports.queue(nil, now, 20)) do any[i] = group.taskgroup_id end
+    local want_any = {}
+    for i, row in ipairs(expected(2, 20)) do want_any[i] = row.taskgroup_id end
+    assert.same(want_any, any)
+    assert.same({ params = {} }, rt.call("closeport", { port_id = "4" }))
+  end)
+
   it("answers 1015 to a port whose categories hold nothing to pick", function()
     assert.same({ params = {} }, rt.call("openport", { port_id = "3", select = { category = { "9999999" } } }))
     assert.equal(1015, rt.call("openbin", { port_id = "3" }).fault.code)
@@ -201,6 +218,14 @@ describe("picking among a million tasks", function()
         rt.call("gettaskinfo", filter)
       end
       assert_searches_only("gettaskinfo")
+    end)
+
+    it("the console's views of the store use indexes and stop at their limits", function()
+      for _, view in ipairs({ { "queue", "" }, { "queue", "category=7&limit=100" }, { "ports", "" },
+        { "search", "task=5000" }, { "search", "group=500&bin=8" }, { "audit", "task=5000" }, { "audit", "port=1" } }) do
+        assert.is_string(rt.host.console(view[1], view[2]))
+      end
+      assert_searches_only("the console's views")
     end)
 
     it("the bin queries use indexes", function()
