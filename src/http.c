@@ -539,10 +539,9 @@ static void answer_console(tg_http_t *h, int keep_alive) {
     h->waiting = h->streaming = 1;
     h->waiting_keep_alive = 0;
   } else if (status != 200) {
-    respond_text(h->out, status, keep_alive, headers);
+    refuse(h, h->out, status, keep_alive, headers);
   } else {
-    int head = h->parser.method == HTTP_HEAD;
-    respond(h->out, status, type, h->reply.data ? h->reply.data : "", head ? 0 : h->reply.len, keep_alive, headers);
+    respond(h->out, status, type, h->reply.data ? h->reply.data : "", h->reply.len, keep_alive, headers, is_head(h));
   }
 }
 

@@ -148,7 +148,7 @@ describe("the console", function()
     local by_id = {}
     for _, port in ipairs(answer.ports) do by_id[port.port_id] = port end
     assert.is_true(by_id[7].open)
-    assert.equal("PICK", by_id[7].port_mode)
+    assert.equal("OPEN", by_id[7].port_mode) -- PICK is read as OPEN, the documented mode
     assert.equal(7001, by_id[7].task_id)
     assert.equal(71, by_id[7].bin_id)
     assert.equal(70, by_id[7].taskgroup_id)
