@@ -59,11 +59,65 @@
 
   const ms = (value) => (value === undefined || value === null ? '–' : value < 10 ? value.toFixed(2) : value.toFixed(1));
 
-  // The gateway's JSON; the URL is built on the page's origin (never on a URL with credentials).
+  // --- signing in ---------------------------------------------------------------------------
+  // With a token on the gateway, the page asks for it once and keeps it for this tab
+  // (sessionStorage, gone when the tab closes); every request sends it as a Bearer header, so it
+  // never appears in a URL, a log line or the browser's history, and no cookie carries it.
+
+  const TOKEN_KEY = 'taskgate-console-token';
+  const auth = {
+    token: sessionStorage.getItem(TOKEN_KEY) || '',
+    // Set when the gateway refused the token (or wants one): every loader stops until sign-in.
+    wanted: false,
+    headers() { return this.token ? { Authorization: `Bearer ${this.token}` } : {}; },
+  };
+
+  class SignInNeeded extends Error {}
+
+  // The gateway's JSON; the URL is built on the page's origin.
   async function api(path) {
-    const response = await fetch(`${location.origin}/console/api/${path}`, { cache: 'no-store', credentials: 'same-origin' });
+    if (auth.wanted) throw new SignInNeeded('sign in first');
+    const response = await fetch(`${location.origin}/console/api/${path}`, { cache: 'no-store', headers: auth.headers() });
+    if (response.status === 401) { askToSignIn(); throw new SignInNeeded('sign in first'); }
     if (!response.ok) throw new Error(`${path.split('?')[0]}: HTTP ${response.status}`);
     return response.json();
+  }
+
+  function askToSignIn(refused) {
+    const first = !auth.wanted;
+    auth.wanted = true;
+    stopStream();
+    $('#login').hidden = false;
+    $('main').hidden = true;
+    $('#sign-out').hidden = true;
+    if (first) {
+      $('#login-error').textContent = refused ? 'That token was not accepted.' : auth.token ? 'The gateway no longer accepts the token given before: sign in again.' : '';
+      $('#login-error').hidden = !$('#login-error').textContent;
+      $('#login-form').token.value = '';
+      $('#login-form').token.focus();
+    }
+  }
+
+  async function signIn(token) {
+    const response = await fetch(`${location.origin}/console/api/health`, { cache: 'no-store', headers: { Authorization: `Bearer ${token}` } });
+    if (response.status === 401) {
+      $('#login-error').textContent = 'That token was not accepted.';
+      $('#login-error').hidden = false;
+      return;
+    }
+    auth.token = token;
+    auth.wanted = false;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $('#login').hidden = true;
+    $('main').hidden = false;
+    $('#sign-out').hidden = false;
+    show();
+  }
+
+  function signOut() {
+    sessionStorage.removeItem(TOKEN_KEY);
+    auth.token = '';
+    askToSignIn();
   }
 
   function outcomeBadge(outcome, fault) {
@@ -76,6 +130,7 @@
   }
 
   function showError(view, error) {
+    if (error instanceof SignInNeeded) return; // the sign-in form says it
     const note = view.querySelector('.load-error') || view.insertBefore(el('p', { class: 'empty load-error' }), view.children[1]);
     note.textContent = error ? `Could not load: ${error.message}` : '';
     note.hidden = !error;
@@ -115,7 +170,7 @@
 
   // --- the event stream ---------------------------------------------------------------------
 
-  const stream = { source: null, url: '' };
+  const stream = { source: null, url: '', open: false, retry: null };
 
   function setLive(state) {
     const pill = $('#live');
@@ -124,24 +179,71 @@
   }
 
   // One stream per page: the calls it carries follow the calls view's filter, and none are
-  // sent while that view is not shown or is paused.
+  // sent while that view is not shown or is paused. Read with fetch rather than EventSource,
+  // which cannot send the token; it comes back by itself 3 s after a break, as EventSource would.
   function connect() {
+    if (auth.wanted) return;
     const wantCalls = route.view === 'calls' && !calls.paused;
     const query = wantCalls ? calls.filterQuery() : new URLSearchParams({ calls: '0' });
     const url = `${location.origin}/console/api/events?${query}`;
     if (stream.source && stream.url === url) {
-      if (stream.source.readyState === EventSource.OPEN) setLive(calls.paused && route.view === 'calls' ? 'paused' : 'live');
+      if (stream.open) setLive(calls.paused && route.view === 'calls' ? 'paused' : 'live');
       return;
     }
-    if (stream.source) stream.source.close();
+    stopStream();
     stream.url = url;
-    const source = new EventSource(url);
+    const source = new AbortController();
     stream.source = source;
-    source.addEventListener('open', () => setLive(calls.paused && route.view === 'calls' ? 'paused' : 'live'));
-    source.addEventListener('error', () => setLive('down'));
-    source.addEventListener('calls', (e) => calls.receive(JSON.parse(e.data)));
-    source.addEventListener('health', (e) => onHealth(JSON.parse(e.data)));
-    source.addEventListener('changed', (e) => onChanged(JSON.parse(e.data)));
+    readStream(url, source).catch(() => {}).finally(() => {
+      if (stream.source !== source) return; // replaced or stopped meanwhile
+      stream.source = null;
+      stream.open = false;
+      if (auth.wanted) return;
+      setLive('down');
+      clearTimeout(stream.retry);
+      stream.retry = setTimeout(connect, 3000);
+    });
+  }
+
+  function stopStream() {
+    clearTimeout(stream.retry);
+    const source = stream.source;
+    stream.source = null;
+    stream.open = false;
+    if (source) source.abort();
+  }
+
+  const handlers = {
+    calls: (data) => calls.receive(data),
+    health: (data) => onHealth(data),
+    changed: (data) => onChanged(data),
+  };
+
+  // Reads a text/event-stream: blocks of "event: NAME" and "data: JSON" lines ending in a blank line.
+  async function readStream(url, source) {
+    const response = await fetch(url, { cache: 'no-store', headers: auth.headers(), signal: source.signal });
+    if (response.status === 401) { askToSignIn(); return; }
+    if (!response.ok || !response.body) throw new Error(`events: HTTP ${response.status}`);
+    stream.open = true;
+    setLive(calls.paused && route.view === 'calls' ? 'paused' : 'live');
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let pending = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      pending += value;
+      let end;
+      while ((end = pending.indexOf('\n\n')) >= 0) {
+        const block = pending.slice(0, end);
+        pending = pending.slice(end + 2);
+        let name = 'message', data = '';
+        for (const line of block.split('\n')) {
+          if (line.startsWith('event: ')) name = line.slice(7);
+          else if (line.startsWith('data: ')) data += line.slice(6);
+        }
+        if (data && handlers[name] && stream.source === source) handlers[name](JSON.parse(data));
+      }
+    }
   }
 
   let lastReloads = null;
@@ -595,6 +697,13 @@
   });
   $('#pause').addEventListener('click', () => calls.togglePause());
   $('#audit-search').addEventListener('submit', (e) => { e.preventDefault(); audit.load(); });
+  $('#login-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const token = e.target.token.value.trim();
+    if (token) signIn(token).catch((error) => { $('#login-error').textContent = `Could not reach the gateway: ${error.message}`; $('#login-error').hidden = false; });
+  });
+  $('#sign-out').addEventListener('click', signOut);
+  $('#sign-out').hidden = !auth.token;
   window.addEventListener('hashchange', show);
   setInterval(() => { if (route.view === 'ports') ports.tick(); }, 1000);
   setInterval(() => { if (route.view === 'ports') ports.load(); else if (route.view === 'queue') queue.load(); }, 5000);

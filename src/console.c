@@ -28,9 +28,9 @@ enum {
   "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'\r\n"
 
 static const char HEADERS[] = SECURITY_HEADERS;
-/* A browser asks its user for the password itself, and sends it with every request after. */
-static const char CHALLENGE[] =
-    SECURITY_HEADERS "WWW-Authenticate: Basic realm=\"taskgate console\", charset=\"UTF-8\"\r\n";
+/* Bearer, not Basic: the page asks for the token in its own form (a Basic challenge would make
+ * the browser pop up its dialog over every refused request). */
+static const char CHALLENGE[] = SECURITY_HEADERS "WWW-Authenticate: Bearer realm=\"taskgate console\"\r\n";
 
 typedef struct asset_s {
   const char *path;
@@ -143,8 +143,9 @@ static int known_token(const tg_console_t *console, const char *given) {
          (console->admin->token[0] && tg_admin_token_equal(given, console->admin->token));
 }
 
-/* Without a token anyone who reaches the address is let in, as on /status. With one, scripts
- * send "Authorization: Bearer TOKEN" and browsers the token as a Basic password (any user). */
+/* Without a token anyone who reaches the address is let in, as on /status. With one, the page and
+ * scripts send "Authorization: Bearer TOKEN"; the token as a Basic password (any user) is taken
+ * too, for curl -u. */
 static int authorized(const tg_console_t *console, const char *authorization) {
   if (!console->token[0] && !console->admin->token[0])
     return 1;
@@ -260,14 +261,16 @@ int tg_console_answer(void *ctx, tg_http_t *h, tg_buf_t *body, const char **cont
   tg_console_t *console = ctx;
   const char *authorization = h->authorization[0] ? h->authorization : NULL;
   *headers = HEADERS;
-  if (!authorized(console, authorization)) {
-    *headers = CHALLENGE;
-    return 401;
-  }
   if (strncmp(h->path, "/console/api/", 13) == 0) {
     *content_type = "application/json; charset=utf-8";
+    if (!authorized(console, authorization)) {
+      *headers = CHALLENGE;
+      return 401;
+    }
     return api(console, h, h->path + 13, body);
   }
+  /* The page, its style and scripts hold no data: they are served to anyone, so that the page
+   * can ask for the token. */
   for (int i = 0; i < 5; i++) {
     const asset_t *asset = &console->assets[i];
     if (strcmp(h->path, asset->path) == 0 && asset->bytes.len) {

@@ -10,7 +10,6 @@ with --screenshots saves a picture of each view into DIR (console-VIEW.png). Exi
 check passed.
 """
 import argparse
-import base64
 import json
 import os
 import re
@@ -48,9 +47,8 @@ def group(group_id, category, req_time, priority, tasks, extra=""):
 
 
 def admin_json(path):
-    token = base64.b64encode(f"console:{ARGS.password}".encode()).decode()
     request = urllib.request.Request(f"http://127.0.0.1:{ARGS.admin_port}{path}",
-                                     headers={"Authorization": f"Basic {token}"})
+                                     headers={"Authorization": f"Bearer {ARGS.password}"})
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
 
@@ -70,9 +68,7 @@ def start_browser():
 
 
 def console_url(fragment):
-    # The password as a browser user gives it (it answers the Basic challenge once; the page's
-    # own requests and its event stream then carry it).
-    return f"http://console:{ARGS.password}@127.0.0.1:{ARGS.admin_port}/console/#{fragment}"
+    return f"http://127.0.0.1:{ARGS.admin_port}/console/#{fragment}"
 
 
 def open_view(fragment, reload=False):
@@ -134,6 +130,30 @@ def check(name):
 # --- the checks, in order -------------------------------------------------------------------------
 
 def checks():
+    @check("the page asks for the token once, keeps it for the tab and never puts it in a URL")
+    def _():
+        open_view("ports")
+        wait_for(lambda: DRIVER.find_element(By.ID, "login").is_displayed(), 5, "the sign-in form")
+        assert not DRIVER.find_element(By.TAG_NAME, "main").is_displayed(), "the views show before sign-in"
+        field = DRIVER.find_element(By.CSS_SELECTOR, "#login-form input[name=token]")
+        field.send_keys("not-the-token")
+        field.submit()
+        wait_for(lambda: "not accepted" in text("#login-error"), 5, "the refusal of a wrong token")
+        field = DRIVER.find_element(By.CSS_SELECTOR, "#login-form input[name=token]")
+        field.clear()
+        field.send_keys(ARGS.password)
+        field.submit()
+        wait_for(lambda: "live" in text("#live") and DRIVER.find_element(By.ID, "ports-table").is_displayed(), 5,
+                 "the ports view after sign-in")
+        DRIVER.refresh()  # a reload of the tab keeps the token
+        wait_for(lambda: "live" in text("#live") and DRIVER.find_element(By.ID, "ports-table").is_displayed(), 5,
+                 "the ports view after a reload")
+        assert not DRIVER.find_element(By.ID, "login").is_displayed()
+        urls = DRIVER.execute_script("return [location.href, ...performance.getEntriesByType('resource').map(e => e.name)]")
+        assert not [u for u in urls if ARGS.password in u], urls
+        assert DRIVER.get_cookies() == [], DRIVER.get_cookies()
+        console_errors()  # the refused requests before sign-in are logged as errors: forget them
+
     @check("each view loads without console errors")
     def _():
         console_errors()  # forget the start's

@@ -35,6 +35,7 @@ describe("the console in a browser", function()
   end
 
   for _, name in ipairs({
+    "the page asks for the token once, keeps it for the tab and never puts it in a URL",
     "each view loads without console errors",
     "a cancel_task sent over HTTP appears in the calls view within 2 s with its fault's name",
     "the calls view filters by method, outcome, client and task id, from a link",

@@ -389,23 +389,27 @@ describe("the console's access", function()
   end)
   teardown(function() gw:stop() end)
 
-  it("asks a browser for the password with a Basic challenge", function()
-    local status, _, headers = get(gw.admin_port, "/console/")
-    assert.equal(401, status)
-    assert.matches('^Basic realm="taskgate console"', headers["www-authenticate"])
-    assert.equal(401, (get(gw.admin_port, "/console/api/calls")))
+  it("serves the page to anyone, so that it can ask for the token; its data wants the token", function()
+    local status, body = get(gw.admin_port, "/console/")
+    assert.equal(200, status)
+    assert.matches('id="login%-form"', body)
+    local refused, _, headers = get(gw.admin_port, "/console/api/calls")
+    assert.equal(401, refused)
+    -- Bearer, not Basic: a Basic challenge would make the browser pop up its own dialog.
+    assert.matches('^Bearer realm="taskgate console"', headers["www-authenticate"])
     assert.equal(401, stream(gw).status)
   end)
 
-  it("takes the console's password or the admin token, as a Basic password or a Bearer token", function()
-    local basic = "Authorization: Basic " .. (require "mime").b64("shift-lead:floor-pass") .. "\r\n"
-    assert.equal(200, (get(gw.admin_port, "/console/", basic)))
+  it("takes the console's token or the admin token, as a Bearer token or a Basic password", function()
     assert.equal(200, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer admin-secret\r\n")))
     assert.equal(200, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer floor-pass\r\n")))
     assert.equal(401, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer floor-pas\r\n")))
+    assert.equal(401, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer floor-pass2\r\n")))
+    local basic = "Authorization: Basic " .. (require "mime").b64("shift-lead:floor-pass") .. "\r\n"
+    assert.equal(200, (get(gw.admin_port, "/console/api/ports", basic)))
     local wrong = "Authorization: Basic " .. (require "mime").b64("shift-lead:nope") .. "\r\n"
-    assert.equal(401, (get(gw.admin_port, "/console/", wrong)))
-    assert.equal(200, stream(gw, nil, basic).status)
+    assert.equal(401, (get(gw.admin_port, "/console/api/ports", wrong)))
+    assert.equal(200, stream(gw, nil, "Authorization: Bearer floor-pass\r\n").status)
   end)
 end)
 
