@@ -87,6 +87,7 @@
     const first = !auth.wanted;
     auth.wanted = true;
     stopStream();
+    setLive('signed-out');
     $('#login').hidden = false;
     $('main').hidden = true;
     $('#sign-out').hidden = true;
@@ -123,6 +124,11 @@
   function outcomeBadge(outcome, fault) {
     if (outcome === 'ok') return el('span', { class: 'badge ok' }, 'ok');
     return el('span', {}, el('span', { class: 'badge fault' }, outcome), ' ', el('span', { class: 'fault-name' }, fault || ''));
+  }
+
+  // An id linked to its history in the audit view.
+  function historyLink(kind, id) {
+    return id === undefined || id === null || id === '' ? '–' : el('a', { href: `#audit?${kind}=${encodeURIComponent(id)}`, title: `the ${kind}'s history` }, id);
   }
 
   function fill(tbody, rows) {
@@ -174,8 +180,8 @@
 
   function setLive(state) {
     const pill = $('#live');
-    pill.textContent = state === 'live' ? 'live' : state === 'paused' ? 'live, calls paused' : 'reconnecting';
-    pill.className = `pill ${state === 'down' ? 'down' : 'live'}`;
+    pill.textContent = state === 'live' ? 'live' : state === 'paused' ? 'live, calls paused' : state === 'signed-out' ? 'signed out' : 'reconnecting';
+    pill.className = `pill ${state === 'down' ? 'down' : state === 'signed-out' ? '' : 'live'}`;
   }
 
   // One stream per page: the calls it carries follow the calls view's filter, and none are
@@ -445,7 +451,8 @@
     row(call) {
       return el('tr', {},
         el('td', { class: 'mono' }, clock(call.time, true)), el('td', {}, call.client), el('td', {}, call.method),
-        el('td', {}, dash(call.task_id)), el('td', {}, dash(call.taskgroup_id)), el('td', {}, dash(call.port_id)), el('td', {}, dash(call.bin_id)),
+        el('td', {}, historyLink('task', call.task_id)), el('td', {}, historyLink('group', call.taskgroup_id)),
+        el('td', {}, historyLink('port', call.port_id)), el('td', {}, dash(call.bin_id)),
         el('td', {}, outcomeBadge(call.outcome, call.fault)), el('td', {}, dash(call.policy)), el('td', { class: 'num' }, ms(call.ms)));
     },
     async load() {
@@ -589,9 +596,13 @@
       const codes = [...totals.entries()].sort((a, b) => b[1] - a[1]).map(([code]) => code).slice(0, PALETTE.length - 1);
       const labels = this.samples.map((s) => clock(s.time));
       const datasets = [{ label: 'calls/s', data: this.samples.map((s) => s.calls), borderColor: '#1f5f8b', backgroundColor: '#1f5f8b' }];
+      // Faults on an axis of their own (right): beside thousands of calls a second, a few
+      // faults a second would lie flat on zero.
+      const names = (this.info && this.info.fault_names) || {};
       codes.forEach((code, i) => datasets.push({
-        label: code === 'other' ? 'other faults/s' : `fault ${code}/s`,
+        label: code === 'other' ? 'other faults/s' : `${code} ${names[code] || 'fault'}/s`,
         data: this.samples.map((s) => s.codes[code] || 0), borderColor: PALETTE[i], backgroundColor: PALETTE[i],
+        yAxisID: 'faults',
       }));
       return { labels, datasets };
     },
@@ -604,10 +615,14 @@
         })),
       };
       if (!window.Chart) return this.table(rates);
-      this.rateChart = this.chart(this.rateChart, '#rate-chart', rates);
-      this.latencyChart = this.chart(this.latencyChart, '#latency-chart', latency);
+      this.rateChart = this.chart(this.rateChart, '#rate-chart', rates, {
+        y: { beginAtZero: true, title: { display: true, text: 'calls/s' } },
+        faults: { position: 'right', beginAtZero: true, suggestedMax: 5, grid: { drawOnChartArea: false },
+          title: { display: true, text: 'faults/s', color: '#b3261e' }, ticks: { color: '#b3261e' } },
+      });
+      this.latencyChart = this.chart(this.latencyChart, '#latency-chart', latency, { y: { beginAtZero: true, title: { display: true, text: 'ms' } } });
     },
-    chart(chart, canvas, data) {
+    chart(chart, canvas, data, axes) {
       if (chart) {
         chart.data = data;
         chart.update('none');
@@ -622,7 +637,7 @@
           maintainAspectRatio: false,
           elements: { point: { radius: 0 }, line: { borderWidth: 1.5 } },
           interaction: { mode: 'index', intersect: false },
-          scales: { x: { ticks: { maxTicksLimit: 8, maxRotation: 0 } }, y: { beginAtZero: true } },
+          scales: { x: { ticks: { maxTicksLimit: 8, maxRotation: 0 } }, ...axes },
           plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } },
         },
       });
@@ -645,13 +660,14 @@
     async load() {
       const form = this.form(), id = form.id.value.trim();
       setHash('audit', new URLSearchParams(id ? { [form.kind.value]: id } : {}));
-      if (!id) { fill($('#audit-table tbody'), []); return; }
       try {
-        const data = await api(`audit?${form.kind.value}=${encodeURIComponent(id)}`);
+        const data = await api(id ? `audit?${form.kind.value}=${encodeURIComponent(id)}` : 'audit?limit=50');
         showError($('#view-audit'), null);
-        $('#audit-note').textContent = `${data.records.length} record(s) about ${form.kind.value} ${id}`
-          + (form.kind.value === 'task' && data.taskgroup_id ? `, with those of its group ${data.taskgroup_id}` : '')
-          + `, newest first, among the last ${data.scanned} audit records.`;
+        $('#audit-note').textContent = !id
+          ? `The newest ${data.records.length} changes, of any task, group or port: give an id above (or follow a task, group or port link in another view) for one's history.`
+          : `${data.records.length} record(s) about ${form.kind.value} ${id}`
+            + (form.kind.value === 'task' && data.taskgroup_id ? `, with those of its group ${data.taskgroup_id}` : '')
+            + `, newest first, among the last ${data.scanned} audit records.`;
         fill($('#audit-table tbody'), data.records.map((r) => el('tr', {},
           el('td', {}, r.time), el('td', {}, r.method), el('td', {}, outcomeBadge(r.outcome, '')), el('td', {}, dash(r.client)),
           el('td', { class: 'mono' }, dash(r.request_id)), el('td', { class: 'mono' }, r.params))));
@@ -659,13 +675,14 @@
     },
     show(params) {
       const form = this.form();
+      form.id.value = ''; // the link says what to show: without an id, the newest changes
       for (const kind of ['task', 'group', 'port']) {
         if (params.get(kind)) { form.kind.value = kind; form.id.value = params.get(kind); }
       }
       this.load();
     },
   };
-  audit.changed = throttled(() => { if (audit.form().id.value.trim()) audit.load(); }, 1000);
+  audit.changed = throttled(() => audit.load(), 1000);
 
   // --- the page -----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "console_lua.h"
+#include "fault_names.h"
 #include "feed.h"
 #include "json_text.h"
 
@@ -198,6 +199,23 @@ static int rules_view(tg_console_t *console, tg_buf_t *body) {
   return status;
 }
 
+/* Every fault code the serving rules name, {"1017":"TASK_DOES_NOT_EXIST",...}: the health
+ * samples count faults by code, and the page labels them by name. */
+static void fault_names_json(tg_buf_t *body) {
+  const char *sep = "{";
+  for (int code = 1000; code < 2000; code++) {
+    char text[8], name[64];
+    snprintf(text, sizeof text, "%d", code);
+    tg_fault_names_get(text, name, sizeof name);
+    if (!name[0])
+      continue;
+    tg_buf_printf(body, "%s\"%d\":", sep, code);
+    tg_json_text_string(body, name);
+    sep = ",";
+  }
+  tg_buf_puts(body, sep[0] == '{' ? "{}" : "}");
+}
+
 static int health_view(tg_console_t *console, tg_buf_t *body) {
   tg_admin_t *admin = console->admin;
   tg_buf_printf(body, "{\"version\":\"%s\",\"now\":%.3f,\"uptime_seconds\":%.1f,\"workers\":%d,\"draining\":%s,",
@@ -212,6 +230,8 @@ static int health_view(tg_console_t *console, tg_buf_t *body) {
     tg_buf_puts(body, "[]");
   tg_buf_puts(body, ",\"feed\":");
   tg_feed_health_json(console->feed, body);
+  tg_buf_puts(body, ",\"fault_names\":");
+  fault_names_json(body);
   tg_buf_puts(body, "}");
   return 200;
 }

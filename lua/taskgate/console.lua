@@ -192,6 +192,7 @@ local ABOUT_TASK = "(" .. about("task_id", 1) .. " OR EXISTS (SELECT 1 FROM json
 
 --- The audit history of a task (task=), group (group=) or port (port=), newest first: at most
 --- limit records of the newest AUDIT_SCAN. A task's history includes its group's records.
+--- Without any: the newest records.
 function M.audit(query)
   local q = parse_query(query)
   local limit = bounded(q.limit, DEFAULT_AUDIT, MAX_AUDIT)
@@ -211,6 +212,8 @@ function M.audit(query)
     records = db.rows(AUDIT .. about("taskgroup_id", 1) .. " LIMIT ?2", taskgroup_id, limit)
   elseif port_id then
     records = db.rows(AUDIT .. about("port_id", 1) .. " LIMIT ?2", port_id, limit)
+  else -- nothing asked: the newest records, whatever they are about
+    records = db.rows(AUDIT .. "1 LIMIT ?1", limit)
   end
   return object({ { "scanned", json.encode(AUDIT_SCAN) }, { "taskgroup_id", json.encode(taskgroup_id) },
     { "records", array(records) } })

@@ -335,7 +335,10 @@ def checks():
             " && Chart.getChart(document.getElementById('rate-chart')).data.datasets.length >= 2"), 5, "the chart")
         labels = DRIVER.execute_script(
             "return Chart.getChart(document.getElementById('rate-chart')).data.datasets.map(d => d.label)")
-        assert "fault 1017/s" in labels, labels
+        assert "1017 TASK_DOES_NOT_EXIST/s" in labels, labels
+        axis = DRIVER.execute_script("return Chart.getChart(document.getElementById('rate-chart')).data.datasets"
+                                     ".find(d => d.label.startsWith('1017')).yAxisID")
+        assert axis == "faults", f"the faults are drawn on the calls' axis ({axis})"
         wait_for(lambda: "WAL" in text("#health-tiles"), 3, "the tiles")
         screenshot("health")
 
