@@ -343,8 +343,13 @@
       el('span', { class: 'meta' }, `req ${group.req_time} · priority ${group.priority}`));
   }
 
-  function queueCard(title, groups) {
-    return el('div', { class: 'card' }, el('h3', {}, title),
+  function queueCard(title, groups, queue) {
+    // How much the category holds and which open ports pick from it: a category nobody picks
+    // from is what a shift lead looks for.
+    const about = queue && el('p', { class: `meta${queue.ports.length ? '' : ' unpicked'}` },
+      `${queue.taskgroups} group(s), ${queue.tasks} task(s) in the store · `,
+      queue.ports.length ? `picked at port ${queue.ports.join(', ')}` : 'no open port selects it');
+    return el('div', { class: 'card' }, el('h3', {}, title), about,
       groups.length ? el('ol', {}, groups.map(groupLine)) : el('p', { class: 'empty' }, 'nothing to pick'));
   }
 
@@ -360,7 +365,7 @@
         const data = await api(`queue?${new URLSearchParams([...params].filter(([, v]) => v !== ''))}`);
         skew = data.now - Date.now() / 1000;
         showError($('#view-queue'), null);
-        const cards = data.categories.map((q) => queueCard(`category ${q.category}`, q.groups));
+        const cards = data.categories.map((q) => queueCard(`category ${q.category}`, q.groups, q));
         if (!params.get('category')) cards.push(queueCard('any category', data.any));
         $('#queues').replaceChildren(...cards);
         fill($('#suspended-table tbody'), data.suspended.map((g) => el('tr', {},

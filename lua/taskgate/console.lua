@@ -109,9 +109,18 @@ function M.queue(query)
   local q = parse_query(query)
   local now, limit, category = clock.now(), bounded(q.limit, DEFAULT_QUEUE, MAX_QUEUE), id(q.category)
   local categories = category and { category } or ports.queued_categories(now, MAX_CATEGORIES)
+  local picked_at = {} -- category -> the open ports selecting it
+  for _, row in ipairs(db.rows("SELECT port_id, category FROM port_category ORDER BY port_id, category LIMIT ?",
+    MAX_PORTS * 10)) do
+    picked_at[row.category] = picked_at[row.category] or {}
+    table.insert(picked_at[row.category], row.port_id)
+  end
   local queues = {}
   for i, c in ipairs(categories) do
-    queues[i] = object({ { "category", json.encode(c) }, { "groups", array(with_first_tasks(ports.queue(c, now, limit))) } })
+    local counts = db.row("SELECT taskgroups, tasks FROM category_counts WHERE category = ?", c) or {}
+    queues[i] = object({ { "category", json.encode(c) }, { "groups", array(with_first_tasks(ports.queue(c, now, limit))) },
+      { "taskgroups", json.encode(counts.taskgroups or 0) }, { "tasks", json.encode(counts.tasks or 0) },
+      { "ports", array(picked_at[c] or {}) } })
   end
   return object({
     { "now", json.encode(now) },

@@ -185,8 +185,12 @@ describe("the console", function()
     assert.equal(4, queue.suspended[1].taskgroup_id)
     assert.equal(5, queue.future[1].taskgroup_id)
     assert.equal(60, queue.any[1].task_id) -- a port of any category takes category 6's first
+    local five = {}
+    for _, q in ipairs(queue.categories) do if q.category == 5 then five = q end end
+    assert.same({ 5, 5, {} }, { five.taskgroups, five.tasks, five.ports }) -- held in the store; no port picks it
     assert.equal(gateway.OK, g:call("openport", "<port_id>1</port_id><port_mode>PICK</port_mode>"
       .. "<select><category>5</category></select>"))
+    for _, q in ipairs(view(g, "queue", "category=5").categories) do assert.same({ 1 }, q.ports) end
     local picked = {}
     for _ = 1, 3 do
       local reply = g:call("openbin", "<port_id>1</port_id>")
