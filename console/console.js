@@ -176,7 +176,7 @@
 
   // --- the event stream ---------------------------------------------------------------------
 
-  const stream = { source: null, url: '', open: false, retry: null };
+  const stream = { source: null, url: '', open: false, retry: null, broken: false };
 
   function setLive(state) {
     const pill = $('#live');
@@ -205,6 +205,7 @@
       stream.source = null;
       stream.open = false;
       if (auth.wanted) return;
+      stream.broken = true;
       setLive('down');
       clearTimeout(stream.retry);
       stream.retry = setTimeout(connect, 3000);
@@ -232,6 +233,10 @@
     if (!response.ok || !response.body) throw new Error(`events: HTTP ${response.status}`);
     stream.open = true;
     setLive(calls.paused && route.view === 'calls' ? 'paused' : 'live');
+    if (stream.broken) { // back after a break (a restarted gateway, a network gap): what is shown may be stale
+      stream.broken = false;
+      views[route.view].show(route.params);
+    }
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let pending = '';
     for (;;) {
