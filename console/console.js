@@ -679,7 +679,7 @@
             + (form.kind.value === 'task' && data.taskgroup_id ? `, with those of its group ${data.taskgroup_id}` : '')
             + `, newest first, among the last ${data.scanned} audit records.`;
         fill($('#audit-table tbody'), data.records.map((r) => el('tr', {},
-          el('td', {}, r.time), el('td', {}, r.method), el('td', {}, outcomeBadge(r.outcome, '')), el('td', {}, dash(r.client)),
+          el('td', { title: r.time }, Number.isNaN(Date.parse(r.time)) ? r.time : dateTime(Date.parse(r.time) / 1000)), el('td', {}, r.method), el('td', {}, outcomeBadge(r.outcome, '')), el('td', {}, dash(r.client)),
           el('td', { class: 'mono' }, dash(r.request_id)), el('td', { class: 'mono' }, r.params))));
       } catch (error) { showError($('#view-audit'), error); }
     },
