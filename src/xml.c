@@ -215,34 +215,59 @@ static const char *past(const char *p, const char *end, const char *terminator) 
   return hit ? hit + n : end;
 }
 
-/* Whether a tag holds more than TG_XML_MAX_ATTRIBUTES attributes (namespace declarations
- * included). libxml2 2.9 checks each attribute of a tag against all the tag's earlier ones, so
- * 100,000 of them in a 1 MiB body held the thread for 12 s; this counts them in one pass first.
- * It reads the bytes as ASCII, which is sound for UTF-8 and ISO-8859-1: any other encoding is
- * refused before libxml2 reads its first tag, and a NUL byte (UTF-16, UCS-4) before this. */
-static int too_many_attributes(const char *p, const char *end) {
-  while ((p = memchr(p, '<', (size_t)(end - p)))) {
-    size_t left = (size_t)(end - p);
-    if (left >= 4 && memcmp(p, "<!--", 4) == 0) {
-      p = past(p + 4, end, "-->");
-    } else if (left >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
-      p = past(p + 9, end, "]]>");
-    } else if (left >= 2 && p[1] == '?') {
-      p = past(p + 2, end, "?>");
-    } else {
-      int attributes = 0;
-      char quote = 0;
-      for (p++; p < end && (quote || *p != '>'); p++) {
-        if (quote)
-          quote = *p == quote ? 0 : quote;
-        else if (*p == '"' || *p == '\'')
-          quote = *p;
-        else if (*p == '=' && ++attributes > TG_XML_MAX_ATTRIBUTES)
-          return 1;
-      }
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+/* Reads the tag whose '<' is at *p, up to its '>' (not one inside a quoted value), and leaves
+ * *p there. Returns its attributes (each has one '=' outside quotes) and adds its namespace
+ * declarations (the attributes named xmlns or xmlns:...) to *namespaces. */
+static int scan_tag(const char **p, const char *end, int *namespaces) {
+  int attributes = 0;
+  char quote = 0;
+  const char *name = NULL; /* the last word outside quotes: an attribute's name at its '=' */
+  const char *c = *p + 1;
+  for (; c < end && (quote || *c != '>'); c++) {
+    if (quote) {
+      quote = *c == quote ? 0 : quote;
+    } else if (*c == '"' || *c == '\'') {
+      quote = *c;
+    } else if (*c == '=') {
+      attributes++;
+      if (name && end - name > 5 && memcmp(name, "xmlns", 5) == 0 &&
+          (name[5] == ':' || name[5] == '=' || is_space(name[5])))
+        ++*namespaces;
+      name = NULL;
+    } else if (!is_space(*c) && (c == *p + 1 || is_space(c[-1]) || c[-1] == '"' || c[-1] == '\'')) {
+      name = c;
     }
   }
-  return 0;
+  *p = c;
+  return attributes;
+}
+
+/* Refuses, in one pass before libxml2 parses, what libxml2 2.9 would spend quadratic time on:
+ * it checks each attribute of a tag against all the tag's earlier ones (100,000 of them in a
+ * 1 MiB body held the thread for 12 s), and resolves each prefix by walking every namespace
+ * declared around it (a stack of declarations and prefixed attributes: half a second). So a tag
+ * holds at most TG_XML_MAX_ATTRIBUTES attributes and a document TG_XML_MAX_NAMESPACES
+ * declarations. The bytes are read as ASCII, which is sound for UTF-8 and ISO-8859-1: any other
+ * encoding is refused before libxml2 reads its first tag, and a NUL byte (UTF-16, UCS-4) before
+ * this. Returns the reason, or NULL. */
+static const char *costly_markup(const char *p, const char *end) {
+  int namespaces = 0;
+  while ((p = memchr(p, '<', (size_t)(end - p)))) {
+    size_t left = (size_t)(end - p);
+    if (left >= 4 && memcmp(p, "<!--", 4) == 0)
+      p = past(p + 4, end, "-->");
+    else if (left >= 9 && memcmp(p, "<![CDATA[", 9) == 0)
+      p = past(p + 9, end, "]]>");
+    else if (left >= 2 && p[1] == '?')
+      p = past(p + 2, end, "?>");
+    else if (scan_tag(&p, end, &namespaces) > TG_XML_MAX_ATTRIBUTES)
+      return "too many attributes on an element";
+    else if (namespaces > TG_XML_MAX_NAMESPACES)
+      return "too many namespace declarations";
+  }
+  return NULL;
 }
 
 tg_xml_node_t *tg_xml_decode(tg_arena_t *arena, const char *bytes, size_t len, const char **why) {
@@ -263,10 +288,8 @@ tg_xml_node_t *tg_xml_decode_as(tg_arena_t *arena, const char *bytes, size_t len
     *why = "a NUL byte (no XML holds one: UTF-16 or UCS-4)";
     return NULL;
   }
-  if (too_many_attributes(bytes, bytes + len)) {
-    *why = "too many attributes on an element";
+  if ((*why = costly_markup(bytes, bytes + len)))
     return NULL;
-  }
   decoder_t d = {.arena = arena, .encoding_given = encoding != NULL};
   int head = len < 4 ? (int)len : 4;
   d.ctxt = parser_for_next_document(bytes, head, encoding);

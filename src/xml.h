@@ -19,7 +19,12 @@ struct tg_xml_node_s {
   tg_xml_node_t *next;
 };
 
-enum { TG_XML_MAX_DEPTH = 32, TG_XML_MAX_NODES = 100000, TG_XML_MAX_ATTRIBUTES = 64 /* per element */ };
+enum {
+  TG_XML_MAX_DEPTH = 32,
+  TG_XML_MAX_NODES = 100000,
+  TG_XML_MAX_ATTRIBUTES = 64, /* per element, namespace declarations included */
+  TG_XML_MAX_NAMESPACES = 32, /* declarations per document */
+};
 
 /* Installs the deny-all external entity loader and silences libxml2's own error printing.
  * Call once before any parsing. */
@@ -29,8 +34,8 @@ void tg_xml_thread_init(void);
 
 /* Decodes an XML document into a tree allocated in arena. Returns the root element, or NULL
  * with a short reason in *why (a static string) for malformed input, any DOCTYPE or entity
- * declaration, too deep nesting, too many elements or attributes, an encoding other than UTF-8
- * and ISO-8859-1, or a namespace prefix. */
+ * declaration, too deep nesting, too many elements, attributes or namespace declarations, an
+ * encoding other than UTF-8 and ISO-8859-1, or a namespace prefix. */
 tg_xml_node_t *tg_xml_decode(tg_arena_t *arena, const char *bytes, size_t len, const char **why);
 /* The same, reading the bytes in `encoding` (a libxml2 encoding name, e.g. "ISO-8859-1", from
  * the request's Content-Type charset, which decides over the XML declaration: RFC 7303), or as
