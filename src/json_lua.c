@@ -8,27 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "limit.h"
+#include "box_lua.h"
 
 enum {
   MAX_DEPTH = 32,
   SMALL_OBJECT = 16,
-  SCRATCH_KEPT = 64 * 1024,
   MAX_KEYS = 65536, /* members of one object: sorting them stays short */
 };
 
-/* Appends; raises when memory runs out or the text passes TG_LIMIT_MAX_OBJECT (one big string
- * repeated would grow without end), and looks at the clock every 64 KiB written. */
-static void put(lua_State *L, tg_buf_t *out, const char *bytes, size_t len) {
-  size_t before = out->len;
-  if (tg_buf_append(out, bytes, len) < 0)
-    luaL_error(L, "not enough memory");
-  if (out->len > TG_LIMIT_MAX_OBJECT)
-    luaL_error(L, "JSON text larger than %d MiB", TG_LIMIT_MAX_OBJECT >> 20);
-  if ((before ^ out->len) >> 16)
-    tg_limit_check(L);
-}
+/* Appends to the boxed text (box_lua.h): raises when memory runs out or the text passes
+ * TG_LIMIT_MAX_OBJECT (one big string repeated would grow without end), and looks at the clock
+ * every 64 KiB written. */
+static void put(lua_State *L, tg_buf_t *out, const char *bytes, size_t len) { tg_box_lua_put(L, out, bytes, len); }
 
 static void put_string(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
   put(L, out, "\"", 1);
@@ -196,36 +187,12 @@ static void put_value(lua_State *L, tg_buf_t *out, int index, int depth) {
   put(L, out, "null", 4);
 }
 
-static int encode_into(lua_State *L) {
-  tg_buf_t *out = lua_touserdata(L, 1);
-  put_value(L, out, 2, 0);
-  return 0;
-}
-
 /* sys.json_encode(value) -> compact JSON, object keys sorted; what JSON cannot hold is null. */
 int tg_json_lua_encode(lua_State *L) {
   luaL_checkany(L, 1);
-  /* The thread's scratch buffer saves a malloc per record; an encode nested in this one (a
-   * metamethod may call json.encode) gets a buffer of its own. */
-  static _Thread_local tg_buf_t scratch;
-  static _Thread_local int scratch_in_use;
-  int use_scratch = !scratch_in_use;
-  tg_buf_t own = {0}, *out = use_scratch ? &scratch : &own;
-  scratch_in_use = 1;
-  out->len = 0;
-  lua_pushcfunction(L, encode_into);
-  lua_pushlightuserdata(L, out);
-  lua_pushvalue(L, 1);
-  /* Protected, so the buffer is released even when Lua runs out of memory on the way. */
-  int rc = lua_pcall(L, 2, 0, 0);
-  if (rc == LUA_OK)
-    lua_pushlstring(L, out->data ? out->data : "", out->len);
-  if (use_scratch)
-    scratch_in_use = 0;
-  if (scratch.cap > SCRATCH_KEPT) /* one huge record must not pin its memory */
-    tg_buf_free(&scratch);
-  tg_buf_free(&own);
-  if (rc != LUA_OK)
-    return lua_error(L);
+  lua_settop(L, 1);
+  tg_buf_t *out = tg_box_lua_buf(L);
+  put_value(L, out, 1, 0);
+  lua_pushlstring(L, out->data ? out->data : "", out->len);
   return 1;
 }

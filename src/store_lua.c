@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "box_lua.h"
 #include "budget.h"
-#include "buf.h"
 #include "failure_lua.h"
 #include "limit.h"
 #include "txn.h"
@@ -328,31 +328,8 @@ static int db_rows_upto(lua_State *L) {
  * the statement into the reply's text, in C, bounded like a reply (TG_LIMIT_MAX_OBJECT) and by
  * the call's deadline. */
 
-#define TEXT_META "taskgate.db.text"
-
-static int text_gc(lua_State *L) {
-  tg_buf_free(luaL_checkudata(L, 1, TEXT_META));
-  return 0;
-}
-
-/* A buffer boxed in a userdata on the stack, freed by its __gc whatever happens. */
-static tg_buf_t *push_text_box(lua_State *L) {
-  tg_buf_t *out = lua_newuserdatauv(L, sizeof *out, 0);
-  memset(out, 0, sizeof *out);
-  if (luaL_newmetatable(L, TEXT_META)) {
-    lua_pushcfunction(L, text_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  return out;
-}
-
-static void text_put(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
-  if (tg_buf_append(out, s, len) < 0)
-    luaL_error(L, "out of memory");
-  if (out->len > TG_LIMIT_MAX_OBJECT)
-    luaL_error(L, "reply larger than %d MiB", TG_LIMIT_MAX_OBJECT >> 20);
-}
+/* Appends to the boxed text (box_lua.h), bounded like a reply. */
+static void text_put(lua_State *L, tg_buf_t *out, const char *s, size_t len) { tg_box_lua_put(L, out, s, len); }
 
 static void text_puts(lua_State *L, tg_buf_t *out, const char *s) { text_put(L, out, s, strlen(s)); }
 
@@ -458,7 +435,7 @@ static int db_rows_text(lua_State *L) {
   if (step_limit < STEPS_AT_LEAST)
     step_limit = STEPS_AT_LEAST;
   sqlite3_stmt *stmt = prepare_and_bind(L, store, 5);
-  tg_buf_t *out = push_text_box(L); /* above the bound values, which stay until the reset */
+  tg_buf_t *out = tg_box_lua_buf(L); /* above the bound values, which stay until the reset */
   if (json)
     text_puts(L, out, "[");
   lua_Integer rows = 0;

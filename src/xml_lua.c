@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "box_lua.h"
 #include "limit.h"
 
 /* Pushes an element's value: its text when it has no children, otherwise a table whose keys
@@ -85,35 +86,10 @@ enum {
   MAX_REPLY_KEYS = 65536, /* named children of one element: sorting them stays short */
 };
 
-#define OUT_META "taskgate.xml.out"
-
-/* After the reply buffer grew from `since` bytes: raises past TG_LIMIT_MAX_OBJECT (a reply of
- * one big string repeated would otherwise grow without end), and looks at the clock whenever
- * another 64 KiB was written (a big reply is part of the call's time). */
-static void grown(lua_State *L, const tg_buf_t *out, size_t since) {
-  if (out->len > TG_LIMIT_MAX_OBJECT)
-    luaL_error(L, "reply larger than %d MiB", TG_LIMIT_MAX_OBJECT >> 20);
-  if ((since ^ out->len) >> 16)
-    tg_limit_check(L);
-}
-
-/* Appends to the reply buffer; raises on out-of-memory (the buffer is freed by its __gc). A
- * reply is mostly pieces of a few bytes ("<", names, indentation): those are copied here. */
-static void put(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
-  size_t before = out->len;
-  if (len <= 16 && out->cap - out->len > len) { /* room for them and tg_buf's closing NUL */
-    char *to = out->data + out->len;
-    for (size_t i = 0; i < len; i++)
-      to[i] = s[i];
-    out->len += len;
-    to[len] = '\0';
-    grown(L, out, before);
-    return;
-  }
-  if (tg_buf_append(out, s, len) < 0)
-    luaL_error(L, "out of memory");
-  grown(L, out, before);
-}
+/* Appends to the reply buffer, boxed (box_lua.h): raises on out-of-memory, past
+ * TG_LIMIT_MAX_OBJECT (a reply of one big string repeated would otherwise grow without end), and
+ * when the call's time is up (the clock is looked at whenever another 64 KiB was written). */
+static void put(lua_State *L, tg_buf_t *out, const char *s, size_t len) { tg_box_lua_put(L, out, s, len); }
 
 static void puts_(lua_State *L, tg_buf_t *out, const char *s) { put(L, out, s, strlen(s)); }
 
@@ -295,7 +271,7 @@ static void escape(lua_State *L, tg_buf_t *out, const char *text, size_t len) {
     size_t before = out->len;
     if (tg_xml_escape(out, text, piece) < 0)
       luaL_error(L, "out of memory");
-    grown(L, out, before);
+    tg_box_lua_grown(L, out, before);
     text += piece;
     len -= piece;
   }
@@ -403,66 +379,49 @@ static void encode_element(lua_State *L, tg_buf_t *out, const char *name, int va
   put(L, out, ">\n", 2);
 }
 
-static int out_gc(lua_State *L) {
-  tg_buf_free(luaL_checkudata(L, 1, OUT_META));
-  return 0;
-}
-
 /* xml.encode(reply [, root]) -> "<?xml ...?><response>...</response>" (or another root, e.g.
  * "methodcall" for forwarding) with two-space indentation. */
 static int xml_encode(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   const char *root = luaL_optstring(L, 2, "response");
   lua_settop(L, 1);
-  tg_buf_t *out = lua_newuserdatauv(L, sizeof *out, 0);
-  memset(out, 0, sizeof *out);
-  if (luaL_newmetatable(L, OUT_META)) {
-    lua_pushcfunction(L, out_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
+  tg_buf_t *out = tg_box_lua_buf(L);
   puts_(L, out, "<?xml version=\"1.0\"?>\n");
   encode_element(L, out, root, 1, 0);
   lua_pushlstring(L, out->data, out->len);
-  tg_buf_free(out);
   return 1;
 }
 
 enum { DECODE_LIMIT = 64u << 20 }; /* bytes a document decoded from Lua may take */
 
-/* Decodes argument 1 into arena (set up here; the caller frees it): the root, or NULL and why. */
-static tg_xml_node_t *decode_argument(lua_State *L, tg_arena_t *arena, const char **why) {
+/* Decodes argument 1 into an arena boxed on the stack (box_lua.h): the root, or NULL and why. */
+static tg_xml_node_t *decode_argument(lua_State *L, const char **why) {
   size_t len;
   const char *bytes = luaL_checklstring(L, 1, &len);
-  *arena = (tg_arena_t){.limit = DECODE_LIMIT};
+  tg_arena_t *arena = tg_box_lua_arena(L, DECODE_LIMIT);
   *why = NULL;
   return tg_xml_decode(arena, bytes, len, why);
 }
 
 /* xml.decode(bytes) -> call table, as the gateway builds it for a request body. */
 static int xml_decode(lua_State *L) {
-  tg_arena_t arena;
   const char *why;
-  tg_xml_node_t *root = decode_argument(L, &arena, &why);
-  tg_xml_lua_push_call(L, root, why); /* may raise; the arena then leaks only on out-of-memory */
-  tg_arena_free(&arena);
+  tg_xml_node_t *root = decode_argument(L, &why);
+  tg_xml_lua_push_call(L, root, why);
   return 1;
 }
 
 /* xml.decode_document(bytes) -> the root element's name and value, or nil and the reason. */
 static int xml_decode_document(lua_State *L) {
-  tg_arena_t arena;
   const char *why;
-  tg_xml_node_t *root = decode_argument(L, &arena, &why);
+  tg_xml_node_t *root = decode_argument(L, &why);
   if (!root) {
-    tg_arena_free(&arena);
     lua_pushnil(L);
     lua_pushstring(L, why);
     return 2;
   }
   lua_pushstring(L, root->name);
   push_value(L, root, 0);
-  tg_arena_free(&arena);
   return 2;
 }
 
