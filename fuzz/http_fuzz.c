@@ -9,9 +9,10 @@
 #include "http.h"
 #include "log.h"
 
-static int answer_task(void *ctx, tg_http_t *h, const char *body, size_t len, tg_buf_t *reply) {
-  return tg_buf_puts(reply, "<?xml version=\"1.0\"?>\n<response>\n  <params/>\n</response>\n");
-}
+static const char REPLY[] = "<?xml version=\"1.0\"?>\n<response>\n  <params/>\n</response>\n";
+
+/* Queues the call: its reply is framed once tg_http_feed says it waits, as a connection does. */
+static int answer_task(void *ctx, tg_http_t *h, const char *body, size_t len) { return 0; }
 
 static int answer_admin(void *ctx, const char *path, const char *authorization, tg_buf_t *body, const char **type) {
   if (strcmp(path, "/metrics") == 0) /* behind a token, as on an admin address with one */
@@ -36,7 +37,12 @@ static void run(const uint8_t *data, size_t size, unsigned step, tg_buf_t *sent)
     if (n > size - pos)
       n = size - pos;
     size_t used = n;
-    closed = tg_http_feed(&http, (const char *)data + pos, n, &out, &used) == TG_HTTP_CLOSE;
+    int verdict = tg_http_feed(&http, (const char *)data + pos, n, &out, &used);
+    if (verdict == TG_HTTP_WAIT) { /* the call's reply comes at once; the rest is fed again */
+      verdict = tg_http_reply_head(&http, sizeof REPLY - 1, &out);
+      tg_buf_append(&out, REPLY, sizeof REPLY - 1);
+    }
+    closed = verdict == TG_HTTP_CLOSE;
     pos += closed ? n : used;
     if (out.len && memcmp(out.data, "HTTP/1.1 ", 9) != 0)
       __builtin_trap(); /* every byte we send must be a response */

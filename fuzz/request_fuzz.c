@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   http.legacy = size > 0 && data[0] == ' '; /* a leading space (valid XML) tries the v1 path too */
   http.interface = size > 1 && data[1] == ' ' ? TG_HTTP_BIN : TG_HTTP_TASK; /* a second one the bin endpoint */
   answered = 0;
-  tg_handler_task(&handler, &http, (const char *)data, size, NULL);
+  tg_handler_task(&handler, &http, (const char *)data, size);
   tg_batch_flush(batch); /* what the end of the loop turn does: run, commit, deliver */
   if (!answered)
     __builtin_trap();

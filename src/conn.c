@@ -114,10 +114,32 @@ static void stop_reading(tg_conn_t *conn) {
   conn->reading = 0;
 }
 
-/* Sends out's bytes (on TLS, sealed into wire first). Most replies fit the socket buffer: they
- * are written now, without a write request and the poll-for-writable round it costs; only what
- * is left goes through uv_write (conn->writing until it completes). Returns 0, or -1 when the
- * connection is destroyed. */
+/* Writes what the socket takes of bufs now. Most replies fit the socket buffer: they go without
+ * a write request and the poll-for-writable round it costs. Returns the bytes written, or -1
+ * when the connection is destroyed. */
+static ssize_t write_now(tg_conn_t *conn, const uv_buf_t *bufs, unsigned count) {
+  int written = uv_try_write((uv_stream_t *)&conn->tcp, bufs, count);
+  if (written < 0 && written != UV_EAGAIN) {
+    destroy(conn);
+    return -1;
+  }
+  return written > 0 ? written : 0;
+}
+
+/* Hands the bytes of sending from `sent` on to uv_write: conn->writing until it completes.
+ * Returns 0, or -1 when the connection is destroyed. */
+static int write_rest(tg_conn_t *conn, size_t sent) {
+  uv_buf_t rest = uv_buf_init(conn->sending.data + sent, (unsigned)(conn->sending.len - sent));
+  if (uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, &rest, 1, on_write) < 0) {
+    destroy(conn);
+    return -1;
+  }
+  conn->writing = 1;
+  return 0;
+}
+
+/* Sends out's bytes (on TLS, sealed into wire first): now, and what the socket does not take
+ * yet through uv_write. Returns 0, or -1 when the connection is destroyed. */
 static int send_out(tg_conn_t *conn) {
   tg_buf_t *bytes = &conn->out;
   if (conn->tls) {
@@ -129,24 +151,17 @@ static int send_out(tg_conn_t *conn) {
     bytes = &conn->wire;
   }
   uv_buf_t now = uv_buf_init(bytes->data, (unsigned)bytes->len);
-  int written = uv_try_write((uv_stream_t *)&conn->tcp, &now, 1);
-  if (written < 0 && written != UV_EAGAIN) {
-    destroy(conn);
+  ssize_t sent = write_now(conn, &now, 1);
+  if (sent < 0)
     return -1;
-  }
-  size_t sent = written > 0 ? (size_t)written : 0;
-  if (sent < bytes->len) {
+  if ((size_t)sent < bytes->len) {
     /* The buffer becomes the one in flight (swapped, not copied: a client that does not read
      * must not cost its replies twice), and bytes go on in the idle one. */
     tg_buf_t in_flight = *bytes;
     *bytes = conn->sending;
     conn->sending = in_flight;
-    uv_buf_t rest = uv_buf_init(conn->sending.data + sent, (unsigned)(conn->sending.len - sent));
-    if (uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, &rest, 1, on_write) < 0) {
-      destroy(conn);
+    if (write_rest(conn, (size_t)sent) < 0)
       return -1;
-    }
-    conn->writing = 1;
   }
   bytes->len = 0;
   if (bytes->cap > KEPT_BUFFER_BYTES)
@@ -360,6 +375,40 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   flush(conn);
 }
 
+/* Frames a task call's reply and sends it. On a plain connection with nothing queued before it
+ * (the common case) the head and the body go to the socket together as two iovecs, the body
+ * from the handler's buffer, as it lies; only what the socket does not take yet is copied, for
+ * uv_write. Otherwise both join what waits in out. Returns 0, or -1 when the connection is
+ * destroyed. */
+static int send_reply(tg_conn_t *conn, const char *reply, size_t len) {
+  int direct = !conn->tls && !conn->writing && conn->out.len == 0;
+  if (tg_http_reply_head(&conn->http, len, &conn->out) == TG_HTTP_CLOSE)
+    conn->closing = 1;
+  if (!direct) {
+    if (tg_buf_append(&conn->out, reply, len) < 0) {
+      destroy(conn);
+      return -1;
+    }
+    return 0;
+  }
+  const uv_buf_t bufs[] = {uv_buf_init(conn->out.data, (unsigned)conn->out.len),
+                           uv_buf_init((char *)reply, (unsigned)len)};
+  ssize_t sent = write_now(conn, bufs, 2);
+  if (sent < 0)
+    return -1;
+  size_t head = conn->out.len, head_sent = (size_t)sent < head ? (size_t)sent : head;
+  conn->out.len = 0;
+  if ((size_t)sent == head + len)
+    return 0;
+  conn->sending.len = 0; /* idle: no write is in flight */
+  if (tg_buf_append(&conn->sending, conn->out.data + head_sent, head - head_sent) < 0 ||
+      tg_buf_append(&conn->sending, reply + ((size_t)sent - head_sent), len - ((size_t)sent - head_sent)) < 0) {
+    destroy(conn);
+    return -1;
+  }
+  return write_rest(conn, 0);
+}
+
 /* The waiting call's reply has come: send it, then parse what arrived meanwhile. No reply:
  * the call's commit failed, and the client must never see an acknowledgment of a change that
  * is not in the store, so the connection is dropped. */
@@ -369,8 +418,8 @@ static void deliver(tg_http_t *http, const char *reply, size_t len) {
     destroy(conn);
     return;
   }
-  if (tg_http_finish(http, reply, len, &conn->out) == TG_HTTP_CLOSE)
-    conn->closing = 1;
+  if (send_reply(conn, reply, len) < 0)
+    return;
   parse_backlog(conn);
   close_if_drained(conn);
   arm_deadline(conn);

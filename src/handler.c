@@ -422,8 +422,7 @@ static tg_xml_node_t *decode_xml(tg_handler_t *h, int charset, const char *body,
   return tg_xml_decode_as(&h->arena, body, len, encoding, why);
 }
 
-int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg_buf_t *reply) {
-  (void)reply; /* every reply comes later, after the batch's commit */
+int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len) {
   tg_handler_t *h = ctx;
   if (tg_store_health_state(tg_store_health(h->store)) == TG_STORE_LOST)
     return -503; /* its changes could only go into deleted files */
@@ -449,7 +448,7 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg
   call->interface = http->interface;
   push(&h->queued, call);
   tg_batch_schedule(h->batch);
-  return TG_HTTP_LATER;
+  return 0;
 }
 
 void tg_handler_abandon(void *ctx, tg_http_t *http) {

@@ -45,12 +45,12 @@ tg_batch_runner_t tg_handler_runner(tg_handler_t *h);
 /* Makes next the generation new calls run on. Calls already running finish on theirs; the
  * old generation closes when its last call ends. Returns 0, or -1 (nothing changed). */
 int tg_handler_swap(tg_handler_t *h, tg_script_t *next);
-/* A tg_http_task_fn (ctx is a tg_handler_t): queues the call for the turn's batch and returns
- * TG_HTTP_LATER; the reply goes to http->deliver once the batch has committed (or, when a rule
- * waits on the network, once it has finished). Always answers: when the rule cannot, its
- * changes are rolled back and the fallback is sent; when the commit fails the connection is
- * dropped unanswered (deliver with a NULL reply). */
-int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len, tg_buf_t *reply);
+/* A tg_http_task_fn (ctx is a tg_handler_t): queues the call for the turn's batch and returns 0
+ * (-503 when the store is lost, -1 when out of memory); the reply goes to http->deliver once the
+ * batch has committed (or, when a rule waits on the network, once it has finished). Always
+ * answers: when the rule cannot, its changes are rolled back and the fallback is sent; when the
+ * commit fails the connection is dropped unanswered (deliver with a NULL reply). */
+int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len);
 /* A tg_http_abandon_fn: the client of a waiting call is gone; the call still runs to its end. */
 void tg_handler_abandon(void *ctx, tg_http_t *http);
 /* Number of calls waiting on the network; safe to call from any thread. */

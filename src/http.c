@@ -51,10 +51,9 @@ static const char *reason(int status) {
   }
 }
 
-/* Appends a response. With head (the request was HEAD) the headers describe the body but the
- * body is left out (RFC 9110 9.3.2): bytes after them would be read as the next response. */
-static void respond(tg_buf_t *out, int status, const char *type, const char *body, size_t len, int keep_alive,
-                    const char *extra_headers, int head) {
+/* Appends a response's status line and headers, for a body of len bytes. */
+static void put_head(tg_buf_t *out, int status, const char *type, size_t len, int keep_alive,
+                     const char *extra_headers) {
   /* Pieces rather than printf: this runs for every reply. */
   tg_buf_puts(out, "HTTP/1.1 ");
   tg_buf_put_uint(out, (unsigned long long)status);
@@ -68,6 +67,13 @@ static void respond(tg_buf_t *out, int status, const char *type, const char *bod
   if (extra_headers)
     tg_buf_puts(out, extra_headers);
   tg_buf_puts(out, keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
+}
+
+/* Appends a response. With head (the request was HEAD) the headers describe the body but the
+ * body is left out (RFC 9110 9.3.2): bytes after them would be read as the next response. */
+static void respond(tg_buf_t *out, int status, const char *type, const char *body, size_t len, int keep_alive,
+                    const char *extra_headers, int head) {
+  put_head(out, status, type, len, keep_alive, extra_headers);
   if (!head)
     tg_buf_append(out, body, len);
 }
@@ -547,17 +553,13 @@ static void answer_console(tg_http_t *h, int keep_alive) {
 
 static void answer(tg_http_t *h, int keep_alive) {
   switch (h->route) {
-  case ROUTE_TASK: {
-    h->reply.len = 0;
-    const char *body = h->body.data ? h->body.data : "";
-    int rc = h->routes->on_task(h->routes->task_ctx, h, body, h->body.len, &h->reply);
-    if (rc == TG_HTTP_LATER) {
-      h->waiting = 1;
-      h->waiting_keep_alive = keep_alive;
-    } else if (rc < 0) {
+  case ROUTE_TASK: { /* the reply comes later, through h->deliver (tg_http_reply_head) */
+    int rc = h->routes->on_task(h->routes->task_ctx, h, h->body.data ? h->body.data : "", h->body.len);
+    if (rc < 0) {
       refuse(h, h->out, rc == -503 ? 503 : 500, keep_alive, NULL);
     } else {
-      respond(h->out, 200, h->reply_json ? JSON_TYPE : XML_TYPE, h->reply.data, h->reply.len, keep_alive, NULL, 0);
+      h->waiting = 1;
+      h->waiting_keep_alive = keep_alive;
     }
     break;
   }
@@ -635,9 +637,9 @@ int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size
   return verdict;
 }
 
-int tg_http_finish(tg_http_t *h, const char *reply, size_t len, tg_buf_t *out) {
+int tg_http_reply_head(tg_http_t *h, size_t len, tg_buf_t *out) {
   int keep_alive = h->waiting_keep_alive;
-  respond(out, 200, h->reply_json ? JSON_TYPE : XML_TYPE, reply, len, keep_alive, NULL, 0);
+  put_head(out, 200, h->reply_json ? JSON_TYPE : XML_TYPE, len, keep_alive, NULL);
   h->waiting = 0;
   next_message(h);
   return keep_alive ? TG_HTTP_MORE : TG_HTTP_CLOSE;

@@ -19,18 +19,17 @@ enum {
 
 typedef struct tg_http_s tg_http_t;
 
-/* Answers one complete request to the task endpoint (h->client says who sent it): appends the
- * XML reply to reply and returns 0; returns TG_HTTP_LATER when the reply will come later through
- * h->deliver (the call waits on the network); -503 answers 503 (the store cannot take calls),
- * any other negative return 500. */
-typedef int (*tg_http_task_fn)(void *ctx, tg_http_t *h, const char *body, size_t len, tg_buf_t *reply);
+/* Takes one complete request to the task endpoint (h->client says who sent it). Returns 0: the
+ * call is queued, and its reply comes later through h->deliver; -503 answers 503 now (the store
+ * cannot take calls), any other negative return 500. */
+typedef int (*tg_http_task_fn)(void *ctx, tg_http_t *h, const char *body, size_t len);
 /* Tells the task handler that h's connection is gone while its call was waiting. */
 typedef void (*tg_http_abandon_fn)(void *ctx, tg_http_t *h);
-/* Set by the connection: hands a late reply to it (see tg_http_finish). */
+/* Set by the connection: the task handler hands it the waiting call's reply body, which the
+ * connection frames (tg_http_reply_head) and writes; NULL: drop the connection unanswered. */
 typedef void (*tg_http_deliver_fn)(tg_http_t *h, const char *reply, size_t len);
 
-enum { TG_HTTP_LATER = 1 };
-/* What tg_http_feed and tg_http_finish ask of the connection. */
+/* What tg_http_feed and tg_http_reply_head ask of the connection. */
 enum { TG_HTTP_MORE = 0, TG_HTTP_CLOSE = 1, TG_HTTP_WAIT = 2, TG_HTTP_FULL = 3 };
 
 /* Answers GET (and HEAD) on any path but the task endpoint: fills body and *content_type and
@@ -122,13 +121,15 @@ void tg_http_init(tg_http_t *h, const tg_http_routes_t *routes, const char *clie
 /* Parses len bytes, appending every response they complete to out, in request order. Returns
  * TG_HTTP_MORE (all bytes used, keep reading), TG_HTTP_CLOSE (close once out is sent),
  * TG_HTTP_WAIT: a task call answers later; *used bytes were consumed and the rest must be fed
- * again after tg_http_finish; or TG_HTTP_FULL: out holds h->out_bound bytes or more, so the next
+ * again after tg_http_reply_head; or TG_HTTP_FULL: out holds h->out_bound bytes or more, so the next
  * request was not started; *used bytes were consumed and the rest must be fed again once out has
  * been sent. Every reply, admin ones included, counts towards that bound. */
 int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size_t *used);
-/* Appends the late reply of the waiting task call to out. Returns TG_HTTP_MORE, or
- * TG_HTTP_CLOSE when the request did not keep the connection alive. */
-int tg_http_finish(tg_http_t *h, const char *reply, size_t len, tg_buf_t *out);
+/* Appends the head of the waiting task call's response (200, for a body of len bytes) to out and
+ * ends the request: the body follows the head as it is, so the connection writes it from where
+ * it lies. Returns TG_HTTP_MORE, or TG_HTTP_CLOSE when the request did not keep the connection
+ * alive. */
+int tg_http_reply_head(tg_http_t *h, size_t len, tg_buf_t *out);
 enum { TG_HTTP_IDLE, TG_HTTP_HEADERS, TG_HTTP_BODY };
 /* Where the connection is in its current request: IDLE (no byte of it yet), HEADERS (reading
  * the request line and headers) or BODY. Connections use it to pick their deadline. */
