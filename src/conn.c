@@ -3,6 +3,7 @@
  * close callbacks. */
 #include "conn.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -30,6 +31,25 @@ static _Thread_local char read_buffer[READ_BUFFER_BYTES];
 
 static void start_reading(tg_conn_t *conn);
 
+/* Asserts the legal combinations of the connection's state fields (conn.h), as libuv asserts
+ * its own: called at the end of every event that may change them (a libuv callback, a reply,
+ * a call from the server), so a change that breaks one fails the sanitizer builds' specs. */
+static void check_state(const tg_conn_t *conn) {
+#ifndef NDEBUG
+  int destroyed = uv_is_closing((const uv_handle_t *)&conn->tcp);
+  assert(conn->handles == 2 || destroyed);
+  assert(destroyed || conn->writing == (conn->sending.len > 0));
+  assert(!conn->reading || !destroyed);
+  assert(!conn->http.waiting || (!destroyed && conn->phase == -1));
+  assert(!conn->peer_done || conn->closing || destroyed ||
+         (!conn->reading && (conn->http.waiting || conn->backlog.len > 0)));
+  assert(!conn->draining || conn->closing || destroyed || conn->http.waiting ||
+         tg_http_phase(&conn->http) != TG_HTTP_IDLE);
+  assert(!conn->tls_notified || conn->tls);
+  assert(conn->phase >= -1 && conn->phase <= TG_HTTP_BODY);
+#endif
+}
+
 static void on_handle_closed(uv_handle_t *handle) {
   tg_conn_t *conn = handle->data;
   if (--conn->handles > 0)
@@ -46,6 +66,7 @@ static void on_handle_closed(uv_handle_t *handle) {
 static void destroy(tg_conn_t *conn) {
   if (uv_is_closing((uv_handle_t *)&conn->tcp))
     return;
+  conn->reading = 0; /* closing the handle stops it */
   tg_server_t *server = conn->server;
   if (conn->prev)
     conn->prev->next = conn->next;
@@ -65,19 +86,24 @@ static void destroy(tg_conn_t *conn) {
   uv_close((uv_handle_t *)&conn->deadline, on_handle_closed);
 }
 
-static void on_linger_timeout(uv_timer_t *timer) { destroy(timer->data); }
+static void on_linger_timeout(uv_timer_t *timer) {
+  destroy(timer->data);
+  check_state(timer->data);
+}
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
   tg_conn_t *conn = req->data;
   if (status < 0) {
     destroy(conn);
-    return;
+  } else {
+    /* Keep reading (and discarding) until the client closes, so unread bytes do not turn our
+     * close into a reset that could destroy the reply before the client reads it. Reading may
+     * have been stopped (a waiting call, a client that did not read); its close ends the
+     * linger. */
+    start_reading(conn);
+    uv_timer_start(&conn->deadline, on_linger_timeout, LINGER_MS, 0);
   }
-  /* Keep reading (and discarding) until the client closes, so unread bytes do not turn our
-   * close into a reset that could destroy the reply before the client reads it. Reading may
-   * have been stopped (a waiting call, a client that did not read); its close ends the linger. */
-  start_reading(conn);
-  uv_timer_start(&conn->deadline, on_linger_timeout, LINGER_MS, 0);
+  check_state(conn);
 }
 
 static void flush(tg_conn_t *conn);
@@ -89,11 +115,11 @@ static void on_write(uv_write_t *req, int status) {
   conn->sending.len = 0;
   if (conn->sending.cap > KEPT_BUFFER_BYTES) /* a burst must not stay resident for good */
     tg_buf_free(&conn->sending);
-  if (status < 0) {
+  if (status < 0)
     destroy(conn);
-    return;
-  }
-  flush(conn);
+  else
+    flush(conn);
+  check_state(conn);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
@@ -189,7 +215,8 @@ static void parse_backlog(tg_conn_t *conn) {
   }
   if (conn->peer_done && !conn->http.waiting && conn->backlog.len == 0)
     conn->closing = 1; /* the client has gone: everything it sent is answered */
-  arm_deadline(conn);  /* requests were answered: the idle time starts again */
+  close_if_drained(conn);
+  arm_deadline(conn); /* requests were answered: the idle time starts again */
 }
 
 /* Hands queued responses to the socket, one write at a time so they leave in request order;
@@ -239,10 +266,11 @@ static int bytes_waiting(tg_conn_t *conn) {
   return uv_fileno((uv_handle_t *)&conn->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &waiting) == 0 && waiting > 0;
 }
 
+static void on_deadline(uv_timer_t *timer);
+
 /* A request phase ran out of time: a request in progress gets 408, an idle connection is
  * simply closed. */
-static void on_deadline(uv_timer_t *timer) {
-  tg_conn_t *conn = timer->data;
+static void time_out(tg_conn_t *conn) {
   if (conn->closing)
     return;
   if (!conn->deadline_deferred && conn->reading && bytes_waiting(conn)) {
@@ -263,6 +291,11 @@ static void on_deadline(uv_timer_t *timer) {
   flush(conn);
   if (conn->writing) /* a client that does not read gets LINGER_MS more, then it is cut */
     uv_timer_start(&conn->deadline, on_linger_timeout, LINGER_MS, 0);
+}
+
+static void on_deadline(uv_timer_t *timer) {
+  time_out(timer->data);
+  check_state(timer->data);
 }
 
 /* Arms the deadline of the phase the connection is in, once per phase and request: a slow
@@ -356,8 +389,7 @@ static void take_records(tg_conn_t *conn, const char *data, size_t len) {
   }
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-  tg_conn_t *conn = stream->data;
+static void take_read(tg_conn_t *conn, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     peer_closed(conn, nread);
     return;
@@ -373,6 +405,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   close_if_drained(conn);
   arm_deadline(conn);
   flush(conn);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  take_read(stream->data, nread, buf);
+  check_state(stream->data);
 }
 
 /* Frames a task call's reply and sends it. On a plain connection with nothing queued before it
@@ -412,8 +449,7 @@ static int send_reply(tg_conn_t *conn, const char *reply, size_t len) {
 /* The waiting call's reply has come: send it, then parse what arrived meanwhile. No reply:
  * the call's commit failed, and the client must never see an acknowledgment of a change that
  * is not in the store, so the connection is dropped. */
-static void deliver(tg_http_t *http, const char *reply, size_t len) {
-  tg_conn_t *conn = http->owner;
+static void take_reply(tg_conn_t *conn, const char *reply, size_t len) {
   if (!reply) {
     destroy(conn);
     return;
@@ -426,10 +462,14 @@ static void deliver(tg_http_t *http, const char *reply, size_t len) {
   flush(conn);
 }
 
+static void deliver(tg_http_t *http, const char *reply, size_t len) {
+  take_reply(http->owner, reply, len);
+  check_state(http->owner);
+}
+
 /* A console stream's next bytes, under the same bound as any connection's unsent replies: a
  * client that does not read them is dropped, so it costs at most that much memory. */
-static int push(tg_http_t *http, const char *bytes, size_t len) {
-  tg_conn_t *conn = http->owner;
+static int take_push(tg_conn_t *conn, tg_http_t *http, const char *bytes, size_t len) {
   if (!bytes) { /* the console ends the stream: send what is queued, then close */
     http->waiting = http->streaming = 0;
     conn->closing = 1;
@@ -451,6 +491,12 @@ static int push(tg_http_t *http, const char *bytes, size_t len) {
   }
   flush(conn);
   return uv_is_closing((uv_handle_t *)&conn->tcp) ? -1 : 0;
+}
+
+static int push(tg_http_t *http, const char *bytes, size_t len) {
+  int rc = take_push(http->owner, http, bytes, len);
+  check_state(http->owner);
+  return rc;
 }
 
 static void apply_defaults(tg_server_limits_t *limits) {
@@ -525,9 +571,10 @@ int tg_conn_accept(tg_server_t *server) {
     tg_http_refuse(&conn->out, 503);
     conn->closing = 1;
     flush(conn);
-    return 0;
+  } else {
+    arm_deadline(conn);
   }
-  arm_deadline(conn);
+  check_state(conn);
   return 0;
 }
 
@@ -541,13 +588,18 @@ void tg_conn_drain(tg_conn_t *conn) {
   conn->draining = 1;
   close_if_drained(conn);
   flush(conn);
+  check_state(conn);
 }
 
-void tg_conn_abort(tg_conn_t *conn) { destroy(conn); }
+void tg_conn_abort(tg_conn_t *conn) {
+  destroy(conn);
+  check_state(conn);
+}
 
 void tg_conn_close(tg_conn_t *conn) {
-  if (conn->closing)
-    return;
-  conn->closing = 1; /* reading goes on, discarding, so a client's close ends the linger early */
-  flush(conn);
+  if (!conn->closing) {
+    conn->closing = 1; /* reading goes on, discarding, so a client's close ends the linger early */
+    flush(conn);
+  }
+  check_state(conn);
 }

@@ -21,12 +21,18 @@ struct tg_conn_s {
   tg_buf_t backlog; /* bytes read while a call waits; parsed once it is answered */
   tg_tls_t *tls;    /* on a TLS listener: the session between the socket and the parser */
   tg_buf_t wire;    /* TLS records not yet handed to libuv (out, once sealed, and handshakes) */
-  int tls_notified; /* our close_notify is out */
-  int writing;
-  int closing;   /* no more requests: finish writing, then shut down */
-  int peer_done; /* the client sent EOF while a call ran: answer what it sent, then close */
-  int handles;   /* libuv handles still to be closed before the memory goes */
-  int reading;
+  /* The state. Legal combinations, asserted wherever an event may change them (check_state in
+   * conn.c): writing exactly while sending holds bytes; reading never once destroyed (the tcp
+   * handle closing); no deadline while a call waits (phase -1); peer_done only until the call
+   * and the backlog are answered (then closing), with reading off meanwhile; draining only
+   * while a request is in progress (then closing); handles 2 until destroyed. closing,
+   * draining and peer_done never go back to 0. */
+  int tls_notified;        /* our close_notify is out (TLS only) */
+  int writing;             /* a uv_write is in flight, with its bytes in sending */
+  int closing;             /* no more requests: finish writing, then shut down */
+  int peer_done;           /* the client sent EOF while a call ran: answer what it sent, then close */
+  int handles;             /* libuv handles still to be closed before the memory goes */
+  int reading;             /* uv_read_start is on */
   int phase;               /* the tg_http_phase the deadline was armed for, or -1 */
   unsigned armed_answered; /* the http.answered count the deadline was armed at */
   int deadline_deferred;   /* the deadline found unread bytes waiting and gave them a turn */

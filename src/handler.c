@@ -4,6 +4,7 @@
  * completion queues it again, and it resumes in the generation it started on. */
 #include "handler.h"
 
+#include <assert.h>
 #include <lauxlib.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@ enum {
 
 struct tg_call_s {
   tg_call_t *next;
+  tg_call_state_t state;
   tg_handler_t *h;
   tg_http_t *http;     /* the client's connection, or NULL once it is gone */
   tg_call_note_t note; /* method, outcome and id, for the call's log line */
@@ -55,31 +57,81 @@ struct tg_call_s {
   tg_buf_t reply;
 };
 
+/* How a step of a call ended: why its coroutine stopped, as the host reports it. */
+typedef enum step_end_e {
+  STEP_REPLIED, /* the call has its reply (a fault and the fallback included) */
+  STEP_WAITS,   /* the rule waits on an outbound request: the step's request and token */
+} step_end_t;
+
 /* What one step of a call produced: the reply, or the outbound request it waits on. */
 typedef struct step_s {
   tg_call_t *call;
   const tg_xml_node_t *root; /* a first step: the decoded request */
   const char *why;
   const tg_upstream_result_t *result; /* a later step: the outbound result */
-  /* out: a request to make */
+  step_end_t end;
+  /* out, when it waits: the request to make, and the token that resumes the rule */
   lua_Integer token;
   tg_buf_t method, url, content_type, body;
   int via_upstreams, endpoint; /* request.upstream = "task" or "bin": to --upstream's set */
 } step_t;
 
-static void push(tg_call_list_t *list, tg_call_t *call) {
+#ifndef NDEBUG
+/* The moves of handler.h's tg_call_state_t. */
+static int legal_move(tg_call_state_t from, tg_call_state_t to) {
+  switch (to) {
+  case TG_CALL_QUEUED: return from == TG_CALL_NEW || from == TG_CALL_WAITING;
+  case TG_CALL_RUNNING: return from == TG_CALL_QUEUED;
+  case TG_CALL_WAITING:
+  case TG_CALL_ANSWERED: return from == TG_CALL_RUNNING;
+  default: return 0;
+  }
+}
+#endif
+
+/* The waiting calls' count, for other threads. */
+static void count_waiting(tg_handler_t *h) {
+  __atomic_store_n(&h->waiting_count, h->calls[TG_CALL_WAITING].count, __ATOMIC_RELAXED);
+}
+
+/* Moves call to state `to`: at the end of that state's list, when it has one. The call has
+ * already left its old list (take_all, leave_waiting). */
+static void move(tg_handler_t *h, tg_call_t *call, tg_call_state_t to) {
+  assert(legal_move(call->state, to));
+  call->state = to;
+  if (to >= TG_CALL_LISTS)
+    return;
+  tg_call_list_t *list = &h->calls[to];
   call->next = NULL;
   if (list->tail)
     list->tail->next = call;
   else
     list->head = call;
   list->tail = call;
+  list->count++;
 }
 
-static tg_call_t *take_all(tg_call_list_t *list) {
+/* Empties the list of state, returning its calls (still in that state until they move). */
+static tg_call_t *take_all(tg_handler_t *h, tg_call_state_t state) {
+  tg_call_list_t *list = &h->calls[state];
   tg_call_t *head = list->head;
-  list->head = list->tail = NULL;
+  *list = (tg_call_list_t){0};
   return head;
+}
+
+/* Takes a waiting call off its list (its outbound request has ended). */
+static void leave_waiting(tg_handler_t *h, tg_call_t *call) {
+  tg_call_list_t *list = &h->calls[TG_CALL_WAITING];
+  tg_call_t *before = NULL;
+  for (tg_call_t *at = list->head; at != call; at = at->next)
+    before = at;
+  if (before)
+    before->next = call->next;
+  else
+    list->head = call->next;
+  if (list->tail == call)
+    list->tail = before;
+  list->count--;
 }
 
 static void copy_field(lua_State *L, int table, const char *name, tg_buf_t *out) {
@@ -100,6 +152,7 @@ static void take_outcome(lua_State *L, step_t *step) {
     const char *xml = lua_tolstring(L, base, &len);
     if (tg_buf_append(&step->call->reply, xml, len) < 0)
       luaL_error(L, "out of memory");
+    step->end = STEP_REPLIED;
     return;
   }
   if (!lua_istable(L, base + 1) || !lua_isinteger(L, base + 2))
@@ -114,6 +167,7 @@ static void take_outcome(lua_State *L, step_t *step) {
   step->endpoint = endpoint && strcmp(endpoint, "bin") == 0 ? TG_UPSTREAMS_BIN : TG_UPSTREAMS_TASK;
   lua_pop(L, 1);
   step->token = lua_tointeger(L, base + 2);
+  step->end = STEP_WAITS;
 }
 
 /* Runs inside the gate: host.handle(call). */
@@ -181,14 +235,14 @@ static void free_step(step_t *step) {
 static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
   tg_call_t *call = step->call;
   size_t reply_start = call->reply.len;
-  step->token = 0;
+  step->end = STEP_REPLIED;
   tg_script_set_call(call->script, &call->note);
   if (tg_script_call(call->script, fn, step) < 0) {
     tg_txn_abort_call(h->store);
     call->reply.len = reply_start;
     const tg_buf_t *fallback = call->json ? &h->fallback_json : &h->fallback;
     tg_buf_append(&call->reply, fallback->data, fallback->len);
-    step->token = 0;
+    step->end = STEP_REPLIED;
     snprintf(call->note.outcome, sizeof call->note.outcome, "1999");
     snprintf(call->note.failure, sizeof call->note.failure, "%s", tg_script_last_failure(call->script));
   }
@@ -245,13 +299,18 @@ static int send_outbound(tg_handler_t *h, tg_call_t *call, step_t *step) {
  * its call nor (mostly) its reply buffer. */
 static tg_call_t *new_call(tg_handler_t *h) {
   tg_call_t *call = h->spare;
-  if (!call)
-    return calloc(1, sizeof *call);
+  if (!call) {
+    call = calloc(1, sizeof *call);
+    if (call)
+      call->state = TG_CALL_NEW;
+    return call;
+  }
   h->spare = call->next;
   h->spare_count--;
   tg_buf_t reply = call->reply;
   memset(call, 0, sizeof *call);
   call->reply = (tg_buf_t){.data = reply.data, .cap = reply.cap};
+  call->state = TG_CALL_NEW;
   return call;
 }
 
@@ -272,18 +331,17 @@ static void free_call(tg_handler_t *h, tg_call_t *call) {
 static void answered(tg_handler_t *h, tg_call_t *call) {
   tg_script_release(call->script);
   call->script = NULL;
-  push(&h->answered, call);
+  move(h, call, TG_CALL_ANSWERED);
 }
 
 /* Keeps resuming the call while its requests cannot be sent; then it either waits on the
  * network or is answered. */
 static void settle(tg_handler_t *h, tg_call_t *call, step_t *step) {
-  while (step->token) {
+  while (step->end == STEP_WAITS) {
     call->token = step->token;
     if (send_outbound(h, call, step) == 0) {
-      call->next = h->waiting;
-      h->waiting = call;
-      __atomic_add_fetch(&h->waiting_count, 1, __ATOMIC_RELAXED);
+      move(h, call, TG_CALL_WAITING);
+      count_waiting(h);
       return;
     }
     tg_upstream_result_t failed = {.error = -1, .reason = h->upstream ? "bad URL or unknown host" : "no outbound HTTP"};
@@ -318,9 +376,10 @@ static void run_call(tg_handler_t *h, tg_call_t *call) {
 
 static void run_queued(void *ctx) {
   tg_handler_t *h = ctx;
-  tg_call_t *call = take_all(&h->queued);
+  tg_call_t *call = take_all(h, TG_CALL_QUEUED);
   while (call) {
     tg_call_t *next = call->next;
+    move(h, call, TG_CALL_RUNNING);
     run_call(h, call);
     call = next;
   }
@@ -329,7 +388,7 @@ static void run_queued(void *ctx) {
 
 static void deliver_answered(void *ctx, int committed) {
   tg_handler_t *h = ctx;
-  tg_call_t *call = take_all(&h->answered);
+  tg_call_t *call = take_all(h, TG_CALL_ANSWERED);
   while (call) {
     tg_call_t *next = call->next;
     if (!committed) /* whatever the rule answered, the client gets nothing: say so */
@@ -346,16 +405,6 @@ tg_batch_runner_t tg_handler_runner(tg_handler_t *h) {
   return (tg_batch_runner_t){.run = run_queued, .deliver = deliver_answered, .ctx = h};
 }
 
-static void forget_waiting(tg_handler_t *h, tg_call_t *call) {
-  for (tg_call_t **at = &h->waiting; *at; at = &(*at)->next) {
-    if (*at == call) {
-      *at = call->next;
-      __atomic_sub_fetch(&h->waiting_count, 1, __ATOMIC_RELAXED);
-      return;
-    }
-  }
-}
-
 static void on_outbound_done(void *data, const tg_upstream_result_t *result) {
   tg_call_t *call = data;
   tg_handler_t *h = call->h;
@@ -368,8 +417,9 @@ static void on_outbound_done(void *data, const tg_upstream_result_t *result) {
     call->failed_outbound = -1;
     snprintf(call->reason, sizeof call->reason, "out of memory");
   }
-  forget_waiting(h, call);
-  push(&h->queued, call); /* resumes in the next batch */
+  leave_waiting(h, call);
+  count_waiting(h);
+  move(h, call, TG_CALL_QUEUED); /* resumes in the next batch */
   tg_batch_schedule(h->batch);
 }
 
@@ -446,25 +496,17 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len) {
   http->reply_json = call->json;
   call->legacy = http->legacy;
   call->interface = http->interface;
-  push(&h->queued, call);
+  move(h, call, TG_CALL_QUEUED);
   tg_batch_schedule(h->batch);
   return 0;
 }
 
 void tg_handler_abandon(void *ctx, tg_http_t *http) {
   tg_handler_t *h = ctx;
-  tg_call_t *heads[] = {h->queued.head, h->answered.head, h->waiting};
-  for (int i = 0; i < 3; i++)
-    for (tg_call_t *call = heads[i]; call; call = call->next)
+  for (int state = 0; state < TG_CALL_LISTS; state++)
+    for (tg_call_t *call = h->calls[state].head; call; call = call->next)
       if (call->http == http)
         call->http = NULL;
-}
-
-static int count_calls(const tg_call_t *call) {
-  int n = 0;
-  for (; call; call = call->next)
-    n++;
-  return n;
 }
 
 /* The list belongs to the handler's loop thread and changes outside the store lock (an outbound
@@ -472,7 +514,10 @@ static int count_calls(const tg_call_t *call) {
 int tg_handler_waiting(const tg_handler_t *h) { return __atomic_load_n(&h->waiting_count, __ATOMIC_RELAXED); }
 
 int tg_handler_in_flight(const tg_handler_t *h) {
-  return count_calls(h->waiting) + count_calls(h->queued.head) + count_calls(h->answered.head);
+  int n = 0;
+  for (int state = 0; state < TG_CALL_LISTS; state++)
+    n += h->calls[state].count;
+  return n;
 }
 
 int tg_handler_swap(tg_handler_t *h, tg_script_t *next) {
@@ -504,11 +549,8 @@ int tg_handler_init(tg_handler_t *h, tg_script_t *script, tg_store_t *store, tg_
 }
 
 void tg_handler_free(tg_handler_t *h) {
-  tg_call_t *heads[] = {take_all(&h->queued), take_all(&h->answered), h->waiting};
-  h->waiting = NULL;
-  __atomic_store_n(&h->waiting_count, 0, __ATOMIC_RELAXED);
-  for (int i = 0; i < 3; i++) {
-    tg_call_t *call = heads[i];
+  for (int state = 0; state < TG_CALL_LISTS; state++) {
+    tg_call_t *call = take_all(h, state);
     while (call) {
       tg_call_t *next = call->next;
       tg_script_release(call->script);
@@ -522,6 +564,7 @@ void tg_handler_free(tg_handler_t *h) {
     h->spare = next;
   }
   h->spare_count = 0;
+  count_waiting(h);
   tg_script_release(h->script);
   h->script = NULL;
   tg_arena_free(&h->arena);

@@ -14,9 +14,24 @@
 
 typedef struct tg_call_s tg_call_t;
 
+/* Where a call is, as lua-nginx-module keeps its coroutines' states: each state before
+ * TG_CALL_LISTS is one of the handler's lists. The legal moves (handler.c asserts them): a new
+ * call is queued; the batch runs the queued ones; a running call waits on the network or is
+ * answered; a waiting one is queued again when its request ends; an answered one leaves once its
+ * reply is delivered. */
+typedef enum tg_call_state_e {
+  TG_CALL_QUEUED,   /* to run in this turn's batch: new, or resumed with its outbound result */
+  TG_CALL_WAITING,  /* suspended on an outbound request */
+  TG_CALL_ANSWERED, /* has its reply, held until the batch has committed */
+  TG_CALL_LISTS,
+  TG_CALL_NEW = TG_CALL_LISTS, /* just made, on no list yet */
+  TG_CALL_RUNNING,             /* its step runs, in the batch: on no list */
+} tg_call_state_t;
+
 /* A list of calls in arrival order. */
 typedef struct tg_call_list_s {
   tg_call_t *head, *tail;
+  int count;
 } tg_call_list_t;
 
 typedef struct tg_handler_s {
@@ -27,11 +42,11 @@ typedef struct tg_handler_s {
   tg_buf_t fallback;       /* the rules' internal-error reply, used when Lua itself failed */
   tg_buf_t fallback_json;  /* the same, to a JSON methodcall */
   tg_batch_t *batch;       /* runs the queued calls at the end of the loop turn */
-  tg_call_list_t queued;   /* to run in this turn's batch: new calls and resumed ones */
-  tg_call_list_t answered; /* replies held until the batch has committed */
-  tg_call_t *waiting;      /* calls suspended on an outbound request */
-  int waiting_count;       /* their number (atomic: /metrics reads it from any worker) */
-  tg_call_t *spare;        /* answered calls kept for new requests (handler.c) */
+  /* The calls in each state that has a list; waiting_count is calls[TG_CALL_WAITING].count,
+   * atomic: /metrics reads it from any worker. */
+  tg_call_list_t calls[TG_CALL_LISTS];
+  int waiting_count;
+  tg_call_t *spare; /* answered calls kept for new requests (handler.c) */
   int spare_count;
   tg_events_ring_t *events; /* every answered call, for the console (events.h); may be NULL */
 } tg_handler_t;
