@@ -122,7 +122,8 @@ static const char *const migrations[] = {
     /* 6: selection at any store size (docs/architecture.md, "Selection"). A group keeps in its
      * row the port that has one of its tasks open (selected_by, kept by the trigger below
      * whatever statement sets a task's port_id; a selected task leaves the store only once
-     * released, as closebin does: a trigger on every delete would cost each cancel_task 6%)
+     * released, as closebin does: a trigger on every delete costs each cancel_task too much,
+     * docs/architecture.md, "Selection")
      * and whether its start_time still lay ahead when last looked at (waits: openbin promotes
      * the groups that have come due). The groups a port may
      * pick are then exactly the entries of two partial indexes, in picking order: per

@@ -29,8 +29,8 @@ tg_store_t *tg_store_open_readonly(const char *path, char *err, size_t errcap);
 /* Finalizes cached statements and closes the database. Rolls back an open transaction. */
 void tg_store_close(tg_store_t *store);
 
-/* Returns a prepared statement for sql, reset and with bindings cleared. The store owns it;
- * it is reused for the same text. NULL on an SQL error (message via tg_store_errmsg). */
+/* Returns a prepared statement for sql, reset (its old bindings stay: callers bind every
+ * parameter again). The store owns it; it is reused for the same text. NULL on an SQL error (message via tg_store_errmsg). */
 sqlite3_stmt *tg_store_prepare(tg_store_t *store, const char *sql, size_t len);
 const char *tg_store_errmsg(tg_store_t *store);
 /* With --workers several threads share the store: the connection, its statements and every Lua

@@ -1,7 +1,8 @@
 /* workers.h: --workers N. The main thread's loop is worker 0; the others are threads with a
  * loop, listener (the same port, SO_REUSEPORT spreads connections), Lua state, outbound pool
- * and batcher of their own. All share the store: a worker holds it for the calls of one loop
- * turn and their commit (tg_batch_hold), so transactions never interleave. */
+ * and batcher of their own. All share the store: a worker holds its lock for the calls of one
+ * loop turn and their commit (tg_store_lock in tg_batch_flush), so transactions never
+ * interleave. */
 #ifndef TG_WORKERS_H
 #define TG_WORKERS_H
 
