@@ -2,7 +2,7 @@
 -- 1040 task_id missing, 1012 task_id invalid, 1017 no such task, 1045 selected by a port.
 -- In bridge mode (--upstream) the checked call is forwarded and the upstream answers the rest.
 return function(call)
-  local task_id = check.int(call.params.task_id, { min = 1, max = 2147483647, missing = 1040, invalid = 1012 })
+  local task_id = params.task_id(call.params.task_id)
   if upstream.configured() then return upstream.forward(call, { task_id = task_id }) end
 
   local task = store.task(task_id)

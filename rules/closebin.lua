@@ -8,9 +8,9 @@
 return function(call)
   local p = call.params
   local port_id = params.port_id(p.port_id)
-  local bin_id = check.int(p.bin_id, { min = 1, max = 4000000, missing = 1911, invalid = 1010 })
-  local task_id = check.int(p.task_id, { optional = true, min = 0, max = 2147483647, invalid = 1012 })
-  local content = check.int(p.content, { optional = true, min = 0, max = 10000000, invalid = 1006 })
+  local bin_id = params.bin_id(p.bin_id)
+  local task_id = params.bin_task_id(p.task_id)
+  local content = params.content(p.content)
   local complete = check.bool(p.taskcomplete, { optional = true, default = true, invalid = 1920 })
   if upstream.configured() then return upstream.forward(call, { port_id = port_id, bin_id = bin_id }) end
 

@@ -4,10 +4,10 @@ return function(call)
   local p = call.params
   local group = {}
   group.taskgroup_id = params.taskgroup_id(p.taskgroup_id)
-  group.shipment = check.int(p.shipment, { optional = true, min = 1, max = 2147483647, invalid = 1014 })
-  group.category = check.int(p.category, { min = 1, max = 10000000, missing = 1905, invalid = 1007 })
+  group.shipment = params.shipment(p.shipment)
+  group.category = params.category(p.category)
   group.req_time, group.req_epoch = check.time(p.req_time, { missing = 1906, invalid = 1008 })
-  group.priority = check.int(p.priority, { min = 1, max = 2147483647, missing = 1907, invalid = 1908 })
+  group.priority = params.priority(p.priority)
   group.start_time, group.start_epoch = check.time(p.start_time, { optional = true, invalid = 1912 })
   group.suspended = check.bool(p.suspended, { optional = true, default = false, invalid = 1913 })
   local tasks = params.tasks(p.tasks)

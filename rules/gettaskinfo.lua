@@ -19,15 +19,14 @@ end
 
 return function(call)
   local p = call.params
-  local id = { optional = true, min = 1, max = 2147483647, invalid = 1013 }
   local filter = {
-    taskgroup_id = check.int(p.taskgroup_id, id),
-    min_taskgroup_id = check.int(p.min_taskgroup_id, id),
-    max_taskgroup_id = check.int(p.max_taskgroup_id, id),
-    task_id = check.int(p.task_id, { optional = true, min = 1, max = 2147483647, invalid = 1012 }),
-    category = check.int(p.category, { optional = true, min = 1, max = 10000000, invalid = 1007 }),
+    taskgroup_id = params.optional.taskgroup_id(p.taskgroup_id),
+    min_taskgroup_id = params.optional.taskgroup_id(p.min_taskgroup_id),
+    max_taskgroup_id = params.optional.taskgroup_id(p.max_taskgroup_id),
+    task_id = params.optional.task_id(p.task_id),
+    category = params.optional.category(p.category),
     suspended = check.bool(p.suspended, { optional = true, invalid = 1913 }),
-    shipment = check.int(p.shipment, { optional = true, min = 1, max = 2147483647, invalid = 1014 }),
+    shipment = params.shipment(p.shipment),
   }
   if filter.task_id and filter.taskgroup_id then return fault(1917) end
   if upstream.configured() then return upstream.forward(call) end -- a query: nothing to audit

@@ -7,9 +7,6 @@
 -- when requesting ad-hoc bins"): the port opens the bin alone, never a task stored in it, and
 -- the reply's task_id is 0 (assumed), so no WMS task is selected or completed by a robot that
 -- fetches a bin by number. The same for a bin from the port queue or by content code.
-local function optional_id(value, invalid)
-  return check.int(value, { optional = true, min = 1, max = 2147483647, invalid = invalid })
-end
 
 -- Opens a bin without a task at the port (1925 if it is at another port).
 local function open_bin_alone(call, port_id, bin_id)
@@ -32,10 +29,10 @@ end
 return function(call)
   local p = call.params
   local port_id = params.port_id(p.port_id)
-  local taskgroup_id = optional_id(p.taskgroup_id, 1013)
-  local task_id = optional_id(p.task_id, 1012)
-  local shipment = optional_id(p.shipment, 1014)
-  local bin_id = check.int(p.bin_id, { optional = true, min = 1, max = 4000000, invalid = 1010 })
+  local taskgroup_id = params.optional.taskgroup_id(p.taskgroup_id)
+  local task_id = params.optional.task_id(p.task_id)
+  local shipment = params.shipment(p.shipment)
+  local bin_id = params.optional.bin_id(p.bin_id)
   local named = (taskgroup_id and 1 or 0) + (task_id and 1 or 0) + (shipment and 1 or 0) + (bin_id and 1 or 0)
   if named > 1 then return fault(1917) end
   if upstream.configured() then return upstream.forward(call, { port_id = port_id }) end

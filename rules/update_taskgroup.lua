@@ -5,10 +5,10 @@ return function(call)
   local p = call.params
   local taskgroup_id = params.taskgroup_id(p.taskgroup_id)
   local changes = {}
-  changes.category = check.int(p.category, { min = 1, max = 10000000, missing = 1905, invalid = 1007 })
+  changes.category = params.category(p.category)
   changes.req_time, changes.req_epoch = check.time(p.req_time, { missing = 1906, invalid = 1008 })
-  changes.priority = check.int(p.priority, { min = 1, max = 2147483647, missing = 1907, invalid = 1908 })
-  changes.shipment = check.int(p.shipment, { optional = true, min = 1, max = 2147483647, invalid = 1014 })
+  changes.priority = params.priority(p.priority)
+  changes.shipment = params.shipment(p.shipment)
   changes.start_time, changes.start_epoch = check.time(p.start_time, { optional = true, invalid = 1912 })
   changes.suspended = check.bool(p.suspended, { optional = true, invalid = 1913 })
   if upstream.configured() then return upstream.forward(call, { taskgroup_id = taskgroup_id }) end

@@ -5,22 +5,39 @@ local fault = require "taskgate.fault"
 
 local M = {}
 
---- port_id: mandatory, 1..2000 (1003 missing, 1004 invalid).
-function M.port_id(value)
-  return check.int(value, { min = 1, max = 2000, missing = 1003, invalid = 1004 })
+local ID_MAX = 2147483647 -- ids, priorities and times: the interface's 32-bit signed integers
+
+-- The integer parameters' contracts, each written once, as data (as Kong declares a plugin's
+-- schema): the range, and the fault when the parameter is missing or invalid. A contract
+-- without `missing` is an optional parameter.
+local contracts = {
+  port_id = { min = 1, max = 2000, missing = 1003, invalid = 1004 },
+  taskgroup_id = { min = 1, max = ID_MAX, missing = 1904, invalid = 1013 },
+  task_id = { min = 1, max = ID_MAX, missing = 1040, invalid = 1012 },
+  bin_id = { min = 1, max = 4000000, missing = 1911, invalid = 1010 },
+  category = { min = 1, max = 10000000, missing = 1905, invalid = 1007 },
+  priority = { min = 1, max = ID_MAX, missing = 1907, invalid = 1908 },
+  shipment = { optional = true, min = 1, max = ID_MAX, invalid = 1014 },
+  content = { optional = true, min = 0, max = 10000000, invalid = 1006 },
+  estpicktime = { optional = true, min = 0, max = ID_MAX, invalid = 1916 },
+  -- closebin's and removebin's task_id: 0, like none, is an ad-hoc bin's (openbin by bin_id)
+  bin_task_id = { optional = true, min = 0, max = ID_MAX, invalid = 1012 },
+}
+
+--- params.<name>(value): the parameter checked against its contract, e.g. params.task_id(v)
+--- (1040 missing, 1012 invalid, 1..2147483647). params.optional.<name>(value): the same where a
+--- method takes it as optional (a filter): absent gives nil, range and invalid fault the same.
+M.optional = {}
+for name, contract in pairs(contracts) do
+  local optional = { optional = true, min = contract.min, max = contract.max, invalid = contract.invalid }
+  M[name] = function(value) return check.int(value, contract) end
+  M.optional[name] = function(value) return check.int(value, optional) end
 end
 
---- taskgroup_id: mandatory, 1..2147483647 (1904 missing, 1013 invalid).
-function M.taskgroup_id(value)
-  return check.int(value, { min = 1, max = 2147483647, missing = 1904, invalid = 1013 })
-end
-
--- The contracts of a <task>'s fields, made once: a bulk call checks tens of thousands of tasks.
-local TASK_ID = { min = 1, max = 2147483647, missing = 1040, invalid = 1012 }
-local BIN_ID = { min = 1, max = 4000000, missing = 1911, invalid = 1010 }
+-- The contracts of a <task>'s fields, looked up once: a bulk call checks tens of thousands.
+local TASK_ID, BIN_ID, ESTPICKTIME = contracts.task_id, contracts.bin_id, contracts.estpicktime
 local ITEM = { optional = true, invalid = 1914 }
 local ORDER = { optional = true, invalid = 1915 }
-local ESTPICKTIME = { optional = true, min = 0, max = 2147483647, invalid = 1916 }
 
 --- One <task> of create_taskgroup or add_task, checked field by field. (The optional fields
 --- are checked only when present: a bulk call checks tens of thousands of tasks.)
@@ -64,11 +81,6 @@ function M.duplicate_task(tasks, store)
     seen[task.task_id] = true
   end
   return nil
-end
-
---- bin_id: mandatory, 1..4000000 (1911 missing, 1010 invalid).
-function M.bin_id(value)
-  return check.int(value, { min = 1, max = 4000000, missing = 1911, invalid = 1010 })
 end
 
 local BIN_IN_LIST = { min = 1, max = 4000000, invalid = 1010, bare = true }

@@ -5,7 +5,7 @@ return function(call)
   local p = call.params
   local port_id = params.port_id(p.port_id)
   local bin_id = params.bin_id(p.bin_id)
-  local content = check.int(p.content, { optional = true, min = 0, max = 10000000, invalid = 1006 })
+  local content = params.content(p.content)
   if upstream.configured() then return upstream.forward(call, { port_id = port_id, bin_id = bin_id }) end
 
   local port = ports.get(port_id)

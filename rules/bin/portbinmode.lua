@@ -9,7 +9,7 @@ return function(call)
   if p.bin_mode == nil then return fault(1923) end
   local mode = bins.mode_of(check.token(p.bin_mode, { invalid = 1924 }))
   if not MODES[mode] then return fault(1924) end
-  local content = check.int(p.content, { optional = true, min = 0, max = 10000000, invalid = 1006 })
+  local content = params.content(p.content)
   if upstream.configured() then return upstream.forward(call, { port_id = port_id, bin_id = bin_id }) end
 
   local bin = bins.get(bin_id)
