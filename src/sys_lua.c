@@ -224,6 +224,25 @@ static int sys_trim(lua_State *L) {
   return 1;
 }
 
+/* sys.digits(text) -> its value when text is 1 to 18 decimal digits and nothing else, else nil:
+ * check.int's common case in one C call (18 digits always fit in an integer). */
+static int sys_digits(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TSTRING) /* before lua_tolstring, which would turn a number into text */
+    return 0;
+  size_t len;
+  const char *text = lua_tolstring(L, 1, &len);
+  if (len == 0 || len > 18)
+    return 0;
+  lua_Integer value = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (text[i] < '0' || text[i] > '9')
+      return 0;
+    value = value * 10 + (text[i] - '0');
+  }
+  lua_pushinteger(L, value);
+  return 1;
+}
+
 /* sys.now() -> seconds since the epoch, with microseconds. */
 static int sys_now(lua_State *L) {
   lua_pushnumber(L, (lua_Number)tg_wall_seconds());
@@ -272,6 +291,7 @@ void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
       {"set_fault_names", sys_set_fault_names},
       {"json_encode", tg_json_lua_encode},
       {"trim", sys_trim},
+      {"digits", sys_digits},
       {"guard", tg_coroutine_lua_guard},
       {NULL, NULL},
   };

@@ -50,7 +50,9 @@ static void push_value(lua_State *L, const tg_xml_node_t *node, int depth) {
 }
 
 void tg_xml_lua_push_call(lua_State *L, const tg_xml_node_t *root, const char *why) {
-  lua_createtable(L, 0, 4);
+  /* Room for name and params and the fields the handler adds (client, request_id, interface,
+   * legacy, form): growing the table on the way would rehash it on every call. */
+  lua_createtable(L, 0, 8);
   if (!root) {
     lua_pushstring(L, why ? why : "malformed XML");
     lua_setfield(L, -2, "malformed");

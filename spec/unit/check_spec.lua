@@ -34,14 +34,20 @@ describe("taskgate.check", function()
     assert.equal(1040, code_of(check.int, nil, ids))
   end)
 
+  it("reads up to 18 digits, whatever the bounds", function()
+    assert.equal(999999999999999999, check.int("999999999999999999", { max = math.maxinteger, invalid = 1012 }))
+    assert.equal(1012, code_of(check.int, "1000000000000000000", { max = math.maxinteger, invalid = 1012 }))
+  end)
+
   for _, bad in ipairs({ "", "   ", "abc", "12a", "+5", "-5", "1.5", "1e3", "0x10", "0", "2147483648",
-    "99999999999999999999", "1 2" }) do
+    "99999999999999999999", "1 2", "5\0", "\0" .. "5", "\2265", "\u{FF15}" }) do
     it("raises the invalid fault for '" .. bad .. "'", function()
       assert.equal(1012, code_of(check.int, bad, ids))
     end)
   end
 
-  it("raises the invalid fault for a repeated or nested parameter", function()
+  it("raises the invalid fault for a repeated or nested parameter, or a value that is no text", function()
+    assert.equal(1012, code_of(check.int, 5, ids)) -- a number is not what a decoder hands over
     assert.equal(1012, code_of(check.int, { "1", "2" }, ids))
     assert.equal(1012, code_of(check.int, { x = "1" }, ids))
   end)
