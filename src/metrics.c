@@ -62,18 +62,20 @@ static void clean(char *out, size_t cap, const char *value) {
   out[o] = '\0';
 }
 
-static void bump_locked(const char *family, const char *labels) {
+/* Counts one in the series; returns its index, or -1 when the registry is full. */
+static int bump_locked(const char *family, const char *labels) {
   for (int i = 0; i < series_used; i++) {
     if (series[i].family == family && strcmp(series[i].labels, labels) == 0) {
       series[i].count++;
-      return;
+      return i;
     }
   }
   if (series_used == MAX_SERIES)
-    return; /* bounded: a flood of distinct method names cannot grow memory */
+    return -1; /* bounded: a flood of distinct method names cannot grow memory */
   series[series_used].family = family;
   snprintf(series[series_used].labels, LABEL_BYTES, "%s", labels);
-  series[series_used++].count = 1;
+  series[series_used].count = 1;
+  return series_used++;
 }
 
 static void bump(const char *family, const char *labels) {
@@ -93,8 +95,47 @@ static void add_text(char **at, const char *end, const char *text) {
     *(*at)++ = *text++;
 }
 
+/* The series each thread counted its last call in, by the raw method, outcome and fault it
+ * was given: calls come in runs of the same few, and a series, once made, keeps its slot. */
+typedef struct last_call_s {
+  char method[40], outcome[24], fault[48];
+  int index; /* -1: nothing kept */
+} last_call_t;
+
+static _Thread_local last_call_t last_call = {.index = -1};
+
+static int copy_fits(char *out, size_t cap, const char *value) {
+  size_t len = strlen(value);
+  if (len >= cap)
+    return 0;
+  memcpy(out, value, len + 1);
+  return 1;
+}
+
+/* Keeps the series at index (just counted in) for the thread's next call, when the raw labels
+ * fit. */
+static void bump_call_at(int index, const char *method, const char *outcome, const char *fault) {
+  last_call.index = -1;
+  if (index < 0)
+    return;
+  if (copy_fits(last_call.method, sizeof last_call.method, method) &&
+      copy_fits(last_call.outcome, sizeof last_call.outcome, outcome) &&
+      copy_fits(last_call.fault, sizeof last_call.fault, fault))
+    last_call.index = index;
+}
+
 void tg_metrics_call(const char *method, const char *outcome, const char *fault) {
-  /* Every call passes here: the labels are assembled by hand rather than by snprintf. */
+  method = method ? method : "";
+  outcome = outcome ? outcome : "";
+  fault = fault ? fault : "";
+  if (last_call.index >= 0 && strcmp(last_call.method, method) == 0 && strcmp(last_call.outcome, outcome) == 0 &&
+      strcmp(last_call.fault, fault) == 0) {
+    pthread_mutex_lock(&registry_lock);
+    series[last_call.index].count++;
+    pthread_mutex_unlock(&registry_lock);
+    return;
+  }
+  /* The labels are assembled by hand rather than by snprintf. */
   char m[40], o[24], f[48], labels[LABEL_BYTES], *at = labels;
   const char *end = labels + sizeof labels - 1;
   clean(m, sizeof m, method);
@@ -111,7 +152,10 @@ void tg_metrics_call(const char *method, const char *outcome, const char *fault)
     add_text(&at, end, "\"");
   }
   *at = '\0';
-  bump(CALLS, labels);
+  pthread_mutex_lock(&registry_lock);
+  int index = bump_locked(CALLS, labels);
+  pthread_mutex_unlock(&registry_lock);
+  bump_call_at(index, method, outcome, fault);
 }
 
 void tg_metrics_http_status(int status) {
@@ -150,7 +194,7 @@ void tg_metrics_observe(int histogram, double seconds) {
 }
 
 /* The histogram of method (its name cleaned), under registry_lock. */
-static histogram_t *method_times(const char *method) {
+static histogram_t *method_times_found(const char *method) {
   char name[sizeof methods[0].name];
   clean(name, sizeof name, method);
   for (int i = 0; i < methods_used; i++)
@@ -159,6 +203,22 @@ static histogram_t *method_times(const char *method) {
   int slot = methods_used < METHODS - 1 ? methods_used++ : METHODS - 1; /* the last one is "other" */
   snprintf(methods[slot].name, sizeof methods[slot].name, "%s", slot == METHODS - 1 ? "other" : name);
   return &methods[slot].times;
+}
+
+/* The same, through the one each thread kept for its last call, by the raw name: a name, once
+ * given a slot (or "other"), keeps it. */
+static _Thread_local struct {
+  char method[sizeof methods[0].name];
+  histogram_t *times;
+} last_times;
+
+static histogram_t *method_times(const char *method) {
+  method = method ? method : "";
+  if (last_times.times && strcmp(last_times.method, method) == 0)
+    return last_times.times;
+  histogram_t *times = method_times_found(method);
+  last_times.times = copy_fits(last_times.method, sizeof last_times.method, method) ? times : NULL;
+  return times;
 }
 
 void tg_metrics_call_time(const char *method, double seconds) {
