@@ -46,6 +46,8 @@ struct tg_call_s {
   int legacy;
   int interface;           /* TG_HTTP_TASK or TG_HTTP_BIN */
   char forwarded_for[128]; /* the X-Forwarded-For chain the request came with, or "" */
+  char via[128];           /* the Via chain the request came with, or "" */
+  int looped;              /* the request came through this gateway already: it sends nothing on */
   int json;                /* a JSON methodcall: the rules see call.form = "json" and the reply is JSON */
   /* while it waits on the network: the request's token, then its outcome */
   lua_Integer token;
@@ -56,6 +58,11 @@ struct tg_call_s {
   char reason[96];
   tg_buf_t reply;
 };
+
+/* How this gateway names itself in the Via header of what it sends ("1.1 taskgate-6f1c0a3e", the
+ * tag drawn at start): a request whose Via holds the name came through here before. */
+static char via_name[32];
+static const char *self_name(void) { return via_name + 4; }
 
 /* How a step of a call ended: why its coroutine stopped, as the host reports it. */
 typedef enum step_end_e {
@@ -278,11 +285,13 @@ static void on_outbound_done(void *data, const tg_upstream_result_t *result);
 /* Sends the step's request; returns 0, or -1 when it could not even be sent (the call must
  * then be resumed with the failure at once). */
 static int send_outbound(tg_handler_t *h, tg_call_t *call, step_t *step) {
-  if (!h->upstream)
+  if (!h->upstream || call->looped)
     return -1;
   char forwarded_for[sizeof call->forwarded_for + sizeof call->note.client + 2]; /* the chain, then the client */
   snprintf(forwarded_for, sizeof forwarded_for, "%s%s%s", call->forwarded_for, call->forwarded_for[0] ? ", " : "",
            call->note.client);
+  char via[sizeof call->via + sizeof via_name + 2]; /* the chain, then this gateway */
+  snprintf(via, sizeof via, "%s%s%s", call->via, call->via[0] ? ", " : "", via_name);
   tg_upstream_request_t request = {.method = step->method.data,
                                    .url = step->url.data,
                                    .content_type = step->content_type.data,
@@ -290,6 +299,7 @@ static int send_outbound(tg_handler_t *h, tg_call_t *call, step_t *step) {
                                    .len = step->body.len,
                                    .request_id = call->note.request_id,
                                    .forwarded_for = forwarded_for,
+                                   .via = via,
                                    .via_upstreams = step->via_upstreams,
                                    .endpoint = step->endpoint};
   return tg_upstream_send(h->upstream, &request, on_outbound_done, call) < 0 ? -1 : 0;
@@ -344,7 +354,10 @@ static void settle(tg_handler_t *h, tg_call_t *call, step_t *step) {
       count_waiting(h);
       return;
     }
-    tg_upstream_result_t failed = {.error = -1, .reason = h->upstream ? "bad URL or unknown host" : "no outbound HTTP"};
+    tg_upstream_result_t failed = {.error = -1,
+                                   .reason = call->looped   ? "forwarding loop: the call came through this gateway"
+                                             : h->upstream ? "bad URL or unknown host"
+                                                           : "no outbound HTTP"};
     step->result = &failed;
     run_step(h, step, next_step);
   }
@@ -432,6 +445,7 @@ static void draw_id_prefix(void) {
   if (getrandom(&tag, sizeof tag, 0) != (ssize_t)sizeof tag)
     tag = (unsigned)getpid() ^ (unsigned)tg_wall_seconds();
   snprintf(id_prefix, sizeof id_prefix, "%08x-", tag);
+  snprintf(via_name, sizeof via_name, "1.1 taskgate-%08x", tag);
 }
 
 /* Writes n in decimal and a NUL at out (room for 21 bytes). */
@@ -445,8 +459,9 @@ static void format_count(char *out, unsigned long long n) {
   memcpy(out, at, (size_t)(digits + sizeof digits - at));
 }
 
-/* Who asked: the request's own X-Request-Id is kept, else the gateway's next id; and the
- * X-Forwarded-For chain the request came with. */
+/* Who asked: the request's own X-Request-Id is kept, else the gateway's next id; the
+ * X-Forwarded-For chain the request came with; and whether it came through this gateway
+ * already (an upstream that leads back here): such a call sends nothing on, and so ends. */
 static void take_identity(tg_call_t *call, const tg_http_t *http) {
   static unsigned long long last_id; /* shared by the workers */
   char *id = call->note.request_id;
@@ -458,6 +473,10 @@ static void take_identity(tg_call_t *call, const tg_http_t *http) {
     format_count(id + prefix, __atomic_add_fetch(&last_id, 1, __ATOMIC_RELAXED));
   }
   memcpy(call->forwarded_for, http->forwarded_for, strlen(http->forwarded_for) + 1);
+  memcpy(call->via, http->via, strlen(http->via) + 1);
+  call->looped = strstr(call->via, self_name()) != NULL;
+  if (call->looped)
+    tg_log(TG_LOG_WARN, "forwarding_loop", "request_id=%s via=\"%s\"", call->note.request_id, call->via);
 }
 
 /* Decodes an XML methodcall in the encoding its Content-Type's charset names (RFC 7303: it

@@ -111,7 +111,7 @@ static int on_message_begin(llhttp_t *p) {
   h->wants_continue = h->bad_encoding = h->json_type = h->headers_done = 0;
   h->charset = TG_CHARSET_NONE;
   h->answered_early = 0;
-  h->request_id[0] = h->forwarded_for[0] = '\0';
+  h->request_id[0] = h->forwarded_for[0] = h->via[0] = '\0';
   h->authorization[0] = '\0';
   h->route = ROUTE_NOT_FOUND;
   return 0;
@@ -195,6 +195,7 @@ static void keep_identity(char *out, size_t cap, const char *value, size_t len, 
 
 static const char REQUEST_ID_BYTES[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~:@+/-";
 static const char ADDRESS_LIST_BYTES[] = "0123456789abcdefABCDEF.:[], ";
+static const char VIA_BYTES[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~:/-, ";
 
 /* The charset parameter of a Content-Type value (RFC 9110 8.3.1: ";" parameters, the value
  * possibly quoted), judged by tg_charset_named; TG_CHARSET_NONE when there is none. */
@@ -226,6 +227,8 @@ static int on_header_value_complete(llhttp_t *p) {
   } else if (is_field(h, "x-forwarded-for"))
     keep_identity(h->forwarded_for, sizeof h->forwarded_for, h->value, h->value_len, sizeof h->value,
                   ADDRESS_LIST_BYTES);
+  else if (is_field(h, "via"))
+    keep_identity(h->via, sizeof h->via, h->value, h->value_len, sizeof h->value, VIA_BYTES);
   else if (is_field(h, "content-type")) {
     h->json_type = json_media_type(h->value, h->value_len);
     h->charset = charset_of(h->value, h->value_len);

@@ -109,6 +109,7 @@ struct tg_http_s {
    * X-Forwarded-For chain in front of the client; "" when absent or not well-formed. */
   char request_id[65];
   char forwarded_for[128];
+  char via[128]; /* the Via chain the request passed through (gateways name themselves there), or "" */
   int headers_done;
   char authorization[128]; /* the Authorization header, "" when absent; for the admin views */
   char path[256];          /* the request path (without query), cut at 255 bytes */

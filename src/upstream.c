@@ -372,6 +372,7 @@ static int set_headers(transfer_t *t, const tg_upstream_request_t *request) {
   t->headers = grown;
   rc |= add_header(t, "X-Request-Id", request->request_id);
   rc |= add_header(t, "X-Forwarded-For", request->forwarded_for);
+  rc |= add_header(t, "Via", request->via);
   rc |= add_header(t, "X-Message-Id", request->message_id);
   rc |= add_header(t, "Idempotency-Key", request->message_id);
   return rc < 0 ? -1 : 0;

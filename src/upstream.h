@@ -30,6 +30,7 @@ typedef struct tg_upstream_request_s {
   size_t len;
   const char *request_id;    /* X-Request-Id */
   const char *forwarded_for; /* X-Forwarded-For */
+  const char *via;           /* Via: the chain, this gateway last (loop detection) */
   const char *message_id;    /* X-Message-Id and Idempotency-Key (outbox deliveries) */
   /* 1: to the upstreams of --upstream instead of url: the first one up first, and the next one
    * when it fails before the request went out (never once it may have reached one). */

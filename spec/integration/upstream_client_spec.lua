@@ -402,6 +402,44 @@ end
     assert.equal("10.0.0.9, 127.0.0.1", headers["x-forwarded-for"])
   end)
 
+  it("names itself last in the Via chain it sends upstream", function()
+    cancel_with(109, "Via: 1.1 wms-proxy\r\n")
+    cancel_with(110, "")
+    local requests = fake:requests()
+    assert.matches("^1%.1 wms%-proxy, 1%.1 taskgate%-%x+$", requests[1].headers.via)
+    assert.matches("^1%.1 taskgate%-%x+$", requests[2].headers.via)
+  end)
+
+  it("ends a forwarding loop at once: an upstream that leads back to the gateway gets 1922, sent nothing", function()
+    local port = gateway.free_port()
+    local looped = gateway.start({ args = string.format("--listen 127.0.0.1:%d --upstream http://127.0.0.1:%d/api/v2/task",
+      port, port) })
+    local started = socket.gettime()
+    assert.equal(F(1922), looped:call("cancel_task", "<task_id>5</task_id>"))
+    assert.is_true(socket.gettime() - started < 2)
+    socket.sleep(0.3)
+    looped:stop()
+    local log = looped:log()
+    assert.equal(2, select(2, log:gsub("event=call ", ""))) -- the call, and its one return through the loop
+    assert.matches("event=forwarding_loop", log, 1, true)
+    assert.matches('reason="forwarding loop: the call came through this gateway"', log, 1, true)
+  end)
+
+  it("ends a loop through two gateways that name each other upstream", function()
+    local port_a, port_b = gateway.free_port(), gateway.free_port()
+    local a = gateway.start({ args = string.format("--listen 127.0.0.1:%d --upstream http://127.0.0.1:%d/api/v2/task",
+      port_a, port_b) })
+    local b = gateway.start({ args = string.format("--listen 127.0.0.1:%d --upstream http://127.0.0.1:%d/api/v2/task",
+      port_b, port_a) })
+    assert.equal(F(1922), a:call("cancel_task", "<task_id>5</task_id>"))
+    socket.sleep(0.3)
+    a:stop()
+    b:stop()
+    assert.equal(2, select(2, a:log():gsub("event=call ", ""))) -- the call, and its return from B
+    assert.equal(1, select(2, b:log():gsub("event=call ", "")))
+    assert.matches("event=forwarding_loop", a:log(), 1, true)
+  end)
+
   it("drops an X-Forwarded-For that is not a list of addresses", function()
     cancel_with(108, "X-Forwarded-For: evil\r\n")
     assert.equal("127.0.0.1", fake:requests()[1].headers["x-forwarded-for"])
