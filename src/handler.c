@@ -355,7 +355,7 @@ static void settle(tg_handler_t *h, tg_call_t *call, step_t *step) {
       return;
     }
     tg_upstream_result_t failed = {.error = -1,
-                                   .reason = call->looped   ? "forwarding loop: the call came through this gateway"
+                                   .reason = call->looped  ? "forwarding loop: the call came through this gateway"
                                              : h->upstream ? "bad URL or unknown host"
                                                            : "no outbound HTTP"};
     step->result = &failed;

@@ -13,14 +13,14 @@
 #include "log.h"
 
 enum {
-  POLL_MS = 1000,        /* a look at the queue at least this often (a CLI retry wakes nobody) */
-  COUNT_CAP = 1000000,   /* counts for /status and /metrics stop here, so they stay quick */
+  POLL_MS = 1000,      /* a look at the queue at least this often (a CLI retry wakes nobody) */
+  COUNT_CAP = 1000000, /* counts for /status and /metrics stop here, so they stay quick */
 };
 
 typedef struct lane_s {
   tg_outbox_t *outbox;
   const tg_outbox_target_t *target;
-  int busy; /* a delivery in flight (read by /status from other threads) */
+  int busy;             /* a delivery in flight (read by /status from other threads) */
   long long message_id; /* the one in flight */
   char uuid[40];        /* its X-Message-Id: message_id alone may name a newer message by then */
   double created;       /* when it was queued (its dead-letter time runs from there) */
@@ -76,9 +76,9 @@ static void copy_text(sqlite3_stmt *stmt, int column, char *out, size_t cap) {
 /* Reads the lane's oldest pending message into m. Returns 1, 0 when there is none, -1 on error.
  * The store lock is held. */
 static int head(lane_t *lane, message_t *m) {
-  sqlite3_stmt *stmt = prepare(lane->outbox->store,
-                               "SELECT message_id, uuid, body, content_type, request_id, created, next_attempt, attempts"
-                               " FROM outbox WHERE target = ? AND state = 'pending' ORDER BY message_id LIMIT 1");
+  sqlite3_stmt *stmt = prepare(
+      lane->outbox->store, "SELECT message_id, uuid, body, content_type, request_id, created, next_attempt, attempts"
+                           " FROM outbox WHERE target = ? AND state = 'pending' ORDER BY message_id LIMIT 1");
   if (!stmt)
     return -1;
   sqlite3_bind_text(stmt, 1, lane->target->name, -1, SQLITE_STATIC);
@@ -310,9 +310,8 @@ void tg_outbox_stop(tg_outbox_t *outbox) {
 /* Counts the target's messages in state (up to COUNT_CAP) and, for pending ones, the creation
  * time of the oldest (0 when none). The store lock is held. */
 static long long count_messages(tg_outbox_t *outbox, const char *target, const char *state, double *oldest) {
-  sqlite3_stmt *stmt = prepare(outbox->store,
-                               "SELECT count(*), min(created) FROM (SELECT created FROM outbox"
-                               " WHERE target = ? AND state = ? ORDER BY message_id LIMIT 1000000)");
+  sqlite3_stmt *stmt = prepare(outbox->store, "SELECT count(*), min(created) FROM (SELECT created FROM outbox"
+                                              " WHERE target = ? AND state = ? ORDER BY message_id LIMIT 1000000)");
   long long n = -1;
   if (!stmt)
     return n;
@@ -365,10 +364,11 @@ void tg_outbox_status_json(tg_outbox_t *outbox, tg_buf_t *out) {
     json_string(out, lane->target->name);
     tg_buf_puts(out, ",\"url\":");
     json_string(out, lane->target->url);
-    tg_buf_printf(out, ",\"pending\":%lld,\"dead\":%lld,\"oldest_pending_seconds\":%.3f,\"sending\":%s,", pending,
-                  dead, pending > 0 ? now - oldest : 0.0, __atomic_load_n(&lane->busy, __ATOMIC_RELAXED) ? "true" : "false");
+    tg_buf_printf(out, ",\"pending\":%lld,\"dead\":%lld,\"oldest_pending_seconds\":%.3f,\"sending\":%s,", pending, dead,
+                  pending > 0 ? now - oldest : 0.0, __atomic_load_n(&lane->busy, __ATOMIC_RELAXED) ? "true" : "false");
     tg_buf_printf(out, "\"delivered\":%llu,\"failed_attempts\":%llu,\"last_error\":",
-                  __atomic_load_n(&lane->delivered, __ATOMIC_RELAXED), __atomic_load_n(&lane->failed, __ATOMIC_RELAXED));
+                  __atomic_load_n(&lane->delivered, __ATOMIC_RELAXED),
+                  __atomic_load_n(&lane->failed, __ATOMIC_RELAXED));
     if (error[0])
       json_string(out, error);
     else

@@ -26,7 +26,7 @@
 #include "upstreams.h"
 
 enum {
-  SPARE_EASY = 16,   /* finished easy handles kept for the next requests */
+  SPARE_EASY = 16, /* finished easy handles kept for the next requests */
 };
 
 typedef struct transfer_s transfer_t;
@@ -49,7 +49,7 @@ struct transfer_s {
   tg_upstream_done_fn done;
   void *data;
   double started;
-  int background;     /* not counted among the calls' outbound requests */
+  int background; /* not counted among the calls' outbound requests */
   /* via the upstreams of --upstream: the order to try them in, and which one this is */
   int endpoint;
   int order[TG_UPSTREAMS_MAX];
@@ -65,7 +65,7 @@ struct tg_upstream_s {
   uv_loop_t *loop;
   CURLM *multi;
   CURLSH *tls_sessions; /* shared by the transfers, so a fresh connection resumes a TLS session */
-  uv_timer_t timer; /* libcurl's own timeouts */
+  uv_timer_t timer;     /* libcurl's own timeouts */
   int timer_ready;
   tg_upstream_options_t options;
   transfer_t *transfers;
@@ -85,8 +85,8 @@ const char *tg_upstream_library(void) {
   const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
   /* Without c-ares, an asynchronous resolver is libcurl's threaded one. */
   const char *resolver = !(info->features & CURL_VERSION_ASYNCHDNS) ? "blocking resolver"
-                         : info->ares                                ? "c-ares resolver"
-                                                                     : "threaded resolver";
+                         : info->ares                               ? "c-ares resolver"
+                                                                    : "threaded resolver";
   snprintf(text, sizeof text, "libcurl %s (%s, %s)", info->version, info->ssl_version ? info->ssl_version : "no TLS",
            resolver);
   return text;
@@ -508,8 +508,9 @@ int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *reque
   }
   uv_timer_init(upstream->loop, &t->reply_timer);
   t->reply_timer.data = t;
-  if (!(t->easy = take_easy(upstream)) || tg_buf_append(&t->body, request->body ? request->body : "", request->len) < 0 ||
-      set_headers(t, request) < 0 || set_own_connection(t) < 0)
+  if (!(t->easy = take_easy(upstream)) ||
+      tg_buf_append(&t->body, request->body ? request->body : "", request->len) < 0 || set_headers(t, request) < 0 ||
+      set_own_connection(t) < 0)
     goto fail;
   set_common(t);
   set_method(t, request->method ? request->method : "POST");
