@@ -320,6 +320,8 @@ static int on_prereq(void *clientp, char *remote_ip, char *local_ip, int remote_
 
 static size_t on_reply_bytes(char *bytes, size_t size, size_t count, void *userp) {
   transfer_t *t = userp;
+  if (t->background)
+    return count;
   if (t->reply.len + count > t->upstream->options.max_reply_bytes) {
     t->too_large = 1;
     return 0;

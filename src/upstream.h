@@ -36,7 +36,10 @@ typedef struct tg_upstream_request_s {
    * when it fails before the request went out (never once it may have reached one). */
   int via_upstreams;
   int endpoint;   /* with via_upstreams: TG_UPSTREAMS_TASK or TG_UPSTREAMS_BIN */
-  int background; /* a probe or an outbox delivery: not counted among the calls' requests */
+  /* A probe or an outbox delivery: not counted among the calls' requests, and only the status
+   * counts: the reply's body is read and dropped, however long (a receiver's 2xx with a large
+   * page still acknowledges its message). */
+  int background;
 } tg_upstream_request_t;
 
 /* How a request ended: error is 0 and status/body are the reply, or error is a negative code

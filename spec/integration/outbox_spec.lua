@@ -241,6 +241,18 @@ describe("the outbox", function()
     receiver:stop()
   end)
 
+  it("takes a 2xx with a large page for an acknowledgment, and does not send the message again", function()
+    local receiver = gateway.fake_upstream("huge") -- 200 with 2 MiB, more than any reply a call may get
+    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.2" })
+    note(gw, 1)
+    wait_for("an empty outbox", function() return #list(gw) == 0 end)
+    socket.sleep(0.5)
+    assert.equal(1, #receiver:requests())
+    assert.is_nil(gw:log():find("event=outbox_retry", 1, true))
+    gw:stop()
+    receiver:stop()
+  end)
+
   it("moves a message that keeps failing to the dead state, delivers the next, and can retry or drop it", function()
     local receiver = gateway.fake_upstream("receiver")
     local port = receiver.port
