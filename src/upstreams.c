@@ -26,6 +26,7 @@ typedef struct upstream_s {
   char last_error[96];
   double last_error_at;
   double latency; /* seconds of the last exchange it answered, or -1 */
+  double call_failed_at; /* monotonic seconds of the last call it failed, or 0 */
   unsigned long long failures;
 } upstream_t;
 
@@ -38,6 +39,9 @@ struct tg_upstreams_s {
   int probe_started;
   tg_upstream_t *client;
   probe_t probes[TG_UPSTREAMS_MAX];
+  /* A probe's answer brings back an upstream a call found failing only this long after: a
+   * server that answers HEAD but fails every call must not look healthy between the calls. */
+  double hold_seconds;
 };
 
 /* Calls each(url, len, ctx) for the comma-separated items of list, blanks around them trimmed;
@@ -132,17 +136,23 @@ int tg_upstreams_order(tg_upstreams_t *set, int *order) {
   return n;
 }
 
-void tg_upstreams_report(tg_upstreams_t *set, int i, const char *failure, double seconds) {
+/* Records how an exchange with upstream i went (failure NULL: it answered); a probe's answer
+ * counts only once no call has failed for hold_seconds. Logs a change of state. */
+static void report(tg_upstreams_t *set, int i, const char *failure, double seconds, int probe) {
   upstream_t *u = &set->list[i];
-  int down = failure != NULL; /* read after the unlock: u->down may change meanwhile */
+  double now = tg_monotonic_seconds();
   pthread_mutex_lock(&set->lock);
   int was_down = u->down;
+  int held = probe && !failure && was_down && u->call_failed_at > 0 && now - u->call_failed_at < set->hold_seconds;
+  int down = failure != NULL || held; /* read after the unlock: u->down may change meanwhile */
   u->down = down;
+  if (failure && !probe)
+    u->call_failed_at = now;
   if (failure) {
     u->failures++;
     snprintf(u->last_error, sizeof u->last_error, "%s", failure);
     u->last_error_at = tg_wall_seconds();
-  } else {
+  } else if (!held) {
     u->latency = seconds;
   }
   if (down != was_down)
@@ -155,6 +165,10 @@ void tg_upstreams_report(tg_upstreams_t *set, int i, const char *failure, double
   } else if (!down && was_down) {
     tg_log(TG_LOG_INFO, "upstream_up", "upstream=%s ms=%.3f", u->url[TG_UPSTREAMS_TASK], seconds * 1000);
   }
+}
+
+void tg_upstreams_report(tg_upstreams_t *set, int i, const char *failure, double seconds) {
+  report(set, i, failure, seconds, 0);
 }
 
 int tg_upstreams_up(tg_upstreams_t *set) {
@@ -259,7 +273,7 @@ static void on_probed(void *data, const tg_upstream_result_t *result) {
     snprintf(failure, sizeof failure, "%s", result->reason);
   else if (result->status >= 500)
     snprintf(failure, sizeof failure, "HTTP %d", result->status);
-  tg_upstreams_report(set, probe->index, failure[0] ? failure : NULL, result->seconds);
+  report(set, probe->index, failure[0] ? failure : NULL, result->seconds, 1);
 }
 
 static void on_probe_timer(uv_timer_t *timer) {
@@ -281,6 +295,7 @@ int tg_upstreams_probe_start(tg_upstreams_t *set, uv_loop_t *loop, tg_upstream_t
     return rc;
   set->probe_timer.data = set;
   set->probe_started = 1;
+  set->hold_seconds = 3 * interval_ms / 1000.0;
   return uv_timer_start(&set->probe_timer, on_probe_timer, 0, interval_ms);
 }
 

@@ -30,8 +30,9 @@ const char *tg_upstreams_url(const tg_upstreams_t *set, int i, int endpoint);
 /* Fills order (room for TG_UPSTREAMS_MAX) with the upstreams in the order to try: those up,
  * primary first, then those down, primary first. Returns how many. */
 int tg_upstreams_order(tg_upstreams_t *set, int *order);
-/* Tells how an exchange with upstream i went: failure is NULL when it answered (below 500),
- * else why not. A change of state is logged. */
+/* Tells how a call's exchange with upstream i went: failure is NULL when it answered (below
+ * 500), else why not. A change of state is logged. After a call's failure, a probe's answer
+ * marks the upstream up only three probe intervals later: calls test it again then. */
 void tg_upstreams_report(tg_upstreams_t *set, int i, const char *failure, double seconds);
 /* How many upstreams are up. */
 int tg_upstreams_up(tg_upstreams_t *set);

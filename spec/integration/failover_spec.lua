@@ -158,6 +158,20 @@ describe("several upstreams", function()
     gw:stop(); revived:stop()
   end)
 
+  it("keep an upstream that fails calls but answers probes down for three probe intervals, and /healthz says so", function()
+    local a = gateway.fake_upstream("garbage") -- answers HEAD well, every call with garbage
+    local gw = gateway.start({ args = "--upstream " .. a.url .. " --upstream-probe-interval 1" })
+    assert.equal(F(1922), cancel(gw, 1))
+    local failed = socket.gettime()
+    socket.sleep(2.1) -- two probes answered meanwhile
+    assert.equal("down", status_of(gw).upstreams[1].state)
+    assert.equal(503, health(gw)[1])
+    assert.is_true(socket.gettime() - failed < 3, "the check came too late to mean anything")
+    wait_for_state(gw, 1, "up") -- a probe past the hold brings it back, for calls to test again
+    assert.is_true(socket.gettime() - failed >= 3)
+    gw:stop(); a:stop()
+  end)
+
   it("mark an upstream down when it answers 5xx, and send the next calls elsewhere", function()
     local a, b = gateway.fake_upstream("status_500"), gateway.fake_upstream("ok")
     local gw = gateway.start({ args = string.format("--upstream %s,%s --upstream-probe-interval 60", a.url, b.url) })
