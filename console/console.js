@@ -265,6 +265,10 @@
     $('#fault-rate').textContent = sample.faults;
     $('#p99').textContent = health.latency.p99 === null ? '–' : `${ms(health.latency.p99)} ms`;
     $('#generation').textContent = health.generation;
+    // A rule change that did not load: the generation before it serves on, which a shift lead
+    // must see from whatever view is open.
+    $('#reload-failed').hidden = health.last_reload_ok !== false;
+    $('#rules-pill').classList.toggle('down', health.last_reload_ok === false);
     const upstreams = health.upstreams || [];
     $('#upstream-pill').hidden = upstreams.length === 0;
     if (upstreams.length) {
@@ -535,7 +539,8 @@
         $('#rules-summary').replaceChildren(
           tile('generation serving', s.generation),
           tile('reloads', `${s.reloads_ok} ok, ${s.reloads_failed} failed`, s.reloads_failed > 0),
-          tile('last reload', `${last.ok ? 'loaded' : 'FAILED'} (${last.trigger}) ${clock(last.time)}`, !last.ok),
+          tile('last reload', last.ok ? `loaded (${last.trigger}) ${clock(last.time)}`
+            : `FAILED (${last.trigger}) ${clock(last.time)}: generation ${s.generation} serves on`, !last.ok),
           tile('self-checks', check.present ? `passed, ${check.calls} calls` : 'none in this rule set'),
           tile('watching the rules', s.watching ? 'yes' : 'no (reload by signal)'));
         fill($('#reloads-table tbody'), data.history.map((r) => el('tr', {},

@@ -438,7 +438,7 @@ static void latency_json(tg_feed_t *feed, tg_buf_t *out, unsigned seconds) {
 }
 
 /* The part of the health every stream gets each second: the last sample, the last minute's
- * percentiles, the rules generation and the upstreams. */
+ * percentiles, the rules generation and whether the last reload loaded, and the upstreams. */
 static void send_health(tg_feed_t *feed) {
   const tg_reload_t *reload = feed->sources.reload;
   feed->message.len = 0;
@@ -447,8 +447,9 @@ static void send_health(tg_feed_t *feed) {
   tg_buf_puts(&feed->message, ",\"latency\":");
   latency_json(feed, &feed->message, 60);
   tg_buf_printf(&feed->message,
-                ",\"generation\":%u,\"reloads\":%u,\"subscribers\":%d,\"upstreams\":", reload ? reload->generation : 0,
-                reload ? reload->history_count : 0, feed->sub_count);
+                ",\"generation\":%u,\"reloads\":%u,\"last_reload_ok\":%s,\"subscribers\":%d,\"upstreams\":",
+                reload ? reload->generation : 0, reload ? reload->history_count : 0,
+                !reload || reload->last_ok ? "true" : "false", feed->sub_count);
   if (feed->sources.upstreams)
     tg_upstreams_status_json(feed->sources.upstreams, &feed->message);
   else

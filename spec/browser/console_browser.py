@@ -278,10 +278,14 @@ def checks():
             wait_for(lambda: "failed" in text("#reloads-table tbody tr:first-child")
                      and "cancel_task.lua:3:" in text("#reloads-table tbody tr:first-child"), 5, "the failed reload")
             screenshot("rules")
+            open_view("ports")  # the header says so on every view
+            wait_for(lambda: "last reload failed" in text("#rules-pill"), 3, "the header's failed reload")
+            open_view("rules")
         finally:
             with open(path, "w") as f:
                 f.write(good)
         wait_for(lambda: "loaded" in text("#reloads-table tbody tr:first-child"), 5, "the rules loading again")
+        wait_for(lambda: "failed" not in text("#rules-pill"), 3, "the header's failed reload gone")
 
     @check("the queue view's order matches what openbin then picks")
     def _():
