@@ -1,6 +1,6 @@
-/* commands.c: one-shot subcommands run from the command line: audit, check, reload, status,
- * (backup and restore: backup.c). Each reaches the gateway its configuration describes: its store, pid file and admin
- * address. */
+/* commands.c: the one-shot subcommands audit, check, reload and status (backup and restore are
+ * in backup.c). Each reaches the gateway its configuration describes: its store, pid file and
+ * admin address. */
 #include "commands.h"
 
 #include <errno.h>
