@@ -145,6 +145,8 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
 /* Whether the store takes changes now: its files are the ones opened, its last commit went
  * through (or, a while after a failed one, a probe write does), and it answers. */
 static int store_healthy(tg_admin_t *admin) {
+  if (tg_store_pg(admin->store)) /* a database: whether it answers (and reconnecting if not) */
+    return tg_store_available(admin->store);
   tg_store_health_t *health = tg_store_health(admin->store);
   tg_store_health_check(health, TG_STORE_FILES);
   if (tg_store_health_probe_due(health) && tg_store_probe_write(admin->store) == 0)

@@ -44,6 +44,8 @@ static const char usage[] =
     "                        while the gateway goes on serving and writing\n"
     "  restore FILE          put the copy FILE in place of the store (the previous one is kept\n"
     "                        as STORE.before-restore); refused while a gateway uses the store\n"
+    "  migrate-store URI     copy the SQLite store (--store) into the empty PostgreSQL database\n"
+    "                        URI (postgresql://...), in one transaction; stop the gateway first\n"
     "\n"
     "Every command finds its gateway through the same options: the store, the pid file and the\n"
     "admin address that --config (default " DEFAULT_CONFIG_TEXT ") describes.\n"
@@ -57,7 +59,9 @@ static const char usage[] =
     "                        certificate chain (PEM); read again on SIGHUP\n"
     "  --tls-key FILE        that address's private key (PEM; default: in --tls-cert)\n"
     "  --rules DIR           directory of rule files, one per method (default ./rules)\n"
-    "  --store PATH          SQLite store file, created if missing (default ./taskgate.db)\n"
+    "  --store PATH          SQLite store file, created if missing (default ./taskgate.db); or a\n"
+    "                        PostgreSQL database that several gateways share:\n"
+    "                        postgresql://USER@HOST[,HOST2...]/DB?target_session_attrs=read-write\n"
     "  --sync MODE           normal: a reply means the change survives a crash of taskgate;\n"
     "                        full: it also survives power loss (default normal)\n"
     "  --log-level LEVEL     debug, info, warn, error or off (default info)\n"
@@ -440,7 +444,7 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
   if (i < argc && argv[i][0] != '-') {
     config->command = argv[i++];
     static const char *const commands[] = {"serve",  "audit",   "check",  "reload", "status",
-                                           "backup", "restore", "outbox", NULL};
+                                           "backup", "restore", "outbox", "migrate-store", NULL};
     int known = 0;
     for (int c = 0; commands[c]; c++)
       known |= strcmp(config->command, commands[c]) == 0;
@@ -465,6 +469,11 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
         return snprintf(err, errcap, "%s needs a FILE to %s (try --help)", config->command, backup ? "write" : "read"),
                TG_CLI_USAGE;
       *(backup ? &config->backup_file : &config->restore_file) = argv[i++];
+    }
+    if (strcmp(config->command, "migrate-store") == 0) {
+      if (i >= argc || argv[i][0] == '-')
+        return snprintf(err, errcap, "migrate-store needs the URI of a PostgreSQL database (try --help)"), TG_CLI_USAGE;
+      config->migrate_to = argv[i++];
     }
   }
   /* Help and version answer whatever the config file holds. */

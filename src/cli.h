@@ -56,6 +56,7 @@ typedef struct tg_config_s {
   tg_audit_query_t audit;   /* audit's --task, --method, --client, --since, --until, --outcome, --format */
   const char *backup_file;  /* backup's FILE argument */
   const char *restore_file; /* restore's FILE argument */
+  const char *migrate_to;   /* migrate-store's URI argument */
   unsigned upstream_connect_timeout_ms, upstream_reply_timeout_ms;
   int max_connections;
   int workers; /* event-loop threads serving --listen (1: the main thread alone) */

@@ -12,6 +12,9 @@ int tg_command_status(const tg_config_t *config);
 /* backup.c */
 int tg_command_backup(const tg_config_t *config);
 int tg_command_restore(const tg_config_t *config);
+/* taskgate migrate-store URI: copies the SQLite store into an empty PostgreSQL database
+ * (migrate_store.c). */
+int tg_command_migrate_store(const tg_config_t *config);
 
 /* Writes the pid file's path for config into buf: --pid-file, or the store path with ".pid".
  * Returns 0, or -1 when it does not fit. */

@@ -10,7 +10,7 @@
 enum { KIND = 1, MESSAGE, TRACEBACK, FIELDS = TRACEBACK };
 
 static const char *const field_names[] = {"kind", "message", "traceback", NULL};
-static const char *const kinds[] = {"timeout", "memory", "error", NULL};
+static const char *const kinds[] = {"timeout", "memory", "error", "unavailable", NULL};
 
 /* failure.kind, .message, .traceback */
 static int failure_index(lua_State *L) {

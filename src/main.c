@@ -21,6 +21,7 @@
 #include "listeners.h"
 #include "log.h"
 #include "outbox.h"
+#include "pg.h"
 #include "pidfile.h"
 #include "reload.h"
 #include "script.h"
@@ -326,9 +327,14 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                   .drain_timeout_ms = config->drain_timeout_ms,
                   .config = config,
                   .tls = tls};
-  char pid_path[PATH_MAX], err[PATH_MAX + 128];
+  char shown_store[1024]; /* a PostgreSQL URI without its password, for the log and /status */
+  tg_pg_describe(config->store_path, shown_store, sizeof shown_store);
+  char pid_path[PATH_MAX] = "", err[PATH_MAX + 128];
   tg_pidfile_t pid_file = {.fd = -1};
-  int pid_claim = tg_command_pid_file(config, pid_path, sizeof pid_path) == 0
+  /* A PostgreSQL store has no file to put the pid next to: only --pid-file writes one. */
+  int pid_wanted = config->pid_file || !tg_pg_is_uri(config->store_path);
+  int pid_claim = !pid_wanted ? 1
+                  : tg_command_pid_file(config, pid_path, sizeof pid_path) == 0
                       ? tg_pidfile_claim(&pid_file, pid_path, err, sizeof err)
                       : 1; /* a path too long: the gateway runs without a pid file, as it says */
   if (pid_claim < 0) {
@@ -340,7 +346,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                           .open_conns = &gw.open_conns,
                           .store = store,
                           .handlers = gw.handlers,
-                          .store_path = config->store_path,
+                          .store_path = shown_store,
                           .upstreams = upstreams,
                           .started = tg_wall_seconds()};
   tg_server_t like = {.limits = {.header_timeout_ms = config->header_timeout_ms,
@@ -374,7 +380,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
     tg_pidfile_release(&pid_file);
     return 1;
   }
-  if (pid_claim > 0 || tg_pidfile_write(&pid_file) < 0)
+  if (pid_wanted && (pid_claim > 0 || tg_pidfile_write(&pid_file) < 0))
     tg_log(TG_LOG_WARN, "pid_file_failed", "path=%s", pid_path);
   tg_reload_start(&gw.reload, gw.loop, gw.handlers, gw.admin.handler_count, script_config);
   watch_signals(&gw);
@@ -447,9 +453,15 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
     fprintf(stderr, "taskgate: %s\n", err);
     return 1;
   }
-  int lock = tg_instance_claim(config->store_path, err, sizeof err); /* held until the process ends */
+  /* A PostgreSQL store is shared by several gateways on purpose (docs/ha.md): no lock file. */
+  int postgresql = tg_pg_is_uri(config->store_path);
+  if (postgresql && config->outbox.target_count) {
+    fprintf(stderr, "taskgate: the outbox does not run on a PostgreSQL store yet (docs/ha.md)\n");
+    return 1;
+  }
+  int lock = postgresql ? -2 : tg_instance_claim(config->store_path, err, sizeof err); /* held until the process ends */
   tg_store_t *store = lock == -1 ? NULL : tg_store_open(config->store_path, config->sync_mode, err, sizeof err);
-  if (store && tg_store_watch_files(store, config->store_path, err, sizeof err) < 0) {
+  if (store && !postgresql && tg_store_watch_files(store, config->store_path, err, sizeof err) < 0) {
     tg_store_close(store);
     store = NULL;
   }
@@ -476,8 +488,8 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
     tg_instance_release(lock);
     return 1;
   }
-  tg_checkpointer_t *checkpointer = tg_checkpointer_start(store, config->store_path);
-  if (!checkpointer)
+  tg_checkpointer_t *checkpointer = postgresql ? NULL : tg_checkpointer_start(store, config->store_path);
+  if (!checkpointer && !postgresql)
     tg_log(TG_LOG_WARN, "checkpoint_thread_failed", "fallback=automatic");
   tg_upstreams_t *upstreams = config->upstream_url ? tg_upstreams_new(config->upstream_url) : NULL;
   tg_upstream_options_t upstream_options = tg_cli_upstream_options(config, upstreams);
@@ -505,6 +517,25 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   return status;
 }
 
+/* The commands that read or copy the SQLite file itself; on PostgreSQL the database's own tools
+ * do their work (docs/ha.md). Says so and returns 0 for those; 1 for the others. */
+static int store_command_on_postgresql(const char *command) {
+  static const struct {
+    const char *command, *instead;
+  } file_only[] = {
+      {"audit", "read the audit table with psql (SELECT * FROM audit ORDER BY audit_id DESC)"},
+      {"backup", "back the database up with pg_dump, or continuous archiving (PITR)"},
+      {"restore", "restore the database with pg_restore"},
+      {"outbox", "the outbox does not run on a PostgreSQL store yet"},
+  };
+  for (size_t i = 0; i < sizeof file_only / sizeof file_only[0]; i++)
+    if (strcmp(command, file_only[i].command) == 0) {
+      fprintf(stderr, "taskgate: %s works on a SQLite store only: %s (docs/ha.md)\n", command, file_only[i].instead);
+      return 0;
+    }
+  return 1;
+}
+
 int main(int argc, char **argv) {
   tg_config_t config;
   char err[512], runtime_path[PATH_MAX + 32];
@@ -515,6 +546,10 @@ int main(int argc, char **argv) {
   tg_log_set_level(config.log_level);
   tg_log_set_json(config.log_json);
   const char *runtime_dir = find_runtime(&config, runtime_path, sizeof runtime_path);
+  if (tg_pg_is_uri(config.store_path) && !store_command_on_postgresql(config.command))
+    return 2;
+  if (strcmp(config.command, "migrate-store") == 0)
+    return tg_command_migrate_store(&config);
   if (strcmp(config.command, "audit") == 0)
     return tg_command_audit(&config);
   if (strcmp(config.command, "check") == 0)

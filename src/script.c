@@ -15,6 +15,7 @@
 #include "failure_lua.h"
 #include "limit.h"
 #include "log.h"
+#include "pg.h"
 #include "store_lua.h"
 #include "sys_lua.h"
 #include "xml_lua.h"
@@ -88,7 +89,12 @@ static int gate(tg_script_t *script, lua_CFunction fn, void *ud, unsigned budget
   lua_pushlightuserdata(L, ud);
   long long budget_ns = (long long)budget_ms * 1000000LL;
   tg_limit_arm(L, tg_monotonic_ns() + budget_ns, script->time_limit_ms);
-  tg_budget_begin(budget_ns); /* the store work, timed apart, may take as long again */
+  /* the store work, timed apart, may take as long again; on PostgreSQL at least what a
+   * statement may wait for another gateway's row lock (pg.h) */
+  long long store_ns = budget_ns;
+  if (tg_store_pg(script->store) && store_ns < TG_PG_STORE_TIME_MS * 1000000LL)
+    store_ns = TG_PG_STORE_TIME_MS * 1000000LL;
+  tg_budget_begin(store_ns);
   int rc = lua_pcall(L, 1, 0, base + 1);
   tg_budget_end();
   tg_limit_disarm(L);

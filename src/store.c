@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "budget.h"
+#include "pg.h"
 #include "txn.h"
 
 #define CACHE_SLOTS 128  /* distinct SQL texts the runtime uses; chains handle more */
@@ -21,7 +22,8 @@ typedef struct cached_stmt_s {
 } cached_stmt_t;
 
 struct tg_store_s {
-  sqlite3 *db;
+  sqlite3 *db;  /* the SQLite backend; NULL for PostgreSQL */
+  tg_pg_t *pg;  /* the PostgreSQL backend (pg.h); NULL for SQLite */
   cached_stmt_t *cache[CACHE_SLOTS];
   /* The entry last found for a text at this address, to skip hashing the text. Only a hint:
    * the text is still compared, since another string may later live at the same address. */
@@ -370,7 +372,26 @@ int tg_store_unwatch(tg_store_t *store) {
   return store->stopped;
 }
 
+/* A store on PostgreSQL: the connection (pg.h) and the lock its users share. */
+static tg_store_t *open_postgresql(const char *uri, char *err, size_t errcap) {
+  tg_store_t *store = calloc(1, sizeof *store);
+  if (!store)
+    return snprintf(err, errcap, "out of memory"), NULL;
+  if (!(store->pg = tg_pg_open(uri, err, errcap))) {
+    free(store);
+    return NULL;
+  }
+  pthread_mutexattr_t recursive;
+  pthread_mutexattr_init(&recursive);
+  pthread_mutexattr_settype(&recursive, PTHREAD_MUTEX_RECURSIVE);
+  pthread_mutex_init(&store->lock, &recursive);
+  pthread_mutexattr_destroy(&recursive);
+  return store;
+}
+
 tg_store_t *tg_store_open(const char *path, int sync_mode, char *err, size_t errcap) {
+  if (tg_pg_is_uri(path))
+    return open_postgresql(path, err, errcap);
   /* Foreign keys are kept by the schema's triggers (migration 4), so enforcement stays off. */
   const char *pragmas = sync_mode == TG_SYNC_FULL ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                                   : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
@@ -393,6 +414,8 @@ int tg_store_watch_files(tg_store_t *store, const char *path, char *err, size_t 
 tg_store_health_t *tg_store_health(tg_store_t *store) { return &store->health; }
 
 tg_store_t *tg_store_open_readonly(const char *path, char *err, size_t errcap) {
+  if (tg_pg_is_uri(path)) /* read-only by what the tools run, not by the session */
+    return open_postgresql(path, err, errcap);
   return open_with(path, SQLITE_OPEN_READONLY, "PRAGMA query_only=1;", err, errcap);
 }
 
@@ -409,6 +432,7 @@ void tg_store_close(tg_store_t *store) {
     }
   }
   sqlite3_close(store->db);
+  tg_pg_close(store->pg);
   pthread_mutex_destroy(&store->lock);
   free(store);
 }
@@ -440,6 +464,8 @@ static cached_stmt_t *find(tg_store_t *store, unsigned slot, const char *sql, si
 }
 
 sqlite3_stmt *tg_store_prepare(tg_store_t *store, const char *sql, size_t len) {
+  if (!store->db) /* a PostgreSQL store: C code that reads SQLite directly finds nothing */
+    return NULL;
   unsigned near = (unsigned)(((uintptr_t)sql >> 4) % ADDRESS_SLOTS);
   cached_stmt_t *seen = store->by_address[near].entry;
   if (store->by_address[near].sql == sql && seen->len == len && memcmp(seen->sql, sql, len) == 0)
@@ -468,7 +494,21 @@ sqlite3_stmt *tg_store_prepare(tg_store_t *store, const char *sql, size_t len) {
   return entry->stmt;
 }
 
-const char *tg_store_errmsg(tg_store_t *store) { return sqlite3_errmsg(store->db); }
+const char *tg_store_errmsg(tg_store_t *store) {
+  return store->pg ? tg_pg_errmsg(store->pg) : sqlite3_errmsg(store->db);
+}
+
+tg_pg_t *tg_store_pg(tg_store_t *store) { return store->pg; }
+
+int tg_store_available(tg_store_t *store) {
+  if (store->pg) /* an idle session learns that the server went away only by asking it */
+    return tg_pg_available(store->pg) && tg_pg_command(store->pg, "SELECT 1") == 0;
+  sqlite3_stmt *stmt = tg_store_prepare(store, "SELECT 1", 8);
+  int ok = stmt && sqlite3_step(stmt) == SQLITE_ROW;
+  if (stmt)
+    sqlite3_reset(stmt);
+  return ok;
+}
 
 sqlite3 *tg_store_db(tg_store_t *store) { return store->db; }
 
@@ -477,6 +517,8 @@ int tg_store_schema_version(void) { return (int)(sizeof migrations / sizeof migr
 tg_txn_t *tg_store_txn(tg_store_t *store) { return &store->txn; }
 
 int tg_store_probe_write(tg_store_t *store) {
+  if (store->pg) /* the database keeps its own health: /healthz asks it (tg_store_available) */
+    return tg_store_available(store) ? 0 : -SQLITE_CANTOPEN;
   if (!sqlite3_get_autocommit(store->db))
     return -SQLITE_BUSY; /* a turn is open: its own commit will tell */
   int rc = sqlite3_exec(store->db, "BEGIN IMMEDIATE; UPDATE write_probe SET n = n + 1 WHERE id = 1; COMMIT;", NULL,

@@ -1,5 +1,7 @@
-/* store.h: the embedded SQLite store: schema, pragmas, cached statements. Its transactions have
- * one owner, txn.h. */
+/* store.h: the store, on one of two backends: the embedded SQLite file (schema, pragmas, cached
+ * statements, here) or a PostgreSQL database shared by several gateways (pg.h), chosen by the
+ * --store value. Its transactions have one owner, txn.h; the runtime reaches either through the
+ * same `taskgate.db` module (store_lua.h). */
 #ifndef TG_STORE_H
 #define TG_STORE_H
 
@@ -12,7 +14,8 @@ typedef struct tg_store_s tg_store_t;
 
 enum { TG_SYNC_NORMAL = 0, TG_SYNC_FULL = 1 };
 
-/* Opens (creating if needed) the store at path in WAL mode and brings its schema up to date.
+/* Opens (creating if needed) the store at path in WAL mode and brings its schema up to date; or,
+ * for a postgresql:// URI, connects to that database and brings its schema up to date.
  * Returns the store, or NULL with a message in err. The caller owns it: tg_store_close. */
 tg_store_t *tg_store_open(const char *path, int sync_mode, char *err, size_t errcap);
 /* For the gateway that serves the store: from now on a commit that would write into a deleted
@@ -30,14 +33,21 @@ tg_store_t *tg_store_open_readonly(const char *path, char *err, size_t errcap);
 void tg_store_close(tg_store_t *store);
 
 /* Returns a prepared statement for sql, reset (its old bindings stay: callers bind every
- * parameter again). The store owns it; it is reused for the same text. NULL on an SQL error (message via tg_store_errmsg). */
+ * parameter again). The store owns it; it is reused for the same text. NULL on an SQL error
+ * (message via tg_store_errmsg), and always NULL on PostgreSQL. */
 sqlite3_stmt *tg_store_prepare(tg_store_t *store, const char *sql, size_t len);
 const char *tg_store_errmsg(tg_store_t *store);
 /* With --workers several threads share the store: the connection, its statements and every Lua
  * state bound to it are used only while holding this (recursive) lock. */
 void tg_store_lock(tg_store_t *store);
 void tg_store_unlock(tg_store_t *store);
+/* The SQLite connection; NULL on PostgreSQL (tg_store_pg). */
 sqlite3 *tg_store_db(tg_store_t *store);
+/* The PostgreSQL connection; NULL on SQLite. */
+struct tg_pg_s *tg_store_pg(tg_store_t *store);
+/* Whether the store answers now (/healthz); on PostgreSQL this also carries a reconnection
+ * forward. Under the store lock. */
+int tg_store_available(tg_store_t *store);
 
 /* While a rule's statement runs, SQLite's progress handler may stop it (SQLITE_INTERRUPT): once
  * the call's store time is spent (budget.h), or past step_limit virtual-machine steps (0: no

@@ -8,9 +8,11 @@
 #include "box_lua.h"
 #include "budget.h"
 #include "failure_lua.h"
+#include "insert_rows.h"
 #include "limit.h"
+#include "pg.h"
+#include "rows_text.h"
 #include "txn.h"
-#include "xml.h"
 
 #define BOX_META "taskgate.db.store"
 
@@ -19,18 +21,20 @@ typedef struct store_box_s {
   int owned;
 } store_box_t;
 
-static tg_store_t *bound_store(lua_State *L) {
+tg_store_t *tg_store_lua_bound(lua_State *L) {
   store_box_t *box = lua_touserdata(L, lua_upvalueindex(1));
   if (!box->store)
     luaL_error(L, "store is closed");
   return box->store;
 }
 
+#define bound_store tg_store_lua_bound
+
 /* Raises an error that names the SQL error. Does not return. */
 static int raise_sql(lua_State *L, tg_store_t *store) { return luaL_error(L, "store: %s", tg_store_errmsg(store)); }
 
 /* Raises the call's store time as spent: a timeout (failure_lua.h), whatever its message says. */
-static int raise_over_time(lua_State *L) {
+int tg_store_lua_over_time(lua_State *L) {
   const char *message = lua_pushfstring(L, "store time limit of %d ms exceeded", tg_budget_store_limit_ms());
   luaL_traceback(L, L, message, 1);
   tg_failure_lua_push(L, "timeout", message, lua_tostring(L, -1));
@@ -86,7 +90,7 @@ static int step(lua_State *L, tg_store_t *store, sqlite3_stmt *stmt, long long s
   if (tg_budget_store_begin() < 0) {
     tg_budget_store_end();
     sqlite3_reset(stmt);
-    raise_over_time(L);
+    tg_store_lua_over_time(L);
   }
   tg_store_watch(store, stmt, step_limit);
   int rc = sqlite3_step(stmt);
@@ -94,7 +98,7 @@ static int step(lua_State *L, tg_store_t *store, sqlite3_stmt *stmt, long long s
   int stopped = tg_store_unwatch(store);
   if (stopped == TG_STORE_OVER_TIME) {
     sqlite3_reset(stmt);
-    raise_over_time(L);
+    tg_store_lua_over_time(L);
   }
   return stopped == TG_STORE_OVER_STEPS ? STOPPED_OVER_STEPS : rc;
 }
@@ -166,95 +170,28 @@ static int db_exec(lua_State *L) {
   return constraint_or_raise(L, store, rc);
 }
 
-enum { ROWS_PER_INSERT = 128, MAX_INSERT_COLUMNS = 64 };
+/* Binds value `index` of the statement being filled (insert_rows.h) from the top of the stack. */
+static int bind_top(lua_State *L, void *stmt, int index) { return bind_value(L, stmt, index + 1, -1) < 0 ? -1 : 0; }
 
-/* The text of an INSERT of `rows` rows of `ncols` values: head, then "VALUES (?, ...), ...".
- * Pushed as a Lua string; a bulk insert uses at most eight such texts (rows a power of two). */
-static const char *push_insert_text(lua_State *L, const char *head, int ncols, int rows, size_t *len) {
-  luaL_Buffer text;
-  luaL_buffinit(L, &text);
-  luaL_addstring(&text, head);
-  luaL_addstring(&text, " VALUES ");
-  for (int r = 0; r < rows; r++) {
-    luaL_addstring(&text, r ? ",(?" : "(?");
-    for (int c = 1; c < ncols; c++)
-      luaL_addstring(&text, ",?");
-    luaL_addchar(&text, ')');
-  }
-  luaL_pushresult(&text);
-  return lua_tolstring(L, -1, len);
-}
-
-/* Binds rows first .. first + count - 1 of the array at `rows`: value c of a row is its field
- * columns[c], else shared's (0: none). The column names sit on the stack from `names` on.
- * No string is copied: each stays in its row (or shared) table, which stays on the stack
- * until the statement has run. Returns 0, or raises naming a value the store does not take. */
-static void bind_rows(lua_State *L, sqlite3_stmt *stmt, int rows, lua_Integer first, int count, int ncols, int names,
-                      int shared) {
-  for (int r = 0; r < count; r++) {
-    if (lua_rawgeti(L, rows, first + r) != LUA_TTABLE)
-      luaL_error(L, "store: insert_rows: row %d is not a table", (int)(first + r));
-    for (int c = 0; c < ncols; c++) {
-      lua_pushvalue(L, names + c);
-      if (lua_rawget(L, -2) == LUA_TNIL && shared) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, names + c);
-        lua_rawget(L, shared);
-      }
-      if (bind_value(L, stmt, r * ncols + c + 1, -1) < 0)
-        luaL_error(L, "store: insert_rows: row %d: %s is not nil, a boolean, a number or a string", (int)(first + r),
-                   lua_tostring(L, names + c));
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-  }
-}
-
-/* db.insert_rows(head, columns, rows [, shared]) -> the number of rows inserted; or nil,
- * "constraint: ...", and the first row of the statement that failed (the statements before
- * it stay done: the call's transaction decides). head is an INSERT without its values
- * ('INSERT INTO task (task_id, bin_id)'); each row of the array `rows` gives its values by
- * the names in `columns`, a name a row lacks taken from `shared`. Rows go in statements of up
- * to ROWS_PER_INSERT rows: a bulk insert costs no round trip through Lua per row, and SQLite
- * opens a statement journal per statement, not per row. */
-static int db_insert_rows(lua_State *L) {
+/* One statement of db.insert_rows (insert_rows.h) on SQLite. */
+static long long insert_batch(lua_State *L, const char *sql, size_t len, const tg_insert_batch_t *batch) {
   tg_store_t *store = bound_store(L);
-  const char *head = luaL_checkstring(L, 1);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  luaL_checktype(L, 3, LUA_TTABLE);
-  int shared = lua_istable(L, 4) ? 4 : 0;
-  lua_settop(L, 4);
-  int ncols = (int)lua_rawlen(L, 2);
-  luaL_argcheck(L, ncols > 0 && ncols <= MAX_INSERT_COLUMNS, 2, "1 to 64 column names");
-  luaL_checkstack(L, ncols + 8, "too many columns");
-  int names = lua_gettop(L) + 1;
-  for (int c = 1; c <= ncols; c++)
-    if (lua_rawgeti(L, 2, c) != LUA_TSTRING)
-      return luaL_argerror(L, 2, "column names are strings");
-  lua_Integer changed = 0, n = (lua_Integer)lua_rawlen(L, 3);
-  for (lua_Integer first = 1; first <= n;) {
-    int count = ROWS_PER_INSERT;
-    while (count > n - first + 1)
-      count /= 2;
-    size_t len;
-    const char *sql = push_insert_text(L, head, ncols, count, &len);
-    sqlite3_stmt *stmt = tg_store_prepare(store, sql, len);
-    if (!stmt)
-      return raise_sql(L, store);
-    bind_rows(L, stmt, 3, first, count, ncols, names, shared);
-    int rc = step(L, store, stmt, 0);
-    sqlite3_reset(stmt);
-    lua_pop(L, 1);
-    if (rc != SQLITE_DONE) {
-      constraint_or_raise(L, store, rc);
-      lua_pushinteger(L, first);
-      return 3;
-    }
-    changed += sqlite3_changes(tg_store_db(store));
-    first += count;
-  }
-  lua_pushinteger(L, changed);
-  return 1;
+  sqlite3_stmt *stmt = tg_store_prepare(store, sql, len);
+  if (!stmt)
+    return raise_sql(L, store);
+  tg_insert_each_value(L, batch, bind_top, stmt);
+  int rc = step(L, store, stmt, 0);
+  sqlite3_reset(stmt);
+  if (rc == SQLITE_DONE)
+    return sqlite3_changes(tg_store_db(store));
+  constraint_or_raise(L, store, rc);
+  return -1;
+}
+
+/* db.insert_rows(head, columns, rows [, shared]): see insert_rows.h. */
+static int db_insert_rows(lua_State *L) {
+  bound_store(L);
+  return tg_insert_rows(L, insert_batch);
 }
 
 /* db.row(sql, ...) -> the first row as a table keyed by column name, or nil. */
@@ -322,135 +259,48 @@ static int db_rows_upto(lua_State *L) {
   return push_rows(L, store, prepare_and_bind(L, store, 2), max_rows, step_limit);
 }
 
-/* --- rows written as reply text ------------------------------------------------------------
- * A long listing (getbinstate of a whole grid) built as Lua tables costs about a microsecond a
- * row and more to encode: 10,000 bins took the whole 50 ms. These write the rows straight from
- * the statement into the reply's text, in C, bounded like a reply (TG_LIMIT_MAX_OBJECT) and by
- * the call's deadline. */
+/* The statement's current row as rows_text.h reads it. */
+static const char *stmt_name(void *self, int c) { return sqlite3_column_name(self, c); }
 
-/* Appends to the boxed text (box_lua.h), bounded like a reply. */
-static void text_put(lua_State *L, tg_buf_t *out, const char *s, size_t len) { tg_box_lua_put(L, out, s, len); }
+static int stmt_kind(void *self, int c) {
+  switch (sqlite3_column_type(self, c)) {
+  case SQLITE_NULL: return TG_VALUE_NULL;
+  case SQLITE_INTEGER: return TG_VALUE_INTEGER;
+  default: return TG_VALUE_TEXT;
+  }
+}
 
-static void text_puts(lua_State *L, tg_buf_t *out, const char *s) { text_put(L, out, s, strlen(s)); }
-
-/* A column's value as text: integers in decimal, anything else as stored. */
-static const char *column_text(sqlite3_stmt *stmt, int c, char *number, size_t cap, size_t *len) {
-  if (sqlite3_column_type(stmt, c) == SQLITE_INTEGER) {
-    *len = (size_t)snprintf(number, cap, "%lld", (long long)sqlite3_column_int64(stmt, c));
+static const char *stmt_text(void *self, int c, char *number, size_t cap, size_t *len) {
+  if (sqlite3_column_type(self, c) == SQLITE_INTEGER) {
+    *len = (size_t)snprintf(number, cap, "%lld", (long long)sqlite3_column_int64(self, c));
     return number;
   }
-  *len = (size_t)sqlite3_column_bytes(stmt, c);
-  return (const char *)sqlite3_column_text(stmt, c);
-}
-
-static const char SPACES[] = "                                "; /* indentation: two a level */
-
-/* Appends one row as <element> with a child per non-NULL column, indented for `depth` as the
- * reply encoder indents (two spaces a level). */
-static void row_xml(lua_State *L, tg_buf_t *out, sqlite3_stmt *stmt, const char *element, int depth) {
-  text_put(L, out, SPACES, (size_t)depth * 2);
-  text_puts(L, out, "<");
-  text_puts(L, out, element);
-  text_puts(L, out, ">\n");
-  for (int c = 0, n = sqlite3_column_count(stmt); c < n; c++) {
-    if (sqlite3_column_type(stmt, c) == SQLITE_NULL)
-      continue;
-    const char *name = sqlite3_column_name(stmt, c);
-    char number[24];
-    size_t len;
-    const char *value = column_text(stmt, c, number, sizeof number, &len);
-    text_put(L, out, SPACES, (size_t)depth * 2 + 2);
-    text_puts(L, out, "<");
-    text_puts(L, out, name);
-    text_puts(L, out, ">");
-    if (tg_xml_escape(out, value, len) < 0)
-      luaL_error(L, "out of memory");
-    text_puts(L, out, "</");
-    text_puts(L, out, name);
-    text_puts(L, out, ">\n");
-  }
-  text_put(L, out, SPACES, (size_t)depth * 2);
-  text_puts(L, out, "</");
-  text_puts(L, out, element);
-  text_puts(L, out, ">\n");
-}
-
-/* Appends a JSON string: ", \\ and control characters escaped (the store holds UTF-8). */
-static void json_string(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
-  text_puts(L, out, "\"");
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    char escaped[8];
-    if (c == '"' || c == '\\')
-      text_put(L, out, (char[]){'\\', (char)c}, 2);
-    else if (c < 0x20)
-      text_put(L, out, escaped, (size_t)snprintf(escaped, sizeof escaped, "\\u%04x", c));
-    else
-      text_put(L, out, s + i, 1);
-  }
-  text_puts(L, out, "\"");
-}
-
-/* Appends one row as a JSON object: a member per non-NULL column, integers as numbers. */
-static void row_json(lua_State *L, tg_buf_t *out, sqlite3_stmt *stmt) {
-  text_puts(L, out, "{");
-  int first = 1;
-  for (int c = 0, n = sqlite3_column_count(stmt); c < n; c++) {
-    if (sqlite3_column_type(stmt, c) == SQLITE_NULL)
-      continue;
-    if (!first)
-      text_puts(L, out, ",");
-    first = 0;
-    const char *name = sqlite3_column_name(stmt, c);
-    json_string(L, out, name, strlen(name));
-    text_puts(L, out, ":");
-    char number[24];
-    size_t len;
-    const char *value = column_text(stmt, c, number, sizeof number, &len);
-    if (sqlite3_column_type(stmt, c) == SQLITE_INTEGER)
-      text_put(L, out, value, len);
-    else
-      json_string(L, out, value, len);
-  }
-  text_puts(L, out, "}");
+  *len = (size_t)sqlite3_column_bytes(self, c);
+  return (const char *)sqlite3_column_text(self, c);
 }
 
 /* db.rows_text(form, element, depth, max_rows, sql, ...) -> text, rows, the rows of the
- * statement written as reply text: form "xml", each row as <element>, a child per non-NULL
- * column, one per line, indented for `depth` (0..14) as the reply encoder would (reply.rows
- * places it as it is); form "json", a JSON array of an object per row. Like db.rows_upto: nil
- * and "too many rows" when more than max_rows would come, nil and "too much work" when the
- * statement looks through far more than it lists. */
+ * statement written as reply text (rows_text.h): form "xml", each row as <element>, a child per
+ * non-NULL column, one per line, indented for `depth` (0..14) as the reply encoder would
+ * (reply.rows places it as it is); form "json", a JSON array of an object per row. Like
+ * db.rows_upto: nil and "too many rows" when more than max_rows would come, nil and "too much
+ * work" when the statement looks through far more than it lists. */
 static int db_rows_text(lua_State *L) {
   tg_store_t *store = bound_store(L);
-  int json = strcmp(luaL_checkstring(L, 1), "json") == 0;
-  const char *element = luaL_checkstring(L, 2);
-  if (!json && !tg_xml_name_ok(element, strlen(element)))
-    luaL_argerror(L, 2, "not an element name");
-  lua_Integer depth = luaL_checkinteger(L, 3);
-  luaL_argcheck(L, depth >= 0 && (size_t)depth * 2 + 2 < sizeof SPACES, 3, "depth out of range");
-  lua_Integer max_rows = luaL_checkinteger(L, 4);
-  luaL_argcheck(L, max_rows > 0, 4, "at least one row");
-  long long step_limit = (long long)(max_rows + 1) * STEPS_PER_ROW;
+  tg_rows_text_form_t form = tg_rows_text_args(L);
+  long long step_limit = (long long)(form.max_rows + 1) * STEPS_PER_ROW;
   if (step_limit < STEPS_AT_LEAST)
     step_limit = STEPS_AT_LEAST;
   sqlite3_stmt *stmt = prepare_and_bind(L, store, 5);
   tg_buf_t *out = tg_box_lua_buf(L); /* above the bound values, which stay until the reset */
-  if (json)
-    text_puts(L, out, "[");
+  tg_row_source_t row = {stmt, sqlite3_column_count(stmt), stmt_name, stmt_kind, stmt_text};
   lua_Integer rows = 0;
   unsigned budget = 0;
   int rc;
   while ((rc = step(L, store, stmt, step_limit)) == SQLITE_ROW) {
-    if (rows == max_rows)
+    if (rows == form.max_rows)
       break;
-    if (json && rows > 0)
-      text_puts(L, out, ",");
-    if (json)
-      row_json(L, out, stmt);
-    else
-      row_xml(L, out, stmt, element, (int)depth);
-    rows++;
+    tg_rows_text_row(L, out, &form, &row, rows++);
     tg_limit_spend(L, &budget, 1);
   }
   sqlite3_reset(stmt);
@@ -461,11 +311,7 @@ static int db_rows_text(lua_State *L) {
   }
   if (rc != SQLITE_DONE)
     return raise_sql(L, store);
-  if (json)
-    text_puts(L, out, "]");
-  lua_pushlstring(L, out->data ? out->data : "", out->len);
-  lua_pushinteger(L, rows);
-  return 2;
+  return tg_rows_text_finish(L, out, &form, rows);
 }
 
 static int push_outcome(lua_State *L, tg_store_t *store, int rc) {
@@ -476,7 +322,10 @@ static int push_outcome(lua_State *L, tg_store_t *store, int rc) {
   lua_pushnil(L);
   /* The owner refuses some steps itself (a call already open, a turn SQLite rolled back). */
   lua_pushstring(L, rc == -SQLITE_MISUSE || rc == -SQLITE_ABORT ? sqlite3_errstr(-rc) : tg_store_errmsg(store));
-  return 2;
+  if (rc != -SQLITE_CANTOPEN)
+    return 2;
+  lua_pushstring(L, "unavailable"); /* the database is out of reach (PostgreSQL) */
+  return 3;
 }
 
 /* The call's transaction, from its one owner (txn.h): db.begin_call(), db.commit_call() -> true,
@@ -514,7 +363,8 @@ static int db_abort_turn(lua_State *L) { return undo(L, tg_txn_abort_turn); }
 /* db.changes() -> rows changed on this store connection since it opened. */
 static int db_changes(lua_State *L) {
   tg_store_t *store = bound_store(L);
-  lua_pushinteger(L, sqlite3_total_changes64(tg_store_db(store)));
+  tg_pg_t *pg = tg_store_pg(store);
+  lua_pushinteger(L, pg ? tg_pg_changes(pg) : sqlite3_total_changes64(tg_store_db(store)));
   return 1;
 }
 
@@ -535,13 +385,18 @@ static int box_gc(lua_State *L) {
   return 0;
 }
 
-static const luaL_Reg db_functions[] = {
+/* SQLite's statements; PostgreSQL's are tg_store_pg_lua_functions (store_pg_lua.c). */
+static const luaL_Reg sqlite_functions[] = {
     {"exec", db_exec},
     {"insert_rows", db_insert_rows},
     {"row", db_row},
     {"rows", db_rows},
     {"rows_upto", db_rows_upto},
     {"rows_text", db_rows_text},
+    {NULL, NULL},
+};
+
+static const luaL_Reg db_functions[] = {
     {"changes", db_changes},
     {"begin_call", db_begin_call},
     {"commit_call", db_commit_call},
@@ -563,5 +418,12 @@ void tg_store_lua_push(lua_State *L, tg_store_t *store, int owned) {
     lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1); /* the box is the upvalue of both sets of functions */
+  lua_insert(L, -3);
+  luaL_setfuncs(L, tg_store_pg(store) ? tg_store_pg_lua_functions : sqlite_functions, 1);
+  lua_insert(L, -2);
   luaL_setfuncs(L, db_functions, 1);
+  /* db.dialect: the few statements that must differ (a row locked for the call) ask this */
+  lua_pushstring(L, tg_store_pg(store) ? "postgresql" : "sqlite");
+  lua_setfield(L, -2, "dialect");
 }

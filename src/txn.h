@@ -22,6 +22,7 @@ typedef struct tg_txn_s {
   unsigned char call;     /* a call's savepoint is open */
   unsigned char own_turn; /* the open call opened the turn itself */
   unsigned char lost;     /* SQLite rolled the turn back by itself (an I/O error, a full disk) */
+  unsigned char failed_statement; /* PostgreSQL: a statement of the call failed (see below) */
 } tg_txn_t;
 
 int tg_txn_begin_turn(tg_store_t *store);
@@ -36,5 +37,10 @@ int tg_txn_begin_call(tg_store_t *store);
 int tg_txn_commit_call(tg_store_t *store);
 /* Undoes the call's changes; nothing when no call is open (Lua already ended it). */
 void tg_txn_abort_call(tg_store_t *store);
+/* After one of the call's statements failed. SQLite undoes that statement alone; PostgreSQL
+ * fails the whole transaction, so the call's changes are undone here (back to its savepoint)
+ * for the turn to go on, and the call can then only be aborted: its commit fails, so that no
+ * reply acknowledges changes that are gone. */
+void tg_txn_statement_failed(tg_store_t *store);
 
 #endif

@@ -82,13 +82,15 @@ local function mode_column()
   return "CASE bin_mode " .. table.concat(cases, " ") .. " ELSE bin_mode END AS bin_mode"
 end
 
--- A bin only tasks name is in the grid, at no port, with content 0.
-local TASKS_ONLY_COLUMN = { bin_id = "bin_id", port_id = "NULL AS port_id", content = "0 AS content" }
+-- A bin only tasks name is in the grid, at no port, with content 0. (The NULL is typed: the
+-- arm's DISTINCT would make PostgreSQL take an untyped one for text, which no integer matches.)
+local TASKS_ONLY_COLUMN = { bin_id = "bin_id", port_id = "CAST(NULL AS INTEGER) AS port_id", content = "0 AS content" }
 
 -- The known bins in ?1..?2 (among the JSON array ?3 of bin_ids unless it is NULL): the store's
 -- rows, then the bins only tasks name; both arms come in bin_id order from their indexes, so
 -- the store merges them rather than sorting. At most ?4.
-local IN_LIST = " AND (?3 IS NULL OR bin_id IN (SELECT value FROM json_each(?3)))"
+-- (?3 typed as text: PostgreSQL cannot tell a parameter's type from IS NULL.)
+local IN_LIST = " AND (CAST(?3 AS TEXT) IS NULL OR bin_id IN (SELECT value FROM json_each(CAST(?3 AS TEXT))))"
 local STORED = " FROM bin WHERE bin_id BETWEEN ?1 AND ?2" .. IN_LIST
 local TASKS_ONLY = " FROM task t WHERE bin_id BETWEEN ?1 AND ?2 AND NOT EXISTS (SELECT 1 FROM bin b WHERE b.bin_id = t.bin_id)"
   .. IN_LIST
@@ -129,7 +131,7 @@ end
 --- recorded if it was not yet.
 function M.set(bin_id, bin_mode, port_id, content)
   db.exec("INSERT INTO bin (bin_id, bin_mode, port_id, content) VALUES (?1, ?2, ?3, coalesce(?4, 0)) "
-    .. "ON CONFLICT (bin_id) DO UPDATE SET bin_mode = ?2, port_id = ?3, content = coalesce(?4, content)",
+    .. "ON CONFLICT (bin_id) DO UPDATE SET bin_mode = ?2, port_id = ?3, content = coalesce(?4, bin.content)",
     bin_id, bin_mode, port_id, content)
 end
 

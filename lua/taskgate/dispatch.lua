@@ -11,7 +11,8 @@
 -- step there, having changed nothing; the step after the wait opens a new transaction.
 --
 -- Failures are values with a kind (taskgate.failure): "timeout" and "memory" when a limit
--- struck, "error" for a bug. A fault is no failure: it is the reply.
+-- struck, "unavailable" when the store's database is out of reach (answered 1934), "error" for
+-- a bug. A fault is no failure: it is the reply.
 --
 -- start() and resume() return the reply table and its bytes, or nil, the outbound request the
 -- call waits on, and the token to resume it with.
@@ -151,7 +152,8 @@ end
 
 local function failed(call, why)
   log.error("rule failed", { method = call.name, error = why.traceback or why.message })
-  return ended(fault_reply(1999), fault_bytes[form_of(call)][1999], why.kind)
+  local code = why.kind == "unavailable" and 1934 or 1999
+  return ended(fault_reply(code), fault_bytes[form_of(call)][code], why.kind)
 end
 
 -- Calls run in coroutines that serve one call after another: making a coroutine per call cost
@@ -188,10 +190,10 @@ end
 -- the transaction: committed when the rule's reply says so and encodes, aborted otherwise.
 -- Returns like start().
 local function step(co, call, ...)
-  local began, reason = begin_call()
+  local began, reason, unavailable = begin_call()
   if not began then
     coroutine.close(co)
-    return failed(call, failure.new("error", "store unavailable: " .. tostring(reason)))
+    return failed(call, failure.new(unavailable and "unavailable" or "error", "store unavailable: " .. tostring(reason)))
   end
   outbound.began()
   local resumed, first, ok, result = coroutine.resume(co, ...)
@@ -226,12 +228,12 @@ local function step(co, call, ...)
     end
   end
   if keep then
-    local committed, problem = commit_call()
+    local committed, problem, unavailable = commit_call()
     if committed then
       audit.committed(call)
       return ended(reply, bytes)
     end
-    reply, why = nil, failure.new("error", "commit failed: " .. tostring(problem))
+    reply, why = nil, failure.new(unavailable and "unavailable" or "error", "commit failed: " .. tostring(problem))
   end
   abort_call() -- after a failed commit the owner has already aborted: nothing then
   audit.after_abort(call)

@@ -32,10 +32,10 @@ function M.open(port_id, mode, select, req_epoch)
   select = select or {}
   db.exec("INSERT INTO port (port_id, port_mode, req_epoch) VALUES (?, ?, ?)", port_id, mode, req_epoch)
   for _, category in ipairs(select.categories or {}) do
-    db.exec("INSERT OR IGNORE INTO port_category (port_id, category) VALUES (?, ?)", port_id, category)
+    db.exec("INSERT INTO port_category (port_id, category) VALUES (?, ?) ON CONFLICT DO NOTHING", port_id, category)
   end
   for _, content in ipairs(select.contents or {}) do
-    db.exec("INSERT OR IGNORE INTO port_content (port_id, content) VALUES (?, ?)", port_id, content)
+    db.exec("INSERT INTO port_content (port_id, content) VALUES (?, ?) ON CONFLICT DO NOTHING", port_id, content)
   end
 end
 
@@ -54,9 +54,14 @@ end
 -- partial indexes taskgroup_ready (per category) and taskgroup_ready_any, kept in picking
 -- order: earliest req_time, lowest priority, lower taskgroup_id. The start_time is checked
 -- again from the index entry, so a clock set back never serves a group early.
+-- On a database several gateways share (PostgreSQL), a pick locks the group and the task it
+-- takes, and passes over those another gateway's pick (or a cancel) holds right now: two ports
+-- never get the same task, and no pick waits for another gateway's turn (SKIP LOCKED). SQLite's
+-- turns never interleave.
+local SKIP_LOCKED = db.dialect == "postgresql" and " FOR UPDATE SKIP LOCKED" or ""
 local READY = "suspended = 0 AND selected_by IS NULL AND waits = 0 AND (start_epoch IS NULL OR start_epoch <= ?)"
 local ORDER = " ORDER BY req_epoch, priority, taskgroup_id"
-local PICKING_ORDER = ORDER .. " LIMIT 1"
+local PICKING_ORDER = ORDER .. " LIMIT 1" .. SKIP_LOCKED
 -- The first group in picking order, for a port that selects every category.
 local NEXT_GROUP = "SELECT taskgroup_id, req_epoch FROM taskgroup INDEXED BY taskgroup_ready_any WHERE " .. READY .. PICKING_ORDER
 -- The first group of each category the port selects (one index look-up each); the earliest of
@@ -72,7 +77,7 @@ local PROMOTED_AT_ONCE = 10000
 local PROMOTE = "UPDATE taskgroup SET waits = 0 WHERE taskgroup_id IN (SELECT taskgroup_id FROM taskgroup "
   .. "INDEXED BY taskgroup_waiting WHERE waits = 1 AND start_epoch <= ? ORDER BY start_epoch LIMIT ?)"
 local FIRST_TASK = "SELECT task_id, bin_id, taskgroup_id FROM task WHERE taskgroup_id = ? AND port_id IS NULL "
-  .. "ORDER BY task_id LIMIT 1"
+  .. "ORDER BY task_id LIMIT 1" .. SKIP_LOCKED
 
 local function earlier(a, b)
   if a.req_epoch ~= b.req_epoch then return a.req_epoch < b.req_epoch end
@@ -106,7 +111,7 @@ end
 -- The first group of a shipment in picking order that no port has selected (its index keeps a
 -- shipment's groups in that order).
 local SHIPMENT_GROUP = "SELECT taskgroup_id FROM taskgroup INDEXED BY taskgroup_shipment_turn "
-  .. "WHERE shipment = ? AND selected_by IS NULL ORDER BY req_epoch, priority, taskgroup_id LIMIT 1"
+  .. "WHERE shipment = ? AND selected_by IS NULL ORDER BY req_epoch, priority, taskgroup_id LIMIT 1" .. SKIP_LOCKED
 
 --- The first task of a shipment's next group that no port has selected, or nil.
 function M.first_task_of_shipment(shipment)

@@ -8,8 +8,13 @@ local M = {}
 
 local TASK_COLUMNS = 'task_id, taskgroup_id, bin_id, item, "order", estpicktime, port_id'
 local GROUP_COLUMNS = "taskgroup_id, shipment, category, req_time, priority, start_time, suspended"
+-- On a database several gateways share (PostgreSQL), a call that decides on a task's or a
+-- group's state locks its row until the turn commits: a cancel through one gateway then waits
+-- for a port's pick through another and sees the task selected (1045), instead of deleting it
+-- under the pick. SQLite's turns never interleave: there it is the plain read.
+local LOCKED = db.dialect == "postgresql" and " FOR UPDATE" or ""
 -- Built once: the statement cache is keyed by the text, and every call would rebuild it.
-local SELECT_TASK = "SELECT " .. TASK_COLUMNS .. " FROM task WHERE task_id = ?"
+local SELECT_TASK = "SELECT " .. TASK_COLUMNS .. " FROM task WHERE task_id = ?" .. LOCKED
 local SELECT_GROUP = "SELECT " .. GROUP_COLUMNS .. " FROM taskgroup WHERE taskgroup_id = ?"
 
 --- The task with this id, or nil. Fields: task_id, taskgroup_id, bin_id, item, order,
@@ -87,9 +92,11 @@ function M.suspend_taskgroup(taskgroup_id, suspended)
   db.exec("UPDATE taskgroup SET suspended = ? WHERE taskgroup_id = ?", suspended == false and 0 or 1, taskgroup_id)
 end
 
+local SELECT_GROUP_PORT = "SELECT selected_by FROM taskgroup WHERE taskgroup_id = ?" .. LOCKED
+
 --- The port that has the group selected (a bin of one of its tasks is open there), or nil.
 function M.taskgroup_port(taskgroup_id)
-  local row = db.row("SELECT selected_by FROM taskgroup WHERE taskgroup_id = ?", taskgroup_id)
+  local row = db.row(SELECT_GROUP_PORT, taskgroup_id)
   return row and row.selected_by
 end
 

@@ -78,7 +78,7 @@ local function start_flags(self, opts)
   end
   local args = opts.args or ""
   local admin = args:find("--admin-listen", 1, true) and "" or "--admin-listen 127.0.0.1:0 "
-  return string.format("--listen 127.0.0.1:0 %s--store %s --rules %s %s %s", admin, self.store, self.rules, args,
+  return string.format("--listen 127.0.0.1:0 %s--store '%s' --rules %s %s %s", admin, self.store, self.rules, args,
     default_args(args))
 end
 
@@ -90,9 +90,15 @@ end
 function M.start(opts)
   opts = opts or {}
   local dir = opts.dir or M.tmpdir()
+  local store = opts.store
+  -- TASKGATE_STORE=postgresql (scripts/test's run of the core specs on PostgreSQL): a gateway
+  -- given no store gets a fresh database of the run's cluster instead of a file.
+  if not store and os.getenv("TASKGATE_STORE") == "postgresql" then
+    store = select(2, require("helpers.postgres").database())
+  end
   local self = setmetatable({
     dir = dir,
-    store = opts.store or (dir .. "/taskgate.db"),
+    store = store or (dir .. "/taskgate.db"),
     rules = opts.rules or M.rules,
     out = dir .. "/stdout",
     err = dir .. "/stderr",
@@ -232,7 +238,7 @@ end
 --- Runs `taskgate ARGS` aimed at this gateway (its store and admin address); returns the output
 --- and the exit status.
 function Gateway:command(args)
-  return M.run(string.format("%s %s --store %s --admin-listen 127.0.0.1:%d", M.binary, args, self.store, self.admin_port))
+  return M.run(string.format("%s %s --store '%s' --admin-listen 127.0.0.1:%d", M.binary, args, self.store, self.admin_port))
 end
 
 --- GET path on the gateway's admin address; returns status, body, headers.

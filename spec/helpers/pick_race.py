@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Ports picking and a client cancelling at once, through several gateways (spec/integration/
+postgresql_spec.lua). Usage: pick_race.py CANCEL_URL TASK_ID,TASK_ID,... PICKER_URL:PORT_ID...
+
+Each picker is a thread with a connection of its own: openbin on its port, closebin of what it
+got (the task is done), until openbin answers 1015 (nothing left) three times in a row. One more
+thread cancels each of the listed tasks through CANCEL_URL meanwhile, last first (the pickers
+start at the first). Prints one JSON
+object: {"picked": {port_id: [task_id, ...]}, "cancels": {task_id: "ok" or the fault code},
+"errors": [...]}."""
+import http.client
+import json
+import re
+import sys
+import threading
+import time
+import urllib.parse
+
+
+def caller(url):
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+
+    def call(name, params):
+        body = "<methodcall><name>%s</name><params>%s</params></methodcall>" % (name, params)
+        conn.request("POST", parts.path, body, {"Content-Type": "text/xml"})
+        reply = conn.getresponse().read().decode()
+        fault = re.search(r"<code>(\d+)</code>", reply)
+        return (fault.group(1) if fault else "ok"), reply
+
+    return call
+
+
+def picker(url, port, picked, errors):
+    call = caller(url)
+    idle = 0
+    while idle < 3:
+        outcome, reply = call("openbin", "<port_id>%d</port_id>" % port)
+        if outcome == "1015":
+            idle += 1
+            time.sleep(0.05)
+            continue
+        if outcome != "ok":
+            errors.append("openbin at %d: %s" % (port, outcome))
+            return
+        idle = 0
+        task = int(re.search(r"<task_id>(\d+)</task_id>", reply).group(1))
+        bin_id = int(re.search(r"<bin_id>(\d+)</bin_id>", reply).group(1))
+        picked.append(task)
+        outcome, _ = call("closebin", "<port_id>%d</port_id><bin_id>%d</bin_id><task_id>%d</task_id>" % (port, bin_id, task))
+        if outcome != "ok":
+            errors.append("closebin at %d of %d: %s" % (port, task, outcome))
+
+
+def canceller(url, tasks, cancels):
+    call = caller(url)
+    for task in reversed(tasks):
+        cancels[task] = call("cancel_task", "<task_id>%d</task_id>" % task)[0]
+
+
+def main():
+    cancel_url, tasks = sys.argv[1], [int(task) for task in sys.argv[2].split(",")]
+    picked, cancels, errors, threads = {}, {}, [], []
+    for spec in sys.argv[3:]:
+        url, port = spec.rsplit(":", 1)
+        picked[port] = []
+        threads.append(threading.Thread(target=picker, args=(url, int(port), picked[port], errors)))
+    threads.append(threading.Thread(target=canceller, args=(cancel_url, tasks, cancels)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({"picked": picked, "cancels": cancels, "errors": errors}))
+
+
+main()

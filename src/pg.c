@@ -1,0 +1,278 @@
+/* pg.c: a PostgreSQL store's connection (see pg.h). */
+#include "pg.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "pg_schema.h"
+#include "pg_sql.h"
+
+#define CACHE_SLOTS 128
+enum { BYTEA_OID = 17, INT8_OID = 20, INT2_OID = 21, INT4_OID = 23 };
+/* Whatever the URI leaves unset: a connection attempt, and a request the server stopped
+ * acknowledging (a host gone, a network cut), give up after a few seconds instead of the
+ * kernel's minutes, so that calls fault within a bounded time (docs/ha.md). */
+#define CONNECT_TIMEOUT_S "3"
+#define TCP_USER_TIMEOUT_MS "3000"
+/* A statement that waits longer than TG_PG_STORE_TIME_MS on another gateway's row lock, or
+ * runs longer than 5 s in all, fails its call rather than holding this gateway's turn. */
+#define SESSION_SETTINGS "SET lock_timeout = 1000; SET statement_timeout = 5000"
+#define RECONNECT_EVERY_S 1.0
+
+struct tg_pg_s {
+  PGconn *conn;
+  char *uri;
+  tg_pg_stmt_t *cache[CACHE_SLOTS];
+  unsigned generation; /* the session's number: statements prepared in an older one are gone */
+  unsigned prepared;   /* names handed out in this session */
+  int resetting;       /* a new session is being set up (PQresetStart) */
+  double last_attempt;
+  long long changes;
+  char sqlstate[6];
+  char errmsg[512];
+};
+
+int tg_pg_is_uri(const char *path) {
+  return strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0;
+}
+
+static void note(tg_pg_t *pg, const char *message, const char *sqlstate) {
+  snprintf(pg->errmsg, sizeof pg->errmsg, "%s", message && *message ? message : "the database did not answer");
+  size_t n = strlen(pg->errmsg);
+  while (n && (pg->errmsg[n - 1] == '\n' || pg->errmsg[n - 1] == ' '))
+    pg->errmsg[--n] = '\0';
+  snprintf(pg->sqlstate, sizeof pg->sqlstate, "%s", sqlstate ? sqlstate : "");
+}
+
+void tg_pg_note_error(tg_pg_t *pg, const PGresult *result) {
+  const char *message = result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  note(pg, message ? message : PQerrorMessage(pg->conn), result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL);
+}
+
+int tg_pg_command(tg_pg_t *pg, const char *sql) {
+  PGresult *result = PQexec(pg->conn, sql);
+  ExecStatusType status = PQresultStatus(result);
+  int ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+  /* COMMIT of a transaction that failed is answered ROLLBACK, without an error */
+  if (ok && strcmp(sql, "COMMIT") == 0 && strcmp(PQcmdStatus(result), "COMMIT") != 0) {
+    note(pg, "the transaction had failed and was rolled back", "25P02");
+    ok = 0;
+  } else if (!ok) {
+    tg_pg_note_error(pg, result);
+  }
+  PQclear(result);
+  return ok ? 0 : -1;
+}
+
+static int migrate(tg_pg_t *pg, char *err, size_t errcap) {
+  /* Gateways starting together take turns: the first migrates, the others find it done. */
+  if (tg_pg_command(pg, "BEGIN") < 0 || tg_pg_command(pg, "SELECT pg_advisory_xact_lock(7233, 1)") < 0 ||
+      tg_pg_command(pg, "CREATE TABLE IF NOT EXISTS taskgate_schema (version integer NOT NULL)") < 0)
+    goto fail;
+  PGresult *result = PQexec(pg->conn, "SELECT version FROM taskgate_schema");
+  int version = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) ? atoi(PQgetvalue(result, 0, 0)) : 0;
+  int known = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) > 0;
+  PQclear(result);
+  if (version > tg_pg_migration_count) {
+    snprintf(err, errcap, "store schema version %d is newer than this taskgate (%d)", version, tg_pg_migration_count);
+    tg_pg_command(pg, "ROLLBACK");
+    return -1;
+  }
+  for (; version < tg_pg_migration_count; version++)
+    if (tg_pg_command(pg, tg_pg_migrations[version]) < 0)
+      goto fail;
+  char bump[96];
+  snprintf(bump, sizeof bump, known ? "UPDATE taskgate_schema SET version = %d" : "INSERT INTO taskgate_schema VALUES (%d)",
+           version);
+  if (tg_pg_command(pg, bump) < 0 || tg_pg_command(pg, "COMMIT") < 0)
+    goto fail;
+  return 0;
+fail:
+  snprintf(err, errcap, "schema: %s", pg->errmsg);
+  tg_pg_command(pg, "ROLLBACK");
+  return -1;
+}
+
+/* The server's notices (a table that already exists, ...) are no news for the log. */
+static void ignore_notice(void *arg, const char *message) {}
+
+static PGconn *connect_to(const char *uri) {
+  const char *keys[] = {"connect_timeout", "tcp_user_timeout", "keepalives_idle", "keepalives_interval",
+                        "keepalives_count", "application_name", "dbname", NULL};
+  const char *values[] = {CONNECT_TIMEOUT_S, TCP_USER_TIMEOUT_MS, "5", "1", "3", "taskgate", uri, NULL};
+  PGconn *conn = PQconnectdbParams(keys, values, 1); /* the URI's own settings override the ones before it */
+  PQsetNoticeProcessor(conn, ignore_notice, NULL);
+  return conn;
+}
+
+/* A new session: its settings, and every statement to be prepared again. */
+static int session_began(tg_pg_t *pg) {
+  pg->generation++;
+  pg->prepared = 0;
+  return tg_pg_command(pg, SESSION_SETTINGS);
+}
+
+tg_pg_t *tg_pg_open(const char *uri, char *err, size_t errcap) {
+  tg_pg_t *pg = calloc(1, sizeof *pg);
+  if (!pg || !(pg->uri = strdup(uri))) {
+    free(pg);
+    return snprintf(err, errcap, "out of memory"), NULL;
+  }
+  pg->conn = connect_to(uri);
+  if (PQstatus(pg->conn) != CONNECTION_OK) {
+    note(pg, PQerrorMessage(pg->conn), NULL);
+    snprintf(err, errcap, "%s", pg->errmsg);
+  } else if (session_began(pg) == 0 && migrate(pg, err, errcap) == 0) {
+    return pg;
+  } else if (!*err) {
+    snprintf(err, errcap, "%s", pg->errmsg);
+  }
+  tg_pg_close(pg);
+  return NULL;
+}
+
+void tg_pg_close(tg_pg_t *pg) {
+  if (!pg)
+    return;
+  for (int i = 0; i < CACHE_SLOTS; i++)
+    for (tg_pg_stmt_t *stmt = pg->cache[i], *next; stmt; stmt = next) {
+      next = stmt->next;
+      free(stmt->param);
+      free(stmt);
+    }
+  PQfinish(pg->conn);
+  free(pg->uri);
+  free(pg);
+}
+
+int tg_pg_lost(tg_pg_t *pg) { return PQstatus(pg->conn) != CONNECTION_OK || pg->resetting; }
+
+int tg_pg_available(tg_pg_t *pg) {
+  if (!tg_pg_lost(pg))
+    return 1;
+  if (!pg->resetting) {
+    double now = tg_monotonic_seconds();
+    if (now - pg->last_attempt < RECONNECT_EVERY_S)
+      return 0;
+    pg->last_attempt = now;
+    if (!PQresetStart(pg->conn))
+      return note(pg, PQerrorMessage(pg->conn), NULL), 0;
+    pg->resetting = 1;
+  }
+  PostgresPollingStatusType polled = PQresetPoll(pg->conn);
+  if (polled == PGRES_POLLING_FAILED) {
+    pg->resetting = 0;
+    note(pg, PQerrorMessage(pg->conn), NULL);
+    return 0;
+  }
+  if (polled != PGRES_POLLING_OK)
+    return 0;
+  pg->resetting = 0;
+  if (session_began(pg) < 0)
+    return 0;
+  tg_log(TG_LOG_INFO, "store_reconnected", "backend=postgresql");
+  return 1;
+}
+
+static unsigned hash(const char *s, size_t len) {
+  unsigned h = 2166136261u; /* FNV-1a */
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h;
+}
+
+/* Prepares stmt's text in this session and learns which parameters take bytes. */
+static int prepare_in_session(tg_pg_t *pg, tg_pg_stmt_t *stmt) {
+  int nparams;
+  char *text = tg_pg_sql_translate(stmt->sql, stmt->len, &nparams);
+  if (!text)
+    return note(pg, "out of memory", NULL), -1;
+  snprintf(stmt->name, sizeof stmt->name, "s%u", ++pg->prepared);
+  PGresult *result = PQprepare(pg->conn, stmt->name, text, 0, NULL);
+  free(text);
+  int ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+  if (!ok)
+    tg_pg_note_error(pg, result);
+  PQclear(result);
+  if (!ok)
+    return -1;
+  result = PQdescribePrepared(pg->conn, stmt->name);
+  ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+  if (ok) {
+    stmt->nparams = PQnparams(result);
+    free(stmt->param);
+    stmt->param = calloc((size_t)stmt->nparams + 1, 1);
+    for (int i = 0; stmt->param && i < stmt->nparams; i++) {
+      Oid type = PQparamtype(result, i);
+      stmt->param[i] = type == BYTEA_OID                                   ? TG_PG_PARAM_BYTES
+                       : type == INT8_OID || type == INT4_OID || type == INT2_OID ? TG_PG_PARAM_INTEGER
+                                                                           : TG_PG_PARAM_TEXT;
+    }
+    ok = stmt->param != NULL;
+  } else {
+    tg_pg_note_error(pg, result);
+  }
+  PQclear(result);
+  if (ok)
+    stmt->generation = pg->generation;
+  return ok ? 0 : -1;
+}
+
+tg_pg_stmt_t *tg_pg_prepare(tg_pg_t *pg, const char *sql, size_t len) {
+  unsigned slot = hash(sql, len) % CACHE_SLOTS;
+  tg_pg_stmt_t *stmt = pg->cache[slot];
+  while (stmt && !(stmt->len == len && memcmp(stmt->sql, sql, len) == 0))
+    stmt = stmt->next;
+  if (!stmt) {
+    if (!(stmt = calloc(1, sizeof *stmt + len + 1)))
+      return note(pg, "out of memory", NULL), NULL;
+    memcpy(stmt->sql, sql, len);
+    stmt->len = len;
+    stmt->next = pg->cache[slot];
+    pg->cache[slot] = stmt;
+  } else if (stmt->generation == pg->generation && stmt->param) {
+    return stmt;
+  }
+  return prepare_in_session(pg, stmt) == 0 ? stmt : NULL;
+}
+
+PGresult *tg_pg_execute(tg_pg_t *pg, tg_pg_stmt_t *stmt, const char *const *values, const int *lengths) {
+  int formats[stmt->nparams + 1];
+  for (int i = 0; i < stmt->nparams; i++)
+    formats[i] = stmt->param[i] == TG_PG_PARAM_BYTES;
+  PGresult *result = PQexecPrepared(pg->conn, stmt->name, stmt->nparams, values, lengths, formats, 0);
+  ExecStatusType status = PQresultStatus(result);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+    tg_pg_note_error(pg, result);
+  return result;
+}
+
+int tg_pg_in_transaction(tg_pg_t *pg) { return PQtransactionStatus(pg->conn) == PQTRANS_INTRANS; }
+
+const char *tg_pg_errmsg(tg_pg_t *pg) { return pg->errmsg; }
+
+const char *tg_pg_sqlstate(tg_pg_t *pg) { return pg->sqlstate; }
+
+long long tg_pg_changes(tg_pg_t *pg) { return pg->changes; }
+
+void tg_pg_count_changes(tg_pg_t *pg, long long n) { pg->changes += n; }
+
+void tg_pg_describe(const char *uri, char *out, size_t cap) {
+  /* postgresql://user:password@host/...: the password (between ':' and '@' of the authority) goes */
+  const char *authority = strstr(uri, "://");
+  const char *at = authority ? strchr(authority + 3, '@') : NULL;
+  const char *slash = authority ? strchr(authority + 3, '/') : NULL;
+  const char *colon = authority ? memchr(authority + 3, ':', at ? (size_t)(at - authority - 3) : 0) : NULL;
+  if (!at || (slash && slash < at) || !colon)
+    snprintf(out, cap, "%s", uri);
+  else
+    snprintf(out, cap, "%.*s:***%s", (int)(colon - uri), uri, at);
+}
+
+int tg_pg_schema_version(void) { return tg_pg_migration_count; }
+
+PGconn *tg_pg_conn(tg_pg_t *pg) { return pg->conn; }
