@@ -16,7 +16,7 @@ struct tg_batch_s {
   uv_idle_t no_wait; /* active while calls are queued: the loop must not sleep in poll */
   int scheduled;
   int closing;
-  sqlite3_int64 changes_at_begin; /* sqlite3_total_changes as the turn began */
+  long long changes_at_begin; /* tg_store_total_changes as the turn began */
 };
 
 /* Commits the turn; returns 0, or -1 when it failed or the store had already rolled it back, or
@@ -24,7 +24,7 @@ struct tg_batch_s {
  * into a deleted file): then no call of the turn may be acknowledged. */
 static int commit(tg_batch_t *batch) {
   tg_store_health_t *health = tg_store_health(batch->store);
-  int wrote = sqlite3_total_changes64(tg_store_db(batch->store)) != batch->changes_at_begin;
+  int wrote = tg_store_total_changes(batch->store) != batch->changes_at_begin;
   if (wrote && tg_store_health_check(health, 1) < 0) { /* one stat(2): cheap beside a commit */
     tg_txn_abort_turn(batch->store);
     return -1;
@@ -51,7 +51,7 @@ void tg_batch_flush(tg_batch_t *batch) {
   /* Should the turn not open, each call opens one of its own (txn.h), or faults. */
   if (tg_txn_begin_turn(batch->store) < 0)
     tg_log(TG_LOG_WARN, "turn_not_begun", "error=\"%s\"", tg_store_errmsg(batch->store));
-  batch->changes_at_begin = sqlite3_total_changes64(tg_store_db(batch->store));
+  batch->changes_at_begin = tg_store_total_changes(batch->store);
   batch->runner.run(batch->runner.ctx);
   int committed = commit(batch) == 0;
   tg_store_unlock(batch->store); /* the replies go out while other workers run their calls */

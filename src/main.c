@@ -292,7 +292,7 @@ static void announce(gateway_t *gw, const tg_config_t *config) {
            gw->admin_server.address);
   tg_listeners_describe(&gw->listeners, ",", addresses, sizeof addresses);
   tg_log(TG_LOG_INFO, "started", "listen=%s admin=%s store=%s rules=%s upstream=%s version=%s", addresses,
-         gw->admin_server.address, config->store_path, config->rules_dir,
+         gw->admin_server.address, gw->admin.store_path, config->rules_dir,
          config->upstream_url ? config->upstream_url : "none", TG_VERSION);
   sd_notifyf(0, "READY=1\nMAINPID=%lu\nSTATUS=listening on %s", (unsigned long)getpid(), addresses);
 }

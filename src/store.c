@@ -500,6 +500,10 @@ const char *tg_store_errmsg(tg_store_t *store) {
 
 tg_pg_t *tg_store_pg(tg_store_t *store) { return store->pg; }
 
+long long tg_store_total_changes(tg_store_t *store) {
+  return store->pg ? tg_pg_changes(store->pg) : sqlite3_total_changes64(store->db);
+}
+
 int tg_store_available(tg_store_t *store) {
   if (store->pg) /* an idle session learns that the server went away only by asking it */
     return tg_pg_available(store->pg) && tg_pg_command(store->pg, "SELECT 1") == 0;

@@ -43,6 +43,8 @@ void tg_store_lock(tg_store_t *store);
 void tg_store_unlock(tg_store_t *store);
 /* The SQLite connection; NULL on PostgreSQL (tg_store_pg). */
 sqlite3 *tg_store_db(tg_store_t *store);
+/* Rows changed through this store's connection since it opened (either backend). */
+long long tg_store_total_changes(tg_store_t *store);
 /* The PostgreSQL connection; NULL on SQLite. */
 struct tg_pg_s *tg_store_pg(tg_store_t *store);
 /* Whether the store answers now (/healthz); on PostgreSQL this also carries a reconnection

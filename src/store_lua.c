@@ -10,7 +10,6 @@
 #include "failure_lua.h"
 #include "insert_rows.h"
 #include "limit.h"
-#include "pg.h"
 #include "rows_text.h"
 #include "txn.h"
 
@@ -363,8 +362,7 @@ static int db_abort_turn(lua_State *L) { return undo(L, tg_txn_abort_turn); }
 /* db.changes() -> rows changed on this store connection since it opened. */
 static int db_changes(lua_State *L) {
   tg_store_t *store = bound_store(L);
-  tg_pg_t *pg = tg_store_pg(store);
-  lua_pushinteger(L, pg ? tg_pg_changes(pg) : sqlite3_total_changes64(tg_store_db(store)));
+  lua_pushinteger(L, tg_store_total_changes(store));
   return 1;
 }
 
