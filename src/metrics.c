@@ -42,6 +42,10 @@ static histogram_t histograms[TG_HIST_COUNT] = {
                                    .help = "Checkpoint passes under the store lock, so that the WAL restarts; "
                                            "calls wait on them."},
     [TG_HIST_UPSTREAM] = {.name = "taskgate_upstream_duration_seconds", .help = "Time of outbound calls."},
+    [TG_HIST_STORE_ROUND_TRIP] = {.name = "taskgate_store_round_trip_duration_seconds",
+                                  .help = "PostgreSQL store: each round trip to the database (statements, "
+                                          "and the transaction commands sent with them); the event loop waits "
+                                          "on it."},
 };
 
 /* Per-method latency: a histogram for each of the first METHODS method names seen; calls of

@@ -11,6 +11,7 @@ enum {
   TG_HIST_CHECKPOINT,        /* a checkpoint pass beside the writers */
   TG_HIST_CHECKPOINT_LOCKED, /* the pass under the store lock that lets the WAL restart */
   TG_HIST_UPSTREAM,
+  TG_HIST_STORE_ROUND_TRIP, /* PostgreSQL: each exchange with the database (pg.c) */
   TG_HIST_COUNT
 };
 

@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "pg_schema.h"
 #include "pg_sql.h"
 
@@ -25,6 +26,13 @@ enum { BYTEA_OID = 17, INT8_OID = 20, INT2_OID = 21, INT4_OID = 23 };
 
 struct tg_pg_s {
   PGconn *conn;
+  /* In pipeline mode (once the schema is migrated): commands whose outcome nothing waits for
+   * (SAVEPOINT, RELEASE) are sent and their results read with the next statement's, in
+   * its round trip. `deferred` counts them; `in_transaction` is the state they leave, which the
+   * server has not confirmed yet. */
+  int pipelined;
+  int deferred;
+  int in_transaction;
   char *uri;
   tg_pg_stmt_t *cache[CACHE_SLOTS];
   unsigned generation; /* the session's number: statements prepared in an older one are gone */
@@ -53,16 +61,94 @@ void tg_pg_note_error(tg_pg_t *pg, const PGresult *result) {
   note(pg, message ? message : PQerrorMessage(pg->conn), result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL);
 }
 
-int tg_pg_command(tg_pg_t *pg, const char *sql) {
+/* Outside pipeline mode (migrating, setting a session up): one statement, waited for. */
+static int command_now(tg_pg_t *pg, const char *sql) {
   PGresult *result = PQexec(pg->conn, sql);
   ExecStatusType status = PQresultStatus(result);
   int ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+  if (!ok)
+    tg_pg_note_error(pg, result);
+  PQclear(result);
+  return ok ? 0 : -1;
+}
+
+/* The connection broke mid-exchange: nothing sent is coming back. */
+static void broke(tg_pg_t *pg) {
+  note(pg, PQerrorMessage(pg->conn), "08006");
+  pg->deferred = 0;
+  pg->in_transaction = 0;
+}
+
+/* Ends what was sent with a sync and reads every result up to it: the deferred commands' (the
+ * first failure among them is noted), then the last query's when `last` (returned; NULL when
+ * the connection broke). The transaction's state is then the server's. */
+static PGresult *read_to_sync(tg_pg_t *pg, int last) {
+  PGconn *conn = pg->conn;
+  PGresult *wanted = NULL;
+  int failed = 0;
+  if (!PQpipelineSync(conn))
+    return broke(pg), NULL;
+  for (int i = 0, n = pg->deferred + (last ? 1 : 0); i < n; i++) {
+    PGresult *result = PQgetResult(conn);
+    if (!result)
+      return broke(pg), NULL;
+    ExecStatusType status = PQresultStatus(result);
+    int ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    if (!ok && status != PGRES_PIPELINE_ABORTED && !failed++)
+      tg_pg_note_error(pg, result); /* the first failure says why; those after it were skipped */
+    if (last && i == n - 1)
+      wanted = result;
+    else
+      PQclear(result);
+    while ((result = PQgetResult(conn))) /* each query's results end with a NULL */
+      PQclear(result);
+  }
+  pg->deferred = 0;
+  PGresult *sync = PQgetResult(conn);
+  int synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  PQclear(sync);
+  if (!synced) {
+    PQclear(wanted);
+    return broke(pg), NULL;
+  }
+  pg->in_transaction = PQtransactionStatus(conn) == PQTRANS_INTRANS;
+  if (failed && wanted && PQresultStatus(wanted) == PGRES_PIPELINE_ABORTED)
+    return wanted; /* its failure is the deferred command's, already noted */
+  if (wanted && PQresultStatus(wanted) != PGRES_COMMAND_OK && PQresultStatus(wanted) != PGRES_TUPLES_OK)
+    tg_pg_note_error(pg, wanted);
+  return wanted;
+}
+
+/* One round trip, timed for /metrics. */
+static PGresult *sync_and_read(tg_pg_t *pg, int last) {
+  double started = tg_monotonic_seconds();
+  PGresult *result = read_to_sync(pg, last);
+  tg_metrics_observe(TG_HIST_STORE_ROUND_TRIP, tg_monotonic_seconds() - started);
+  return result;
+}
+
+/* SAVEPOINT and RELEASE leave the transaction open and usable when they succeed, and when one
+ * fails the statement after it (or the turn's COMMIT) fails too: nothing needs to wait for their
+ * results. BEGIN is waited for, once a turn: a database out of reach is then known before any
+ * call runs, and each call faults 1934 on its own instead of the whole turn being dropped. */
+static int deferrable(const char *sql) { return strncmp(sql, "SAVEPOINT ", 10) == 0 || strncmp(sql, "RELEASE ", 8) == 0; }
+
+int tg_pg_command(tg_pg_t *pg, const char *sql) {
+  if (!pg->pipelined)
+    return command_now(pg, sql);
+  if (!PQsendQueryParams(pg->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
+    return broke(pg), -1;
+  if (deferrable(sql)) {
+    pg->deferred++;
+    pg->in_transaction = 1;
+    return 0;
+  }
+  PGresult *result = sync_and_read(pg, 1);
+  int ok = result && (PQresultStatus(result) == PGRES_COMMAND_OK || PQresultStatus(result) == PGRES_TUPLES_OK);
   /* COMMIT of a transaction that failed is answered ROLLBACK, without an error */
   if (ok && strcmp(sql, "COMMIT") == 0 && strcmp(PQcmdStatus(result), "COMMIT") != 0) {
     note(pg, "the transaction had failed and was rolled back", "25P02");
     ok = 0;
-  } else if (!ok) {
-    tg_pg_note_error(pg, result);
   }
   PQclear(result);
   return ok ? 0 : -1;
@@ -70,8 +156,8 @@ int tg_pg_command(tg_pg_t *pg, const char *sql) {
 
 static int migrate(tg_pg_t *pg, char *err, size_t errcap) {
   /* Gateways starting together take turns: the first migrates, the others find it done. */
-  if (tg_pg_command(pg, "BEGIN") < 0 || tg_pg_command(pg, "SELECT pg_advisory_xact_lock(7233, 1)") < 0 ||
-      tg_pg_command(pg, "CREATE TABLE IF NOT EXISTS taskgate_schema (version integer NOT NULL)") < 0)
+  if (command_now(pg, "BEGIN") < 0 || command_now(pg, "SELECT pg_advisory_xact_lock(7233, 1)") < 0 ||
+      command_now(pg, "CREATE TABLE IF NOT EXISTS taskgate_schema (version integer NOT NULL)") < 0)
     goto fail;
   PGresult *result = PQexec(pg->conn, "SELECT version FROM taskgate_schema");
   int version = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) ? atoi(PQgetvalue(result, 0, 0)) : 0;
@@ -79,21 +165,21 @@ static int migrate(tg_pg_t *pg, char *err, size_t errcap) {
   PQclear(result);
   if (version > tg_pg_migration_count) {
     snprintf(err, errcap, "store schema version %d is newer than this taskgate (%d)", version, tg_pg_migration_count);
-    tg_pg_command(pg, "ROLLBACK");
+    command_now(pg, "ROLLBACK");
     return -1;
   }
   for (; version < tg_pg_migration_count; version++)
-    if (tg_pg_command(pg, tg_pg_migrations[version]) < 0)
+    if (command_now(pg, tg_pg_migrations[version]) < 0)
       goto fail;
   char bump[96];
   snprintf(bump, sizeof bump, known ? "UPDATE taskgate_schema SET version = %d" : "INSERT INTO taskgate_schema VALUES (%d)",
            version);
-  if (tg_pg_command(pg, bump) < 0 || tg_pg_command(pg, "COMMIT") < 0)
+  if (command_now(pg, bump) < 0 || command_now(pg, "COMMIT") < 0)
     goto fail;
   return 0;
 fail:
   snprintf(err, errcap, "schema: %s", pg->errmsg);
-  tg_pg_command(pg, "ROLLBACK");
+  command_now(pg, "ROLLBACK");
   return -1;
 }
 
@@ -113,7 +199,16 @@ static PGconn *connect_to(const char *uri) {
 static int session_began(tg_pg_t *pg) {
   pg->generation++;
   pg->prepared = 0;
-  return tg_pg_command(pg, SESSION_SETTINGS);
+  pg->pipelined = pg->deferred = pg->in_transaction = 0;
+  return command_now(pg, SESSION_SETTINGS);
+}
+
+/* From here on statements go in pipeline mode (see struct tg_pg_s). */
+static int pipeline(tg_pg_t *pg) {
+  if (!PQenterPipelineMode(pg->conn))
+    return note(pg, PQerrorMessage(pg->conn), NULL), -1;
+  pg->pipelined = 1;
+  return 0;
 }
 
 tg_pg_t *tg_pg_open(const char *uri, char *err, size_t errcap) {
@@ -126,7 +221,7 @@ tg_pg_t *tg_pg_open(const char *uri, char *err, size_t errcap) {
   if (PQstatus(pg->conn) != CONNECTION_OK) {
     note(pg, PQerrorMessage(pg->conn), NULL);
     snprintf(err, errcap, "%s", pg->errmsg);
-  } else if (session_began(pg) == 0 && migrate(pg, err, errcap) == 0) {
+  } else if (session_began(pg) == 0 && migrate(pg, err, errcap) == 0 && pipeline(pg) == 0) {
     return pg;
   } else if (!*err) {
     snprintf(err, errcap, "%s", pg->errmsg);
@@ -172,7 +267,7 @@ int tg_pg_available(tg_pg_t *pg) {
   if (polled != PGRES_POLLING_OK)
     return 0;
   pg->resetting = 0;
-  if (session_began(pg) < 0)
+  if (session_began(pg) < 0 || pipeline(pg) < 0)
     return 0;
   tg_log(TG_LOG_INFO, "store_reconnected", "backend=postgresql");
   return 1;
@@ -192,16 +287,14 @@ static int prepare_in_session(tg_pg_t *pg, tg_pg_stmt_t *stmt) {
   if (!text)
     return note(pg, "out of memory", NULL), -1;
   snprintf(stmt->name, sizeof stmt->name, "s%u", ++pg->prepared);
-  PGresult *result = PQprepare(pg->conn, stmt->name, text, 0, NULL);
+  /* prepared and described in one round trip */
+  int sent = PQsendPrepare(pg->conn, stmt->name, text, 0, NULL) && PQsendDescribePrepared(pg->conn, stmt->name);
   free(text);
-  int ok = PQresultStatus(result) == PGRES_COMMAND_OK;
-  if (!ok)
-    tg_pg_note_error(pg, result);
-  PQclear(result);
-  if (!ok)
-    return -1;
-  result = PQdescribePrepared(pg->conn, stmt->name);
-  ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+  if (!sent)
+    return broke(pg), -1;
+  pg->deferred++; /* the preparation's result is read as a deferred command's: its failure noted */
+  PGresult *result = sync_and_read(pg, 1);
+  int ok = result && PQresultStatus(result) == PGRES_COMMAND_OK;
   if (ok) {
     stmt->nparams = PQnparams(result);
     free(stmt->param);
@@ -213,8 +306,6 @@ static int prepare_in_session(tg_pg_t *pg, tg_pg_stmt_t *stmt) {
                                                                            : TG_PG_PARAM_TEXT;
     }
     ok = stmt->param != NULL;
-  } else {
-    tg_pg_note_error(pg, result);
   }
   PQclear(result);
   if (ok)
@@ -244,14 +335,14 @@ PGresult *tg_pg_execute(tg_pg_t *pg, tg_pg_stmt_t *stmt, const char *const *valu
   int formats[stmt->nparams + 1];
   for (int i = 0; i < stmt->nparams; i++)
     formats[i] = stmt->param[i] == TG_PG_PARAM_BYTES;
-  PGresult *result = PQexecPrepared(pg->conn, stmt->name, stmt->nparams, values, lengths, formats, 0);
-  ExecStatusType status = PQresultStatus(result);
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-    tg_pg_note_error(pg, result);
-  return result;
+  if (!PQsendQueryPrepared(pg->conn, stmt->name, stmt->nparams, values, lengths, formats, 0))
+    return broke(pg), NULL;
+  return sync_and_read(pg, 1); /* the deferred commands before it go in the same round trip */
 }
 
-int tg_pg_in_transaction(tg_pg_t *pg) { return PQtransactionStatus(pg->conn) == PQTRANS_INTRANS; }
+int tg_pg_in_transaction(tg_pg_t *pg) {
+  return pg->pipelined ? pg->in_transaction : PQtransactionStatus(pg->conn) == PQTRANS_INTRANS;
+}
 
 const char *tg_pg_errmsg(tg_pg_t *pg) { return pg->errmsg; }
 
@@ -275,4 +366,8 @@ void tg_pg_describe(const char *uri, char *out, size_t cap) {
 
 int tg_pg_schema_version(void) { return tg_pg_migration_count; }
 
-PGconn *tg_pg_conn(tg_pg_t *pg) { return pg->conn; }
+PGconn *tg_pg_conn(tg_pg_t *pg) {
+  if (pg->pipelined && PQexitPipelineMode(pg->conn))
+    pg->pipelined = 0;
+  return pg->conn;
+}

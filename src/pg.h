@@ -61,7 +61,8 @@ void tg_pg_count_changes(tg_pg_t *pg, long long n);
 void tg_pg_describe(const char *uri, char *out, size_t cap);
 
 int tg_pg_schema_version(void);
-/* The session's connection, for tools that stream (migrate-store's COPY). */
+/* The session's connection, for tools that talk to it directly (migrate-store's COPY): out of
+ * pipeline mode from then on. */
 PGconn *tg_pg_conn(tg_pg_t *pg);
 
 #endif

@@ -20,7 +20,8 @@ end
 
 --- Loads rules_dir on a fresh temporary store (options.upstream: the --upstream URL the rules
 --- see; options.outbox_targets: the --outbox-target names they may send to; options.clock: a function giving the epoch seconds the rules see from loading on;
---- options.store: the path of a store to use instead, which close() leaves in place).
+--- options.store: the path of a store to use instead, or a postgresql:// URI (docs/ha.md), which
+--- close() leaves in place).
 --- Returns a site with:
 ---   call(method, params, client, interface) -> the reply table ({params=..} or {fault={code=..}});
 ---     interface "bin" calls the bin endpoint (default "task")

@@ -184,6 +184,22 @@ describe("the PostgreSQL store", function()
     assert.matches("holds a store already", out)
   end)
 
+  it("runs the rule test helpers (taskgate.testing) on a PostgreSQL store too", function()
+    package.path = (os.getenv("TASKGATE_ROOT") or ".") .. "/spec/?.lua;" .. package.path
+    local testing = require("helpers.runtime") and require "taskgate.testing"
+    local site = testing.open((os.getenv("TASKGATE_ROOT") or ".") .. "/rules", { store = uri })
+    local ok, problem = pcall(function()
+      assert.same({ params = {} }, site.call("create_taskgroup", { taskgroup_id = "1", category = "1",
+        req_time = "2024-05-01T08:00:00Z", priority = "1", tasks = { task = { { task_id = "10", bin_id = "100" } } } }))
+      assert.is_true(site.store.select_task(10, 3))
+      assert.same({ fault = { code = 1045 } }, site.call("cancel_task", { task_id = "10" }))
+      assert.equal(3, site.store.task(10).port_id)
+    end)
+    site.close()
+    assert(ok, problem)
+    assert.matches("<task_id>10</task_id>", a:call("gettaskinfo")) -- the same database, seen by a gateway
+  end)
+
   it("keeps the password of the URI out of the log and /status", function()
     local with_password = uri:gsub("^postgresql://", "postgresql://taskgate:s3cret@")
     with_password = with_password:gsub("&user=taskgate", "")
