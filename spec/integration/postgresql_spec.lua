@@ -101,6 +101,50 @@ describe("the PostgreSQL store", function()
       print(string.format("\n  picked through A %d, through B %d, cancelled %d", through.a, through.b, cancelled))
     end)
 
+  it("loses no acknowledged change when a gateway is killed with -9 mid-load: the other serves on", function()
+    local tasks = {}
+    for group = 1, 20 do -- 2,000 tasks: cancelled one after another, they take a few seconds
+      local of_group = {}
+      for i = 1, 100 do
+        of_group[i] = { group * 1000 + i, group }
+        tasks[#tasks + 1] = group * 1000 + i
+      end
+      assert.equal(OK, b:call("create_taskgroup", gateway.taskgroup_params(group, of_group)))
+    end
+    local dir = gateway.tmpdir()
+    os.execute(string.format("%s %s/spec/helpers/pick_race.py http://127.0.0.1:%d/api/v2/task %s >%s/out 2>&1 &",
+      gateway.python, os.getenv("TASKGATE_ROOT") or ".", a.port, table.concat(tasks, ","), dir))
+    local name = uri:match("^postgresql:///([%w_]+)")
+    for _ = 1, 200 do -- until the cancels are under way: some committed
+      if tonumber(postgres.psql("SELECT count(*) FROM task", name):match("%d+")) < 1900 then break end
+      socket.sleep(0.05)
+    end
+    os.execute("kill -9 " .. a.pid)
+    local result
+    for _ = 1, 300 do
+      result = dkjson.decode(gateway.read_file(dir .. "/out") or "")
+      if result then break end
+      socket.sleep(0.1)
+    end
+    a = nil
+    local answered = { ok = 0, error = 0 }
+    for _, task in ipairs(tasks) do
+      local outcome = result.cancels[tostring(task)]
+      answered[outcome] = (answered[outcome] or 0) + 1
+      assert.is_truthy(outcome == "ok" or outcome == "error", outcome) -- acknowledged, or no answer at all
+    end
+    assert.is_true(answered.ok > 0 and answered.error > 0, "the kill came while the cancels were under way")
+    -- B serves on: it lists no task whose cancel was acknowledged, and every unanswered one
+    -- that the killed gateway's last turn did not commit (the rest of them were done).
+    local listed, still_there = b:call("gettaskinfo"), 0
+    for task in listed:gmatch("<task_id>(%d+)</task_id>") do
+      assert.equal("error", result.cancels[task])
+      still_there = still_there + 1
+    end
+    assert.is_true(still_there > 0 and still_there <= answered.error)
+    print(string.format("\n  acknowledged through A before the kill %d, unanswered %d", answered.ok, answered.error))
+  end)
+
   it("faults calls clearly while the database is down, fails /healthz, and serves again once it is back", function()
     create_groups(a, 1, 1, 1)
     assert.equal(200, (a:admin("/healthz")))
