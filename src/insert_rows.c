@@ -3,9 +3,6 @@
 
 #include <lauxlib.h>
 
-#include "budget.h"
-#include "store_lua.h"
-
 enum { ROWS_PER_INSERT = 128, MAX_INSERT_COLUMNS = 64 };
 
 /* The text of an INSERT of `rows` rows of `ncols` values: head, then "VALUES (?, ...), ...".
@@ -48,14 +45,7 @@ static void set_values(lua_State *L, const tg_insert_batch_t *batch, tg_insert_s
 }
 
 void tg_insert_each_value(lua_State *L, const tg_insert_batch_t *batch, tg_insert_set_fn set, void *ctx) {
-  /* Setting a statement's thousands of values is store work done in C for the rule: timed apart
-   * from its Lua, as the statement is (budget.h). */
-  if (tg_budget_store_begin() < 0) {
-    tg_budget_store_end();
-    tg_store_lua_over_time(L);
-  }
   set_values(L, batch, set, ctx);
-  tg_budget_store_end();
 }
 
 /* db.insert_rows(head, columns, rows [, shared]) -> the number of rows inserted; or nil,
