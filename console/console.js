@@ -356,7 +356,7 @@
     // How much the category holds and which open ports pick from it: a category nobody picks
     // from is what a shift lead looks for.
     const about = queue && el('p', { class: `meta${queue.ports.length ? '' : ' unpicked'}` },
-      `${queue.taskgroups} group(s), ${queue.tasks} task(s) in the store · `,
+      queue.taskgroups === null ? '' : `${queue.taskgroups} group(s), ${queue.tasks} task(s) in the store · `,
       queue.ports.length ? `picked at port ${queue.ports.join(', ')}` : 'no open port selects it');
     return el('div', { class: 'card' }, el('h3', {}, title), about,
       groups.length ? el('ol', {}, groups.map(groupLine)) : el('p', { class: 'empty' }, 'nothing to pick'));

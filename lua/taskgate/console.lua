@@ -10,6 +10,10 @@ local ports = require "taskgate.ports"
 
 local M = {}
 
+-- The store's SQL dialect: PostgreSQL's schema has neither port_seen nor category_counts, and
+-- its JSON is read with other functions.
+local POSTGRESQL = db.dialect == "postgresql"
+
 local MAX_PORTS = 1000        -- ports listed
 local MAX_CATEGORIES = 50     -- queues listed
 local DEFAULT_QUEUE, MAX_QUEUE = 20, 100
@@ -58,7 +62,16 @@ local function object(fields)
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
---- Every port ever opened (MAX_PORTS at most, by id): open or closed, its mode and select, the
+-- Every port ever opened, from port_seen (SQLite's schema keeps it by triggers).
+local PORTS_SEEN = "SELECT s.port_id, s.port_mode AS last_mode, s.opened, s.closed, s.bin_opened, "
+  .. "p.port_id AS open_id, p.port_mode, p.task_id, p.bin_id, t.taskgroup_id FROM port_seen s "
+  .. "LEFT JOIN port p ON p.port_id = s.port_id LEFT JOIN task t ON t.task_id = p.task_id "
+  .. "ORDER BY s.port_id LIMIT ?"
+-- On PostgreSQL, whose schema has no port_seen: the open ports, since when they are open.
+local PORTS_OPEN = "SELECT p.port_id, p.port_id AS open_id, p.port_mode, p.opened_epoch AS opened, p.task_id, "
+  .. "p.bin_id, t.taskgroup_id FROM port p LEFT JOIN task t ON t.task_id = p.task_id ORDER BY p.port_id LIMIT ?"
+
+--- Every port ever opened (MAX_PORTS at most, by id; on PostgreSQL the open ones): open or closed, its mode and select, the
 --- bin it has open with its task and group, and when it opened, closed and opened its bin.
 function M.ports()
   local categories = {}
@@ -68,10 +81,7 @@ function M.ports()
     table.insert(categories[row.port_id], row.category)
   end
   local list = {}
-  for _, row in ipairs(db.rows("SELECT s.port_id, s.port_mode AS last_mode, s.opened, s.closed, s.bin_opened, "
-    .. "p.port_id AS open_id, p.port_mode, p.task_id, p.bin_id, t.taskgroup_id FROM port_seen s "
-    .. "LEFT JOIN port p ON p.port_id = s.port_id LEFT JOIN task t ON t.task_id = p.task_id "
-    .. "ORDER BY s.port_id LIMIT ?", MAX_PORTS)) do
+  for _, row in ipairs(db.rows(POSTGRESQL and PORTS_OPEN or PORTS_SEEN, MAX_PORTS)) do
     list[#list + 1] = {
       port_id = row.port_id, open = row.open_id ~= nil, port_mode = row.port_mode or row.last_mode,
       opened = row.opened, closed = row.closed, bin_opened = row.bin_opened, bin_id = row.bin_id,
@@ -98,7 +108,7 @@ local function apart(sql, values, category, limit)
   local all = { table.unpack(values) }
   all[#all + 1], all[#all + 2], all[#all + 3] = category and 1 or 0, category or 0, limit
   local rows = db.rows("SELECT taskgroup_id, category, req_time, priority, start_time FROM (" .. sql
-    .. " LIMIT " .. AUDIT_SCAN .. ") WHERE ? = 0 OR category = ? LIMIT ?", table.unpack(all, 1, #values + 3))
+    .. " LIMIT " .. AUDIT_SCAN .. ") AS listed WHERE ? = 0 OR category = ? LIMIT ?", table.unpack(all, 1, #values + 3))
   return array(rows)
 end
 
@@ -117,9 +127,12 @@ function M.queue(query)
   end
   local queues = {}
   for i, c in ipairs(categories) do
-    local counts = db.row("SELECT taskgroups, tasks FROM category_counts WHERE category = ?", c) or {}
+    -- PostgreSQL's schema keeps no per-category counts (a shared row every change would wait for)
+    local counts = POSTGRESQL and {} or db.row("SELECT taskgroups, tasks FROM category_counts WHERE category = ?", c) or
+      { taskgroups = 0, tasks = 0 }
     queues[i] = object({ { "category", json.encode(c) }, { "groups", array(with_first_tasks(ports.queue(c, now, limit))) },
-      { "taskgroups", json.encode(counts.taskgroups or 0) }, { "tasks", json.encode(counts.tasks or 0) },
+      { "taskgroups", counts.taskgroups and json.encode(counts.taskgroups) or "null" },
+      { "tasks", counts.tasks and json.encode(counts.tasks) or "null" },
       { "ports", array(picked_at[c] or {}) } })
   end
   return object({
@@ -142,7 +155,7 @@ local function standing(group, now)
   if group.start_epoch and group.start_epoch > now then return { state = "waiting", start_time = group.start_time } end
   local ahead = db.row("SELECT count(*) AS n FROM (SELECT 1 FROM taskgroup INDEXED BY taskgroup_ready "
     .. "WHERE category = ? AND suspended = 0 AND selected_by IS NULL AND waits = 0 "
-    .. "AND (start_epoch IS NULL OR start_epoch <= ?) AND (req_epoch, priority, taskgroup_id) < (?, ?, ?) LIMIT ?)",
+    .. "AND (start_epoch IS NULL OR start_epoch <= ?) AND (req_epoch, priority, taskgroup_id) < (?, ?, ?) LIMIT ?) AS ahead",
     group.category, now, group.req_epoch, group.priority, group.taskgroup_id, MAX_AHEAD).n
   return { state = "queued", ahead = ahead, ahead_capped = ahead >= MAX_AHEAD }
 end
@@ -189,15 +202,21 @@ function M.search(query)
 end
 
 local AUDIT = "SELECT audit_id, time, client, method, params, outcome, request_id FROM "
-  .. "(SELECT * FROM audit ORDER BY audit_id DESC LIMIT " .. AUDIT_SCAN .. ") WHERE "
+  .. "(SELECT * FROM audit ORDER BY audit_id DESC LIMIT " .. AUDIT_SCAN .. ") AS recent WHERE "
 -- A record about the value ?N of a field: the rule's own field, or the one it forwarded.
+-- PostgreSQL reads the JSON text with its own operators (as text, compared with the id's text).
 local function about(field, n)
+  if POSTGRESQL then
+    return string.format("(params::jsonb ->> '%s' = ?%d::text OR params::jsonb #>> '{forwarded,%s}' = ?%d::text)",
+      field, n, field, n)
+  end
   return string.format("(json_extract(params, '$.%s') = ?%d OR json_extract(params, '$.forwarded.%s') = ?%d)",
     field, n, field, n)
 end
 -- A record about task ?1: it names it, or created it (a create's task_ids).
-local ABOUT_TASK = "(" .. about("task_id", 1) .. " OR EXISTS (SELECT 1 FROM json_each(params, '$.task_ids') "
-  .. "WHERE value = ?1))"
+local ABOUT_TASK = "(" .. about("task_id", 1) .. " OR EXISTS (SELECT 1 FROM "
+  .. (POSTGRESQL and "jsonb_array_elements_text(params::jsonb -> 'task_ids') AS id(value) WHERE value = ?1::text))"
+    or "json_each(params, '$.task_ids') WHERE value = ?1))")
 
 --- The audit history of a task (task=), group (group=) or port (port=), newest first: at most
 --- limit records of the newest AUDIT_SCAN. A task's history includes its group's records.
@@ -222,7 +241,7 @@ function M.audit(query)
   elseif port_id then
     records = db.rows(AUDIT .. about("port_id", 1) .. " LIMIT ?2", port_id, limit)
   else -- nothing asked: the newest records, whatever they are about
-    records = db.rows(AUDIT .. "1 LIMIT ?1", limit)
+    records = db.rows(AUDIT .. "1 = 1 LIMIT ?1", limit)
   end
   return object({ { "scanned", json.encode(AUDIT_SCAN) }, { "taskgroup_id", json.encode(taskgroup_id) },
     { "records", array(records) } })

@@ -41,6 +41,28 @@ describe("the PostgreSQL store", function()
     if b then b:stop() end
   end)
 
+  it("serves the console's views of the store: ports, queue, search and audit", function()
+    create_groups(a, 1, 2, 2)
+    open_port(b, 7, 1)
+    assert.matches("<task_id>101</task_id>", b:call("openbin", "<port_id>7</port_id>"))
+    assert.equal(OK, a:call("cancel_task", "<task_id>202</task_id>"))
+    local function view(gw, path)
+      local status, body = gw:admin("/console/api/" .. path)
+      assert.equal(200, status, path .. ": " .. tostring(body))
+      return dkjson.decode(body)
+    end
+    local ports = view(a, "ports").ports
+    assert.same({ 7, true, 101, 101, 1 }, { ports[1].port_id, ports[1].open, ports[1].bin_id, ports[1].task_id, ports[1].taskgroup_id })
+    local queue = view(a, "queue")
+    assert.equal(2, queue.any[1].taskgroup_id)
+    assert.same({ 7 }, queue.categories[1].ports)
+    assert.equal("selected", view(a, "search?task=102").group.standing.state)
+    local methods = {}
+    for _, record in ipairs(view(b, "audit?task=202").records) do methods[#methods + 1] = record.method end
+    assert.same({ "cancel_task", "create_taskgroup" }, methods)
+    assert.equal(5, #view(b, "audit").records)
+  end)
+
   it("serves two gateways on one database with one state: a task selected through A answers 1045 through B", function()
     create_groups(a, 1, 1, 2)
     open_port(b, 7)
