@@ -60,7 +60,9 @@ describe("the PostgreSQL store", function()
     local methods = {}
     for _, record in ipairs(view(b, "audit?task=202").records) do methods[#methods + 1] = record.method end
     assert.same({ "cancel_task", "create_taskgroup" }, methods)
-    assert.equal(5, #view(b, "audit").records)
+    local newest = view(b, "audit").records
+    assert.is_true(#newest >= 5, #newest .. " records")
+    assert.equal("cancel_task", newest[1].method)
   end)
 
   it("serves two gateways on one database with one state: a task selected through A answers 1045 through B", function()
