@@ -3,7 +3,8 @@
 postgresql_spec.lua). Usage: pick_race.py CANCEL_URL TASK_ID,TASK_ID,... PICKER_URL:PORT_ID...
 
 Each picker is a thread with a connection of its own: openbin on its port, closebin of what it
-got (the task is done), until openbin answers 1015 (nothing left) three times in a row. One more
+got (the task is done), until openbin answers 1015 (nothing left) three times in a row; a call
+answered 1934 (a row lock not granted in time: nothing changed) is sent again. One more
 thread cancels each of the listed tasks through CANCEL_URL meanwhile, last first (the pickers
 start at the first). Prints one JSON
 object: {"picked": {port_id: [task_id, ...]}, "cancels": {task_id: "ok" or the fault code},
@@ -41,6 +42,8 @@ def picker(url, port, picked, errors):
     idle = 0
     while idle < 3:
         outcome, reply = call("openbin", "<port_id>%d</port_id>" % port)
+        if outcome == "1934":  # a row lock not granted within 1 s (a loaded machine): nothing done
+            continue
         if outcome == "1015":
             idle += 1
             time.sleep(0.05)
@@ -52,7 +55,10 @@ def picker(url, port, picked, errors):
         task = int(re.search(r"<task_id>(\d+)</task_id>", reply).group(1))
         bin_id = int(re.search(r"<bin_id>(\d+)</bin_id>", reply).group(1))
         picked.append(task)
-        outcome, _ = call("closebin", "<port_id>%d</port_id><bin_id>%d</bin_id><task_id>%d</task_id>" % (port, bin_id, task))
+        closing = "<port_id>%d</port_id><bin_id>%d</bin_id><task_id>%d</task_id>" % (port, bin_id, task)
+        outcome = "1934"
+        while outcome == "1934":
+            outcome, _ = call("closebin", closing)
         if outcome != "ok":
             errors.append("closebin at %d of %d: %s" % (port, task, outcome))
 
