@@ -139,6 +139,8 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
     tg_upstreams_metrics(admin->upstreams, body);
   if (admin->outbox)
     tg_outbox_metrics(admin->outbox, body);
+  if (admin->shared)
+    tg_shared_metrics(admin->shared, body);
   tg_metrics_write(body);
 }
 

@@ -8,6 +8,7 @@
 #include "reload.h"
 #include "listeners.h"
 #include "outbox.h"
+#include "shared.h"
 #include "store.h"
 #include "upstreams.h"
 
@@ -23,6 +24,7 @@ typedef struct tg_admin_s {
   int handler_count;                  /* = the number of workers */
   tg_upstreams_t *upstreams;          /* --upstream's, or NULL */
   tg_outbox_t *outbox;                /* the delivery loop, with --outbox-target; or NULL */
+  tg_shared_t *shared;                /* the rules' shared space */
   double started;                     /* seconds since the epoch */
   int draining;                       /* set on SIGTERM: /healthz answers 503 */
   char token[TG_ADMIN_TOKEN_MAX + 1]; /* --admin-token-file's token; "" when none is wanted */

@@ -96,6 +96,9 @@ static const char usage[] =
     "  --workers N           event-loop threads serving --listen, each with its own Lua state;\n"
     "                        they share the store, one transaction at a time (default 1)\n"
     "  --lua-memory-limit MIB  memory the Lua state may hold (default 64)\n"
+    "  --shared-memory MIB   memory of the rules' shared space (shared.dict, ratelimit), which\n"
+    "                        every worker and every rules generation shares; when full, the\n"
+    "                        least recently used entries go (default 8)\n"
     "  --upstream URL[,URL...]  bridge mode: the rules forward calls to this task interface\n"
     "                        (http://host:port/api/v2/task or https://...) and pass its replies\n"
     "                        back; several URLs: the first one up takes the calls (primary first)\n"
@@ -299,6 +302,11 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
       return -1;
     return config->max_connections = (int)n, 0;
   }
+  if (strcmp(name, "shared-memory") == 0) {
+    if (parse_number(value, 1, 4096, &n) < 0)
+      return -1;
+    return config->shared_memory = (size_t)n << 20, 0;
+  }
   if (strcmp(name, "lua-memory-limit") == 0) {
     if (parse_number(value, 4, 65536, &n) < 0)
       return -1;
@@ -432,6 +440,7 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       .idle_timeout_ms = 60000,
       .max_connections = 10000,
       .workers = 1,
+      .shared_memory = (size_t)8 << 20,
       .upstream_connect_timeout_ms = 2000,
       .upstream_reply_timeout_ms = 10000,
       .upstream_probe_interval_ms = 5000,

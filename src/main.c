@@ -348,6 +348,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                           .handlers = gw.handlers,
                           .store_path = shown_store,
                           .upstreams = upstreams,
+                          .shared = script_config->shared,
                           .started = tg_wall_seconds()};
   tg_server_t like = {.limits = {.header_timeout_ms = config->header_timeout_ms,
                                  .body_timeout_ms = config->body_timeout_ms,
@@ -472,6 +473,8 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   }
   char outbox_targets[TG_OUTBOX_MAX_TARGETS * TG_OUTBOX_NAME_BYTES];
   tg_cli_outbox_names(config, outbox_targets, sizeof outbox_targets);
+  /* The rules' shared space outlives every rules generation: what it counts survives reloads. */
+  tg_shared_t *shared = tg_shared_new(config->shared_memory);
   tg_script_config_t script_config = {
       .runtime_dir = runtime_dir,
       .rules_dir = config->rules_dir,
@@ -480,10 +483,12 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
       .time_limit_ms = config->time_limit_ms,
       .upstream_url = config->upstream_url,
       .outbox_targets = outbox_targets,
+      .shared = shared,
   };
-  tg_script_t *script = tg_script_new(&script_config, err, sizeof err);
+  tg_script_t *script = shared ? tg_script_new(&script_config, err, sizeof err) : NULL;
   if (!script) {
-    fprintf(stderr, "taskgate: rules: %s\n", err);
+    fprintf(stderr, "taskgate: rules: %s\n", shared ? err : "out of memory");
+    tg_shared_free(shared);
     tg_store_close(store);
     tg_instance_release(lock);
     return 1;
@@ -513,6 +518,7 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
     tg_tls_context_free(tls[i]);
   tg_checkpointer_stop(checkpointer);
   tg_store_close(store);
+  tg_shared_free(shared); /* after the last Lua state that used it */
   tg_instance_release(lock);
   return status;
 }

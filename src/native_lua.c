@@ -4,6 +4,8 @@
 
 #include "bounded_lua.h"
 #include "failure_lua.h"
+#include "net_lua.h"
+#include "shared_lua.h"
 #include "store_lua.h"
 #include "sys_lua.h"
 #include "xml.h"
@@ -19,13 +21,25 @@ static int open_store(lua_State *L) {
   return 1;
 }
 
+/* native.new_shared_space(capacity) -> a `taskgate.shared_space` table on a new, empty space. */
+static int new_shared_space(lua_State *L) {
+  lua_Integer capacity = luaL_optinteger(L, 1, 8 << 20);
+  if (tg_shared_lua_push_new(L, (size_t)capacity) < 0)
+    return luaL_error(L, "out of memory");
+  return 1;
+}
+
 int luaopen_taskgate_native(lua_State *L) {
   tg_xml_init();
   lua_newtable(L);
   lua_pushcfunction(L, open_store);
   lua_setfield(L, -2, "open_store");
+  lua_pushcfunction(L, new_shared_space);
+  lua_setfield(L, -2, "new_shared_space");
   tg_xml_lua_open(L);
   lua_setfield(L, -2, "xml");
+  tg_net_lua_open(L);
+  lua_setfield(L, -2, "net");
   tg_sys_lua_push(L, NULL);
   lua_setfield(L, -2, "sys");
   tg_bounded_lua_open(L);

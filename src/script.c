@@ -15,7 +15,9 @@
 #include "failure_lua.h"
 #include "limit.h"
 #include "log.h"
+#include "net_lua.h"
 #include "pg.h"
+#include "shared_lua.h"
 #include "store_lua.h"
 #include "sys_lua.h"
 #include "xml_lua.h"
@@ -166,6 +168,17 @@ static int open_db(lua_State *L) {
   return 1;
 }
 
+/* taskgate.shared_space, bound to the gateway's shared space (upvalue 1), or without one (a
+ * rules check, a tool) to a small space of the state's own. */
+static int open_shared(lua_State *L) {
+  tg_shared_t *space = lua_touserdata(L, lua_upvalueindex(1));
+  if (space)
+    tg_shared_lua_push(L, space, 0);
+  else if (tg_shared_lua_push_new(L, 1 << 20) < 0)
+    return luaL_error(L, "out of memory");
+  return 1;
+}
+
 /* taskgate.sys, reading the running call from the script (upvalue 1: &script->call). */
 static int open_sys(lua_State *L) {
   tg_sys_lua_push(L, lua_touserdata(L, lua_upvalueindex(1)));
@@ -235,6 +248,8 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
   preload(script->L, "taskgate.xml", tg_xml_lua_open, NULL);
   preload(script->L, "taskgate.sys", open_sys, &script->call);
   preload(script->L, "taskgate.failure", tg_failure_lua_open, NULL);
+  preload(script->L, "taskgate.shared_space", open_shared, config->shared);
+  preload(script->L, "taskgate.net", tg_net_lua_open, NULL);
   boot_t b = {.script = script, .rules_dir = config->rules_dir};
   if (gate(script, boot, &b, script->time_limit_ms * BOOT_TIME_FACTOR) < 0 || b.refused) {
     snprintf(err, errcap, "%s", script->error);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "shared.h"
 #include "store.h"
 #include "sys_lua.h"
 
@@ -18,6 +19,7 @@ typedef struct tg_script_config_s {
   unsigned time_limit_ms;   /* Lua time one call may take */
   const char *upstream_url; /* --upstream, or NULL */
   const char *outbox_targets; /* the --outbox-target names, by commas; or NULL */
+  tg_shared_t *shared;        /* the rules' shared space (not owned), or NULL: one of the state's own */
 } tg_script_config_t;
 
 typedef struct tg_script_s tg_script_t;

@@ -6,6 +6,7 @@ local db = require "taskgate.db"
 local dispatch = require "taskgate.dispatch"
 local json = require "taskgate.json"
 local sandbox = require "taskgate.sandbox"
+local spaces = require "taskgate.spaces"
 local sys = require "taskgate.sys"
 
 local M = {}
@@ -42,7 +43,8 @@ local function self_check(check, path)
   end
   local source = clock.source
   clock.source = function() return SELF_CHECK_TIME end
-  local ok, err = pcall(check, call)
+  -- What they count in the shared space (a rate limit's tokens) stays in a scratch one.
+  local ok, err = spaces.with_scratch(check, call)
   clock.source = source
   db.abort_turn()
   if not ok then return string.format("self-check failed: %s", tostring(err)) end

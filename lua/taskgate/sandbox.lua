@@ -58,6 +58,7 @@ local api_modules = {
   clock = "taskgate.clock", reply = "taskgate.reply", ports = "taskgate.ports", params = "taskgate.params",
   bins = "taskgate.bins", upstream = "taskgate.upstream", http = "taskgate.http", outbox = "taskgate.outbox",
   faults = "taskgate.faults",
+  shared = "taskgate.shared", ratelimit = "taskgate.ratelimit", net = "taskgate.net",
 }
 -- Modules a rule may require besides those.
 local also_requirable = { fault = "taskgate.fault", json = "taskgate.json" }

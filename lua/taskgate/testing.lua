@@ -47,6 +47,9 @@ function M.open(rules_dir, options)
   package.preload["taskgate.sys"] = function() return sys end
   package.preload["taskgate.xml"] = function() return native.xml end
   package.preload["taskgate.failure"] = function() return native.failure end
+  package.preload["taskgate.net"] = function() return native.net end
+  local shared_space = native.new_shared_space() -- the site's own, empty: as after a gateway's start
+  package.preload["taskgate.shared_space"] = function() return shared_space end
   if options.clock then require("taskgate.clock").source = options.clock end
   local host = require "taskgate.host"
   local ok, why = host.load(rules_dir)
