@@ -75,11 +75,13 @@ static void json_line(FILE *out, sqlite3_stmt *stmt) {
   /* params were stored as JSON by the runtime and are written through unchanged */
   fprintf(out, ",\"params\":%s,\"outcome\":", (const char *)sqlite3_column_text(stmt, 4));
   json_string(out, sqlite3_column_text(stmt, 5));
-  fputs(",\"request_id\":", out);
-  if (sqlite3_column_type(stmt, 6) == SQLITE_NULL)
-    fputs("null", out);
-  else
-    json_string(out, sqlite3_column_text(stmt, 6));
+  for (int column = 6; column <= 7; column++) { /* request_id, reason: null when the record has none */
+    fputs(column == 6 ? ",\"request_id\":" : ",\"reason\":", out);
+    if (sqlite3_column_type(stmt, column) == SQLITE_NULL)
+      fputs("null", out);
+    else
+      json_string(out, sqlite3_column_text(stmt, column));
+  }
   fputs("}\n", out);
 }
 
@@ -96,9 +98,9 @@ static void csv_field(FILE *out, const unsigned char *s, int last) {
 
 static void csv_line(FILE *out, sqlite3_stmt *stmt) {
   fprintf(out, "%lld,", (long long)sqlite3_column_int64(stmt, 0));
-  static const int order[] = {1, 6, 2, 3, 5, 4}; /* time, request_id, client, method, outcome, params */
-  for (int i = 0; i < 6; i++)
-    csv_field(out, sqlite3_column_text(stmt, order[i]), i == 5);
+  static const int order[] = {1, 6, 2, 3, 5, 7, 4}; /* time, request_id, client, method, outcome, reason, params */
+  for (int i = 0; i < 7; i++)
+    csv_field(out, sqlite3_column_text(stmt, order[i]), i == 6);
 }
 
 static void bind_text(sqlite3_stmt *stmt, int index, const char *text) {
@@ -109,11 +111,13 @@ static void bind_text(sqlite3_stmt *stmt, int index, const char *text) {
 }
 
 int tg_audit_print(tg_store_t *store, const tg_audit_query_t *filter, FILE *out) {
-  char sql[sizeof query + 16];
-  snprintf(sql, sizeof sql, query, "request_id");
-  sqlite3_stmt *stmt = tg_store_prepare(store, sql, strlen(sql));
-  if (!stmt) { /* a store no gateway of schema 7 has opened yet has no request ids */
-    snprintf(sql, sizeof sql, query, "NULL");
+  /* A store no gateway of schema 7 (request ids) or 14 (refusal reasons) has opened yet lacks
+   * those columns: they read as null. */
+  static const char *const columns[] = {"request_id, reason", "request_id, NULL", "NULL, NULL"};
+  char sql[sizeof query + 32];
+  sqlite3_stmt *stmt = NULL;
+  for (int i = 0; i < 3 && !stmt; i++) {
+    snprintf(sql, sizeof sql, query, columns[i]);
     stmt = tg_store_prepare(store, sql, strlen(sql));
   }
   if (!stmt) {
@@ -128,7 +132,7 @@ int tg_audit_print(tg_store_t *store, const tg_audit_query_t *filter, FILE *out)
   bind_text(stmt, 5, filter->until);
   bind_text(stmt, 6, filter->outcome);
   if (filter->csv)
-    fputs("id,time,request_id,client,method,outcome,params\r\n", out);
+    fputs("id,time,request_id,client,method,outcome,reason,params\r\n", out);
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
     (filter->csv ? csv_line : json_line)(out, stmt);

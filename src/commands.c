@@ -59,10 +59,14 @@ int tg_command_check(const tg_config_t *config, const char *runtime_dir) {
   tg_script_t *script = tg_script_new(&script_config, err, sizeof err);
   int status = 0;
   if (script) {
-    tg_buf_t files = {0};
+    tg_buf_t files = {0}, warnings = {0};
     tg_script_host_string(script, "describe", &files);
+    tg_script_host_string(script, "warnings_text", &warnings);
+    if (warnings.len)
+      fprintf(stderr, "warning: %s\n", warnings.data); /* one file a line, each named */
     printf("ok: %s loads; files: %s\n", dir, files.data ? files.data : "[]");
     tg_buf_free(&files);
+    tg_buf_free(&warnings);
     tg_script_release(script);
   } else {
     fprintf(stderr, "%s\n", err);

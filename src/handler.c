@@ -264,7 +264,7 @@ static void account(tg_handler_t *h, const tg_call_t *call) {
   const char *outcome = note->outcome[0] ? note->outcome : "ok";
   char fault[48];
   tg_fault_names_get(outcome, fault, sizeof fault); /* "" unless the outcome is a fault code */
-  tg_metrics_call(method, outcome, fault);
+  tg_metrics_call(method, outcome, fault, note->reason);
   tg_metrics_call_time(method, seconds);
   if (note->failure[0])
     tg_metrics_rule_failure(method, note->failure);
@@ -275,8 +275,9 @@ static void account(tg_handler_t *h, const tg_call_t *call) {
       memcpy(sent, " name=", 6);
       tg_log_quote(sent + 6, sizeof sent - 6, note->sent_method, strlen(note->sent_method));
     }
-    tg_log(TG_LOG_INFO, "call", "request_id=%s client=%s method=%s%s outcome=%s%s%s ms=%.3f", note->request_id,
-           note->client, method, sent, outcome, fault[0] ? " fault=" : "", fault, seconds * 1000);
+    tg_log(TG_LOG_INFO, "call", "request_id=%s client=%s method=%s%s outcome=%s%s%s%s%s ms=%.3f", note->request_id,
+           note->client, method, sent, outcome, fault[0] ? " fault=" : "", fault, note->reason[0] ? " reason=" : "",
+           note->reason, seconds * 1000);
   }
 }
 

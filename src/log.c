@@ -146,9 +146,9 @@ void tg_log_quote(char *out, size_t cap, const char *s, size_t len) {
     } else if (c == '"' || c == '\\') {
       out[o++] = '\\';
       out[o++] = (char)c;
-    } else if (c == '\n') {
+    } else if (c == '\n' || c == '\t' || c == '\r') { /* a traceback's lines and indents, as JSON writes them */
       out[o++] = '\\';
-      out[o++] = 'n';
+      out[o++] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
     } else if (c < ' ' || c == 0x7f) {
       out[o++] = '?'; /* control bytes would break the one-line guarantee */
     } else {

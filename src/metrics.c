@@ -102,7 +102,7 @@ static void add_text(char **at, const char *end, const char *text) {
 /* The series each thread counted its last call in, by the raw method, outcome and fault it
  * was given: calls come in runs of the same few, and a series, once made, keeps its slot. */
 typedef struct last_call_s {
-  char method[40], outcome[24], fault[48];
+  char method[40], outcome[24], fault[48], reason[48];
   int index; /* -1: nothing kept */
 } last_call_t;
 
@@ -118,29 +118,51 @@ static int copy_fits(char *out, size_t cap, const char *value) {
 
 /* Keeps the series at index (just counted in) for the thread's next call, when the raw labels
  * fit. */
-static void bump_call_at(int index, const char *method, const char *outcome, const char *fault) {
+static void bump_call_at(int index, const char *method, const char *outcome, const char *fault, const char *reason) {
   last_call.index = -1;
   if (index < 0)
     return;
   if (copy_fits(last_call.method, sizeof last_call.method, method) &&
       copy_fits(last_call.outcome, sizeof last_call.outcome, outcome) &&
-      copy_fits(last_call.fault, sizeof last_call.fault, fault))
+      copy_fits(last_call.fault, sizeof last_call.fault, fault) &&
+      copy_fits(last_call.reason, sizeof last_call.reason, reason))
     last_call.index = index;
 }
 
-void tg_metrics_call(const char *method, const char *outcome, const char *fault) {
+/* Refusal reasons as labels: the first REASONS distinct ones seen keep their name, any later one
+ * counts as "other", so a policy that makes reasons out of values cannot grow the series. */
+enum { REASONS = 32 };
+static char reasons[REASONS][48];
+static int reasons_used;
+
+/* The label value for reason (cleaned, bounded), in out. */
+static void reason_label(char *out, size_t cap, const char *reason) {
+  char cleaned[48];
+  clean(cleaned, sizeof cleaned, reason);
+  pthread_mutex_lock(&registry_lock);
+  int known = 0;
+  for (int i = 0; i < reasons_used && !known; i++)
+    known = strcmp(reasons[i], cleaned) == 0;
+  if (!known && reasons_used < REASONS)
+    snprintf(reasons[reasons_used++], sizeof reasons[0], "%s", cleaned), known = 1;
+  pthread_mutex_unlock(&registry_lock);
+  snprintf(out, cap, "%s", known ? cleaned : "other");
+}
+
+void tg_metrics_call(const char *method, const char *outcome, const char *fault, const char *reason) {
   method = method ? method : "";
   outcome = outcome ? outcome : "";
   fault = fault ? fault : "";
+  reason = reason ? reason : "";
   if (last_call.index >= 0 && strcmp(last_call.method, method) == 0 && strcmp(last_call.outcome, outcome) == 0 &&
-      strcmp(last_call.fault, fault) == 0) {
+      strcmp(last_call.fault, fault) == 0 && strcmp(last_call.reason, reason) == 0) {
     pthread_mutex_lock(&registry_lock);
     series[last_call.index].count++;
     pthread_mutex_unlock(&registry_lock);
     return;
   }
   /* The labels are assembled by hand rather than by snprintf. */
-  char m[40], o[24], f[48], labels[LABEL_BYTES], *at = labels;
+  char m[40], o[24], f[48], r[48], labels[LABEL_BYTES], *at = labels;
   const char *end = labels + sizeof labels - 1;
   clean(m, sizeof m, method);
   clean(o, sizeof o, outcome);
@@ -155,11 +177,17 @@ void tg_metrics_call(const char *method, const char *outcome, const char *fault)
     add_text(&at, end, f);
     add_text(&at, end, "\"");
   }
+  if (reason[0]) {
+    reason_label(r, sizeof r, reason);
+    add_text(&at, end, ",reason=\"");
+    add_text(&at, end, r);
+    add_text(&at, end, "\"");
+  }
   *at = '\0';
   pthread_mutex_lock(&registry_lock);
   int index = bump_locked(CALLS, labels);
   pthread_mutex_unlock(&registry_lock);
-  bump_call_at(index, method, outcome, fault);
+  bump_call_at(index, method, outcome, fault, reason);
 }
 
 void tg_metrics_http_status(int status) {

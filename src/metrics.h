@@ -15,9 +15,10 @@ enum {
   TG_HIST_COUNT
 };
 
-/* Counts one finished call of method with outcome ("ok", a fault code, ...) and the fault's name
- * ("" for none: the label is then left out). */
-void tg_metrics_call(const char *method, const char *outcome, const char *fault);
+/* Counts one finished call of method with outcome ("ok", a fault code, ...), the fault's name and
+ * the reason of a refusal ("" for none: the label is then left out; at most 32 distinct
+ * reasons keep their name, later ones count as "other"). */
+void tg_metrics_call(const char *method, const char *outcome, const char *fault, const char *reason);
 /* Adds a call's time, from arrival to reply, to the request histogram and to its method's. */
 void tg_metrics_call_time(const char *method, double seconds);
 /* Counts one non-protocol HTTP answer (404, 413, ...). */

@@ -13,29 +13,57 @@ enum { DEBOUNCE_MS = 100 }; /* editors write a file in several steps; reload onc
 
 static void on_debounced(uv_timer_t *timer) { tg_reload_now(timer->data, "file_change"); }
 
+/* The directories of the rules tree besides its top (taskgate.tree): inotify does not see into
+ * subdirectories, so each has a watch of its own. */
+static const char *const SUBDIRS[TG_RELOAD_SUBDIRS] = {"bin", "policies", "lib"};
+
+static void watch_subdir(tg_reload_t *reload, int i);
+
 static void on_rules_changed(uv_fs_event_t *watch, const char *filename, int events, int status) {
   tg_reload_t *reload = watch->data;
   if (status < 0)
     return;
+  for (int i = 0; watch == &reload->watch && filename && i < TG_RELOAD_SUBDIRS; i++)
+    if (strcmp(filename, SUBDIRS[i]) == 0) {
+      watch_subdir(reload, i); /* made, replaced or removed: watch what is there now */
+      uv_timer_start(&reload->debounce, on_debounced, DEBOUNCE_MS, 0);
+      return;
+    }
   if (filename && (filename[0] == '.' || !strstr(filename, ".lua")))
     return; /* editor swap files and backups are not rules */
   uv_timer_start(&reload->debounce, on_debounced, DEBOUNCE_MS, 0);
 }
 
-/* Watches DIR/bin too: inotify does not see into subdirectories. A rule set without one has
- * nothing to watch there. */
-static void watch_bin_rules(tg_reload_t *reload, const char *rules_dir) {
+/* (Re)starts the watch of the rules tree's subdirectory i; a rule set without it has nothing to
+ * watch there (the top directory's watch sees it appear). */
+static void watch_subdir(tg_reload_t *reload, int i) {
   char dir[4096];
-  snprintf(dir, sizeof dir, "%s/bin", rules_dir);
-  if (uv_fs_event_init(reload->loop, &reload->bin_watch) < 0)
-    return;
-  reload->bin_watch.data = reload;
-  if (uv_fs_event_start(&reload->bin_watch, on_rules_changed, dir, 0) < 0) {
-    uv_close((uv_handle_t *)&reload->bin_watch, NULL);
-    return;
+  snprintf(dir, sizeof dir, "%s/%s", reload->config.rules_dir, SUBDIRS[i]);
+  if (!reload->subdir_ready[i]) {
+    if (uv_fs_event_init(reload->loop, &reload->subdir_watch[i]) < 0)
+      return;
+    reload->subdir_watch[i].data = reload;
+    uv_unref((uv_handle_t *)&reload->subdir_watch[i]); /* watching alone does not keep the loop alive */
+    reload->subdir_ready[i] = 1;
   }
-  reload->watching_bin = 1;
-  uv_unref((uv_handle_t *)&reload->bin_watch);
+  uv_fs_event_stop(&reload->subdir_watch[i]);
+  uv_fs_event_start(&reload->subdir_watch[i], on_rules_changed, dir, 0);
+}
+
+/* Logs each file the generation did not load (taskgate.tree's warnings), one line each. */
+static void log_warnings(tg_script_t *script) {
+  tg_buf_t warnings = {0};
+  if (tg_script_host_string(script, "warnings_text", &warnings) == 0 && warnings.len) {
+    const char *line = warnings.data;
+    while (*line) {
+      size_t len = strcspn(line, "\n");
+      char quoted[1024];
+      tg_log_quote(quoted, sizeof quoted, line, len);
+      tg_log(TG_LOG_WARN, "rules_warning", "warning=%s", quoted);
+      line += len + (line[len] == '\n');
+    }
+  }
+  tg_buf_free(&warnings);
 }
 
 static void remember_files(tg_reload_t *reload, tg_script_t *script) {
@@ -43,6 +71,7 @@ static void remember_files(tg_reload_t *reload, tg_script_t *script) {
   int rc = tg_script_host_string(script, "describe", &files);
   snprintf(reload->files_json, sizeof reload->files_json, "%s", rc == 0 && files.data ? files.data : "[]");
   tg_buf_free(&files);
+  log_warnings(script);
 }
 
 static void remember(tg_reload_t *reload, double ms, const char *error) {
@@ -83,7 +112,8 @@ int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handler
   }
   if (rc < 0)
     tg_log(TG_LOG_WARN, "rules_watch_failed", "dir=%s error=%s", config->rules_dir, uv_strerror(rc));
-  watch_bin_rules(reload, config->rules_dir);
+  for (int i = 0; i < TG_RELOAD_SUBDIRS; i++)
+    watch_subdir(reload, i);
   return rc;
 }
 
@@ -212,9 +242,10 @@ void tg_reload_stop(tg_reload_t *reload) {
   if (reload->watching)
     uv_close((uv_handle_t *)&reload->watch, NULL);
   reload->watching = 0;
-  if (reload->watching_bin)
-    uv_close((uv_handle_t *)&reload->bin_watch, NULL);
-  reload->watching_bin = 0;
+  for (int i = 0; i < TG_RELOAD_SUBDIRS; i++)
+    if (reload->subdir_ready[i])
+      uv_close((uv_handle_t *)&reload->subdir_watch[i], NULL);
+  memset(reload->subdir_ready, 0, sizeof reload->subdir_ready);
   if (!uv_is_closing((uv_handle_t *)&reload->debounce))
     uv_close((uv_handle_t *)&reload->debounce, NULL);
 }

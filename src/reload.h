@@ -21,12 +21,13 @@ typedef struct tg_reload_entry_s {
   char trigger[32];
   char error[1024]; /* file:line and message when it failed */
 } tg_reload_entry_t;
+enum { TG_RELOAD_SUBDIRS = 3 };        /* bin/, policies/, lib/: watched apart from the top */
 
 typedef struct tg_reload_s {
   uv_loop_t *loop;
   uv_fs_event_t watch;
-  uv_fs_event_t bin_watch; /* rules/bin/, the bin interface's rules (when the directory exists) */
-  int watching_bin;
+  uv_fs_event_t subdir_watch[TG_RELOAD_SUBDIRS]; /* rules/bin/, policies/, lib/ (when they exist) */
+  int subdir_ready[TG_RELOAD_SUBDIRS];            /* the handle is initialised (closed at stop) */
   uv_timer_t debounce;
   int watching;
   tg_handler_t **handlers; /* one per worker: each gets a generation of its own */

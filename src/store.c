@@ -280,6 +280,12 @@ static const char *const migrations[] = {
     "DROP TRIGGER taskgroup_uncounted_by_category;"
     "CREATE TRIGGER taskgroup_uncounted_by_category AFTER DELETE ON taskgroup BEGIN"
     "  UPDATE OR IGNORE category_counts SET taskgroups = taskgroups - 1 WHERE category = OLD.category; END;",
+
+    /* 14: refusals in the audit trail (lua/taskgate/audit.lua): the reason a site policy gave
+     * (fault(1921, "rate_limit"), or the policy's name), NULL in the records of changes. Refusal
+     * records are bounded, the oldest going first, found through this index. */
+    "ALTER TABLE audit ADD COLUMN reason TEXT;"
+    "CREATE INDEX audit_refusals ON audit(audit_id) WHERE reason IS NOT NULL;",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {

@@ -38,8 +38,9 @@ static void note_field(lua_State *L, int arg, char *field, size_t cap) {
   field[len] = '\0';
 }
 
-/* sys.note(method, outcome, failure, sent_method): what the running call is and how it ended;
- * nil leaves a field as it was. sent_method: an unknown method's name as the client sent it. */
+/* sys.note(method, outcome, failure, sent_method, reason): what the running call is and how it
+ * ended; nil leaves a field as it was. sent_method: an unknown method's name as the client sent
+ * it; reason: who refused the call (never sent to the client). */
 static int sys_note(lua_State *L) {
   tg_call_note_t *call = current_call(L);
   if (!call)
@@ -48,6 +49,7 @@ static int sys_note(lua_State *L) {
   note_field(L, 2, call->outcome, sizeof call->outcome);
   note_field(L, 3, call->failure, sizeof call->failure);
   note_field(L, 4, call->sent_method, sizeof call->sent_method);
+  note_field(L, 5, call->reason, sizeof call->reason);
   return 0;
 }
 
@@ -67,8 +69,19 @@ static int sys_set_fault_names(lua_State *L) {
 
 static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* sys.list_rules(dir) -> sorted array of "name.lua" file names, or nil and the reason. */
-static int list_rules(lua_State *L) {
+/* What a directory entry is, following symbolic links: "file", "dir" or "other". */
+static const char *entry_kind(const char *dir, const char *name) {
+  char path[4096];
+  struct stat st;
+  if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path || stat(path, &st) < 0)
+    return "other";
+  return S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : "other";
+}
+
+/* sys.list_dir(dir) -> the entries of dir but "." and "..", sorted by name (byte order), each
+ * {name = ..., kind = "file" | "dir" | "other"}; or nil and the reason. The rule loader decides
+ * what each one is (taskgate.host). */
+static int list_dir(lua_State *L) {
   const char *dir = luaL_checkstring(L, 1);
   DIR *d = opendir(dir);
   if (!d) {
@@ -76,18 +89,15 @@ static int list_rules(lua_State *L) {
     lua_pushfstring(L, "%s: cannot open the rules directory", dir);
     return 2;
   }
-  lua_newtable(L);
+  lua_newtable(L); /* the names, anchoring the strings sorted below */
   struct dirent *entry;
   lua_Integer n = 0;
-  while ((entry = readdir(d))) {
-    size_t len = strlen(entry->d_name);
-    if (entry->d_name[0] == '.' || len < 5 || strcmp(entry->d_name + len - 4, ".lua") != 0)
-      continue; /* editors' hidden swap and backup files are not rules */
-    lua_pushstring(L, entry->d_name);
-    lua_rawseti(L, -2, ++n);
-  }
+  while ((entry = readdir(d)))
+    if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
+      lua_pushstring(L, entry->d_name);
+      lua_rawseti(L, -2, ++n);
+    }
   closedir(d);
-  /* Sort through a C array of the interned names the table anchors. */
   const char **names = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *names, 0);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, -2, i);
@@ -97,7 +107,11 @@ static int list_rules(lua_State *L) {
   qsort(names, (size_t)n, sizeof *names, compare_strings);
   lua_createtable(L, (int)n, 0);
   for (lua_Integer i = 1; i <= n; i++) {
+    lua_createtable(L, 0, 2);
     lua_pushstring(L, names[i - 1]);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, entry_kind(dir, names[i - 1]));
+    lua_setfield(L, -2, "kind");
     lua_rawseti(L, -2, i);
   }
   return 1;
@@ -279,7 +293,7 @@ static int sys_upstream(lua_State *L) {
 
 void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
   static const luaL_Reg functions[] = {
-      {"list_rules", list_rules},
+      {"list_dir", list_dir},
       {"load_rule", load_rule},
       {"log", sys_log},
       {"now", sys_now},

@@ -17,9 +17,10 @@ typedef struct tg_call_note_s {
   char outcome[24];     /* "ok", a fault code, ... */
   char failure[16];     /* a rule failure's kind: error, timeout, memory; "" if none */
   char sent_method[64]; /* an unknown method's name as sent (cut), for the log line only */
+  char reason[48];      /* who refused the call (a fault's reason, a policy's name), or "" */
 } tg_call_note_t;
 
-/* Pushes the module: list_rules, load_rule, log, now, upstream, outbox_targets, outbox_wake,
+/* Pushes the module: list_dir, load_rule, log, now, upstream, outbox_targets, outbox_wake,
  * request_id, note, set_fault_names, json_encode, trim, guard. *call is the call the Lua code
  * runs for, NULL between calls: the state's owner sets it around each step (tg_script_set_call),
  * and sys.note, sys.log and sys.request_id read it. call may be NULL (specs). */

@@ -10,9 +10,16 @@
 -- always means nothing changed. A rule that waits on the network (taskgate.outbound) ends its
 -- step there, having changed nothing; the step after the wait opens a new transaction.
 --
+-- Before the rule, the site's policies (taskgate.policies) run in the same coroutine and
+-- transaction: the first fault one returns or raises is the reply. A fault may say why
+-- (fault(1921, "rate_limit")); a policy's fault without a reason has the policy's name. The
+-- reason goes to the call's log line and metrics (sys.note) and to an audit record of the
+-- refusal, never to the client.
+--
 -- Failures are values with a kind (taskgate.failure): "timeout" and "memory" when a limit
 -- struck, "unavailable" when the store's database is out of reach (answered 1934), "error" for
--- a bug. A fault is no failure: it is the reply.
+-- a bug. A fault is no failure: it is the reply. A failure's log line names the file that was
+-- running: the policy's, or the rule's.
 --
 -- start() and resume() return the reply table and its bytes, or nil, the outbound request the
 -- call waits on, and the token to resume it with.
@@ -27,6 +34,7 @@ local json_reply = require "taskgate.json_reply"
 local legacy = require "taskgate.legacy"
 local log = require "taskgate.log"
 local outbound = require "taskgate.outbound"
+local policies = require "taskgate.policies"
 local sys = require "taskgate.sys"
 local upstream = require "taskgate.upstream"
 local xml = require "taskgate.xml"
@@ -34,7 +42,6 @@ local xml = require "taskgate.xml"
 local M = {}
 
 local rules = {} -- method name in lower case -> { handler = function, file = path }
-local before = nil -- rules/_before.lua: runs ahead of every rule and may refuse the call
 local waiting = {} -- token -> { co = coroutine, call = call } of a call waiting on the network
 local last_token = 0
 
@@ -44,16 +51,9 @@ function M.register(name, handler, file)
   rules[name:lower()] = { handler = handler, file = file }
 end
 
---- Makes `handler` run before every rule, in the call's transaction: when it returns a fault
---- (or raises one) that is the reply and the rule does not run.
-function M.set_before(handler, file)
-  before = handler and { handler = handler, file = file } or nil
-end
-
 --- Forgets every rule (before a full load).
 function M.clear()
   rules = {}
-  before = nil
 end
 
 local function fault_reply(code)
@@ -88,13 +88,32 @@ function M.internal_error(form)
   return fault_bytes[form][1999]
 end
 
--- Runs the policy hook (if any), then the rule.
-local function run_rule(rule, call)
-  if before then
-    local verdict = before.handler(call)
-    if fault.is(verdict) then return verdict end
+local NO_POLICIES = {}
+
+-- Runs the policies that see the call, then the rule; `stage` says which file runs (for the
+-- failure's log line) and which policy (the default reason of its fault).
+local function run_rule(rule, call, stage)
+  local list = stage.without_policies and NO_POLICIES or policies.of(call.name)
+  for i = 1, #list do
+    local policy = list[i]
+    stage.file, stage.policy = policy.file, policy.name
+    local verdict = policy.run(call)
+    if verdict ~= nil then
+      if fault.is(verdict) then return verdict end
+      error(string.format("%s: a policy returns nothing or a fault, not a %s", policy.file, type(verdict)), 0)
+    end
   end
+  stage.file, stage.policy = rule.file, nil
   return rule.handler(call)
+end
+
+-- A traceback without the gateway's own frames below the rule (the dispatcher's protected
+-- calls) and without error() itself, which say nothing to whoever reads it for the rule.
+local function rule_traceback(message)
+  local text = debug.traceback(message, 3):gsub("\n\t%[C%]: in function 'error'", "", 1)
+  local cut = text:find("\n\t[^\n]*taskgate/dispatch%.lua:")
+  if not cut then return text end
+  return (text:sub(1, cut - 1):gsub("\nstack traceback:$", ""))
 end
 
 -- The message handler of every protected call here: a fault passes (it is the reply), a
@@ -103,7 +122,7 @@ end
 local function as_failure(err)
   if fault.is(err) or failure.kind(err) then return err end
   local message = tostring(err)
-  return failure.new("error", message, debug.traceback(message, 2))
+  return failure.new("error", message, rule_traceback(message))
 end
 
 -- What a protected call or a coroutine ended with when no message handler saw it: Lua runs none
@@ -142,18 +161,24 @@ local function encode(reply, form)
   return nil, unhandled(bytes)
 end
 
--- Tells the host how the call ended (for its log line and metrics); returns the reply and its
--- bytes.
-local function ended(reply, bytes, kind)
+-- Tells the host how the call ended (for its log line and metrics; reason: who refused it);
+-- returns the reply and its bytes.
+local function ended(reply, bytes, kind, reason)
   local code = reply.fault and reply.fault.code or reply.code
-  sys.note(nil, code and tostring(code) or "ok", kind)
+  sys.note(nil, code and tostring(code) or "ok", kind, nil, reason)
   return reply, bytes
 end
 
-local function failed(call, why)
-  log.error("rule failed", { method = call.name, error = why.traceback or why.message })
+local function failed(call, why, stage)
+  log.error("rule failed", { method = call.name, file = stage and stage.file, error = why.traceback or why.message })
   local code = why.kind == "unavailable" and 1934 or 1999
   return ended(fault_reply(code), fault_bytes[form_of(call)][code], why.kind)
+end
+
+-- Who refused the call, when its rule or a policy answered a fault: the fault's reason, or the
+-- name of the policy that raised it.
+local function refusal_reason(ok, result, stage)
+  if fault.is(result) then return result.reason or stage.policy end
 end
 
 -- Calls run in coroutines that serve one call after another: making a coroutine per call cost
@@ -168,9 +193,11 @@ M.threads = runtime_threads
 local WAIT = outbound.WAIT
 local begin_call, commit_call, abort_call = db.begin_call, db.commit_call, db.abort_call
 
-local function serve(rule, call)
+local stages = setmetatable({}, { __mode = "k" }) -- coroutine -> what it runs now (run_rule)
+
+local function serve(rule, call, stage)
   while true do
-    rule, call = coroutine.yield(FINISHED, xpcall(run_rule, as_failure, rule, call))
+    rule, call, stage = coroutine.yield(FINISHED, xpcall(run_rule, as_failure, rule, call, stage))
   end
 end
 
@@ -179,6 +206,7 @@ local function call_coroutine()
   if n == 0 then
     local co = coroutine.create(serve)
     runtime_threads[co] = true
+    stages[co] = {}
     return co
   end
   local co = idle[n]
@@ -197,13 +225,15 @@ local function step(co, call, ...)
   end
   outbound.began()
   local resumed, first, ok, result = coroutine.resume(co, ...)
-  local reply, keep, why
+  local stage = stages[co]
+  local reply, keep, why, reason
   if resumed and first == FINISHED then
     if #idle < IDLE_KEPT then idle[#idle + 1] = co end
     if ok and getmetatable(result) == nil and type(result) == "table" then -- the common reply
       reply, keep = { params = result }, true
     else
       reply, keep, why = settle(ok, result)
+      reason = refusal_reason(ok, result, stage)
     end
   elseif not resumed then -- it died outside the rule's own protection: a limit struck
     why = unhandled(first)
@@ -237,8 +267,9 @@ local function step(co, call, ...)
   end
   abort_call() -- after a failed commit the owner has already aborted: nothing then
   audit.after_abort(call)
-  if not reply then return failed(call, why) end
-  return ended(reply, bytes)
+  if not reply then return failed(call, why, stage) end
+  if reason then audit.refused(call, reply.fault.code, reason) end
+  return ended(reply, bytes, nil, reason)
 end
 
 -- Method names as sent -> as rules are named (trimmed, lower case). Clients send the same few
@@ -283,8 +314,8 @@ end
 
 --- Starts a call {name=, params=, client=, malformed=, legacy=, interface=, form=}: returns its
 --- reply table and bytes, or nil, the outbound request it waits on and the token to resume it
---- with.
-function M.start(call)
+--- with. With `without_policies` only the rule runs (self-checks check the protocol).
+function M.start(call, without_policies)
   local sent = call.name
   local prepared, refusal = prepare(call)
   if not prepared then
@@ -299,7 +330,10 @@ function M.start(call)
     return ended(fault_reply(1901), fault_bytes[form_of(call)][1901])
   end
   sys.note(prepared.name)
-  return step(call_coroutine(), prepared, rule, prepared)
+  local co = call_coroutine()
+  local stage = stages[co]
+  stage.without_policies = without_policies
+  return step(co, prepared, rule, prepared, stage)
 end
 
 --- Resumes the call waiting under `token` with the outbound result ({status, body} or
@@ -316,8 +350,8 @@ M.NO_NETWORK = "not sent: no network here (self-checks, specs)"
 --- Answers a call to the end and returns its reply table. Outbound requests go to
 --- `send(request)` (which returns a result like resume() takes); without it they fail as if
 --- the network were down.
-function M.handle(call, send)
-  local reply, request, token = M.start(call)
+function M.handle(call, send, without_policies)
+  local reply, request, token = M.start(call, without_policies)
   while not reply do
     local result = send and send(request) or { error = M.NO_NETWORK }
     reply, request, token = M.resume(token, result)

@@ -1,25 +1,31 @@
--- taskgate.host: what the C core calls. Loads the rule files into their sandboxes, runs the
--- rule set's self-checks, and answers calls with reply documents.
+-- taskgate.host: what the C core calls. Loads the rules tree (rules, policies, site modules) into
+-- their sandboxes, runs the rule set's self-checks, and answers calls with reply documents.
 
 local clock = require "taskgate.clock"
 local db = require "taskgate.db"
 local dispatch = require "taskgate.dispatch"
+local expect = require "taskgate.expect"
 local json = require "taskgate.json"
+local policies = require "taskgate.policies"
 local sandbox = require "taskgate.sandbox"
+local site = require "taskgate.site"
 local spaces = require "taskgate.spaces"
 local sys = require "taskgate.sys"
+local tree = require "taskgate.tree"
 
 local M = {}
 
 M.files = {} -- every loaded file: { name, path, sha256 }, in name order
 
--- Loads one rule file; returns what it returned and its hash, or nil and the problem.
+-- Loads one rule or policy file; returns what it returned and its hash, or nil and the problem.
+-- A rule returns a function(call); a policy a function or a table (taskgate.policies checks it).
 local function load_file(path, name)
   local chunk, sha256 = sys.load_rule(path, sandbox.env(name))
   if not chunk then return nil, sha256 end
   local ok, result = pcall(chunk)
   if not ok then return nil, tostring(result) end
-  if type(result) ~= "function" then
+  local policy = name:find("^policies/")
+  if type(result) ~= "function" and not (policy and type(result) == "table") then
     return nil, string.format("%s: must return a function(call), returned %s", path, type(result))
   end
   return result, sha256
@@ -36,56 +42,99 @@ local function self_check(check, path)
   local began, why = db.begin_turn()
   if not began then return string.format("%s: cannot open a transaction: %s", path, why) end
   local calls = 0
-  local function call(name, params, interface)
+  -- A local client, as an operator testing by hand; interface "bin" calls the bin endpoint. The
+  -- method's rule answers without the site's policies (self-checks check the protocol; a policy
+  -- that closes a method must not make the rule set unloadable) unless options.policies is set;
+  -- options.client calls as another address.
+  local function call(name, params, interface, options)
     calls = calls + 1
-    -- a local client, as an operator testing by hand; interface "bin" calls the bin endpoint
-    return dispatch.handle({ name = name, params = params or {}, client = "127.0.0.1", interface = interface })
+    options = options or {}
+    return dispatch.handle({ name = name, params = params or {}, client = options.client or "127.0.0.1",
+      interface = interface }, nil, not options.policies)
   end
   local source = clock.source
   clock.source = function() return SELF_CHECK_TIME end
   -- What they count in the shared space (a rate limit's tokens) stays in a scratch one.
-  local ok, err = spaces.with_scratch(check, call)
+  local ok, err = spaces.with_scratch(check, call, expect)
   clock.source = source
   db.abort_turn()
   if not ok then return string.format("self-check failed: %s", tostring(err)) end
   M.self_check_report = { present = true, ok = true, calls = calls, path = path, time = sys.now() }
 end
 
---- Loads every rules/*.lua file: the file name (less .lua) is the method it answers; a file
---- whose name starts with "_" is not a method: `_before.lua` runs ahead of every rule (site
---- policies) and `_selfcheck.lua` holds the self-checks.
---- Returns true, or nil and every problem found, one per line.
-function M.load(rules_dir)
-  local names, why = sys.list_rules(rules_dir)
-  if not names then return nil, why end
-  local handlers, files, problems = {}, {}, {}
-  local function load_all(dir, prefix, list)
-    for _, file in ipairs(list) do
-      local name = prefix .. file:sub(1, -5)
-      local path = dir .. "/" .. file
-      local handler, sha256 = load_file(path, name)
-      if handler then
-        handlers[name] = { handler = handler, path = path }
-        files[#files + 1] = { name = name, path = path, sha256 = sha256 }
+-- Compiles every file of `list` ({name, path} in order, those marked skip left out) and runs
+-- it; keeps what each returned in `loaded` (name -> {value, path}) and its hash in `files`, or
+-- its problem in `problems`. Names get `prefix` ("bin/", "policy ").
+local function load_files(list, prefix, loaded, files, problems)
+  for _, file in ipairs(list) do
+    if not file.skip then
+      local value, sha256 = load_file(file.path, prefix .. file.name)
+      if value ~= nil then
+        loaded[#loaded + 1] = { name = file.name, value = value, path = file.path }
+        files[#files + 1] = { name = prefix .. file.name, path = file.path, sha256 = sha256 }
       else
         problems[#problems + 1] = sha256
       end
     end
   end
-  load_all(rules_dir, "", names)
-  -- rules/bin/ holds the bin endpoint's rules (taskgate.interfaces); a rule set may have none.
-  load_all(rules_dir .. "/bin", "bin/", sys.list_rules(rules_dir .. "/bin") or {})
+end
+
+-- Compiles the site modules (rules/lib/) and runs them all, in name order, each once (a module
+-- that requires another runs it first). Returns the problems.
+local function load_modules(scan, files, problems)
+  local compiled, names = {}, {}
+  for _, module in ipairs(scan.modules) do
+    local chunk, sha256 = sys.load_rule(module.path, sandbox.env("lib/" .. module.name))
+    if chunk then
+      compiled[module.name] = { chunk = chunk, path = module.path }
+      names[#names + 1] = module.name
+      files[#files + 1] = { name = "lib/" .. module.name, path = module.path, sha256 = sha256 }
+    else
+      problems[#problems + 1] = sha256
+    end
+  end
+  site.set(compiled)
+  if #problems == 0 then problems[#problems + 1] = site.run_all(names) end
+end
+
+-- The policies in the order they run: _before.lua (the old form) first, then policies/.
+local function make_policies(before, loaded, problems)
+  local list = {}
+  for _, file in ipairs(before) do list[#list + 1] = policies.make("_before", file.path, file.value) end
+  for _, file in ipairs(loaded) do
+    local policy, problem = policies.make(file.name, file.path, file.value)
+    list[#list + 1] = policy
+    problems[#problems + 1] = problem
+  end
+  return list
+end
+
+--- Loads a rules directory (taskgate.tree says what each file is): the site modules of lib/,
+--- the rules answering methods (the file name, less .lua, is the method), the policies of
+--- policies/ and the self-checks; runs the self-checks. Files that will not load are named in
+--- M.warnings. Returns true, or nil and every problem found, one per line.
+function M.load(rules_dir)
+  local scan, why = tree.scan(rules_dir)
+  if not scan then return nil, why end
+  local files, problems = {}, {}
+  load_modules(scan, files, problems)
+  local methods, bin, policy_files, before, selfcheck = {}, {}, {}, {}, {}
+  load_files(scan.methods, "", methods, files, problems)
+  load_files(scan.bin, "bin/", bin, files, problems)
+  load_files(scan.before and { { name = "_before", path = scan.before } } or {}, "", before, files, problems)
+  load_files(scan.policies, "policies/", policy_files, files, problems)
+  load_files(scan.selfcheck and { { name = "_selfcheck", path = scan.selfcheck } } or {}, "", selfcheck, files, problems)
+  local list = make_policies(before, policy_files, problems)
   if #problems > 0 then return nil, table.concat(problems, "\n") end
   dispatch.clear()
-  for name, rule in pairs(handlers) do
-    if not name:match("^_") and not name:match("^bin/_") then dispatch.register(name, rule.handler, rule.path) end
-  end
-  if handlers._before then dispatch.set_before(handlers._before.handler, handlers._before.path) end
-  if handlers._selfcheck then
-    local failed = self_check(handlers._selfcheck.handler, handlers._selfcheck.path)
+  for _, rule in ipairs(methods) do dispatch.register(rule.name, rule.value, rule.path) end
+  for _, rule in ipairs(bin) do dispatch.register("bin/" .. rule.name, rule.value, rule.path) end
+  policies.set(list)
+  if selfcheck[1] then
+    local failed = self_check(selfcheck[1].value, selfcheck[1].path)
     if failed then return nil, failed end
   end
-  M.files = files
+  M.files, M.warnings = files, scan.warnings
   sys.set_fault_names(require "taskgate.faults") -- names in the calls' log lines and metrics
   return true
 end
@@ -94,6 +143,13 @@ end
 --- "audit" or "self_check"; query is the request's query string.
 function M.console(view, query)
   return require("taskgate.console").view(view, query)
+end
+
+M.warnings = {}
+
+--- The warnings of the last load (files it did not load), one per line.
+function M.warnings_text()
+  return table.concat(M.warnings, "\n")
 end
 
 --- The loaded files as JSON: [{"name":..,"path":..,"sha256":..}, ...].

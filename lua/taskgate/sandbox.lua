@@ -110,7 +110,12 @@ local function build_globals()
   globals.fault = require("taskgate.fault").new
   -- require gives the same frozen views; the runtime's own modules (the dispatcher, the store's
   -- SQL, the host) are not a rule's.
+  -- Rules may also require the site's own modules (rules/lib/<name>.lua as "site.<name>", see
+  -- taskgate.site).
+  local site = require "taskgate.site"
   globals.require = function(module)
+    local site_module = type(module) == "string" and module:match("^site%.([%w_]+)$")
+    if site_module then return (site.require(site_module)) end -- not a tail call: errors name the caller
     local view = requirable[module]
     if view == nil then error(string.format("rules may not require '%s'", tostring(module)), 2) end
     return view

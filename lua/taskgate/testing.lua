@@ -25,6 +25,8 @@ end
 --- Returns a site with:
 ---   call(method, params, client, interface) -> the reply table ({params=..} or {fault={code=..}});
 ---     interface "bin" calls the bin endpoint (default "task")
+---   last -> how the last call ended, as its log line says: {method, outcome, failure, reason}
+---     (reason: who refused it, e.g. the policy's name)
 ---   store, ports, audit -> the runtime modules, bound to the temporary store
 ---   clock -> the runtime clock; set `site.clock.source = function() return epoch end` to fix time
 ---   close() -> closes and deletes the store
@@ -42,8 +44,14 @@ function M.open(rules_dir, options)
   -- --outbox-target names as the rules see them (options.outbox_targets = {"erp", ...}); what
   -- they queue is in the store's outbox table.
   local outbox_targets = options.outbox_targets and table.concat(options.outbox_targets, ",")
+  -- How each call ended, as the gateway's log line would say (site.last): sys.note's fields.
+  local last = {}
+  local function note(method, outcome, failure, _, reason)
+    last.method = method or last.method
+    last.outcome, last.failure, last.reason = outcome or last.outcome, failure or last.failure, reason or last.reason
+  end
   local sys = setmetatable({ upstream = function() return options.upstream end,
-    outbox_targets = function() return outbox_targets end }, { __index = native.sys })
+    outbox_targets = function() return outbox_targets end, note = note }, { __index = native.sys })
   package.preload["taskgate.sys"] = function() return sys end
   package.preload["taskgate.xml"] = function() return native.xml end
   package.preload["taskgate.failure"] = function() return native.failure end
@@ -65,7 +73,9 @@ function M.open(rules_dir, options)
     store = require "taskgate.store", ports = require "taskgate.ports", audit = require "taskgate.audit",
     clock = require "taskgate.clock",
     outbound = nil, -- function(request) -> {status=, body=} or {error=}: the network, as a test wants it
+    last = last, -- the last call: {method, outcome ("ok" or the fault code), failure, reason}
     call = function(method, params, client, interface)
+      for key in pairs(last) do last[key] = nil end
       return dispatch.handle({ name = method, params = params or {}, client = client or "127.0.0.1",
         interface = interface }, site.outbound)
     end,

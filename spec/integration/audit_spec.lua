@@ -55,8 +55,8 @@ describe("taskgate audit", function()
     assert.equal(0, code, out)
     local rows = {}
     for row in out:gmatch("[^\r\n]+") do rows[#rows + 1] = row end
-    assert.equal("id,time,request_id,client,method,outcome,params", rows[1])
-    assert.matches('^%d+,"%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ","[^"]+","127%.0%.0%.1","cancel_task","ok","{""task_id"":123004,',
+    assert.equal("id,time,request_id,client,method,outcome,reason,params", rows[1])
+    assert.matches('^%d+,"%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ","[^"]+","127%.0%.0%.1","cancel_task","ok","","{""task_id"":123004,',
       rows[2])
     assert.equal(2, #rows)
   end)

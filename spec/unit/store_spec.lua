@@ -85,9 +85,16 @@ describe("the store schema", function()
     assert.equal(1, db.exec("UPDATE taskgroup SET taskgroup_id = 3 WHERE taskgroup_id = 2"))
   end)
 
-  -- Undoes migration 11 (the table /healthz writes its probe into) and 10 (the port's content
-  -- select, req_time limit and queue).
+  -- Undoes migration 14 (refusal reasons in the audit trail).
+  local function before_version_14()
+    db.exec("DROP INDEX audit_refusals")
+    db.exec("ALTER TABLE audit DROP COLUMN reason")
+  end
+
+  -- Undoes migrations 14, 11 (the table /healthz writes its probe into) and 10 (the port's
+  -- content select, req_time limit and queue).
   local function before_version_10()
+    before_version_14()
     db.exec("DROP TABLE write_probe")
     for _, name in ipairs({ "bin_by_content", "taskgroup_shipment_turn" }) do db.exec("DROP INDEX " .. name) end
     db.exec("DROP TABLE port_content")
@@ -136,7 +143,7 @@ describe("the store schema", function()
     db.exec("PRAGMA user_version = 2")
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(13, db.row("PRAGMA user_version").user_version)
+    assert.equal(14, db.row("PRAGMA user_version").user_version)
     assert.equal(16, db.row("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'trigger'").n)
     db.exec("DELETE FROM task WHERE task_id = 10")
     assert.is_false(group_exists(db, 1))
@@ -165,7 +172,7 @@ describe("the store schema", function()
     db.exec("PRAGMA user_version = 6")
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(13, db.row("PRAGMA user_version").user_version)
+    assert.equal(14, db.row("PRAGMA user_version").user_version)
     assert.same({ { method = "cancel_task" } }, db.rows("SELECT method, request_id FROM audit"))
   end)
 
@@ -181,7 +188,7 @@ describe("the store schema", function()
     as_version_7()
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(13, db.row("PRAGMA user_version").user_version)
+    assert.equal(14, db.row("PRAGMA user_version").user_version)
     assert.same({ { category = 1, taskgroups = 1, tasks = 2 }, { category = 4, taskgroups = 1, tasks = 1 } }, counts())
   end)
 
@@ -191,8 +198,18 @@ describe("the store schema", function()
     db.exec("PRAGMA user_version = 8")
     db.close()
     db = runtime.native.open_store(path)
-    assert.equal(13, db.row("PRAGMA user_version").user_version)
+    assert.equal(14, db.row("PRAGMA user_version").user_version)
     assert.same({ { n = 0 } }, db.rows("SELECT count(*) AS n FROM outbox"))
+  end)
+
+  it("upgrades a store of version 13 with refusal reasons in the audit trail, old records keeping none", function()
+    db.exec("INSERT INTO audit (time, client, method, params, outcome) VALUES ('t', 'c', 'cancel_task', '{}', 'ok')")
+    before_version_14()
+    db.exec("PRAGMA user_version = 13")
+    db.close()
+    db = runtime.native.open_store(path)
+    assert.equal(14, db.row("PRAGMA user_version").user_version)
+    assert.same({ { method = "cancel_task" } }, db.rows("SELECT method, reason FROM audit"))
   end)
 
   it("keeps the counts per category through every change of a group or a task", function()
