@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,57 @@ static void push_sha256(lua_State *L, const char *bytes, size_t len) {
   for (unsigned int i = 0; i < digest_len; i++)
     snprintf(hex + 2 * i, 3, "%02x", digest[i]);
   lua_pushlstring(L, hex, 2 * digest_len);
+}
+
+/* A time zone's name as the tz database spells it ("Europe/Berlin", "UTC", "Etc/GMT+5"): parts of
+ * letters, digits, '_', '+' and '-' joined by '/', none starting with a dot. Nothing else reaches
+ * the file system. */
+static int valid_zone_name(const char *name, size_t len) {
+  if (len == 0 || len > 128)
+    return 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = name[i];
+    int part_start = i == 0 || name[i - 1] == '/';
+    if (c == '/' ? part_start || i == len - 1 : part_start && c == '.')
+      return 0;
+    if (c != '/' && !isalnum((unsigned char)c) && c != '_' && c != '+' && c != '-')
+      return 0;
+  }
+  return 1;
+}
+
+enum { MAX_ZONE_BYTES = 65536 }; /* the largest tz database file is about 4 KiB */
+
+/* sys.read_zone(name) -> the bytes of the tz database's file for zone `name`
+ * (/usr/share/zoneinfo/<name>, TZif), or nil and why. */
+static int read_zone(lua_State *L) {
+  size_t len;
+  const char *name = luaL_checklstring(L, 1, &len);
+  if (!valid_zone_name(name, len)) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "'%s' is not a time zone name (e.g. Europe/Berlin)", name);
+    return 2;
+  }
+  char path[256];
+  snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", name);
+  FILE *file = fopen(path, "rb");
+  if (!file) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "no time zone '%s' (%s: %s)", name, path, strerror(errno));
+    return 2;
+  }
+  luaL_Buffer b;
+  char *bytes = luaL_buffinitsize(L, &b, MAX_ZONE_BYTES + 1);
+  size_t got = fread(bytes, 1, MAX_ZONE_BYTES + 1, file);
+  int read_error = ferror(file);
+  fclose(file);
+  luaL_pushresultsize(&b, got);
+  if (read_error || got > MAX_ZONE_BYTES || got < 44 || memcmp(lua_tostring(L, -1), "TZif", 4) != 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "time zone '%s': %s is not a tz database file", name, path);
+    return 2;
+  }
+  return 1;
 }
 
 /* sys.load_rule(path, env) -> the compiled chunk with env as its _ENV and the file's SHA-256,
@@ -295,6 +347,7 @@ void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
   static const luaL_Reg functions[] = {
       {"list_dir", list_dir},
       {"load_rule", load_rule},
+      {"read_zone", read_zone},
       {"log", sys_log},
       {"now", sys_now},
       {"upstream", sys_upstream},

@@ -20,10 +20,11 @@ typedef struct tg_call_note_s {
   char reason[48];      /* who refused the call (a fault's reason, a policy's name), or "" */
 } tg_call_note_t;
 
-/* Pushes the module: list_dir, load_rule, log, now, upstream, outbox_targets, outbox_wake,
- * request_id, note, set_fault_names, json_encode, trim, guard. *call is the call the Lua code
- * runs for, NULL between calls: the state's owner sets it around each step (tg_script_set_call),
- * and sys.note, sys.log and sys.request_id read it. call may be NULL (specs). */
+/* Pushes the module: list_dir, load_rule, read_zone, log, now, upstream, outbox_targets,
+ * outbox_wake, request_id, note, set_fault_names, json_encode, trim, guard. *call is the call the
+ * Lua code runs for, NULL between calls: the state's owner sets it around each step
+ * (tg_script_set_call), and sys.note, sys.log and sys.request_id read it. call may be NULL
+ * (specs). */
 void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call);
 
 #endif

@@ -1,6 +1,7 @@
 -- taskgate.clock: wall-clock time and the interface's UTC timestamps (YYYY-MM-DDThh:mm:ssZ).
 
 local sys = require "taskgate.sys"
+local zones = require "taskgate.zones"
 
 local M = {}
 
@@ -61,17 +62,78 @@ function M.parse(text)
   return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset
 end
 
---- The UTC calendar fields of epoch seconds (default: now): year, month, day, hour, min, sec,
---- and weekday (1 = Monday .. 7 = Sunday).
-function M.parts(epoch)
-  epoch = math.floor(epoch or M.now())
-  local text = M.format(epoch)
-  local days = epoch // 86400
+-- The calendar fields of epoch seconds shifted by `offset` seconds (0: UTC).
+local function fields(epoch, offset)
+  local shifted = epoch + offset
+  local text = M.format(shifted)
   return {
     year = tonumber(text:sub(1, 4)), month = tonumber(text:sub(6, 7)), day = tonumber(text:sub(9, 10)),
     hour = tonumber(text:sub(12, 13)), min = tonumber(text:sub(15, 16)), sec = tonumber(text:sub(18, 19)),
-    weekday = (days + 3) % 7 + 1, -- 1970-01-01 was a Thursday
+    weekday = (shifted // 86400 + 3) % 7 + 1, -- 1970-01-01 was a Thursday
+    offset = offset,
   }
+end
+
+--- The zone named `name` in the tz database ("Europe/Berlin", "America/Chicago", "UTC"); an
+--- unknown name is an error, so a rule that names one fails when it loads, not at 2 a.m.
+function M.zone(name)
+  local zone, why = zones.get(name)
+  if not zone then error(why, 2) end
+  return zone
+end
+
+--- The calendar fields of epoch seconds (default: now) in UTC, or in the named time zone
+--- (`zone`: a name or clock.zone(name)): year, month, day, hour, min, sec, weekday (1 = Monday
+--- .. 7 = Sunday), offset (seconds east of UTC) and, in a zone, summer (whether summer time).
+function M.parts(epoch, zone)
+  epoch = math.floor(epoch or M.now())
+  if zone == nil then return fields(epoch, 0) end
+  if type(zone) == "string" then zone = M.zone(zone) end
+  local offset, summer = zone:offset(epoch)
+  local parts = fields(epoch, offset)
+  parts.summer = summer
+  return parts
+end
+
+local DAYS = { mon = 1, tue = 2, wed = 3, thu = 4, fri = 5, sat = 6, sun = 7 }
+
+-- "hh:mm" as minutes of the day (24:00 is the end of the day), or nil.
+local function minutes(text)
+  local h, m = tostring(text):match("^(%d%d?):(%d%d)$")
+  h, m = tonumber(h), tonumber(m)
+  if not h or m > 59 or h > 24 or (h == 24 and m > 0) then return nil end
+  return h * 60 + m
+end
+
+local Window = {}
+Window.__index = Window
+
+--- A weekly time window in a named zone, for policies:
+---   clock.window({ zone = "Europe/Berlin", days = { "sun" }, from = "02:00", to = "04:00" })
+--- days: the days it begins ("mon" .. "sun"; default every day); from and to: local "hh:mm",
+--- from included, to not; a window with to before from runs past midnight into the next day.
+--- Wrong fields are errors when the rule loads.
+function M.window(spec)
+  if type(spec) ~= "table" then error("clock.window takes { zone =, days =, from =, to = }", 2) end
+  local window = { zone = M.zone(spec.zone or "UTC"), from = minutes(spec.from), to = minutes(spec.to), days = {} }
+  if not window.from or not window.to or window.from == window.to then
+    error("clock.window: from and to are different times \"hh:mm\"", 2)
+  end
+  for _, day in ipairs(spec.days or { "mon", "tue", "wed", "thu", "fri", "sat", "sun" }) do
+    local number = DAYS[tostring(day):lower()]
+    if not number then error(string.format("clock.window: %s is not a day (mon .. sun)", tostring(day)), 2) end
+    window.days[number] = true
+  end
+  return setmetatable(window, Window)
+end
+
+--- Whether epoch seconds (default: now) fall inside the window.
+function Window:contains(epoch)
+  local parts = M.parts(epoch, self.zone)
+  local now = parts.hour * 60 + parts.min
+  if self.from < self.to then return self.days[parts.weekday] == true and now >= self.from and now < self.to end
+  local yesterday = (parts.weekday + 5) % 7 + 1
+  return (self.days[parts.weekday] == true and now >= self.from) or (self.days[yesterday] == true and now < self.to)
 end
 
 local last_second, last_text -- every call of a busy second formats the same time

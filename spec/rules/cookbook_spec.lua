@@ -7,7 +7,7 @@ local runtime = require "helpers.runtime" -- sets package.path/cpath for this ch
 local testing = require "taskgate.testing"
 
 local root = os.getenv("TASKGATE_ROOT") or "."
-local SUNDAY_0230 = 1714876200 -- 2024-05-05T02:30:00Z, inside the maintenance window
+local SUNDAY_0230 = 1714869000 -- 2024-05-05T02:30:00+02:00 (Berlin summer time), inside the maintenance window
 local SATURDAY_NOON = 1714824000 -- 2024-05-04T12:00:00Z
 local UPSTREAM = "http://controller.example/api/v2/task"
 
@@ -103,16 +103,25 @@ for mode, open in pairs(modes) do
         { record.method, record.client, record.outcome, record.reason, record.params })
     end)
 
-    it("maintenance_window refuses changes on Sunday 02:00-04:00 UTC but answers queries", function()
+    it("maintenance_window refuses changes on Sunday 02:00-04:00 Berlin time but answers queries", function()
       site, sent = open(rules_with("maintenance_window"), { clock = function() return SATURDAY_NOON end })
       if mode == "standalone" then site.call("create_taskgroup", GROUP) end
       site.clock.source = function() return SUNDAY_0230 end
       assert.same(REFUSED, site.call("cancel_task", { task_id = "10" }))
       assert.equal("maintenance_window", site.last.reason)
       answered(site.call("gettaskinfo", {}))
-      site.clock.source = function() return site.clock.parse("2024-05-05T04:00:00Z") end
+      site.clock.source = function() return site.clock.parse("2024-05-05T04:00:00+02:00") end
       changed(site.call("cancel_task", { task_id = "10" }))
       if sent then assert.same({ "gettaskinfo", "cancel_task" }, sent) end
+    end)
+
+    it("maintenance_window follows Berlin's winter time too (UTC+1)", function()
+      site = open(rules_with("maintenance_window"))
+      site.clock.source = function() return site.clock.parse("2024-01-07T01:59:59Z") end -- 02:59:59 local
+      assert.same(REFUSED, site.call("cancel_task", { task_id = "10" }))
+      site.clock.source = function() return site.clock.parse("2024-01-07T03:00:00Z") end -- 04:00 local
+      site.call("cancel_task", { task_id = "10" })
+      assert.is_nil(site.last.reason) -- answered by the rule (standalone) or the controller
     end)
 
     it("maintenance_window loads at any hour: the self-checks run at a fixed time", function()
