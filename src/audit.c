@@ -7,10 +7,11 @@
 
 /* The filters, each "?N IS NULL OR ..." so that an absent one matches every record. A task is
  * named by a cancel's task_id, a create's task_ids, or a forwarded call's; a client by its
- * address, with or without the port. */
+ * address, with or without the port. A faulted call's record keeps the task id as it was sent. */
 static const char query[] =
     "SELECT audit_id, time, client, method, params, outcome, %s FROM audit WHERE"
-    " (?1 IS NULL OR json_extract(params, '$.task_id') = ?1 OR json_extract(params, '$.forwarded.task_id') = ?1"
+    " (?1 IS NULL OR json_extract(params, '$.task_id') IN (?1, CAST(?1 AS TEXT))"
+    "   OR json_extract(params, '$.forwarded.task_id') = ?1"
     "   OR EXISTS (SELECT 1 FROM json_each(params, '$.task_ids') WHERE value = ?1))"
     " AND (?2 IS NULL OR method = ?2 COLLATE NOCASE)"
     " AND (?3 IS NULL OR client = ?3 OR client LIKE ?3 || ':%%' OR client LIKE '[' || ?3 || ']:%%')"
@@ -65,6 +66,8 @@ static void json_string(FILE *out, const unsigned char *s) {
   fputc('"', out);
 }
 
+enum { OPTIONAL = 5 }; /* request_id, reason, client_port, rules, marked: columns 6 to 10 */
+
 static void json_line(FILE *out, sqlite3_stmt *stmt) {
   fprintf(out, "{\"id\":%lld,\"time\":", (long long)sqlite3_column_int64(stmt, 0));
   json_string(out, sqlite3_column_text(stmt, 1));
@@ -75,10 +78,15 @@ static void json_line(FILE *out, sqlite3_stmt *stmt) {
   /* params were stored as JSON by the runtime and are written through unchanged */
   fprintf(out, ",\"params\":%s,\"outcome\":", (const char *)sqlite3_column_text(stmt, 4));
   json_string(out, sqlite3_column_text(stmt, 5));
-  for (int column = 6; column <= 7; column++) { /* request_id, reason: null when the record has none */
-    fputs(column == 6 ? ",\"request_id\":" : ",\"reason\":", out);
+  /* The optional columns (OPTIONAL, from 6): null when the record has none. */
+  static const char *const names[] = {"request_id", "reason", "client_port", "rules", "marked"};
+  for (int i = 0; i < OPTIONAL; i++) {
+    int column = 6 + i;
+    fprintf(out, ",\"%s\":", names[i]);
     if (sqlite3_column_type(stmt, column) == SQLITE_NULL)
       fputs("null", out);
+    else if (sqlite3_column_type(stmt, column) == SQLITE_INTEGER)
+      fprintf(out, "%lld", (long long)sqlite3_column_int64(stmt, column));
     else
       json_string(out, sqlite3_column_text(stmt, column));
   }
@@ -98,9 +106,10 @@ static void csv_field(FILE *out, const unsigned char *s, int last) {
 
 static void csv_line(FILE *out, sqlite3_stmt *stmt) {
   fprintf(out, "%lld,", (long long)sqlite3_column_int64(stmt, 0));
-  static const int order[] = {1, 6, 2, 3, 5, 7, 4}; /* time, request_id, client, method, outcome, reason, params */
-  for (int i = 0; i < 7; i++)
-    csv_field(out, sqlite3_column_text(stmt, order[i]), i == 6);
+  /* time, request_id, client, client_port, method, outcome, reason, marked, rules, params */
+  static const int order[] = {1, 6, 2, 8, 3, 5, 7, 10, 9, 4};
+  for (int i = 0; i < 10; i++)
+    csv_field(out, sqlite3_column_text(stmt, order[i]), i == 9);
 }
 
 static void bind_text(sqlite3_stmt *stmt, int index, const char *text) {
@@ -111,12 +120,14 @@ static void bind_text(sqlite3_stmt *stmt, int index, const char *text) {
 }
 
 int tg_audit_print(tg_store_t *store, const tg_audit_query_t *filter, FILE *out) {
-  /* A store no gateway of schema 7 (request ids) or 14 (refusal reasons) has opened yet lacks
-   * those columns: they read as null. */
-  static const char *const columns[] = {"request_id, reason", "request_id, NULL", "NULL, NULL"};
-  char sql[sizeof query + 32];
+  /* A store no gateway of schema 7 (request ids), 14 (refusal reasons) or 15 (ports, rules
+   * versions, marks) has opened yet lacks those columns: they read as null. */
+  static const char *const columns[] = {"request_id, reason, client_port, rules, marked",
+                                        "request_id, reason, NULL, NULL, NULL", "request_id, NULL, NULL, NULL, NULL",
+                                        "NULL, NULL, NULL, NULL, NULL"};
+  char sql[sizeof query + 64];
   sqlite3_stmt *stmt = NULL;
-  for (int i = 0; i < 3 && !stmt; i++) {
+  for (int i = 0; i < 4 && !stmt; i++) {
     snprintf(sql, sizeof sql, query, columns[i]);
     stmt = tg_store_prepare(store, sql, strlen(sql));
   }
@@ -132,7 +143,7 @@ int tg_audit_print(tg_store_t *store, const tg_audit_query_t *filter, FILE *out)
   bind_text(stmt, 5, filter->until);
   bind_text(stmt, 6, filter->outcome);
   if (filter->csv)
-    fputs("id,time,request_id,client,method,outcome,reason,params\r\n", out);
+    fputs("id,time,request_id,client,client_port,method,outcome,reason,marked,rules,params\r\n", out);
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
     (filter->csv ? csv_line : json_line)(out, stmt);

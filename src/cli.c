@@ -99,6 +99,9 @@ static const char usage[] =
     "  --shared-memory MIB   memory of the rules' shared space (shared.dict, ratelimit), which\n"
     "                        every worker and every rules generation shares; when full, the\n"
     "                        least recently used entries go (default 8)\n"
+    "  --journal-size N      calls the store's call journal keeps, the newest, for `replay` and\n"
+    "                        `check --replay` (refusals and faults included; 0: no journal;\n"
+    "                        default 10000)\n"
     "  --upstream URL[,URL...]  bridge mode: the rules forward calls to this task interface\n"
     "                        (http://host:port/api/v2/task or https://...) and pass its replies\n"
     "                        back; several URLs: the first one up takes the calls (primary first)\n"
@@ -302,6 +305,11 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
       return -1;
     return config->max_connections = (int)n, 0;
   }
+  if (strcmp(name, "journal-size") == 0) {
+    if (parse_number(value, 0, 10000000, &n) < 0)
+      return -1;
+    return config->journal_size = (long)n, 0;
+  }
   if (strcmp(name, "shared-memory") == 0) {
     if (parse_number(value, 1, 4096, &n) < 0)
       return -1;
@@ -441,6 +449,7 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       .max_connections = 10000,
       .workers = 1,
       .shared_memory = (size_t)8 << 20,
+      .journal_size = 10000,
       .upstream_connect_timeout_ms = 2000,
       .upstream_reply_timeout_ms = 10000,
       .upstream_probe_interval_ms = 5000,

@@ -55,17 +55,21 @@ int tg_command_check(const tg_config_t *config, const char *runtime_dir) {
       .time_limit_ms = config->time_limit_ms,
       .upstream_url = config->upstream_url,
       .outbox_targets = outbox_targets,
+      .journal_size = 0, /* self-checks on a scratch store: nothing to keep */
   };
   tg_script_t *script = tg_script_new(&script_config, err, sizeof err);
   int status = 0;
   if (script) {
-    tg_buf_t files = {0}, warnings = {0};
+    tg_buf_t files = {0}, warnings = {0}, version = {0};
     tg_script_host_string(script, "describe", &files);
+    tg_script_host_string(script, "version", &version);
     tg_script_host_string(script, "warnings_text", &warnings);
     if (warnings.len)
       fprintf(stderr, "warning: %s\n", warnings.data); /* one file a line, each named */
-    printf("ok: %s loads; files: %s\n", dir, files.data ? files.data : "[]");
+    printf("ok: %s loads; rules version %s; files: %s\n", dir, version.data ? version.data : "?",
+           files.data ? files.data : "[]");
     tg_buf_free(&files);
+    tg_buf_free(&version);
     tg_buf_free(&warnings);
     tg_script_release(script);
   } else {

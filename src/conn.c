@@ -3,6 +3,7 @@
  * close callbacks. */
 #include "conn.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -515,10 +516,13 @@ static void describe_peer(tg_conn_t *conn) {
   int len = sizeof peer;
   if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&peer, &len) < 0)
     return;
-  if (peer.ss_family == AF_INET6)
+  if (peer.ss_family == AF_INET6) {
     uv_ip6_name((struct sockaddr_in6 *)&peer, conn->client, sizeof conn->client);
-  else
+    conn->client_port = ntohs(((struct sockaddr_in6 *)&peer)->sin6_port);
+  } else {
     uv_ip4_name((struct sockaddr_in *)&peer, conn->client, sizeof conn->client);
+    conn->client_port = ntohs(((struct sockaddr_in *)&peer)->sin_port);
+  }
 }
 
 int tg_conn_accept(tg_server_t *server) {
@@ -554,6 +558,7 @@ int tg_conn_accept(tg_server_t *server) {
     rc = UV_ENOMEM;
   if (rc == 0) {
     describe_peer(conn);
+    conn->http.client_port = conn->client_port;
     uv_tcp_nodelay(&conn->tcp, 1);
     start_reading(conn);
   }

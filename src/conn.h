@@ -39,6 +39,7 @@ struct tg_conn_s {
   int draining;            /* close as soon as no request is in progress */
   int stream_tuned;         /* a console stream's socket buffer has been made small */
   char client[64];
+  int client_port; /* the peer's port, 0 when unknown */
 };
 
 /* Accepts a pending connection from server's listener and starts reading it. Past the

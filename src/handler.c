@@ -189,6 +189,10 @@ static int first_step(lua_State *L) {
   tg_limit_postpone(tg_monotonic_ns() - decoding);
   lua_pushstring(L, step->call->note.client);
   lua_setfield(L, -2, "client");
+  if (step->call->note.client_port > 0) {
+    lua_pushinteger(L, step->call->note.client_port);
+    lua_setfield(L, -2, "client_port");
+  }
   lua_pushstring(L, step->call->note.request_id);
   lua_setfield(L, -2, "request_id");
   if (step->call->legacy) { /* absent otherwise, as the rule sees it */
@@ -501,6 +505,7 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len) {
     return -1;      /* 500 */
   if (http->client) /* cut to fit, like every note field; new_call left it empty otherwise */
     strncpy(call->note.client, http->client, sizeof call->note.client - 1);
+  call->note.client_port = http->client_port;
   take_identity(call, http);
   call->h = h;
   call->http = http;

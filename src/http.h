@@ -83,6 +83,7 @@ struct tg_http_s {
   int answered_early; /* a final status went out before the body (Expect: 100-continue): it is discarded */
   int reply_json;     /* set by the task handler: the reply is JSON (the request was) */
   const char *client; /* the peer's address, owned by the connection */
+  int client_port;    /* the peer's port (0: unknown), set by the connection */
   tg_buf_t *out;      /* where responses go during tg_http_feed */
   size_t out_bound;   /* no new request is parsed while out holds this many bytes (0: no bound) */
   unsigned answered;  /* requests answered so far on this connection */

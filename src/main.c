@@ -484,6 +484,7 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
       .upstream_url = config->upstream_url,
       .outbox_targets = outbox_targets,
       .shared = shared,
+      .journal_size = config->journal_size,
   };
   tg_script_t *script = shared ? tg_script_new(&script_config, err, sizeof err) : NULL;
   if (!script) {

@@ -240,6 +240,10 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
     lua_pushstring(script->L, config->upstream_url);
     lua_setfield(script->L, LUA_REGISTRYINDEX, TG_SYS_UPSTREAM_KEY);
   }
+  if (config->journal_size >= 0) {
+    lua_pushinteger(script->L, config->journal_size);
+    lua_setfield(script->L, LUA_REGISTRYINDEX, TG_SYS_JOURNAL_KEY);
+  }
   if (config->outbox_targets) {
     lua_pushstring(script->L, config->outbox_targets);
     lua_setfield(script->L, LUA_REGISTRYINDEX, TG_SYS_OUTBOX_KEY);

@@ -20,6 +20,7 @@ typedef struct tg_script_config_s {
   const char *upstream_url; /* --upstream, or NULL */
   const char *outbox_targets; /* the --outbox-target names, by commas; or NULL */
   tg_shared_t *shared;        /* the rules' shared space (not owned), or NULL: one of the state's own */
+  long journal_size;          /* calls the journal keeps (--journal-size); 0: none, -1: the default */
 } tg_script_config_t;
 
 typedef struct tg_script_s tg_script_t;

@@ -286,6 +286,27 @@ static const char *const migrations[] = {
      * records are bounded, the oldest going first, found through this index. */
     "ALTER TABLE audit ADD COLUMN reason TEXT;"
     "CREATE INDEX audit_refusals ON audit(audit_id) WHERE reason IS NOT NULL;",
+
+    /* 15: the call journal (lua/taskgate/journal.lua): every call's method, parameters, client
+     * and time and how it was answered, the newest --journal-size kept, for `taskgate replay`.
+     * The audit trail names the client's port and the rules version that decided, and marks the
+     * records of calls that changed nothing (refused, fault, failed), bounded like refusals were. */
+    "CREATE TABLE journal ("
+    "  journal_id INTEGER PRIMARY KEY,"
+    "  time REAL NOT NULL,"
+    "  client TEXT NOT NULL,"
+    "  interface TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  params TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  reason TEXT,"
+    "  request_id TEXT);"
+    "ALTER TABLE audit ADD COLUMN client_port INTEGER;"
+    "ALTER TABLE audit ADD COLUMN rules TEXT;"
+    "ALTER TABLE audit ADD COLUMN marked TEXT;"
+    "UPDATE audit SET marked = 'refused' WHERE reason IS NOT NULL;"
+    "DROP INDEX audit_refusals;"
+    "CREATE INDEX audit_marked ON audit(audit_id) WHERE marked IS NOT NULL;",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {

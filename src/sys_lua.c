@@ -338,6 +338,21 @@ static int sys_request_id(lua_State *L) {
 }
 
 /* sys.upstream() -> the --upstream URL (set by the host in the registry), or nil. */
+/* sys.journal_size() -> the calls the journal keeps (--journal-size; 0: none), or nil for the
+ * runtime's default. */
+static int sys_journal_size(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, TG_SYS_JOURNAL_KEY);
+  return 1;
+}
+
+/* sys.sha256(text) -> its SHA-256 in hex. */
+static int sys_sha256(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  push_sha256(L, text, len);
+  return 1;
+}
+
 static int sys_upstream(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, TG_SYS_UPSTREAM_KEY);
   return 1;
@@ -351,6 +366,8 @@ void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
       {"log", sys_log},
       {"now", sys_now},
       {"upstream", sys_upstream},
+      {"journal_size", sys_journal_size},
+      {"sha256", sys_sha256},
       {"outbox_targets", sys_outbox_targets},
       {"outbox_wake", sys_outbox_wake},
       {"request_id", sys_request_id},

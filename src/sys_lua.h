@@ -8,11 +8,14 @@
 #define TG_SYS_UPSTREAM_KEY "taskgate.upstream_url"
 /* The registry field holding the --outbox-target names (by commas) sys.outbox_targets() returns. */
 #define TG_SYS_OUTBOX_KEY "taskgate.outbox_targets"
+/* Registry key of the call journal's size (--journal-size), an integer; absent: the default. */
+#define TG_SYS_JOURNAL_KEY "taskgate.journal_size"
 
 /* What the rules say about the call they are running, for its log line and metrics. */
 typedef struct tg_call_note_s {
   char request_id[72]; /* the client's X-Request-Id, or the gateway's own id; in every log line */
   char client[64];
+  int client_port;      /* the peer's port, 0 when unknown (audit records name it) */
   char method[48];
   char outcome[24];     /* "ok", a fault code, ... */
   char failure[16];     /* a rule failure's kind: error, timeout, memory; "" if none */
@@ -20,11 +23,11 @@ typedef struct tg_call_note_s {
   char reason[48];      /* who refused the call (a fault's reason, a policy's name), or "" */
 } tg_call_note_t;
 
-/* Pushes the module: list_dir, load_rule, read_zone, log, now, upstream, outbox_targets,
- * outbox_wake, request_id, note, set_fault_names, json_encode, trim, guard. *call is the call the
- * Lua code runs for, NULL between calls: the state's owner sets it around each step
- * (tg_script_set_call), and sys.note, sys.log and sys.request_id read it. call may be NULL
- * (specs). */
+/* Pushes the module: list_dir, load_rule, read_zone, log, now, upstream, journal_size, sha256,
+ * outbox_targets, outbox_wake, request_id, note, set_fault_names, json_encode, trim, guard.
+ * *call is the call the Lua code runs for, NULL between calls: the state's owner sets it around
+ * each step (tg_script_set_call), and sys.note, sys.log and sys.request_id read it. call may be
+ * NULL (specs). */
 void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call);
 
 #endif

@@ -7,7 +7,12 @@ local json = require "taskgate.json"
 
 local M = {}
 
-local INSERT = "INSERT INTO audit (time, client, method, params, outcome, request_id) VALUES (?, ?, ?, ?, ?, ?)"
+-- Every record names the client's address and port, the request (the log line's request_id) and
+-- the rules version that decided (taskgate.host: a digest of the loaded files).
+local INSERT = "INSERT INTO audit (time, client, client_port, method, params, outcome, request_id, rules)"
+  .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+M.rules_version = nil -- set by taskgate.host when a rule set loads
 
 local kept = setmetatable({}, { __mode = "k" }) -- call -> records to write even if it rolls back
 local notes = setmetatable({}, { __mode = "k" }) -- call -> fields every record of it gets (annotate)
@@ -37,44 +42,51 @@ end
 function M.record(call, fields, opts)
   local time, params = clock.format(clock.now()), json.encode(with_notes(call, fields or call.params or {}))
   local outcome = opts and opts.outcome or "ok"
-  db.exec(INSERT, time, call.client, call.name, params, outcome, call.request_id)
+  local record = { time, call.client, call.client_port, call.name, params, outcome, call.request_id, M.rules_version }
+  db.exec(INSERT, table.unpack(record, 1, 8))
   if opts and opts.always then
     kept[call] = kept[call] or {}
-    table.insert(kept[call], { time, call.client, call.name, params, outcome, call.request_id })
+    table.insert(kept[call], record)
   end
 end
 
 --- After `call` was aborted: writes its `always` records, in a call transaction of their own.
+--- Returns true when it had any (the call's effect lies upstream: it is recorded).
 function M.after_abort(call)
   local records = kept[call]
-  if not records then return end
+  if not records then return false end
   kept[call] = nil
-  if not db.begin_call() then return end
-  for _, record in ipairs(records) do db.exec(INSERT, table.unpack(record, 1, 6)) end
+  if not db.begin_call() then return true end
+  for _, record in ipairs(records) do db.exec(INSERT, table.unpack(record, 1, 8)) end
   db.commit_call()
+  return true
 end
 
-local REFUSED = "INSERT INTO audit (time, client, method, params, outcome, request_id, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
+local UNCHANGED = "INSERT INTO audit (time, client, client_port, method, params, outcome, request_id, rules, reason, marked)"
+  .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
--- Refusal records are bounded: a client refused over and over (a rate limit) must not grow the
--- trail without end. Every PRUNE_EVERY refusals, those past the newest REFUSALS_KEPT go.
-M.REFUSALS_KEPT, M.PRUNE_EVERY = 100000, 1000
-M.REFUSED_PARAMS_MAX = 4096 -- bytes of a refused call's parameters kept (as JSON)
-local PRUNE = "DELETE FROM audit WHERE reason IS NOT NULL AND audit_id <"
-  .. " (SELECT audit_id FROM audit WHERE reason IS NOT NULL ORDER BY audit_id DESC LIMIT 1 OFFSET ?)"
-local refusals = 0
+-- Records of calls that changed nothing are bounded: a client refused over and over (a rate
+-- limit) must not grow the trail without end. Every PRUNE_EVERY of them, the marked records
+-- past the newest MARKED_KEPT go; the records of changes are never pruned.
+M.MARKED_KEPT, M.PRUNE_EVERY = 100000, 1000
+M.MARKED_PARAMS_MAX = 4096 -- bytes of such a call's parameters kept (as JSON)
+local PRUNE = "DELETE FROM audit WHERE marked IS NOT NULL AND audit_id <"
+  .. " (SELECT audit_id FROM audit WHERE marked IS NOT NULL ORDER BY audit_id DESC LIMIT 1 OFFSET ?)"
+local marked_written = 0
 
---- After `call` was refused (a fault with a reason: a site policy's decision) and its changes
---- undone: records the refusal with its reason, in a call transaction of its own. The outcome is
---- the fault's code; the parameters are kept up to REFUSED_PARAMS_MAX bytes.
-function M.refused(call, code, reason)
-  if not db.begin_call() then return end
+--- After `call` changed nothing (its changes undone): records it, marked `mark` ("refused": a
+--- fault with a reason, a site policy's decision; "fault": the protocol's answer; "failed": the
+--- rule failed, 1999), with the fault's code as the outcome and the reason (who refused, or the
+--- failure's kind). The caller holds a call transaction open. Parameters are kept up to
+--- MARKED_PARAMS_MAX bytes.
+function M.unchanged(call, code, mark, reason)
   local params = json.encode(with_notes(call, call.params or {}))
-  if #params > M.REFUSED_PARAMS_MAX then params = string.format('{"not_kept":"%d bytes"}', #params) end
-  db.exec(REFUSED, clock.format(clock.now()), call.client, call.name, params, tostring(code), call.request_id, reason)
-  refusals = refusals + 1
-  if refusals % M.PRUNE_EVERY == 0 then db.exec(PRUNE, M.REFUSALS_KEPT - 1) end
-  db.commit_call()
+  if #params > M.MARKED_PARAMS_MAX then params = string.format('{"not_kept":"%d bytes"}', #params) end
+  db.exec(UNCHANGED, clock.format(clock.now()), call.client, call.client_port, call.name, params, tostring(code),
+    call.request_id, M.rules_version, reason, mark)
+  notes[call] = nil
+  marked_written = marked_written + 1
+  if marked_written % M.PRUNE_EVERY == 0 then db.exec(PRUNE, M.MARKED_KEPT - 1) end
 end
 
 --- Forgets `call`'s kept records once its transaction committed them.
@@ -84,7 +96,8 @@ end
 
 --- The newest `limit` records, newest first (for rules and specs that look back).
 function M.recent(limit)
-  return db.rows("SELECT audit_id, time, client, method, params, outcome, request_id, reason FROM audit ORDER BY audit_id DESC LIMIT ?",
+  return db.rows("SELECT audit_id, time, client, client_port, method, params, outcome, request_id, rules, reason, marked"
+    .. " FROM audit ORDER BY audit_id DESC LIMIT ?",
     limit or 10)
 end
 

@@ -30,6 +30,7 @@ local debug = require "debug"
 local failure = require "taskgate.failure"
 local fault = require "taskgate.fault"
 local interfaces = require "taskgate.interfaces"
+local journal = require "taskgate.journal"
 local json_reply = require "taskgate.json_reply"
 local legacy = require "taskgate.legacy"
 local log = require "taskgate.log"
@@ -169,6 +170,19 @@ local function ended(reply, bytes, kind, reason)
   return reply, bytes
 end
 
+-- What a call that ended leaves besides its changes, in a call transaction of its own after the
+-- call's: its journal entry and, when it changed nothing and no record says so yet (`audited`),
+-- an audit record marked "refused", "fault" or "failed" (kind: a failure's kind).
+local function leave_trace(call, reply, kind, reason, audited)
+  local code = reply and (reply.fault and reply.fault.code or reply.code)
+  local mark = not audited and (kind and "failed" or code and (reason and "refused" or "fault")) or nil
+  local journaled = journal.enabled()
+  if not (journaled or mark) or not db.begin_call() then return end
+  if journaled then journal.write(call, code and tostring(code) or "ok", reason or kind) end
+  if mark then audit.unchanged(call, code or 1999, mark, reason or kind) end
+  db.commit_call()
+end
+
 local function failed(call, why, stage)
   log.error("rule failed", { method = call.name, file = stage and stage.file, error = why.traceback or why.message })
   local code = why.kind == "unavailable" and 1934 or 1999
@@ -261,14 +275,15 @@ local function step(co, call, ...)
     local committed, problem, unavailable = commit_call()
     if committed then
       audit.committed(call)
+      leave_trace(call, reply, nil, nil, true)
       return ended(reply, bytes)
     end
     reply, why = nil, failure.new(unavailable and "unavailable" or "error", "commit failed: " .. tostring(problem))
   end
   abort_call() -- after a failed commit the owner has already aborted: nothing then
-  audit.after_abort(call)
+  local audited = audit.after_abort(call)
+  leave_trace(call, reply, not reply and why and why.kind or nil, reason, audited)
   if not reply then return failed(call, why, stage) end
-  if reason then audit.refused(call, reply.fault.code, reason) end
   return ended(reply, bytes, nil, reason)
 end
 
@@ -327,7 +342,9 @@ function M.start(call, without_policies)
     or interfaces.find(rules, prepared.name, prepared.interface)
   if not rule then
     sys.note("unknown", nil, nil, sent) -- the label stays "unknown"; the log line names what was sent
-    return ended(fault_reply(1901), fault_bytes[form_of(call)][1901])
+    local reply = fault_reply(1901)
+    leave_trace(prepared, reply)
+    return ended(reply, fault_bytes[form_of(call)][1901])
   end
   sys.note(prepared.name)
   local co = call_coroutine()

@@ -1,6 +1,7 @@
 -- taskgate.host: what the C core calls. Loads the rules tree (rules, policies, site modules) into
 -- their sandboxes, runs the rule set's self-checks, and answers calls with reply documents.
 
+local audit = require "taskgate.audit"
 local clock = require "taskgate.clock"
 local db = require "taskgate.db"
 local dispatch = require "taskgate.dispatch"
@@ -135,6 +136,7 @@ function M.load(rules_dir)
     if failed then return nil, failed end
   end
   M.files, M.warnings = files, scan.warnings
+  audit.rules_version = M.version()
   sys.set_fault_names(require "taskgate.faults") -- names in the calls' log lines and metrics
   return true
 end
@@ -146,6 +148,16 @@ function M.console(view, query)
 end
 
 M.warnings = {}
+
+--- The loaded rule set's version: the first 12 hex digits of a SHA-256 over every loaded file's
+--- name and hash. The same files give the same version on every gateway and every restart; the
+--- audit trail names it, and `taskgate check` prints it.
+function M.version()
+  local lines = {}
+  for i, file in ipairs(M.files) do lines[i] = file.name .. " " .. file.sha256 end
+  table.sort(lines)
+  return sys.sha256(table.concat(lines, "\n")):sub(1, 12)
+end
 
 --- The warnings of the last load (files it did not load), one per line.
 function M.warnings_text()

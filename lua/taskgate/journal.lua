@@ -1,0 +1,52 @@
+-- taskgate.journal: the call journal. Every call a rule answered (and every call to a method no
+-- rule answers) is kept with its method, parameters, client, endpoint, time and outcome, the
+-- newest --journal-size of them (default 10,000), for `taskgate replay` and `taskgate check
+-- --replay N`, which run yesterday's traffic against a candidate rule set. Refusals and faults
+-- are kept too: they are what a policy change alters. Self-checks and replays write nothing.
+
+local clock = require "taskgate.clock"
+local db = require "taskgate.db"
+local json = require "taskgate.json"
+local sys = require "taskgate.sys"
+
+local M = {}
+
+M.DEFAULT_SIZE = 10000
+M.PARAMS_MAX = 65536 -- bytes of a call's parameters kept (as JSON); larger ones are not replayable
+M.PRUNE_EVERY = 100 -- the journal may exceed its size by this many calls per worker
+
+M.paused = false -- self-checks and replays set it
+local size = sys.journal_size() or M.DEFAULT_SIZE
+local written = 0
+
+local INSERT = "INSERT INTO journal (time, client, interface, method, params, outcome, reason, request_id)"
+  .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+local PRUNE = "DELETE FROM journal WHERE journal_id <= (SELECT max(journal_id) FROM journal) - ?"
+
+--- Whether calls are journaled.
+function M.enabled()
+  return size > 0 and not M.paused
+end
+
+--- Writes `call`'s entry: `outcome` ("ok" or the fault code), `reason` (who refused, or nil).
+--- The caller holds a call transaction open.
+function M.write(call, outcome, reason)
+  local params = json.encode(call.params or {})
+  if #params > M.PARAMS_MAX then params = string.format('{"not_kept":"%d bytes"}', #params) end
+  db.exec(INSERT, clock.now(), call.client or "", call.interface or "task", call.name, params, outcome, reason,
+    call.request_id)
+  written = written + 1
+  if written % M.PRUNE_EVERY == 0 then db.exec(PRUNE, size) end
+end
+
+--- The newest `limit` entries (all when nil), oldest first: {journal_id, time, client,
+--- interface, method, params (JSON), outcome, reason}.
+function M.entries(limit)
+  local rows = db.rows("SELECT journal_id, time, client, interface, method, params, outcome, reason FROM journal"
+    .. " ORDER BY journal_id DESC LIMIT ?", limit or -1)
+  local n = #rows
+  for i = 1, n // 2 do rows[i], rows[n + 1 - i] = rows[n + 1 - i], rows[i] end
+  return rows
+end
+
+return M
