@@ -28,7 +28,16 @@ static const char usage[] =
     "commands:\n"
     "  serve                 run the gateway (the default)\n"
     "  check [DIR]           load a rules directory (default: --rules) exactly as a reload would,\n"
-    "                        report every problem with file:line; exit 0 when it would load\n"
+    "                        report every problem with file:line; exit 0 when it would load;\n"
+    "                        --replay N: then replay the last N journaled calls against it\n"
+    "  replay --rules DIR    run the calls in the store's journal (--last N: the newest N)\n"
+    "                        against the config's rules and against DIR, each on a copy of the\n"
+    "                        store, and print the calls DIR would answer differently\n"
+    "  try METHOD [KEY=VALUE...]  answer one call with the rules on a copy of the store and print\n"
+    "                        the reply and every row it would change; nothing is kept. Nested\n"
+    "                        parameters by dots: tasks.task.1.task_id=10\n"
+    "  test DIR              run the busted specs (*_spec.lua) under DIR with this runtime\n"
+    "                        (require \"taskgate.testing\"), each on a temporary store\n"
     "  reload                make the running gateway reload its rules (SIGHUP to the pid in\n"
     "                        --pid-file), wait for the outcome on --admin-listen; exit 1 with\n"
     "                        the error when the new rules did not load (the old ones serve on)\n"
@@ -434,6 +443,21 @@ static int read_config_file(tg_config_t *config, int argc, char **argv, char *er
   return rc;
 }
 
+/* replay's --rules (the candidate, beside the config's rules) and --last N, check's --replay N.
+ * Returns 0, -1 for a bad value, or -2 when the option is not one of them. */
+static int apply_replay(tg_config_t *config, const char *name, const char *value) {
+  long n;
+  int replay = strcmp(config->command, "replay") == 0;
+  if (replay && strcmp(name, "rules") == 0)
+    return config->check_dir = value, 0;
+  if ((replay && strcmp(name, "last") == 0) || (strcmp(config->command, "check") == 0 && strcmp(name, "replay") == 0)) {
+    if (parse_number(value, 1, 10000000, &n) < 0)
+      return -1;
+    return config->replay_last = n, 0;
+  }
+  return -2;
+}
+
 int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t errcap) {
   *config = (tg_config_t){
       .command = "serve",
@@ -461,15 +485,28 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
   int i = 1;
   if (i < argc && argv[i][0] != '-') {
     config->command = argv[i++];
-    static const char *const commands[] = {"serve",  "audit",   "check",  "reload", "status",
-                                           "backup", "restore", "outbox", "migrate-store", NULL};
+    static const char *const commands[] = {"serve",  "audit",  "check",         "reload", "status", "backup",
+                                           "restore", "outbox", "migrate-store", "replay", "try",    "test",
+                                           NULL};
     int known = 0;
     for (int c = 0; commands[c]; c++)
       known |= strcmp(config->command, commands[c]) == 0;
     if (!known)
       return snprintf(err, errcap, "unknown command '%s' (try --help)", config->command), TG_CLI_USAGE;
-    if (strcmp(config->command, "check") == 0 && i < argc && argv[i][0] != '-')
+    if ((strcmp(config->command, "check") == 0 || strcmp(config->command, "test") == 0) && i < argc &&
+        argv[i][0] != '-')
       config->check_dir = argv[i++];
+    if (strcmp(config->command, "test") == 0 && !config->check_dir)
+      return snprintf(err, errcap, "test needs the DIR of a site's specs (try --help)"), TG_CLI_USAGE;
+    if (strcmp(config->command, "try") == 0) {
+      if (i >= argc || argv[i][0] == '-')
+        return snprintf(err, errcap, "try needs a METHOD, then its KEY=VALUE parameters (try --help)"), TG_CLI_USAGE;
+      config->try_method = argv[i++];
+      config->try_params = (const char *const *)argv + i;
+      for (; i < argc && strncmp(argv[i], "--", 2) != 0; i++, config->try_count++)
+        if (!strchr(argv[i], '='))
+          return snprintf(err, errcap, "try: '%s' is not KEY=VALUE (try --help)", argv[i]), TG_CLI_USAGE;
+    }
     if (strcmp(config->command, "outbox") == 0) {
       static const char *const actions[] = {"list", "retry", "drop", NULL};
       int known_action = 0;
@@ -533,6 +570,8 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
     if (strcmp(name, "outbox-target") == 0 && !targets_on_command_line++)
       config->outbox.target_count = 0; /* and so do its outbox targets */
     rc = strcmp(config->command, "audit") == 0 ? apply_audit(&config->audit, name, value) : -2;
+    if (rc == -2)
+      rc = apply_replay(config, name, value);
     if (rc == -2)
       rc = apply(config, name, value);
     if (rc == -2)

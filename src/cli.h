@@ -29,7 +29,12 @@ typedef struct tg_audit_query_s {
 typedef struct tg_config_s {
   const char *command;                /* serve (the default), audit, check, reload, status, backup or restore */
   const char *config_file;            /* the config file read: --config, the installed default, or NULL */
-  const char *check_dir;              /* check's DIR argument (default: rules_dir) */
+  const char *check_dir;              /* check's and test's DIR argument (check's default: rules_dir);
+                                         replay's candidate rules (its --rules) */
+  long replay_last;                   /* replay's --last N, check's --replay N (0: replay's all) */
+  const char *try_method;             /* try's METHOD */
+  const char *const *try_params;      /* try's KEY=VALUE arguments (try_count of them) */
+  int try_count;
   const char *pid_file;               /* NULL: the store path with ".pid" appended */
   tg_address_t listen[TG_MAX_LISTEN]; /* --listen, repeatable; the first is where status asks */
   int listen_count;

@@ -72,6 +72,8 @@ int tg_command_check(const tg_config_t *config, const char *runtime_dir) {
     tg_buf_free(&version);
     tg_buf_free(&warnings);
     tg_script_release(script);
+    if (config->replay_last > 0) /* what DIR would answer differently than the configured rules */
+      status = tg_command_check_replay(config, runtime_dir, dir);
   } else {
     fprintf(stderr, "%s\n", err);
     status = 1;

@@ -9,6 +9,12 @@ int tg_command_audit(const tg_config_t *config);
 int tg_command_check(const tg_config_t *config, const char *runtime_dir);
 int tg_command_reload(const tg_config_t *config);
 int tg_command_status(const tg_config_t *config);
+/* replay.c: replay --rules DIR, try METHOD KEY=VALUE..., and check DIR --replay N's second half. */
+int tg_command_replay(const tg_config_t *config, const char *runtime_dir);
+int tg_command_try(const tg_config_t *config, const char *runtime_dir);
+int tg_command_check_replay(const tg_config_t *config, const char *runtime_dir, const char *dir);
+/* site_test.c: test DIR. */
+int tg_command_test(const tg_config_t *config, const char *runtime_dir);
 /* backup.c */
 int tg_command_backup(const tg_config_t *config);
 int tg_command_restore(const tg_config_t *config);

@@ -561,6 +561,12 @@ int main(int argc, char **argv) {
     return tg_command_audit(&config);
   if (strcmp(config.command, "check") == 0)
     return tg_command_check(&config, runtime_dir);
+  if (strcmp(config.command, "replay") == 0)
+    return tg_command_replay(&config, runtime_dir);
+  if (strcmp(config.command, "try") == 0)
+    return tg_command_try(&config, runtime_dir);
+  if (strcmp(config.command, "test") == 0)
+    return tg_command_test(&config, runtime_dir);
   if (strcmp(config.command, "reload") == 0)
     return tg_command_reload(&config);
   if (strcmp(config.command, "status") == 0)

@@ -279,6 +279,7 @@ int tg_script_live_states(void) { return __atomic_load_n(&live_states, __ATOMIC_
 typedef struct host_string_s {
   tg_script_t *script;
   const char *function;
+  const char *const *args; /* NULL-terminated, or NULL */
   tg_buf_t *out;
 } host_string_t;
 
@@ -286,7 +287,10 @@ static int host_string(lua_State *L) {
   host_string_t *h = lua_touserdata(L, 1);
   tg_script_push_host(h->script, L);
   lua_getfield(L, -1, h->function);
-  lua_call(L, 0, 1);
+  int n = 0;
+  for (; h->args && h->args[n]; n++)
+    lua_pushstring(L, h->args[n]);
+  lua_call(L, n, 1);
   size_t len;
   const char *text = luaL_checklstring(L, -1, &len);
   if (tg_buf_append(h->out, text, len) < 0)
@@ -299,6 +303,11 @@ int tg_script_host_string(tg_script_t *script, const char *function, tg_buf_t *o
   /* Called while a generation is built (its error replies, its file list), not for a client's
    * call: the boot budget, so a loaded machine cannot keep a gateway from starting or reloading. */
   return gate_logged(script, host_string, &h, script->time_limit_ms * BOOT_TIME_FACTOR);
+}
+
+int tg_script_host_call(tg_script_t *script, const char *function, const char *const *args, tg_buf_t *out) {
+  host_string_t h = {.script = script, .function = function, .args = args, .out = out};
+  return tg_script_call(script, host_string, &h);
 }
 
 const char *tg_script_last_error(tg_script_t *script) { return script->error; }

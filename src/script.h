@@ -42,6 +42,9 @@ int tg_script_live_states(void);
  * loaded rule files as JSON ([{"name","path","sha256"}, ...]), "internal_error_reply" the reply
  * sent when Lua itself fails. Returns 0 or -1. */
 int tg_script_host_string(tg_script_t *script, const char *function, tg_buf_t *out);
+/* The same with string arguments (args: NULL-terminated), for the commands that drive the
+ * runtime step by step (replay, try): each step runs under the time limit of its own. */
+int tg_script_host_call(tg_script_t *script, const char *function, const char *const *args, tg_buf_t *out);
 /* The message (with traceback) of the last failed gate call. */
 const char *tg_script_last_error(tg_script_t *script);
 /* Its kind: "timeout", "memory" or "error" (failure_lua.h). */

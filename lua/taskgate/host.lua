@@ -164,6 +164,13 @@ function M.warnings_text()
   return table.concat(M.warnings, "\n")
 end
 
+-- The replay and try commands (src/replay.c, taskgate.replay), loaded only when they run.
+local function replay(name)
+  return function(...) return require("taskgate.replay")[name](...) end
+end
+M.replay_load, M.replay_step, M.replay_results = replay("load"), replay("step"), replay("results")
+M.replay_report, M.try_prepare, M.try_call = replay("report"), replay("try_prepare"), replay("try_call")
+
 --- The loaded files as JSON: [{"name":..,"path":..,"sha256":..}, ...].
 function M.describe()
   return json.encode(M.files)

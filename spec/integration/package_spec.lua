@@ -105,6 +105,14 @@ describe("the Debian package", function()
     -- the installed binary reads the installed config without being told
     assert.matches("ok: /etc/taskgate/rules loads", sh("taskgate check"))
     sh("systemd-analyze verify /lib/systemd/system/taskgate.service")
+    -- a site's specs run with the installed runtime and its native module, no checkout needed
+    local specs = gateway.tmpdir()
+    gateway.write_file(specs .. "/site_spec.lua", 'local testing = require "taskgate.testing"\n'
+      .. 'describe("the site", function() it("runs its rules on a temporary store", function()\n'
+      .. '  local site = testing.open("/etc/taskgate/rules")\n'
+      .. '  assert.same({ fault = { code = 1017 } }, site.call("cancel_task", { task_id = "9" }))\n'
+      .. '  site.close()\nend) end)\n')
+    assert.matches("1 success / 0 failures", sh("cd / && /usr/bin/taskgate test " .. specs))
   end)
 
   it("keeps the site's edited rules and config across an upgrade", function()
