@@ -95,9 +95,10 @@ describe("crash consistency", function()
         end
       end
       for task in pairs(acked_cancel) do assert.is_nil(present[task], "acknowledged cancel of " .. task .. " undone") end
-      -- Replaying the audit trail must give exactly the store's tasks.
+      -- Replaying the audit trail's changes (not the marked records of calls that changed
+      -- nothing) must give exactly the store's tasks.
       local replayed = {}
-      for _, row in ipairs(db.rows("SELECT method, params FROM audit ORDER BY audit_id")) do
+      for _, row in ipairs(db.rows("SELECT method, params FROM audit WHERE marked IS NULL ORDER BY audit_id")) do
         if row.method == "create_taskgroup" then
           local group = tonumber(row.params:match('"taskgroup_id":(%d+)'))
           for _, task in ipairs(tasks_of(group)) do replayed[task] = true end

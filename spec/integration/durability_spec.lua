@@ -66,7 +66,9 @@ describe("durability", function()
     again:stop()
     local p = io.popen(gateway.binary .. " audit --store " .. gw.store)
     local lines = {}
-    for line in p:lines() do lines[#lines + 1] = line end
+    for line in p:lines() do
+      if line:find('"marked":null', 1, true) then lines[#lines + 1] = line end -- the changes, not the 1017s
+    end
     p:close()
     assert.equal(1 + #acknowledged + 1, #lines)
     assert.matches('"method":"create_taskgroup"', lines[1])

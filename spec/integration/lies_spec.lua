@@ -61,11 +61,13 @@ describe("a reply that cannot be encoded", function()
   teardown(function() gw:stop() end)
 
   for _, name in ipairs(names) do
-    it("(" .. name .. ") is fault 1999, and the change it followed is undone and not audited", function()
+    it("(" .. name .. ") is fault 1999, and the change it followed is undone and not audited as one", function()
       assert.equal(F(1999), gw:call(name))
       assert.matches("<task_id>1</task_id>", gw:call("gettaskinfo", "<task_id>1</task_id>"))
-      local out = gateway.run(string.format("%s audit --store %s", gateway.binary, gw.store))
-      assert.is_nil(out:find('"method":"' .. name .. '"', 1, true), out)
+      -- at most the failure's own record, marked (a reply the gateway refuses after the rule
+      -- ended leaves none)
+      local out = gateway.run(string.format("%s audit --store %s --method %s", gateway.binary, gw.store, name))
+      assert.is_nil(out:find('"marked":null', 1, true), out)
       assert.matches("method=" .. name .. " outcome=1999", gw:log())
     end)
   end
