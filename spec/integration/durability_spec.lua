@@ -4,7 +4,9 @@ local socket = require "socket"
 
 describe("durability", function()
   it("checkpoints the WAL off the commit path: it stays bounded under steady writes, and nothing is lost", function()
-    local gw = gateway.start({ args = "--lua-time-limit 5000" })
+    -- Without the call journal, whose row is one more WAL page a commit: the bound measured here
+    -- is the checkpointer's, for the pages the changes themselves write.
+    local gw = gateway.start({ args = "--lua-time-limit 5000 --journal-size 0" })
     for group = 1, 2 do
       local tasks = {}
       for i = 1, 3000 do tasks[i] = { (group - 1) * 3000 + i, i } end
