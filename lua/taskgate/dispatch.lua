@@ -170,17 +170,25 @@ local function ended(reply, bytes, kind, reason)
   return reply, bytes
 end
 
+local function write_trace(call, code, kind, reason, journaled, mark)
+  if journaled then journal.write(call, code and tostring(code) or "ok", reason or kind) end
+  if mark then audit.unchanged(call, code or 1999, mark, reason or kind) end
+end
+
 -- What a call that ended leaves besides its changes, in a call transaction of its own after the
 -- call's: its journal entry and, when it changed nothing and no record says so yet (`audited`),
--- an audit record marked "refused", "fault" or "failed" (kind: a failure's kind).
+-- an audit record marked "refused", "fault" or "failed" (kind: a failure's kind). The call is
+-- answered already: when the trace cannot be written (the store's time for the call is used up,
+-- the disk is full) it is left out and logged, and the reply stands.
 local function leave_trace(call, reply, kind, reason, audited)
   local code = reply and (reply.fault and reply.fault.code or reply.code)
   local mark = not audited and (kind and "failed" or code and (reason and "refused" or "fault")) or nil
   local journaled = journal.enabled()
   if not (journaled or mark) or not db.begin_call() then return end
-  if journaled then journal.write(call, code and tostring(code) or "ok", reason or kind) end
-  if mark then audit.unchanged(call, code or 1999, mark, reason or kind) end
-  db.commit_call()
+  local ok, err = pcall(write_trace, call, code, kind, reason, journaled, mark)
+  if ok and db.commit_call() then return end
+  db.abort_call()
+  log.warn("call trace not written", { method = call.name, error = tostring(err or "commit failed") })
 end
 
 local function failed(call, why, stage)

@@ -61,6 +61,16 @@ describe("rule cancel_task", function()
     assert.equal('{"task_id":10,"taskgroup_id":1}', last.params)
   end)
 
+  it("answers as it would when its trace (journal, marked record) cannot be written", function()
+    local journal = require "taskgate.journal"
+    local write = journal.write
+    journal.write = function() error("database or disk is full") end
+    local ok, reply = pcall(rt.call, "cancel_task", { task_id = "12345" })
+    journal.write = write
+    assert.is_true(ok, reply)
+    assert.same({ fault = { code = 1017 } }, reply)
+  end)
+
   it("records a cancel that faulted as such, marked: it changed nothing", function()
     rt.call("cancel_task", { task_id = "12345" })
     local last = require("taskgate.audit").recent(1)[1]
