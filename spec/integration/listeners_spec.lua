@@ -98,6 +98,7 @@ describe("single-valued options", function()
     ["log-file"] = "x.log", ["upstream-probe-interval"] = "2", ["outbox-retry-max"] = "5",
     ["outbox-dead-after"] = "60",
     ["console-listen"] = "off", ["console-token-file"] = "token", ["console-dir"] = "console",
+    ["shared-memory"] = "4", ["journal-size"] = "100",
   }
 
   -- --tls-cert and --tls-key come once per --listen (spec/integration/tls_spec.lua), and

@@ -157,14 +157,14 @@ end
     assert.matches("<task_id>1</task_id>", gw:call("gettaskinfo", "<task_id>1</task_id>"))
   end)
 
-  it("gives every call a fresh envelope: name, params, client, interface, request_id, and legacy only for a v1 request", function()
+  it("gives every call a fresh envelope: name, params, client, client_port, interface, request_id, and legacy only for a v1 request", function()
     local v1 = gateway.post_request(gateway.methodcall("envelope", ""), nil, gateway.V1_PATH)
     for _ = 1, 3 do
       local _, _, reply = gw:raw(v1)
-      assert.matches("<keys>client,interface,legacy,name,params,request_id</keys>", reply)
+      assert.matches("<keys>client,client_port,interface,legacy,name,params,request_id</keys>", reply)
       assert.matches("<legacy>true</legacy>", reply)
       reply = gw:call("envelope")
-      assert.matches("<keys>client,interface,name,params,request_id</keys>", reply)
+      assert.matches("<keys>client,client_port,interface,name,params,request_id</keys>", reply)
       assert.matches("<legacy>nil</legacy>", reply)
     end
   end)
