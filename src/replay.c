@@ -65,6 +65,9 @@ static int snapshot(const char *from, const char *to, char *err, size_t errcap) 
  * the first, so both are the same). Returns 0 or -1 with err. */
 static int scratch_make(scratch_t *scratch, const char *store_path, int copies, char *err, size_t errcap) {
   memset(scratch, 0, sizeof *scratch);
+  if (strncmp(store_path, "postgresql:", 11) == 0)
+    return snprintf(err, errcap, "works on a SQLite store's snapshot; a PostgreSQL store's journal is in its "
+                                 "journal table"), -1;
   snprintf(scratch->dir, sizeof scratch->dir, "/tmp/taskgate-replay.XXXXXX");
   if (!mkdtemp(scratch->dir)) {
     scratch->dir[0] = '\0';
