@@ -184,10 +184,16 @@ local function leave_trace(call, reply, kind, reason, audited)
   local code = reply and (reply.fault and reply.fault.code or reply.code)
   local mark = not audited and (kind and "failed" or code and (reason and "refused" or "fault")) or nil
   local journaled = journal.enabled()
-  if not (journaled or mark) or not db.begin_call() then return end
-  local ok, err = pcall(write_trace, call, code, kind, reason, journaled, mark)
-  if ok and db.commit_call() then return end
-  db.abort_call()
+  if not (journaled or mark) then return end
+  local began, ok, err = pcall(db.begin_call)
+  if not (began and ok) then return end -- the store cannot take it (its own failure is logged)
+  ok, err = pcall(write_trace, call, code, kind, reason, journaled, mark)
+  if ok then
+    local committed
+    ok, committed = pcall(db.commit_call)
+    if ok and committed then return end
+  end
+  pcall(db.abort_call)
   log.warn("call trace not written", { method = call.name, error = tostring(err or "commit failed") })
 end
 
@@ -290,7 +296,10 @@ local function step(co, call, ...)
   end
   abort_call() -- after a failed commit the owner has already aborted: nothing then
   local audited = audit.after_abort(call)
-  leave_trace(call, reply, not reply and why and why.kind or nil, reason, audited)
+  -- (a store out of reach takes no trace either: nothing is written until it is back)
+  if not (why and why.kind == "unavailable") then
+    leave_trace(call, reply, not reply and why and why.kind or nil, reason, audited)
+  end
   if not reply then return failed(call, why, stage) end
   return ended(reply, bytes, nil, reason)
 end
