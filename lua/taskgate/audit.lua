@@ -75,8 +75,7 @@ local PRUNE = "DELETE FROM audit WHERE marked IS NOT NULL AND audit_id <"
 local marked_written = 0
 
 --- After `call` changed nothing (its changes undone): records it, marked `mark` ("refused": a
---- fault with a reason, a site policy's decision; "fault": the protocol's answer; "failed": the
---- rule failed, 1999), with the fault's code as the outcome and the reason (who refused, or the
+--- fault with a reason, a site policy's decision; "failed": the rule failed, 1999), with the fault's code as the outcome and the reason (who refused, or the
 --- failure's kind). The caller holds a call transaction open. Parameters are kept up to
 --- MARKED_PARAMS_MAX bytes.
 function M.unchanged(call, code, mark, reason)
