@@ -272,7 +272,7 @@ static void account(tg_handler_t *h, const tg_call_t *call) {
   tg_metrics_call_time(method, seconds);
   if (note->failure[0])
     tg_metrics_rule_failure(method, note->failure);
-  tg_events_record(h->events, note, &call->keys, fault, NULL, seconds);
+  tg_events_record(h->events, note, &call->keys, fault, note->reason, seconds);
   if (tg_log_enabled(TG_LOG_INFO)) {
     char sent[2 * sizeof note->sent_method + 8] = ""; /* an unknown method's name, quoted and escaped */
     if (note->sent_method[0]) {

@@ -137,6 +137,26 @@ describe("the console", function()
     assert.equal(1, #view(gw, "calls", "method=CANCEL_TASK&outcome=fault&client=127.0.0.&task_id=424242").calls)
   end)
 
+  it("names the policy that refused a call, and none for a plain fault", function()
+    local dir = gateway.rules_dir()
+    os.execute("mkdir -p " .. dir .. "/policies")
+    local policy = assert(io.open(dir .. "/policies/task_77_held.lua", "w"))
+    policy:write('return { methods = { "cancel_task" }, run = function(call)\n'
+      .. '  if call.params.task_id == 77 or call.params.task_id == "77" then return fault(1921) end\nend }\n')
+    policy:close()
+    local held = gateway.start({ rules = dir })
+    assert.equal(F(1921), held:call("cancel_task", "<task_id>77</task_id>"))
+    assert.equal(F(1017), held:call("cancel_task", "<task_id>78</task_id>"))
+    socket.sleep(0.3)
+    local refused = view(held, "calls", "task_id=77").calls
+    local plain = view(held, "calls", "task_id=78").calls
+    held:stop()
+    assert.equal(1, #refused)
+    assert.equal("task_77_held", refused[1].policy)
+    assert.equal(1, #plain)
+    assert.is_true(plain[1].policy == nil)
+  end)
+
   it("shows every port ever opened, its bin, task and group and its last calls, closed ones too", function()
     assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(70, { { 7001, 71 } })))
     assert.equal(gateway.OK, gw:call("openport", "<port_id>7</port_id><port_mode>PICK</port_mode>"))
