@@ -253,6 +253,12 @@ static int scan_tag(const char **p, const char *end, int *namespaces) {
  * encoding is refused before libxml2 reads its first tag, and a NUL byte (UTF-16, UCS-4) before
  * this. Returns the reason, or NULL. */
 static const char *costly_markup(const char *p, const char *end) {
+  int equals = 0;
+  for (const char *e = p; (e = memchr(e, '=', (size_t)(end - e))); e++)
+    if (++equals > TG_XML_MAX_NAMESPACES)
+      break;
+  if (equals <= TG_XML_MAX_NAMESPACES)
+    return NULL; /* each attribute has its '=': a methodcall's handful reaches neither bound */
   int namespaces = 0;
   while ((p = memchr(p, '<', (size_t)(end - p)))) {
     size_t left = (size_t)(end - p);
