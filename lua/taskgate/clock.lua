@@ -106,7 +106,9 @@ local function minutes(text)
 end
 
 local Window = {}
-Window.__index = Window
+-- Its objects' metatable, hidden from rules (__metatable): a rule that reached the methods
+-- could replace them for every later call, in every rule file.
+local window_meta = { __index = Window, __metatable = false }
 
 --- A weekly time window in a named zone, for policies:
 ---   clock.window({ zone = "Europe/Berlin", days = { "sun" }, from = "02:00", to = "04:00" })
@@ -124,7 +126,7 @@ function M.window(spec)
     if not number then error(string.format("clock.window: %s is not a day (mon .. sun)", tostring(day)), 2) end
     window.days[number] = true
   end
-  return setmetatable(window, Window)
+  return setmetatable(window, window_meta)
 end
 
 --- Whether epoch seconds (default: now) fall inside the window.

@@ -14,7 +14,9 @@ local spaces = require "taskgate.spaces"
 local M = {}
 
 local Limiter = {}
-Limiter.__index = Limiter
+-- Its objects' metatable, hidden from rules (__metatable): a rule that reached the methods
+-- could replace them for every later call, in every rule file.
+local limiter_meta = { __index = Limiter, __metatable = false }
 
 --- A limiter named `name` (letters, digits, _): opts.rate tokens a second (above 0), at most
 --- opts.burst (default: rate, at least 1) at once.
@@ -26,7 +28,7 @@ function M.new(name, opts)
   if type(rate) ~= "number" or rate <= 0 or rate ~= rate then error("opts.rate: tokens a second, above 0", 2) end
   local burst = opts.burst or math.max(rate, 1)
   if type(burst) ~= "number" or burst < 1 then error("opts.burst: at least 1", 2) end
-  return setmetatable({ prefix = "r:" .. name .. ":", rate = rate, burst = burst }, Limiter)
+  return setmetatable({ prefix = "r:" .. name .. ":", rate = rate, burst = burst }, limiter_meta)
 end
 
 --- Takes `cost` tokens (default 1) from key's bucket: true and the tokens left, or false and the

@@ -45,7 +45,7 @@ end
 
 local safe_globals = {
   "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring", "type",
-  "xpcall", "getmetatable", "rawequal", "rawget", "rawlen", "_VERSION",
+  "getmetatable", "rawequal", "rawget", "rawlen", "_VERSION",
 }
 local safe_libraries = { "string", "table", "math", "utf8", "coroutine" }
 
@@ -76,6 +76,16 @@ local function setmetatable_without_gc(object, metatable)
   return setmetatable(object, metatable)
 end
 
+-- xpcall whose message handler runs once the error has unwound, as plain rule code. Lua runs
+-- a handler inside the raise, and for the time limit's error inside the instruction hook, which
+-- is then switched off: a handler that looped could not be stopped and froze the gateway.
+local function xpcall_after_unwind(f, handler, ...)
+  local results = table.pack(pcall(f, ...))
+  if results[1] then return table.unpack(results, 1, results.n) end
+  local handled, message = pcall(handler, results[2])
+  return false, handled and message or message
+end
+
 -- The coroutine library, except that the gateway's own coroutines (the ones calls run in) are
 -- not a rule's to resume or close: a rule that kept one could run another call's rule, or end
 -- a call waiting on the network.
@@ -100,6 +110,7 @@ local function build_globals()
   local globals, views = {}, {}
   for _, name in ipairs(safe_globals) do globals[name] = _G[name] end
   globals.setmetatable = setmetatable_without_gc
+  globals.xpcall = xpcall_after_unwind
   for _, name in ipairs(safe_libraries) do globals[name] = frozen(name, library_copy(name), views) end
   local requirable = {}
   for name, module in pairs(api_modules) do

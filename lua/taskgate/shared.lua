@@ -15,14 +15,16 @@ local spaces = require "taskgate.spaces"
 local M = {}
 
 local Dict = {}
-Dict.__index = Dict
+-- Its objects' metatable, hidden from rules (__metatable): a rule that reached the methods
+-- could replace them for every later call, in every rule file.
+local dict_meta = { __index = Dict, __metatable = false }
 
 --- A dictionary: its keys are apart from every other dictionary's. name: letters, digits, _.
 function M.dict(name)
   if type(name) ~= "string" or not name:find("^[%w_]+$") or #name > 64 then
     error("a dictionary's name is letters, digits and _ (up to 64)", 2)
   end
-  return setmetatable({ prefix = "d:" .. name .. ":" }, Dict)
+  return setmetatable({ prefix = "d:" .. name .. ":" }, dict_meta)
 end
 
 local function key_of(dict, key)
