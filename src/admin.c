@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin_sql.h"
 #include "clock.h"
 #include "floor.h"
 #include "metrics.h"
@@ -59,9 +60,8 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   /* The per-category counts the schema's triggers keep (migration 8): as quick at any number of
    * tasks. Ports are few; they are counted. */
   tg_buf_printf(body, ",\"taskgroups\":%lld,\"tasks\":%lld,\"open_ports\":%lld},\"upstream\":",
-                count_rows(admin->store, "SELECT coalesce(sum(taskgroups), 0) FROM category_counts"),
-                count_rows(admin->store, "SELECT coalesce(sum(tasks), 0) FROM category_counts"),
-                count_rows(admin->store, "SELECT count(*) FROM port"));
+                count_rows(admin->store, TG_SQL_TASKGROUPS), count_rows(admin->store, TG_SQL_TASKS),
+                count_rows(admin->store, TG_SQL_OPEN_PORTS));
   /* "upstream": the primary, as before several were possible; "upstreams": each with its health. */
   if (admin->upstreams) {
     json_string(body, tg_upstreams_url(admin->upstreams, 0, TG_UPSTREAMS_TASK));

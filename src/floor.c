@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "admin_sql.h"
+
 /* Steps stmt to its end, calling row for each row; resets it. */
 static void each_row(tg_store_t *store, const char *sql, void (*row)(sqlite3_stmt *, void *), void *ctx) {
   sqlite3_stmt *stmt = tg_store_prepare(store, sql, strlen(sql));
@@ -38,8 +40,7 @@ static void ports(tg_store_t *store, tg_buf_t *out, double now) {
   tg_buf_t seconds = {0}, bin = {0};
   ports_t rows = {.open = out, .seconds = &seconds, .bin = &bin, .now = now};
   tg_buf_puts(out, "# HELP taskgate_port_open 1 for each open port, with its mode.\n# TYPE taskgate_port_open gauge\n");
-  each_row(store, "SELECT port_id, port_mode, opened_epoch, task_id IS NOT NULL FROM port ORDER BY port_id", port_row,
-           &rows);
+  each_row(store, TG_SQL_PORTS, port_row, &rows);
   tg_buf_puts(out, "# HELP taskgate_port_open_seconds How long each open port has been open.\n"
                    "# TYPE taskgate_port_open_seconds gauge\n");
   tg_buf_append(out, seconds.data ? seconds.data : "", seconds.len);
@@ -81,14 +82,8 @@ static void at_port_row(sqlite3_stmt *stmt, void *ctx) {
 /* Waiting: in the store and not at a port. */
 static void waiting(tg_store_t *store, tg_buf_t *out) {
   categories_t c = {.count = 0}; /* 10 KB: the admin views run on the main loop's stack */
-  each_row(store,
-           "SELECT category, taskgroups, tasks FROM category_counts WHERE taskgroups > 0 OR tasks > 0 "
-           "ORDER BY category",
-           count_row, &c);
-  each_row(store,
-           "SELECT g.category, count(DISTINCT t.taskgroup_id), count(*) FROM task t "
-           "JOIN taskgroup g ON g.taskgroup_id = t.taskgroup_id WHERE t.port_id IS NOT NULL GROUP BY g.category",
-           at_port_row, &c);
+  each_row(store, TG_SQL_CATEGORY_COUNTS, count_row, &c);
+  each_row(store, TG_SQL_AT_PORTS, at_port_row, &c);
   tg_buf_puts(out, "# HELP taskgate_tasks_waiting Tasks in the store not at a port, by category.\n"
                    "# TYPE taskgate_tasks_waiting gauge\n");
   for (int i = 0; i < c.count; i++)
@@ -110,9 +105,7 @@ void tg_floor_metrics(tg_store_t *store, tg_buf_t *out, double now) {
   ports(store, out, now);
   waiting(store, out);
   double oldest = now;
-  /* The first entry of taskgroup_ready_any: the groups a port may pick, oldest first. */
-  each_row(store, "SELECT min(req_epoch) FROM taskgroup WHERE suspended = 0 AND selected_by IS NULL AND waits = 0",
-           oldest_row, &oldest);
+  each_row(store, TG_SQL_OLDEST_PICKABLE, oldest_row, &oldest);
   tg_buf_printf(out,
                 "# HELP taskgate_oldest_waiting_task_age_seconds How long the oldest group a port may pick has "
                 "waited since its req_time (0: none waits).\n"

@@ -2,6 +2,7 @@
  * real runtime and rules against a real store without the HTTP front. */
 #include <lauxlib.h>
 
+#include "admin_sql.h"
 #include "bounded_lua.h"
 #include "failure_lua.h"
 #include "net_lua.h"
@@ -10,6 +11,17 @@
 #include "sys_lua.h"
 #include "xml.h"
 #include "xml_lua.h"
+
+/* native.admin_statements() -> every statement /status and /metrics run (admin_sql.h). */
+static int admin_statements(lua_State *L) {
+  static const char *const statements[] = TG_ADMIN_SQL_ALL;
+  lua_createtable(L, (int)(sizeof statements / sizeof statements[0]), 0);
+  for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
+    lua_pushstring(L, statements[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
 
 /* native.open_store(path) -> a `taskgate.db` table that owns the store at path. */
 static int open_store(lua_State *L) {
@@ -46,5 +58,7 @@ int luaopen_taskgate_native(lua_State *L) {
   lua_setfield(L, -2, "bounded");
   tg_failure_lua_open(L);
   lua_setfield(L, -2, "failure");
+  lua_pushcfunction(L, admin_statements);
+  lua_setfield(L, -2, "admin_statements");
   return 1;
 }
