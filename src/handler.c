@@ -287,8 +287,8 @@ static void account(tg_handler_t *h, const tg_call_t *call) {
 
 static void on_outbound_done(void *data, const tg_upstream_result_t *result);
 
-/* Sends the step's request; returns 0, or -1 when it could not even be sent (the call must
- * then be resumed with the failure at once). */
+/* Sends the step's request; returns 0, or a negative code when it could not even be sent (the
+ * call must then be resumed with the failure at once): UV_ECANCELED when the gateway stops. */
 static int send_outbound(tg_handler_t *h, tg_call_t *call, step_t *step) {
   if (!h->upstream || call->looped)
     return -1;
@@ -307,7 +307,8 @@ static int send_outbound(tg_handler_t *h, tg_call_t *call, step_t *step) {
                                    .via = via,
                                    .via_upstreams = step->via_upstreams,
                                    .endpoint = step->endpoint};
-  return tg_upstream_send(h->upstream, &request, on_outbound_done, call) < 0 ? -1 : 0;
+  int rc = tg_upstream_send(h->upstream, &request, on_outbound_done, call);
+  return rc == UV_ECANCELED ? rc : rc < 0 ? -1 : 0;
 }
 
 /* A call for a new request: a spare one when there is one, so that a request allocates neither
@@ -354,15 +355,17 @@ static void answered(tg_handler_t *h, tg_call_t *call) {
 static void settle(tg_handler_t *h, tg_call_t *call, step_t *step) {
   while (step->end == STEP_WAITS) {
     call->token = step->token;
-    if (send_outbound(h, call, step) == 0) {
+    int rc = send_outbound(h, call, step);
+    if (rc == 0) {
       move(h, call, TG_CALL_WAITING);
       count_waiting(h);
       return;
     }
     tg_upstream_result_t failed = {.error = -1,
-                                   .reason = call->looped  ? "forwarding loop: the call came through this gateway"
-                                             : h->upstream ? "bad URL or unknown host"
-                                                           : "no outbound HTTP"};
+                                   .reason = call->looped         ? "forwarding loop: the call came through this gateway"
+                                             : rc == UV_ECANCELED ? "gateway stopping"
+                                             : h->upstream        ? "bad URL or unknown host"
+                                                                  : "no outbound HTTP"};
     step->result = &failed;
     run_step(h, step, next_step);
   }

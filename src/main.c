@@ -48,6 +48,7 @@ typedef struct gateway_s {
   uv_timer_t store_check; /* looks for the store's files every second, traffic or not */
   uv_signal_t sigint, sigterm, sighup, sigusr1;
   int stopping;
+  int cut; /* the drain deadline ended the outbound requests (on_drain_deadline) */
   const tg_config_t *config;
   tg_tls_context_t *const *tls; /* per --listen address: its certificate, or NULL */
 } gateway_t;
@@ -111,14 +112,31 @@ static void finish_drain(gateway_t *gw) {
 static void on_drain_check(uv_timer_t *timer) {
   gateway_t *gw = timer->data;
   if (tg_listeners_open_conns(&gw->listeners) == 0 && tg_handler_in_flight(gw->handler) == 0 &&
-      tg_workers_done(&gw->workers))
+      tg_workers_done(&gw->workers) && tg_outbox_delivering(gw->admin.outbox) == 0)
     finish_drain(gw);
 }
 
+/* The drain deadline's first stage ends every outbound request still open ("gateway stopping"):
+ * the calls waiting on them resume with that failure, and their rules answer (a forwarded call
+ * gets 1922, its outcome logged and audited as unknown). Their replies then have this long to
+ * go out, beyond the rules' own time, before the second stage drops every connection. */
+static unsigned last_replies_ms(const gateway_t *gw) { return 1000 + 2 * gw->config->time_limit_ms; }
+
 static void on_drain_deadline(uv_timer_t *timer) {
   gateway_t *gw = timer->data;
-  tg_log(TG_LOG_WARN, "drain_deadline", "open_connections=%d waiting_calls=%d",
-         __atomic_load_n(&gw->open_conns, __ATOMIC_RELAXED), tg_handler_waiting(gw->handler));
+  if (!gw->cut) {
+    gw->cut = 1;
+    tg_log(TG_LOG_WARN, "drain_deadline", "open_connections=%d waiting_calls=%d action=\"outbound requests ended\"",
+           __atomic_load_n(&gw->open_conns, __ATOMIC_RELAXED), tg_handler_waiting(gw->handler));
+    tg_upstreams_probe_stop(gw->admin.upstreams);
+    tg_workers_cut(&gw->workers);
+    if (gw->handler->upstream) /* an outbox delivery in flight stays pending: at least once */
+      tg_upstream_close(gw->handler->upstream);
+    uv_timer_start(&gw->drain_deadline, on_drain_deadline, last_replies_ms(gw), 0);
+    return;
+  }
+  tg_log(TG_LOG_WARN, "drain_deadline", "open_connections=%d action=\"connections dropped\"",
+         __atomic_load_n(&gw->open_conns, __ATOMIC_RELAXED));
   tg_workers_abort(&gw->workers);
   tg_listeners_abort(&gw->listeners);
   finish_drain(gw);
@@ -143,6 +161,7 @@ static void on_stop_signal(uv_signal_t *signal, int signum) {
   tg_workers_drain(&gw->workers);
   tg_listeners_drain(&gw->listeners);
   tg_reload_stop(&gw->reload);
+  tg_outbox_drain(gw->admin.outbox); /* a delivery in flight may still hear its answer */
   uv_timer_start(&gw->drain_check, on_drain_check, 0, 20);
   uv_timer_start(&gw->drain_deadline, on_drain_deadline, gw->drain_timeout_ms, 0);
 }

@@ -38,6 +38,7 @@ struct tg_outbox_s {
   uv_timer_t timer;
   lane_t lanes[TG_OUTBOX_MAX_TARGETS];
   int stopping;
+  int draining; /* the gateway drains: no new delivery starts (tg_outbox_drain) */
   int open; /* handles and deliveries still to end before the memory goes */
 };
 
@@ -246,6 +247,8 @@ static double move_lane(lane_t *lane, message_t *m, double now) {
 
 /* Moves every idle lane on, then sleeps until the earliest due message or the next poll. */
 static void look(tg_outbox_t *outbox) {
+  if (outbox->draining)
+    return;
   message_t m = {0};
   double now = tg_wall_seconds(), wake_at = now + POLL_MS / 1000.0;
   for (int i = 0; i < outbox->config->target_count; i++) {
@@ -291,6 +294,18 @@ void tg_outbox_wake(void) {
   if (waking)
     uv_async_send(&waking->wake);
   pthread_mutex_unlock(&waking_lock);
+}
+
+void tg_outbox_drain(tg_outbox_t *outbox) {
+  if (outbox)
+    outbox->draining = 1;
+}
+
+int tg_outbox_delivering(tg_outbox_t *outbox) {
+  int n = 0;
+  for (int i = 0; outbox && i < outbox->config->target_count; i++)
+    n += __atomic_load_n(&outbox->lanes[i].busy, __ATOMIC_RELAXED);
+  return n;
 }
 
 void tg_outbox_stop(tg_outbox_t *outbox) {

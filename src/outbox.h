@@ -34,6 +34,11 @@ tg_outbox_t *tg_outbox_start(uv_loop_t *loop, tg_store_t *store, tg_upstream_t *
                              const tg_outbox_config_t *config);
 /* Something was queued (or will be, once its call commits): look soon. Any thread. */
 void tg_outbox_wake(void);
+/* The gateway drains: no new delivery starts; one in flight goes on to its answer, which is
+ * recorded as usual (so a message the receiver took is not sent again after the restart). */
+void tg_outbox_drain(tg_outbox_t *outbox);
+/* How many deliveries are in flight (0 for a NULL outbox). */
+int tg_outbox_delivering(tg_outbox_t *outbox);
 /* Stops delivering; a delivery in flight is left pending (sent again after the next start).
  * Call before the client closes; the memory goes once the loop has run the close callbacks. */
 void tg_outbox_stop(tg_outbox_t *outbox);

@@ -10,7 +10,8 @@
 #include "log.h"
 #include "xml.h"
 
-enum { WORKER_RUN = 0, WORKER_DRAIN = 1, WORKER_ABORT = 2 };
+/* The main thread's commands only ever go up: a later one includes what the earlier ones asked. */
+enum { WORKER_RUN = 0, WORKER_DRAIN = 1, WORKER_CUT = 2, WORKER_ABORT = 3 };
 
 struct tg_worker_s {
   int index;
@@ -55,10 +56,14 @@ static void on_wake(uv_async_t *wake) {
   if (command == WORKER_ABORT) {
     tg_listeners_abort(&w->listeners);
     finish(w);
-  } else if (command == WORKER_DRAIN && !uv_is_active((uv_handle_t *)&w->drain_check)) {
+    return;
+  }
+  if (command >= WORKER_DRAIN && !w->finished && !uv_is_active((uv_handle_t *)&w->drain_check)) {
     tg_listeners_drain(&w->listeners);
     uv_timer_start(&w->drain_check, on_drain_check, 0, 20);
   }
+  if (command >= WORKER_CUT && w->upstream) /* the waiting calls resume with the failure and answer */
+    tg_upstream_close(w->upstream);
 }
 
 /* Everything that belongs to the worker's loop is made on the worker's thread. */
@@ -173,7 +178,7 @@ int tg_workers_open_conns(const tg_workers_t *workers) {
 static void tell(tg_workers_t *workers, int command) {
   for (int i = 0; i < workers->count; i++) {
     tg_worker_t *w = &workers->list[i];
-    if (__atomic_load_n(&w->command, __ATOMIC_RELAXED) == WORKER_ABORT)
+    if (__atomic_load_n(&w->command, __ATOMIC_RELAXED) >= command)
       continue;
     __atomic_store_n(&w->command, command, __ATOMIC_RELEASE);
     if (!__atomic_load_n(&w->done, __ATOMIC_ACQUIRE) && w->start_rc == 0)
@@ -182,6 +187,8 @@ static void tell(tg_workers_t *workers, int command) {
 }
 
 void tg_workers_drain(tg_workers_t *workers) { tell(workers, WORKER_DRAIN); }
+
+void tg_workers_cut(tg_workers_t *workers) { tell(workers, WORKER_CUT); }
 
 void tg_workers_abort(tg_workers_t *workers) { tell(workers, WORKER_ABORT); }
 

@@ -37,6 +37,9 @@ tg_handler_t *tg_workers_handler(tg_workers_t *workers, int i);
 int tg_workers_open_conns(const tg_workers_t *workers);
 /* Asks every worker to drain (stop accepting, finish calls in flight, then stop). */
 void tg_workers_drain(tg_workers_t *workers);
+/* Asks every worker to end its outbound requests now ("gateway stopping"): the calls waiting on
+ * them resume with that failure and answer (1922 for a forwarded call), still draining. */
+void tg_workers_cut(tg_workers_t *workers);
 /* Asks every worker to drop its connections and stop now (the drain deadline passed). */
 void tg_workers_abort(tg_workers_t *workers);
 /* True once every worker's loop has stopped. */

@@ -20,7 +20,9 @@ MODE says how it answers:
   close_reused      answers the first request of a connection; closes after reading any later one
   close_after_read  closes the connection after reading each request, without a reply
   http10            HTTP/1.0 replies without Content-Length, ended by closing
-  slow              waits 3 s before each reply
+  slow              waits 3 s (or --delay SEC) before each reply
+  slow_sick         the same, but once it has read a call it answers the health probe (HEAD)
+                    503 at once: it is marked down while the call waits on it
   garbage           answers bytes that are not HTTP, then closes
   huge              a 2 MiB reply
   status_500        answers 500 with a reply body
@@ -36,7 +38,7 @@ MODE says how it answers:
   http09            the body alone, no status line (HTTP/0.9)
   receiver          an outbox receiver: 200 to every POST (the log is the record)
   slow_receiver     the same, answering 1 s after reading each request
---delay SEC makes a receiver answer SEC seconds after reading each request.
+--delay SEC makes a receiver or a slow upstream answer SEC seconds after reading each request.
 """
 import argparse
 import json
@@ -55,6 +57,7 @@ ARGS.add_argument("--client-ca", help="with --tls: require a client certificate 
 OPTIONS = ARGS.parse_args()
 MODE, LOG, TLS = OPTIONS.mode, OPTIONS.log, OPTIONS.tls
 log_lock = threading.Lock()
+calls_read = threading.Event()  # slow_sick: a call other than a probe has been read
 connections = 0
 
 
@@ -164,8 +167,10 @@ class Handler(socketserver.StreamRequestHandler):
     def answer(self, method, seq, task_id):
         """Answers one request; returns False when the connection is to be closed."""
         if method == "HEAD":
-            self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            status = b"503 Service Unavailable" if MODE == "slow_sick" and calls_read.is_set() else b"200 OK"
+            self.send(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\n\r\n")
             return True
+        calls_read.set()
         if MODE in CANNED_MODES:
             self.send(canned(task_id)[MODE])
             return MODE in ("early_hints", "bare_lf")
@@ -184,8 +189,8 @@ class Handler(socketserver.StreamRequestHandler):
         elif MODE == "http10":
             self.send(reply_for(task_id, "HTTP/1.0", length=False))
             return False
-        elif MODE == "slow":
-            time.sleep(3)
+        elif MODE in ("slow", "slow_sick"):
+            time.sleep(OPTIONS.delay or 3)
         elif MODE == "garbage":
             self.send(b"\x00\x01garbage that is no HTTP at all\r\n\r\n")
             return False

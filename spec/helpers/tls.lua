@@ -37,7 +37,7 @@ end
 --- POSTs body to host:port over HTTPS, trusting ca.cert, count times on one connection (opts:
 --- count, method, path, headers = {"Name: value"}). Returns {cert_sha256, alpn, replies =
 --- {{status, body}...}} or {error}.
-function M.post(port, ca, body, opts)
+local function post_command(port, ca, body, opts)
   opts = opts or {}
   local input = gateway.tmpdir() .. "/body"
   gateway.write_file(input, body or "")
@@ -49,9 +49,29 @@ function M.post(port, ca, body, opts)
     args[#args + 1] = header
   end
   for i, arg in ipairs(args) do args[i] = "'" .. arg:gsub("'", "'\\''") .. "'" end
-  local out = gateway.run(table.concat(args, " ") .. " <" .. input)
+  return table.concat(args, " ") .. " <" .. input, input
+end
+
+function M.post(port, ca, body, opts)
+  local command, input = post_command(port, ca, body, opts)
+  local out = gateway.run(command)
   os.remove(input)
   return assert(require("dkjson").decode(out), out)
+end
+
+--- M.post started in the background; returns a function that waits (up to 20 s) for its result.
+function M.post_later(port, ca, body, opts)
+  local command, input = post_command(port, ca, body, opts)
+  local out = input .. ".out"
+  os.execute(string.format("(%s >%s.part; mv %s.part %s) &", command, out, out, out))
+  return function()
+    for _ = 1, 2000 do
+      local text = gateway.read_file(out)
+      if text then return assert(require("dkjson").decode(text), text) end
+      require("socket").sleep(0.01)
+    end
+    error("the HTTPS client never finished")
+  end
 end
 
 return M
