@@ -110,6 +110,10 @@ describe("health, status and logs", function()
 
   it("reports both addresses in the started log line", function()
     local gw = gateway.start()
+    for _ = 1, 200 do -- the address is printed on stdout a moment before the log line is written
+      if gw:log():find("event=started", 1, true) then break end
+      socket.sleep(0.01)
+    end
     assert.matches("event=started listen=127%.0%.0%.1:" .. gw.port .. " admin=127%.0%.0%.1:" .. gw.admin_port, gw:log())
     gw:stop()
   end)
