@@ -186,7 +186,7 @@ end
   end)
 
   it("gets its reply when a probe marks that upstream down meanwhile; later calls go to the next", function()
-    local sick = gateway.fake_upstream("slow_sick", { delay = 1.5 }) -- answers calls slowly, probes 503
+    local sick = gateway.fake_upstream("slow_sick", { delay = 2.5 }) -- answers calls slowly, probes 503
     local spare = gateway.fake_upstream("ok")
     local gw = gateway.start({ args = string.format("--upstream %s,%s --upstream-probe-interval 0.2", sick.url,
       spare.url) })
