@@ -14,11 +14,9 @@ return function(call)
   local complete = check.bool(p.taskcomplete, { optional = true, default = true, invalid = 1920 })
   if upstream.configured() then return upstream.forward(call, { port_id = port_id, bin_id = bin_id }) end
 
-  local port = ports.get(port_id)
-  if not port then return fault(1009) end
-  if port.bin_id ~= bin_id then return fault(1011) end
-  if port.task_id and complete and not task_id then return fault(1040) end
-  if task_id and task_id ~= (port.task_id or 0) then return fault(1017) end
+  -- The port is open (1009) with this bin (1011); completing the bin's task needs its task_id
+  -- (1040), and a task_id given is the open task's (1017).
+  local port = ports.bin_to_close(port_id, bin_id, task_id, complete)
 
   ports.close_bin(port_id, port.task_id, complete, content)
   audit.record(call, { port_id = port_id, bin_id = bin_id, task_id = port.task_id or 0, taskcomplete = complete,

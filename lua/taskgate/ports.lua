@@ -4,6 +4,7 @@
 
 local bins = require "taskgate.bins"
 local db = require "taskgate.db"
+local fault = require "taskgate.fault"
 local store = require "taskgate.store"
 
 local M = {}
@@ -193,6 +194,20 @@ function M.open_bin(port_id, task)
   db.exec("UPDATE port SET task_id = ?, bin_id = ? WHERE port_id = ?", task.task_id, task.bin_id, port_id)
   bins.leave_port(port_id) -- the bins it closed before go back to the grid
   bins.set(task.bin_id, "OPEN", port_id, nil)
+end
+
+--- The open port whose open bin a closebin or removebin closes, after the checks both make: the
+--- port is open (else fault 1009) with bin_id open there (1011); a call that would complete the
+--- bin's task names it (1040: no client completes a task it did not name; returning it, complete
+--- false, needs no name); a task_id given is the open task's, 0 for a bin without a task (1017).
+--- Raises the fault, as the params checks do.
+function M.bin_to_close(port_id, bin_id, task_id, complete)
+  local port = M.get(port_id)
+  if not port then fault.raise(1009) end
+  if port.bin_id ~= bin_id then fault.raise(1011) end
+  if port.task_id and complete and not task_id then fault.raise(1040) end
+  if task_id and task_id ~= (port.task_id or 0) then fault.raise(1017) end
+  return port
 end
 
 --- Closes the port's open bin. With complete, its task is done (gone, like a cancelled one);
