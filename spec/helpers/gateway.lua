@@ -302,6 +302,26 @@ function Gateway:call(name, params_xml)
   return body
 end
 
+M.BIN_PATH = "/api/v2/bin" -- the bin interface's endpoint
+
+--- Calls a method on the bin interface's endpoint; returns the reply body.
+function Gateway:bin_call(name, params_xml)
+  local status, _, body = self:raw(M.post_request(M.methodcall(name, params_xml), nil, M.BIN_PATH))
+  assert(status == 200, "HTTP status " .. tostring(status))
+  return body
+end
+
+--- cancel_task of one task id; returns the reply body.
+function Gateway:cancel(task_id)
+  return self:call("cancel_task", "<task_id>" .. task_id .. "</task_id>")
+end
+
+--- The reply fake_upstream.py gives a call naming task_id (passed back byte for byte by a bridge).
+function M.upstream_echo(task_id)
+  return string.format('<?xml version="1.0"?>\n<response>\n  <params>\n    <task_id>%s</task_id>\n  </params>\n</response>\n',
+    task_id)
+end
+
 M.V1_PATH = "/ASInterfaceHttp/AutoStoreHttpInterface.aspx" -- where v1 clients POST
 M.OK = '<?xml version="1.0"?>\n<response>\n  <params/>\n</response>\n'
 

@@ -4,72 +4,64 @@
 local gateway = require "helpers.gateway"
 
 local OK, F = gateway.OK, gateway.fault
-local BIN = "/api/v2/bin"
 
 describe("the bin interface", function()
   local gw
   before_each(function() gw = gateway.start() end)
   after_each(function() gw:stop() end)
 
-  -- Calls a method on the bin endpoint; returns the reply body.
-  local function bin_call(name, params_xml)
-    local status, _, body = gw:raw(gateway.post_request(gateway.methodcall(name, params_xml), nil, BIN))
-    assert.equal(200, status)
-    return body
-  end
-
   local function open_port(port_id, mode)
-    assert.equal(OK, bin_call("openport", "<port_id>" .. port_id .. "</port_id>"
+    assert.equal(OK, gw:bin_call("openport", "<port_id>" .. port_id .. "</port_id>"
       .. (mode and "<port_mode>" .. mode .. "</port_mode>" or "")))
   end
 
   it("serves the port methods on the bin endpoint too", function()
     open_port(1)
-    assert.equal(F(1002), bin_call("openport", "<port_id>1</port_id>"))
-    assert.matches("<status>open</status>", bin_call("getportstatus", "<port_id>1</port_id>"))
-    assert.equal(OK, bin_call("closeport", "<port_id>1</port_id>"))
+    assert.equal(F(1002), gw:bin_call("openport", "<port_id>1</port_id>"))
+    assert.matches("<status>open</status>", gw:bin_call("getportstatus", "<port_id>1</port_id>"))
+    assert.equal(OK, gw:bin_call("closeport", "<port_id>1</port_id>"))
   end)
 
   it("opens a bin that holds no task at a port (an ad-hoc bin), with task_id 0", function()
     open_port(3)
-    local reply = bin_call("openbin", "<port_id>3</port_id><bin_id>500</bin_id>")
+    local reply = gw:bin_call("openbin", "<port_id>3</port_id><bin_id>500</bin_id>")
     assert.equal('<?xml version="1.0"?>\n<response>\n  <params>\n    <bin_id>500</bin_id>\n    <task_id>0</task_id>\n'
       .. '  </params>\n</response>\n', reply)
-    local status = bin_call("getportstatus", "<port_id>3</port_id>")
+    local status = gw:bin_call("getportstatus", "<port_id>3</port_id>")
     assert.matches("<bin_id>500</bin_id>", status)
     assert.matches("<task_id>0</task_id>", status)
     assert.not_matches("<taskgroup_id>", status)
-    assert.matches("<bin_mode>O</bin_mode>\n        <port_id>3</port_id>", bin_call("getbinstate", "<bin_id>500</bin_id>"))
-    assert.equal(OK, bin_call("closebin", "<port_id>3</port_id><bin_id>500</bin_id>"))
-    assert.matches("<bin_mode>C</bin_mode>", bin_call("getbinstate", "<bin_id>500</bin_id>"))
-    assert.not_matches("<bin_id>", bin_call("getportstatus", "<port_id>3</port_id>"))
-    assert.equal(OK, bin_call("flushportbin", "<port_id>3</port_id><bin_id>500</bin_id>"))
-    assert.matches("<bin_mode>G</bin_mode>", bin_call("getbinstate", "<bin_id>500</bin_id>"))
+    assert.matches("<bin_mode>O</bin_mode>\n        <port_id>3</port_id>", gw:bin_call("getbinstate", "<bin_id>500</bin_id>"))
+    assert.equal(OK, gw:bin_call("closebin", "<port_id>3</port_id><bin_id>500</bin_id>"))
+    assert.matches("<bin_mode>C</bin_mode>", gw:bin_call("getbinstate", "<bin_id>500</bin_id>"))
+    assert.not_matches("<bin_id>", gw:bin_call("getportstatus", "<port_id>3</port_id>"))
+    assert.equal(OK, gw:bin_call("flushportbin", "<port_id>3</port_id><bin_id>500</bin_id>"))
+    assert.matches("<bin_mode>G</bin_mode>", gw:bin_call("getbinstate", "<bin_id>500</bin_id>"))
   end)
 
   it("refuses ad-hoc bin conflicts: a second bin, the same bin at another port, another task id", function()
     open_port(1)
     open_port(2)
-    assert.matches("<bin_id>500</bin_id>", bin_call("openbin", "<port_id>1</port_id><bin_id>500</bin_id>"))
-    assert.equal(F(1020), bin_call("openbin", "<port_id>1</port_id><bin_id>501</bin_id>"))
-    assert.equal(F(1925), bin_call("openbin", "<port_id>2</port_id><bin_id>500</bin_id>"))
-    assert.equal(F(1017), bin_call("closebin", "<port_id>1</port_id><bin_id>500</bin_id><task_id>7</task_id>"))
-    assert.equal(F(1011), bin_call("closebin", "<port_id>1</port_id><bin_id>501</bin_id>"))
-    assert.equal(F(1929), bin_call("flushportbin", "<port_id>1</port_id><bin_id>500</bin_id>"))
-    assert.equal(F(1925), bin_call("flushportbin", "<port_id>2</port_id><bin_id>500</bin_id>"))
+    assert.matches("<bin_id>500</bin_id>", gw:bin_call("openbin", "<port_id>1</port_id><bin_id>500</bin_id>"))
+    assert.equal(F(1020), gw:bin_call("openbin", "<port_id>1</port_id><bin_id>501</bin_id>"))
+    assert.equal(F(1925), gw:bin_call("openbin", "<port_id>2</port_id><bin_id>500</bin_id>"))
+    assert.equal(F(1017), gw:bin_call("closebin", "<port_id>1</port_id><bin_id>500</bin_id><task_id>7</task_id>"))
+    assert.equal(F(1011), gw:bin_call("closebin", "<port_id>1</port_id><bin_id>501</bin_id>"))
+    assert.equal(F(1929), gw:bin_call("flushportbin", "<port_id>1</port_id><bin_id>500</bin_id>"))
+    assert.equal(F(1925), gw:bin_call("flushportbin", "<port_id>2</port_id><bin_id>500</bin_id>"))
     -- closebin with the task_id 0 that openbin gave closes it too
-    assert.equal(OK, bin_call("closebin", "<port_id>1</port_id><bin_id>500</bin_id><task_id>0</task_id>"))
+    assert.equal(OK, gw:bin_call("closebin", "<port_id>1</port_id><bin_id>500</bin_id><task_id>0</task_id>"))
     -- the next bin opened at port 1 sends the closed one back to the grid
-    assert.matches("<bin_id>501</bin_id>", bin_call("openbin", "<port_id>1</port_id><bin_id>501</bin_id>"))
-    assert.matches("<bin_mode>G</bin_mode>", bin_call("getbinstate", "<bin_id>500</bin_id>"))
+    assert.matches("<bin_id>501</bin_id>", gw:bin_call("openbin", "<port_id>1</port_id><bin_id>501</bin_id>"))
+    assert.matches("<bin_mode>G</bin_mode>", gw:bin_call("getbinstate", "<bin_id>500</bin_id>"))
   end)
 
   it("opens a bin by number alone even when a task is stored in it: the WMS task is not selected, nor completed", function()
     assert.equal(OK, gw:call("create_taskgroup", gateway.taskgroup_params(1, { { 10, 42 } }))) -- category 1
     assert.equal(OK, gw:call("openport", "<port_id>1</port_id><select><category>2</category></select>"))
-    assert.matches("<bin_id>42</bin_id>\n    <task_id>0</task_id>", bin_call("openbin", "<port_id>1</port_id><bin_id>42</bin_id>"))
+    assert.matches("<bin_id>42</bin_id>\n    <task_id>0</task_id>", gw:bin_call("openbin", "<port_id>1</port_id><bin_id>42</bin_id>"))
     assert.matches("<state>open</state>", gw:call("gettaskinfo", "<task_id>10</task_id>"))
-    assert.equal(OK, bin_call("closebin", "<port_id>1</port_id><bin_id>42</bin_id>")) -- the robot's closebin, no task_id
+    assert.equal(OK, gw:bin_call("closebin", "<port_id>1</port_id><bin_id>42</bin_id>")) -- the robot's closebin, no task_id
     assert.matches("<task_id>10</task_id>", gw:call("gettaskinfo", "<task_id>10</task_id>")) -- still there
     assert.equal(OK, gw:call("cancel_task", "<task_id>10</task_id>")) -- and not selected by any port
   end)
@@ -88,55 +80,55 @@ describe("the bin interface", function()
   it("lists bins by bin_id or by min_bin_id..max_bin_id, tasks' bins in the grid", function()
     assert.equal(OK, gw:call("create_taskgroup", gateway.taskgroup_params(1, { { 10, 100005 }, { 11, 100020 }, { 12, 200000 } })))
     open_port(1)
-    bin_call("openbin", "<port_id>1</port_id><bin_id>100010</bin_id>")
-    local state = bin_call("getbinstate", "<min_bin_id>100000</min_bin_id><max_bin_id>110000</max_bin_id>")
+    gw:bin_call("openbin", "<port_id>1</port_id><bin_id>100010</bin_id>")
+    local state = gw:bin_call("getbinstate", "<min_bin_id>100000</min_bin_id><max_bin_id>110000</max_bin_id>")
     local ids = {}
     for id in state:gmatch("<bin_id>(%d+)</bin_id>") do ids[#ids + 1] = tonumber(id) end
     assert.same({ 100005, 100010, 100020 }, ids)
     assert.matches("<bin_id>100005</bin_id>\n        <bin_mode>G</bin_mode>\n        <content>0</content>", state)
-    local info = bin_call("getbininfo", "<bin_id>100010</bin_id>")
+    local info = gw:bin_call("getbininfo", "<bin_id>100010</bin_id>")
     assert.matches("<bin_id>100010</bin_id>\n        <content>0</content>\n        <bin_mode>O</bin_mode>\n        <port_id>1</port_id>", info)
-    local loc = bin_call("getbinloc", "<bin_id>200000</bin_id>")
+    local loc = gw:bin_call("getbinloc", "<bin_id>200000</bin_id>")
     assert.matches("<bin_id>200000</bin_id>\n        <xpos>0</xpos>\n        <ypos>0</ypos>\n        <depth>0</depth>", loc)
-    assert.matches("<bins/>", bin_call("getbinstate", "<bin_id>7</bin_id>"))
-    assert.matches("<bins/>", bin_call("getbininfo", "<min_bin_id>300000</min_bin_id><max_bin_id>200000</max_bin_id>"))
+    assert.matches("<bins/>", gw:bin_call("getbinstate", "<bin_id>7</bin_id>"))
+    assert.matches("<bins/>", gw:bin_call("getbininfo", "<min_bin_id>300000</min_bin_id><max_bin_id>200000</max_bin_id>"))
   end)
 
   it("checks the bin query parameters", function()
     for _, params in ipairs({ "<bin_id>0</bin_id>", "<bin_id>4000001</bin_id>", "<min_bin_id>x</min_bin_id>",
       "<max_bin_id>-1</max_bin_id>", "<bin_id>1.5</bin_id>" }) do
-      assert.equal(F(1010), bin_call("getbinstate", params))
-      assert.equal(F(1010), bin_call("getbinloc", params))
-      assert.equal(F(1010), bin_call("getbininfo", params))
+      assert.equal(F(1010), gw:bin_call("getbinstate", params))
+      assert.equal(F(1010), gw:bin_call("getbinloc", params))
+      assert.equal(F(1010), gw:bin_call("getbininfo", params))
     end
   end)
 
   it("inserts a bin through a port in INSERT mode (or the default OPEN), once", function()
-    assert.equal(F(1009), bin_call("insertbin", "<port_id>4</port_id><bin_id>9</bin_id>"))
+    assert.equal(F(1009), gw:bin_call("insertbin", "<port_id>4</port_id><bin_id>9</bin_id>"))
     open_port(4, "SWAP")
-    assert.equal(F(1927), bin_call("insertbin", "<port_id>4</port_id><bin_id>9</bin_id>"))
-    assert.equal(OK, bin_call("closeport", "<port_id>4</port_id>"))
+    assert.equal(F(1927), gw:bin_call("insertbin", "<port_id>4</port_id><bin_id>9</bin_id>"))
+    assert.equal(OK, gw:bin_call("closeport", "<port_id>4</port_id>"))
     open_port(4, "INSERT")
-    assert.equal(OK, bin_call("insertbin", "<port_id>4</port_id><bin_id>9</bin_id><content>12</content>"))
-    assert.equal(F(1926), bin_call("insertbin", "<port_id>4</port_id><bin_id>9</bin_id>"))
-    assert.matches("<bin_id>9</bin_id>\n        <content>12</content>\n        <bin_mode>G</bin_mode>", bin_call("getbininfo", "<bin_id>9</bin_id>"))
-    assert.equal(F(1006), bin_call("insertbin", "<port_id>4</port_id><bin_id>10</bin_id><content>x</content>"))
-    assert.equal(F(1911), bin_call("insertbin", "<port_id>4</port_id>"))
+    assert.equal(OK, gw:bin_call("insertbin", "<port_id>4</port_id><bin_id>9</bin_id><content>12</content>"))
+    assert.equal(F(1926), gw:bin_call("insertbin", "<port_id>4</port_id><bin_id>9</bin_id>"))
+    assert.matches("<bin_id>9</bin_id>\n        <content>12</content>\n        <bin_mode>G</bin_mode>", gw:bin_call("getbininfo", "<bin_id>9</bin_id>"))
+    assert.equal(F(1006), gw:bin_call("insertbin", "<port_id>4</port_id><bin_id>10</bin_id><content>x</content>"))
+    assert.equal(F(1911), gw:bin_call("insertbin", "<port_id>4</port_id>"))
   end)
 
   it("sets a bin's mode and content at its port with portbinmode", function()
     open_port(1)
-    bin_call("openbin", "<port_id>1</port_id><bin_id>77</bin_id>")
-    assert.equal(OK, bin_call("portbinmode", "<port_id>1</port_id><bin_id>77</bin_id><bin_mode>CLOSED</bin_mode><content>3</content>"))
-    assert.matches("<bin_mode>C</bin_mode>\n        <port_id>1</port_id>\n        <content>3</content>", bin_call("getbinstate", "<bin_id>77</bin_id>"))
-    assert.equal(OK, bin_call("portbinmode", "<port_id>1</port_id><bin_id>77</bin_id><bin_mode>open</bin_mode>"))
-    assert.matches("<content>3</content>", bin_call("getbinstate", "<bin_id>77</bin_id>")) -- content kept
-    assert.equal(F(1928), bin_call("portbinmode", "<port_id>1</port_id><bin_id>77</bin_id><bin_mode>OUTSIDE</bin_mode>"))
-    assert.equal(F(1923), bin_call("portbinmode", "<port_id>1</port_id><bin_id>77</bin_id>"))
-    assert.equal(F(1924), bin_call("portbinmode", "<port_id>1</port_id><bin_id>77</bin_id><bin_mode>FLYING</bin_mode>"))
-    assert.equal(F(1011), bin_call("portbinmode", "<port_id>2</port_id><bin_id>78</bin_id><bin_mode>OPEN</bin_mode>"))
+    gw:bin_call("openbin", "<port_id>1</port_id><bin_id>77</bin_id>")
+    assert.equal(OK, gw:bin_call("portbinmode", "<port_id>1</port_id><bin_id>77</bin_id><bin_mode>CLOSED</bin_mode><content>3</content>"))
+    assert.matches("<bin_mode>C</bin_mode>\n        <port_id>1</port_id>\n        <content>3</content>", gw:bin_call("getbinstate", "<bin_id>77</bin_id>"))
+    assert.equal(OK, gw:bin_call("portbinmode", "<port_id>1</port_id><bin_id>77</bin_id><bin_mode>open</bin_mode>"))
+    assert.matches("<content>3</content>", gw:bin_call("getbinstate", "<bin_id>77</bin_id>")) -- content kept
+    assert.equal(F(1928), gw:bin_call("portbinmode", "<port_id>1</port_id><bin_id>77</bin_id><bin_mode>OUTSIDE</bin_mode>"))
+    assert.equal(F(1923), gw:bin_call("portbinmode", "<port_id>1</port_id><bin_id>77</bin_id>"))
+    assert.equal(F(1924), gw:bin_call("portbinmode", "<port_id>1</port_id><bin_id>77</bin_id><bin_mode>FLYING</bin_mode>"))
+    assert.equal(F(1011), gw:bin_call("portbinmode", "<port_id>2</port_id><bin_id>78</bin_id><bin_mode>OPEN</bin_mode>"))
     open_port(2)
-    assert.equal(F(1925), bin_call("portbinmode", "<port_id>2</port_id><bin_id>77</bin_id><bin_mode>OPEN</bin_mode>"))
+    assert.equal(F(1925), gw:bin_call("portbinmode", "<port_id>2</port_id><bin_id>77</bin_id><bin_mode>OPEN</bin_mode>"))
   end)
 
   it("answers the bin methods on the task endpoint too, as the documentation and v1 clients have it", function()
@@ -146,9 +138,9 @@ describe("the bin interface", function()
 
   it("sends every bin back to the grid when its port closes", function()
     open_port(1)
-    bin_call("openbin", "<port_id>1</port_id><bin_id>88</bin_id>")
-    assert.equal(OK, bin_call("closeport", "<port_id>1</port_id>"))
-    assert.matches("<bin_mode>G</bin_mode>", bin_call("getbinstate", "<bin_id>88</bin_id>"))
+    gw:bin_call("openbin", "<port_id>1</port_id><bin_id>88</bin_id>")
+    assert.equal(OK, gw:bin_call("closeport", "<port_id>1</port_id>"))
+    assert.matches("<bin_mode>G</bin_mode>", gw:bin_call("getbinstate", "<bin_id>88</bin_id>"))
   end)
 end)
 
@@ -171,15 +163,9 @@ describe("a bin listing of a whole grid", function()
     os.execute("rm -rf '" .. dir .. "'")
   end)
 
-  local function bin_call(name, params_xml)
-    local status, _, body = gw:raw(gateway.post_request(gateway.methodcall(name, params_xml), nil, BIN))
-    assert.equal(200, status)
-    return body
-  end
-
   it("answers 703SAC's getbininfo and getbinstate of 100000..110000 with all 10,001 bins", function()
     for _, method in ipairs({ "getbininfo", "getbinstate", "getbinloc" }) do
-      local reply = bin_call(method, "<min_bin_id>100000</min_bin_id><max_bin_id>110000</max_bin_id>")
+      local reply = gw:bin_call(method, "<min_bin_id>100000</min_bin_id><max_bin_id>110000</max_bin_id>")
       local n = 0
       for _ in reply:gmatch("<bin>") do n = n + 1 end
       assert.equal(10001, n, method)
@@ -188,7 +174,7 @@ describe("a bin listing of a whole grid", function()
   end)
 
   it("answers getbinstate without a filter with every bin, up to 100,000, in JSON too", function()
-    local reply = bin_call("getbinstate", "")
+    local reply = gw:bin_call("getbinstate", "")
     local n = 0
     for _ in reply:gmatch("<bin>") do n = n + 1 end
     assert.equal(30001, n)
@@ -203,7 +189,7 @@ describe("a bin listing of a whole grid", function()
     db.exec("WITH RECURSIVE n(id) AS (SELECT 130001 UNION ALL SELECT id + 1 FROM n WHERE id < 200000) "
       .. "INSERT INTO bin (bin_id, bin_mode, content) SELECT id, 'GRID', 0 FROM n")
     db.close()
-    assert.equal(F(1930), bin_call("getbinstate", ""))
-    assert.matches("<bin_id>199999</bin_id>", bin_call("getbinstate", "<min_bin_id>100000</min_bin_id><max_bin_id>199999</max_bin_id>"))
+    assert.equal(F(1930), gw:bin_call("getbinstate", ""))
+    assert.matches("<bin_id>199999</bin_id>", gw:bin_call("getbinstate", "<min_bin_id>100000</min_bin_id><max_bin_id>199999</max_bin_id>"))
   end)
 end)

@@ -7,18 +7,11 @@
 local gateway = require "helpers.gateway"
 
 local OK, F = gateway.OK, gateway.fault
-local BIN = "/api/v2/bin"
 
 describe("the documented port flows", function()
   local gw
   before_each(function() gw = gateway.start() end)
   after_each(function() gw:stop() end)
-
-  local function bin_call(name, params_xml)
-    local status, _, body = gw:raw(gateway.post_request(gateway.methodcall(name, params_xml), nil, BIN))
-    assert.equal(200, status)
-    return body
-  end
 
   -- create_taskgroup of one task, with extra group parameters (shipment, req_time...).
   local function group(id, task_id, bin_id, extra)
@@ -45,16 +38,16 @@ describe("the documented port flows", function()
     end)
 
     it("lets 703SAC's 'open port for insertion' (no port_mode) insert a bin, but not a SWAP port", function()
-      assert.equal(OK, bin_call("openport", "<port_id>1</port_id>"))
-      assert.equal(OK, bin_call("insertbin", "<port_id>1</port_id><bin_id>9001</bin_id>"))
-      assert.equal(OK, bin_call("openport", "<port_id>2</port_id><port_mode>SWAP</port_mode>"))
-      assert.equal(F(1927), bin_call("insertbin", "<port_id>2</port_id><bin_id>9002</bin_id>"))
+      assert.equal(OK, gw:bin_call("openport", "<port_id>1</port_id>"))
+      assert.equal(OK, gw:bin_call("insertbin", "<port_id>1</port_id><bin_id>9001</bin_id>"))
+      assert.equal(OK, gw:bin_call("openport", "<port_id>2</port_id><port_mode>SWAP</port_mode>"))
+      assert.equal(F(1927), gw:bin_call("insertbin", "<port_id>2</port_id><bin_id>9002</bin_id>"))
     end)
 
     it("selects bins by content code: openbin brings a grid bin with that content, ad hoc", function()
-      assert.equal(OK, bin_call("openport", "<port_id>9</port_id><port_mode>INSERT</port_mode>"))
+      assert.equal(OK, gw:bin_call("openport", "<port_id>9</port_id><port_mode>INSERT</port_mode>"))
       for bin_id, content in pairs({ [501] = 3, [502] = 0, [503] = 3 }) do
-        assert.equal(OK, bin_call("insertbin", string.format("<port_id>9</port_id><bin_id>%d</bin_id><content>%d</content>", bin_id, content)))
+        assert.equal(OK, gw:bin_call("insertbin", string.format("<port_id>9</port_id><bin_id>%d</bin_id><content>%d</content>", bin_id, content)))
       end
       assert.equal(OK, gw:call("openport", "<port_id>1</port_id><select><content>3</content></select>"))
       local status = gw:call("getportstatus", "<port_id>1</port_id>")
@@ -137,48 +130,48 @@ describe("the documented port flows", function()
         .. "</name><params>" .. inner .. "</params></methodcall>"
     end
     local function post_bin(xml)
-      local status, _, body = gw:raw(gateway.post_request(xml, nil, BIN))
+      local status, _, body = gw:raw(gateway.post_request(xml, nil, gateway.BIN_PATH))
       assert.equal(200, status)
       return body
     end
 
     it("opens the queued bins in order, each leaving the queue as it closes; removebin as the conveyor recipe", function()
       assert.equal(OK, post_bin(dotnet("appendportqueue", "<port_id>4</port_id><bins><bin_id>6111</bin_id></bins>")))
-      assert.equal(OK, bin_call("appendportqueue", "<port_id>4</port_id><bins><bin_id>6112</bin_id><bin_id>6113</bin_id></bins>"))
+      assert.equal(OK, gw:bin_call("appendportqueue", "<port_id>4</port_id><bins><bin_id>6112</bin_id><bin_id>6113</bin_id></bins>"))
       assert.matches("<bins>\n      <bin_id>6111</bin_id>\n      <bin_id>6112</bin_id>\n      <bin_id>6113</bin_id>\n    </bins>",
-        bin_call("getportqueue", "<port_id>4</port_id>"))
-      assert.equal(OK, bin_call("openport", "<port_id>4</port_id>"))
-      assert.matches("<bin_id>6111</bin_id>", bin_call("openbin", "<port_id>4</port_id>"))
-      local state = bin_call("getbinstate", "<bin_id>6111</bin_id>")
+        gw:bin_call("getportqueue", "<port_id>4</port_id>"))
+      assert.equal(OK, gw:bin_call("openport", "<port_id>4</port_id>"))
+      assert.matches("<bin_id>6111</bin_id>", gw:bin_call("openbin", "<port_id>4</port_id>"))
+      local state = gw:bin_call("getbinstate", "<bin_id>6111</bin_id>")
       assert.matches("<bin_mode>O</bin_mode>\n        <port_id>4</port_id>", state) -- what the recipe polls for
-      assert.equal(OK, bin_call("closebin", "<port_id>4</port_id><bin_id>6111</bin_id>"))
-      assert.matches("<bin_id>6112</bin_id>", bin_call("openbin", "<port_id>4</port_id>"))
-      assert.equal(OK, bin_call("removebin", "<port_id>4</port_id><bin_id>6112</bin_id>"))
-      assert.matches("<bin_mode>X</bin_mode>", bin_call("getbinstate", "<bin_id>6112</bin_id>"))
-      assert.matches("<bin_id>6113</bin_id>", bin_call("openbin", "<port_id>4</port_id>"))
-      assert.equal(OK, bin_call("closebin", "<port_id>4</port_id><bin_id>6113</bin_id>"))
-      assert.equal(F(1015), bin_call("openbin", "<port_id>4</port_id>"))
-      assert.matches("<bins/>", bin_call("getportqueue", "<port_id>4</port_id>"))
+      assert.equal(OK, gw:bin_call("closebin", "<port_id>4</port_id><bin_id>6111</bin_id>"))
+      assert.matches("<bin_id>6112</bin_id>", gw:bin_call("openbin", "<port_id>4</port_id>"))
+      assert.equal(OK, gw:bin_call("removebin", "<port_id>4</port_id><bin_id>6112</bin_id>"))
+      assert.matches("<bin_mode>X</bin_mode>", gw:bin_call("getbinstate", "<bin_id>6112</bin_id>"))
+      assert.matches("<bin_id>6113</bin_id>", gw:bin_call("openbin", "<port_id>4</port_id>"))
+      assert.equal(OK, gw:bin_call("closebin", "<port_id>4</port_id><bin_id>6113</bin_id>"))
+      assert.equal(F(1015), gw:bin_call("openbin", "<port_id>4</port_id>"))
+      assert.matches("<bins/>", gw:bin_call("getportqueue", "<port_id>4</port_id>"))
     end)
 
     it("never hands out a WMS task on the bin endpoint", function()
       assert.equal(OK, group(1, 10, 100))
-      assert.equal(OK, bin_call("openport", "<port_id>4</port_id>"))
-      assert.equal(F(1015), bin_call("openbin", "<port_id>4</port_id>"))
+      assert.equal(OK, gw:bin_call("openport", "<port_id>4</port_id>"))
+      assert.equal(F(1015), gw:bin_call("openbin", "<port_id>4</port_id>"))
       assert.matches("<state>open</state>", gw:call("gettaskinfo", "<task_id>10</task_id>"))
     end)
 
     it("checks the queue's parameters", function()
-      assert.equal(F(1003), bin_call("appendportqueue", "<bins><bin_id>1</bin_id></bins>"))
-      assert.equal(F(1911), bin_call("appendportqueue", "<port_id>4</port_id>"))
-      assert.equal(F(1911), bin_call("appendportqueue", "<port_id>4</port_id><bins/>"))
-      assert.equal(F(1010), bin_call("appendportqueue", "<port_id>4</port_id><bins><bin_id>0</bin_id></bins>"))
+      assert.equal(F(1003), gw:bin_call("appendportqueue", "<bins><bin_id>1</bin_id></bins>"))
+      assert.equal(F(1911), gw:bin_call("appendportqueue", "<port_id>4</port_id>"))
+      assert.equal(F(1911), gw:bin_call("appendportqueue", "<port_id>4</port_id><bins/>"))
+      assert.equal(F(1010), gw:bin_call("appendportqueue", "<port_id>4</port_id><bins><bin_id>0</bin_id></bins>"))
     end)
 
     it("prepares bins (703SAC's preparebin): a grid bin is PREPARED at once", function()
       assert.equal(OK, post_bin(dotnet("preparebin", "<bins><bin_id>6111</bin_id></bins>")))
-      assert.matches("<bin_mode>T</bin_mode>", bin_call("getbinstate", "<bin_id>6111</bin_id>"))
-      assert.equal(F(1911), bin_call("preparebin", "<bins/>"))
+      assert.matches("<bin_mode>T</bin_mode>", gw:bin_call("getbinstate", "<bin_id>6111</bin_id>"))
+      assert.equal(F(1911), gw:bin_call("preparebin", "<bins/>"))
     end)
   end)
 
@@ -186,19 +179,19 @@ describe("the documented port flows", function()
     it("answer a <bins> list of bin_ids with those bins only, never all", function()
       assert.equal(OK, group(1, 10, 8001))
       assert.equal(OK, group(2, 20, 8002))
-      local state = bin_call("getbinstate", "<bins><bin_id>8001</bin_id></bins>")
+      local state = gw:bin_call("getbinstate", "<bins><bin_id>8001</bin_id></bins>")
       assert.matches("<bin_id>8001</bin_id>", state)
       assert.not_matches("<bin_id>8002</bin_id>", state)
     end)
 
     it("refuse a filter they do not know (1933) rather than answer every bin", function()
       assert.equal(OK, group(1, 10, 8001))
-      assert.equal(F(1933), bin_call("getbinstate", "<bin><bin_id>8001</bin_id></bin>"))
-      assert.equal(F(1933), bin_call("getbininfo", "<port_id>1</port_id>"))
+      assert.equal(F(1933), gw:bin_call("getbinstate", "<bin><bin_id>8001</bin_id></bin>"))
+      assert.equal(F(1933), gw:bin_call("getbininfo", "<port_id>1</port_id>"))
     end)
 
     it("answer an empty list for a bin that is not known, as a filter that matches nothing", function()
-      assert.matches("<bins/>", bin_call("getbinstate", "<bin_id>4711</bin_id>"))
+      assert.matches("<bins/>", gw:bin_call("getbinstate", "<bin_id>4711</bin_id>"))
     end)
   end)
 
@@ -231,7 +224,7 @@ describe("the documented port flows", function()
       body = '{"method": "appendportqueue", "params": {"port_id": 4, "bins": [6111, 6112]}}'
       status, _, reply = gw:raw(string.format("POST /api/v2/bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", #body, body))
       assert.equal('{"params":{}}', reply)
-      assert.matches("<bin_id>6112</bin_id>", bin_call("getportqueue", "<port_id>4</port_id>"))
+      assert.matches("<bin_id>6112</bin_id>", gw:bin_call("getportqueue", "<port_id>4</port_id>"))
     end)
   end)
 end)

@@ -5,15 +5,7 @@ local socket = require "socket"
 local tls = require "helpers.tls"
 
 local F = gateway.fault
-
-local function echo(task_id)
-  return string.format('<?xml version="1.0"?>\n<response>\n  <params>\n    <task_id>%s</task_id>\n  </params>\n</response>\n',
-    task_id)
-end
-
-local function cancel(gw, task_id)
-  return gw:call("cancel_task", "<task_id>" .. task_id .. "</task_id>")
-end
+local echo = gateway.upstream_echo
 
 describe("an HTTPS upstream", function()
   local ca, server
@@ -25,8 +17,8 @@ describe("an HTTPS upstream", function()
   it("is reached with its certificate verified against --upstream-ca", function()
     local fake = gateway.fake_upstream("ok", { tls = server })
     local gw = gateway.start({ args = "--upstream " .. fake.url .. " --upstream-ca " .. ca.cert })
-    assert.equal(echo(101), cancel(gw, 101))
-    assert.equal(echo(102), cancel(gw, 102))
+    assert.equal(echo(101), gw:cancel(101))
+    assert.equal(echo(102), gw:cancel(102))
     gw:stop()
     fake:stop()
   end)
@@ -34,7 +26,7 @@ describe("an HTTPS upstream", function()
   it("is refused, with nothing sent, when its certificate is not one the gateway trusts", function()
     local fake = gateway.fake_upstream("ok", { tls = server })
     local gw = gateway.start({ args = "--upstream " .. fake.url }) -- the system's CAs only
-    assert.equal(F(1922), cancel(gw, 101))
+    assert.equal(F(1922), gw:cancel(101))
     assert.equal(0, #fake:requests())
     assert.matches('msg="upstream unavailable"', gw:log(), 1, true)
     assert.matches('reason="TLS: server certificate not trusted"', gw:log(), 1, true)
@@ -46,7 +38,7 @@ describe("an HTTPS upstream", function()
     local other = tls.issue(ca, "other.example")
     local fake = gateway.fake_upstream("ok", { tls = other })
     local gw = gateway.start({ args = "--upstream " .. fake.url .. " --upstream-ca " .. ca.cert })
-    assert.equal(F(1922), cancel(gw, 101))
+    assert.equal(F(1922), gw:cancel(101))
     assert.equal(0, #fake:requests())
     assert.matches('reason="TLS: server certificate not trusted"', gw:log(), 1, true)
     gw:stop()
@@ -57,12 +49,12 @@ describe("an HTTPS upstream", function()
     local client = tls.issue(ca, "taskgate-client", "clientAuth")
     local fake = gateway.fake_upstream("ok", { tls = server, client_ca = ca.cert })
     local without = gateway.start({ args = "--upstream " .. fake.url .. " --upstream-ca " .. ca.cert })
-    assert.equal(F(1922), cancel(without, 101))
+    assert.equal(F(1922), without:cancel(101))
     without:stop()
     assert.equal(0, #fake:requests())
     local with = gateway.start({ args = string.format("--upstream %s --upstream-ca %s --upstream-cert %s --upstream-key %s",
       fake.url, ca.cert, client.cert, client.key) })
-    assert.equal(echo(102), cancel(with, 102))
+    assert.equal(echo(102), with:cancel(102))
     with:stop()
     fake:stop()
   end)

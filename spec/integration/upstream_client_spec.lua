@@ -5,16 +5,7 @@ local gateway = require "helpers.gateway"
 local socket = require "socket"
 
 local F = gateway.fault
-
--- The fake upstream's reply for task_id, passed back byte for byte.
-local function echo(task_id)
-  return string.format('<?xml version="1.0"?>\n<response>\n  <params>\n    <task_id>%s</task_id>\n  </params>\n</response>\n',
-    task_id)
-end
-
-local function cancel(gw, task_id)
-  return gw:call("cancel_task", "<task_id>" .. task_id .. "</task_id>")
-end
+local echo = gateway.upstream_echo
 
 -- A gateway in front of a fake upstream in `mode`.
 local function bridge(mode, extra)
@@ -31,8 +22,8 @@ end
 describe("the upstream client", function()
   it("passes the reply back after 100 Continue and 102 Processing", function()
     local gw, fake = bridge("continue")
-    assert.equal(echo(101), cancel(gw, 101))
-    assert.equal(echo(200), cancel(gw, 200)) -- the pooled connection carries the next call
+    assert.equal(echo(101), gw:cancel(101))
+    assert.equal(echo(200), gw:cancel(200)) -- the pooled connection carries the next call
     assert.equal(1, fake:count(200))
     stop(gw, fake)
   end)
@@ -40,7 +31,7 @@ describe("the upstream client", function()
   it("never hands a reply sent twice to the next caller", function()
     local gw, fake = bridge("double")
     for _, task_id in ipairs({ 101, 200, 300, 400 }) do
-      assert.equal(echo(task_id), cancel(gw, task_id))
+      assert.equal(echo(task_id), gw:cancel(task_id))
       socket.sleep(0.1) -- the second copy arrives while the connection is idle in the pool
     end
     stop(gw, fake)
@@ -48,16 +39,16 @@ describe("the upstream client", function()
 
   it("never hands bytes sent on an idle connection to the next caller", function()
     local gw, fake = bridge("idle_bytes")
-    assert.equal(echo(101), cancel(gw, 101))
+    assert.equal(echo(101), gw:cancel(101))
     socket.sleep(0.1) -- an unsolicited reply for task 999 follows on the connection
-    assert.equal(echo(200), cancel(gw, 200))
+    assert.equal(echo(200), gw:cancel(200))
     assert.equal(1, fake:count(200))
     stop(gw, fake)
   end)
 
   it("does not send a call again when the upstream closes the connection after reading it", function()
     local gw, fake = bridge("close_after_read")
-    assert.equal(F(1922), cancel(gw, 200)) -- read by the upstream, then the connection closed
+    assert.equal(F(1922), gw:cancel(200)) -- read by the upstream, then the connection closed
     assert.equal(1, fake:count(200)) -- and never sent again, on this or a new connection
     assert.matches('msg="upstream outcome unknown"', gw:log())
     assert.matches('reason="connection closed without a reply"', gw:log(), 1, true)
@@ -69,7 +60,7 @@ describe("the upstream client", function()
     -- there would be lost, and libcurl would send it again on a new one.
     local gw, fake = bridge("close_reused")
     for _, task_id in ipairs({ 101, 200, 300 }) do
-      assert.equal(echo(task_id), cancel(gw, task_id))
+      assert.equal(echo(task_id), gw:cancel(task_id))
       assert.equal(1, fake:count(task_id))
     end
     local requests = fake:requests()
@@ -82,7 +73,7 @@ describe("the upstream client", function()
 
   it("records in the audit trail that the outcome of such a call is unknown", function()
     local gw, fake = bridge("close_after_read")
-    cancel(gw, 200)
+    gw:cancel(200)
     local trail = gateway.run(gateway.binary .. " audit --store " .. gw.store)
     assert.matches('"forwarded":{"task_id":200},"upstream":"upstream outcome unknown: connection closed without a reply"',
       trail, 1, true)
@@ -91,14 +82,14 @@ describe("the upstream client", function()
 
   it("reads an HTTP/1.0 reply that ends when the upstream closes", function()
     local gw, fake = bridge("http10")
-    assert.equal(echo(101), cancel(gw, 101))
-    assert.equal(echo(200), cancel(gw, 200))
+    assert.equal(echo(101), gw:cancel(101))
+    assert.equal(echo(200), gw:cancel(200))
     stop(gw, fake)
   end)
 
   it("answers 1922 to bytes that are not HTTP, and says the outcome is unknown", function()
     local gw, fake = bridge("garbage")
-    assert.equal(F(1922), cancel(gw, 101))
+    assert.equal(F(1922), gw:cancel(101))
     assert.equal(1, fake:count(101))
     assert.matches('msg="upstream outcome unknown"', gw:log())
     assert.matches('reason="malformed HTTP reply"', gw:log(), 1, true)
@@ -107,14 +98,14 @@ describe("the upstream client", function()
 
   it("answers 1922 to a reply over 1 MiB", function()
     local gw, fake = bridge("huge")
-    assert.equal(F(1922), cancel(gw, 101))
+    assert.equal(F(1922), gw:cancel(101))
     assert.matches("reason=\"reply too large\"", gw:log())
     stop(gw, fake)
   end)
 
   it("answers 1922 to an HTTP error status without taking its body for a reply", function()
     local gw, fake = bridge("status_500")
-    assert.equal(F(1922), cancel(gw, 101))
+    assert.equal(F(1922), gw:cancel(101))
     assert.matches("reason=\"upstream answered HTTP 500\"", gw:log())
     stop(gw, fake)
   end)
@@ -122,7 +113,7 @@ describe("the upstream client", function()
   it("answers 1922 at the reply timeout to a slow upstream, and does not send the call again", function()
     local gw, fake = bridge("slow", "--upstream-reply-timeout 1")
     local start = socket.gettime()
-    assert.equal(F(1922), cancel(gw, 101))
+    assert.equal(F(1922), gw:cancel(101))
     local took = socket.gettime() - start
     assert.is_true(took > 0.9 and took < 2.5, "took " .. took)
     socket.sleep(2.5) -- the slow upstream answers into a closed connection
@@ -135,8 +126,8 @@ describe("the upstream client", function()
   it("passes the reply back after a 103 with headers and a 100 with headers, and after lines ended by LF alone", function()
     for _, mode in ipairs({ "early_hints", "bare_lf" }) do
       local gw, fake = bridge(mode)
-      assert.equal(echo(101), cancel(gw, 101))
-      assert.equal(echo(200), cancel(gw, 200))
+      assert.equal(echo(101), gw:cancel(101))
+      assert.equal(echo(200), gw:cancel(200))
       assert.equal(1, fake:count(101))
       stop(gw, fake)
     end
@@ -156,8 +147,8 @@ describe("the upstream client", function()
   for mode, reason in pairs(wrong_shapes) do
     it("answers 1922 to a reply of a wrong shape (" .. mode .. "), sends nothing twice, and logs why", function()
       local gw, fake = bridge(mode)
-      assert.equal(F(1922), cancel(gw, 101))
-      assert.equal(F(1922), cancel(gw, 200))
+      assert.equal(F(1922), gw:cancel(101))
+      assert.equal(F(1922), gw:cancel(200))
       assert.equal(1, fake:count(101))
       assert.equal(1, fake:count(200))
       assert.matches('msg="upstream outcome unknown"', gw:log(), 1, true)
@@ -169,7 +160,7 @@ describe("the upstream client", function()
   it("answers 1922 at the reply timeout to a reply that trickles in, however steadily its bytes come", function()
     local gw, fake = bridge("trickle", "--upstream-reply-timeout 1")
     local start = socket.gettime()
-    assert.equal(F(1922), cancel(gw, 101))
+    assert.equal(F(1922), gw:cancel(101))
     local took = socket.gettime() - start
     assert.is_true(took > 0.9 and took < 2.5, "took " .. took)
     assert.equal(1, fake:count(101))
@@ -215,7 +206,7 @@ end
 
   it("never hands a forwarded call the reply to an earlier one, even when the stray bytes come after the request", function()
     local gw, fake = bridge("stale_first")
-    for _, task_id in ipairs({ 101, 200, 300 }) do assert.equal(echo(task_id), cancel(gw, task_id)) end
+    for _, task_id in ipairs({ 101, 200, 300 }) do assert.equal(echo(task_id), gw:cancel(task_id)) end
     stop(gw, fake)
   end)
 
