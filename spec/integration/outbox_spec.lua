@@ -61,6 +61,24 @@ local function rules()
   return rules_dir
 end
 
+-- A gateway with these rules and the outbox target erp at url; extra: more arguments.
+local function outbox_gateway(url, extra)
+  return gateway.start({ rules = rules(), args = "--outbox-target erp=" .. url .. (extra and " " .. extra or "") })
+end
+
+-- The same gateway started again on gw's store (after a stop or a kill -9).
+local function restarted(gw, args)
+  return gateway.start({ rules = rules(), args = args, store = gw.store, dir = gw.dir })
+end
+
+-- A receiver started and killed at once: its url and port name a target that is down until
+-- gateway.fake_upstream("receiver", { port = receiver.port }) revives it.
+local function receiver_down()
+  local receiver = gateway.fake_upstream("receiver")
+  receiver:stop("KILL")
+  return receiver
+end
+
 local function note(gw, task_id)
   return gw:call("note", "<task_id>" .. task_id .. "</task_id>")
 end
@@ -118,7 +136,7 @@ end
 describe("the outbox", function()
   it("delivers each message once, in order, with its message id, request id and content type", function()
     local receiver = gateway.fake_upstream("receiver")
-    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url })
+    local gw = outbox_gateway(receiver.url)
     local ids = {}
     for i = 1, 10 do ids[i] = note(gw, i):match("<message>(%x+)</message>") end
     wait_for("10 deliveries", function() return #receiver:requests() == 10 end)
@@ -137,9 +155,7 @@ describe("the outbox", function()
   end)
 
   it("keeps every message while the target is down, across kill -9 and a restart, and delivers them all in order", function()
-    local receiver = gateway.fake_upstream("receiver")
-    local port = receiver.port
-    receiver:stop("KILL") -- the target is down from the start
+    local receiver = receiver_down() -- the target is down from the start
     local args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.5"
     local gw = gateway.start({ rules = rules(), args = args })
     for i = 1, 15 do note(gw, i) end
@@ -147,9 +163,9 @@ describe("the outbox", function()
     assert.equal(15, outbox_of(gw).targets[1].pending)
     assert.equal("connection refused", outbox_of(gw).targets[1].last_error)
     gw:stop("KILL")
-    local again = gateway.start({ rules = rules(), args = args, store = gw.store, dir = gw.dir })
+    local again = restarted(gw, args)
     for i = 16, 25 do note(again, i) end
-    local revived = gateway.fake_upstream("receiver", { port = port })
+    local revived = gateway.fake_upstream("receiver", { port = receiver.port })
     wait_for("25 messages taken", function() return #deduplicated(revived) == 25 end)
     assert.same(range(1, 25), (deduplicated(revived)))
     wait_for("an empty outbox", function() return #list(again) == 0 end)
@@ -158,16 +174,14 @@ describe("the outbox", function()
   end)
 
   it("delivers every message once and in order when the gateway is killed -9 while a revived target drains its queue", function()
-    local receiver = gateway.fake_upstream("receiver")
-    local port = receiver.port
-    receiver:stop("KILL") -- down for a while
+    local receiver = receiver_down() -- down for a while
     local args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.3"
     local gw = gateway.start({ rules = rules(), args = args })
     for i = 1, 20 do note(gw, i) end
-    local revived = gateway.fake_upstream("receiver", { port = port, delay = 0.1 }) -- then back
+    local revived = gateway.fake_upstream("receiver", { port = receiver.port, delay = 0.1 }) -- then back
     wait_for("a part of the queue", function() return #revived:requests() >= 5 end)
     gw:stop("KILL") -- in the middle of the drain, likely with a message's answer on its way
-    local again = gateway.start({ rules = rules(), args = args, store = gw.store, dir = gw.dir })
+    local again = restarted(gw, args)
     for i = 21, 30 do note(again, i) end
     wait_for("30 messages taken", function() return #deduplicated(revived) == 30 end)
     wait_for("an empty outbox", function() return #list(again) == 0 end)
@@ -185,12 +199,11 @@ describe("the outbox", function()
 
   it("is delivered once again when the gateway dies before it heard the target's answer, with the same message id", function()
     local receiver = gateway.fake_upstream("slow_receiver") -- answers after 1 s
-    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url })
+    local gw = outbox_gateway(receiver.url)
     note(gw, 1)
     wait_for("the delivery to start", function() return #receiver:requests() == 1 end)
     gw:stop("KILL") -- the receiver has the message; the gateway never learns it did
-    local again = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url, store = gw.store,
-      dir = gw.dir })
+    local again = restarted(gw, "--outbox-target erp=" .. receiver.url)
     wait_for("a second delivery", function() return #receiver:requests() == 2 end)
     local requests = receiver:requests()
     assert.equal(requests[1].headers["x-message-id"], requests[2].headers["x-message-id"])
@@ -247,7 +260,7 @@ describe("the outbox", function()
 
   it("records no message for a call that ends in a fault or an error", function()
     local receiver = gateway.fake_upstream("receiver")
-    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url })
+    local gw = outbox_gateway(receiver.url)
     assert.equal(F(1921), gw:call("note_then_fault"))
     assert.equal(F(1999), gw:call("note_then_fail"))
     assert.equal(F(1999), gw:call("note_then_call")) -- queued before an outbound request: refused
@@ -264,7 +277,7 @@ describe("the outbox", function()
 
   it("tries again a target that answers an error status, and shows why in /status and /metrics", function()
     local receiver = gateway.fake_upstream("status_500")
-    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.2" })
+    local gw = outbox_gateway(receiver.url, "--outbox-retry-max 0.2")
     note(gw, 1)
     wait_for("three attempts", function() return #receiver:requests() >= 3 end)
     local target = outbox_of(gw).targets[1]
@@ -286,7 +299,7 @@ describe("the outbox", function()
 
   it("takes a 2xx with a large page for an acknowledgment, and does not send the message again", function()
     local receiver = gateway.fake_upstream("huge") -- 200 with 2 MiB, more than any reply a call may get
-    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.2" })
+    local gw = outbox_gateway(receiver.url, "--outbox-retry-max 0.2")
     note(gw, 1)
     wait_for("an empty outbox", function() return #list(gw) == 0 end)
     socket.sleep(0.5)
@@ -297,18 +310,15 @@ describe("the outbox", function()
   end)
 
   it("moves a message that keeps failing to the dead state, delivers the next, and can retry or drop it", function()
-    local receiver = gateway.fake_upstream("receiver")
-    local port = receiver.port
-    receiver:stop("KILL")
-    local args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.2 --outbox-dead-after 1"
-    local gw = gateway.start({ rules = rules(), args = args })
+    local receiver = receiver_down()
+    local gw = outbox_gateway(receiver.url, "--outbox-retry-max 0.2 --outbox-dead-after 1")
     note(gw, 1)
     note(gw, 2)
     wait_for("two dead messages", function() return outbox_of(gw).targets[1].dead == 2 end)
     assert.matches("event=outbox_dead target=erp", gw:log(), 1, true)
     local dead = list(gw)
     assert.equal("dead", dead[1].state)
-    local revived = gateway.fake_upstream("receiver", { port = port })
+    local revived = gateway.fake_upstream("receiver", { port = receiver.port })
     note(gw, 3) -- a later message goes on: the dead ones no longer hold the line
     wait_for("message 3", function() return #revived:requests() == 1 end)
     assert.same({ 3 }, (deduplicated(revived)))
@@ -329,7 +339,7 @@ describe("the outbox", function()
 
   it("loses no message queued after an operator dropped the one in flight, though it takes the dropped one's row", function()
     local receiver = gateway.fake_upstream("receiver", { delay = 4 }) -- time for the commands below
-    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url })
+    local gw = outbox_gateway(receiver.url)
     note(gw, 1)
     wait_for("the delivery to start", function() return #receiver:requests() == 1 end)
     local first = list(gw)[1]
@@ -347,17 +357,15 @@ describe("the outbox", function()
   end)
 
   it("tries a message that waited out a gateway down past the dead-letter time before it calls it dead", function()
-    local receiver = gateway.fake_upstream("receiver")
-    local port = receiver.port
-    receiver:stop("KILL")
+    local receiver = receiver_down()
     local args = "--outbox-target erp=" .. receiver.url .. " --outbox-dead-after 1"
     local gw = gateway.start({ rules = rules(), args = args })
     note(gw, 1)
     wait_for("a failed attempt", function() return (list(gw)[1] or {}).attempts == 1 end)
     gw:stop("KILL")
     socket.sleep(1.5) -- the gateway is down longer than the dead-letter time
-    local revived = gateway.fake_upstream("receiver", { port = port })
-    local again = gateway.start({ rules = rules(), args = args, store = gw.store, dir = gw.dir })
+    local revived = gateway.fake_upstream("receiver", { port = receiver.port })
+    local again = restarted(gw, args)
     wait_for("message 1", function() return #revived:requests() == 1 end)
     assert.same({ 1 }, (deduplicated(revived)))
     wait_for("an empty outbox", function() return #list(again) == 0 end)
@@ -367,29 +375,25 @@ describe("the outbox", function()
   end)
 
   it("sends a message on time after the clock was set back since its last attempt", function()
-    local receiver = gateway.fake_upstream("receiver")
-    local port = receiver.port
-    receiver:stop("KILL")
-    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 1" })
+    local receiver = receiver_down()
+    local gw = outbox_gateway(receiver.url, "--outbox-retry-max 1")
     note(gw, 1)
     wait_for("a failed attempt", function() return (list(gw)[1] or {}).attempts >= 1 end)
     -- What an attempt made an hour "later" by a clock since set back leaves in the store.
     store_sql(gw, "UPDATE outbox SET next_attempt = unixepoch() + 3600")
-    local revived = gateway.fake_upstream("receiver", { port = port })
+    local revived = gateway.fake_upstream("receiver", { port = receiver.port })
     wait_for("message 1", function() return #revived:requests() == 1 end, 5)
     gw:stop()
     revived:stop()
   end)
 
   it("keeps each target's order apart: one that is down does not hold up another", function()
-    local erp, wms = gateway.fake_upstream("receiver"), gateway.fake_upstream("receiver")
-    local erp_port = erp.port
-    erp:stop("KILL")
+    local erp, wms = receiver_down(), gateway.fake_upstream("receiver")
     local gw = gateway.start({ rules = rules(), args = string.format(
       "--outbox-target erp=%s --outbox-target wms=%s --outbox-retry-max 0.3", erp.url, wms.url) })
     for i = 1, 3 do gw:call("note_both", "<task_id>" .. i .. "</task_id>") end
     wait_for("the wms messages", function() return #wms:requests() == 3 end)
-    local revived = gateway.fake_upstream("receiver", { port = erp_port })
+    local revived = gateway.fake_upstream("receiver", { port = erp.port })
     wait_for("the erp messages", function() return #revived:requests() == 3 end)
     for i, request in ipairs(wms:requests()) do assert.equal("to wms " .. i, request.body) end
     for i, request in ipairs(revived:requests()) do assert.equal("to erp " .. i, request.body) end
@@ -414,7 +418,7 @@ describe("the outbox", function()
 
   it("refuses a content type that would write headers of its own, and records nothing", function()
     local receiver = gateway.fake_upstream("receiver")
-    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.2" })
+    local gw = outbox_gateway(receiver.url, "--outbox-retry-max 0.2")
     assert.equal(F(1999), gw:call("note_headers"))
     assert.matches("outbox.send: the content_type must be one line of text", gw:log(), 1, true)
     assert.same({}, list(gw))
@@ -424,7 +428,7 @@ describe("the outbox", function()
 
   it("never sends a stored message whose content type holds a line end, and shows why it waits", function()
     local receiver = gateway.fake_upstream("receiver")
-    local gw = gateway.start({ rules = rules(), args = "--outbox-target erp=" .. receiver.url .. " --outbox-retry-max 0.2" })
+    local gw = outbox_gateway(receiver.url, "--outbox-retry-max 0.2")
     note(gw, 1)
     wait_for("message 1", function() return #receiver:requests() == 1 end)
     -- A row such as an older version could have stored.
