@@ -4,12 +4,7 @@ local runtime = require "helpers.runtime"
 
 local native = runtime.native
 
-local function tmpdir()
-  local p = io.popen("mktemp -d /tmp/taskgate-txn.XXXXXX")
-  local dir = p:read("l")
-  p:close()
-  return dir
-end
+local tmpdir = require("helpers.gateway").tmpdir
 
 describe("the call's transaction", function()
   local db, dir
@@ -27,36 +22,36 @@ describe("the call's transaction", function()
   local function add(id)
     db.exec("INSERT INTO taskgroup (taskgroup_id, category, req_time, req_epoch, priority) VALUES (?, 1, 'x', 0, 1)", id)
   end
+  -- A call that adds group id and commits.
+  local function committed_call(id)
+    assert.is_true(db.begin_call())
+    add(id)
+    assert.is_true(db.commit_call())
+  end
+  -- A call that adds group id and aborts.
+  local function aborted_call(id)
+    assert.is_true(db.begin_call())
+    add(id)
+    db.abort_call()
+  end
 
   it("keeps a call's changes when it commits, and undoes them when it aborts", function()
-    assert.is_true(db.begin_call())
-    add(2)
-    assert.is_true(db.commit_call())
-    assert.is_true(db.begin_call())
-    add(3)
-    db.abort_call()
+    committed_call(2)
+    aborted_call(3)
     assert.equal(2, groups())
   end)
 
   it("commits the calls of a turn together, and a call's abort undoes only that call", function()
     assert.is_true(db.begin_turn())
-    assert.is_true(db.begin_call())
-    add(2)
-    assert.is_true(db.commit_call())
-    assert.is_true(db.begin_call())
-    add(3)
-    db.abort_call()
+    committed_call(2)
+    aborted_call(3)
     assert.is_true(db.commit_turn())
     assert.equal(2, groups())
   end)
 
   it("undoes every call of an aborted turn (a rule set's self-checks)", function()
     assert.is_true(db.begin_turn())
-    for id = 2, 4 do
-      assert.is_true(db.begin_call())
-      add(id)
-      assert.is_true(db.commit_call())
-    end
+    for id = 2, 4 do committed_call(id) end
     db.abort_turn()
     assert.equal(1, groups())
   end)
@@ -82,9 +77,7 @@ describe("the call's transaction", function()
 
   it("fails the commit of a turn the store rolled back by itself, and refuses calls in it meanwhile", function()
     assert.is_true(db.begin_turn())
-    assert.is_true(db.begin_call())
-    add(2)
-    assert.is_true(db.commit_call())
+    committed_call(2)
     db.exec("ROLLBACK") -- as SQLite does by itself after an I/O error or a full disk
     assert.is_nil((db.begin_call()))
     assert.is_nil((db.commit_turn()))
