@@ -125,6 +125,25 @@ function M.start(opts)
   error("gateway did not start: " .. (read_file(self.err) or "(no stderr)"))
 end
 
+--- Starts the gateway from a config file holding `config` and no --listen of its own, so its
+--- addresses are the file's. Returns its pid and the addresses its "listening on" line names
+--- (nil when it printed none in 5 s); the caller kills it.
+function M.start_from_config(config)
+  local dir = M.tmpdir()
+  M.write_file(dir .. "/taskgate.conf", config)
+  local out = dir .. "/out"
+  local p = io.popen(string.format("%s --config %s/taskgate.conf --admin-listen 127.0.0.1:0 --store %s/s.db --rules %s >%s 2>%s/err & echo $!",
+    M.binary, dir, dir, M.rules, out, dir))
+  local pid = p:read("l")
+  p:close()
+  for _ = 1, 500 do
+    local addresses = (read_file(out) or ""):match("listening on ([^\n]*)\n")
+    if addresses then return pid, addresses end
+    socket.sleep(0.01)
+  end
+  return pid, nil
+end
+
 -- True while the process runs. An exited gateway is orphaned (its starting shell is gone) and
 -- may linger as a zombie until init reaps it, so a zombie counts as gone -- once its other
 -- threads are gone too: the main thread turns zombie first, and the sockets close only with

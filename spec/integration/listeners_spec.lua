@@ -48,17 +48,7 @@ describe("several listeners", function()
   end)
 
   it("takes its addresses from the config file, one listen line each", function()
-    local dir = gateway.tmpdir()
-    gateway.write_file(dir .. "/taskgate.conf", "listen = 127.0.0.1:0\nlisten = 127.0.0.1:0\n")
-    local out = dir .. "/out"
-    local pid = io.popen(string.format("%s --config %s/taskgate.conf --admin-listen 127.0.0.1:0 --store %s/s.db --rules %s >%s 2>%s/err & echo $!",
-      gateway.binary, dir, dir, gateway.rules, out, dir)):read("l")
-    local line
-    for _ = 1, 500 do
-      line = (gateway.read_file(out) or ""):match("listening on ([^\n]*)\n")
-      if line then break end
-      socket.sleep(0.01)
-    end
+    local pid, line = gateway.start_from_config("listen = 127.0.0.1:0\nlisten = 127.0.0.1:0\n")
     os.execute("kill " .. pid)
     assert.matches("^127%.0%.0%.1:%d+ 127%.0%.0%.1:%d+$", line)
   end)

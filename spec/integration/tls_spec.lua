@@ -202,18 +202,8 @@ describe("a TLS listener", function()
   end)
 
   it("takes its certificate from the config file, for the listen line before it", function()
-    local dir = gateway.tmpdir()
-    gateway.write_file(dir .. "/taskgate.conf", string.format(
+    local pid, line = gateway.start_from_config(string.format(
       "listen = 127.0.0.1:0\nlisten = 127.0.0.1:0\ntls-cert = %s\ntls-key = %s\n", server.cert, server.key))
-    local out = dir .. "/out"
-    local pid = io.popen(string.format("%s --config %s/taskgate.conf --admin-listen 127.0.0.1:0 --store %s/s.db --rules %s >%s 2>%s/err & echo $!",
-      gateway.binary, dir, dir, gateway.rules, out, dir)):read("l")
-    local line
-    for _ = 1, 500 do
-      line = (gateway.read_file(out) or ""):match("listening on ([^\n]*)\n")
-      if line then break end
-      socket.sleep(0.01)
-    end
     local plain, secure = line:match(":(%d+) 127%.0%.0%.1:(%d+)$")
     local ok, err = pcall(function()
       assert.equal(200, (gateway.get(tonumber(plain), "/healthz"))) -- the first address: plain HTTP
