@@ -4,7 +4,9 @@
 -- Every function runs inside the calling methodcall's transaction.
 
 local db = require "taskgate.db"
+local fault = require "taskgate.fault"
 local interfaces = require "taskgate.interfaces"
+local params = require "taskgate.params"
 local reply = require "taskgate.reply"
 
 local M = {}
@@ -120,6 +122,15 @@ function M.listing(columns, min, max, ids, limit, form)
   if not text then return nil, why == "too many rows" and "too many" or "too broad" end
   if json then return { bin = reply.rows(text, "json") } end
   return reply.rows(text, "xml")
+end
+
+--- What getbininfo, getbinloc and getbinstate answer: M.listing of a params.bins_in_range
+--- `range`, at most params.MAX_BINS_LISTED bins. Raises 1930 when more match, and 1932 when the
+--- range is too broad for the store to look through (the client narrows it).
+function M.list(columns, range, form)
+  local listed, why = M.listing(columns, range.min, range.max, range.ids, params.MAX_BINS_LISTED, form)
+  if not listed then fault.raise(why == "too many" and 1930 or 1932) end
+  return listed
 end
 
 --- Records a new bin in the grid with this content.

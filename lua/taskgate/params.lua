@@ -125,7 +125,7 @@ local BIN_FILTERS = { bin_id = true, min_bin_id = true, max_bin_id = true, bins 
 
 --- The bins a bin query names: bin_id alone, the range min_bin_id..max_bin_id (each bound
 --- optional, 1..4000000, 1010 invalid), or a <bins> list of bin_ids; nothing is every bin.
---- Returns {min, max, ids} (ids: the listed bin_ids, or nil) for bins.listing. Raises 1933
+--- Returns {min, max, ids} (ids: the listed bin_ids, or nil) for bins.list. Raises 1933
 --- for a parameter that is none of these, 1930 for a list longer than MAX_BINS_LISTED.
 function M.bins_in_range(p)
   for name in pairs(p) do

@@ -6,7 +6,5 @@ return function(call)
   local range = params.bins_in_range(call.params)
   if upstream.configured() then return upstream.forward(call) end
 
-  local listed, why = bins.listing(columns, range.min, range.max, range.ids, params.MAX_BINS_LISTED, call.form)
-  if not listed then return fault(why == "too many" and 1930 or 1932) end -- 1932: too broad, narrow the range
-  return { bins = listed }
+  return { bins = bins.list(columns, range, call.form) } -- 1930: too many bins; 1932: too broad, narrow the range
 end
