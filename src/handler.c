@@ -53,6 +53,9 @@ struct tg_call_s {
   lua_Integer token;
   int failed_outbound;
   int sent; /* the failed request may have reached its server: its outcome is unknown */
+  int to_upstream;      /* the request it waits on goes to an --upstream */
+  int upstream_reached; /* a request to an --upstream may have reached it: no later failure of
+                         * the call may say "nothing changed" (1999); it is 1922, outcome unknown */
   int status;
   tg_buf_t result_body;
   char reason[96];
@@ -210,6 +213,25 @@ static int first_step(lua_State *L) {
   return 0;
 }
 
+/* An upstream's reply, decoded into the result table (root = its root element's name or false,
+ * value) the way the rule's taskgate.upstream would: the gateway's work, bounded by the reply's
+ * size like a request's decoding, so the rule's time limit does not count it (a reply a direct
+ * client gets must pass through the bridge too). */
+static void push_decoded_reply(lua_State *L, const tg_upstream_result_t *result) {
+  long long decoding = tg_monotonic_ns();
+  int table = lua_gettop(L);
+  tg_xml_lua_push_document(L, result->body, result->len);
+  if (lua_isnil(L, -2)) {
+    lua_pop(L, 2);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, table, "root");
+  } else {
+    lua_setfield(L, table, "value");
+    lua_setfield(L, table, "root");
+  }
+  tg_limit_postpone(tg_monotonic_ns() - decoding);
+}
+
 /* Runs inside the gate: host.resume(token, {status, body} or {error}). */
 static int next_step(lua_State *L) {
   step_t *step = lua_touserdata(L, 1);
@@ -227,6 +249,8 @@ static int next_step(lua_State *L) {
     lua_setfield(L, -2, "status");
     lua_pushlstring(L, step->result->body, step->result->len);
     lua_setfield(L, -2, "body");
+    if (step->call->to_upstream && step->result->status == 200)
+      push_decoded_reply(L, step->result);
   }
   lua_call(L, 2, 3);
   take_outcome(L, step);
@@ -240,6 +264,18 @@ static void free_step(step_t *step) {
   tg_buf_free(&step->body);
 }
 
+/* Runs inside the gate, after a step of a call the upstream may have executed failed (a limit
+ * struck): host.outcome_unknown(token, why) logs and audits it as such. */
+static int record_unknown_outcome(lua_State *L) {
+  tg_call_t *call = lua_touserdata(L, 1);
+  tg_script_push_host(call->script, L);
+  lua_getfield(L, -1, "outcome_unknown");
+  lua_pushinteger(L, call->token);
+  lua_pushstring(L, tg_script_last_error(call->script));
+  lua_call(L, 2, 0);
+  return 0;
+}
+
 /* Runs one step in the gate. The runtime runs it inside the call's transaction and ends that
  * itself (txn.h); when Lua could not finish (a limit struck), the call's transaction, if still
  * open, is aborted here and the fallback answers. */
@@ -251,11 +287,17 @@ static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
   if (tg_script_call(call->script, fn, step) < 0) {
     tg_txn_abort_call(h->store);
     call->reply.len = reply_start;
-    const tg_buf_t *fallback = call->json ? &h->fallback_json : &h->fallback;
+    int unknown = call->upstream_reached;
+    const tg_buf_t *fallback = unknown ? (call->json ? &h->unknown_json : &h->unknown)
+                                       : (call->json ? &h->fallback_json : &h->fallback);
     tg_buf_append(&call->reply, fallback->data, fallback->len);
     step->end = STEP_REPLIED;
-    snprintf(call->note.outcome, sizeof call->note.outcome, "1999");
+    snprintf(call->note.outcome, sizeof call->note.outcome, unknown ? "1922" : "1999");
     snprintf(call->note.failure, sizeof call->note.failure, "%s", tg_script_last_failure(call->script));
+    if (unknown) {
+      snprintf(call->note.reason, sizeof call->note.reason, "upstream outcome unknown");
+      tg_script_call(call->script, record_unknown_outcome, call);
+    }
   }
   tg_script_set_call(call->script, NULL);
 }
@@ -307,6 +349,7 @@ static int send_outbound(tg_handler_t *h, tg_call_t *call, step_t *step) {
                                    .via = via,
                                    .via_upstreams = step->via_upstreams,
                                    .endpoint = step->endpoint};
+  call->to_upstream = step->via_upstreams;
   int rc = tg_upstream_send(h->upstream, &request, on_outbound_done, call);
   return rc == UV_ECANCELED ? rc : rc < 0 ? -1 : 0;
 }
@@ -432,6 +475,8 @@ static void on_outbound_done(void *data, const tg_upstream_result_t *result) {
   call->failed_outbound = result->error;
   call->sent = result->sent;
   call->status = result->status;
+  if (call->to_upstream && (!result->error || result->sent))
+    call->upstream_reached = 1;
   snprintf(call->reason, sizeof call->reason, "%s", result->reason ? result->reason : "failed");
   call->result_body.len = 0;
   if (!result->error && tg_buf_append(&call->result_body, result->body, result->len) < 0) {
@@ -549,11 +594,15 @@ int tg_handler_in_flight(const tg_handler_t *h) {
 }
 
 int tg_handler_swap(tg_handler_t *h, tg_script_t *next) {
-  tg_buf_t fallback = {0}, fallback_json = {0};
+  tg_buf_t fallback = {0}, fallback_json = {0}, unknown = {0}, unknown_json = {0};
   if (tg_script_host_string(next, "internal_error_reply", &fallback) < 0 ||
-      tg_script_host_string(next, "internal_error_reply_json", &fallback_json) < 0) {
+      tg_script_host_string(next, "internal_error_reply_json", &fallback_json) < 0 ||
+      tg_script_host_string(next, "outcome_unknown_reply", &unknown) < 0 ||
+      tg_script_host_string(next, "outcome_unknown_reply_json", &unknown_json) < 0) {
     tg_buf_free(&fallback);
     tg_buf_free(&fallback_json);
+    tg_buf_free(&unknown);
+    tg_buf_free(&unknown_json);
     return -1;
   }
   tg_script_retain(next);
@@ -563,6 +612,10 @@ int tg_handler_swap(tg_handler_t *h, tg_script_t *next) {
   h->fallback = fallback;
   tg_buf_free(&h->fallback_json);
   h->fallback_json = fallback_json;
+  tg_buf_free(&h->unknown);
+  h->unknown = unknown;
+  tg_buf_free(&h->unknown_json);
+  h->unknown_json = unknown_json;
   return 0;
 }
 
@@ -598,4 +651,6 @@ void tg_handler_free(tg_handler_t *h) {
   tg_arena_free(&h->arena);
   tg_buf_free(&h->fallback);
   tg_buf_free(&h->fallback_json);
+  tg_buf_free(&h->unknown);
+  tg_buf_free(&h->unknown_json);
 }

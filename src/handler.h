@@ -41,6 +41,8 @@ typedef struct tg_handler_s {
   tg_arena_t arena;        /* the decoded request; reset after every call */
   tg_buf_t fallback;       /* the rules' internal-error reply, used when Lua itself failed */
   tg_buf_t fallback_json;  /* the same, to a JSON methodcall */
+  tg_buf_t unknown;        /* fault 1922, sent instead when the upstream may have had the call */
+  tg_buf_t unknown_json;   /* the same, to a JSON methodcall */
   tg_batch_t *batch;       /* runs the queued calls at the end of the loop turn */
   /* The calls in each state that has a list; waiting_count is calls[TG_CALL_WAITING].count,
    * atomic: /metrics reads it from any worker. */

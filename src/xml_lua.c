@@ -427,6 +427,13 @@ static int xml_decode_document(lua_State *L) {
   return 2;
 }
 
+void tg_xml_lua_push_document(lua_State *L, const char *bytes, size_t len) {
+  lua_pushlstring(L, bytes, len);
+  lua_pushcfunction(L, xml_decode_document);
+  lua_insert(L, -2);
+  lua_call(L, 1, 2);
+}
+
 /* xml.name_ok(name) -> whether the encoder writes name as an element name (the JSON reply asks
  * the same of its keys, so that a reply is good in both forms or in neither). */
 static int xml_name_ok(lua_State *L) {

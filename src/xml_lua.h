@@ -10,6 +10,10 @@
  * in which case why (the decoder's reason) becomes `malformed`. May raise (memory). */
 void tg_xml_lua_push_call(lua_State *L, const tg_xml_node_t *root, const char *why);
 
+/* Pushes what xml.decode_document(bytes) returns: the root element's name and value, or nil
+ * and the reason. May raise (memory). */
+void tg_xml_lua_push_document(lua_State *L, const char *bytes, size_t len);
+
 /* The `taskgate.xml` module: encode(reply) -> XML document string; decode(bytes) -> call table;
  * decode_document(bytes) -> root name and value; name_ok(name) -> whether encode writes it. */
 int tg_xml_lua_open(lua_State *L);

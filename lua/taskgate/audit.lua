@@ -62,6 +62,22 @@ function M.after_abort(call)
   return true
 end
 
+--- After `call`, which the upstream may have executed, failed here: records that its outcome is
+--- unknown (reason: what failed), in a call transaction of its own. Parameters are kept up to
+--- MARKED_PARAMS_MAX bytes.
+function M.outcome_unknown(call, reason)
+  local params = json.encode(with_notes(call, call.params or {}))
+  if #params > M.MARKED_PARAMS_MAX then params = string.format('{"not_kept":"%d bytes"}', #params) end
+  local record = { clock.format(clock.now()), call.client, call.client_port, call.name, params,
+    "upstream outcome unknown: " .. reason, call.request_id, M.rules_version }
+  local ok, began = pcall(db.begin_call)
+  if not (ok and began) then return end
+  local committed
+  ok = pcall(db.exec, INSERT, table.unpack(record, 1, 8))
+  if ok then ok, committed = pcall(db.commit_call) end
+  if not (ok and committed) then pcall(db.abort_call) end
+end
+
 local UNCHANGED = "INSERT INTO audit (time, client, client_port, method, params, outcome, request_id, rules, reason, marked)"
   .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 

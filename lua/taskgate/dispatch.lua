@@ -89,6 +89,11 @@ function M.internal_error(form)
   return fault_bytes[form][1999]
 end
 
+--- A fault's reply bytes in form "xml" or "json".
+function M.fault_bytes(form, code)
+  return fault_bytes[form][code]
+end
+
 local NO_POLICIES = {}
 
 -- Runs the policies that see the call, then the rule; `stage` says which file runs (for the
@@ -199,6 +204,24 @@ local function leave_trace(call, reply, kind, reason, audited)
   log.warn("call trace not written", { method = call.name, error = tostring(err or "commit failed") })
 end
 
+-- Calls whose request to an --upstream may have reached it (weak: a call goes when it ends).
+local reached = setmetatable({}, { __mode = "k" })
+
+-- A call the upstream may have executed failed afterwards here (a rule's error, a limit): it is
+-- answered 1922, logged and audited as "upstream outcome unknown", never 1999 ("nothing
+-- changed"), which would make a WMS send it again. Its journal entry says the same.
+local function note_outcome_unknown(call, message)
+  local reason = "the gateway failed after the upstream had the call: " .. tostring(message)
+  log.warn("upstream outcome unknown", { method = call.name, reason = reason })
+  audit.outcome_unknown(call, reason)
+  leave_trace(call, fault_reply(1922), nil, "upstream outcome unknown", true)
+end
+
+local function outcome_unknown(call, why)
+  note_outcome_unknown(call, why.message or why.traceback)
+  return ended(fault_reply(1922), fault_bytes[form_of(call)][1922], why.kind, "upstream outcome unknown")
+end
+
 local function failed(call, why, stage)
   log.error("rule failed", { method = call.name, file = stage and stage.file, error = why.traceback or why.message })
   local code = why.kind == "unavailable" and 1934 or 1999
@@ -251,7 +274,9 @@ local function step(co, call, ...)
   local began, reason, unavailable = begin_call()
   if not began then
     coroutine.close(co)
-    return failed(call, failure.new(unavailable and "unavailable" or "error", "store unavailable: " .. tostring(reason)))
+    local why = failure.new(unavailable and "unavailable" or "error", "store unavailable: " .. tostring(reason))
+    if reached[call] then return outcome_unknown(call, why) end
+    return failed(call, why)
   end
   outbound.began()
   local resumed, first, ok, result = coroutine.resume(co, ...)
@@ -270,7 +295,7 @@ local function step(co, call, ...)
   elseif first == WAIT then
     abort_call() -- the step changed nothing (outbound.send saw to that)
     last_token = last_token + 1
-    waiting[last_token] = { co = co, call = call }
+    waiting[last_token] = { co = co, call = call, upstream = type(ok) == "table" and ok.upstream ~= nil }
     return nil, ok, last_token
   else
     coroutine.close(co)
@@ -298,6 +323,7 @@ local function step(co, call, ...)
   end
   abort_call() -- after a failed commit the owner has already aborted: nothing then
   local audited = audit.after_abort(call)
+  if not reply and reached[call] then return outcome_unknown(call, why) end
   -- (a store out of reach takes no trace either: nothing is written until it is back)
   if not (why and why.kind == "unavailable") then
     leave_trace(call, reply, not reply and why and why.kind or nil, reason, audited)
@@ -374,11 +400,27 @@ end
 
 --- Resumes the call waiting under `token` with the outbound result ({status, body} or
 --- {error = reason}); returns like start().
+local resuming = {} -- token -> the call its step runs for, until the step ends
+
 function M.resume(token, result)
   local entry = waiting[token]
   waiting[token] = nil
   if not entry then return ended(fault_reply(1999), fault_bytes.xml[1999], "error") end
-  return step(entry.co, entry.call, result)
+  if entry.upstream and type(result) == "table" and (not result.error or result.sent) then
+    reached[entry.call] = true
+  end
+  resuming[token] = entry.call -- left behind only when a limit stops the step (outcome_unknown)
+  local reply, bytes, next_token = step(entry.co, entry.call, result)
+  resuming[token] = nil
+  return reply, bytes, next_token
+end
+
+--- After the step resumed under `token` failed outside the dispatcher (a limit struck) for a call
+--- the upstream may have executed: logs and audits its outcome as unknown.
+function M.outcome_unknown(token, message)
+  local call = resuming[token]
+  resuming[token] = nil
+  if call then note_outcome_unknown(call, message) end
 end
 
 M.NO_NETWORK = "not sent: no network here (self-checks, specs)"

@@ -205,4 +205,20 @@ function M.internal_error_reply_json()
   return dispatch.internal_error("json")
 end
 
+--- The reply the C core sends instead when Lua failed after the call may have reached the
+--- upstream (fault 1922: its outcome is unknown, never "nothing changed").
+function M.outcome_unknown_reply()
+  return dispatch.fault_bytes("xml", 1922)
+end
+
+function M.outcome_unknown_reply_json()
+  return dispatch.fault_bytes("json", 1922)
+end
+
+--- After a step of the call waiting under token failed (a limit struck) when the upstream may
+--- have executed it: logs and audits its outcome as unknown.
+function M.outcome_unknown(token, why)
+  dispatch.outcome_unknown(token, why)
+end
+
 return M

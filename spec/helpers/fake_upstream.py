@@ -25,6 +25,7 @@ MODE says how it answers:
                     503 at once: it is marked down while the call waits on it
   garbage           answers bytes that are not HTTP, then closes
   huge              a 2 MiB reply
+  many_elements     a valid reply of about 720 KB: the task_id and 90,000 <e> elements
   status_500        answers 500 with a reply body
   early_hints       103 Early Hints and a 100 Continue, both with headers, before each reply
   switching         an unasked-for 101 Switching Protocols before each reply
@@ -197,6 +198,12 @@ class Handler(socketserver.StreamRequestHandler):
         elif MODE == "huge":
             filler = b"x" * (2 * 1024 * 1024)
             self.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(filler) + filler)
+            return True
+        elif MODE == "many_elements":
+            body = ('<?xml version="1.0"?>\n<response><params><task_id>%s</task_id>' % task_id
+                    + "<e>1</e>" * 90000 + "</params></response>\n").encode()
+            self.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n"
+                      % len(body) + body)
             return True
         elif MODE == "status_500":
             self.send(reply_for(task_id, status="500 Internal Server Error"))
