@@ -307,6 +307,28 @@ static const char *const migrations[] = {
     "UPDATE audit SET marked = 'refused' WHERE reason IS NOT NULL;"
     "DROP INDEX audit_refusals;"
     "CREATE INDEX audit_marked ON audit(audit_id) WHERE marked IS NOT NULL;",
+
+    /* 16: outbox message ids are never used twice (AUTOINCREMENT): with a plain INTEGER PRIMARY
+     * KEY the next message took the id of one just delivered, and an operator's `outbox drop ID`
+     * from an earlier listing removed a new message. (PostgreSQL's identity never reuses.) */
+    "CREATE TABLE outbox_new ("
+    "  message_id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  uuid TEXT NOT NULL UNIQUE,"
+    "  target TEXT NOT NULL,"
+    "  body BLOB NOT NULL,"
+    "  content_type TEXT NOT NULL,"
+    "  request_id TEXT,"
+    "  created REAL NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending',"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt REAL NOT NULL DEFAULT 0,"
+    "  last_attempt REAL,"
+    "  last_error TEXT);"
+    "INSERT INTO outbox_new SELECT message_id, uuid, target, body, content_type, request_id, created, state,"
+    "  attempts, next_attempt, last_attempt, last_error FROM outbox;"
+    "DROP TABLE outbox;"
+    "ALTER TABLE outbox_new RENAME TO outbox;"
+    "CREATE INDEX outbox_by_target ON outbox(target, state, message_id);",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {
