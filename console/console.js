@@ -79,6 +79,10 @@
     if (auth.wanted) throw new SignInNeeded('sign in first');
     const response = await fetch(`${location.origin}/console/api/${path}`, { cache: 'no-store', headers: auth.headers() });
     if (response.status === 401) { askToSignIn(); throw new SignInNeeded('sign in first'); }
+    if (response.status === 400) { // a filter the gateway refused: say why
+      const refusal = await response.json().catch(() => ({}));
+      throw new Error(`${path.split('?')[0]}: ${refusal.error || 'HTTP 400'}`);
+    }
     if (!response.ok) throw new Error(`${path.split('?')[0]}: HTTP ${response.status}`);
     return response.json();
   }
@@ -205,6 +209,7 @@
       stream.source = null;
       stream.open = false;
       if (auth.wanted) return;
+      if (stream.refused) { stream.refused = false; setLive('down'); return; } // asking again would not help
       stream.broken = true;
       setLive('down');
       clearTimeout(stream.retry);
@@ -230,6 +235,7 @@
   async function readStream(url, source) {
     const response = await fetch(url, { cache: 'no-store', headers: auth.headers(), signal: source.signal });
     if (response.status === 401) { askToSignIn(); return; }
+    if (response.status === 400) { stream.refused = true; return; } // a bad filter: the calls view says why
     if (!response.ok || !response.body) throw new Error(`events: HTTP ${response.status}`);
     stream.open = true;
     setLive(calls.paused && route.view === 'calls' ? 'paused' : 'live');
@@ -682,11 +688,17 @@
           ? `The newest ${data.records.length} changes, of any task, group or port: give an id above (or follow a task, group or port link in another view) for one's history.`
           : `${data.records.length} record(s) about ${form.kind.value} ${id}`
             + (form.kind.value === 'task' && data.taskgroup_id ? `, with those of its group ${data.taskgroup_id}` : '')
-            + `, newest first, among the last ${data.scanned} audit records.`;
+            + (form.kind.value === 'group' ? ', with those of its tasks' : '')
+            + (data.whole ? `, newest first, among all ${data.scanned} audit records.`
+              : `, newest first, among the newest ${data.scanned} audit records (older ones are not searched).`);
         fill($('#audit-table tbody'), data.records.map((r) => el('tr', {},
           el('td', { title: r.time }, Number.isNaN(Date.parse(r.time)) ? r.time : dateTime(Date.parse(r.time) / 1000)), el('td', {}, r.method), el('td', {}, outcomeBadge(r.outcome, '')), el('td', {}, dash(r.client)),
           el('td', { class: 'mono' }, dash(r.request_id)), el('td', { class: 'mono' }, r.params))));
-      } catch (error) { showError($('#view-audit'), error); }
+      } catch (error) { // a refused id (400) or a failure: no records shown under that id
+        $('#audit-note').textContent = '';
+        fill($('#audit-table tbody'), []);
+        showError($('#view-audit'), error);
+      }
     },
     show(params) {
       const form = this.form();

@@ -64,6 +64,6 @@ return function(call)
   if store.taskgroup_port(task.taskgroup_id) then return fault(1019) end
 
   ports.open_bin(port_id, task)
-  audit.record(call, { port_id = port_id, task_id = task.task_id, bin_id = task.bin_id })
+  audit.record(call, { port_id = port_id, task_id = task.task_id, bin_id = task.bin_id, taskgroup_id = task.taskgroup_id })
   return reply.record({ "bin_id", "task_id" }, { bin_id = task.bin_id, task_id = task.task_id })
 end

@@ -13,7 +13,9 @@ return function(call)
   -- (1040), and a task_id given is the open task's (1017).
   local port = ports.bin_to_close(port_id, bin_id, task_id, complete)
 
+  local task = port.task_id and store.task(port.task_id) -- its group, named in the record (gone once done)
   ports.close_bin(port_id, port.task_id, complete, nil, true)
-  audit.record(call, { port_id = port_id, bin_id = bin_id, task_id = port.task_id or 0, taskcomplete = complete })
+  audit.record(call, { port_id = port_id, bin_id = bin_id, task_id = port.task_id or 0, taskcomplete = complete,
+    taskgroup_id = task and task.taskgroup_id })
   return {}
 end

@@ -175,7 +175,7 @@ static int store_view(tg_console_t *console, const char *view, const char *query
     tg_buf_puts(body, "}");
   }
   tg_store_unlock(admin->store);
-  return rc < 0 ? 500 : 200;
+  return rc < 0 ? 500 : rc;
 }
 
 static int ports_view(tg_console_t *console, const char *query, tg_buf_t *body) {
@@ -236,13 +236,31 @@ static int health_view(tg_console_t *console, tg_buf_t *body) {
   return 200;
 }
 
+/* A bad filter's answer: 400 with {"error": what is wrong}. */
+static int bad_filter(tg_buf_t *body, const char *error) {
+  tg_buf_puts(body, "{\"error\":");
+  tg_json_text_string(body, error);
+  tg_buf_puts(body, "}");
+  return 400;
+}
+
 static int calls_view(tg_console_t *console, const char *query, tg_buf_t *body) {
   tg_call_filter_t filter;
-  tg_feed_filter_parse(query, &filter);
+  const char *error = tg_feed_filter_parse(query, &filter);
+  if (error)
+    return bad_filter(body, error);
   const char *limit_at = strstr(query, "limit=");
-  int limit = limit_at && (limit_at == query || limit_at[-1] == '&') ? atoi(limit_at + 6) : DEFAULT_CALLS;
-  if (limit < 1 || limit > TG_FEED_RECENT_CALLS)
-    limit = DEFAULT_CALLS;
+  int limit = DEFAULT_CALLS;
+  if (limit_at && (limit_at == query || limit_at[-1] == '&')) {
+    const char *digits = limit_at + 6;
+    size_t len = strcspn(digits, "&");
+    limit = len && len < 6 && strspn(digits, "0123456789") >= len ? atoi(digits) : -1;
+    if (limit < 1 || limit > TG_FEED_RECENT_CALLS) {
+      char message[48];
+      snprintf(message, sizeof message, "limit must be 1 to %d", TG_FEED_RECENT_CALLS);
+      return bad_filter(body, message);
+    }
+  }
   tg_feed_calls_json(console->feed, &filter, limit, body);
   return 200;
 }
@@ -253,7 +271,9 @@ static int events(tg_console_t *console, tg_http_t *h, tg_buf_t *body) {
   if (h->parser.method != HTTP_GET)
     return 200; /* HEAD: the header alone */
   tg_call_filter_t filter;
-  tg_feed_filter_parse(h->query, &filter);
+  const char *error = tg_feed_filter_parse(h->query, &filter);
+  if (error)
+    return bad_filter(body, error);
   int calls = !strstr(h->query, "calls=0");
   if (console->admin->draining || tg_feed_subscribe(console->feed, h, &filter, calls) < 0)
     return 503;

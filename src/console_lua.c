@@ -7,6 +7,7 @@ typedef struct view_call_s {
   tg_script_t *script;
   const char *view, *query;
   tg_buf_t *out;
+  int status;
 } view_call_t;
 
 /* Runs inside the gate, which arms the call's time limit: a view is bounded by it too. */
@@ -16,19 +17,22 @@ static int call_view(lua_State *L) {
   lua_getfield(L, -1, "console");
   lua_pushstring(L, call->view);
   lua_pushstring(L, call->query);
-  lua_call(L, 2, 1);
+  lua_call(L, 2, 2);
+  call->status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 200;
   size_t len;
-  const char *json = luaL_checklstring(L, -1, &len);
+  const char *json = luaL_checklstring(L, -2, &len);
   if (tg_buf_append(call->out, json, len) < 0)
     luaL_error(L, "out of memory");
   return 0;
 }
 
 int tg_console_lua_view(tg_script_t *script, const char *view, const char *query, tg_buf_t *out) {
-  view_call_t call = {.script = script, .view = view, .query = query, .out = out};
+  view_call_t call = {.script = script, .view = view, .query = query, .out = out, .status = 200};
   size_t before = out->len;
   int rc = tg_script_call(script, call_view, &call);
-  if (rc < 0)
+  if (rc < 0) {
     out->len = before;
-  return rc;
+    return rc;
+  }
+  return call.status;
 }

@@ -8,8 +8,9 @@
 
 /* Appends the JSON that host.console(view, query) returns: view is "ports", "queue", "search",
  * "audit" or "self_check", query the request's query string. The caller holds the store lock
- * and runs on the main thread (the Lua state is the main worker's). Returns 0, or -1 with the
- * error in out's place: tg_script_last_error(script). */
+ * and runs on the main thread (the Lua state is the main worker's). Returns the view's HTTP
+ * status (200, or 400 with {"error": message} for a bad filter), or -1 with the error in out's
+ * place: tg_script_last_error(script). */
 int tg_console_lua_view(tg_script_t *script, const char *view, const char *query, tg_buf_t *out);
 
 #endif

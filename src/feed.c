@@ -2,6 +2,8 @@
  * shared with the workers but the rings of events.c, read a bounded slice at a time. */
 #include "feed.h"
 
+#include <ctype.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,16 +115,25 @@ static void query_value(const char *query, const char *name, char *out, size_t c
   }
 }
 
-void tg_feed_filter_parse(const char *query, tg_call_filter_t *filter) {
+const char *tg_feed_filter_parse(const char *query, tg_call_filter_t *filter) {
   char task_id[24];
   query_value(query, "method", filter->method, sizeof filter->method);
   query_value(query, "outcome", filter->outcome, sizeof filter->outcome);
   query_value(query, "client", filter->client, sizeof filter->client);
   query_value(query, "task_id", task_id, sizeof task_id);
+  filter->task_id = TG_EVENT_NO_KEY;
+  for (char *c = filter->outcome; *c; c++) /* OK, Fault: the names are taken in any case */
+    *c = (char)tolower((unsigned char)*c);
+  size_t outcome_len = strlen(filter->outcome);
+  if (outcome_len && strcmp(filter->outcome, "ok") != 0 && strcmp(filter->outcome, "fault") != 0 &&
+      (outcome_len > 6 || strspn(filter->outcome, "0123456789") != outcome_len))
+    return "outcome must be ok, fault or a fault code (such as 1017)";
   size_t len = strlen(task_id);
-  filter->task_id = len && len < 19 && strspn(task_id, "0123456789") == len ? atoll(task_id) : TG_EVENT_NO_KEY;
-  if (len && filter->task_id == TG_EVENT_NO_KEY)
-    filter->task_id = -2; /* not a task id: matches nothing, as no call has it */
+  if (len && (len > 18 || strspn(task_id, "0123456789") != len))
+    return "task_id must be a task id (a whole number of at most 18 digits)";
+  if (len)
+    filter->task_id = atoll(task_id);
+  return NULL;
 }
 
 static int matches(const tg_call_filter_t *filter, const tg_event_t *event) {

@@ -39,8 +39,9 @@ typedef struct tg_feed_s tg_feed_t;
 
 /* Starts the feed's tick on loop. Returns NULL when memory runs out. */
 tg_feed_t *tg_feed_new(uv_loop_t *loop, const tg_feed_sources_t *sources);
-/* Parses a query string's call filter (method=, outcome=, client=, task_id=). */
-void tg_feed_filter_parse(const char *query, tg_call_filter_t *filter);
+/* Parses a query string's call filter (method=, outcome=, client=, task_id=). Returns NULL, or
+ * what is wrong with it (an outcome or task_id that no call can have: answered 400). */
+const char *tg_feed_filter_parse(const char *query, tg_call_filter_t *filter);
 /* Adds h (whose stream header is written) as a subscriber: the health sample each second, a
  * note when views changed, and, when calls is set, the calls that match filter. Returns 0, or
  * -1 when there are TG_FEED_MAX_SUBSCRIBERS already. */

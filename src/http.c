@@ -547,7 +547,7 @@ static void answer_console(tg_http_t *h, int keep_alive) {
     tg_buf_append(h->out, h->reply.data ? h->reply.data : "", h->reply.len); /* the stream's first bytes */
     h->waiting = h->streaming = 1;
     h->waiting_keep_alive = 0;
-  } else if (status != 200) {
+  } else if (status != 200 && !(status == 400 && h->reply.len)) { /* a refused filter says why */
     refuse(h, h->out, status, keep_alive, headers);
   } else {
     respond(h->out, status, type, h->reply.data ? h->reply.data : "", h->reply.len, keep_alive, headers, is_head(h));

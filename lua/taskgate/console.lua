@@ -21,6 +21,7 @@ local MAX_AHEAD = 1000        -- a group's place in its queue is counted up to t
 local AUDIT_SCAN = 20000      -- the newest audit records an audit search reads
 local DEFAULT_AUDIT, MAX_AUDIT = 100, 500
 local MAX_LISTED = 100        -- tasks of a group, tasks in a bin
+local MAX_GROUP_TASKS = 1000  -- a group's tasks whose records its history shows
 
 -- The query string's values, %XX and + decoded.
 local function parse_query(query)
@@ -31,15 +32,28 @@ local function parse_query(query)
   return values
 end
 
--- An id from the query: a whole number, or nil.
-local function id(text)
-  local n = text and text:match("^%-?%d+$") and math.tointeger(tonumber(text))
+-- A bad filter: the view answers 400 with this message (M.view catches it).
+local BAD_REQUEST = {}
+local function refuse(message)
+  error(setmetatable({ message = message }, BAD_REQUEST), 0)
+end
+
+-- The whole number a query value names, or nil when it is absent; any other value is refused
+-- with a message naming the filter (a mistyped id must never show everything, as if absent).
+local function id(values, name, what)
+  local text = values[name]
+  if text == nil then return nil end
+  local n = text:match("^%d+$") and #text <= 18 and math.tointeger(tonumber(text))
+  if not n then refuse(string.format("%s must be %s (a whole number of at most 18 digits), not %q", name, what, text)) end
   return n
 end
 
-local function bounded(text, default, max)
-  local n = id(text) or default
-  return (n < 1 or n > max) and default or n
+-- A limit from the query: default when absent, else 1..max (anything else is refused).
+local function bounded(values, default, max)
+  local n = id(values, "limit", "a count")
+  if n == nil then return default end
+  if n < 1 or n > max then refuse(string.format("limit must be 1 to %d, not %d", max, n)) end
+  return n
 end
 
 -- JSON text of an array; json.encode would write an empty one as {}.
@@ -117,7 +131,8 @@ end
 --- of any category; and the suspended groups and those whose start_time lies ahead, apart.
 function M.queue(query)
   local q = parse_query(query)
-  local now, limit, category = clock.now(), bounded(q.limit, DEFAULT_QUEUE, MAX_QUEUE), id(q.category)
+  local now, limit, category = clock.now(), bounded(q, DEFAULT_QUEUE, MAX_QUEUE),
+    id(q, "category", "a category")
   local categories = category and { category } or ports.queued_categories(now, MAX_CATEGORIES)
   local picked_at = {} -- category -> the open ports selecting it
   for _, row in ipairs(db.rows("SELECT port_id, category FROM port_category ORDER BY port_id, category LIMIT ?",
@@ -178,7 +193,8 @@ end
 function M.search(query)
   local q = parse_query(query)
   local now = clock.now()
-  local task_id, taskgroup_id, bin_id = id(q.task), id(q.group), id(q.bin)
+  local task_id, taskgroup_id, bin_id = id(q, "task", "a task id"), id(q, "group", "a task group id"),
+    id(q, "bin", "a bin id")
   local fields = { { "now", json.encode(now) } }
   if task_id then
     local task = db.row('SELECT task_id, taskgroup_id, bin_id, item, "order", estpicktime, port_id FROM task '
@@ -218,13 +234,47 @@ local ABOUT_TASK = "(" .. about("task_id", 1) .. " OR EXISTS (SELECT 1 FROM "
   .. (POSTGRESQL and "jsonb_array_elements_text(params::jsonb -> 'task_ids') AS id(value) WHERE value = ?1::text))"
     or "json_each(params, '$.task_ids') WHERE value = ?1))")
 
+-- A record about one of the tasks in the JSON array ?2: it names it (openbin, closebin and
+-- removebin name the task, and before they named its group too, only the task).
+local ABOUT_TASKS = POSTGRESQL
+  and "(params::jsonb ->> 'task_id') IN (SELECT value FROM jsonb_array_elements_text(?2::jsonb) AS id(value))"
+  or "json_extract(params, '$.task_id') IN (SELECT value FROM json_each(?2))"
+
+-- The tasks a group holds now and those its create records name (done or cancelled ones are
+-- gone from the store), as a JSON array, at most MAX_GROUP_TASKS.
+local function tasks_of_group(taskgroup_id, own_records)
+  local ids, seen = {}, {}
+  local function add(task_id)
+    if task_id and not seen[task_id] and #ids < MAX_GROUP_TASKS then ids[#ids + 1], seen[task_id] = task_id, true end
+  end
+  for _, row in ipairs(db.rows("SELECT task_id FROM task WHERE taskgroup_id = ? ORDER BY task_id LIMIT ?", taskgroup_id,
+    MAX_GROUP_TASKS)) do add(row.task_id) end
+  for _, record in ipairs(own_records) do
+    local list = record.params:match('"task_ids":%[([%d,]*)%]')
+    for n in (list or ""):gmatch("%d+") do add(math.tointeger(tonumber(n))) end
+  end
+  return "[" .. table.concat(ids, ",") .. "]"
+end
+
+-- How many records an audit search read: the newest AUDIT_SCAN, or every record when the trail
+-- holds fewer (then `whole` is true).
+local function scanned()
+  if db.row("SELECT audit_id FROM audit ORDER BY audit_id DESC LIMIT 1 OFFSET ?", AUDIT_SCAN - 1) then
+    return AUDIT_SCAN, false
+  end
+  return db.row("SELECT count(*) AS n FROM (SELECT audit_id FROM audit ORDER BY audit_id DESC LIMIT ?) AS trail",
+    AUDIT_SCAN).n, true
+end
+
 --- The audit history of a task (task=), group (group=) or port (port=), newest first: at most
---- limit records of the newest AUDIT_SCAN. A task's history includes its group's records.
---- Without any: the newest records.
+--- limit records of the newest AUDIT_SCAN. A task's history includes its group's records; a
+--- group's, the records of its tasks (who opened and closed their bins). Without any: the
+--- newest records. An id that is not a whole number is refused (400).
 function M.audit(query)
   local q = parse_query(query)
-  local limit = bounded(q.limit, DEFAULT_AUDIT, MAX_AUDIT)
-  local task_id, taskgroup_id, port_id = id(q.task), id(q.group), id(q.port)
+  local limit = bounded(q, DEFAULT_AUDIT, MAX_AUDIT)
+  local task_id, taskgroup_id, port_id = id(q, "task", "a task id"), id(q, "group", "a task group id"),
+    id(q, "port", "a port id")
   local records = {}
   if task_id then
     local task = db.row("SELECT taskgroup_id FROM task WHERE task_id = ?", task_id)
@@ -237,14 +287,17 @@ function M.audit(query)
     records = db.rows(AUDIT .. "(" .. ABOUT_TASK .. " OR " .. about("taskgroup_id", 2) .. ") LIMIT ?3", task_id,
       taskgroup_id or -1, limit)
   elseif taskgroup_id then
-    records = db.rows(AUDIT .. about("taskgroup_id", 1) .. " LIMIT ?2", taskgroup_id, limit)
+    local own = db.rows(AUDIT .. about("taskgroup_id", 1) .. " LIMIT ?2", taskgroup_id, MAX_AUDIT)
+    records = db.rows(AUDIT .. "(" .. about("taskgroup_id", 1) .. " OR " .. ABOUT_TASKS .. ") LIMIT ?3", taskgroup_id,
+      tasks_of_group(taskgroup_id, own), limit)
   elseif port_id then
     records = db.rows(AUDIT .. about("port_id", 1) .. " LIMIT ?2", port_id, limit)
   else -- nothing asked: the newest records, whatever they are about
     records = db.rows(AUDIT .. "1 = 1 LIMIT ?1", limit)
   end
-  return object({ { "scanned", json.encode(AUDIT_SCAN) }, { "taskgroup_id", json.encode(taskgroup_id) },
-    { "records", array(records) } })
+  local read, whole = scanned()
+  return object({ { "scanned", json.encode(read) }, { "whole", json.encode(whole) },
+    { "taskgroup_id", json.encode(taskgroup_id) }, { "records", array(records) } })
 end
 
 --- The self-checks of the serving rules: whether the rule set has them, how many calls they
@@ -253,11 +306,15 @@ function M.self_check()
   return json.encode(require("taskgate.host").self_check_report or { present = false })
 end
 
---- The view asked for by name.
+--- The view asked for by name, as JSON text and an HTTP status: 200, or 400 with
+--- {"error": message} when a filter is not what it must be.
 function M.view(name, query)
   local view = ({ ports = M.ports, queue = M.queue, search = M.search, audit = M.audit, self_check = M.self_check })[name]
   if not view then error("no console view " .. tostring(name)) end
-  return view(query)
+  local ok, answer = pcall(view, query)
+  if ok then return answer, 200 end
+  if getmetatable(answer) == BAD_REQUEST then return json.encode({ error = answer.message }), 400 end
+  error(answer, 0) -- anything else (a time limit, a store error) stays the failure it was
 end
 
 return M

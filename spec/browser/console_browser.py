@@ -327,7 +327,15 @@ def checks():
         open_view("audit?task=940000")
         wait_for(lambda: "cancel_task" in text("#audit-table tbody") and "create_taskgroup" in text("#audit-table tbody"),
                  5, "the task's history")
+        wait_for(lambda: "among all" in text("#audit-note"), 2, "how many records were searched")
         screenshot("audit")
+        # a mistyped id is refused, saying why; no other task's records are shown under it
+        console_errors()
+        open_view("audit?task=T940000")
+        wait_for(lambda: "task must be a task id" in text("#view-audit"), 5, "the refusal")
+        assert not text("#audit-table tbody").strip(), text("#audit-table tbody")
+        refused = console_errors()  # the browser logs the 400 itself; nothing else may be there
+        assert all("400" in message for message in refused), refused
 
     @check("the health view charts calls and faults by code")
     def _():

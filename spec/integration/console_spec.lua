@@ -236,6 +236,51 @@ describe("the console", function()
     assert.equal(0, #view(gw, "audit", "task=1234567").records)
   end)
 
+  it("shows in a group's history who opened and closed its tasks' bins, old records found through its tasks", function()
+    assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(95, { { 9501, 951 }, { 9502, 952 } })))
+    assert.equal(gateway.OK, gw:call("openport", "<port_id>95</port_id>"))
+    local reply = gw:call("openbin", "<port_id>95</port_id><taskgroup_id>95</taskgroup_id>")
+    assert.equal("9501", reply:match("<task_id>(%d+)</task_id>"))
+    assert.equal(gateway.OK, gw:call("closebin", "<port_id>95</port_id><bin_id>951</bin_id><task_id>9501</task_id>"))
+    local methods = {}
+    for _, record in ipairs(view(gw, "audit", "group=95").records) do methods[#methods + 1] = record.method end
+    assert.same({ "closebin", "openbin", "create_taskgroup" }, methods)
+    -- records written before openbin and closebin named the group: found through the group's tasks
+    local store = require("helpers.runtime").native.open_store(gw.store)
+    store.exec("UPDATE audit SET params = json_remove(params, '$.taskgroup_id') WHERE method IN ('openbin', 'closebin')")
+    store.close()
+    local old = view(gw, "audit", "group=95").records
+    assert.same({ "closebin", "openbin", "create_taskgroup" }, { old[1].method, old[2].method, old[3].method })
+    local history = view(gw, "audit", "group=95")
+    assert.is_true(history.whole) -- the trail is short: every record was searched, and it says so
+    assert.is_true(history.scanned < 20000)
+  end)
+
+  it("refuses a filter that is not what it must be with 400 and says why, never showing everything", function()
+    for _, case in ipairs({
+      { "audit", "task=T123004", "task" }, { "audit", "task=abc", "task" }, { "audit", "task=1.5", "task" },
+      { "audit", "task=99999999999999999999", "task" }, { "audit", "group=abc", "group" },
+      { "audit", "port=-1", "port" }, { "audit", "task=123%20004", "task" }, { "audit", "limit=-5", "limit" },
+      { "audit", "limit=0", "limit" }, { "queue", "category=abc", "category" }, { "queue", "category=-1", "category" },
+      { "queue", "limit=101", "limit" }, { "search", "task=abc", "task" }, { "search", "bin=4x", "bin" },
+      { "calls", "outcome=faults", "outcome" }, { "calls", "task_id=abc", "task_id" }, { "calls", "limit=-5", "limit" },
+      { "calls", "limit=0", "limit" }, { "calls", "limit=x", "limit" }, { "events", "task_id=T1", "task_id" },
+    }) do
+      local status, body = get(gw.admin_port, "/console/api/" .. case[1] .. "?" .. case[2])
+      assert.equal(400, status, case[1] .. "?" .. case[2])
+      assert.equal("table", type(body), case[1] .. "?" .. case[2])
+      assert.truthy(body.error and body.error:find(case[3], 1, true), case[1] .. "?" .. case[2] .. ": " .. tostring(body.error))
+    end
+  end)
+
+  it("takes outcome filters in any case", function()
+    assert.equal(F(1017), gw:call("cancel_task", "<task_id>9399</task_id>"))
+    local faults = view(gw, "calls", "outcome=FAULT&method=CANCEL_TASK").calls
+    assert.is_true(#faults >= 1)
+    for _, call in ipairs(faults) do assert.are_not.equal("ok", call.outcome) end
+    assert.is_true(#view(gw, "calls", "outcome=Ok").calls >= 1)
+  end)
+
   it("shows the rules, each file's hash, the self-checks and a failed reload with file:line", function()
     local dir = gateway.rules_dir()
     local g = gateway.start({ rules = dir })

@@ -60,6 +60,9 @@ describe("the PostgreSQL store", function()
     local methods = {}
     for _, record in ipairs(view(b, "audit?task=202").records) do methods[#methods + 1] = record.method end
     assert.same({ "cancel_task", "create_taskgroup" }, methods)
+    methods = {}
+    for _, record in ipairs(view(a, "audit?group=1").records) do methods[#methods + 1] = record.method end
+    assert.same({ "openbin", "create_taskgroup" }, methods) -- who selected the group
     local newest = view(b, "audit").records
     assert.is_true(#newest >= 5, #newest .. " records")
     assert.equal("cancel_task", newest[1].method)
