@@ -79,9 +79,13 @@ static void sort_few(const char **keys, size_t n) {
   }
 }
 
-static void put_value(lua_State *L, tg_buf_t *out, int index, int depth);
+/* Whether the text passed max bytes (0: no limit): the encoder then stops early, and the caller
+ * gets nil. A journal that keeps 64 KiB of a call's parameters need not encode a megabyte. */
+static int over(const tg_buf_t *out, size_t max) { return max && out->len > max; }
 
-static void put_array(lua_State *L, tg_buf_t *out, int index, int depth) {
+static void put_value(lua_State *L, tg_buf_t *out, int index, int depth, size_t max);
+
+static void put_array(lua_State *L, tg_buf_t *out, int index, int depth, size_t max) {
   put(L, out, "[", 1);
   for (lua_Integer i = 1;; i++) {
     if (lua_geti(L, index, i) == LUA_TNIL) {
@@ -90,15 +94,18 @@ static void put_array(lua_State *L, tg_buf_t *out, int index, int depth) {
     }
     if (i > 1)
       put(L, out, ",", 1);
-    put_value(L, out, lua_gettop(L), depth + 1);
+    put_value(L, out, lua_gettop(L), depth + 1, max);
     lua_pop(L, 1);
+    if (over(out, max))
+      return;
   }
   put(L, out, "]", 1);
 }
 
 /* Writes the object's members in key order. names is 0 when every key is a string in the
  * object itself, else a table from key text to the original key. */
-static void put_members(lua_State *L, tg_buf_t *out, int index, int depth, const char **keys, size_t n, int names) {
+static void put_members(lua_State *L, tg_buf_t *out, int index, int depth, const char **keys, size_t n, int names,
+                        size_t max) {
   if (n <= SMALL_OBJECT)
     sort_few(keys, n);
   else
@@ -115,14 +122,16 @@ static void put_members(lua_State *L, tg_buf_t *out, int index, int depth, const
     } else {
       lua_getfield(L, index, keys[i]);
     }
-    put_value(L, out, lua_gettop(L), depth + 1);
+    put_value(L, out, lua_gettop(L), depth + 1, max);
     lua_pop(L, 1);
+    if (over(out, max))
+      return;
   }
   put(L, out, "}", 1);
 }
 
 /* The common object: a few string keys. The table anchors them while they are sorted. */
-static int put_small_object(lua_State *L, tg_buf_t *out, int index, int depth) {
+static int put_small_object(lua_State *L, tg_buf_t *out, int index, int depth, size_t max) {
   const char *keys[SMALL_OBJECT];
   size_t n = 0;
   for (lua_pushnil(L); lua_next(L, index); lua_pop(L, 1)) {
@@ -132,13 +141,13 @@ static int put_small_object(lua_State *L, tg_buf_t *out, int index, int depth) {
     }
     keys[n++] = lua_tostring(L, -2);
   }
-  put_members(L, out, index, depth, keys, n, 0);
+  put_members(L, out, index, depth, keys, n, 0, max);
   return 1;
 }
 
 /* An object's keys are written as text, sorted, so equal tables give equal JSON. */
-static void put_object(lua_State *L, tg_buf_t *out, int index, int depth) {
-  if (put_small_object(L, out, index, depth))
+static void put_object(lua_State *L, tg_buf_t *out, int index, int depth, size_t max) {
+  if (put_small_object(L, out, index, depth, max))
     return;
   lua_newtable(L); /* key text -> key, anchoring the texts while they are sorted */
   int names = lua_gettop(L);
@@ -156,11 +165,11 @@ static void put_object(lua_State *L, tg_buf_t *out, int index, int depth) {
   for (lua_pushnil(L); lua_next(L, names); lua_pop(L, 1))
     if (n < count)
       keys[n++] = lua_tostring(L, -2);
-  put_members(L, out, index, depth, keys, n, names);
+  put_members(L, out, index, depth, keys, n, names, max);
   lua_settop(L, names - 1);
 }
 
-static void put_value(lua_State *L, tg_buf_t *out, int index, int depth) {
+static void put_value(lua_State *L, tg_buf_t *out, int index, int depth, size_t max) {
   luaL_checkstack(L, 8, "JSON nesting");
   switch (lua_type(L, index)) {
   case LUA_TSTRING: {
@@ -178,21 +187,28 @@ static void put_value(lua_State *L, tg_buf_t *out, int index, int depth) {
     int is_array = !lua_isnil(L, -1);
     lua_pop(L, 1);
     if (is_array)
-      put_array(L, out, index, depth);
+      put_array(L, out, index, depth, max);
     else
-      put_object(L, out, index, depth);
+      put_object(L, out, index, depth, max);
     return;
   default: break;
   }
   put(L, out, "null", 4);
 }
 
-/* sys.json_encode(value) -> compact JSON, object keys sorted; what JSON cannot hold is null. */
+/* sys.json_encode(value [, max_bytes]) -> compact JSON, object keys sorted; what JSON cannot hold
+ * is null. With max_bytes: nil when the text would be longer (found without writing it all). */
 int tg_json_lua_encode(lua_State *L) {
   luaL_checkany(L, 1);
+  lua_Integer max = luaL_optinteger(L, 2, 0);
+  luaL_argcheck(L, max >= 0, 2, "a byte count");
   lua_settop(L, 1);
   tg_buf_t *out = tg_box_lua_buf(L);
-  put_value(L, out, 1, 0);
+  put_value(L, out, 1, 0, (size_t)max);
+  if (over(out, (size_t)max)) {
+    lua_pushnil(L);
+    return 1;
+  }
   lua_pushlstring(L, out->data ? out->data : "", out->len);
   return 1;
 }

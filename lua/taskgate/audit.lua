@@ -95,8 +95,8 @@ local marked_written = 0
 --- failure's kind). The caller holds a call transaction open. Parameters are kept up to
 --- MARKED_PARAMS_MAX bytes.
 function M.unchanged(call, code, mark, reason)
-  local params = json.encode(with_notes(call, call.params or {}))
-  if #params > M.MARKED_PARAMS_MAX then params = string.format('{"not_kept":"%d bytes"}', #params) end
+  local params = json.encode(with_notes(call, call.params or {}), M.MARKED_PARAMS_MAX)
+    or string.format('{"not_kept":"over %d bytes"}', M.MARKED_PARAMS_MAX)
   db.exec(UNCHANGED, clock.format(clock.now()), call.client, call.client_port, call.name, params, tostring(code),
     call.request_id, M.rules_version, reason, mark)
   notes[call] = nil

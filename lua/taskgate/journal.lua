@@ -31,8 +31,9 @@ end
 --- Writes `call`'s entry: `outcome` ("ok" or the fault code), `reason` (who refused, or nil).
 --- The caller holds a call transaction open.
 function M.write(call, outcome, reason)
-  local params = json.encode(call.params or {})
-  if #params > M.PARAMS_MAX then params = string.format('{"not_kept":"%d bytes"}', #params) end
+  -- Bounded: a bulk call's megabyte of parameters is not kept, so it is not encoded either.
+  local params = json.encode(call.params or {}, M.PARAMS_MAX)
+    or string.format('{"not_kept":"over %d bytes"}', M.PARAMS_MAX)
   db.exec(INSERT, clock.now(), call.client or "", call.interface or "task", call.name, params, outcome, reason,
     call.request_id)
   written = written + 1

@@ -4,6 +4,8 @@
 -- as written, other numbers with 17 significant digits, booleans, tables as arrays when t[1] is
 -- set (up to the first nil) and otherwise as objects with their keys as text, sorted. NaN,
 -- infinities, functions and anything nested deeper than 32 levels become null.
+-- encode(value, max_bytes) returns nil instead when the text would pass max_bytes, and stops
+-- encoding there: a bounded copy costs at most about max_bytes of work.
 
 local sys = require "taskgate.sys"
 

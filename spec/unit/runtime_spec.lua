@@ -44,6 +44,18 @@ describe("taskgate runtime modules", function()
     assert.truthy(text:find('^{"k1":1,"k10":10,"k11":11,'))
   end)
 
+  it("gives nil for a text over a byte limit, and the text itself up to it", function()
+    local json = require "taskgate.json"
+    local tasks = {}
+    for i = 1, 100000 do tasks[i] = { task_id = i, bin_id = i % 9 + 1 } end
+    assert.is_nil(json.encode({ tasks = { task = tasks } }, 65536))
+    assert.equal('{"a":[1,2]}', json.encode({ a = { 1, 2 } }, 11))
+    assert.is_nil(json.encode({ a = { 1, 2 } }, 10))
+    assert.is_nil(json.encode(string.rep("x", 100), 50))
+    assert.equal('{"a":[1,2]}', json.encode({ a = { 1, 2 } }, 0)) -- 0: no limit
+    assert.has_error(function() json.encode({}, -1) end)
+  end)
+
   it("encodes every integer exactly, and sorts a few keys as it sorts many", function()
     local json = require "taskgate.json"
     assert.equal("[0,7,-7,9223372036854775807,-9223372036854775808]",
