@@ -325,6 +325,7 @@ static int member_value(parser_t *ps, tg_xml_node_t *parent, const text_t *key, 
   if (node) {
     if (!node->first_child)
       node->text = text.s, node->text_len = text.len;
+    node->listed = in_array;
     append(parent, node);
   }
   return 0;

@@ -84,6 +84,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
   node->text = "";
   node->text_len = 0;
   node->first_child = node->last_child = node->next = NULL;
+  node->listed = 0;
   if (d->depth == 0) {
     d->root = node;
   } else {

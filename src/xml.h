@@ -17,6 +17,7 @@ struct tg_xml_node_s {
   tg_xml_node_t *first_child;
   tg_xml_node_t *last_child;
   tg_xml_node_t *next;
+  int listed; /* an element of a JSON array: a list even when it is the array's only one */
 };
 
 enum {

@@ -10,7 +10,8 @@
 #include "limit.h"
 
 /* Pushes an element's value: its text when it has no children, otherwise a table whose keys
- * are child names; a name that repeats holds an array of the values in document order. */
+ * are child names; a name that repeats holds an array of the values in document order, and so
+ * does a JSON array of one element ("tasks": [{...}] is a list, as two elements are). */
 static void push_value(lua_State *L, const tg_xml_node_t *node, int depth) {
   if (!node->first_child) {
     lua_pushlstring(L, node->text, node->text_len);
@@ -23,7 +24,7 @@ static void push_value(lua_State *L, const tg_xml_node_t *node, int depth) {
   for (const tg_xml_node_t *child = node->first_child; child; child = child->next) {
     int kind = lua_getfield(L, value, child->name);
     lua_pop(L, 1);
-    if (kind == LUA_TNIL) {
+    if (kind == LUA_TNIL && !child->listed) {
       push_value(L, child, depth + 1);
       lua_setfield(L, value, child->name);
       continue;
@@ -35,8 +36,10 @@ static void push_value(lua_State *L, const tg_xml_node_t *node, int depth) {
     if (lua_getfield(L, arrays, child->name) == LUA_TNIL) { /* second occurrence: start an array */
       lua_pop(L, 1);
       lua_createtable(L, 2, 0);
-      lua_getfield(L, value, child->name);
-      lua_rawseti(L, -2, 1);
+      if (kind != LUA_TNIL) { /* the first occurrence, kept as a plain value so far */
+        lua_getfield(L, value, child->name);
+        lua_rawseti(L, -2, 1);
+      }
       lua_pushvalue(L, -1);
       lua_setfield(L, value, child->name);
       lua_pushvalue(L, -1);

@@ -18,6 +18,9 @@ local function text_of(value, opts)
     if opts.optional then return nil end
     fault.raise(opts.missing or opts.invalid)
   end
+  if type(value) == "table" and value[1] ~= nil and next(value, next(value)) == nil then
+    value = value[1] -- a JSON array of one value ("port_id": [1]) is that value, as in XML
+  end
   if type(value) ~= "string" then fault.raise(opts.invalid) end
   local text = trim(value)
   if text == "" and opts.optional then return nil end
@@ -111,8 +114,8 @@ function M.values(container, name, each, opts)
   if value == nil then
     if opts.bare and container[1] ~= nil then
       value = container
-    elseif opts.others and container[opts.others] ~= nil and next(container, next(container)) == nil then
-      return {}
+    elseif opts.others and (container[1] ~= nil or container[opts.others] ~= nil and next(container, next(container)) == nil) then
+      return {} -- the other kind's values, or a bare array of them (read by the check with opts.bare)
     else
       fault.raise(opts.invalid)
     end

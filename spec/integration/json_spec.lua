@@ -74,6 +74,23 @@ describe("the JSON form", function()
     assert.equal('{"params":{"form":"json","params":{"a":"1","b":["true","false"],"c":{"d":"-2.5e3"},"f":""}}}', reply)
   end)
 
+  it("keeps an array of one element a list: one task, one category, one bin, as the documentation shows", function()
+    local one = '{"method": "create_taskgroup", "params": {"taskgroup_id": 8, "category": 1, "req_time": '
+      .. '"2024-05-01T08:00:00Z", "priority": 1, "tasks": [{"task_id": 80, "bin_id": 800}]}}'
+    assert.equal(OK, call(gw, one))
+    assert.equal(F(1017), call(gw, '{"method": "cancel_task", "params": {"task_id": 79}}'))
+    assert.equal(OK, call(gw, '{"method": "add_task", "params": {"taskgroup_id": 8, "tasks": {"task": [{"task_id": 81, "bin_id": 801}]}}}'))
+    assert.equal(OK, call(gw, '{"method": "openport", "params": {"port_id": 11, "select": [1]}}'))
+    assert.equal(OK, call(gw, '{"method": "openport", "params": {"port_id": 12, "select": [1, 2]}}'))
+    assert.equal(OK, call(gw, '{"method": "openport", "params": {"port_id": 13, "select": {"content": [7]}}}'))
+    assert.equal(F(1917), call(gw, '{"method": "openport", "params": {"port_id": 14, "select": {"content": [7], "category": [1]}}}'))
+    assert.equal('{"params":{"form":"json","params":{"a":["1"],"b":[{"c":"2"}]}}}',
+      call(gw, '{"method": "echo", "params": {"a": [1], "b": [{"c": 2}]}}'))
+    -- a single value given as an array of one is that value; of two, repeated and invalid
+    assert.matches('"port_id":11,"status":"open"', call(gw, '{"method": "getportstatus", "params": {"port_id": [11]}}'))
+    assert.equal(F(1004), call(gw, '{"method": "getportstatus", "params": {"port_id": [11, 12]}}'))
+  end)
+
   it("leaves a null parameter out, as if it were missing", function()
     assert.equal(F(1040), call(gw, '{"method": "cancel_task", "params": {"task_id": null}}'))
     assert.equal(F(1040), call(gw, '{"method": "cancel_task", "params": null}'))
