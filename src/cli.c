@@ -90,8 +90,8 @@ static const char usage[] =
     "  --console-token-file PATH  a token for the console alone (its page asks for it once per\n"
     "                        tab; scripts send 'Authorization: Bearer TOKEN'); the admin\n"
     "                        token is accepted too\n"
-    "  --console-dir DIR     the console's page (default: console/ beside the build, or the\n"
-    "                        installed copy)\n"
+    "  --console-dir DIR     the console's page (default: console/ beside the binary or its\n"
+    "                        build directory, or the installed copy)\n"
     "  --drain-timeout SEC   on SIGTERM/SIGINT, time to finish calls in flight (default 10)\n"
     "  --config FILE         read options from FILE: one 'name = value' per line, names as the\n"
     "                        flags without '--'; flags on the command line win (default\n"
@@ -129,8 +129,8 @@ static const char usage[] =
     "  --upstream-key FILE   its private key (PEM; default: in --upstream-cert)\n"
     "  --pid-file PATH       where serve writes its pid and reload reads it (default: the store\n"
     "                        path with .pid appended, ./taskgate.db.pid)\n"
-    "  --runtime DIR         the Lua runtime directory (default: lua/ beside the build, or the\n"
-    "                        installed copy)\n"
+    "  --runtime DIR         the Lua runtime directory (default: lua/ beside the binary or its\n"
+    "                        build directory, or the installed copy)\n"
     "  --help                show this help and exit\n"
     "  --version             show the version and exit\n";
 

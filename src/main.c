@@ -53,10 +53,10 @@ typedef struct gateway_s {
   tg_tls_context_t *const *tls; /* per --listen address: its certificate, or NULL */
 } gateway_t;
 
-/* A directory the gateway ships: given by a flag, else beside the build directory when run
- * from a checkout (the first of beside[]), else under an install's prefix, else where the
- * install put it. probe is a file it must hold. */
-static const char *find_shipped(const char *given, const char *const beside[2], const char *probe,
+/* A directory the gateway ships: given by a flag, else beside the binary (a copied binary with
+ * lua/ and console/ next to it), else beside the build directory when run from a checkout, else
+ * under an install's prefix, else where the install put it. probe is a file it must hold. */
+static const char *find_shipped(const char *given, const char *const beside[3], const char *probe,
                                 const char *installed, char *path, size_t cap) {
   if (given)
     return given;
@@ -67,7 +67,7 @@ static const char *find_shipped(const char *given, const char *const beside[2], 
     char *slash = strrchr(exe, '/');
     if (slash) {
       *slash = '\0';
-      for (int i = 0; i < 2; i++) {
+      for (int i = 0; i < 3; i++) {
         snprintf(path, cap, beside[i], exe);
         char found[PATH_MAX + 96];
         snprintf(found, sizeof found, "%s/%s", path, probe);
@@ -79,15 +79,16 @@ static const char *find_shipped(const char *given, const char *const beside[2], 
   return installed;
 }
 
-/* The Lua runtime: lua/ in a checkout (build/taskgate beside it), or an install's. */
+/* The Lua runtime: lua/ beside the binary, in a checkout (build/taskgate beside it), or an
+ * install's. */
 static const char *find_runtime(const tg_config_t *config, char *path, size_t cap) {
-  static const char *const beside[] = {"%s/../lua", "%s/../share/taskgate/lua"};
+  static const char *const beside[] = {"%s/lua", "%s/../lua", "%s/../share/taskgate/lua"};
   return find_shipped(config->runtime_dir, beside, "taskgate/host.lua", TG_RUNTIME_INSTALL_DIR, path, cap);
 }
 
-/* The console's page: console/ in a checkout, or an install's. */
+/* The console's page: console/ beside the binary, in a checkout, or an install's. */
 static const char *find_console(const tg_config_t *config, char *path, size_t cap) {
-  static const char *const beside[] = {"%s/../console", "%s/../share/taskgate/console"};
+  static const char *const beside[] = {"%s/console", "%s/../console", "%s/../share/taskgate/console"};
   return find_shipped(config->console_dir, beside, "index.html", TG_CONSOLE_INSTALL_DIR, path, cap);
 }
 

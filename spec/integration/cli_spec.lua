@@ -39,6 +39,18 @@ describe("taskgate command line", function()
     gw:stop()
   end)
 
+  it("finds lua/ and console/ beside a copied binary, without --runtime or --console-dir", function()
+    local root = os.getenv("TASKGATE_ROOT") or "."
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute(string.format("mkdir -p %s && cp %s %s/ && cp -r %s/lua %s/console %s/rules %s/", dir,
+      gateway.binary, dir, root, root, root, dir)))
+    local out, code = gateway.run(string.format("cd /tmp && %s/taskgate check %s/rules", dir, dir))
+    os.execute("rm -rf " .. dir)
+    assert.equal(0, code, out)
+    assert.matches("^ok: ", out)
+  end)
+
   it("exits 0 on SIGTERM", function()
     local gw = gateway.start()
     assert.is_true(gw:stop("TERM"))
