@@ -14,6 +14,7 @@
 #include "floor.h"
 #include "metrics.h"
 #include "process.h"
+#include "store_pool.h"
 
 static long long count_rows(tg_store_t *store, const char *sql) {
   sqlite3_stmt *stmt = tg_store_prepare(store, sql, strlen(sql));
@@ -59,9 +60,11 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   json_string(body, admin->store_path);
   /* The per-category counts the schema's triggers keep (migration 8): as quick at any number of
    * tasks. Ports are few; they are counted. */
-  tg_buf_printf(body, ",\"taskgroups\":%lld,\"tasks\":%lld,\"open_ports\":%lld},\"upstream\":",
+  tg_buf_printf(body, ",\"taskgroups\":%lld,\"tasks\":%lld,\"open_ports\":%lld",
                 count_rows(admin->store, TG_SQL_TASKGROUPS), count_rows(admin->store, TG_SQL_TASKS),
                 count_rows(admin->store, TG_SQL_OPEN_PORTS));
+  tg_store_pool_json(admin->handlers, admin->handler_count, body);
+  tg_buf_puts(body, "},\"upstream\":");
   /* "upstream": the primary, as before several were possible; "upstreams": each with its health. */
   if (admin->upstreams) {
     json_string(body, tg_upstreams_url(admin->upstreams, 0, TG_UPSTREAMS_TASK));
@@ -134,6 +137,7 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
   reload_gauges(admin->reload, body);
   wal_size(admin, body);
   tg_floor_metrics(admin->store, body, tg_wall_seconds());
+  tg_store_pool_metrics(admin->handlers, admin->handler_count, body);
   tg_process_metrics(body, admin->started);
   if (admin->upstreams)
     tg_upstreams_metrics(admin->upstreams, body);
@@ -159,16 +163,18 @@ static int store_healthy(tg_admin_t *admin) {
 /* 200 while serving; 503 while draining, when the store cannot take changes (and why when
  * with_reason: the admin address; the reason may name the store's files), or in bridge mode when
  * no upstream is up (every forwarded call would get 1922). 200 "degraded" while some upstream is
- * down and another up. */
+ * down and another up, or some worker's PostgreSQL connection is reconnecting while the main
+ * one answers (that worker's calls fault 1934 meanwhile). */
 static int healthz(tg_admin_t *admin, tg_buf_t *body, int with_reason) {
   int store_ok = store_healthy(admin);
   int upstreams = admin->upstreams ? tg_upstreams_count(admin->upstreams) : 0;
   int up = admin->upstreams ? tg_upstreams_up(admin->upstreams) : 0;
-  const char *state = admin->draining    ? "draining"
-                      : !store_ok        ? "store unusable"
-                      : upstreams && !up ? "no upstream up"
-                      : up < upstreams   ? "degraded"
-                                         : "ok";
+  int connections_down = tg_store_pool_down(admin->handlers, admin->handler_count);
+  const char *state = admin->draining                          ? "draining"
+                      : !store_ok                              ? "store unusable"
+                      : upstreams && !up                       ? "no upstream up"
+                      : up < upstreams || connections_down > 0 ? "degraded"
+                                                               : "ok";
   const char *why =
       with_reason && !admin->draining && !store_ok ? tg_store_health_reason(tg_store_health(admin->store)) : "";
   tg_buf_printf(body, "%s%s%s\n", state, why[0] ? ": " : "", why);

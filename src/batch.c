@@ -7,13 +7,21 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "pg.h"
 #include "txn.h"
+
+/* A PostgreSQL connection idle this long is asked whether it is still there. */
+#define WATCH_IDLE_S 1.0
+#define WATCH_EVERY_MS 200
 
 struct tg_batch_s {
   tg_store_t *store;
   tg_batch_runner_t runner;
   uv_check_t check;
   uv_idle_t no_wait; /* active while calls are queued: the loop must not sleep in poll */
+  uv_timer_t watch;  /* PostgreSQL: keeps this loop's connection up between calls (on_watch) */
+  long long round_trips_seen;
+  double active_at; /* when the connection last made a round trip, as far as the watch saw */
   int scheduled;
   int closing;
   long long changes_at_begin; /* tg_store_total_changes as the turn began */
@@ -68,6 +76,26 @@ static void on_check(uv_check_t *check) { tg_batch_flush(check->data); }
 
 static void on_idle(uv_idle_t *idle) {}
 
+/* Each loop keeps its own PostgreSQL connection coming back (workers.h): a connection that broke
+ * advances its non-blocking reconnection here too, not only when a call comes (which faults
+ * 1934 meanwhile), and one idle past WATCH_IDLE_S is asked whether the server is still there,
+ * so that a dead session is found and replaced before a call needs it, and /status tells. */
+static void on_watch(uv_timer_t *timer) {
+  tg_batch_t *batch = timer->data;
+  tg_pg_stats_t stats;
+  tg_pg_stats(tg_store_pg(batch->store), &stats);
+  double now = tg_monotonic_seconds();
+  if (stats.round_trips != batch->round_trips_seen) {
+    batch->round_trips_seen = stats.round_trips;
+    batch->active_at = now;
+  }
+  if (stats.state == TG_PG_UP && now - batch->active_at < WATCH_IDLE_S)
+    return;
+  tg_store_lock(batch->store);
+  tg_store_available(batch->store);
+  tg_store_unlock(batch->store);
+}
+
 tg_batch_t *tg_batch_new(uv_loop_t *loop, tg_store_t *store, tg_batch_runner_t runner) {
   tg_batch_t *batch = calloc(1, sizeof *batch);
   if (!batch)
@@ -76,8 +104,15 @@ tg_batch_t *tg_batch_new(uv_loop_t *loop, tg_store_t *store, tg_batch_runner_t r
   batch->runner = runner;
   uv_check_init(loop, &batch->check);
   uv_idle_init(loop, &batch->no_wait);
+  uv_timer_init(loop, &batch->watch);
   batch->check.data = batch;
   batch->no_wait.data = batch;
+  batch->watch.data = batch;
+  if (tg_store_pg(store)) {
+    batch->active_at = tg_monotonic_seconds();
+    uv_timer_start(&batch->watch, on_watch, WATCH_EVERY_MS, WATCH_EVERY_MS);
+    uv_unref((uv_handle_t *)&batch->watch); /* it does not keep the loop alive */
+  }
   return batch;
 }
 
@@ -89,7 +124,7 @@ void tg_batch_schedule(tg_batch_t *batch) {
   uv_idle_start(&batch->no_wait, on_idle);
 }
 
-/* The batcher's memory goes with the last of its two handles. */
+/* The batcher's memory goes with the last of its three handles. */
 static void on_closed(uv_handle_t *handle) {
   tg_batch_t *batch = handle->data;
   if (--batch->closing == 0)
@@ -100,7 +135,8 @@ void tg_batch_free(tg_batch_t *batch) {
   if (!batch)
     return;
   tg_batch_flush(batch);
-  batch->closing = 2;
+  batch->closing = 3;
+  uv_close((uv_handle_t *)&batch->watch, on_closed);
   uv_close((uv_handle_t *)&batch->no_wait, on_closed);
   uv_close((uv_handle_t *)&batch->check, on_closed);
 }

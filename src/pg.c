@@ -40,6 +40,10 @@ struct tg_pg_s {
   int resetting;       /* a new session is being set up (PQresetStart) */
   double last_attempt;
   long long changes;
+  /* What tg_pg_stats shows: written by the thread that owns the connection, read by any. */
+  int state; /* TG_PG_* */
+  int backend_pid;
+  long long round_trips, round_trip_us, reconnects;
   char sqlstate[6];
   char errmsg[512];
 };
@@ -72,11 +76,19 @@ static int command_now(tg_pg_t *pg, const char *sql) {
   return ok ? 0 : -1;
 }
 
+/* Publishes where the session stands now, for /status (tg_pg_stats). */
+static void track(tg_pg_t *pg) {
+  int state = pg->resetting ? TG_PG_RECONNECTING : PQstatus(pg->conn) == CONNECTION_OK ? TG_PG_UP : TG_PG_DOWN;
+  __atomic_store_n(&pg->state, state, __ATOMIC_RELAXED);
+  __atomic_store_n(&pg->backend_pid, state == TG_PG_UP ? PQbackendPID(pg->conn) : 0, __ATOMIC_RELAXED);
+}
+
 /* The connection broke mid-exchange: nothing sent is coming back. */
 static void broke(tg_pg_t *pg) {
   note(pg, PQerrorMessage(pg->conn), "08006");
   pg->deferred = 0;
   pg->in_transaction = 0;
+  track(pg);
 }
 
 /* Ends what was sent with a sync and reads every result up to it: the deferred commands' (the
@@ -119,11 +131,14 @@ static PGresult *read_to_sync(tg_pg_t *pg, int last) {
   return wanted;
 }
 
-/* One round trip, timed for /metrics. */
+/* One round trip, timed for /metrics and this connection's line in /status. */
 static PGresult *sync_and_read(tg_pg_t *pg, int last) {
   double started = tg_monotonic_seconds();
   PGresult *result = read_to_sync(pg, last);
-  tg_metrics_observe(TG_HIST_STORE_ROUND_TRIP, tg_monotonic_seconds() - started);
+  double took = tg_monotonic_seconds() - started;
+  tg_metrics_observe(TG_HIST_STORE_ROUND_TRIP, took);
+  __atomic_add_fetch(&pg->round_trips, 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&pg->round_trip_us, (long long)(took * 1e6), __ATOMIC_RELAXED);
   return result;
 }
 
@@ -222,6 +237,7 @@ tg_pg_t *tg_pg_open(const char *uri, char *err, size_t errcap) {
     note(pg, PQerrorMessage(pg->conn), NULL);
     snprintf(err, errcap, "%s", pg->errmsg);
   } else if (session_began(pg) == 0 && migrate(pg, err, errcap) == 0 && pipeline(pg) == 0) {
+    track(pg);
     return pg;
   } else if (!*err) {
     snprintf(err, errcap, "%s", pg->errmsg);
@@ -244,7 +260,12 @@ void tg_pg_close(tg_pg_t *pg) {
   free(pg);
 }
 
-int tg_pg_lost(tg_pg_t *pg) { return PQstatus(pg->conn) != CONNECTION_OK || pg->resetting; }
+int tg_pg_lost(tg_pg_t *pg) {
+  int lost = PQstatus(pg->conn) != CONNECTION_OK || pg->resetting;
+  if (lost)
+    track(pg);
+  return lost;
+}
 
 int tg_pg_available(tg_pg_t *pg) {
   if (!tg_pg_lost(pg))
@@ -255,21 +276,25 @@ int tg_pg_available(tg_pg_t *pg) {
       return 0;
     pg->last_attempt = now;
     if (!PQresetStart(pg->conn))
-      return note(pg, PQerrorMessage(pg->conn), NULL), 0;
+      return note(pg, PQerrorMessage(pg->conn), NULL), track(pg), 0;
     pg->resetting = 1;
   }
   PostgresPollingStatusType polled = PQresetPoll(pg->conn);
   if (polled == PGRES_POLLING_FAILED) {
     pg->resetting = 0;
     note(pg, PQerrorMessage(pg->conn), NULL);
+    track(pg);
     return 0;
   }
   if (polled != PGRES_POLLING_OK)
-    return 0;
+    return track(pg), 0;
   pg->resetting = 0;
-  if (session_began(pg) < 0 || pipeline(pg) < 0)
+  int ready = session_began(pg) == 0 && pipeline(pg) == 0;
+  track(pg);
+  if (!ready)
     return 0;
-  tg_log(TG_LOG_INFO, "store_reconnected", "backend=postgresql");
+  __atomic_add_fetch(&pg->reconnects, 1, __ATOMIC_RELAXED);
+  tg_log(TG_LOG_INFO, "store_reconnected", "backend=postgresql backend_pid=%d", PQbackendPID(pg->conn));
   return 1;
 }
 
@@ -362,6 +387,18 @@ void tg_pg_describe(const char *uri, char *out, size_t cap) {
     snprintf(out, cap, "%s", uri);
   else
     snprintf(out, cap, "%.*s:***%s", (int)(colon - uri), uri, at);
+}
+
+void tg_pg_stats(tg_pg_t *pg, tg_pg_stats_t *out) {
+  out->state = __atomic_load_n(&pg->state, __ATOMIC_RELAXED);
+  out->backend_pid = __atomic_load_n(&pg->backend_pid, __ATOMIC_RELAXED);
+  out->round_trips = __atomic_load_n(&pg->round_trips, __ATOMIC_RELAXED);
+  out->round_trip_seconds = (double)__atomic_load_n(&pg->round_trip_us, __ATOMIC_RELAXED) / 1e6;
+  out->reconnects = __atomic_load_n(&pg->reconnects, __ATOMIC_RELAXED);
+}
+
+const char *tg_pg_state_name(int state) {
+  return state == TG_PG_UP ? "up" : state == TG_PG_RECONNECTING ? "reconnecting" : "down";
 }
 
 int tg_pg_schema_version(void) { return tg_pg_migration_count; }

@@ -60,6 +60,20 @@ void tg_pg_count_changes(tg_pg_t *pg, long long n);
 /* The URI without its password, for logs and /status. */
 void tg_pg_describe(const char *uri, char *out, size_t cap);
 
+/* Where a connection stands, for /status and /metrics (any thread may read it). */
+enum { TG_PG_UP = 0, TG_PG_DOWN = 1, TG_PG_RECONNECTING = 2 };
+typedef struct tg_pg_stats_s {
+  int state;           /* TG_PG_* */
+  int backend_pid;     /* the server process serving the session (pg_stat_activity.pid); 0 if none */
+  long long round_trips;
+  double round_trip_seconds; /* spent waiting on the round trips, in all */
+  long long reconnects;      /* sessions begun again after one was lost */
+} tg_pg_stats_t;
+/* A snapshot of pg's counters; any thread, without the store lock (they are atomics). */
+void tg_pg_stats(tg_pg_t *pg, tg_pg_stats_t *out);
+/* "up", "down" or "reconnecting". */
+const char *tg_pg_state_name(int state);
+
 int tg_pg_schema_version(void);
 /* The session's connection, for tools that talk to it directly (migrate-store's COPY): out of
  * pipeline mode from then on. */

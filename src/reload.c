@@ -117,10 +117,28 @@ int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handler
   return rc;
 }
 
-/* Builds one generation per handler; all or none. Returns 0, or -1 with err. */
+/* Locks every handler's store: on PostgreSQL each worker has its own (workers.h), on SQLite
+ * they are one recursive lock taken again. The main store's first, then the workers' in order,
+ * as nothing else takes two. */
+static void lock_stores(tg_reload_t *reload) {
+  tg_store_lock(reload->config.store);
+  for (int i = 0; i < reload->handler_count; i++)
+    tg_store_lock(reload->handlers[i]->store);
+}
+
+static void unlock_stores(tg_reload_t *reload) {
+  for (int i = reload->handler_count; i-- > 0;)
+    tg_store_unlock(reload->handlers[i]->store);
+  tg_store_unlock(reload->config.store);
+}
+
+/* Builds one generation per handler, each on its handler's store; all or none. Returns 0, or -1
+ * with err. */
 static int build_all(tg_reload_t *reload, tg_script_t **built, char *err, size_t errcap) {
   for (int i = 0; i < reload->handler_count; i++) {
-    built[i] = tg_script_new(&reload->config, err, errcap);
+    tg_script_config_t config = reload->config;
+    config.store = reload->handlers[i]->store;
+    built[i] = tg_script_new(&config, err, errcap);
     if (!built[i]) {
       while (i-- > 0)
         tg_script_release(built[i]);
@@ -168,7 +186,7 @@ static tg_script_t *rebuild(tg_reload_t *reload, char *err, size_t errcap) {
 
 int tg_reload_now(tg_reload_t *reload, const char *trigger) {
   char err[2048];
-  tg_store_lock(reload->config.store);
+  lock_stores(reload);
   double started = tg_monotonic_seconds(); /* for how long it took; last_time is for people */
   reload->last_time = tg_wall_seconds();
   snprintf(reload->last_trigger, sizeof reload->last_trigger, "%s", trigger);
@@ -182,7 +200,7 @@ int tg_reload_now(tg_reload_t *reload, const char *trigger) {
     tg_log_quote(quoted, sizeof quoted, err, strlen(err));
     tg_log(TG_LOG_ERROR, "reload_failed", "trigger=%s generation=%u kept=old error=%s", trigger, reload->generation,
            quoted);
-    tg_store_unlock(reload->config.store);
+    unlock_stores(reload);
     return -1;
   }
   tg_script_release(next); /* the handler holds it now */
@@ -192,7 +210,7 @@ int tg_reload_now(tg_reload_t *reload, const char *trigger) {
   reload->last_error[0] = '\0';
   remember_files(reload, next);
   remember(reload, (tg_monotonic_seconds() - started) * 1000, "");
-  tg_store_unlock(reload->config.store);
+  unlock_stores(reload);
   tg_log(TG_LOG_INFO, "reloaded", "trigger=%s generation=%u ms=%.1f", trigger, reload->generation,
          (tg_monotonic_seconds() - started) * 1000);
   return 0;

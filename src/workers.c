@@ -1,5 +1,5 @@
 /* workers.c: the threads of --workers N (see workers.h). The main thread talks to a worker
- * only through its async handle (drain, abort) and the store lock (reloads swap a worker's
+ * only through its async handle (drain, abort) and its store's lock (reloads swap a worker's
  * generation while holding it). */
 #include "workers.h"
 
@@ -25,6 +25,11 @@ struct tg_worker_s {
   tg_handler_t handler;
   tg_batch_t *batch;
   tg_upstream_t *upstream;
+  /* On PostgreSQL the worker's own connection (a store of its own), so that its turns run
+   * beside the other workers' and the database's row locks keep them apart; NULL on SQLite,
+   * whose one connection all share. script_config names the store the worker uses. */
+  tg_store_t *own_store;
+  tg_script_config_t script_config;
   int command;  /* WORKER_*, set by the main thread before waking the worker */
   int finished; /* the worker has closed its handles */
   int done;     /* the worker's loop has returned */
@@ -79,7 +84,7 @@ static int open_loop_parts(tg_worker_t *w) {
   w->drain_check.data = w;
   tg_upstream_options_t upstream_options = tg_cli_upstream_options(config, plan->upstreams);
   w->upstream = tg_upstream_new(&w->loop, &upstream_options);
-  w->batch = tg_batch_new(&w->loop, plan->script_config->store, tg_handler_runner(&w->handler));
+  w->batch = tg_batch_new(&w->loop, w->script_config.store, tg_handler_runner(&w->handler));
   if (!w->upstream || !w->batch)
     return UV_ENOMEM;
   w->handler.upstream = w->upstream;
@@ -110,19 +115,33 @@ static void run_worker(void *arg) {
 static void free_worker(tg_worker_t *w) {
   uv_run(&w->loop, UV_RUN_NOWAIT); /* the last close callbacks */
   uv_loop_close(&w->loop);
-  tg_store_t *store = w->plan->script_config->store;
+  tg_store_t *store = w->script_config.store;
   tg_store_lock(store); /* closing a Lua state bound to the store */
   tg_handler_free(&w->handler);
   tg_store_unlock(store);
+  tg_store_close(w->own_store);
   tg_upstream_free(w->upstream);
   uv_sem_destroy(&w->ready);
 }
 
+/* The store the worker uses: on PostgreSQL a connection of its own (see struct tg_worker_s). */
+static int open_store(tg_worker_t *w, char *err, size_t errcap) {
+  w->script_config = *w->plan->script_config;
+  if (!tg_store_pg(w->script_config.store))
+    return 0;
+  char why[512];
+  w->own_store = tg_store_open(w->plan->config->store_path, w->plan->config->sync_mode, why, sizeof why);
+  if (!w->own_store)
+    return snprintf(err, errcap, "worker %d: store: %s", w->index, why), -1;
+  w->script_config.store = w->own_store;
+  return 0;
+}
+
 /* The worker's first generation, built (self-checks and all) like a reload's. */
 static int load_rules(tg_worker_t *w, char *err, size_t errcap) {
-  tg_store_t *store = w->plan->script_config->store;
+  tg_store_t *store = w->script_config.store;
   tg_store_lock(store);
-  tg_script_t *script = tg_script_new(w->plan->script_config, err, errcap);
+  tg_script_t *script = tg_script_new(&w->script_config, err, errcap);
   int rc = -1;
   if (script) {
     rc = tg_handler_init(&w->handler, script, store, NULL);
@@ -143,12 +162,17 @@ int tg_workers_start(tg_workers_t *workers, int count, const tg_workers_plan_t *
     tg_worker_t *w = &workers->list[i];
     w->index = i + 1;
     w->plan = plan;
-    if (load_rules(w, err, errcap) < 0)
+    if (open_store(w, err, errcap) < 0)
       break;
+    if (load_rules(w, err, errcap) < 0) {
+      tg_store_close(w->own_store);
+      break;
+    }
     uv_sem_init(&w->ready, 0);
     if (uv_thread_create(&w->thread, run_worker, w) != 0) {
       snprintf(err, errcap, "cannot start worker %d", w->index);
       tg_handler_free(&w->handler);
+      tg_store_close(w->own_store);
       uv_sem_destroy(&w->ready);
       break;
     }

@@ -1,8 +1,10 @@
 /* workers.h: --workers N. The main thread's loop is worker 0; the others are threads with a
  * loop, listener (the same port, SO_REUSEPORT spreads connections), Lua state, outbound pool
- * and batcher of their own. All share the store: a worker holds its lock for the calls of one
- * loop turn and their commit (tg_store_lock in tg_batch_flush), so transactions never
- * interleave. */
+ * and batcher of their own. On SQLite all share the store: a worker holds its lock for the
+ * calls of one loop turn and their commit (tg_store_lock in tg_batch_flush), so transactions
+ * never interleave. On PostgreSQL each worker has a connection of its own (a store of its own,
+ * with its own lock): the workers' turns run at once, kept apart by the database's row locks as
+ * several gateways' are (docs/ha.md). */
 #ifndef TG_WORKERS_H
 #define TG_WORKERS_H
 
