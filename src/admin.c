@@ -70,8 +70,9 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
     json_string(body, tg_upstreams_url(admin->upstreams, 0, TG_UPSTREAMS_TASK));
     tg_buf_puts(body, ",\"upstreams\":");
     tg_upstreams_status_json(admin->upstreams, body);
+    tg_buf_printf(body, ",\"upstream_queued\":%d", tg_upstreams_queued(admin->upstreams));
   } else {
-    tg_buf_puts(body, "null,\"upstreams\":[]");
+    tg_buf_puts(body, "null,\"upstreams\":[],\"upstream_queued\":0");
   }
   tg_buf_puts(body, ",\"outbox\":");
   if (admin->outbox)

@@ -117,6 +117,10 @@ static const char usage[] =
     "  --upstream-probe-interval SEC  how often each upstream's health is probed (default 5)\n"
     "  --upstream-connect-timeout SEC  for outbound connections (default 2)\n"
     "  --upstream-reply-timeout SEC    from request sent to reply received (default 10)\n"
+    "  --upstream-max-in-flight N  calls sent to the upstreams at once, per worker; more wait\n"
+    "                        in a queue, unsent (default 64)\n"
+    "  --upstream-queue-timeout SEC  the longest a call waits in that queue before it is answered\n"
+    "                        1922, never sent (default 2)\n"
     "  --outbox-target NAME=URL  where outbox.send{target = NAME} messages go (POST, in order,\n"
     "                        until a 2xx); repeatable, up to 16\n"
     "  --outbox-retry-max SEC   the longest wait between attempts to deliver a message (they\n"
@@ -298,6 +302,13 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
     return parse_seconds(value, &config->upstream_connect_timeout_ms);
   if (strcmp(name, "upstream-reply-timeout") == 0)
     return parse_seconds(value, &config->upstream_reply_timeout_ms);
+  if (strcmp(name, "upstream-queue-timeout") == 0)
+    return parse_seconds(value, &config->upstream_queue_timeout_ms);
+  if (strcmp(name, "upstream-max-in-flight") == 0) {
+    if (parse_number(value, 1, 100000, &n) < 0)
+      return -1;
+    return config->upstream_max_in_flight = (int)n, 0;
+  }
   if (strcmp(name, "header-timeout") == 0)
     return parse_seconds(value, &config->header_timeout_ms);
   if (strcmp(name, "body-timeout") == 0)
@@ -476,6 +487,8 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       .journal_size = 10000,
       .upstream_connect_timeout_ms = 2000,
       .upstream_reply_timeout_ms = 10000,
+      .upstream_queue_timeout_ms = 2000,
+      .upstream_max_in_flight = 64,
       .upstream_probe_interval_ms = 5000,
       .drain_timeout_ms = 10000,
       .outbox = {.dead_after_seconds = 86400, .retry_max_ms = 60000},
@@ -597,6 +610,8 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
 tg_upstream_options_t tg_cli_upstream_options(const tg_config_t *config, tg_upstreams_t *upstreams) {
   return (tg_upstream_options_t){.connect_timeout_ms = config->upstream_connect_timeout_ms,
                                  .reply_timeout_ms = config->upstream_reply_timeout_ms,
+                                 .max_connections = config->upstream_max_in_flight,
+                                 .queue_timeout_ms = config->upstream_queue_timeout_ms,
                                  .ca_file = config->upstream_ca,
                                  .cert_file = config->upstream_cert,
                                  .key_file = config->upstream_key,

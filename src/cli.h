@@ -63,6 +63,8 @@ typedef struct tg_config_s {
   const char *restore_file; /* restore's FILE argument */
   const char *migrate_to;   /* migrate-store's URI argument */
   unsigned upstream_connect_timeout_ms, upstream_reply_timeout_ms;
+  unsigned upstream_queue_timeout_ms; /* the longest a call waits for room among those in flight */
+  int upstream_max_in_flight;         /* calls to the upstreams in flight at once, per worker */
   int max_connections;
   int workers; /* event-loop threads serving --listen (1: the main thread alone) */
   int console;                    /* TG_CONSOLE_*: on the admin address, off, or on console_host:port */

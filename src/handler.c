@@ -329,6 +329,13 @@ static void account(tg_handler_t *h, const tg_call_t *call) {
 
 static void on_outbound_done(void *data, const tg_upstream_result_t *result);
 
+/* Whether the call's client is still there: a queued call whose client hung up is never sent
+ * (the WMS may already be sending it again). */
+static int client_waits(void *data) {
+  const tg_call_t *call = data;
+  return call->http != NULL && !call->http->peer_done;
+}
+
 /* Sends the step's request; returns 0, or a negative code when it could not even be sent (the
  * call must then be resumed with the failure at once): UV_ECANCELED when the gateway stops. */
 static int send_outbound(tg_handler_t *h, tg_call_t *call, step_t *step) {
@@ -348,7 +355,8 @@ static int send_outbound(tg_handler_t *h, tg_call_t *call, step_t *step) {
                                    .forwarded_for = forwarded_for,
                                    .via = via,
                                    .via_upstreams = step->via_upstreams,
-                                   .endpoint = step->endpoint};
+                                   .endpoint = step->endpoint,
+                                   .still_wanted = client_waits};
   call->to_upstream = step->via_upstreams;
   int rc = tg_upstream_send(h->upstream, &request, on_outbound_done, call);
   return rc == UV_ECANCELED ? rc : rc < 0 ? -1 : 0;

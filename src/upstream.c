@@ -58,7 +58,12 @@ struct transfer_s {
   int prereqs;        /* times libcurl was about to send the request */
   int sent;           /* the request may have reached the server */
   int resend_refused; /* aborted: libcurl was about to send it a second time */
+  int unwanted;       /* aborted before sending: the caller no longer wants it (client gone) */
   int too_large;
+  /* a call to --upstream's set: counted in the lane (in flight), or waiting in its queue */
+  int in_lane, queued, counted; /* counted: in the in-flight count of upstream order[attempt] */
+  transfer_t *queue_next;
+  int (*still_wanted)(void *data);
 };
 
 struct tg_upstream_s {
@@ -74,6 +79,10 @@ struct tg_upstream_s {
   CURL *spare[SPARE_EASY];
   int spare_count;
   int closing;
+  /* The lane of calls to --upstream's set: at most options.max_connections in flight, the
+   * others queued (FIFO), each until options.queue_timeout_ms. */
+  int lane_in_flight;
+  transfer_t *queue_head, *queue_tail;
 };
 
 /* --- the library ------------------------------------------------------------------------- */
@@ -116,9 +125,38 @@ static void give_back(tg_upstream_t *upstream, CURL *easy) {
   upstream->spare[upstream->spare_count++] = easy;
 }
 
+static void start_queued(tg_upstream_t *upstream);
+
+/* Counts the transfer in (delta 1) or out of (-1) the in-flight calls of its current upstream. */
+static void count_in_flight(transfer_t *t, int delta) {
+  if (t->candidates && (delta > 0) != t->counted) {
+    tg_upstreams_count_in_flight(t->upstream->options.upstreams, t->order[t->attempt], delta);
+    t->counted = delta > 0;
+  }
+}
+
+static void leave_queue(transfer_t *t) {
+  tg_upstream_t *upstream = t->upstream;
+  transfer_t *before = NULL;
+  for (transfer_t *at = upstream->queue_head; at && at != t; at = at->queue_next)
+    before = at;
+  if (before)
+    before->queue_next = t->queue_next;
+  else
+    upstream->queue_head = t->queue_next;
+  if (upstream->queue_tail == t)
+    upstream->queue_tail = before;
+  t->queued = 0;
+  if (upstream->options.upstreams)
+    tg_upstreams_count_queued(upstream->options.upstreams, -1);
+}
+
 /* Takes the transfer out of libcurl and the client, reports result, and frees it. */
 static void finish(transfer_t *t, tg_upstream_result_t *result) {
   tg_upstream_t *upstream = t->upstream;
+  if (t->queued)
+    leave_queue(t);
+  count_in_flight(t, -1);
   if (t->prev)
     t->prev->next = t->next;
   else
@@ -135,7 +173,19 @@ static void finish(transfer_t *t, tg_upstream_result_t *result) {
     tg_metrics_observe(TG_HIST_UPSTREAM, result->seconds);
   }
   t->done(t->data, result);
+  int freed_lane = t->in_lane;
   uv_close((uv_handle_t *)&t->reply_timer, on_transfer_closed);
+  if (freed_lane) {
+    upstream->lane_in_flight--;
+    start_queued(upstream);
+  }
+}
+
+/* Ends a call to the upstreams that was never sent, for a reason of this gateway's (queue
+ * timeout, client gone): the upstreams' health does not hear of it. */
+static void give_up(transfer_t *t, const char *reason) {
+  tg_upstream_result_t result = {.error = UV_EIO, .reason = reason, .sent = 0};
+  finish(t, &result);
 }
 
 /* Tells the upstreams' health how the exchange with the current one went (failure NULL: it
@@ -203,6 +253,8 @@ static int fail_over(transfer_t *t, const char *reason) {
   tg_log_quote(quoted, sizeof quoted, reason, strlen(reason));
   tg_log(TG_LOG_WARN, "upstream_failover", "from=%s to=%s reason=%s", from, to, quoted);
   curl_easy_setopt(t->easy, CURLOPT_URL, to);
+  tg_upstreams_count_in_flight(set, t->order[t->attempt - 1], -1);
+  tg_upstreams_count_in_flight(set, t->order[t->attempt], 1);
   return again(t) == 0;
 }
 
@@ -218,6 +270,10 @@ static void completed(transfer_t *t, CURLcode code) {
     tg_upstream_result_t result = {
         .sent = 1, .status = (int)status, .body = t->reply.data ? t->reply.data : "", .len = t->reply.len};
     finish(t, &result);
+    return;
+  }
+  if (t->unwanted) {
+    give_up(t, "client gone before the call was sent");
     return;
   }
   const char *reason = reason_of(t, code);
@@ -309,6 +365,10 @@ static void on_reply_timeout(uv_timer_t *timer) { fail(timer->data, UV_ETIMEDOUT
 static int on_prereq(void *clientp, char *remote_ip, char *local_ip, int remote_port, int local_port) {
   (void)remote_ip, (void)local_ip, (void)remote_port, (void)local_port;
   transfer_t *t = clientp;
+  if (t->still_wanted && !t->still_wanted(t->data)) { /* its client left while it connected */
+    t->unwanted = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
   if (++t->prereqs > 1 && !t->idempotent) { /* libcurl would resend what may have arrived */
     t->resend_refused = 1;
     return CURL_PREREQFUNC_ABORT;
@@ -473,12 +533,58 @@ tg_upstream_t *tg_upstream_new(uv_loop_t *loop, const tg_upstream_options_t *opt
   o->reply_timeout_ms = o->reply_timeout_ms ? o->reply_timeout_ms : 10000;
   o->max_reply_bytes = o->max_reply_bytes ? o->max_reply_bytes : 1024 * 1024;
   o->max_connections = o->max_connections ? o->max_connections : 64;
+  o->queue_timeout_ms = o->queue_timeout_ms ? o->queue_timeout_ms : 2000;
   curl_multi_setopt(upstream->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
   curl_multi_setopt(upstream->multi, CURLMOPT_SOCKETDATA, upstream);
   curl_multi_setopt(upstream->multi, CURLMOPT_TIMERFUNCTION, on_multi_timer);
   curl_multi_setopt(upstream->multi, CURLMOPT_TIMERDATA, upstream);
-  curl_multi_setopt(upstream->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->max_connections);
+  /* The lane bounds the calls; the health probes (one per upstream) and the rules' own requests
+   * get room beside them. */
+  curl_multi_setopt(upstream->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->max_connections + 64);
   return upstream;
+}
+
+static void on_queue_timeout(uv_timer_t *timer) {
+  give_up(timer->data, "no upstream connection free within the queue timeout");
+}
+
+/* A call beyond the lane's limit waits, its timer counting the queue timeout. */
+static void enqueue(transfer_t *t) {
+  tg_upstream_t *upstream = t->upstream;
+  t->queued = 1;
+  t->queue_next = NULL;
+  if (upstream->queue_tail)
+    upstream->queue_tail->queue_next = t;
+  else
+    upstream->queue_head = t;
+  upstream->queue_tail = t;
+  tg_upstreams_count_queued(upstream->options.upstreams, 1);
+  uv_timer_start(&t->reply_timer, on_queue_timeout, upstream->options.queue_timeout_ms, 0);
+}
+
+/* Sends queued calls while the lane has room: each to the upstream picked now (the health may
+ * have changed while it waited); one whose client has gone is never sent. */
+static void start_queued(tg_upstream_t *upstream) {
+  while (upstream->queue_head && upstream->lane_in_flight < upstream->options.max_connections &&
+         !upstream->closing) {
+    transfer_t *t = upstream->queue_head;
+    leave_queue(t);
+    uv_timer_stop(&t->reply_timer);
+    if (t->still_wanted && !t->still_wanted(t->data)) {
+      give_up(t, "client gone before the call was sent");
+      continue;
+    }
+    tg_upstreams_t *set = upstream->options.upstreams;
+    t->candidates = tg_upstreams_order(set, t->order);
+    curl_easy_setopt(t->easy, CURLOPT_URL, tg_upstreams_url(set, t->order[0], t->endpoint));
+    if (add(t) < 0) {
+      give_up(t, "out of memory");
+      continue;
+    }
+    t->in_lane = 1;
+    upstream->lane_in_flight++;
+    count_in_flight(t, 1);
+  }
 }
 
 int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *request, tg_upstream_done_fn done,
@@ -504,6 +610,7 @@ int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *reque
   t->data = data;
   t->started = tg_monotonic_seconds();
   t->background = request->background;
+  t->still_wanted = request->still_wanted;
   if (request->via_upstreams) {
     t->endpoint = request->endpoint;
     t->candidates = tg_upstreams_order(set, t->order);
@@ -519,8 +626,18 @@ int tg_upstream_send(tg_upstream_t *upstream, const tg_upstream_request_t *reque
   curl_easy_setopt(t->easy, CURLOPT_URL,
                    t->candidates ? tg_upstreams_url(set, t->order[0], t->endpoint) : request->url);
   curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
-  if (add(t) < 0)
-    goto fail;
+  int lane = request->via_upstreams && !request->background;
+  if (lane && upstream->lane_in_flight >= upstream->options.max_connections) {
+    enqueue(t);
+  } else {
+    if (add(t) < 0)
+      goto fail;
+    if (lane) {
+      t->in_lane = 1;
+      upstream->lane_in_flight++;
+    }
+    count_in_flight(t, 1);
+  }
   t->next = upstream->transfers;
   if (t->next)
     t->next->prev = t;

@@ -14,7 +14,9 @@ typedef struct tg_upstream_options_s {
   unsigned connect_timeout_ms; /* name lookup, TCP and TLS handshake; default 2000 */
   unsigned reply_timeout_ms;   /* from the request being sent to the reply's last byte; default 10000 */
   size_t max_reply_bytes;      /* default 1 MiB */
-  int max_connections;         /* per host; further requests wait for one; default 64 */
+  int max_connections;         /* calls to --upstream's set in flight at once (per worker);
+                                * further calls queue; default 64 */
+  unsigned queue_timeout_ms;   /* the longest a call waits in that queue (never sent); default 2000 */
   const char *ca_file;         /* CA certificates trusted for HTTPS; NULL: the system's */
   const char *cert_file;       /* client certificate presented when a server asks; or NULL */
   const char *key_file;        /* its private key (default: in cert_file) */
@@ -40,6 +42,9 @@ typedef struct tg_upstream_request_s {
    * counts: the reply's body is read and dropped, however long (a receiver's 2xx with a large
    * page still acknowledges its message). */
   int background;
+  /* A call to --upstream's set that waits in the queue, or for its connection, is sent only
+   * while still_wanted(data) says so (its client is still there); NULL: always. */
+  int (*still_wanted)(void *data);
 } tg_upstream_request_t;
 
 /* How a request ended: error is 0 and status/body are the reply, or error is a negative code

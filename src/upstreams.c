@@ -28,12 +28,14 @@ typedef struct upstream_s {
   double latency; /* seconds of the last exchange it answered, or -1 */
   double call_failed_at; /* monotonic seconds of the last call it failed, or 0 */
   unsigned long long failures;
+  int in_flight; /* calls sent to it and not yet answered (atomic: every worker's client counts) */
 } upstream_t;
 
 struct tg_upstreams_s {
   pthread_mutex_t lock;
   upstream_t list[TG_UPSTREAMS_MAX];
   int count;
+  int queued; /* calls waiting for room in a worker's lane (atomic) */
   /* the probe, on the main loop */
   uv_timer_t probe_timer;
   int probe_started;
@@ -212,7 +214,8 @@ void tg_upstreams_status_json(tg_upstreams_t *set, tg_buf_t *out) {
       tg_buf_printf(out, ",\"latency_ms\":%.3f", u->latency * 1000);
     else
       tg_buf_puts(out, ",\"latency_ms\":null");
-    tg_buf_printf(out, ",\"failures\":%llu}", u->failures);
+    tg_buf_printf(out, ",\"failures\":%llu,\"in_flight\":%d}", u->failures,
+                  __atomic_load_n(&u->in_flight, __ATOMIC_RELAXED));
   }
   pthread_mutex_unlock(&set->lock);
   tg_buf_puts(out, "]");
@@ -227,6 +230,16 @@ static void label_value(tg_buf_t *out, const char *s) {
       tg_buf_append(out, s, 1);
   }
 }
+
+void tg_upstreams_count_in_flight(tg_upstreams_t *set, int i, int delta) {
+  __atomic_add_fetch(&set->list[i].in_flight, delta, __ATOMIC_RELAXED);
+}
+
+void tg_upstreams_count_queued(tg_upstreams_t *set, int delta) {
+  __atomic_add_fetch(&set->queued, delta, __ATOMIC_RELAXED);
+}
+
+int tg_upstreams_queued(tg_upstreams_t *set) { return __atomic_load_n(&set->queued, __ATOMIC_RELAXED); }
 
 void tg_upstreams_metrics(tg_upstreams_t *set, tg_buf_t *out) {
   static const char *const help[] = {
@@ -256,7 +269,19 @@ void tg_upstreams_metrics(tg_upstreams_t *set, tg_buf_t *out) {
         tg_buf_printf(out, "\"} %llu\n", u->failures);
     }
   }
+  tg_buf_puts(out, "# HELP taskgate_upstream_in_flight Calls sent to the upstream and not yet answered.\n"
+                   "# TYPE taskgate_upstream_in_flight gauge\n");
+  for (int i = 0; i < set->count; i++) {
+    tg_buf_puts(out, "taskgate_upstream_in_flight{upstream=\"");
+    label_value(out, set->list[i].url[TG_UPSTREAMS_TASK]);
+    tg_buf_printf(out, "\"} %d\n", __atomic_load_n(&set->list[i].in_flight, __ATOMIC_RELAXED));
+  }
   pthread_mutex_unlock(&set->lock);
+  tg_buf_printf(out,
+                "# HELP taskgate_upstream_queued Calls waiting for a free place among the calls in flight"
+                " (--upstream-max-in-flight), not sent yet.\n"
+                "# TYPE taskgate_upstream_queued gauge\ntaskgate_upstream_queued %d\n",
+                tg_upstreams_queued(set));
 }
 
 /* --- the probe ---------------------------------------------------------------------------- */

@@ -41,6 +41,11 @@ int tg_upstreams_up(tg_upstreams_t *set);
 void tg_upstreams_status_json(tg_upstreams_t *set, tg_buf_t *out);
 /* taskgate_upstream_up, _latency_seconds and _failures_total per upstream. */
 void tg_upstreams_metrics(tg_upstreams_t *set, tg_buf_t *out);
+/* The calls in flight to upstream i change by delta (sent, answered, failed over). */
+void tg_upstreams_count_in_flight(tg_upstreams_t *set, int i, int delta);
+/* The calls queued for a free place in a worker's lane change by delta. */
+void tg_upstreams_count_queued(tg_upstreams_t *set, int delta);
+int tg_upstreams_queued(tg_upstreams_t *set);
 
 /* Probes every upstream with a HEAD to its task endpoint every interval_ms, from now on, through
  * client on loop (the client's). Returns 0 or a libuv error. */
