@@ -46,8 +46,9 @@ struct tg_call_s {
   int legacy;
   int interface;           /* TG_HTTP_TASK or TG_HTTP_BIN */
   char forwarded_for[128]; /* the X-Forwarded-For chain the request came with, or "" */
-  char via[128];           /* the Via chain the request came with, or "" */
-  int looped;              /* the request came through this gateway already: it sends nothing on */
+  char via[sizeof ((tg_http_t *)0)->via]; /* the Via chain the request came with, or "" */
+  int looped; /* the request came through this gateway already (or through too many hops to
+               * tell): it sends nothing on */
   int json;                /* a JSON methodcall: the rules see call.form = "json" and the reply is JSON */
   /* while it waits on the network: the request's token, then its outcome */
   lua_Integer token;
@@ -413,7 +414,8 @@ static void settle(tg_handler_t *h, tg_call_t *call, step_t *step) {
       return;
     }
     tg_upstream_result_t failed = {.error = -1,
-                                   .reason = call->looped         ? "forwarding loop: the call came through this gateway"
+                                   .reason = call->looped == 1 ? "forwarding loop: the call came through this gateway"
+                                             : call->looped      ? "forwarding loop: the Via chain is too long to tell"
                                              : rc == UV_ECANCELED ? "gateway stopping"
                                              : h->upstream        ? "bad URL or unknown host"
                                                                   : "no outbound HTTP"};
@@ -507,6 +509,7 @@ static void draw_id_prefix(void) {
     tag = (unsigned)getpid() ^ (unsigned)tg_wall_seconds();
   snprintf(id_prefix, sizeof id_prefix, "%08x-", tag);
   snprintf(via_name, sizeof via_name, "1.1 taskgate-%08x", tag);
+  tg_http_set_via_name(self_name());
 }
 
 /* Writes n in decimal and a NUL at out (room for 21 bytes). */
@@ -535,7 +538,7 @@ static void take_identity(tg_call_t *call, const tg_http_t *http) {
   }
   memcpy(call->forwarded_for, http->forwarded_for, strlen(http->forwarded_for) + 1);
   memcpy(call->via, http->via, strlen(http->via) + 1);
-  call->looped = strstr(call->via, self_name()) != NULL;
+  call->looped = http->via_self ? 1 : http->via_too_long ? 2 : 0;
   if (call->looped)
     tg_log(TG_LOG_WARN, "forwarding_loop", "request_id=%s via=\"%s\"", call->note.request_id, call->via);
 }

@@ -112,6 +112,7 @@ static int on_message_begin(llhttp_t *p) {
   h->charset = TG_CHARSET_NONE;
   h->answered_early = 0;
   h->request_id[0] = h->forwarded_for[0] = h->via[0] = '\0';
+  h->via_self = h->via_too_long = 0;
   h->authorization[0] = '\0';
   h->route = ROUTE_NOT_FOUND;
   return 0;
@@ -195,7 +196,79 @@ static void keep_identity(char *out, size_t cap, const char *value, size_t len, 
 
 static const char REQUEST_ID_BYTES[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~:@+/-";
 static const char ADDRESS_LIST_BYTES[] = "0123456789abcdefABCDEF.:[], ";
-static const char VIA_BYTES[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~:/-, ";
+
+static char self_via_name[32];
+
+void tg_http_set_via_name(const char *name) { snprintf(self_via_name, sizeof self_via_name, "%s", name); }
+
+/* A byte of a Via entry's received-protocol or received-by: a token's, or a host's and port's. */
+static int via_byte(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         (c != '\0' && strchr("!#$%&'*+-.^_`|~:[]/", c) != NULL);
+}
+
+/* Steps over a comment starting at v[*i] == '(': nested comments and quoted pairs included. */
+static void skip_comment(const char *v, size_t len, size_t *i) {
+  int depth = 0;
+  while (*i < len) {
+    char c = v[(*i)++];
+    if (c == '\\' && *i < len)
+      (*i)++;
+    else if (c == '(')
+      depth++;
+    else if (c == ')' && --depth == 0)
+      return;
+  }
+}
+
+static size_t span(const char *v, size_t len, size_t i, int (*is)(char)) {
+  while (i < len && is(v[i]))
+    i++;
+  return i;
+}
+
+static int blank(char c) { return c == ' ' || c == '\t'; }
+
+/* Adds the entries of one Via value (RFC 9110 7.6.3: "received-protocol received-by [comment]",
+ * comma-separated; a comment may hold commas and parentheses) to h->via, without their comments
+ * (which any recipient may drop). Notes an entry naming this gateway; a malformed entry is left
+ * out, the others kept. A chain that does not fit, or a value cut at the buffer, is too long. */
+static void keep_via(tg_http_t *h, const char *v, size_t len) {
+  if (len >= sizeof h->value - 1)
+    h->via_too_long = 1;
+  size_t i = 0;
+  while (i < len) {
+    while (i < len && (blank(v[i]) || v[i] == ','))
+      i++;
+    size_t protocol = i, protocol_end = span(v, len, i, via_byte);
+    size_t by = span(v, len, protocol_end, blank), by_end = span(v, len, by, via_byte);
+    i = span(v, len, by_end, blank);
+    if (i < len && v[i] == '(') {
+      skip_comment(v, len, &i);
+      i = span(v, len, i, blank);
+    }
+    if (protocol_end == protocol || by_end == by || by == protocol_end || (i < len && v[i] != ',')) {
+      while (i < len && v[i] != ',') { /* not an entry: on to the next */
+        if (v[i] == '(')
+          skip_comment(v, len, &i);
+        else
+          i++;
+      }
+      continue;
+    }
+    size_t name = by_end - by;
+    if (self_via_name[0] && name == strlen(self_via_name) && memcmp(v + by, self_via_name, name) == 0)
+      h->via_self = 1;
+    size_t used = strlen(h->via), sep = used ? 2 : 0, entry = by_end - protocol;
+    if (used + sep + entry >= sizeof h->via) {
+      h->via_too_long = 1;
+      continue;
+    }
+    memcpy(h->via + used, ", ", sep);
+    memcpy(h->via + used + sep, v + protocol, entry);
+    h->via[used + sep + entry] = '\0';
+  }
+}
 
 /* The charset parameter of a Content-Type value (RFC 9110 8.3.1: ";" parameters, the value
  * possibly quoted), judged by tg_charset_named; TG_CHARSET_NONE when there is none. */
@@ -228,7 +301,7 @@ static int on_header_value_complete(llhttp_t *p) {
     keep_identity(h->forwarded_for, sizeof h->forwarded_for, h->value, h->value_len, sizeof h->value,
                   ADDRESS_LIST_BYTES);
   else if (is_field(h, "via"))
-    keep_identity(h->via, sizeof h->via, h->value, h->value_len, sizeof h->value, VIA_BYTES);
+    keep_via(h, h->value, h->value_len);
   else if (is_field(h, "content-type")) {
     h->json_type = json_media_type(h->value, h->value_len);
     h->charset = charset_of(h->value, h->value_len);
@@ -238,7 +311,7 @@ static int on_header_value_complete(llhttp_t *p) {
     h->wants_continue = 1;
   else if (is_field(h, "authorization")) /* a value cut at the buffer's end must not match */
     snprintf(h->authorization, sizeof h->authorization, "%.*s", (int)h->value_len,
-             h->value_len < sizeof h->value - 1 ? h->value : "!");
+             h->value_len < sizeof h->authorization - 1 ? h->value : "!");
   h->field_len = h->value_len = 0;
   return 0;
 }

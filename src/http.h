@@ -104,7 +104,7 @@ struct tg_http_s {
   tg_buf_t body;
   char field[32];
   size_t field_len;
-  char value[128];
+  char value[1024];
   size_t value_len;
   int value_cut; /* the value was longer than value holds */
   int wants_continue;
@@ -113,7 +113,10 @@ struct tg_http_s {
    * X-Forwarded-For chain in front of the client; "" when absent or not well-formed. */
   char request_id[65];
   char forwarded_for[128];
-  char via[128]; /* the Via chain the request passed through (gateways name themselves there), or "" */
+  char via[512]; /* the Via chain the request passed through, comments left out (gateways name
+                  * themselves there), or "" */
+  int via_self;  /* an entry of that chain names this gateway (tg_http_set_via_name): a loop */
+  int via_too_long; /* the chain did not fit: too many hops to tell (a loop, most likely) */
   int headers_done;
   char authorization[128]; /* the Authorization header, "" when absent; for the admin views */
   char path[256];          /* the request path (without query), cut at 255 bytes */
@@ -123,6 +126,9 @@ struct tg_http_s {
 
 /* Prepares h for a new connection from client, answering through routes (not owned). */
 void tg_http_init(tg_http_t *h, const tg_http_routes_t *routes, const char *client);
+/* The received-by name this gateway writes into Via ("taskgate-6f1c0a3e"): a request whose Via
+ * names it came through here before. Set once at start. */
+void tg_http_set_via_name(const char *name);
 /* Parses len bytes, appending every response they complete to out, in request order. Returns
  * TG_HTTP_MORE (all bytes used, keep reading), TG_HTTP_CLOSE (close once out is sent),
  * TG_HTTP_WAIT: a task call answers later; *used bytes were consumed and the rest must be fed

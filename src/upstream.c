@@ -414,7 +414,7 @@ static int acceptable_value(const char *value) {
 static int add_header(transfer_t *t, const char *name, const char *value) {
   if (!value || !acceptable_value(value)) /* the identity headers are checked before; a safety net */
     return 0;
-  char line[512];
+  char line[1024]; /* room for a Via chain (http.h) with this gateway after it */
   int n = snprintf(line, sizeof line, "%s: %s", name, value);
   if (n < 0 || (size_t)n >= sizeof line)
     return 0; /* an identity header longer than this is left out rather than cut */
