@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "charset.h"
 #include "clock.h"
 #include "fault_names.h"
 #include "json.h"
@@ -59,6 +60,7 @@ struct tg_call_s {
                          * the call may say "nothing changed" (1999); it is 1922, outcome unknown */
   int status;
   tg_buf_t result_body;
+  char result_charset[40]; /* the charset its bytes are in, when not UTF-8 (charset.h), or "" */
   char reason[96];
   tg_buf_t reply;
 };
@@ -460,6 +462,16 @@ static void run_queued(void *ctx) {
   tg_arena_reset(&h->arena); /* every queued call has decoded into it; all have now run */
 }
 
+/* An upstream's reply passed back byte for byte is labelled with the charset it is in: an
+ * ISO-8859-1 reply under "charset=utf-8" would be misread by a client that, as RFC 7303 says,
+ * lets the header decide. */
+static void label_charset(tg_call_t *call) {
+  int passed_back = call->result_charset[0] && !call->json && call->reply.len > 0 &&
+                    call->reply.len == call->result_body.len &&
+                    memcmp(call->reply.data, call->result_body.data, call->reply.len) == 0;
+  snprintf(call->http->reply_charset, sizeof call->http->reply_charset, "%s", passed_back ? call->result_charset : "");
+}
+
 static void deliver_answered(void *ctx, int committed) {
   tg_handler_t *h = ctx;
   tg_call_t *call = take_all(h, TG_CALL_ANSWERED);
@@ -468,6 +480,8 @@ static void deliver_answered(void *ctx, int committed) {
     if (!committed) /* whatever the rule answered, the client gets nothing: say so */
       snprintf(call->note.outcome, sizeof call->note.outcome, "dropped");
     account(h, call);
+    if (call->http)
+      label_charset(call);
     if (call->http) /* a failed commit: the client must never see an acknowledgment */
       call->http->deliver(call->http, committed ? (call->reply.data ? call->reply.data : "") : NULL, call->reply.len);
     free_call(h, call);
@@ -489,6 +503,10 @@ static void on_outbound_done(void *data, const tg_upstream_result_t *result) {
     call->upstream_reached = 1;
   snprintf(call->reason, sizeof call->reason, "%s", result->reason ? result->reason : "failed");
   call->result_body.len = 0;
+  call->result_charset[0] = '\0';
+  if (!result->error)
+    tg_charset_of_document(result->content_type, result->body, result->len, call->result_charset,
+                           sizeof call->result_charset);
   if (!result->error && tg_buf_append(&call->result_body, result->body, result->len) < 0) {
     call->failed_outbound = -1;
     snprintf(call->reason, sizeof call->reason, "out of memory");

@@ -715,7 +715,11 @@ int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size
 
 int tg_http_reply_head(tg_http_t *h, size_t len, tg_buf_t *out) {
   int keep_alive = h->waiting_keep_alive;
-  put_head(out, 200, h->reply_json ? JSON_TYPE : XML_TYPE, len, keep_alive, NULL);
+  char xml_type[80];
+  if (!h->reply_json && h->reply_charset[0])
+    snprintf(xml_type, sizeof xml_type, "application/xml; charset=%s", h->reply_charset);
+  put_head(out, 200, h->reply_json ? JSON_TYPE : h->reply_charset[0] ? xml_type : XML_TYPE, len, keep_alive, NULL);
+  h->reply_charset[0] = '\0';
   h->waiting = 0;
   next_message(h);
   return keep_alive ? TG_HTTP_MORE : TG_HTTP_CLOSE;

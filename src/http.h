@@ -85,6 +85,7 @@ struct tg_http_s {
   int charset;        /* TG_CHARSET_*: the Content-Type's charset parameter, which decides the body's encoding */
   int answered_early; /* a final status went out before the body (Expect: 100-continue): it is discarded */
   int reply_json;     /* set by the task handler: the reply is JSON (the request was) */
+  char reply_charset[40]; /* set by the task handler: the XML reply's charset when not UTF-8, or "" */
   const char *client; /* the peer's address, owned by the connection */
   int client_port;    /* the peer's port (0: unknown), set by the connection */
   tg_buf_t *out;      /* where responses go during tg_http_feed */

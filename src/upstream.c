@@ -267,8 +267,14 @@ static void completed(transfer_t *t, CURLcode code) {
     char failure[32];
     snprintf(failure, sizeof failure, "HTTP %ld", status);
     report(t, status >= 500 ? failure : NULL);
-    tg_upstream_result_t result = {
-        .sent = 1, .status = (int)status, .body = t->reply.data ? t->reply.data : "", .len = t->reply.len};
+    char *type = NULL, content_type[128]; /* libcurl's copy goes when finish() resets the handle */
+    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &type);
+    snprintf(content_type, sizeof content_type, "%s", type ? type : "");
+    tg_upstream_result_t result = {.sent = 1,
+                                   .status = (int)status,
+                                   .body = t->reply.data ? t->reply.data : "",
+                                   .len = t->reply.len,
+                                   .content_type = content_type};
     finish(t, &result);
     return;
   }

@@ -58,6 +58,7 @@ typedef struct tg_upstream_result_s {
   int status;
   const char *body;
   size_t len;
+  const char *content_type; /* the reply's Content-Type, or NULL */
   double seconds; /* from the request's start to its end */
 } tg_upstream_result_t;
 

@@ -25,6 +25,9 @@ MODE says how it answers:
                     503 at once: it is marked down while the call waits on it
   garbage           answers bytes that are not HTTP, then closes
   huge              a 2 MiB reply
+  latin1            a reply in ISO-8859-1 (an item "B\xe4ckerei"), so labelled in its Content-Type
+                    and its XML declaration
+  latin1_declared   the same, named in the XML declaration only
   many_elements     a valid reply of about 720 KB: the task_id and 90,000 <e> elements
   status_500        answers 500 with a reply body
   early_hints       103 Early Hints and a 100 Continue, both with headers, before each reply
@@ -198,6 +201,13 @@ class Handler(socketserver.StreamRequestHandler):
         elif MODE == "huge":
             filler = b"x" * (2 * 1024 * 1024)
             self.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(filler) + filler)
+            return True
+        elif MODE in ("latin1", "latin1_declared"):
+            body = (b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<response><params><task_id>'
+                    + task_id.encode() + b"</task_id><item>B\xe4ckerei</item></params></response>\n")
+            charset = "; charset=ISO-8859-1" if MODE == "latin1" else ""
+            self.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml%s\r\nContent-Length: %d\r\n\r\n"
+                      % (charset.encode(), len(body)) + body)
             return True
         elif MODE == "many_elements":
             body = ('<?xml version="1.0"?>\n<response><params><task_id>%s</task_id>' % task_id
