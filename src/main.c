@@ -51,6 +51,7 @@ typedef struct gateway_s {
   int cut; /* the drain deadline ended the outbound requests (on_drain_deadline) */
   const tg_config_t *config;
   tg_tls_context_t *const *tls; /* per --listen address: its certificate, or NULL */
+  tg_pidfile_t *pid_file;       /* removed on every way out, exit_now's included */
 } gateway_t;
 
 /* A directory the gateway ships: given by a flag, else beside the binary (a copied binary with
@@ -149,6 +150,7 @@ static void on_stop_signal(uv_signal_t *signal, int signum) {
   gateway_t *gw = signal->data;
   if (gw->stopping) {
     tg_log(TG_LOG_WARN, "exit_now", "signal=%d", signum);
+    tg_pidfile_release(gw->pid_file); /* a pid file left behind would name a pid no longer ours */
     _exit(1); /* WAL keeps the store consistent: an unfinished transaction is simply not there */
   }
   gw->stopping = 1;
@@ -351,6 +353,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   tg_pg_describe(config->store_path, shown_store, sizeof shown_store);
   char pid_path[PATH_MAX] = "", err[PATH_MAX + 128];
   tg_pidfile_t pid_file = {.fd = -1};
+  gw.pid_file = &pid_file;
   /* A PostgreSQL store has no file to put the pid next to: only --pid-file writes one. */
   int pid_wanted = config->pid_file || !tg_pg_is_uri(config->store_path);
   int pid_claim = !pid_wanted ? 1
