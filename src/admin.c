@@ -79,7 +79,13 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
     tg_outbox_status_json(admin->outbox, body);
   else
     tg_buf_puts(body, "null");
-  tg_buf_printf(body, ",\"draining\":%s,\"rules\":", admin->draining ? "true" : "false");
+  tg_buf_printf(body, ",\"tls_reload\":{\"ok\":%s,\"failures\":%u,\"error\":",
+                admin->tls_reload_ok < 0 ? "null" : admin->tls_reload_ok ? "true" : "false", admin->tls_reload_failures);
+  if (admin->tls_reload_ok == 0)
+    json_string(body, admin->tls_reload_error);
+  else
+    tg_buf_puts(body, "null");
+  tg_buf_printf(body, "},\"draining\":%s,\"rules\":", admin->draining ? "true" : "false");
   tg_reload_status_json(admin->reload, body);
   tg_buf_puts(body, "}\n");
 }
@@ -136,6 +142,17 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
                 admin->reload->failed, pages * page_size,
                 tg_store_health_state(tg_store_health(admin->store)) == TG_STORE_OK, admin->draining);
   reload_gauges(admin->reload, body);
+  tg_buf_printf(body,
+                "# HELP taskgate_tls_reload_last_success 1 when the last SIGHUP loaded every TLS listener's "
+                "certificate, 0 when one kept its old certificate (absent before any).\n"
+                "# TYPE taskgate_tls_reload_last_success gauge\n");
+  if (admin->tls_reload_ok >= 0)
+    tg_buf_printf(body, "taskgate_tls_reload_last_success %d\n", admin->tls_reload_ok);
+  tg_buf_printf(body,
+                "# HELP taskgate_tls_reload_failures_total SIGHUPs after which a TLS listener kept its old "
+                "certificate.\n# TYPE taskgate_tls_reload_failures_total counter\n"
+                "taskgate_tls_reload_failures_total %u\n",
+                admin->tls_reload_failures);
   wal_size(admin, body);
   tg_floor_metrics(admin->store, body, tg_wall_seconds());
   tg_store_pool_metrics(admin->handlers, admin->handler_count, body);

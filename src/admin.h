@@ -27,6 +27,11 @@ typedef struct tg_admin_s {
   tg_shared_t *shared;                /* the rules' shared space */
   double started;                     /* seconds since the epoch */
   int draining;                       /* set on SIGTERM: /healthz answers 503 */
+  /* The last SIGHUP's certificate reload (changed under the store lock): -1 none yet, 1 every
+   * TLS listener took its files, 0 one did not (the old certificate keeps serving). */
+  int tls_reload_ok;
+  unsigned tls_reload_failures;
+  char tls_reload_error[256];
   char token[TG_ADMIN_TOKEN_MAX + 1]; /* --admin-token-file's token; "" when none is wanted */
 } tg_admin_t;
 

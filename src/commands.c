@@ -88,6 +88,8 @@ typedef struct reload_state_s {
   unsigned generation, reloads; /* reloads: succeeded and failed, since start */
   int last_ok, draining;
   char error[2048];
+  int tls_failed;          /* the last SIGHUP left a TLS listener on its old certificate */
+  char tls_error[512];
 } reload_state_t;
 
 /* Copies the JSON string starting at s (just past its opening quote) into out, unescaped. */
@@ -123,6 +125,12 @@ static int parse_reload_state(const char *json, reload_state_t *state) {
   state->reloads = ok + failed;
   state->last_ok = strncmp(last + strlen("\"last_reload\":{\"ok\":"), "true", 4) == 0;
   state->draining = strstr(json, "\"draining\":true") != NULL;
+  const char *tls = strstr(json, "\"tls_reload\":{\"ok\":false");
+  state->tls_failed = tls != NULL;
+  const char *tls_error = tls ? strstr(tls, "\"error\":\"") : NULL;
+  state->tls_error[0] = '\0';
+  if (tls_error)
+    json_unquote(tls_error + strlen("\"error\":\""), state->tls_error, sizeof state->tls_error);
   json_unquote(error + strlen("\"error\":\""), state->error, sizeof state->error);
   return 0;
 }
@@ -198,6 +206,13 @@ int tg_command_reload(const tg_config_t *config) {
     goto fail;
   if (!state.last_ok) {
     fprintf(stderr, "taskgate: reload failed; generation %u keeps serving:\n%s\n", state.generation, state.error);
+    return 1;
+  }
+  if (state.tls_failed) {
+    fprintf(stderr,
+            "taskgate: reload: rules generation %u serves, but a TLS certificate did not load (the old one keeps "
+            "serving): %s\n",
+            state.generation, state.tls_error);
     return 1;
   }
   printf("reloaded: rules generation %u serves (pid %ld)\n", state.generation, pid);

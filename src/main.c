@@ -172,18 +172,32 @@ static void on_stop_signal(uv_signal_t *signal, int signum) {
 /* SIGHUP reads every TLS listener's certificate and key again (renewed certificates): new
  * connections get the new one; one that does not load leaves the old one serving. */
 static void reload_certificates(gateway_t *gw) {
+  int tried = 0, failed = 0;
+  char first_error[256] = "";
   for (int i = 0; i < gw->config->listen_count; i++) {
     const tg_address_t *address = &gw->config->listen[i];
     char err[512], quoted[600];
     if (!gw->tls[i])
       continue;
+    tried = 1;
     if (tg_tls_context_reload(gw->tls[i], err, sizeof err) == 0) {
       tg_log(TG_LOG_INFO, "tls_reloaded", "listen=%s:%d cert=%s", address->host, address->port, address->tls_cert);
     } else {
       tg_log_quote(quoted, sizeof quoted, err, strlen(err));
       tg_log(TG_LOG_ERROR, "tls_reload_failed", "listen=%s:%d error=%s", address->host, address->port, quoted);
+      if (!failed++)
+        if (snprintf(first_error, sizeof first_error, "%s:%d: %s", address->host, address->port, err) < 0)
+          first_error[0] = '\0'; /* a long reason is cut: the log has it whole */
     }
   }
+  if (!tried)
+    return;
+  /* /status, /metrics and `taskgate reload` tell the outcome, not the log alone */
+  tg_store_lock(gw->admin.store);
+  gw->admin.tls_reload_ok = !failed;
+  gw->admin.tls_reload_failures += failed ? 1 : 0;
+  snprintf(gw->admin.tls_reload_error, sizeof gw->admin.tls_reload_error, "%s", first_error);
+  tg_store_unlock(gw->admin.store);
 }
 
 static void on_hangup(uv_signal_t *signal, int signum) {
@@ -191,8 +205,8 @@ static void on_hangup(uv_signal_t *signal, int signum) {
   if (gw->stopping)
     return;
   sd_notify(0, "RELOADING=1");
+  reload_certificates(gw); /* first: once the rules' reload shows, so does the certificates' */
   tg_reload_now(&gw->reload, "SIGHUP");
-  reload_certificates(gw);
   sd_notify(0, "READY=1");
 }
 
@@ -372,6 +386,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                           .store_path = shown_store,
                           .upstreams = upstreams,
                           .shared = script_config->shared,
+                          .tls_reload_ok = -1,
                           .started = tg_wall_seconds()};
   tg_server_t like = {.limits = {.header_timeout_ms = config->header_timeout_ms,
                                  .body_timeout_ms = config->body_timeout_ms,

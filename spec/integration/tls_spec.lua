@@ -182,6 +182,39 @@ describe("a TLS listener", function()
     gw:stop()
   end)
 
+  it("tells a certificate reload that failed in the reload's outcome, /status and /metrics", function()
+    local dkjson = require "dkjson"
+    local dir = gateway.tmpdir()
+    local live = { cert = dir .. "/live.crt", key = dir .. "/live.key" }
+    gateway.write_file(live.cert, gateway.read_file(server.cert))
+    gateway.write_file(live.key, gateway.read_file(server.key))
+    local gw = gateway.start({ args = tls_args(live) })
+    local function tls_state()
+      local _, body = gw:admin("/status")
+      return dkjson.decode(body).tls_reload
+    end
+    assert.equal(0, tls_state().failures) -- no reload yet: ok is null
+    assert.is_nil(tls_state().ok)
+    gateway.write_file(live.cert, "not a certificate\n")
+    local out, code = gw:command("reload")
+    assert.are_not.equal(0, code)
+    assert.matches("a TLS certificate did not load (the old one keeps serving)", out, 1, true)
+    local state = tls_state()
+    assert.is_false(state.ok)
+    assert.equal(1, state.failures)
+    assert.is_truthy(state.error)
+    local _, metrics = gw:admin("/metrics")
+    assert.equal(0, gateway.metric(metrics, "taskgate_tls_reload_last_success"))
+    assert.equal(1, gateway.metric(metrics, "taskgate_tls_reload_failures_total"))
+    gateway.write_file(live.cert, gateway.read_file(server.cert))
+    out, code = gw:command("reload")
+    assert.equal(0, code, out)
+    assert.is_true(tls_state().ok)
+    _, metrics = gw:admin("/metrics")
+    assert.equal(1, gateway.metric(metrics, "taskgate_tls_reload_last_success"))
+    gw:stop()
+  end)
+
   it("serves HTTPS from every worker", function()
     local gw = gateway.start({ args = tls_args() .. " --workers 3" })
     for _ = 1, 6 do
