@@ -89,6 +89,7 @@ describe("single-valued options", function()
     ["outbox-dead-after"] = "60",
     ["console-listen"] = "off", ["console-token-file"] = "token", ["console-dir"] = "console",
     ["shared-memory"] = "4", ["journal-size"] = "100",
+    ["upstream-max-in-flight"] = "8", ["upstream-queue-timeout"] = "1",
   }
 
   -- --tls-cert and --tls-key come once per --listen (spec/integration/tls_spec.lua), and
