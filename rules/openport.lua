@@ -5,7 +5,7 @@
 return function(call)
   local p = call.params
   local port_id = params.port_id(p.port_id)
-  local select = params.port_select(p.select)
+  local select = params.port_select(p.select, call.form)
   local port_mode = params.port_mode(p.port_mode)
   local req_time, req_epoch = check.time(p.req_time, { optional = true, invalid = 1008 })
   if upstream.configured() then return upstream.forward(call, { port_id = port_id }) end

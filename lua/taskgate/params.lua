@@ -97,10 +97,15 @@ M.MAX_SELECT = 32 -- documented: a port selects at most 32 categories or content
 
 --- openport's <select>: categories (<category>, 1..10000000, 1007) or bin content codes
 --- (<content>, 0..10000000, 1006), at most MAX_SELECT of them; both kinds at once is 1917.
+--- In the JSON form a plain array is categories ("select": [1, 2], docs/interface.md): it comes
+--- as repeated <select> values, so one category alone is a plain value (form: call.form).
 --- Returns {categories = {...}, contents = {...}} (empty: any).
-function M.port_select(select)
+function M.port_select(select, form)
+  if form == "json" and (type(select) == "string" and select ~= "") then select = { select } end
+  local bare = type(select) == "table" and select[1] ~= nil -- categories only: no content codes
   local categories = check.values(select, "category", check.int, { min = 1, max = 10000000, invalid = 1007, others = "content", bare = true })
-  local contents = check.values(select, "content", check.int, { min = 0, max = 10000000, invalid = 1006, others = "category" })
+  local contents = bare and {} or
+    check.values(select, "content", check.int, { min = 0, max = 10000000, invalid = 1006, others = "category" })
   if #categories > 0 and #contents > 0 then fault.raise(1917) end
   if #categories > M.MAX_SELECT then fault.raise(1007) end
   if #contents > M.MAX_SELECT then fault.raise(1006) end

@@ -41,6 +41,25 @@ describe("the JSON form", function()
     assert.equal(F(1017), call(gw, '{"method":"cancel_task","params":{"task_id":"70"}}')) -- a string is text too
   end)
 
+  it("takes openport's categories as a plain array (\"select\": [1, 2]), as documented, and one alone", function()
+    local function group(id, category)
+      return string.format('{"method": "create_taskgroup", "params": {"taskgroup_id": %d, "category": %d, "req_time": '
+        .. '"2024-05-01T08:00:00Z", "priority": 1, "tasks": {"task": [{"task_id": %d, "bin_id": %d}]}}}', id, category, id * 10, id * 10)
+    end
+    assert.equal(OK, call(gw, group(601, 61)))
+    assert.equal(OK, call(gw, group(602, 62)))
+    assert.equal(OK, call(gw, '{"method": "openport", "params": {"port_id": 1999, "select": [62, 63]}}'))
+    assert.equal('{"params":{"bin_id":6020,"task_id":6020}}', call(gw, '{"method": "openbin", "params": {"port_id": 1999}}'))
+    assert.equal(OK, call(gw, '{"method": "openport", "params": {"port_id": 1998, "select": [61]}}'))
+    assert.equal('{"params":{"bin_id":6010,"task_id":6010}}', call(gw, '{"method": "openbin", "params": {"port_id": 1998}}'))
+    assert.equal(OK, call(gw, '{"method": "openport", "params": {"port_id": 1997, "select": {"category": [1, 2]}}}'))
+    assert.equal(OK, call(gw, '{"method": "openport", "params": {"port_id": 1996, "select": {"content": [0]}}}'))
+    assert.equal(OK, call(gw, '{"method": "openport", "params": {"port_id": 1995, "select": []}}'))
+    for _, bad in ipairs({ '[0]', '["x"]', '[1, "x"]', '[1.5]', '"abc"' }) do
+      assert.equal(F(1007), call(gw, '{"method": "openport", "params": {"port_id": 1994, "select": ' .. bad .. '}}'), bad)
+    end
+  end)
+
   it("answers reply parameters as JSON objects and arrays, in the XML reply's order", function()
     assert.equal('{"params":{"port_id":9,"status":"closed"}}', call(gw, '{"method": "getportstatus", "params": {"port_id": 9}}'))
     local info = call(gw, '{"method": "gettaskinfo", "params": {"task_id": 71}}')
