@@ -299,9 +299,39 @@
   const ports = {
     data: null,
     expanded: new Set(),
+    params: new URLSearchParams(),
+    show(params) {
+      this.params = new URLSearchParams([...params].filter(([name]) => name === 'port' || name === 'offset'));
+      $('#ports-search').port.value = this.params.get('port') || '';
+      this.load();
+    },
+    find() {
+      const port = $('#ports-search').port.value.trim();
+      this.params = new URLSearchParams(port ? { port } : {});
+      setHash('ports', this.params);
+      this.load();
+    },
+    // Which ports the page shows of how many: the list is a page (open ports first), so say what is left out.
+    pageNote() {
+      const d = this.data, total = d.open_ports + d.closed_ports, note = $('#ports-page');
+      const parts = [];
+      if (this.params.get('port')) {
+        parts.push(d.ports.length ? `port ${this.params.get('port')} only · ` : `port ${this.params.get('port')} has never been opened · `);
+        parts.push(el('a', { href: '#ports' }, `all ${total} ports`));
+      } else {
+        const first = d.offset + 1, last = d.offset + d.ports.length, hidden = total - d.ports.length;
+        parts.push(`${d.open_ports} open, ${d.closed_ports} closed`);
+        if (hidden > 0) {
+          parts.push(` · showing ${first}–${last}; ${hidden} more not shown · `);
+          if (d.offset > 0) parts.push(el('a', { href: `#ports?offset=${Math.max(0, d.offset - d.limit)}` }, 'previous'), ' ');
+          if (last < total) parts.push(el('a', { href: `#ports?offset=${last}` }, 'next'));
+        }
+      }
+      note.replaceChildren(...parts);
+    },
     async load() {
       try {
-        this.data = await api('ports');
+        this.data = await api(`ports${this.params.toString() ? `?${this.params}` : ''}`);
         skew = this.data.now - Date.now() / 1000;
         showError($('#view-ports'), null);
         this.render();
@@ -327,7 +357,8 @@
         if (this.expanded.has(port.port_id)) rows.push(this.details(history));
       }
       fill($('#ports-table tbody'), rows);
-      $('#ports-empty').hidden = this.data.ports.length > 0;
+      this.pageNote();
+      $('#ports-empty').hidden = this.data.ports.length > 0 || this.params.has('port');
     },
     details(history) {
       const lines = history.map((call) => el('tr', {},
@@ -358,14 +389,18 @@
       el('span', { class: 'meta' }, `req ${group.req_time} · priority ${group.priority}`));
   }
 
-  function queueCard(title, groups, queue) {
+  function queueCard(title, groups, queue, more) {
     // How much the category holds and which open ports pick from it: a category nobody picks
-    // from is what a shift lead looks for.
+    // from, and an open port with nothing to pick (it starves), are what a shift lead looks for.
+    const starving = queue && queue.ports.length && !groups.length;
     const about = queue && el('p', { class: `meta${queue.ports.length ? '' : ' unpicked'}` },
       queue.taskgroups === null ? '' : `${queue.taskgroups} group(s), ${queue.tasks} task(s) in the store · `,
       queue.ports.length ? `picked at port ${queue.ports.join(', ')}` : 'no open port selects it');
-    return el('div', { class: 'card' }, el('h3', {}, title), about,
-      groups.length ? el('ol', {}, groups.map(groupLine)) : el('p', { class: 'empty' }, 'nothing to pick'));
+    const empty = starving ? `nothing to pick: port ${queue.ports.join(', ')} waits on it`
+      : queue && queue.taskgroups ? 'nothing to pick (its groups are suspended, waiting or selected)' : 'nothing to pick';
+    return el('div', { class: `card${starving ? ' starving' : ''}` }, el('h3', {}, title), about,
+      groups.length ? el('ol', {}, groups.map(groupLine)) : el('p', { class: 'empty' }, empty),
+      more ? el('p', { class: 'meta' }, queue ? el('a', { href: `#queue?category=${queue.category}` }, 'more queued: show this category alone') : 'more queued') : '');
   }
 
   const queue = {
@@ -380,8 +415,9 @@
         const data = await api(`queue?${new URLSearchParams([...params].filter(([, v]) => v !== ''))}`);
         skew = data.now - Date.now() / 1000;
         showError($('#view-queue'), null);
-        const cards = data.categories.map((q) => queueCard(`category ${q.category}`, q.groups, q));
-        if (!params.get('category')) cards.push(queueCard('any category', data.any));
+        const cards = data.categories.map((q) => queueCard(`category ${q.category}`, q.groups, q, q.more));
+        if (!params.get('category')) cards.push(queueCard('any category', data.any, null, data.any_more));
+        if (data.more_categories) cards.push(el('p', { class: 'meta' }, `more categories than shown: filter by category`));
         $('#queues').replaceChildren(...cards);
         fill($('#suspended-table tbody'), data.suspended.map((g) => el('tr', {},
           el('td', {}, g.taskgroup_id), el('td', {}, g.category), el('td', {}, g.req_time), el('td', {}, g.priority))));
@@ -451,12 +487,14 @@
   // --- Calls ----------------------------------------------------------------------------------
 
   const MAX_CALL_ROWS = 300;
+  const FRAME_ROWS = 60; // rows drawn in one animation frame at most
 
   const calls = {
     paused: false,
     pending: [],
     skipped: 0,
     lost: 0,
+    undrawn: 0, // calls that came while frames were late: counted, not drawn
     sincePause: 0,
     scheduled: false,
     form: () => $('#calls-filter'),
@@ -477,7 +515,7 @@
     },
     async load() {
       this.pending = [];
-      this.skipped = this.lost = 0;
+      this.skipped = this.lost = this.undrawn = 0;
       try {
         const data = await api(`calls?${this.filterQuery()}&limit=${MAX_CALL_ROWS}`);
         showError($('#view-calls'), null);
@@ -487,16 +525,23 @@
     },
     receive(batch) {
       if (this.paused || route.view !== 'calls') return;
-      this.pending.push(...batch.calls);
+      for (const call of batch.calls) this.pending.push(call);
+      if (this.pending.length > 2 * FRAME_ROWS) { // frames come late: keep the newest, count the rest
+        this.undrawn += this.pending.length - FRAME_ROWS;
+        this.pending = this.pending.slice(-FRAME_ROWS);
+      }
       this.skipped += batch.skipped;
       this.lost += batch.lost;
       if (!this.scheduled) { this.scheduled = true; requestAnimationFrame(() => this.flush()); }
     },
-    // New rows go on top once per frame; the table keeps MAX_CALL_ROWS, however fast calls come.
+    // New rows go on top once per frame, at most FRAME_ROWS of them (the newest); the table keeps
+    // MAX_CALL_ROWS, however fast calls come.
     flush() {
       this.scheduled = false;
       const tbody = $('#calls-table tbody');
-      const fresh = this.pending.sort((a, b) => b.time - a.time).slice(0, MAX_CALL_ROWS);
+      const sorted = this.pending.sort((a, b) => b.time - a.time);
+      const fresh = sorted.slice(0, FRAME_ROWS);
+      this.undrawn += sorted.length - fresh.length;
       this.pending = [];
       tbody.prepend(...fresh.map((call) => this.row(call)));
       while (tbody.rows.length > MAX_CALL_ROWS) tbody.deleteRow(-1);
@@ -508,6 +553,7 @@
       else parts.push('Live: newest first.');
       if (this.skipped) parts.push(`${this.skipped} matching calls not shown (more than the stream carries, 500/s).`);
       if (this.lost) parts.push(`${this.lost} calls came faster than the console read them.`);
+      if (this.undrawn) parts.push(`${this.undrawn} calls came faster than the page drew them.`);
       $('#calls-note').textContent = parts.join(' ');
     },
     togglePause() {
@@ -632,7 +678,8 @@
       const latency = {
         labels: rates.labels,
         datasets: [['p50', '#1e7b3a'], ['p90', '#8a5a00'], ['p99', '#b3261e']].map(([name, color]) => ({
-          label: name, data: this.samples.map((s) => s[name]), borderColor: color, backgroundColor: color, spanGaps: true,
+          // a second without calls has no latency: a gap in the line, never a straight line across it
+          label: name, data: this.samples.map((s) => (s.calls ? s[name] : null)), borderColor: color, backgroundColor: color, spanGaps: false,
         })),
       };
       if (!window.Chart) return this.table(rates);
@@ -714,7 +761,7 @@
   // --- the page -----------------------------------------------------------------------------
 
   const views = {
-    ports: { show: () => ports.load(), changed: ports.changed },
+    ports: { show: (params) => ports.show(params), changed: ports.changed },
     queue: { show: (params) => queue.show(params), changed: queue.changed },
     calls: { show: (params) => calls.show(params) },
     rules: { show: () => rules.show() },
@@ -741,6 +788,7 @@
   });
   $('#pause').addEventListener('click', () => calls.togglePause());
   $('#audit-search').addEventListener('submit', (e) => { e.preventDefault(); audit.load(); });
+  $('#ports-search').addEventListener('submit', (e) => { e.preventDefault(); ports.find(); });
   $('#login-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const token = e.target.token.value.trim();

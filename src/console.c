@@ -178,10 +178,13 @@ static int store_view(tg_console_t *console, const char *view, const char *query
   return rc < 0 ? 500 : rc;
 }
 
+/* The store's page of ports (an object), with the time and each port's last calls added. */
 static int ports_view(tg_console_t *console, const char *query, tg_buf_t *body) {
-  tg_buf_printf(body, "{\"now\":%.3f,\"ports\":", tg_wall_seconds());
   int status = store_view(console, "ports", query, body);
-  tg_buf_puts(body, ",\"calls\":");
+  if (status != 200 || !body->len || body->data[body->len - 1] != '}')
+    return status;
+  body->len--; /* the view's object goes on */
+  tg_buf_printf(body, ",\"now\":%.3f,\"calls\":", tg_wall_seconds());
   tg_feed_port_calls_json(console->feed, body);
   tg_buf_puts(body, "}");
   return status;

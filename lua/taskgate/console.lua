@@ -14,9 +14,13 @@ local M = {}
 -- its JSON is read with other functions.
 local POSTGRESQL = db.dialect == "postgresql"
 
-local MAX_PORTS = 1000        -- ports listed
-local MAX_CATEGORIES = 50     -- queues listed
+local DEFAULT_PORTS, MAX_PORTS = 200, 1000 -- ports listed (a page: offset= goes on)
+local PORTS_COUNTED = 100000  -- ports counted (port ids are far fewer: 2000 per interface)
+local MAX_SELECTS = 20000     -- open ports' categories read (port_category: a few per open port)
+local MAX_CATEGORIES = 100    -- queues listed
 local DEFAULT_QUEUE, MAX_QUEUE = 20, 100
+local OVERVIEW_ROWS = 120     -- groups listed in all queues together when no category is asked
+local MAX_DUE = 1000          -- groups due for promotion merged into the queues
 local MAX_AHEAD = 1000        -- a group's place in its queue is counted up to this
 local AUDIT_SCAN = 20000      -- the newest audit records an audit search reads
 local DEFAULT_AUDIT, MAX_AUDIT = 100, 500
@@ -76,34 +80,57 @@ local function object(fields)
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
--- Every port ever opened, from port_seen (SQLite's schema keeps it by triggers).
-local PORTS_SEEN = "SELECT s.port_id, s.port_mode AS last_mode, s.opened, s.closed, s.bin_opened, "
-  .. "p.port_id AS open_id, p.port_mode, p.task_id, p.bin_id, t.taskgroup_id FROM port_seen s "
-  .. "LEFT JOIN port p ON p.port_id = s.port_id LEFT JOIN task t ON t.task_id = p.task_id "
-  .. "ORDER BY s.port_id LIMIT ?"
--- On PostgreSQL, whose schema has no port_seen: the open ports, since when they are open.
-local PORTS_OPEN = "SELECT p.port_id, p.port_id AS open_id, p.port_mode, p.opened_epoch AS opened, p.task_id, "
-  .. "p.bin_id, t.taskgroup_id FROM port p LEFT JOIN task t ON t.task_id = p.task_id ORDER BY p.port_id LIMIT ?"
+-- The open ports, by id, with their bin's task and group, and when they opened (port_seen, on
+-- SQLite; PostgreSQL's schema keeps no port_seen).
+local OPEN_PORTS = POSTGRESQL
+  and ("SELECT p.port_id, p.port_mode, p.opened_epoch AS opened, p.task_id, p.bin_id, t.taskgroup_id FROM port p "
+    .. "LEFT JOIN task t ON t.task_id = p.task_id ORDER BY p.port_id LIMIT ? OFFSET ?")
+  or ("SELECT p.port_id, p.port_mode, s.opened, s.bin_opened, p.task_id, p.bin_id, t.taskgroup_id FROM port p "
+    .. "LEFT JOIN port_seen s ON s.port_id = p.port_id LEFT JOIN task t ON t.task_id = p.task_id "
+    .. "ORDER BY p.port_id LIMIT ? OFFSET ?")
+-- The closed ones (SQLite): seen once, not open now.
+local CLOSED_PORTS = "SELECT s.port_id, s.port_mode, s.opened, s.closed FROM port_seen s "
+  .. "WHERE NOT EXISTS (SELECT 1 FROM port p WHERE p.port_id = s.port_id) ORDER BY s.port_id LIMIT ? OFFSET ?"
 
---- Every port ever opened (MAX_PORTS at most, by id; on PostgreSQL the open ones): open or closed, its mode and select, the
---- bin it has open with its task and group, and when it opened, closed and opened its bin.
-function M.ports()
-  local categories = {}
-  for _, row in ipairs(db.rows("SELECT port_id, category FROM port_category ORDER BY port_id, category LIMIT ?",
-    MAX_PORTS * 10)) do
-    categories[row.port_id] = categories[row.port_id] or {}
-    table.insert(categories[row.port_id], row.category)
-  end
+-- A listed port as JSON text, with the categories it selects.
+local function port_text(row, open)
+  local categories = open and db.rows("SELECT category FROM port_category WHERE port_id = ? ORDER BY category LIMIT ?",
+    row.port_id, MAX_SELECTS) or {}
+  for i, c in ipairs(categories) do categories[i] = c.category end
+  return extend({ port_id = row.port_id, open = open, port_mode = row.port_mode, opened = row.opened, closed = row.closed,
+    bin_opened = row.bin_opened, bin_id = row.bin_id, task_id = row.task_id, taskgroup_id = row.taskgroup_id },
+    "categories", array(categories))
+end
+
+--- The ports, open ones first (by id), then those closed (on SQLite, which keeps every port
+--- ever opened): a page of at most limit (default DEFAULT_PORTS) from offset, or the one asked
+--- for (port=); with how many are open and closed, so that the page can say how many it does
+--- not show. Each: open or closed, mode, select, its bin with its task and group, and when it
+--- opened, closed and opened its bin.
+function M.ports(query)
+  local q = parse_query(query)
+  local limit = bounded(q, DEFAULT_PORTS, MAX_PORTS)
+  local offset, only = id(q, "offset", "a count") or 0, id(q, "port", "a port id")
+  local open_count = db.row("SELECT count(*) AS n FROM (SELECT 1 FROM port LIMIT ?) AS open", PORTS_COUNTED).n
+  local closed_count = POSTGRESQL and 0 or
+    db.row("SELECT count(*) AS n FROM (SELECT 1 FROM port_seen LIMIT ?) AS seen", PORTS_COUNTED).n - open_count
   local list = {}
-  for _, row in ipairs(db.rows(POSTGRESQL and PORTS_OPEN or PORTS_SEEN, MAX_PORTS)) do
-    list[#list + 1] = {
-      port_id = row.port_id, open = row.open_id ~= nil, port_mode = row.port_mode or row.last_mode,
-      opened = row.opened, closed = row.closed, bin_opened = row.bin_opened, bin_id = row.bin_id,
-      task_id = row.task_id, taskgroup_id = row.taskgroup_id,
-    }
-    list[#list] = extend(list[#list], "categories", array(categories[row.port_id] or {}))
+  if only then
+    local open = db.row((OPEN_PORTS:gsub("ORDER BY", "WHERE p.port_id = ? ORDER BY")), only, 1, 0)
+    local closed = not open and not POSTGRESQL and db.row((CLOSED_PORTS:gsub("ORDER BY",
+      "AND s.port_id = ? ORDER BY")), only, 1, 0)
+    list[1] = (open or closed) and port_text(open or closed, open ~= nil) or nil
+  else
+    for _, row in ipairs(db.rows(OPEN_PORTS, limit, offset)) do list[#list + 1] = port_text(row, true) end
+    if not POSTGRESQL and #list < limit then
+      for _, row in ipairs(db.rows(CLOSED_PORTS, limit - #list, math.max(0, offset - open_count))) do
+        list[#list + 1] = port_text(row, false)
+      end
+    end
   end
-  return "[" .. table.concat(list, ",") .. "]"
+  return object({ { "ports", "[" .. table.concat(list, ",") .. "]" }, { "open_ports", json.encode(open_count) },
+    { "closed_ports", json.encode(closed_count) }, { "offset", json.encode(only and 0 or offset) },
+    { "limit", json.encode(limit) } })
 end
 
 -- A queue's groups with the task openbin would open of each: its lowest task that no port has.
@@ -126,35 +153,87 @@ local function apart(sql, values, category, limit)
   return array(rows)
 end
 
---- The queues: for each category with a group to pick (or the one asked for), the groups a port
---- selecting it would pick next, in order, with the task it would open; the order of a port
---- of any category; and the suspended groups and those whose start_time lies ahead, apart.
+-- The open ports selecting each category (port_category holds the open ports' selects: bounded
+-- by the ports, not by the store).
+local function picked_at()
+  local at = {}
+  for _, row in ipairs(db.rows("SELECT port_id, category FROM port_category ORDER BY port_id, category LIMIT ?",
+    MAX_SELECTS)) do
+    at[row.category] = at[row.category] or {}
+    table.insert(at[row.category], row.port_id)
+  end
+  return at
+end
+
+-- The categories of the overview: every one the store holds groups of, with something to pick
+-- or not (suspended, waiting or selected groups only), and every one an open port selects,
+-- even with nothing at all: at most MAX_CATEGORIES, in order, and whether there are more.
+local function overview_categories(now, ports_at)
+  local list, seen = {}, {}
+  local function add(c)
+    if not seen[c] then list[#list + 1], seen[c] = c, true end
+  end
+  if POSTGRESQL then -- no per-category counts: the categories with a group to pick
+    for _, c in ipairs(ports.queued_categories(now, MAX_CATEGORIES + 1)) do add(c) end
+  else
+    for _, row in ipairs(db.rows("SELECT category FROM category_counts WHERE taskgroups > 0 ORDER BY category LIMIT ?",
+      MAX_CATEGORIES + 1)) do add(row.category) end
+  end
+  for c in pairs(ports_at) do add(c) end
+  table.sort(list)
+  local more = #list > MAX_CATEGORIES
+  for i = #list, MAX_CATEGORIES + 1, -1 do list[i] = nil end
+  return list, more
+end
+
+-- The first `n` groups of a queue in picking order, and whether more follow.
+local function first_groups(category, now, n, due)
+  local groups = ports.queue(category, now, n + 1, due)
+  local more = #groups > n
+  groups[n + 1] = nil
+  return with_first_tasks(groups), more
+end
+
+--- The queues: for each category the store holds groups of or an open port selects (or the
+--- one asked for), how many groups and tasks it holds, the open ports selecting it, and the
+--- groups a port selecting it would pick next, in order, with the task it would open; the order
+--- of a port of any category; and the suspended groups and those whose start_time lies ahead,
+--- apart. Without a category the queues share OVERVIEW_ROWS groups (each shows `per_category`,
+--- at least one); `more` says that more are queued than shown.
 function M.queue(query)
   local q = parse_query(query)
   local now, limit, category = clock.now(), bounded(q, DEFAULT_QUEUE, MAX_QUEUE),
     id(q, "category", "a category")
-  local categories = category and { category } or ports.queued_categories(now, MAX_CATEGORIES)
-  local picked_at = {} -- category -> the open ports selecting it
-  for _, row in ipairs(db.rows("SELECT port_id, category FROM port_category ORDER BY port_id, category LIMIT ?",
-    MAX_PORTS * 10)) do
-    picked_at[row.category] = picked_at[row.category] or {}
-    table.insert(picked_at[row.category], row.port_id)
+  local ports_at = picked_at()
+  local categories, more_categories = { category }, false
+  if not category then categories, more_categories = overview_categories(now, ports_at) end
+  local per = category and limit or math.max(1, math.min(limit, OVERVIEW_ROWS // math.max(1, #categories)))
+  local due, due_in = ports.due(now, MAX_DUE), {} -- read once, each queue given its category's
+  for _, group in ipairs(due) do
+    due_in[group.category] = due_in[group.category] or {}
+    table.insert(due_in[group.category], group)
   end
   local queues = {}
   for i, c in ipairs(categories) do
     -- PostgreSQL's schema keeps no per-category counts (a shared row every change would wait for)
     local counts = POSTGRESQL and {} or db.row("SELECT taskgroups, tasks FROM category_counts WHERE category = ?", c) or
       { taskgroups = 0, tasks = 0 }
-    queues[i] = object({ { "category", json.encode(c) }, { "groups", array(with_first_tasks(ports.queue(c, now, limit))) },
+    local groups, more = first_groups(c, now, per, due_in[c] or {})
+    queues[i] = object({ { "category", json.encode(c) }, { "groups", array(groups) }, { "more", json.encode(more) },
       { "taskgroups", counts.taskgroups and json.encode(counts.taskgroups) or "null" },
       { "tasks", counts.tasks and json.encode(counts.tasks) or "null" },
-      { "ports", array(picked_at[c] or {}) } })
+      { "ports", array(ports_at[c] or {}) } })
   end
+  local any, any_more = {}, false
+  if not category then any, any_more = first_groups(nil, now, limit, due) end
   return object({
     { "now", json.encode(now) },
     { "limit", json.encode(limit) },
+    { "per_category", json.encode(per) },
     { "categories", "[" .. table.concat(queues, ",") .. "]" },
-    { "any", array(category and {} or with_first_tasks(ports.queue(nil, now, limit))) },
+    { "more_categories", json.encode(more_categories) },
+    { "any", array(any) },
+    { "any_more", json.encode(any_more) },
     { "suspended", apart("SELECT * FROM taskgroup INDEXED BY taskgroup_by_suspended WHERE suspended = 1", {},
       category, limit) },
     { "future", apart("SELECT * FROM taskgroup INDEXED BY taskgroup_waiting WHERE waits = 1 AND start_epoch > ? "

@@ -143,19 +143,28 @@ local NEXT_CATEGORY = "SELECT min(category) AS category FROM taskgroup INDEXED B
 --- in picking order, at most `limit`: what next_task would answer again and again if each pick
 --- were taken away. The groups whose start_time has come, which next_task would promote first,
 --- are merged in. Changes nothing.
-function M.queue(category, now, limit)
+function M.queue(category, now, limit, due)
   local groups = category and db.rows(CATEGORY_QUEUE, category, now, limit) or db.rows(ANY_QUEUE, now, limit)
-  local due = db.rows(DUE, now, PROMOTED_AT_ONCE)
+  due = due or M.due(now)
   if #due == 0 then return groups end
   for _, group in ipairs(due) do
     if group.suspended == 0 and group.selected_by == nil and (category == nil or group.category == category) then
-      group.suspended, group.selected_by = nil, nil
-      groups[#groups + 1] = group
+      local listed = {} -- a copy: `due` may serve the next queue too
+      for k, v in pairs(group) do listed[k] = v end
+      listed.suspended, listed.selected_by = nil, nil
+      groups[#groups + 1] = listed
     end
   end
   table.sort(groups, earlier)
   for i = #groups, limit + 1, -1 do groups[i] = nil end
   return groups
+end
+
+--- The groups whose start_time has come, which next_task would promote first (at most
+--- PROMOTED_AT_ONCE, or `max`): read once, they can be given to several queue() calls at the
+--- same now.
+function M.due(now, max)
+  return db.rows(DUE, now, math.min(max or PROMOTED_AT_ONCE, PROMOTED_AT_ONCE))
 end
 
 --- The categories that have a group to pick (at most `limit`, in order), the due ones included.

@@ -263,7 +263,11 @@ def checks():
         wait_for(lambda: DRIVER.find_element(By.CSS_SELECTOR, "#ports-table tr[data-port='88'] button").click() or True,
                  3, "a click on port 88")
         wait_for(lambda: "openbin" in text("#ports-table tr.details"), 3, "the port's last calls")
+        wait_for(lambda: re.search(r"\d+ open, \d+ closed", text("#ports-page")), 3, "how many ports there are")
         screenshot("ports")
+        open_view("ports?port=88")  # one port found by its id
+        wait_for(lambda: "port 88 only" in text("#ports-page")
+                 and len(DRIVER.find_elements(By.CSS_SELECTOR, "#ports-table tbody tr[data-port]")) == 1, 4, "port 88 alone")
 
     @check("saving a broken rule shows the failed reload with file:line")
     def _():
@@ -312,6 +316,10 @@ def checks():
                  "<taskcomplete>true</taskcomplete>")
         assert order == picked, f"listed {order}, picked {picked}"
         wait_for(lambda: "nothing to pick" in text("#queues"), 4, "the emptied queue, live")
+        open_view("queue")  # the overview shows the category whose open port starves
+        wait_for(lambda: any("category 9" in card.text and "port 91 waits on it" in card.text
+                             for card in DRIVER.find_elements(By.CSS_SELECTOR, "#queues .card.starving")),
+                 4, "category 9 marked: port 91 has nothing to pick")
 
     @check("searching a task shows where its group stands")
     def _():

@@ -499,3 +499,68 @@ describe("--console-listen", function()
     gw:stop()
   end)
 end)
+
+-- The console on a store of the size an outside review used (120,000 tasks in 2,400 groups of 60
+-- categories, 1,100 open ports), built through the schema code (bench/fill.lua): every view
+-- answers, bounded, and says what it leaves out.
+describe("the console on a large store", function()
+  local gw
+
+  setup(function()
+    local root = os.getenv("TASKGATE_ROOT") or "."
+    local fill = dofile(root .. "/bench/fill.lua")
+    local dir = gateway.tmpdir()
+    local db = require("helpers.runtime").native.open_store(dir .. "/taskgate.db")
+    fill.groups(db, { tasks = 120000, per_group = 50, categories = 60, suspended_pct = 5 })
+    fill.selected(db, { ports = 50, first_port = 10, categories = 60, categories_per_port = 1 })
+    assert(db.begin_turn())
+    for port_id = 60, 1109 do
+      db.exec("INSERT INTO port (port_id, port_mode) VALUES (?, 'PICK')", port_id)
+      db.exec("INSERT INTO port_category (port_id, category) VALUES (?, ?)", port_id, 1 + port_id % 60)
+    end
+    db.exec("INSERT INTO port (port_id, port_mode) VALUES (1500, 'PICK')") -- open on category 999: nothing there
+    db.exec("INSERT INTO port_category (port_id, category) VALUES (1500, 999)")
+    assert(db.commit_turn())
+    db.close()
+    gw = gateway.start({ dir = dir, store = dir .. "/taskgate.db" })
+    for port_id = 60, 99 do assert.equal(gateway.OK, gw:call("closeport", "<port_id>" .. port_id .. "</port_id>")) end
+  end)
+  teardown(function() gw:stop() end)
+
+  it("lists every category in the queue overview within a bounded number of groups, a starving port's too", function()
+    for _, query in ipairs({ "", "limit=100" }) do
+      local queue = view(gw, "queue", query)
+      assert.equal(61, #queue.categories)
+      local listed, starving = 0, nil
+      for _, q in ipairs(queue.categories) do
+        listed = listed + #q.groups
+        assert.is_true(#q.groups <= queue.per_category)
+        if q.category == 999 then starving = q end
+      end
+      assert.is_true(listed <= 120, listed .. " groups listed")
+      assert.same({ {}, { 1500 }, 0 }, { starving.groups, starving.ports, starving.taskgroups })
+      assert.is_true(queue.categories[1].more)
+    end
+    local one = view(gw, "queue", "category=7&limit=100")
+    assert.equal(1, #one.categories)
+    assert.is_true(#one.categories[1].groups > 20)
+  end)
+
+  it("lists the open ports first, a page at a time, and says how many it does not show", function()
+    local page = view(gw, "ports")
+    assert.same({ 200, 1061, 40 }, { #page.ports, page.open_ports, page.closed_ports }) -- 1101 opened, 40 closed
+    for _, port in ipairs(page.ports) do assert.is_true(port.open) end
+    local last = view(gw, "ports", "offset=1000&limit=100")
+    assert.equal(100, #last.ports) -- the last 61 open ones, then the first 39 closed
+    assert.same({ 1500, true }, { last.ports[61].port_id, last.ports[61].open })
+    assert.same({ 60, false }, { last.ports[62].port_id, last.ports[62].open })
+    local found = view(gw, "ports", "port=1500").ports
+    assert.same({ 1500, { 999 } }, { found[1].port_id, found[1].categories })
+    assert.equal(0, #view(gw, "ports", "port=1999").ports)
+  end)
+
+  it("answers the audit and search views", function()
+    assert.equal(0, #view(gw, "audit", "group=7").records)
+    assert.equal(7, view(gw, "search", "group=7").group.taskgroup_id)
+  end)
+end)

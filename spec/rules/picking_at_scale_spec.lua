@@ -221,7 +221,8 @@ describe("picking among a million tasks", function()
     end)
 
     it("the console's views of the store use indexes and stop at their limits", function()
-      for _, view in ipairs({ { "queue", "" }, { "queue", "category=7&limit=100" }, { "ports", "" },
+      for _, view in ipairs({ { "queue", "" }, { "queue", "category=7&limit=100" }, { "queue", "limit=100" }, { "ports", "" },
+        { "ports", "offset=10&limit=5" }, { "ports", "port=1" }, { "ports", "port=1999" },
         { "search", "task=5000" }, { "search", "group=500&bin=8" }, { "audit", "task=5000" }, { "audit", "group=500" }, { "audit", "port=1" },
         { "audit", "" } }) do
         assert.is_string(rt.host.console(view[1], view[2]))
