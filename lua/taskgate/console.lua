@@ -19,7 +19,7 @@ local PORTS_COUNTED = 100000  -- ports counted (port ids are far fewer: 2000 per
 local MAX_SELECTS = 20000     -- open ports' categories read (port_category: a few per open port)
 local MAX_CATEGORIES = 100    -- queues listed
 local DEFAULT_QUEUE, MAX_QUEUE = 20, 100
-local OVERVIEW_ROWS = 120     -- groups listed in all queues together when no category is asked
+local OVERVIEW_ROWS = 100     -- groups listed in all queues together when no category is asked
 local MAX_DUE = 1000          -- groups due for promotion merged into the queues
 local MAX_AHEAD = 1000        -- a group's place in its queue is counted up to this
 local AUDIT_SCAN = 20000      -- the newest audit records an audit search reads
@@ -168,7 +168,7 @@ end
 -- The categories of the overview: every one the store holds groups of, with something to pick
 -- or not (suspended, waiting or selected groups only), and every one an open port selects,
 -- even with nothing at all: at most MAX_CATEGORIES, in order, and whether there are more.
-local function overview_categories(now, ports_at)
+local function overview_categories(now, ports_at, counted)
   local list, seen = {}, {}
   local function add(c)
     if not seen[c] then list[#list + 1], seen[c] = c, true end
@@ -176,8 +176,11 @@ local function overview_categories(now, ports_at)
   if POSTGRESQL then -- no per-category counts: the categories with a group to pick
     for _, c in ipairs(ports.queued_categories(now, MAX_CATEGORIES + 1)) do add(c) end
   else
-    for _, row in ipairs(db.rows("SELECT category FROM category_counts WHERE taskgroups > 0 ORDER BY category LIMIT ?",
-      MAX_CATEGORIES + 1)) do add(row.category) end
+    for _, row in ipairs(db.rows("SELECT category, taskgroups, tasks FROM category_counts WHERE taskgroups > 0 "
+      .. "ORDER BY category LIMIT ?", MAX_CATEGORIES + 1)) do
+      add(row.category)
+      counted[row.category] = row
+    end
   end
   for c in pairs(ports_at) do add(c) end
   table.sort(list)
@@ -205,8 +208,8 @@ function M.queue(query)
   local now, limit, category = clock.now(), bounded(q, DEFAULT_QUEUE, MAX_QUEUE),
     id(q, "category", "a category")
   local ports_at = picked_at()
-  local categories, more_categories = { category }, false
-  if not category then categories, more_categories = overview_categories(now, ports_at) end
+  local categories, more_categories, counted = { category }, false, {} -- counted: category -> its counts, read
+  if not category then categories, more_categories = overview_categories(now, ports_at, counted) end
   local per = category and limit or math.max(1, math.min(limit, OVERVIEW_ROWS // math.max(1, #categories)))
   local due, due_in = ports.due(now, MAX_DUE), {} -- read once, each queue given its category's
   for _, group in ipairs(due) do
@@ -216,8 +219,8 @@ function M.queue(query)
   local queues = {}
   for i, c in ipairs(categories) do
     -- PostgreSQL's schema keeps no per-category counts (a shared row every change would wait for)
-    local counts = POSTGRESQL and {} or db.row("SELECT taskgroups, tasks FROM category_counts WHERE category = ?", c) or
-      { taskgroups = 0, tasks = 0 }
+    local counts = POSTGRESQL and {} or counted[c] or
+      db.row("SELECT taskgroups, tasks FROM category_counts WHERE category = ?", c) or { taskgroups = 0, tasks = 0 }
     local groups, more = first_groups(c, now, per, due_in[c] or {})
     queues[i] = object({ { "category", json.encode(c) }, { "groups", array(groups) }, { "more", json.encode(more) },
       { "taskgroups", counts.taskgroups and json.encode(counts.taskgroups) or "null" },
