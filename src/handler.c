@@ -317,7 +317,14 @@ static void account(tg_handler_t *h, const tg_call_t *call) {
   tg_metrics_call_time(method, seconds);
   if (note->failure[0])
     tg_metrics_rule_failure(method, note->failure);
-  tg_events_record(h->events, note, &call->keys, fault, note->reason, seconds);
+  tg_event_keys_t keys = call->keys;
+  if (strcmp(outcome, "ok") == 0) { /* what it acted on, where the request did not name it */
+    long long *key[4] = {&keys.task_id, &keys.taskgroup_id, &keys.port_id, &keys.bin_id};
+    for (int i = 0; i < 4; i++)
+      if (*key[i] == TG_EVENT_NO_KEY && (note->acted_set & (1u << i)) && note->acted[i] > 0)
+        *key[i] = note->acted[i];
+  }
+  tg_events_record(h->events, note, &keys, fault, note->reason, seconds);
   if (tg_log_enabled(TG_LOG_INFO)) {
     char sent[2 * sizeof note->sent_method + 8] = ""; /* an unknown method's name, quoted and escaped */
     if (note->sent_method[0]) {

@@ -54,6 +54,23 @@ static int sys_note(lua_State *L) {
   return 0;
 }
 
+/* sys.note_acted(task_id, taskgroup_id, port_id, bin_id): what the running call acted on (its
+ * audit record's ids); a nil or non-integer value says nothing of that one. */
+static int sys_note_acted(lua_State *L) {
+  tg_call_note_t *call = current_call(L);
+  if (!call)
+    return 0;
+  for (int i = 0; i < 4; i++) {
+    int is_integer;
+    lua_Integer id = lua_tointegerx(L, i + 1, &is_integer);
+    if (is_integer && lua_type(L, i + 1) == LUA_TNUMBER) {
+      call->acted[i] = id;
+      call->acted_set |= 1u << i;
+    }
+  }
+  return 0;
+}
+
 /* sys.set_fault_names(faults): records each code's name (faults[code].name) for the calls' log
  * lines and metric labels. */
 static int sys_set_fault_names(lua_State *L) {
@@ -372,6 +389,7 @@ void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
       {"outbox_wake", sys_outbox_wake},
       {"request_id", sys_request_id},
       {"note", sys_note},
+      {"note_acted", sys_note_acted},
       {"set_fault_names", sys_set_fault_names},
       {"json_encode", tg_json_lua_encode},
       {"trim", sys_trim},

@@ -21,10 +21,14 @@ typedef struct tg_call_note_s {
   char failure[16];     /* a rule failure's kind: error, timeout, memory; "" if none */
   char sent_method[64]; /* an unknown method's name as sent (cut), for the log line only */
   char reason[48];      /* who refused the call (a fault's reason, a policy's name), or "" */
+  /* What the call acted on, as its audit record names it (an openbin's task and bin come from
+   * the store, not the request): task, group, port, bin; acted_set's bit i says acted[i] is. */
+  long long acted[4];
+  unsigned acted_set;
 } tg_call_note_t;
 
 /* Pushes the module: list_dir, load_rule, read_zone, log, now, upstream, journal_size, sha256,
- * outbox_targets, outbox_wake, request_id, note, set_fault_names, json_encode, trim, guard.
+ * outbox_targets, outbox_wake, request_id, note, note_acted, set_fault_names, json_encode, trim, guard.
  * *call is the call the Lua code runs for, NULL between calls: the state's owner sets it around
  * each step (tg_script_set_call), and sys.note, sys.log and sys.request_id read it. call may be
  * NULL (specs). */

@@ -4,6 +4,7 @@
 local clock = require "taskgate.clock"
 local db = require "taskgate.db"
 local json = require "taskgate.json"
+local sys = require "taskgate.sys"
 
 local M = {}
 
@@ -44,6 +45,10 @@ function M.record(call, fields, opts)
   local outcome = opts and opts.outcome or "ok"
   local record = { time, call.client, call.client_port, call.name, params, outcome, call.request_id, M.rules_version }
   db.exec(INSERT, table.unpack(record, 1, 8))
+  -- the calls view shows what the call acted on: an openbin's task and bin, a cancel's group
+  local f = fields or call.params or {}
+  sys.note_acted(math.tointeger(f.task_id), math.tointeger(f.taskgroup_id), math.tointeger(f.port_id),
+    math.tointeger(f.bin_id))
   if opts and opts.always then
     kept[call] = kept[call] or {}
     table.insert(kept[call], record)
