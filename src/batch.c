@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "owed.h"
 #include "pg.h"
 #include "txn.h"
 
@@ -22,6 +23,7 @@ struct tg_batch_s {
   uv_timer_t watch;  /* PostgreSQL: keeps this loop's connection up between calls (on_watch) */
   long long round_trips_seen;
   double active_at; /* when the connection last made a round trip, as far as the watch saw */
+  uv_timer_t owed;   /* active while read-only calls' traces wait for a store turn (owed.h) */
   int scheduled;
   int closing;
   long long changes_at_begin; /* tg_store_total_changes as the turn began */
@@ -51,21 +53,40 @@ static int commit(tg_batch_t *batch) {
   return -1;
 }
 
-void tg_batch_flush(tg_batch_t *batch) {
-  if (!batch->scheduled)
-    return;
-  batch->scheduled = 0;
+/* The calls that write: under the store lock, in the turn's transaction. */
+static void write_turn(tg_batch_t *batch) {
   tg_store_lock(batch->store);
   /* Should the turn not open, each call opens one of its own (txn.h), or faults. */
   if (tg_txn_begin_turn(batch->store) < 0)
     tg_log(TG_LOG_WARN, "turn_not_begun", "error=\"%s\"", tg_store_errmsg(batch->store));
   batch->changes_at_begin = tg_store_total_changes(batch->store);
-  batch->runner.run(batch->runner.ctx);
+  batch->runner.run(batch->runner.ctx); /* the traces owed first: they are written now */
+  uv_timer_stop(&batch->owed);
   int committed = commit(batch) == 0;
   tg_store_unlock(batch->store); /* the replies go out while other workers run their calls */
-  /* Delivering may queue new calls (a connection parses what it got meanwhile): they run at
-   * the end of the next turn, which the idle handle makes come without waiting. */
   batch->runner.deliver(batch->runner.ctx, committed);
+}
+
+static int owes(tg_batch_t *batch) { return batch->runner.owes && batch->runner.owes(batch->runner.ctx); }
+
+/* No call took a store turn since read-only calls left their traces: one for them alone. */
+static void on_owed(uv_timer_t *timer) {
+  tg_batch_t *batch = timer->data;
+  if (owes(batch))
+    write_turn(batch);
+}
+
+void tg_batch_flush(tg_batch_t *batch) {
+  if (!batch->scheduled)
+    return;
+  batch->scheduled = 0;
+  /* Delivering (here and below) may queue new calls (a connection parses what it got
+   * meanwhile): they run at the end of the next turn, which the idle handle makes come without
+   * waiting. */
+  if (batch->runner.read(batch->runner.ctx))
+    write_turn(batch);
+  else if (owes(batch) && !uv_is_active((uv_handle_t *)&batch->owed))
+    uv_timer_start(&batch->owed, on_owed, TG_OWED_DELAY_MS, 0);
   if (!batch->scheduled) {
     uv_check_stop(&batch->check);
     uv_idle_stop(&batch->no_wait);
@@ -105,9 +126,12 @@ tg_batch_t *tg_batch_new(uv_loop_t *loop, tg_store_t *store, tg_batch_runner_t r
   uv_check_init(loop, &batch->check);
   uv_idle_init(loop, &batch->no_wait);
   uv_timer_init(loop, &batch->watch);
+  uv_timer_init(loop, &batch->owed);
+  uv_unref((uv_handle_t *)&batch->owed); /* a loop that ends writes them in tg_batch_free, at once */
   batch->check.data = batch;
   batch->no_wait.data = batch;
   batch->watch.data = batch;
+  batch->owed.data = batch;
   if (tg_store_pg(store)) {
     batch->active_at = tg_monotonic_seconds();
     uv_timer_start(&batch->watch, on_watch, WATCH_EVERY_MS, WATCH_EVERY_MS);
@@ -124,7 +148,7 @@ void tg_batch_schedule(tg_batch_t *batch) {
   uv_idle_start(&batch->no_wait, on_idle);
 }
 
-/* The batcher's memory goes with the last of its three handles. */
+/* The batcher's memory goes with the last of its four handles. */
 static void on_closed(uv_handle_t *handle) {
   tg_batch_t *batch = handle->data;
   if (--batch->closing == 0)
@@ -135,8 +159,11 @@ void tg_batch_free(tg_batch_t *batch) {
   if (!batch)
     return;
   tg_batch_flush(batch);
-  batch->closing = 3;
+  if (owes(batch)) /* nothing is lost at shutdown */
+    write_turn(batch);
+  batch->closing = 4;
   uv_close((uv_handle_t *)&batch->watch, on_closed);
+  uv_close((uv_handle_t *)&batch->owed, on_closed);
   uv_close((uv_handle_t *)&batch->no_wait, on_closed);
   uv_close((uv_handle_t *)&batch->check, on_closed);
 }

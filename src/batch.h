@@ -1,5 +1,7 @@
 /* batch.h: group commit. The calls that arrive during one event-loop turn are queued; once the
- * turn's I/O is done the batcher takes the store (tg_store_lock), opens the turn's SQLite
+ * turn's I/O is done the calls that only read run first, on a read connection, without the
+ * store lock (their replies go out at once); then, if others are left, the batcher takes the
+ * store (tg_store_lock), opens the turn's SQLite
  * transaction (txn.h: each call then runs in a transaction of its own inside it, so its changes
  * stay all-or-nothing), runs them all, commits the turn, gives the store back, and only then are
  * the replies handed out. One commit (one fsync with --sync full) serves every call of the
@@ -14,8 +16,10 @@
 
 /* The side that owns the queued calls (the handler). */
 typedef struct tg_batch_runner_s {
-  void (*run)(void *ctx);                    /* runs the queued calls; the store is held */
+  int (*read)(void *ctx);                    /* runs the read-only calls, store not held; 1: others wait */
+  void (*run)(void *ctx);                    /* runs the others; the store is held */
   void (*deliver)(void *ctx, int committed); /* after the commit; 0: it failed, send nothing */
+  int (*owes)(void *ctx); /* whether read-only calls left traces for a store turn (owed.h); may be NULL */
   void *ctx;
 } tg_batch_runner_t;
 
@@ -25,7 +29,7 @@ typedef struct tg_batch_s tg_batch_t;
 tg_batch_t *tg_batch_new(uv_loop_t *loop, tg_store_t *store, tg_batch_runner_t runner);
 /* Calls are queued: run them at the end of this loop turn. */
 void tg_batch_schedule(tg_batch_t *batch);
-/* Runs, commits and delivers what is queued now (for shutdown). */
+/* Runs, commits and delivers what is queued now, and writes the traces owed (for shutdown). */
 void tg_batch_flush(tg_batch_t *batch);
 /* Flushes and closes the batcher; its memory goes on the next loop turn. */
 void tg_batch_free(tg_batch_t *batch);

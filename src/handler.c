@@ -46,6 +46,7 @@ struct tg_call_s {
   const char *why; /* why it did not decode, or NULL */
   int legacy;
   int interface;           /* TG_HTTP_TASK or TG_HTTP_BIN */
+  int read_only;           /* its steps run on the handler's reader (decided before its first) */
   char forwarded_for[128]; /* the X-Forwarded-For chain the request came with, or "" */
   char via[sizeof ((tg_http_t *)0)->via]; /* the Via chain the request came with, or "" */
   int looped; /* the request came through this gateway already (or through too many hops to
@@ -94,7 +95,8 @@ typedef struct step_s {
 static int legal_move(tg_call_state_t from, tg_call_state_t to) {
   switch (to) {
   case TG_CALL_QUEUED: return from == TG_CALL_NEW || from == TG_CALL_WAITING;
-  case TG_CALL_RUNNING: return from == TG_CALL_QUEUED;
+  case TG_CALL_FOR_STORE: return from == TG_CALL_QUEUED;
+  case TG_CALL_RUNNING: return from == TG_CALL_QUEUED || from == TG_CALL_FOR_STORE;
   case TG_CALL_WAITING:
   case TG_CALL_ANSWERED: return from == TG_CALL_RUNNING;
   default: return 0;
@@ -279,16 +281,20 @@ static int record_unknown_outcome(lua_State *L) {
   return 0;
 }
 
-/* Runs one step in the gate. The runtime runs it inside the call's transaction and ends that
- * itself (txn.h); when Lua could not finish (a limit struck), the call's transaction, if still
- * open, is aborted here and the fallback answers. */
+/* Runs one step in the gate, on the store's writer or, for a read-only call, the handler's
+ * reader. The runtime runs it inside the call's transaction and ends that itself (txn.h); when
+ * Lua could not finish (a limit struck), the call's transaction, if still open, is aborted
+ * here and the fallback answers. */
 static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
   tg_call_t *call = step->call;
+  tg_store_t *store = call->read_only ? h->reader : h->store;
   size_t reply_start = call->reply.len;
   step->end = STEP_REPLIED;
+  call->note.owed = call->read_only ? &h->owed : NULL; /* the reader takes no writes */
   tg_script_set_call(call->script, &call->note);
+  tg_script_use_store(call->script, store);
   if (tg_script_call(call->script, fn, step) < 0) {
-    tg_txn_abort_call(h->store);
+    tg_txn_abort_call(store);
     call->reply.len = reply_start;
     int unknown = call->upstream_reached;
     const tg_buf_t *fallback = unknown ? (call->json ? &h->unknown_json : &h->unknown)
@@ -302,6 +308,7 @@ static void run_step(tg_handler_t *h, step_t *step, lua_CFunction fn) {
       tg_script_call(call->script, record_unknown_outcome, call);
     }
   }
+  tg_script_use_store(call->script, NULL);
   tg_script_set_call(call->script, NULL);
 }
 
@@ -457,16 +464,94 @@ static void run_call(tg_handler_t *h, tg_call_t *call) {
   free_step(&step);
 }
 
-static void run_queued(void *ctx) {
+static int is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* Whether the decoded call names a method the generation declares read-only on its endpoint:
+ * its <name> trimmed and in lower case, as the dispatcher reads it. */
+static int names_read_only(const tg_handler_t *h, const tg_call_t *call) {
+  if (!call->root || strcmp(call->root->name, "methodcall") != 0)
+    return 0;
+  const tg_xml_node_t *name = call->root->first_child;
+  while (name && strcmp(name->name, "name") != 0)
+    name = name->next;
+  if (!name || name->first_child)
+    return 0;
+  const char *text = name->text;
+  size_t len = name->text_len;
+  while (len && is_space(*text))
+    text++, len--;
+  while (len && is_space(text[len - 1]))
+    len--;
+  char key[80] = "\t";
+  const char *interface = call->interface == TG_HTTP_BIN ? "bin:" : "task:";
+  size_t at = 1 + strlen(interface);
+  if (len == 0 || at + len + 2 > sizeof key)
+    return 0;
+  memcpy(key + 1, interface, at - 1);
+  for (size_t i = 0; i < len; i++) {
+    char c = text[i];
+    if (c == '\t' || c == ':' || c == '\0')
+      return 0;
+    key[at + i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+  }
+  memcpy(key + at + len, "\t", 2);
+  return strstr(h->read_only.data ? h->read_only.data : "", key) != NULL;
+}
+
+/* Whether the call's next step runs on the reader: decided before its first step, on the
+ * generation it will run on, and kept for the steps after an outbound wait. */
+static int runs_on_reader(tg_handler_t *h, tg_call_t *call) {
+  if (!call->script)
+    call->read_only = h->reader && names_read_only(h, call);
+  return call->read_only;
+}
+
+static void deliver_answered(void *ctx, int committed);
+
+/* The read phase, outside the store lock: takes every queued call, runs those that only read
+ * on the reader (one read transaction: the store as last committed), hands out their replies,
+ * and leaves the others for the store's turn. Returns whether any are left. */
+static int run_reads(void *ctx) {
   tg_handler_t *h = ctx;
   tg_call_t *call = take_all(h, TG_CALL_QUEUED);
+  h->filling ^= 1; /* the calls taken decoded into the other arena, reset once they have run */
+  int reading = 0;
+  pthread_mutex_lock(&h->generation_lock);
+  while (call) {
+    tg_call_t *next = call->next;
+    /* once the traces owed reach their bound, the rest write their own in the store's turn */
+    if (runs_on_reader(h, call) && !tg_owed_full(&h->owed) && (reading || tg_txn_begin_read(h->reader) == 0)) {
+      reading = 1;
+      move(h, call, TG_CALL_RUNNING);
+      run_call(h, call);
+    } else {
+      call->read_only = 0;
+      move(h, call, TG_CALL_FOR_STORE);
+    }
+    call = next;
+  }
+  if (reading)
+    tg_txn_commit_turn(h->reader); /* ends the snapshot; nothing was written */
+  pthread_mutex_unlock(&h->generation_lock);
+  deliver_answered(h, 1);
+  if (h->calls[TG_CALL_FOR_STORE].head)
+    return 1;
+  tg_arena_reset(&h->arenas[h->filling ^ 1]);
+  return 0;
+}
+
+/* The store's turn (the store lock is held): the calls the read phase left. */
+static void run_writes(void *ctx) {
+  tg_handler_t *h = ctx;
+  tg_owed_write(&h->owed, h->script); /* first: a failing call of the turn cannot take them along */
+  tg_call_t *call = take_all(h, TG_CALL_FOR_STORE);
   while (call) {
     tg_call_t *next = call->next;
     move(h, call, TG_CALL_RUNNING);
     run_call(h, call);
     call = next;
   }
-  tg_arena_reset(&h->arena); /* every queued call has decoded into it; all have now run */
+  tg_arena_reset(&h->arenas[h->filling ^ 1]); /* every call taken has decoded into it; all have now run */
 }
 
 /* An upstream's reply passed back byte for byte is labelled with the charset it is in: an
@@ -496,8 +581,11 @@ static void deliver_answered(void *ctx, int committed) {
   }
 }
 
+static int owes_traces(void *ctx) { return tg_owed_pending(&((tg_handler_t *)ctx)->owed); }
+
 tg_batch_runner_t tg_handler_runner(tg_handler_t *h) {
-  return (tg_batch_runner_t){.run = run_queued, .deliver = deliver_answered, .ctx = h};
+  return (tg_batch_runner_t){
+      .read = run_reads, .run = run_writes, .deliver = deliver_answered, .owes = owes_traces, .ctx = h};
 }
 
 static void on_outbound_done(void *data, const tg_upstream_result_t *result) {
@@ -577,7 +665,7 @@ static tg_xml_node_t *decode_xml(tg_handler_t *h, int charset, const char *body,
     return NULL;
   }
   const char *encoding = charset == TG_CHARSET_LATIN1 ? "ISO-8859-1" : charset == TG_CHARSET_UTF8 ? "UTF-8" : NULL;
-  return tg_xml_decode_as(&h->arena, body, len, encoding, why);
+  return tg_xml_decode_as(&h->arenas[h->filling], body, len, encoding, why);
 }
 
 int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len) {
@@ -594,12 +682,13 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len) {
   call->h = h;
   call->http = http;
   call->started = tg_monotonic_seconds();
-  h->arena.limit = h->arena.used + MAX_DECODED_BYTES; /* the bound is per call */
+  tg_arena_t *arena = &h->arenas[h->filling];
+  arena->limit = arena->used + MAX_DECODED_BYTES; /* the bound is per call */
   /* The body decides its form: JSON when it opens an object, XML otherwise. A body that is
    * neither is answered in JSON when its Content-Type said JSON. */
   int json = tg_json_is_likely(body, len);
   call->root =
-      json ? tg_json_decode(&h->arena, body, len, &call->why) : decode_xml(h, http->charset, body, len, &call->why);
+      json ? tg_json_decode(arena, body, len, &call->why) : decode_xml(h, http->charset, body, len, &call->why);
   tg_events_keys(call->root, &call->keys);
   call->json = json || (http->json_type && !call->root);
   http->reply_json = call->json;
@@ -630,15 +719,19 @@ int tg_handler_in_flight(const tg_handler_t *h) {
 }
 
 int tg_handler_swap(tg_handler_t *h, tg_script_t *next) {
-  tg_buf_t fallback = {0}, fallback_json = {0}, unknown = {0}, unknown_json = {0};
+  tg_buf_t fallback = {0}, fallback_json = {0}, unknown = {0}, unknown_json = {0}, read_only = {0};
+  pthread_mutex_lock(&h->generation_lock); /* next may be the generation a read phase runs */
   if (tg_script_host_string(next, "internal_error_reply", &fallback) < 0 ||
       tg_script_host_string(next, "internal_error_reply_json", &fallback_json) < 0 ||
       tg_script_host_string(next, "outcome_unknown_reply", &unknown) < 0 ||
-      tg_script_host_string(next, "outcome_unknown_reply_json", &unknown_json) < 0) {
+      tg_script_host_string(next, "outcome_unknown_reply_json", &unknown_json) < 0 ||
+      tg_script_host_string(next, "read_only_methods", &read_only) < 0) {
+    pthread_mutex_unlock(&h->generation_lock);
     tg_buf_free(&fallback);
     tg_buf_free(&fallback_json);
     tg_buf_free(&unknown);
     tg_buf_free(&unknown_json);
+    tg_buf_free(&read_only);
     return -1;
   }
   tg_script_retain(next);
@@ -652,7 +745,41 @@ int tg_handler_swap(tg_handler_t *h, tg_script_t *next) {
   h->unknown = unknown;
   tg_buf_free(&h->unknown_json);
   h->unknown_json = unknown_json;
+  tg_buf_free(&h->read_only);
+  h->read_only = read_only;
+  pthread_mutex_unlock(&h->generation_lock);
   return 0;
+}
+
+/* The reader, or NULL with why in err. */
+static tg_store_t *open_reader(const char *path, char *err, size_t errcap) {
+  if (strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+    return snprintf(err, errcap, "the store is not a plain file"), NULL;
+  tg_store_t *reader = tg_store_open_reader(path, err, errcap);
+  if (!reader)
+    return NULL;
+  static const char user_version[] = "PRAGMA user_version";
+  sqlite3_stmt *version = tg_store_prepare(reader, user_version, sizeof user_version - 1);
+  int same =
+      version && sqlite3_step(version) == SQLITE_ROW && sqlite3_column_int(version, 0) == tg_store_schema_version();
+  if (version)
+    sqlite3_reset(version);
+  if (!same) { /* not the store the writer opened and migrated */
+    tg_store_close(reader);
+    return snprintf(err, errcap, "the read connection does not see the store's schema"), NULL;
+  }
+  return reader;
+}
+
+int tg_handler_open_reader(tg_handler_t *h, const char *path) {
+  if (strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0)
+    return -1; /* a PostgreSQL store has no SQLite reader: every call takes the store's turn */
+  char err[256];
+  h->reader = open_reader(path, err, sizeof err);
+  if (!h->reader)
+    tg_log(TG_LOG_WARN, "reader_not_opened", "store=%s error=\"%s\" hint=\"read-only calls take the store lock\"", path,
+           err);
+  return h->reader ? 0 : -1;
 }
 
 int tg_handler_init(tg_handler_t *h, tg_script_t *script, tg_store_t *store, tg_upstream_t *upstream) {
@@ -660,6 +787,7 @@ int tg_handler_init(tg_handler_t *h, tg_script_t *script, tg_store_t *store, tg_
   pthread_once(&drawn, draw_id_prefix);
   memset(h, 0, sizeof *h);
   h->events = tg_events_attach();
+  pthread_mutex_init(&h->generation_lock, NULL);
   h->store = store;
   h->upstream = upstream;
   return tg_handler_swap(h, script);
@@ -684,9 +812,15 @@ void tg_handler_free(tg_handler_t *h) {
   count_waiting(h);
   tg_script_release(h->script);
   h->script = NULL;
-  tg_arena_free(&h->arena);
+  tg_arena_free(&h->arenas[0]);
+  tg_arena_free(&h->arenas[1]);
   tg_buf_free(&h->fallback);
   tg_buf_free(&h->fallback_json);
   tg_buf_free(&h->unknown);
   tg_buf_free(&h->unknown_json);
+  tg_buf_free(&h->read_only);
+  tg_owed_free(&h->owed); /* written by the batcher's last turn (tg_batch_free), before this */
+  tg_store_close(h->reader);
+  h->reader = NULL;
+  pthread_mutex_destroy(&h->generation_lock);
 }

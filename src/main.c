@@ -543,6 +543,8 @@ static int serve(const tg_config_t *config, const char *runtime_dir) {
   int status = 1;
   int handler_ready = tg_handler_init(&handler, script, store, upstream) == 0;
   tg_script_release(script); /* the handler holds it: a reload frees this first generation */
+  if (handler_ready)
+    tg_handler_open_reader(&handler, config->store_path);
   if (!handler_ready || !(batch = tg_batch_new(uv_default_loop(), store, tg_handler_runner(&handler))))
     fprintf(stderr, "taskgate: the runtime cannot build its error reply\n");
   else

@@ -32,8 +32,9 @@ struct tg_script_s {
   size_t memory_limit;
   unsigned time_limit_ms;
   int host_ref;
-  int refs;
-  tg_store_t *store;
+  int refs;             /* atomic: a worker's read phase and a reload may retain and release at once */
+  tg_store_t *store;    /* the store it was made for (its writer) */
+  tg_store_t *in_use;   /* the connection taskgate.db uses now: store, or a reader (tg_script_use_store) */
   tg_call_note_t *call; /* the call the Lua code runs for, read by taskgate.sys */
   char error[2048];     /* the last gate error, for callers that report it */
   char failure[16];     /* its kind: timeout, memory or error */
@@ -162,9 +163,9 @@ static void open_libraries(lua_State *L, const char *runtime_dir) {
   lua_pop(L, 1);
 }
 
-/* taskgate.db, bound to the store (upvalue 1) the script was made for. */
+/* taskgate.db, bound to the connection in use (upvalue 1: &script->in_use). */
 static int open_db(lua_State *L) {
-  tg_store_lua_push(L, lua_touserdata(L, lua_upvalueindex(1)), 0);
+  tg_store_lua_push_current(L, lua_touserdata(L, lua_upvalueindex(1)));
   return 1;
 }
 
@@ -224,7 +225,7 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
     return snprintf(err, errcap, "out of memory"), NULL;
   script->memory_limit = config->memory_limit;
   script->time_limit_ms = config->time_limit_ms;
-  script->store = config->store;
+  script->store = script->in_use = config->store;
   script->host_ref = LUA_NOREF;
   script->refs = 1;
   script->L = lua_newstate(limited_alloc, script);
@@ -248,7 +249,7 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
     lua_pushstring(script->L, config->outbox_targets);
     lua_setfield(script->L, LUA_REGISTRYINDEX, TG_SYS_OUTBOX_KEY);
   }
-  preload(script->L, "taskgate.db", open_db, script->store);
+  preload(script->L, "taskgate.db", open_db, &script->in_use);
   preload(script->L, "taskgate.xml", tg_xml_lua_open, NULL);
   preload(script->L, "taskgate.sys", open_sys, &script->call);
   preload(script->L, "taskgate.failure", tg_failure_lua_open, NULL);
@@ -263,10 +264,10 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
   return script;
 }
 
-void tg_script_retain(tg_script_t *script) { script->refs++; }
+void tg_script_retain(tg_script_t *script) { __atomic_add_fetch(&script->refs, 1, __ATOMIC_RELAXED); }
 
 void tg_script_release(tg_script_t *script) {
-  if (!script || --script->refs > 0)
+  if (!script || __atomic_sub_fetch(&script->refs, 1, __ATOMIC_ACQ_REL) > 0)
     return;
   luaL_unref(script->L, LUA_REGISTRYINDEX, script->host_ref);
   lua_close(script->L);
@@ -315,6 +316,8 @@ const char *tg_script_last_error(tg_script_t *script) { return script->error; }
 const char *tg_script_last_failure(tg_script_t *script) { return script->failure; }
 
 void tg_script_set_call(tg_script_t *script, tg_call_note_t *note) { script->call = note; }
+
+void tg_script_use_store(tg_script_t *script, tg_store_t *store) { script->in_use = store ? store : script->store; }
 
 void tg_script_push_host(tg_script_t *script, lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, script->host_ref); }
 

@@ -40,7 +40,8 @@ int tg_script_live_states(void);
 /* Calls the host's `function` (no arguments) through the gate, with the boot budget (it runs
  * while a generation is built), and appends the string it returns to out: "describe" gives the
  * loaded rule files as JSON ([{"name","path","sha256"}, ...]), "internal_error_reply" the reply
- * sent when Lua itself fails. Returns 0 or -1. */
+ * sent when Lua itself fails, "read_only_methods" the methods that only read
+ * ("\ttask:gettaskinfo\tbin:getbinstate\t..."). Returns 0 or -1. */
 int tg_script_host_string(tg_script_t *script, const char *function, tg_buf_t *out);
 /* The same with string arguments (args: NULL-terminated), for the commands that drive the
  * runtime step by step (replay, try): each step runs under the time limit of its own. */
@@ -57,6 +58,9 @@ int tg_script_call(tg_script_t *script, lua_CFunction fn, void *ud);
 /* Sets the call the script's Lua code runs for (NULL between calls); not owned. The runtime reads
  * it through taskgate.sys, for the call's log line and metrics. */
 void tg_script_set_call(tg_script_t *script, tg_call_note_t *note);
+/* Makes taskgate.db use store (a reader, for a read-only call) until set back with NULL (the
+ * store the script was made for). */
+void tg_script_use_store(tg_script_t *script, tg_store_t *store);
 
 /* Pushes the runtime's host module (taskgate.host) onto L. */
 void tg_script_push_host(tg_script_t *script, lua_State *L);

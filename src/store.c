@@ -41,6 +41,7 @@ struct tg_store_s {
   int stopped;
   tg_txn_t txn; /* where the connection's transactions stand, for their owner (txn.c) */
   tg_store_health_t health;
+  int reader; /* a read connection (tg_store_open_reader) */
 };
 
 /* SQLite's clock in seconds since the epoch, with the fraction. */
@@ -467,6 +468,18 @@ tg_store_t *tg_store_open_readonly(const char *path, char *err, size_t errcap) {
     return open_postgresql(path, err, errcap);
   return open_with(path, SQLITE_OPEN_READONLY, "PRAGMA query_only=1;", err, errcap);
 }
+
+tg_store_t *tg_store_open_reader(const char *path, char *err, size_t errcap) {
+  /* One thread uses a reader at a time (its worker's), so SQLite's own mutexes are waste here too. */
+  tg_store_t *store = open_with(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, "PRAGMA query_only=1;", err, errcap);
+  if (store) {
+    store->reader = 1;
+    sqlite3_progress_handler(store->db, PROGRESS_EVERY, progress, store);
+  }
+  return store;
+}
+
+int tg_store_is_reader(const tg_store_t *store) { return store->reader; }
 
 void tg_store_close(tg_store_t *store) {
   if (!store)

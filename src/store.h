@@ -29,6 +29,13 @@ tg_store_health_t *tg_store_health(tg_store_t *store);
 int tg_store_probe_write(tg_store_t *store);
 /* Opens an existing store read-only, for tools such as `taskgate audit`. */
 tg_store_t *tg_store_open_readonly(const char *path, char *err, size_t errcap);
+/* Opens a read connection to the gateway's open store (WAL: it reads the last committed state
+ * while another connection writes, and takes no store lock). A statement that would write fails
+ * (SQLITE_READONLY). Its turns are read transactions (txn.h); its rules' statements are watched
+ * like the writer's (tg_store_watch). NULL with a message in err. The caller owns it. */
+tg_store_t *tg_store_open_reader(const char *path, char *err, size_t errcap);
+/* 1 for a connection from tg_store_open_reader. */
+int tg_store_is_reader(const tg_store_t *store);
 /* Finalizes cached statements and closes the database. Rolls back an open transaction. */
 void tg_store_close(tg_store_t *store);
 

@@ -17,20 +17,27 @@
 
 typedef struct store_box_s {
   tg_store_t *store;
+  tg_store_t *const *current; /* when set, the connection in use is *current (tg_store_lua_push_current) */
   int owned;
 } store_box_t;
 
 tg_store_t *tg_store_lua_bound(lua_State *L) {
   store_box_t *box = lua_touserdata(L, lua_upvalueindex(1));
-  if (!box->store)
+  tg_store_t *store = box->current ? *box->current : box->store;
+  if (!store)
     luaL_error(L, "store is closed");
-  return box->store;
+  return store;
 }
 
 #define bound_store tg_store_lua_bound
 
 /* Raises an error that names the SQL error. Does not return. */
-static int raise_sql(lua_State *L, tg_store_t *store) { return luaL_error(L, "store: %s", tg_store_errmsg(store)); }
+static int raise_sql(lua_State *L, tg_store_t *store) {
+  if (tg_store_is_reader(store) && (sqlite3_errcode(tg_store_db(store)) & 0xff) == SQLITE_READONLY)
+    return luaL_error(L, "store: a read-only method cannot write (taskgate.interfaces.read_only): %s",
+                      tg_store_errmsg(store));
+  return luaL_error(L, "store: %s", tg_store_errmsg(store));
+}
 
 /* Raises the call's store time as spent: a timeout (failure_lua.h), whatever its message says. */
 int tg_store_lua_over_time(lua_State *L) {
@@ -406,10 +413,11 @@ static const luaL_Reg db_functions[] = {
     {NULL, NULL},
 };
 
-void tg_store_lua_push(lua_State *L, tg_store_t *store, int owned) {
+static void push_box(lua_State *L, tg_store_t *store, tg_store_t *const *current, int owned) {
   lua_newtable(L);
   store_box_t *box = lua_newuserdatauv(L, sizeof *box, 0);
   box->store = store;
+  box->current = current;
   box->owned = owned;
   if (luaL_newmetatable(L, BOX_META)) {
     lua_pushcfunction(L, box_gc);
@@ -425,3 +433,7 @@ void tg_store_lua_push(lua_State *L, tg_store_t *store, int owned) {
   lua_pushstring(L, tg_store_pg(store) ? "postgresql" : "sqlite");
   lua_setfield(L, -2, "dialect");
 }
+
+void tg_store_lua_push(lua_State *L, tg_store_t *store, int owned) { push_box(L, store, NULL, owned); }
+
+void tg_store_lua_push_current(lua_State *L, tg_store_t *const *current) { push_box(L, *current, current, 0); }

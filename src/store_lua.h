@@ -13,6 +13,9 @@
  * When owned is 1 the Lua side closes the store on close() or collection; otherwise the caller
  * keeps ownership and must outlive the Lua state. */
 void tg_store_lua_push(lua_State *L, tg_store_t *store, int owned);
+/* The same, bound to whichever store *current names when a function runs: a rules generation
+ * uses the store's writer or, for a read-only call, its worker's reader (script.h). */
+void tg_store_lua_push_current(lua_State *L, tg_store_t *const *current);
 
 /* For the db functions (their first upvalue is the store's box): the store, or a raised error
  * when it was closed. */

@@ -19,6 +19,7 @@
 #include "json_lua.h"
 #include "log.h"
 #include "outbox.h"
+#include "owed.h"
 
 enum { MAX_RULE_BYTES = 1024 * 1024 };
 
@@ -370,6 +371,23 @@ static int sys_sha256(lua_State *L) {
   return 1;
 }
 
+/* sys.owing() -> whether the running call runs on a read connection: its traces are owed to the
+ * worker's next store turn (owed.h) instead of written. */
+static int sys_owing(lua_State *L) {
+  tg_call_note_t *call = current_call(L);
+  lua_pushboolean(L, call && call->owed);
+  return 1;
+}
+
+/* sys.owe_trace(kind, ...) -> true once the worker keeps the row of values ... for its next
+ * store turn (owed.h); false when it cannot (not owing, out of memory): the caller writes it. */
+static int sys_owe_trace(lua_State *L) {
+  int kind = (int)luaL_checkinteger(L, 1);
+  tg_call_note_t *call = current_call(L);
+  lua_pushboolean(L, call && call->owed && tg_owed_add(call->owed, L, kind, 2) == 0);
+  return 1;
+}
+
 static int sys_upstream(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, TG_SYS_UPSTREAM_KEY);
   return 1;
@@ -384,6 +402,8 @@ void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
       {"now", sys_now},
       {"upstream", sys_upstream},
       {"journal_size", sys_journal_size},
+      {"owing", sys_owing},
+      {"owe_trace", sys_owe_trace},
       {"sha256", sys_sha256},
       {"outbox_targets", sys_outbox_targets},
       {"outbox_wake", sys_outbox_wake},

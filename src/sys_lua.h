@@ -13,6 +13,7 @@
 
 /* What the rules say about the call they are running, for its log line and metrics. */
 typedef struct tg_call_note_s {
+  struct tg_owed_s *owed; /* set while the call runs on a read connection: its traces go there (owed.h) */
   char request_id[72]; /* the client's X-Request-Id, or the gateway's own id; in every log line */
   char client[64];
   int client_port;      /* the peer's port, 0 when unknown (audit records name it) */
@@ -33,5 +34,6 @@ typedef struct tg_call_note_s {
  * each step (tg_script_set_call), and sys.note, sys.log and sys.request_id read it. call may be
  * NULL (specs). */
 void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call);
+/* It also has owing and owe_trace, for the traces of calls on a read connection (owed.h). */
 
 #endif

@@ -153,3 +153,15 @@ void tg_txn_abort_call(tg_store_t *store) {
     tg_txn_abort_turn(store);
   }
 }
+
+int tg_txn_begin_read(tg_store_t *store) {
+  tg_txn_t *t = tg_store_txn(store);
+  if (t->turn)
+    return -SQLITE_MISUSE;
+  int rc = run(store, "BEGIN"); /* deferred: the snapshot is taken by the first read */
+  if (rc == 0) {
+    t->turn = 1;
+    t->lost = 0;
+  }
+  return rc;
+}

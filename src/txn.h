@@ -43,4 +43,8 @@ void tg_txn_abort_call(tg_store_t *store);
  * reply acknowledges changes that are gone. */
 void tg_txn_statement_failed(tg_store_t *store);
 
+/* Opens a read turn on a reader (tg_store_open_reader): one snapshot of the committed state for
+ * the calls run in it, each in its call transaction as in any turn; tg_txn_commit_turn ends it. */
+int tg_txn_begin_read(tg_store_t *store);
+
 #endif

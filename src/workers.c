@@ -147,6 +147,8 @@ static int load_rules(tg_worker_t *w, char *err, size_t errcap) {
     rc = tg_handler_init(&w->handler, script, store, NULL);
     if (rc < 0)
       snprintf(err, errcap, "the runtime cannot build its error reply");
+    else /* its read-only calls run beside the others' writing batches */
+      tg_handler_open_reader(&w->handler, w->plan->config->store_path);
     tg_script_release(script); /* the handler holds it */
   }
   tg_store_unlock(store);

@@ -100,11 +100,21 @@ local marked_written = 0
 --- failure's kind). The caller holds a call transaction open. Parameters are kept up to
 --- MARKED_PARAMS_MAX bytes.
 function M.unchanged(call, code, mark, reason)
+  M.insert_unchanged(M.unchanged_record(call, code, mark, reason))
+end
+
+--- The record M.unchanged writes, as the values of its row (n: their count), to write later.
+function M.unchanged_record(call, code, mark, reason)
   local params = json.encode(with_notes(call, call.params or {}), M.MARKED_PARAMS_MAX)
     or string.format('{"not_kept":"over %d bytes"}', M.MARKED_PARAMS_MAX)
-  db.exec(UNCHANGED, clock.format(clock.now()), call.client, call.client_port, call.name, params, tostring(code),
-    call.request_id, M.rules_version, reason, mark)
   notes[call] = nil
+  return table.pack(clock.format(clock.now()), call.client, call.client_port, call.name, params, tostring(code),
+    call.request_id, M.rules_version, reason, mark)
+end
+
+--- Writes a record of M.unchanged_record. The caller holds a call transaction open.
+function M.insert_unchanged(record)
+  db.exec(UNCHANGED, table.unpack(record, 1, record.n))
   marked_written = marked_written + 1
   if marked_written % M.PRUNE_EVERY == 0 then db.exec(PRUNE, M.MARKED_KEPT - 1) end
 end

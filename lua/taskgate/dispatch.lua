@@ -35,6 +35,7 @@ local json_reply = require "taskgate.json_reply"
 local legacy = require "taskgate.legacy"
 local log = require "taskgate.log"
 local outbound = require "taskgate.outbound"
+local owed = require "taskgate.owed"
 local policies = require "taskgate.policies"
 local sys = require "taskgate.sys"
 local upstream = require "taskgate.upstream"
@@ -49,7 +50,24 @@ local last_token = 0
 --- Makes `handler` answer the method `name` (matched case-insensitively); a rule of the bin
 --- endpoint is registered as "bin/<method>" (see taskgate.interfaces).
 function M.register(name, handler, file)
-  rules[name:lower()] = { handler = handler, file = file }
+  rules[name:lower()] = { handler = handler, file = file, name = name:lower() }
+end
+
+--- The methods each endpoint answers with a rule of taskgate.interfaces.read_only, for the host:
+--- "\t<interface>:<name>\t..." (interface "task" or "bin"), their calls run on a read connection.
+function M.read_only_methods()
+  local found = {}
+  for key in pairs(rules) do
+    local name = key:gsub("^bin/", "")
+    for _, interface in ipairs({ "task", "bin" }) do
+      local rule = interfaces.find(rules, name, interface)
+      if rule and interfaces.read_only[rule.name] then found[interface .. ":" .. name] = true end
+    end
+  end
+  local list = {}
+  for entry in pairs(found) do list[#list + 1] = entry end
+  table.sort(list)
+  return "\t" .. table.concat(list, "\t") .. "\t"
 end
 
 --- Forgets every rule (before a full load).
@@ -175,6 +193,8 @@ local function ended(reply, bytes, kind, reason)
   return reply, bytes
 end
 
+local owing = owed.owing
+
 local function write_trace(call, code, kind, reason, journaled, mark)
   if journaled then journal.write(call, code and tostring(code) or "ok", reason or kind) end
   if mark then audit.unchanged(call, code or 1999, mark, reason or kind) end
@@ -186,12 +206,18 @@ end
 -- A plain protocol fault (1017) is in the journal only: a client retrying a wrong id by the
 -- thousand must not crowd the changes out of the trail. The call is
 -- answered already: when the trace cannot be written (the store's time for the call is used up,
--- the disk is full) it is left out and logged, and the reply stands.
+-- the disk is full) it is left out and logged, and the reply stands. A call on a read
+-- connection owes them to its worker (taskgate.owed).
 local function leave_trace(call, reply, kind, reason, audited)
   local code = reply and (reply.fault and reply.fault.code or reply.code)
   local mark = not audited and (kind and "failed" or (code and reason) and "refused") or nil
   local journaled = journal.enabled()
   if not (journaled or mark) then return end
+  if owing() then -- on a read connection: its worker writes them in its next store turn
+    local entry = journaled and journal.entry(call, code and tostring(code) or "ok", reason or kind) or nil
+    local record = mark and audit.unchanged_record(call, code or 1999, mark, reason or kind) or nil
+    if owed.owe(entry, record) then return end
+  end
   local began, ok, err = pcall(db.begin_call)
   if not (began and ok) then return end -- the store cannot take it (its own failure is logged)
   ok, err = pcall(write_trace, call, code, kind, reason, journaled, mark)

@@ -7,6 +7,7 @@ local db = require "taskgate.db"
 local dispatch = require "taskgate.dispatch"
 local expect = require "taskgate.expect"
 local json = require "taskgate.json"
+local owed = require "taskgate.owed"
 local policies = require "taskgate.policies"
 local sandbox = require "taskgate.sandbox"
 local site = require "taskgate.site"
@@ -193,6 +194,16 @@ end
 --- Resumes the call waiting under token with {status, body} or {error = reason}.
 function M.resume(token, result)
   return answer(dispatch.resume(token, result))
+end
+
+--- Writes the traces the worker's read-only calls owe (taskgate.owed); the store's turn is open.
+function M.write_owed(next_row)
+  owed.write(next_row)
+end
+
+--- The methods whose calls only read, by endpoint: "\ttask:gettaskinfo\tbin:getbinstate\t...".
+function M.read_only_methods()
+  return dispatch.read_only_methods()
 end
 
 --- The reply the C core sends when Lua itself failed (time or memory limit).

@@ -15,6 +15,17 @@ M.shared_with_bin = {
 --- path). Assumed; a site that wants the endpoints apart sets it to false.
 M.task_answers_bin_methods = true
 
+--- The rules that only read the store (rules/<name>.lua as "<name>", rules/bin/<name>.lua as
+--- "bin/<name>"). Their calls run on a read connection of their worker: beside the batch that
+--- writes, never waiting for the store lock, seeing the store as last committed (an acknowledged
+--- change always; a change not yet committed never). A rule listed here that writes (its own
+--- statement, an audit record, a _before hook's) gets 1999 and changes nothing: take it out of
+--- this list first. A site's own rule that only reads may be added.
+M.read_only = {
+  gettaskinfo = true, getportstatus = true,
+  ["bin/getbinstate"] = true, ["bin/getbininfo"] = true, ["bin/getbinloc"] = true, ["bin/getportqueue"] = true,
+}
+
 --- The port modes openport accepts: the documented ones (Open Port, Port pages). A port opened
 --- without port_mode is OPEN, the documented default. CLOSED is a mode a port is in, not one it
 --- opens in: openport answers 1918 to it (assumed).

@@ -28,16 +28,26 @@ function M.enabled()
   return size > 0 and not M.paused
 end
 
---- Writes `call`'s entry: `outcome` ("ok" or the fault code), `reason` (who refused, or nil).
---- The caller holds a call transaction open.
-function M.write(call, outcome, reason)
+--- `call`'s entry as the values of its row (n: their count): `outcome` ("ok" or the fault code),
+--- `reason` (who refused, or nil).
+function M.entry(call, outcome, reason)
   -- Bounded: a bulk call's megabyte of parameters is not kept, so it is not encoded either.
   local params = json.encode(call.params or {}, M.PARAMS_MAX)
     or string.format('{"not_kept":"over %d bytes"}', M.PARAMS_MAX)
-  db.exec(INSERT, clock.now(), call.client or "", call.interface or "task", call.name, params, outcome, reason,
+  return table.pack(clock.now(), call.client or "", call.interface or "task", call.name, params, outcome, reason,
     call.request_id)
+end
+
+--- Writes an entry (M.entry). The caller holds a call transaction open.
+function M.insert(entry)
+  db.exec(INSERT, table.unpack(entry, 1, entry.n))
   written = written + 1
   if written % M.PRUNE_EVERY == 0 then db.exec(PRUNE, size) end
+end
+
+--- Writes `call`'s entry (M.entry). The caller holds a call transaction open.
+function M.write(call, outcome, reason)
+  M.insert(M.entry(call, outcome, reason))
 end
 
 --- The newest `limit` entries (all when nil), oldest first: {journal_id, time, client,

@@ -1,7 +1,8 @@
 /* batch_test.c: group commit (src/batch.c, included) on a real loop and a real store: the calls
  * of a turn run once, in one transaction, and are delivered only after it is committed; a turn
  * SQLite rolled back is delivered as not committed; calls queued while replies go out run in
- * the next turn. The runner is a fake that writes a row per run. */
+ * the next turn; a turn whose calls all read takes no store turn. The runner is a fake that
+ * writes a row per run. */
 #undef NDEBUG
 #include "../../src/batch.c"
 
@@ -16,7 +17,8 @@ static tg_store_t *store;
 static tg_batch_t *batch;
 static char dir[] = "/tmp/taskgate-unit-XXXXXX", path[64];
 
-static int runs, deliveries, last_committed, rows_seen_at_delivery;
+static int runs, reads, deliveries, last_committed, rows_seen_at_delivery;
+static int only_reads;     /* the read phase answers every call: nothing is left for the store */
 static int lose_the_turn;  /* the next run rolls the turn back, as SQLite does on a full disk */
 static int schedule_again; /* the next delivery queues more calls, as a pipelined request does */
 
@@ -32,6 +34,11 @@ static int committed_rows(void) {
   }
   sqlite3_close(db);
   return n;
+}
+
+static int read_phase(void *ctx) {
+  reads++;
+  return !only_reads;
 }
 
 static void run(void *ctx) {
@@ -61,10 +68,10 @@ static void set_up(void) {
   CHECK(store != NULL);
   sqlite3_exec(tg_store_db(store), "CREATE TABLE t (x)", NULL, NULL, NULL);
   uv_loop_init(&loop);
-  batch = tg_batch_new(&loop, store, (tg_batch_runner_t){.run = run, .deliver = deliver});
+  batch = tg_batch_new(&loop, store, (tg_batch_runner_t){.read = read_phase, .run = run, .deliver = deliver});
 }
 
-static void reset_counts(void) { runs = deliveries = last_committed = 0; }
+static void reset_counts(void) { runs = reads = deliveries = last_committed = 0; }
 
 static void the_calls_of_a_turn_run_once_and_are_delivered_after_the_commit(void) {
   reset_counts();
@@ -115,6 +122,20 @@ static void calls_queued_while_replies_go_out_run_in_the_next_turn(void) {
   CHECK(!batch->scheduled);
 }
 
+static void a_turn_whose_calls_all_read_takes_no_store_turn(void) {
+  reset_counts();
+  int before = committed_rows();
+  only_reads = 1;
+  tg_batch_schedule(batch);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  only_reads = 0;
+  CHECK_INT(reads, 1);
+  CHECK_INT(runs, 0);       /* the store's turn did not run */
+  CHECK_INT(deliveries, 0); /* nor its delivery: the read phase hands out its own replies */
+  CHECK_INT(committed_rows(), before);
+  CHECK(!batch->scheduled);
+}
+
 int main(void) {
   tg_log_set_level(TG_LOG_OFF);
   set_up();
@@ -122,6 +143,7 @@ int main(void) {
   TEST(a_turn_with_nothing_queued_runs_nothing);
   TEST(a_turn_the_store_rolled_back_is_delivered_as_not_committed);
   TEST(calls_queued_while_replies_go_out_run_in_the_next_turn);
+  TEST(a_turn_whose_calls_all_read_takes_no_store_turn);
   tg_batch_free(batch);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);

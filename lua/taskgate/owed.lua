@@ -1,0 +1,53 @@
+-- taskgate.owed: the traces of calls run on a read connection. A call of a read-only method
+-- (taskgate.interfaces.read_only) runs beside the writing batch on its worker's reader, which
+-- takes no writes; the journal entry and marked audit record it leaves (taskgate.dispatch) are
+-- handed to the worker as their rows' values (sys.owe_trace, src/owed.c), which writes them
+-- through M.write in its next store turn: one of its calls', one it takes for them within
+-- 50 ms, or the last before it stops. They keep the time, rules version and request of their
+-- call.
+
+local audit = require "taskgate.audit"
+local db = require "taskgate.db"
+local journal = require "taskgate.journal"
+local log = require "taskgate.log"
+local sys = require "taskgate.sys"
+
+local M = {}
+
+local JOURNAL, AUDIT = 1, 2 -- a row's kind: its table
+local owe_trace = sys.owe_trace
+
+--- Whether the running call's traces are owed (it runs on a read connection).
+M.owing = sys.owing
+
+--- Hands the worker the running call's journal entry (journal.entry) and marked audit record
+--- (audit.unchanged_record), either may be nil. Returns false when the worker could not keep
+--- them: the caller writes them itself.
+function M.owe(entry, record)
+  if entry and not owe_trace(JOURNAL, table.unpack(entry, 1, entry.n)) then return false end
+  if record and not owe_trace(AUDIT, table.unpack(record, 1, record.n)) then return false end
+  return true
+end
+
+local function write_rows(next_row)
+  for kind, row in next_row do
+    if kind == JOURNAL then journal.insert(row) else audit.insert_unchanged(row) end
+  end
+end
+
+--- Writes the rows the worker kept (next_row: their iterator), in one call transaction (the
+--- store's turn is open).
+function M.write(next_row)
+  local began, ok = pcall(db.begin_call)
+  if not (began and ok) then
+    log.warn("owed traces not written", { error = "the store took no call transaction" })
+    return
+  end
+  local err
+  ok, err = pcall(write_rows, next_row)
+  if ok and db.commit_call() then return end
+  pcall(db.abort_call)
+  log.warn("owed traces not written", { error = tostring(err or "commit failed") })
+end
+
+return M
