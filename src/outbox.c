@@ -184,11 +184,31 @@ static void settle(lane_t *lane, int acknowledged, const char *reason) {
   }
 }
 
+/* The gateway stopped while the receiver may have had the lane's message: it stays pending
+ * (sent again after the restart, with the same message id), and the attempt is counted with
+ * its unknown outcome, so that `outbox list` shows the receiver may see it twice. */
+static void record_unknown(lane_t *lane) {
+  tg_outbox_t *outbox = lane->outbox;
+  tg_store_lock(outbox->store);
+  sqlite3_stmt *stmt = on_message(lane, "UPDATE outbox SET attempts = attempts + 1, last_attempt = ?3,"
+                                        " last_error = 'outcome unknown: gateway stopping'"
+                                        " WHERE message_id = ?1 AND uuid = ?2");
+  if (stmt) {
+    sqlite3_bind_double(stmt, 3, tg_wall_seconds());
+    run(lane, stmt);
+  }
+  tg_store_unlock(outbox->store);
+  tg_log(TG_LOG_WARN, "outbox_unknown", "target=%s message=%lld id=%s reason=\"gateway stopping\"",
+         lane->target->name, lane->message_id, lane->uuid);
+}
+
 static void on_delivered(void *data, const tg_upstream_result_t *result) {
   lane_t *lane = data;
   tg_outbox_t *outbox = lane->outbox;
   __atomic_store_n(&lane->busy, 0, __ATOMIC_RELAXED);
   if (result->error == UV_ECANCELED) { /* stopping: the message stays pending, sent again later */
+    if (result->sent)
+      record_unknown(lane);
     release(outbox);
     return;
   }
