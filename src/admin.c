@@ -67,7 +67,7 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   tg_buf_puts(body, "},\"upstream\":");
   /* "upstream": the primary, as before several were possible; "upstreams": each with its health. */
   if (admin->upstreams) {
-    json_string(body, tg_upstreams_url(admin->upstreams, 0, TG_UPSTREAMS_TASK));
+    json_string(body, tg_upstreams_shown(admin->upstreams, 0));
     tg_buf_puts(body, ",\"upstreams\":");
     tg_upstreams_status_json(admin->upstreams, body);
     tg_buf_printf(body, ",\"upstream_queued\":%d", tg_upstreams_queued(admin->upstreams));

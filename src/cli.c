@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "log.h"
 #include "store.h"
+#include "redact.h"
 #include "upstreams.h"
 
 /* The installed gateway reads its configuration without being told (CMake's TG_DEFAULT_CONFIG,
@@ -84,6 +85,9 @@ static const char usage[] =
     "  --admin-token-file PATH  the admin address wants 'Authorization: Bearer TOKEN' for\n"
     "                        /status and /metrics, TOKEN being the file's first line (for\n"
     "                        scraping from another host); /healthz stays open\n"
+    "  --admin-host NAME     a Host name the admin and console addresses answer, repeatable;\n"
+    "                        they always answer IP addresses and localhost, and 421 to any\n"
+    "                        other name (a web page rebinding its name to this host)\n"
     "  --console-listen WHERE  the read-only web console (/console/): 'admin' serves it on the\n"
     "                        admin address (the default), 'off' nowhere, HOST:PORT on an\n"
     "                        address of its own; never on the task port\n"
@@ -148,6 +152,8 @@ static int parse_address(char *host_out, size_t host_cap, int *port_out, const c
     host++, host_len -= 2;
   if (host_len == 0 || host_len >= host_cap)
     return -1;
+  if (host_len == 9 && strncasecmp(host, "localhost", 9) == 0)
+    host = "127.0.0.1", host_len = 9; /* the loopback address, as in /etc/hosts; no resolver at start */
   char *end;
   long port = strtol(colon + 1, &end, 10);
   if (colon[1] == '\0' || *end || port < 0 || port > 65535)
@@ -255,6 +261,8 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
   }
   if (strcmp(name, "console-token-file") == 0)
     return config->console_token_file = value, 0;
+  if (strcmp(name, "admin-host") == 0)
+    return tg_host_allow_add(&config->admin_hosts, value);
   if (strcmp(name, "console-dir") == 0)
     return config->console_dir = value, 0;
   if (strcmp(name, "log-format") == 0) {
@@ -352,7 +360,8 @@ typedef struct seen_s {
 
 /* Returns 1 when name was already set in this source (and is not repeatable); else records it. */
 static int set_twice(seen_t *seen, const char *name) {
-  if (strcmp(name, "listen") == 0 || strncmp(name, "tls-", 4) == 0 || strcmp(name, "outbox-target") == 0)
+  if (strcmp(name, "listen") == 0 || strncmp(name, "tls-", 4) == 0 || strcmp(name, "outbox-target") == 0 ||
+      strcmp(name, "admin-host") == 0)
     return 0; /* repeatable; tls-* once per address (add_tls_file), a target once per name */
   for (int i = 0; i < seen->count; i++)
     if (strcmp(seen->names[i], name) == 0)
@@ -594,8 +603,12 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
              TG_CLI_USAGE;
     if (rc == TOO_MANY_LISTEN)
       return snprintf(err, errcap, "too many listen addresses (at most %d)", TG_MAX_LISTEN), TG_CLI_USAGE;
-    if (rc < 0)
-      return snprintf(err, errcap, "invalid value '%s' for --%s (try --help)", value, name), TG_CLI_USAGE;
+    if (rc < 0) {
+      char shown[512]; /* a URL's password stays off the screen (redact.h) */
+      return snprintf(err, errcap, "invalid value '%s' for --%s (try --help)", tg_redact(value, shown, sizeof shown),
+                      name),
+             TG_CLI_USAGE;
+    }
   }
   if (config->listen_count == 0)
     config->listen[config->listen_count++] = (tg_address_t){.host = "0.0.0.0", .port = 44000};

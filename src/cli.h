@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "host_allow.h"
 #include "outbox.h"
 #include "upstream.h"
 #include "upstreams.h"
@@ -55,6 +56,7 @@ typedef struct tg_config_s {
   char admin_host[64];                                    /* --admin-listen: /status, /metrics and /healthz */
   int admin_port;
   const char *admin_token_file; /* NULL: the admin address answers without a token */
+  tg_host_allow_t admin_hosts;  /* --admin-host: names the admin and console addresses answer */
   int log_json;
   const char *log_file; /* --log-file: serve logs there (reopened on SIGUSR1), not on stderr */
   unsigned drain_timeout_ms;

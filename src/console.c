@@ -310,7 +310,10 @@ int tg_console_answer(void *ctx, tg_http_t *h, tg_buf_t *body, const char **cont
       *headers = CHALLENGE;
       return 401;
     }
-    return api(console, h, h->path + 13, body);
+    int status = api(console, h, h->path + 13, body);
+    if (status == 200 && strcmp(h->path + 13, "events") == 0)
+      *content_type = "text/event-stream"; /* HEAD's answer describes what GET sends */
+    return status;
   }
   /* The page, its style and scripts hold no data: they are served to anyone, so that the page
    * can ask for the token. */

@@ -44,6 +44,8 @@ static const char *reason(int status) {
   case 413: return "Payload Too Large";
   case 414: return "URI Too Long";
   case 415: return "Unsupported Media Type";
+  case 421: return "Misdirected Request";
+  case 429: return "Too Many Requests";
   case 503: return "Service Unavailable";
   case 505: return "HTTP Version Not Supported";
   case 431: return "Request Header Fields Too Large";
@@ -80,8 +82,11 @@ static void respond(tg_buf_t *out, int status, const char *type, const char *bod
 
 static void respond_text(tg_buf_t *out, int status, int keep_alive, const char *extra_headers, int head) {
   tg_metrics_http_status(status);
-  char body[64];
-  int n = snprintf(body, sizeof body, "%s\n", reason(status));
+  char body[192];
+  int n = snprintf(body, sizeof body, "%s%s\n", reason(status),
+                   status == 421 ? ": this address answers only the Host names it knows: an IP address, localhost, "
+                                   "or a name given with --admin-host"
+                                 : "");
   respond(out, status, "text/plain; charset=utf-8", body, (size_t)n, keep_alive, extra_headers, head);
 }
 
@@ -113,7 +118,8 @@ static int on_message_begin(llhttp_t *p) {
   h->answered_early = 0;
   h->request_id[0] = h->forwarded_for[0] = h->via[0] = '\0';
   h->via_self = h->via_too_long = 0;
-  h->authorization[0] = '\0';
+  h->authorization[0] = h->host[0] = '\0';
+  h->authorizations = 0;
   h->route = ROUTE_NOT_FOUND;
   return 0;
 }
@@ -309,9 +315,11 @@ static int on_header_value_complete(llhttp_t *p) {
     h->bad_encoding |= encoded_body(h->value, h->value_len);
   else if (is_field(h, "expect") && h->value_len == 12 && strncasecmp(h->value, "100-continue", 12) == 0)
     h->wants_continue = 1;
-  else if (is_field(h, "authorization")) /* a value cut at the buffer's end must not match */
+  else if (is_field(h, "authorization") && !h->authorizations++) /* a cut value must not match */
     snprintf(h->authorization, sizeof h->authorization, "%.*s", (int)h->value_len,
              h->value_len < sizeof h->authorization - 1 ? h->value : "!");
+  else if (is_field(h, "host")) /* one (framing.c refuses a second); a cut one must not match */
+    snprintf(h->host, sizeof h->host, "%.*s", (int)h->value_len, h->value_len < sizeof h->host - 1 ? h->value : "!");
   h->field_len = h->value_len = 0;
   return 0;
 }
@@ -613,9 +621,8 @@ static void answer_console(tg_http_t *h, int keep_alive) {
   h->reply.len = 0;
   int status = h->routes->on_console(h->routes->console_ctx, h, &h->reply, &type, &headers);
   if (status == TG_HTTP_STREAM) {
-    tg_buf_puts(h->out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n");
-    if (headers)
-      tg_buf_puts(h->out, headers);
+    tg_buf_puts(h->out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n");
+    tg_buf_puts(h->out, headers ? headers : "Cache-Control: no-store\r\n"); /* the console's carry it */
     tg_buf_puts(h->out, "Connection: close\r\n\r\n");
     tg_buf_append(h->out, h->reply.data ? h->reply.data : "", h->reply.len); /* the stream's first bytes */
     h->waiting = h->streaming = 1;
@@ -627,7 +634,25 @@ static void answer_console(tg_http_t *h, int keep_alive) {
   }
 }
 
+/* The admin and console views of an address that checks Host (see tg_http_routes_t): 421 for a
+ * name it does not know, 400 for two Authorization headers (which one would decide is up to
+ * each proxy on the way); 0 to answer. /healthz answers any Host: it tells nothing. */
+static int misdirected(const tg_http_t *h) {
+  if (!h->routes->hosts || (h->route != ROUTE_ADMIN && h->route != ROUTE_CONSOLE))
+    return 0;
+  if (h->authorizations > 1)
+    return 400;
+  if (strcmp(h->path, "/healthz") == 0 || !h->host[0]) /* no Host: HTTP/1.0, never a browser */
+    return 0;
+  return tg_host_allowed(h->routes->hosts, h->host, strlen(h->host)) ? 0 : 421;
+}
+
 static void answer(tg_http_t *h, int keep_alive) {
+  int refused = misdirected(h);
+  if (refused) {
+    refuse(h, h->out, refused, keep_alive, NULL);
+    return;
+  }
   switch (h->route) {
   case ROUTE_TASK: { /* the reply comes later, through h->deliver (tg_http_reply_head) */
     int rc = h->routes->on_task(h->routes->task_ctx, h, h->body.data ? h->body.data : "", h->body.len);

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "charset.h"
 #include "framing.h"
+#include "host_allow.h"
 
 /* Which interface an endpoint serves. */
 enum { TG_HTTP_TASK = 0, TG_HTTP_BIN = 1 };
@@ -65,6 +66,9 @@ typedef struct tg_http_routes_s {
   tg_http_console_fn on_console; /* may be NULL: /console is then like any other path */
   tg_http_stream_closed_fn on_stream_closed;
   void *console_ctx;
+  /* NULL: any Host. Else the admin and console views (not /healthz) answer only the Host values
+   * it allows, others 421 (host_allow.h); and a second Authorization header is refused (400). */
+  const tg_host_allow_t *hosts;
 } tg_http_routes_t;
 
 struct tg_http_s {
@@ -120,6 +124,8 @@ struct tg_http_s {
   int via_too_long; /* the chain did not fit: too many hops to tell (a loop, most likely) */
   int headers_done;
   char authorization[128]; /* the Authorization header, "" when absent; for the admin views */
+  int authorizations;      /* how many Authorization headers came */
+  char host[128];          /* the Host header, "" when absent */
   char path[256];          /* the request path (without query), cut at 255 bytes */
   char query[512];         /* what follows its '?' ("" for none); cut to "" when longer */
   tg_buf_t reply;

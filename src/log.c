@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "redact.h"
+
 static int min_level = TG_LOG_INFO;
 static int json_lines;
 
@@ -99,6 +101,11 @@ void tg_log(int level, const char *event, const char *fmt, ...) {
   while (len > 0 && line[len - 1] == ' ')
     len--;
   line[len] = '\0';
+  char masked[sizeof line];
+  if (strstr(line, "://")) { /* a URL's credentials never reach a log (redact.h) */
+    tg_redact(line, masked, sizeof masked - 1);
+    len = strlen(memcpy(line, masked, strlen(masked) + 1));
+  }
   char json[8192];
   const char *out = line;
   if (json_lines)

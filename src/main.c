@@ -252,7 +252,8 @@ static int listen_admin(gateway_t *gw, const tg_config_t *config, const tg_serve
     fprintf(stderr, "taskgate: %s\n", err);
     return -1;
   }
-  gw->admin_server.routes = (tg_http_routes_t){.on_admin = tg_admin_answer, .admin_ctx = &gw->admin};
+  gw->admin_server.routes =
+      (tg_http_routes_t){.on_admin = tg_admin_answer, .admin_ctx = &gw->admin, .hosts = &config->admin_hosts};
   if (gw->console && config->console == TG_CONSOLE_ON_ADMIN) {
     gw->admin_server.routes.on_console = tg_console_answer;
     gw->admin_server.routes.on_stream_closed = tg_console_stream_closed;
@@ -289,7 +290,8 @@ static int start_console(gateway_t *gw, const tg_config_t *config, const tg_serv
                                                  .admin_ctx = &gw->admin,
                                                  .on_console = tg_console_answer,
                                                  .on_stream_closed = tg_console_stream_closed,
-                                                 .console_ctx = gw->console};
+                                                 .console_ctx = gw->console,
+                                                 .hosts = &config->admin_hosts};
   gw->console_server.limits = *limits;
   int rc = tg_server_listen(&gw->console_server, gw->loop, config->console_host, config->console_port);
   if (rc < 0)

@@ -3,6 +3,7 @@
  * sees its messages in the order they were queued. The store is used under its lock, outside
  * any call's transaction: the loop runs between the batches of its own event loop. */
 #include "outbox.h"
+#include "redact.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -397,8 +398,9 @@ void tg_outbox_status_json(tg_outbox_t *outbox, tg_buf_t *out) {
     head_error(outbox, lane->target->name, error, sizeof error);
     tg_buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
     json_string(out, lane->target->name);
+    char shown[1024];
     tg_buf_puts(out, ",\"url\":");
-    json_string(out, lane->target->url);
+    json_string(out, tg_redact(lane->target->url, shown, sizeof shown));
     tg_buf_printf(out, ",\"pending\":%lld,\"dead\":%lld,\"oldest_pending_seconds\":%.3f,\"sending\":%s,", pending, dead,
                   pending > 0 ? now - oldest : 0.0, __atomic_load_n(&lane->busy, __ATOMIC_RELAXED) ? "true" : "false");
     tg_buf_printf(out, "\"delivered\":%llu,\"failed_attempts\":%llu,\"last_error\":",

@@ -247,12 +247,12 @@ static int fail_over(transfer_t *t, const char *reason) {
   if (!t->candidates || t->sent || t->attempt + 1 >= t->candidates)
     return 0;
   tg_upstreams_t *set = t->upstream->options.upstreams;
-  const char *from = tg_upstreams_url(set, t->order[t->attempt], TG_UPSTREAMS_TASK);
-  const char *to = tg_upstreams_url(set, t->order[++t->attempt], t->endpoint);
+  const char *from = tg_upstreams_shown(set, t->order[t->attempt]);
+  const char *to = tg_upstreams_shown(set, t->order[++t->attempt]);
   char quoted[128];
   tg_log_quote(quoted, sizeof quoted, reason, strlen(reason));
   tg_log(TG_LOG_WARN, "upstream_failover", "from=%s to=%s reason=%s", from, to, quoted);
-  curl_easy_setopt(t->easy, CURLOPT_URL, to);
+  curl_easy_setopt(t->easy, CURLOPT_URL, tg_upstreams_url(set, t->order[t->attempt], t->endpoint));
   tg_upstreams_count_in_flight(set, t->order[t->attempt - 1], -1);
   tg_upstreams_count_in_flight(set, t->order[t->attempt], 1);
   return again(t) == 0;

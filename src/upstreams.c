@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "redact.h"
 
 enum { URL_BYTES = 512 };
 
@@ -20,6 +21,7 @@ typedef struct probe_s {
 
 typedef struct upstream_s {
   char url[TG_UPSTREAMS_BIN + 1][URL_BYTES]; /* per endpoint */
+  char shown[URL_BYTES];                     /* the task URL as operators see it (redact.h) */
   int down;
   int probing; /* a probe is in flight */
   double since; /* wall clock of the last change of state, or of the start */
@@ -102,6 +104,7 @@ static int add_url(const char *url, size_t len, void *ctx) {
   upstream_t *u = &set->list[set->count++];
   snprintf(u->url[TG_UPSTREAMS_TASK], URL_BYTES, "%.*s", (int)len, url);
   bin_url(u->url[TG_UPSTREAMS_TASK], u->url[TG_UPSTREAMS_BIN], URL_BYTES);
+  tg_redact(u->url[TG_UPSTREAMS_TASK], u->shown, URL_BYTES);
   u->latency = -1;
   u->since = tg_wall_seconds();
   return 0;
@@ -126,6 +129,8 @@ void tg_upstreams_free(tg_upstreams_t *set) {
 int tg_upstreams_count(const tg_upstreams_t *set) { return set->count; }
 
 const char *tg_upstreams_url(const tg_upstreams_t *set, int i, int endpoint) { return set->list[i].url[endpoint]; }
+
+const char *tg_upstreams_shown(const tg_upstreams_t *set, int i) { return set->list[i].shown; }
 
 int tg_upstreams_order(tg_upstreams_t *set, int *order) {
   int n = 0;
@@ -163,9 +168,9 @@ static void report(tg_upstreams_t *set, int i, const char *failure, double secon
   if (down && !was_down) {
     char reason[128];
     tg_log_quote(reason, sizeof reason, failure, strlen(failure));
-    tg_log(TG_LOG_WARN, "upstream_down", "upstream=%s reason=%s", u->url[TG_UPSTREAMS_TASK], reason);
+    tg_log(TG_LOG_WARN, "upstream_down", "upstream=%s reason=%s", u->shown, reason);
   } else if (!down && was_down) {
-    tg_log(TG_LOG_INFO, "upstream_up", "upstream=%s ms=%.3f", u->url[TG_UPSTREAMS_TASK], seconds * 1000);
+    tg_log(TG_LOG_INFO, "upstream_up", "upstream=%s ms=%.3f", u->shown, seconds * 1000);
   }
 }
 
@@ -202,7 +207,7 @@ void tg_upstreams_status_json(tg_upstreams_t *set, tg_buf_t *out) {
   for (int i = 0; i < set->count; i++) {
     const upstream_t *u = &set->list[i];
     tg_buf_puts(out, i ? ",{\"url\":" : "{\"url\":");
-    json_string(out, u->url[TG_UPSTREAMS_TASK]);
+    json_string(out, u->shown);
     tg_buf_printf(out, ",\"state\":\"%s\",\"since\":%.3f,\"last_error\":", u->down ? "down" : "up", u->since);
     if (u->last_error[0]) {
       json_string(out, u->last_error);
@@ -260,7 +265,7 @@ void tg_upstreams_metrics(tg_upstreams_t *set, tg_buf_t *out) {
       if (m == 1 && u->latency < 0)
         continue;
       tg_buf_printf(out, "%s{upstream=\"", names[m]);
-      label_value(out, u->url[TG_UPSTREAMS_TASK]);
+      label_value(out, u->shown);
       if (m == 0)
         tg_buf_printf(out, "\"} %d\n", !u->down);
       else if (m == 1)

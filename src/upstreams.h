@@ -27,6 +27,8 @@ void tg_upstreams_free(tg_upstreams_t *set);
 int tg_upstreams_count(const tg_upstreams_t *set);
 /* The URL of upstream i's endpoint (TG_UPSTREAMS_TASK or _BIN); it lives as long as the set. */
 const char *tg_upstreams_url(const tg_upstreams_t *set, int i, int endpoint);
+/* Upstream i's task URL as operators see it: its userinfo and query values masked (redact.h). */
+const char *tg_upstreams_shown(const tg_upstreams_t *set, int i);
 /* Fills order (room for TG_UPSTREAMS_MAX) with the upstreams in the order to try: those up,
  * primary first, then those down, primary first. Returns how many. */
 int tg_upstreams_order(tg_upstreams_t *set, int *order);

@@ -385,7 +385,7 @@ class Flood:
 
     def run(self):
         body = "<methodcall><name>cancel_task</name><params><task_id>1</task_id></params></methodcall>"
-        request = (f"POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+        request = (f"POST /api/v2/task HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
         with socket.create_connection(("127.0.0.1", ARGS.task_port)) as conn:
             reader = conn.makefile("rb")
             while time.time() < self.deadline:

@@ -248,7 +248,7 @@ end
 function M.get(port, path)
   local conn = assert(socket.connect("127.0.0.1", port))
   conn:settimeout(5)
-  conn:send("GET " .. path .. " HTTP/1.1\r\nHost: x\r\n\r\n")
+  conn:send("GET " .. path .. " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
   local status, headers, body = M.read_response(conn)
   conn:close()
   return status, body, headers

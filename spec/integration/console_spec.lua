@@ -10,7 +10,7 @@ local F = gateway.fault
 local function get(port, path, headers)
   local conn = assert(socket.connect("127.0.0.1", port))
   conn:settimeout(5)
-  conn:send("GET " .. path .. " HTTP/1.1\r\nHost: x\r\n" .. (headers or "") .. "\r\n")
+  conn:send("GET " .. path .. " HTTP/1.1\r\nHost: 127.0.0.1\r\n" .. (headers or "") .. "\r\n")
   local status, response_headers, body = gateway.read_response(conn)
   conn:close()
   local decoded = (response_headers["content-type"] or ""):match("json") and dkjson.decode(body) or body
@@ -30,7 +30,7 @@ Stream.__index = Stream
 local function stream(gw, query, headers)
   local conn = assert(socket.connect("127.0.0.1", gw.admin_port))
   conn:settimeout(5)
-  conn:send("GET /console/api/events" .. (query and ("?" .. query) or "") .. " HTTP/1.1\r\nHost: x\r\n"
+  conn:send("GET /console/api/events" .. (query and ("?" .. query) or "") .. " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     .. (headers or "") .. "\r\n")
   local status_line = assert(conn:receive("*l"))
   local head = {}
@@ -114,7 +114,7 @@ describe("the console", function()
     for _, method in ipairs({ "POST", "PUT", "DELETE", "PATCH" }) do
       local conn = assert(socket.connect("127.0.0.1", gw.admin_port))
       conn:settimeout(5)
-      conn:send(method .. " /console/api/calls HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+      conn:send(method .. " /console/api/calls HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}")
       local status = gateway.read_response(conn)
       conn:close()
       assert.equal(404, status, method)

@@ -10,7 +10,7 @@ local function rss_kb(gw)
   return tonumber(gateway.read_file("/proc/" .. gw.pid .. "/status"):match("VmRSS:%s*(%d+)"))
 end
 
-local function get_request(path) return "GET " .. path .. " HTTP/1.1\r\nHost: x\r\n\r\n" end
+local function get_request(path) return "GET " .. path .. " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" end
 
 -- Sends `batch` on conn until the socket takes no more (the gateway stopped reading) or `times`.
 local function send_until_stalled(conn, batch, times)

@@ -141,7 +141,7 @@ describe("the admin token", function()
   local function admin_with(authorization)
     local conn = assert(socket.connect("127.0.0.1", gw.admin_port))
     conn:settimeout(5)
-    conn:send("GET /metrics HTTP/1.1\r\nHost: x\r\n" .. (authorization and ("Authorization: " .. authorization .. "\r\n") or "") .. "\r\n")
+    conn:send("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n" .. (authorization and ("Authorization: " .. authorization .. "\r\n") or "") .. "\r\n")
     local status, headers, body = gateway.read_response(conn)
     conn:close()
     return status, headers, body

@@ -1,0 +1,204 @@
+-- The admin and console addresses as an attacker meets them, through the real binary: a URL's
+-- credentials never shown or logged (redact.h), Host names a rebinding page could send refused
+-- (host_allow.h), and the small protocol edges of the console's answers.
+local dkjson = require "dkjson"
+local gateway = require "helpers.gateway"
+local socket = require "socket"
+
+-- A raw request on port; returns status, body, headers.
+local function request(port, head_lines, method, path)
+  local conn = assert(socket.connect("127.0.0.1", port))
+  conn:settimeout(5)
+  conn:send((method or "GET") .. " " .. path .. " HTTP/1.1\r\n" .. head_lines .. "\r\n")
+  local status, headers, body = gateway.read_response(conn, method == "HEAD")
+  conn:close()
+  return status, body, headers
+end
+
+local function get(port, path, host, extra)
+  return request(port, (host and ("Host: " .. host .. "\r\n") or "") .. (extra or ""), "GET", path)
+end
+
+-- Reads the console's event stream for `seconds`; returns everything it sent.
+local function stream_text(port, seconds)
+  local conn = assert(socket.connect("127.0.0.1", port))
+  conn:send("GET /console/api/events?calls=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+  local text, deadline = "", socket.gettime() + seconds
+  while socket.gettime() < deadline do
+    conn:settimeout(math.max(0.01, deadline - socket.gettime()))
+    local chunk, err, partial = conn:receive(4096)
+    text = text .. (chunk or partial or "")
+    if err == "closed" then break end
+  end
+  conn:close()
+  return text
+end
+
+local SECRETS = { "wmsuser", "S3cretPw", "KEY123", "hooksecret", "outboxpw" }
+
+local function assert_clean(where, text)
+  for _, secret in ipairs(SECRETS) do
+    assert.is_nil(text:find(secret, 1, true), where .. " shows " .. secret .. ":\n" .. text:sub(1, 2000))
+  end
+end
+
+describe("credentials in URLs", function()
+  it("are masked in /status, /metrics, the console's views, its event stream and the log", function()
+    local upstream = gateway.fake_upstream("ok")
+    local dead = gateway.free_port() -- a second upstream nobody answers: its failover and down lines
+    local urls = string.format("http://wmsuser:S3cretPw@127.0.0.1:%d/api/v2/task?apikey=KEY123&site=4,"
+      .. "http://wmsuser:S3cretPw@127.0.0.1:%d/api/v2/task?token=KEY123", upstream.port, dead)
+    local gw = gateway.start({ args = string.format("--upstream '%s' --upstream-probe-interval 0.2 "
+      .. "--outbox-target 'wms=http://hook:hooksecret@127.0.0.1:%d/hook?sig=outboxpw'", urls, dead) })
+    -- the upstream is sent the login (userinfo is how the controller's login is given)
+    local conn = gw:connect()
+    conn:send(gateway.post_request(gateway.methodcall("getportstatus", "<port_id>1</port_id>")))
+    gateway.read_response(conn)
+    conn:close()
+    local requests = upstream:requests()
+    assert.is_true(#requests >= 1)
+    assert.matches("^Basic ", requests[1].headers.Authorization or requests[1].headers.authorization)
+    -- the other one goes down; its line is written once the probe finds it so
+    local log
+    for _ = 1, 300 do
+      log = gw:log()
+      if log:find("event=upstream_down", 1, true) then break end
+      socket.sleep(0.02)
+    end
+    local _, status = gw:admin("/status")
+    local _, metrics = gw:admin("/metrics")
+    local _, health = get(gw.admin_port, "/console/api/health", "127.0.0.1")
+    local events = stream_text(gw.admin_port, 1.5)
+    for where, text in pairs({ status = status, metrics = metrics, health = health, events = events, log = log }) do
+      assert_clean(where, text)
+    end
+    -- what is shown still tells the upstreams apart
+    local decoded = dkjson.decode(health)
+    assert.equal(string.format("http://***@127.0.0.1:%d/api/v2/task?apikey=***&site=***", upstream.port),
+      decoded.upstreams[1].url)
+    assert.equal(string.format("http://***@127.0.0.1:%d/api/v2/task?token=***", dead), decoded.upstreams[2].url)
+    assert.equal("down", decoded.upstreams[2].state)
+    assert.matches('"upstream":"http://%*%*%*@127%.0%.0%.1:' .. upstream.port, status)
+    assert.matches('"url":"http://%*%*%*@127%.0%.0%.1:%d+/hook%?sig=%*%*%*"', status)
+    assert.matches('taskgate_upstream_up{upstream="http://***@127.0.0.1:' .. dead .. '/api/v2/task?token=***"} 0',
+      metrics, 1, true)
+    assert.matches("event=started .*upstream=http://%*%*%*@127", log)
+    assert.matches("event=upstream_down upstream=http://%*%*%*@127", log)
+    assert.matches('"upstreams":%[{"url":"http://%*%*%*@', events)
+    gw:stop()
+    upstream:stop()
+  end)
+
+  it("are masked in the message that refuses a bad --upstream", function()
+    local out, code = gateway.run(gateway.binary .. " serve --upstream 'ftp://wmsuser:S3cretPw@host/x?apikey=KEY123' 2>&1")
+    assert.is_not.equal(0, code)
+    assert.matches("invalid value 'ftp://%*%*%*@host/x%?apikey=%*%*%*' for %-%-upstream", out)
+    assert_clean("the error", out)
+  end)
+end)
+
+describe("the Host header on the admin and console addresses", function()
+  it("answers IP addresses, localhost and --admin-host names; 421 to any other name", function()
+    local gw = gateway.start({ args = "--admin-host Gateway-7.site.example --admin-host floor" })
+    for _, host in ipairs({ "127.0.0.1", "127.0.0.1:" .. gw.admin_port, "localhost", "LOCALHOST:8080", "[::1]",
+      "[::1]:9", "10.1.2.3", "gateway-7.site.example", "gateway-7.site.example.:443", "floor" }) do
+      assert.equal(200, (get(gw.admin_port, "/status", host)), host)
+      assert.equal(200, (get(gw.admin_port, "/console/api/health", host)), host)
+    end
+    for _, host in ipairs({ "evil.com", "attacker.example:" .. gw.admin_port, "rebind.127.0.0.1.nip.io",
+      "localhost.evil.com", "127.0.0.1.evil.com", "floor.evil.com", "gateway-7", "[::1]x", "127.0.0.1:x" }) do
+      for _, path in ipairs({ "/status", "/metrics", "/console/", "/console/api/audit", "/console/api/events" }) do
+        local status, body = get(gw.admin_port, path, host)
+        assert.equal(421, status, host .. " " .. path)
+        assert.matches("only the Host names it knows", body)
+      end
+      -- /healthz tells nothing: load balancers may ask it by any name
+      assert.equal(200, (get(gw.admin_port, "/healthz", host)))
+    end
+    -- an HTTP/1.0 request without Host (a script, never a browser) is answered
+    local conn = assert(socket.connect("127.0.0.1", gw.admin_port))
+    conn:settimeout(5)
+    conn:send("GET /status HTTP/1.0\r\n\r\n")
+    assert.equal(200, (gateway.read_response(conn)))
+    conn:close()
+    -- the task port is not concerned: its clients name the controller as they like
+    local task = gw:connect()
+    task:send(gateway.post_request(gateway.methodcall("getportstatus", "<port_id>1</port_id>")):gsub("Host: taskgate",
+      "Host: wms-controller.example"))
+    assert.equal(200, (gateway.read_response(task)))
+    task:close()
+    assert.matches("status=421", gw:log())
+    gw:stop()
+  end)
+
+  it("applies on a console address of its own too", function()
+    local gw = gateway.start({ args = "--console-listen localhost:0" })
+    local port = tonumber(gateway.read_file(gw.out):match("console on http://127%.0%.0%.1:(%d+)/console/"))
+    assert.is_number(port)
+    assert.equal(200, (get(port, "/console/api/health", "localhost:" .. port)))
+    assert.equal(421, (get(port, "/console/api/health", "evil.com")))
+    assert.equal(421, (get(port, "/console/", "evil.com")))
+    assert.equal(200, (get(port, "/healthz", "evil.com")))
+    gw:stop()
+  end)
+
+  it("refuses a bad --admin-host at start", function()
+    local out, code = gateway.run(gateway.binary .. " serve --admin-host 'evil.com/x' 2>&1")
+    assert.is_not.equal(0, code)
+    assert.matches("invalid value 'evil.com/x' for %-%-admin%-host", out)
+  end)
+end)
+
+describe("localhost in listen addresses", function()
+  it("is the loopback address for --listen, --admin-listen and --console-listen", function()
+    local dir = gateway.tmpdir()
+    local out = dir .. "/out"
+    local pid = io.popen(string.format("%s --listen localhost:0 --admin-listen localhost:0 --console-listen localhost:0 "
+      .. "--store %s/s.db --rules %s >%s 2>%s/err & echo $!", gateway.binary, dir, gateway.rules, out, dir)):read("l")
+    local text
+    for _ = 1, 500 do
+      text = gateway.read_file(out) or ""
+      if text:find("console on", 1, true) then break end
+      socket.sleep(0.01)
+    end
+    os.execute("kill " .. pid)
+    assert.matches("listening on 127%.0%.0%.1:%d+", text)
+    assert.matches("admin listening on 127%.0%.0%.1:%d+", text)
+    assert.matches("console on http://127%.0%.0%.1:%d+/console/", text)
+  end)
+end)
+
+describe("the console's answers", function()
+  local gw
+  setup(function() gw = gateway.start({ args = "" }) end)
+  teardown(function() gw:stop() end)
+
+  it("refuses two Authorization headers with 400, whichever comes first", function()
+    local dir = gateway.tmpdir()
+    gateway.write_file(dir .. "/token", "console-token-0123456789\n")
+    local t = gateway.start({ args = "--console-token-file " .. dir .. "/token" })
+    local good, bad = "Authorization: Bearer console-token-0123456789\r\n", "Authorization: Bearer wrong\r\n"
+    assert.equal(200, (get(t.admin_port, "/console/api/health", "127.0.0.1", good)))
+    assert.equal(400, (get(t.admin_port, "/console/api/health", "127.0.0.1", good .. bad)))
+    assert.equal(400, (get(t.admin_port, "/console/api/health", "127.0.0.1", bad .. good)))
+    assert.equal(400, (get(t.admin_port, "/status", "127.0.0.1", good .. good)))
+    t:stop()
+  end)
+
+  it("describes the event stream's type on HEAD, and sends Cache-Control once", function()
+    local status, _, headers = request(gw.admin_port, "Host: 127.0.0.1\r\n", "HEAD", "/console/api/events")
+    assert.equal(200, status)
+    assert.equal("text/event-stream", headers["content-type"])
+    local conn = assert(socket.connect("127.0.0.1", gw.admin_port))
+    conn:settimeout(5)
+    conn:send("GET /console/api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    local head = ""
+    repeat
+      local line = assert(conn:receive("*l"))
+      head = head .. line .. "\n"
+    until line == ""
+    conn:close()
+    local _, count = head:lower():gsub("cache%-control:", "")
+    assert.equal(1, count)
+  end)
+end)

@@ -1,0 +1,87 @@
+/* redact.c: masks the credentials of URLs inside any text (see redact.h). */
+#include "redact.h"
+
+#include <string.h>
+
+/* Where a URL ends inside free text: at a space, a control byte, a quote or an angle bracket
+ * (and a backslash: log values escape their quotes with one). */
+static int ends_url(char c) {
+  return (unsigned char)c <= ' ' || c == '"' || c == '\'' || c == '<' || c == '>' || c == '\\' || c == 0x7f;
+}
+
+typedef struct out_s {
+  char *data;
+  size_t cap, len;
+} out_t;
+
+static void put(out_t *o, const char *s, size_t n) {
+  if (o->len + 1 >= o->cap)
+    return;
+  if (n > o->cap - 1 - o->len)
+    n = o->cap - 1 - o->len;
+  memcpy(o->data + o->len, s, n);
+  o->len += n;
+}
+
+/* Writes the URL's rest after "://" (authority, path, query, fragment) masked; returns how many
+ * bytes of text it took. */
+static size_t put_url_rest(out_t *o, const char *s) {
+  size_t authority = 0, at = 0;
+  int has_at = 0;
+  while (s[authority] && !ends_url(s[authority]) && s[authority] != '/' && s[authority] != '?' &&
+         s[authority] != '#') {
+    if (s[authority] == '@')
+      at = authority, has_at = 1; /* the last '@': a password may hold one unescaped */
+    authority++;
+  }
+  size_t i = 0;
+  if (has_at) {
+    put(o, "***@", 4);
+    i = at + 1;
+  }
+  /* host, port and path as they are */
+  size_t start = i;
+  while (s[i] && !ends_url(s[i]) && s[i] != '?' && s[i] != '#')
+    i++;
+  put(o, s + start, i - start);
+  if (s[i] == '?') {
+    /* every value masked: which keys hold secrets is the upstream's business, not ours */
+    put(o, "?", 1);
+    i++;
+    while (s[i] && !ends_url(s[i]) && s[i] != '#') {
+      size_t key = i;
+      while (s[i] && !ends_url(s[i]) && s[i] != '=' && s[i] != '&' && s[i] != '#')
+        i++;
+      put(o, s + key, i - key);
+      if (s[i] == '=') {
+        put(o, "=***", 4);
+        while (s[i] && !ends_url(s[i]) && s[i] != '&' && s[i] != '#')
+          i++;
+      }
+      if (s[i] == '&')
+        put(o, "&", 1), i++;
+    }
+  }
+  if (s[i] == '#') { /* a fragment can carry a token too (OAuth's implicit flow does) */
+    put(o, "#***", 4);
+    while (s[i] && !ends_url(s[i]))
+      i++;
+  }
+  return i;
+}
+
+char *tg_redact(const char *text, char *out, size_t cap) {
+  if (!cap)
+    return out;
+  out_t o = {out, cap, 0};
+  const char *s = text ? text : "";
+  const char *scheme;
+  while ((scheme = strstr(s, "://")) != NULL) {
+    put(&o, s, (size_t)(scheme - s) + 3);
+    s = scheme + 3;
+    s += put_url_rest(&o, s);
+  }
+  put(&o, s, strlen(s));
+  out[o.len] = '\0';
+  return out;
+}
