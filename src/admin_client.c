@@ -60,7 +60,7 @@ int tg_admin_fetch(const tg_config_t *config, const char *path, tg_buf_t *body, 
   tg_admin_address(config, address, sizeof address);
   if (config->admin_token_file) {
     char why[256];
-    if (tg_admin_token_load(config->admin_token_file, token, sizeof token, why, sizeof why) < 0)
+    if (tg_admin_token_load(config->admin_token_file, "admin", token, sizeof token, why, sizeof why) < 0)
       return snprintf(err, errcap, "%s", why), -1;
     snprintf(authorization, sizeof authorization, "Authorization: Bearer %s\r\n", token);
   }
@@ -68,7 +68,8 @@ int tg_admin_fetch(const tg_config_t *config, const char *path, tg_buf_t *body, 
   if (fd < 0)
     return snprintf(err, errcap, "no gateway answers on the admin address %s", address), -1;
   char request[1024];
-  snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: taskgate\r\n%sConnection: close\r\n\r\n", path,
+  /* Host: the address itself, which the admin address always answers (host_allow.h) */
+  snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n\r\n", path, address,
            authorization);
   tg_buf_t answer = {0};
   int rc = exchange(fd, request, &answer);
