@@ -255,10 +255,10 @@ int tg_admin_public(void *ctx, const char *path, const char *authorization, tg_b
   return status;
 }
 
-int tg_admin_token_load(const char *path, char *token, size_t cap, char *err, size_t errcap) {
+int tg_admin_token_load(const char *path, const char *what, char *token, size_t cap, char *err, size_t errcap) {
   FILE *file = fopen(path, "r");
   if (!file)
-    return snprintf(err, errcap, "cannot read the admin token file %s: %s", path, strerror(errno)), -1;
+    return snprintf(err, errcap, "cannot read the %s token file %s: %s", what, path, strerror(errno)), -1;
   char line[TG_ADMIN_TOKEN_MAX + 8] = "";
   int read_ok = fgets(line, sizeof line, file) != NULL;
   fclose(file);
@@ -266,10 +266,11 @@ int tg_admin_token_load(const char *path, char *token, size_t cap, char *err, si
   int printable = 1;
   for (size_t i = 0; i < len; i++)
     printable &= line[i] > ' ' && line[i] < 0x7f;
-  if (!read_ok || len == 0 || len > TG_ADMIN_TOKEN_MAX || len >= cap || !printable)
+  if (!read_ok || len < TG_ADMIN_TOKEN_MIN || len > TG_ADMIN_TOKEN_MAX || len >= cap || !printable)
     return snprintf(err, errcap,
-                    "the admin token file %s must hold one token of 1 to %d printable characters, no spaces", path,
-                    TG_ADMIN_TOKEN_MAX),
+                    "the %s token file %s must hold one token of %d to %d printable characters, no spaces "
+                    "(e.g. openssl rand -hex 16)",
+                    what, path, TG_ADMIN_TOKEN_MIN, TG_ADMIN_TOKEN_MAX),
            -1;
   memcpy(token, line, len);
   token[len] = '\0';

@@ -12,7 +12,10 @@
 #include "store.h"
 #include "upstreams.h"
 
-enum { TG_ADMIN_TOKEN_MAX = 100 }; /* bytes of a bearer token; fits one header value */
+enum {
+  TG_ADMIN_TOKEN_MAX = 100, /* bytes of a bearer token; fits one header value */
+  TG_ADMIN_TOKEN_MIN = 16,  /* a shorter one falls to guessing (with the limiter too) */
+};
 
 typedef struct tg_admin_s {
   tg_reload_t *reload;
@@ -45,7 +48,8 @@ int tg_admin_public(void *ctx, const char *path, const char *authorization, tg_b
  * learns nothing from timing. */
 int tg_admin_token_equal(const char *given, const char *token);
 /* Reads a bearer token: the first line of path, without its line end; printable ASCII, no
- * spaces, 1 to TG_ADMIN_TOKEN_MAX bytes. Returns 0, or -1 with a message in err. */
-int tg_admin_token_load(const char *path, char *token, size_t cap, char *err, size_t errcap);
+ * spaces, TG_ADMIN_TOKEN_MIN to TG_ADMIN_TOKEN_MAX bytes. what ("admin", "console") names the
+ * file in the message. Returns 0, or -1 with a message in err (token is then unchanged). */
+int tg_admin_token_load(const char *path, const char *what, char *token, size_t cap, char *err, size_t errcap);
 
 #endif

@@ -338,6 +338,15 @@ void tg_console_stop(tg_console_t *console) {
     tg_feed_end_streams(console->feed);
 }
 
+int tg_console_token_changed(tg_console_t *console, const char *token) {
+  if (strcmp(console->token, token) == 0)
+    return 0;
+  snprintf(console->token, sizeof console->token, "%s", token);
+  return 1;
+}
+
+void tg_console_end_streams(tg_console_t *console) { tg_feed_close_streams(console->feed); }
+
 void tg_console_free(tg_console_t *console) {
   if (!console)
     return;

@@ -23,6 +23,10 @@ int tg_console_answer(void *ctx, tg_http_t *h, tg_buf_t *body, const char **cont
 void tg_console_stream_closed(void *ctx, tg_http_t *h);
 /* Ends every event stream and takes no new one (the gateway drains). */
 void tg_console_stop(tg_console_t *console);
+/* Wants token from now on (SIGHUP read the file again); returns 1 when it differs from before. */
+int tg_console_token_changed(tg_console_t *console, const char *token);
+/* Ends the open event streams (their clients come back, with the token they now hold). */
+void tg_console_end_streams(tg_console_t *console);
 /* Stops the feed; the memory goes once the loop has run its close callbacks. */
 void tg_console_free(tg_console_t *console);
 

@@ -542,6 +542,10 @@ void tg_feed_unsubscribe(tg_feed_t *feed, tg_http_t *h) {
 
 void tg_feed_end_streams(tg_feed_t *feed) {
   feed->ending = 1;
+  tg_feed_close_streams(feed);
+}
+
+void tg_feed_close_streams(tg_feed_t *feed) {
   for (int i = 0; i < feed->sub_count; i++) {
     tg_http_t *h = feed->subs[i].http;
     feed->subs[i].http = NULL;

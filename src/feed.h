@@ -50,6 +50,8 @@ int tg_feed_subscribe(tg_feed_t *feed, tg_http_t *h, const tg_call_filter_t *fil
 void tg_feed_unsubscribe(tg_feed_t *feed, tg_http_t *h);
 /* Ends every stream (the gateway drains) and takes no new subscriber. */
 void tg_feed_end_streams(tg_feed_t *feed);
+/* Ends the open streams but takes new ones (the console's token changed). */
+void tg_feed_close_streams(tg_feed_t *feed);
 /* Appends {"calls":[...newest first, at most limit...]} of the recent calls matching filter. */
 void tg_feed_calls_json(tg_feed_t *feed, const tg_call_filter_t *filter, int limit, tg_buf_t *out);
 /* Appends {"PORT_ID":[...its last calls, newest first...], ...} for every port seen in a call. */

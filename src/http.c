@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -98,7 +99,12 @@ static void answer(tg_http_t *h, int keep_alive);
 /* Answers a request with an HTTP error, and logs it: every refusal leaves a line an operator can
  * count ("how many 415s in the last hour?") and trace to its client. */
 static void refuse(tg_http_t *h, tg_buf_t *out, int status, int keep_alive, const char *extra_headers) {
-  if (tg_log_enabled(TG_LOG_INFO)) {
+  tg_auth_guard_t *guard = h->routes->guard;
+  if (guard && status == 401) /* counted against the client, and logged as a summary */
+    tg_auth_guard_failed(guard, h->client, tg_monotonic_seconds());
+  else if (guard && status == 429)
+    tg_auth_guard_refused_blocked(guard, h->client, tg_monotonic_seconds());
+  else if (tg_log_enabled(TG_LOG_INFO)) {
     char path[300];
     tg_log_quote(path, sizeof path, h->headers_done ? h->path : "-", strlen(h->headers_done ? h->path : "-"));
     tg_log(TG_LOG_INFO, "http_error", "status=%d client=%s method=%s path=%s", status, h->client ? h->client : "-",
@@ -651,6 +657,16 @@ static void answer(tg_http_t *h, int keep_alive) {
   int refused = misdirected(h);
   if (refused) {
     refuse(h, h->out, refused, keep_alive, NULL);
+    return;
+  }
+  int wait = h->routes->guard && (h->route == ROUTE_ADMIN || h->route == ROUTE_CONSOLE) &&
+                     strcmp(h->path, "/healthz") != 0
+                 ? tg_auth_guard_wait(h->routes->guard, h->client, tg_monotonic_seconds())
+                 : 0;
+  if (wait) { /* too many wrong tokens from this address: even the right one waits */
+    char retry[48];
+    snprintf(retry, sizeof retry, "Retry-After: %d\r\n", wait);
+    refuse(h, h->out, 429, keep_alive, retry);
     return;
   }
   switch (h->route) {

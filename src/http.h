@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "charset.h"
+#include "auth_guard.h"
 #include "framing.h"
 #include "host_allow.h"
 
@@ -69,6 +70,9 @@ typedef struct tg_http_routes_s {
   /* NULL: any Host. Else the admin and console views (not /healthz) answer only the Host values
    * it allows, others 421 (host_allow.h); and a second Authorization header is refused (400). */
   const tg_host_allow_t *hosts;
+  /* NULL: none. Else the admin and console views' 401s count against their client, a client
+   * over the limit gets 429, and both are logged as a summary (auth_guard.h). */
+  tg_auth_guard_t *guard;
 } tg_http_routes_t;
 
 struct tg_http_s {

@@ -46,6 +46,8 @@ typedef struct gateway_s {
   unsigned drain_timeout_ms;
   uv_timer_t drain_check, drain_deadline;
   uv_timer_t store_check; /* looks for the store's files every second, traffic or not */
+  uv_timer_t auth_log;    /* writes the wrong-token summary once its interval has passed */
+  tg_auth_guard_t auth_guard; /* wrong tokens on the admin and console addresses, per client */
   uv_signal_t sigint, sigterm, sighup, sigusr1;
   int stopping;
   int cut; /* the drain deadline ended the outbound requests (on_drain_deadline) */
@@ -200,6 +202,35 @@ static void reload_certificates(gateway_t *gw) {
   tg_store_unlock(gw->admin.store);
 }
 
+/* SIGHUP reads the token files again (a rotated token): the new one is wanted from now on, and
+ * the console's streams opened with the old one end. One that cannot be read, or holds no
+ * usable token, leaves the old one in force. */
+static void reload_tokens(gateway_t *gw) {
+  const char *files[2] = {gw->config->admin_token_file, gw->console ? gw->config->console_token_file : NULL};
+  const char *what[2] = {"admin", "console"};
+  for (int i = 0; i < 2; i++) {
+    char token[TG_ADMIN_TOKEN_MAX + 1], err[600], quoted[700];
+    if (!files[i])
+      continue;
+    if (tg_admin_token_load(files[i], what[i], token, sizeof token, err, sizeof err) < 0) {
+      tg_log_quote(quoted, sizeof quoted, err, strlen(err));
+      tg_log(TG_LOG_ERROR, "token_reload_failed", "token=%s error=%s kept=old", what[i], quoted);
+      continue;
+    }
+    int changed = i == 0 ? strcmp(token, gw->admin.token) != 0 : tg_console_token_changed(gw->console, token);
+    if (i == 0 && changed)
+      memcpy(gw->admin.token, token, sizeof token);
+    if (changed && gw->console)
+      tg_console_end_streams(gw->console); /* opened with a token that may be the old one */
+    tg_log(TG_LOG_INFO, "token_reloaded", "token=%s changed=%s", what[i], changed ? "yes" : "no");
+  }
+}
+
+static void on_auth_log(uv_timer_t *timer) {
+  gateway_t *gw = timer->data;
+  tg_auth_guard_log(&gw->auth_guard, tg_monotonic_seconds());
+}
+
 static void on_hangup(uv_signal_t *signal, int signum) {
   gateway_t *gw = signal->data;
   if (gw->stopping)
@@ -207,6 +238,7 @@ static void on_hangup(uv_signal_t *signal, int signum) {
   sd_notify(0, "RELOADING=1");
   reload_certificates(gw); /* first: once the rules' reload shows, so does the certificates' */
   tg_reload_now(&gw->reload, "SIGHUP");
+  reload_tokens(gw);
   sd_notify(0, "READY=1");
 }
 
@@ -248,12 +280,16 @@ static void on_store_check(uv_timer_t *timer) {
 static int listen_admin(gateway_t *gw, const tg_config_t *config, const tg_server_limits_t *limits) {
   char err[512];
   if (config->admin_token_file &&
-      tg_admin_token_load(config->admin_token_file, gw->admin.token, sizeof gw->admin.token, err, sizeof err) < 0) {
+      tg_admin_token_load(config->admin_token_file, "admin", gw->admin.token, sizeof gw->admin.token, err,
+                          sizeof err) < 0) {
     fprintf(stderr, "taskgate: %s\n", err);
     return -1;
   }
   gw->admin_server.routes =
-      (tg_http_routes_t){.on_admin = tg_admin_answer, .admin_ctx = &gw->admin, .hosts = &config->admin_hosts};
+      (tg_http_routes_t){.on_admin = tg_admin_answer,
+                         .admin_ctx = &gw->admin,
+                         .hosts = &config->admin_hosts,
+                         .guard = &gw->auth_guard};
   if (gw->console && config->console == TG_CONSOLE_ON_ADMIN) {
     gw->admin_server.routes.on_console = tg_console_answer;
     gw->admin_server.routes.on_stream_closed = tg_console_stream_closed;
@@ -274,8 +310,8 @@ static int start_console(gateway_t *gw, const tg_config_t *config, const tg_serv
   if (config->console == TG_CONSOLE_OFF)
     return 0;
   if (config->console_token_file &&
-      tg_admin_token_load(config->console_token_file, token, sizeof token, err, sizeof err) < 0) {
-    fprintf(stderr, "taskgate: console: %s\n", err);
+      tg_admin_token_load(config->console_token_file, "console", token, sizeof token, err, sizeof err) < 0) {
+    fprintf(stderr, "taskgate: %s\n", err);
     return -1;
   }
   gw->console = tg_console_new(gw->loop, &gw->admin, find_console(config, path, sizeof path), TG_CHARTJS_PATH, token,
@@ -291,7 +327,8 @@ static int start_console(gateway_t *gw, const tg_config_t *config, const tg_serv
                                                  .on_console = tg_console_answer,
                                                  .on_stream_closed = tg_console_stream_closed,
                                                  .console_ctx = gw->console,
-                                                 .hosts = &config->admin_hosts};
+                                                 .hosts = &config->admin_hosts,
+                                                 .guard = &gw->auth_guard};
   gw->console_server.limits = *limits;
   int rc = tg_server_listen(&gw->console_server, gw->loop, config->console_host, config->console_port);
   if (rc < 0)
@@ -428,7 +465,10 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   uv_timer_init(gw.loop, &gw.drain_check);
   uv_timer_init(gw.loop, &gw.drain_deadline);
   uv_timer_init(gw.loop, &gw.store_check);
-  gw.drain_check.data = gw.drain_deadline.data = gw.store_check.data = &gw;
+  uv_timer_init(gw.loop, &gw.auth_log);
+  gw.drain_check.data = gw.drain_deadline.data = gw.store_check.data = gw.auth_log.data = &gw;
+  uv_timer_start(&gw.auth_log, on_auth_log, TG_AUTH_GUARD_LOG_EVERY * 1000, TG_AUTH_GUARD_LOG_EVERY * 1000);
+  uv_unref((uv_handle_t *)&gw.auth_log);
   uv_timer_start(&gw.store_check, on_store_check, 1000, 1000);
   uv_unref((uv_handle_t *)&gw.store_check); /* it does not keep the loop alive */
   announce(&gw, config);
@@ -443,6 +483,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   uv_close((uv_handle_t *)&gw.drain_check, NULL);
   uv_close((uv_handle_t *)&gw.drain_deadline, NULL);
   uv_close((uv_handle_t *)&gw.store_check, NULL);
+  uv_close((uv_handle_t *)&gw.auth_log, NULL);
   uv_run(gw.loop, UV_RUN_DEFAULT);
   tg_workers_join(&gw.workers);
   tg_pidfile_release(&pid_file);

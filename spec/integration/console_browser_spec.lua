@@ -16,10 +16,10 @@ describe("the console in a browser", function()
   setup(function()
     dir = gateway.tmpdir()
     local rules = gateway.rules_dir()
-    gateway.write_file(dir .. "/console-token", "floor-pass\n")
+    gateway.write_file(dir .. "/console-token", "floor-pass-0123456789\n")
     gw = gateway.start({ rules = rules, args = "--console-token-file " .. dir .. "/console-token" })
     local out = gateway.run(string.format("%s %s/spec/browser/console_browser.py --task-port %d --admin-port %d "
-      .. "--rules %s --password floor-pass", gateway.python, root, gw.port, gw.admin_port, rules))
+      .. "--rules %s --password floor-pass-0123456789", gateway.python, root, gw.port, gw.admin_port, rules))
     for line in out:gmatch("[^\n]+") do
       local result = line:match("^{") and dkjson.decode(line)
       if result then results[result.name] = result else io.stderr:write(line, "\n") end

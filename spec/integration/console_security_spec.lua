@@ -202,3 +202,117 @@ describe("the console's answers", function()
     assert.equal(1, count)
   end)
 end)
+
+describe("token files", function()
+  local function serve(args)
+    local dir = gateway.tmpdir()
+    return gateway.run(string.format("%s --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --store %s/s.db %s",
+      gateway.binary, dir, args(dir)))
+  end
+
+  for _, case in ipairs({ { "console", "console-token-file" }, { "admin", "admin-token-file" } }) do
+    it("refuse to start with a " .. case[1] .. " token shorter than 16 characters, naming the file", function()
+      local out, code = serve(function(dir)
+        gateway.write_file(dir .. "/tok", "fifteen-chars-x\n")
+        return "--" .. case[2] .. " " .. dir .. "/tok"
+      end)
+      assert.equal(1, code)
+      assert.matches("the " .. case[1] .. " token file .-/tok must hold one token of 16 to 100 printable characters", out)
+      out, code = serve(function(dir)
+        gateway.write_file(dir .. "/tok", "")
+        return "--" .. case[2] .. " " .. dir .. "/tok"
+      end)
+      assert.equal(1, code)
+      assert.matches("the " .. case[1] .. " token file", out)
+    end)
+  end
+
+  it("are read again on SIGHUP: the old token stops working, streams opened with it end", function()
+    local dir = gateway.tmpdir()
+    gateway.write_file(dir .. "/admin", "admin-token-one-0123456789\n")
+    gateway.write_file(dir .. "/console", "console-token-one-0123456789\n")
+    local gw = gateway.start({ args = string.format("--admin-token-file %s/admin --console-token-file %s/console", dir, dir) })
+    local function status_with(path, token)
+      return (get(gw.admin_port, path, "127.0.0.1", "Authorization: Bearer " .. token .. "\r\n"))
+    end
+    assert.equal(200, status_with("/status", "admin-token-one-0123456789"))
+    assert.equal(200, status_with("/console/api/health", "console-token-one-0123456789"))
+    local conn = assert(socket.connect("127.0.0.1", gw.admin_port))
+    conn:settimeout(5)
+    conn:send("GET /console/api/events?calls=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer console-token-one-0123456789\r\n\r\n")
+    assert.matches("200", conn:receive("*l"))
+    gateway.write_file(dir .. "/admin", "admin-token-two-0123456789\n")
+    gateway.write_file(dir .. "/console", "console-token-two-0123456789\n")
+    os.execute("kill -HUP " .. gw.pid)
+    local reloaded
+    for _ = 1, 300 do
+      reloaded = select(2, gw:log():gsub("event=token_reloaded", ""))
+      if reloaded >= 2 then break end
+      socket.sleep(0.02)
+    end
+    assert.equal(2, reloaded)
+    assert.equal(401, status_with("/status", "admin-token-one-0123456789"))
+    assert.equal(401, status_with("/console/api/health", "console-token-one-0123456789"))
+    assert.equal(200, status_with("/status", "admin-token-two-0123456789"))
+    assert.equal(200, status_with("/console/api/health", "console-token-two-0123456789"))
+    assert.equal(200, status_with("/console/api/health", "admin-token-two-0123456789"))
+    -- the stream opened with the old token was ended
+    local ended = false
+    for _ = 1, 100 do
+      local _, err = conn:receive("*l")
+      if err == "closed" then ended = true break end
+    end
+    assert.is_true(ended)
+    conn:close()
+    -- a file that went bad keeps the token in force, and says so
+    gateway.write_file(dir .. "/console", "")
+    os.remove(dir .. "/admin")
+    os.execute("kill -HUP " .. gw.pid)
+    for _ = 1, 300 do
+      if select(2, gw:log():gsub("event=token_reload_failed", "")) >= 2 then break end
+      socket.sleep(0.02)
+    end
+    local log = gw:log()
+    assert.matches("event=token_reload_failed token=admin error=\"cannot read the admin token file", log)
+    assert.matches("event=token_reload_failed token=console error=\"the console token file", log)
+    assert.equal(200, status_with("/status", "admin-token-two-0123456789"))
+    assert.equal(200, status_with("/console/api/health", "console-token-two-0123456789"))
+    assert.is_nil(log:find("token-two", 1, true)) -- no token in the log
+    gw:stop()
+  end)
+end)
+
+describe("wrong tokens", function()
+  it("from one address are answered 429 after 20 in a minute, right token or not, and logged as a summary", function()
+    local dir = gateway.tmpdir()
+    gateway.write_file(dir .. "/console", "console-token-0123456789abc\n")
+    local gw = gateway.start({ args = "--console-token-file " .. dir .. "/console" })
+    local good = "Authorization: Bearer console-token-0123456789abc\r\n"
+    assert.equal(200, (get(gw.admin_port, "/console/api/health", "127.0.0.1", good)))
+    for i = 1, 19 do
+      assert.equal(401, (get(gw.admin_port, "/console/api/health", "127.0.0.1", "Authorization: Bearer guess" .. i .. "\r\n")))
+    end
+    assert.equal(200, (get(gw.admin_port, "/console/api/health", "127.0.0.1", good))) -- still under the limit
+    assert.equal(401, (get(gw.admin_port, "/console/api/calls", "127.0.0.1", "Authorization: Bearer guess20\r\n")))
+    for _, path in ipairs({ "/console/api/health", "/console/api/events", "/status" }) do
+      local status, _, headers = get(gw.admin_port, path, "127.0.0.1", good)
+      assert.equal(429, status, path)
+      assert.is_true(tonumber(headers["retry-after"]) >= 1 and tonumber(headers["retry-after"]) <= 61)
+    end
+    assert.equal(200, (get(gw.admin_port, "/healthz", "127.0.0.1"))) -- tells nothing: never held back
+    -- the task port is not concerned
+    local conn = gw:connect()
+    conn:send(gateway.post_request(gateway.methodcall("getportstatus", "<port_id>1</port_id>")))
+    assert.equal(200, (gateway.read_response(conn)))
+    conn:close()
+    local log = gw:log()
+    assert.matches("event=auth_blocked client=127%.0%.0%.1 failures=20 seconds=60", log)
+    -- one summary line for the first refusal, the rest summed up later: not a line each
+    assert.is_true(select(2, log:gsub("event=auth_refused", "")) <= 2)
+    assert.is_nil(log:find("status=401", 1, true))
+    assert.is_nil(log:find("guess", 1, true))
+    local metrics_status = get(gw.admin_port, "/metrics", "127.0.0.1", good)
+    assert.equal(429, metrics_status)
+    gw:stop()
+  end)
+end)

@@ -469,8 +469,8 @@ describe("the console's access", function()
   local dir, gw
   setup(function()
     dir = gateway.tmpdir()
-    gateway.write_file(dir .. "/admin-token", "admin-secret\n")
-    gateway.write_file(dir .. "/console-token", "floor-pass\n")
+    gateway.write_file(dir .. "/admin-token", "admin-secret-0123456789\n")
+    gateway.write_file(dir .. "/console-token", "floor-pass-0123456789\n")
     gw = gateway.start({ args = string.format("--admin-token-file %s/admin-token --console-token-file %s/console-token",
       dir, dir) })
   end)
@@ -488,15 +488,15 @@ describe("the console's access", function()
   end)
 
   it("takes the console's token or the admin token, as a Bearer token or a Basic password", function()
-    assert.equal(200, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer admin-secret\r\n")))
-    assert.equal(200, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer floor-pass\r\n")))
+    assert.equal(200, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer admin-secret-0123456789\r\n")))
+    assert.equal(200, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer floor-pass-0123456789\r\n")))
     assert.equal(401, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer floor-pas\r\n")))
-    assert.equal(401, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer floor-pass2\r\n")))
-    local basic = "Authorization: Basic " .. (require "mime").b64("shift-lead:floor-pass") .. "\r\n"
+    assert.equal(401, (get(gw.admin_port, "/console/api/health", "Authorization: Bearer floor-pass-01234567892\r\n")))
+    local basic = "Authorization: Basic " .. (require "mime").b64("shift-lead:floor-pass-0123456789") .. "\r\n"
     assert.equal(200, (get(gw.admin_port, "/console/api/ports", basic)))
     local wrong = "Authorization: Basic " .. (require "mime").b64("shift-lead:nope") .. "\r\n"
     assert.equal(401, (get(gw.admin_port, "/console/api/ports", wrong)))
-    assert.equal(200, stream(gw, nil, "Authorization: Bearer floor-pass\r\n").status)
+    assert.equal(200, stream(gw, nil, "Authorization: Bearer floor-pass-0123456789\r\n").status)
   end)
 end)
 

@@ -133,7 +133,7 @@ describe("the admin token", function()
   local gw, token_file
   setup(function()
     token_file = gateway.tmpdir() .. "/token"
-    gateway.write_file(token_file, "s3cret-Token_1\n")
+    gateway.write_file(token_file, "s3cret-Token_1-0123456789\n")
     gw = gateway.start({ args = "--admin-token-file " .. token_file })
   end)
   teardown(function() gw:stop() end)
@@ -148,13 +148,13 @@ describe("the admin token", function()
   end
 
   it("lets a scraper with the right bearer token read /metrics", function()
-    local status, _, body = admin_with("Bearer s3cret-Token_1")
+    local status, _, body = admin_with("Bearer s3cret-Token_1-0123456789")
     assert.equal(200, status)
     assert.matches("taskgate_calls_total", body)
   end)
 
-  for _, case in ipairs({ { "no Authorization header", nil }, { "a wrong token", "Bearer s3cret-Token_2" },
-    { "a prefix of the token", "Bearer s3cret" }, { "the token with a suffix", "Bearer s3cret-Token_1x" },
+  for _, case in ipairs({ { "no Authorization header", nil }, { "a wrong token", "Bearer s3cret-Token_2-0123456789" },
+    { "a prefix of the token", "Bearer s3cret" }, { "the token with a suffix", "Bearer s3cret-Token_1-0123456789x" },
     { "another scheme", "Basic czNjcmV0LVRva2VuXzE=" }, { "an over-long header", "Bearer " .. string.rep("s", 300) } }) do
     it("answers 401 with WWW-Authenticate to " .. case[1], function()
       local status, headers = admin_with(case[2])
@@ -169,7 +169,7 @@ describe("the admin token", function()
 
   it("counts refused scrapes as HTTP errors", function()
     admin_with("Bearer nope")
-    local _, _, body = admin_with("Bearer s3cret-Token_1")
+    local _, _, body = admin_with("Bearer s3cret-Token_1-0123456789")
     assert.is_true(metric(body, 'taskgate_http_errors_total{status="401"}') >= 1)
   end)
 
