@@ -366,9 +366,12 @@ static void announce(gateway_t *gw, const tg_config_t *config) {
            "set admin-token-file\"",
            gw->admin_server.address);
   tg_listeners_describe(&gw->listeners, ",", addresses, sizeof addresses);
+  char upstreams[TG_UPSTREAMS_MAX * 520] = "none"; /* each as operators see it (redact.h) */
+  for (int i = 0; gw->admin.upstreams && i < tg_upstreams_count(gw->admin.upstreams); i++)
+    snprintf(upstreams + (i ? strlen(upstreams) : 0), sizeof upstreams - (i ? strlen(upstreams) : 0), "%s%s",
+             i ? "," : "", tg_upstreams_shown(gw->admin.upstreams, i));
   tg_log(TG_LOG_INFO, "started", "listen=%s admin=%s store=%s rules=%s upstream=%s version=%s", addresses,
-         gw->admin_server.address, gw->admin.store_path, config->rules_dir,
-         config->upstream_url ? config->upstream_url : "none", TG_VERSION);
+         gw->admin_server.address, gw->admin.store_path, config->rules_dir, upstreams, TG_VERSION);
   sd_notifyf(0, "READY=1\nMAINPID=%lu\nSTATUS=listening on %s", (unsigned long)getpid(), addresses);
 }
 

@@ -9,6 +9,19 @@ static int ends_url(char c) {
   return (unsigned char)c <= ' ' || c == '"' || c == '\'' || c == '<' || c == '>' || c == '\\' || c == 0x7f;
 }
 
+/* Whether s starts a list's next URL (",scheme://"): a list of URLs, not one value, goes on. */
+static int next_url(const char *s) {
+  if (*s != ',')
+    return 0;
+  s++;
+  if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+    return 0;
+  while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '+' ||
+         *s == '.' || *s == '-')
+    s++;
+  return strncmp(s, "://", 3) == 0;
+}
+
 typedef struct out_s {
   char *data;
   size_t cap, len;
@@ -24,12 +37,14 @@ static void put(out_t *o, const char *s, size_t n) {
 }
 
 /* Writes the URL's rest after "://" (authority, path, query, fragment) masked; returns how many
- * bytes of text it took. */
+ * bytes of text it took: up to the URL's end, or to the next URL of a comma-separated list. */
 static size_t put_url_rest(out_t *o, const char *s) {
+  size_t len = 0;
+  while (s[len] && !ends_url(s[len]) && !next_url(s + len))
+    len++;
   size_t authority = 0, at = 0;
   int has_at = 0;
-  while (s[authority] && !ends_url(s[authority]) && s[authority] != '/' && s[authority] != '?' &&
-         s[authority] != '#') {
+  while (authority < len && s[authority] != '/' && s[authority] != '?' && s[authority] != '#') {
     if (s[authority] == '@')
       at = authority, has_at = 1; /* the last '@': a password may hold one unescaped */
     authority++;
@@ -41,33 +56,30 @@ static size_t put_url_rest(out_t *o, const char *s) {
   }
   /* host, port and path as they are */
   size_t start = i;
-  while (s[i] && !ends_url(s[i]) && s[i] != '?' && s[i] != '#')
+  while (i < len && s[i] != '?' && s[i] != '#')
     i++;
   put(o, s + start, i - start);
-  if (s[i] == '?') {
+  if (i < len && s[i] == '?') {
     /* every value masked: which keys hold secrets is the upstream's business, not ours */
     put(o, "?", 1);
     i++;
-    while (s[i] && !ends_url(s[i]) && s[i] != '#') {
+    while (i < len && s[i] != '#') {
       size_t key = i;
-      while (s[i] && !ends_url(s[i]) && s[i] != '=' && s[i] != '&' && s[i] != '#')
+      while (i < len && s[i] != '=' && s[i] != '&' && s[i] != '#')
         i++;
       put(o, s + key, i - key);
-      if (s[i] == '=') {
+      if (i < len && s[i] == '=') {
         put(o, "=***", 4);
-        while (s[i] && !ends_url(s[i]) && s[i] != '&' && s[i] != '#')
+        while (i < len && s[i] != '&' && s[i] != '#')
           i++;
       }
-      if (s[i] == '&')
+      if (i < len && s[i] == '&')
         put(o, "&", 1), i++;
     }
   }
-  if (s[i] == '#') { /* a fragment can carry a token too (OAuth's implicit flow does) */
+  if (i < len && s[i] == '#') /* a fragment can carry a token too (OAuth's implicit flow does) */
     put(o, "#***", 4);
-    while (s[i] && !ends_url(s[i]))
-      i++;
-  }
-  return i;
+  return len;
 }
 
 char *tg_redact(const char *text, char *out, size_t cap) {

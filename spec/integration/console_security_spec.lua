@@ -82,7 +82,8 @@ describe("credentials in URLs", function()
     assert.matches('"url":"http://%*%*%*@127%.0%.0%.1:%d+/hook%?sig=%*%*%*"', status)
     assert.matches('taskgate_upstream_up{upstream="http://***@127.0.0.1:' .. dead .. '/api/v2/task?token=***"} 0',
       metrics, 1, true)
-    assert.matches("event=started .*upstream=http://%*%*%*@127", log)
+    assert.matches("event=started .*upstream=http://%*%*%*@127%.0%.0%.1:" .. upstream.port
+      .. "/api/v2/task%?apikey=%*%*%*&site=%*%*%*,http://%*%*%*@127%.0%.0%.1:" .. dead .. "/api/v2/task%?token=%*%*%* ", log)
     assert.matches("event=upstream_down upstream=http://%*%*%*@127", log)
     assert.matches('"upstreams":%[{"url":"http://%*%*%*@', events)
     gw:stop()
