@@ -303,6 +303,8 @@ static int listen_admin(gateway_t *gw, const tg_config_t *config, const tg_serve
   return rc;
 }
 
+static int is_wildcard(const char *host) { return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0; }
+
 /* Starts the console (unless --console-listen off) and, for --console-listen HOST:PORT, its own
  * address, which answers the console and /healthz. */
 static int start_console(gateway_t *gw, const tg_config_t *config, const tg_server_limits_t *limits) {
@@ -322,6 +324,14 @@ static int start_console(gateway_t *gw, const tg_config_t *config, const tg_serv
   }
   if (config->console != TG_CONSOLE_OWN_ADDRESS)
     return 0;
+  if (config->console_port && config->console_port == config->admin_port &&
+      (strcmp(config->console_host, config->admin_host) == 0 || is_wildcard(config->console_host) ||
+       is_wildcard(config->admin_host))) {
+    fprintf(stderr, "taskgate: --console-listen %s:%d is the admin address: --console-listen admin serves the console "
+                    "there\n",
+            config->console_host, config->console_port);
+    return -1;
+  }
   gw->console_server.routes = (tg_http_routes_t){.on_admin = tg_admin_public,
                                                  .admin_ctx = &gw->admin,
                                                  .on_console = tg_console_answer,

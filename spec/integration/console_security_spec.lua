@@ -150,6 +150,16 @@ describe("the Host header on the admin and console addresses", function()
   end)
 end)
 
+describe("--console-listen on the admin address", function()
+  it("is refused with a message that says so", function()
+    local port, dir = gateway.free_port(), gateway.tmpdir()
+    local out, code = gateway.run(string.format("%s --listen 127.0.0.1:0 --admin-listen 127.0.0.1:%d "
+      .. "--console-listen localhost:%d --store %s/s.db", gateway.binary, port, port, dir))
+    assert.equal(1, code)
+    assert.matches("%-%-console%-listen 127%.0%.0%.1:" .. port .. " is the admin address: %-%-console%-listen admin", out)
+  end)
+end)
+
 describe("localhost in listen addresses", function()
   it("is the loopback address for --listen, --admin-listen and --console-listen", function()
     local dir = gateway.tmpdir()
