@@ -278,7 +278,7 @@ void tg_upstreams_metrics(tg_upstreams_t *set, tg_buf_t *out) {
                    "# TYPE taskgate_upstream_in_flight gauge\n");
   for (int i = 0; i < set->count; i++) {
     tg_buf_puts(out, "taskgate_upstream_in_flight{upstream=\"");
-    label_value(out, set->list[i].url[TG_UPSTREAMS_TASK]);
+    label_value(out, set->list[i].shown);
     tg_buf_printf(out, "\"} %d\n", __atomic_load_n(&set->list[i].in_flight, __ATOMIC_RELAXED));
   }
   pthread_mutex_unlock(&set->lock);
