@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "box_lua.h"
+#include "view_lua.h"
 
 enum {
   MAX_DEPTH = 32,
@@ -183,6 +184,7 @@ static void put_value(lua_State *L, tg_buf_t *out, int index, int depth, size_t 
   case LUA_TTABLE:
     if (depth > MAX_DEPTH)
       break;
+    tg_view_lua_unwrap(L, index); /* a rule's fields may hold parts of its call */
     lua_rawgeti(L, index, 1);
     int is_array = !lua_isnil(L, -1);
     lua_pop(L, 1);

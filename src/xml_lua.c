@@ -8,6 +8,7 @@
 
 #include "box_lua.h"
 #include "limit.h"
+#include "view_lua.h"
 
 /* Pushes an element's value: its text when it has no children, otherwise a table whose keys
  * are child names; a name that repeats holds an array of the values in document order, and so
@@ -347,6 +348,8 @@ static void encode_element(lua_State *L, tg_buf_t *out, const char *name, int va
     luaL_error(L, "reply key '%s' is not a valid element name", name);
   luaL_checkstack(L, 10, "reply nesting");
   int is_table = lua_type(L, value) == LUA_TTABLE;
+  if (is_table)
+    tg_view_lua_unwrap(L, value); /* a reply may hold parts of the call, or forward its params */
   if (is_table && is_list(L, value)) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, value);
     check_sequence(L, name, value, n);

@@ -5,6 +5,7 @@ local clock = require "taskgate.clock"
 local db = require "taskgate.db"
 local json = require "taskgate.json"
 local sys = require "taskgate.sys"
+local view = require "taskgate.view"
 
 local M = {}
 
@@ -21,6 +22,7 @@ local notes = setmetatable({}, { __mode = "k" }) -- call -> fields every record 
 --- Adds `fields` to every audit record `call` writes from now on (a policy's way to record more
 --- than the rule does: the rule's own fields win over them). Fields set to nil are left out.
 function M.annotate(call, fields)
+  call = view.shown(call) -- a policy's view: the records are the gateway's call's
   local merged = notes[call] or {}
   for key, value in pairs(fields) do merged[key] = value end
   notes[call] = merged
@@ -41,6 +43,7 @@ end
 --- "ok"; opts.always keeps the record even when the call ends in a fault and its changes are
 --- undone (used for forwarded calls, whose effect lies upstream).
 function M.record(call, fields, opts)
+  call = view.shown(call) -- the rule's view: the record names the call as the gateway received it
   local time, params = clock.format(clock.now()), json.encode(with_notes(call, fields or call.params or {}))
   local outcome = opts and opts.outcome or "ok"
   local record = { time, call.client, call.client_port, call.name, params, outcome, call.request_id, M.rules_version }

@@ -5,6 +5,7 @@
 local clock = require "taskgate.clock"
 local fault = require "taskgate.fault"
 local sys = require "taskgate.sys"
+local view = require "taskgate.view"
 local trim, digits = sys.trim, sys.digits
 
 local M = {}
@@ -92,14 +93,16 @@ function M.list(container, name, opts)
   end
   if value == nil then fault.raise(opts.missing) end
   local items = (type(value) == "table" and value[1] ~= nil) and value or { value }
+  local list = {} -- a new array: the call's own lists are read-only (taskgate.view)
   for i, item in ipairs(items) do
     if item == "" then
-      items[i] = {}
+      item = {}
     elseif type(item) ~= "table" then
       fault.raise(opts.invalid)
     end
+    list[i] = item
   end
-  return items
+  return list
 end
 
 --- The values of the elements called `name` inside container (e.g. the <category>s of a
@@ -114,7 +117,7 @@ function M.values(container, name, each, opts)
   if value == nil then
     if opts.bare and container[1] ~= nil then
       value = container
-    elseif opts.others and (container[1] ~= nil or container[opts.others] ~= nil and next(container, next(container)) == nil) then
+    elseif opts.others and (container[1] ~= nil or container[opts.others] ~= nil and view.next(container, view.next(container)) == nil) then
       return {} -- the other kind's values, or a bare array of them (read by the check with opts.bare)
     else
       fault.raise(opts.invalid)

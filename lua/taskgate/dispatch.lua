@@ -11,7 +11,9 @@
 -- step there, having changed nothing; the step after the wait opens a new transaction.
 --
 -- Before the rule, the site's policies (taskgate.policies) run in the same coroutine and
--- transaction: the first fault one returns or raises is the reply. A fault may say why
+-- transaction: the first fault one returns or raises is the reply. Policies and the rule read
+-- the call through one read-only view (taskgate.view): none can change what the next one sees,
+-- and the audit trail, the journal and the log read the gateway's own call. A fault may say why
 -- (fault(1921, "rate_limit")); a policy's fault without a reason has the policy's name. The
 -- reason goes to the call's log line and metrics (sys.note) and to an audit record of the
 -- refusal, never to the client.
@@ -39,6 +41,7 @@ local owed = require "taskgate.owed"
 local policies = require "taskgate.policies"
 local sys = require "taskgate.sys"
 local upstream = require "taskgate.upstream"
+local view = require "taskgate.view"
 local xml = require "taskgate.xml"
 
 local M = {}
@@ -421,7 +424,7 @@ function M.start(call, without_policies)
   local co = call_coroutine()
   local stage = stages[co]
   stage.without_policies = without_policies
-  return step(co, prepared, rule, prepared, stage)
+  return step(co, prepared, rule, view.of(prepared), stage)
 end
 
 --- Resumes the call waiting under `token` with the outbound result ({status, body} or

@@ -10,6 +10,7 @@
 
 local dispatch = require "taskgate.dispatch"
 local sys = require "taskgate.sys"
+local view = require "taskgate.view"
 
 local M = {}
 
@@ -110,6 +111,8 @@ local function build_globals()
   local globals, views = {}, {}
   for _, name in ipairs(safe_globals) do globals[name] = _G[name] end
   globals.setmetatable = setmetatable_without_gc
+  -- The call a rule gets is a read-only view (taskgate.view): these read it as the table it shows.
+  globals.next, globals.rawget, globals.rawlen = view.next, view.rawget, view.rawlen
   globals.xpcall = xpcall_after_unwind
   for _, name in ipairs(safe_libraries) do globals[name] = frozen(name, library_copy(name), views) end
   local requirable = {}

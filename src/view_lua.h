@@ -1,0 +1,17 @@
+/* view_lua.h: the read-only views of a call that policies and rules receive
+ * (lua/taskgate/view.lua), as the C encoders see them. A view is an empty table that holds the
+ * gateway's own table under a light-userdata key no rule can make; the encoders write what it
+ * shows, the gateway's table. */
+#ifndef TG_VIEW_LUA_H
+#define TG_VIEW_LUA_H
+
+#include <lua.h>
+
+/* Pushes the key a view holds its table under (sys.VIEW_KEY). */
+void tg_view_lua_push_key(lua_State *L);
+
+/* If the table at `index` (absolute) is a view, puts the table it shows in its place. A plain
+ * table (no metatable) costs one check. */
+void tg_view_lua_unwrap(lua_State *L, int index);
+
+#endif
