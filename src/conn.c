@@ -19,6 +19,9 @@ enum {
   MAX_BACKLOG = 64 * 1024,   /* bytes read ahead while a call is answered; then we stop */
   KEPT_BUFFER_BYTES = 65536, /* an output buffer grown past this is freed once it is sent */
   LINGER_MS = 2000,
+  /* A draining gateway waits this long at most for a client to close after its last reply:
+   * the drain, and so SIGTERM, must not wait on clients that neither read nor close. */
+  DRAIN_LINGER_MS = 250,
   DEFERRED_DEADLINE_MS = 1000, /* once: bytes that came in before a deadline get read first */
   STREAM_SOCKET_BUFFER = 64 * 1024, /* a console stream's kernel send buffer */
   DEFAULT_HEADER_TIMEOUT_MS = 10000,
@@ -102,7 +105,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
      * have been stopped (a waiting call, a client that did not read); its close ends the
      * linger. */
     start_reading(conn);
-    uv_timer_start(&conn->deadline, on_linger_timeout, LINGER_MS, 0);
+    uv_timer_start(&conn->deadline, on_linger_timeout, conn->draining ? DRAIN_LINGER_MS : LINGER_MS, 0);
   }
   check_state(conn);
 }
@@ -592,6 +595,10 @@ static void close_if_drained(tg_conn_t *conn) {
 
 void tg_conn_drain(tg_conn_t *conn) {
   conn->draining = 1;
+  /* a connection closing already lingers no longer than a drained one */
+  if (conn->closing && uv_is_active((uv_handle_t *)&conn->deadline) &&
+      uv_timer_get_due_in(&conn->deadline) > DRAIN_LINGER_MS)
+    uv_timer_start(&conn->deadline, on_linger_timeout, DRAIN_LINGER_MS, 0);
   close_if_drained(conn);
   flush(conn);
   check_state(conn);

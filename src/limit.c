@@ -104,6 +104,25 @@ void tg_limit_arm(lua_State *L, long long deadline_ns, unsigned time_limit_ms) {
     lua_sethook(L, on_count, LUA_MASKCOUNT, HOOK_EVERY);
 }
 
+tg_limit_saved_t tg_limit_tighten(long long deadline_ns, unsigned time_limit_ms) {
+  tg_limit_saved_t saved = {armed.deadline_ns, armed.time_limit_ms};
+  if (armed.deadline_ns == 0 || deadline_ns >= armed.deadline_ns)
+    return saved;
+  armed.deadline_ns = deadline_ns;
+  armed.time_limit_ms = time_limit_ms;
+  if (!armed.counting) /* the hook counts and looks at the clock itself */
+    tg_watchdog_arm(deadline_ns, on_time_up, NULL);
+  return saved;
+}
+
+void tg_limit_restore(tg_limit_saved_t saved) {
+  if (armed.raised || armed.deadline_ns == 0)
+    return;
+  armed.deadline_ns = saved.deadline_ns;
+  armed.time_limit_ms = saved.time_limit_ms;
+  tg_watchdog_postpone(saved.deadline_ns);
+}
+
 void tg_limit_postpone(long long ns) {
   if (!armed.deadline_ns)
     return;

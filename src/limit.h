@@ -16,6 +16,18 @@ enum {
 /* Arms the calling thread's deadline (CLOCK_MONOTONIC ns) for the Lua code of state L and of
  * every coroutine it resumes. time_limit_ms is what the error names. */
 void tg_limit_arm(lua_State *L, long long deadline_ns, unsigned time_limit_ms);
+/* The calling thread's deadline and the limit its timeout names, as tg_limit_tighten found them. */
+typedef struct tg_limit_saved_s {
+  long long deadline_ns;
+  unsigned time_limit_ms;
+} tg_limit_saved_t;
+/* Moves the calling thread's armed deadline earlier, to deadline_ns (never later), its timeout
+ * naming time_limit_ms: for a part of the work that has a budget of its own (the rules' code of a
+ * reload). Returns what tg_limit_restore puts back. */
+tg_limit_saved_t tg_limit_tighten(long long deadline_ns, unsigned time_limit_ms);
+/* Puts back what tg_limit_tighten found, unless the time ran out meanwhile: then every Lua
+ * instruction raises until the gate returns. */
+void tg_limit_restore(tg_limit_saved_t saved);
 /* Disarms the calling thread's deadline and removes the hook from L. */
 void tg_limit_disarm(lua_State *L);
 /* Moves the calling thread's deadline ns later: time spent on work the time limit does not

@@ -88,6 +88,7 @@ int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handler
   reload->handlers = handlers;
   reload->handler_count = handler_count;
   reload->config = *config;
+  reload->config.rules_budget_ms = TG_RELOAD_RULES_FACTOR * config->time_limit_ms;
   reload->generation = 1;
   reload->last_ok = 1;
   reload->last_time = tg_wall_seconds();

@@ -11,6 +11,9 @@
 
 enum { TG_RELOAD_MAX_HANDLERS = 64 }; /* --workers at most */
 enum { TG_RELOAD_HISTORY = 20 };      /* reloads remembered for the console */
+/* A reload runs on a live gateway while clients wait: the rules' own code in it (every file's
+ * top-level code and the self-checks, all together) may take this many call limits. */
+enum { TG_RELOAD_RULES_FACTOR = 2 };
 
 /* One reload (or the start), as the console's rules view lists it. */
 typedef struct tg_reload_entry_s {
@@ -21,13 +24,13 @@ typedef struct tg_reload_entry_s {
   char trigger[32];
   char error[1024]; /* file:line and message when it failed */
 } tg_reload_entry_t;
-enum { TG_RELOAD_SUBDIRS = 3 };        /* bin/, policies/, lib/: watched apart from the top */
+enum { TG_RELOAD_SUBDIRS = 3 }; /* bin/, policies/, lib/: watched apart from the top */
 
 typedef struct tg_reload_s {
   uv_loop_t *loop;
   uv_fs_event_t watch;
   uv_fs_event_t subdir_watch[TG_RELOAD_SUBDIRS]; /* rules/bin/, policies/, lib/ (when they exist) */
-  int subdir_ready[TG_RELOAD_SUBDIRS];            /* the handle is initialised (closed at stop) */
+  int subdir_ready[TG_RELOAD_SUBDIRS];           /* the handle is initialised (closed at stop) */
   uv_timer_t debounce;
   int watching;
   tg_handler_t **handlers; /* one per worker: each gets a generation of its own */

@@ -22,6 +22,9 @@
 #include "sys_lua.h"
 #include "xml_lua.h"
 
+/* A whole load (the runtime, compiling the rules, their top-level code, self-checks) may take
+ * this many call limits: generous, for a loaded machine. On a live gateway the rules' own code
+ * has a budget of its own, TG_RELOAD_RULES_FACTOR call limits (reload.h). */
 enum { BOOT_TIME_FACTOR = 20 };
 
 static int live_states; /* Lua states not yet closed, of every generation and worker (atomic) */
@@ -244,6 +247,12 @@ tg_script_t *tg_script_new(const tg_script_config_t *config, char *err, size_t e
   if (config->journal_size >= 0) {
     lua_pushinteger(script->L, config->journal_size);
     lua_setfield(script->L, LUA_REGISTRYINDEX, TG_SYS_JOURNAL_KEY);
+  }
+  if (config->rules_budget_ms) {
+    lua_pushinteger(script->L, config->rules_budget_ms);
+    lua_setfield(script->L, LUA_REGISTRYINDEX, TG_SYS_RULES_BUDGET_KEY);
+    lua_pushinteger(script->L, (lua_Integer)config->rules_budget_ms * 1000000);
+    lua_setfield(script->L, LUA_REGISTRYINDEX, TG_SYS_RULES_LEFT_KEY);
   }
   if (config->outbox_targets) {
     lua_pushstring(script->L, config->outbox_targets);

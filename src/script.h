@@ -14,13 +14,15 @@
 typedef struct tg_script_config_s {
   const char *runtime_dir; /* the lua/ directory holding the taskgate modules */
   const char *rules_dir;
-  tg_store_t *store;        /* not owned; must outlive the script */
-  size_t memory_limit;      /* bytes the Lua state may hold */
-  unsigned time_limit_ms;   /* Lua time one call may take */
-  const char *upstream_url; /* --upstream, or NULL */
+  tg_store_t *store;          /* not owned; must outlive the script */
+  size_t memory_limit;        /* bytes the Lua state may hold */
+  unsigned time_limit_ms;     /* Lua time one call may take */
+  const char *upstream_url;   /* --upstream, or NULL */
   const char *outbox_targets; /* the --outbox-target names, by commas; or NULL */
   tg_shared_t *shared;        /* the rules' shared space (not owned), or NULL: one of the state's own */
   long journal_size;          /* calls the journal keeps (--journal-size); 0: none, -1: the default */
+  unsigned rules_budget_ms;   /* the rules' own code of one load, all files and self-checks
+                               * together (sys.run_rules); 0: the boot budget of the whole load */
 } tg_script_config_t;
 
 typedef struct tg_script_s tg_script_t;

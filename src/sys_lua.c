@@ -17,6 +17,7 @@
 #include "coroutine_lua.h"
 #include "fault_names.h"
 #include "json_lua.h"
+#include "limit.h"
 #include "log.h"
 #include "outbox.h"
 #include "owed.h"
@@ -387,6 +388,31 @@ static int sys_owe_trace(lua_State *L) {
   tg_call_note_t *call = current_call(L);
   lua_pushboolean(L, call && call->owed && tg_owed_add(call->owed, L, kind, 2) == 0);
   return 1;
+/* sys.run_rules(fn, ...) -> what fn returns. Runs rules' own code while rules load (their files'
+ * top-level code, the self-checks) within what is left of the load's rule budget: all such code
+ * of one load together, however many files it is spread over. Without a budget (a gateway that
+ * is not yet listening, `taskgate check`) fn runs under the load's own. */
+static int sys_run_rules(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_getfield(L, LUA_REGISTRYINDEX, TG_SYS_RULES_BUDGET_KEY);
+  lua_Integer budget_ms = lua_tointeger(L, -1);
+  lua_getfield(L, LUA_REGISTRYINDEX, TG_SYS_RULES_LEFT_KEY);
+  long long left = (long long)lua_tointeger(L, -1);
+  lua_pop(L, 2);
+  if (budget_ms <= 0) {
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+  }
+  long long started = tg_monotonic_ns();
+  tg_limit_saved_t saved = tg_limit_tighten(started + (left > 0 ? left : 0), (unsigned)budget_ms);
+  int rc = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  long long used = tg_monotonic_ns() - started;
+  lua_pushinteger(L, left > used ? left - used : 0);
+  lua_setfield(L, LUA_REGISTRYINDEX, TG_SYS_RULES_LEFT_KEY);
+  tg_limit_restore(saved);
+  if (rc != LUA_OK)
+    return lua_error(L);
+  return lua_gettop(L);
 }
 
 static int sys_upstream(lua_State *L) {
@@ -416,6 +442,7 @@ void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
       {"trim", sys_trim},
       {"digits", sys_digits},
       {"guard", tg_coroutine_lua_guard},
+      {"run_rules", sys_run_rules},
       {NULL, NULL},
   };
   luaL_newlibtable(L, functions);

@@ -10,6 +10,10 @@
 #define TG_SYS_OUTBOX_KEY "taskgate.outbox_targets"
 /* Registry key of the call journal's size (--journal-size), an integer; absent: the default. */
 #define TG_SYS_JOURNAL_KEY "taskgate.journal_size"
+/* Registry keys of a load's rule budget (sys.run_rules): its milliseconds (absent: the load's own
+ * budget), and the nanoseconds of it left, both integers. */
+#define TG_SYS_RULES_BUDGET_KEY "taskgate.rules_budget_ms"
+#define TG_SYS_RULES_LEFT_KEY "taskgate.rules_left_ns"
 
 /* What the rules say about the call they are running, for its log line and metrics. */
 typedef struct tg_call_note_s {

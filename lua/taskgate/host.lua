@@ -24,7 +24,7 @@ M.files = {} -- every loaded file: { name, path, sha256 }, in name order
 local function load_file(path, name)
   local chunk, sha256 = sys.load_rule(path, sandbox.env(name))
   if not chunk then return nil, sha256 end
-  local ok, result = pcall(chunk)
+  local ok, result = pcall(sys.run_rules, chunk)
   if not ok then return nil, tostring(result) end
   local policy = name:find("^policies/")
   if type(result) ~= "function" and not (policy and type(result) == "table") then
@@ -57,7 +57,7 @@ local function self_check(check, path)
   local source = clock.source
   clock.source = function() return SELF_CHECK_TIME end
   -- What they count in the shared space (a rate limit's tokens) stays in a scratch one.
-  local ok, err = spaces.with_scratch(check, call, expect)
+  local ok, err = sys.run_rules(spaces.with_scratch, check, call, expect)
   clock.source = source
   db.abort_turn()
   if not ok then return string.format("self-check failed: %s", tostring(err)) end
@@ -96,7 +96,7 @@ local function load_modules(scan, files, problems)
     end
   end
   site.set(compiled)
-  if #problems == 0 then problems[#problems + 1] = site.run_all(names) end
+  if #problems == 0 then problems[#problems + 1] = sys.run_rules(site.run_all, names) end
 end
 
 -- The policies in the order they run: _before.lua (the old form) first, then policies/.
@@ -113,7 +113,8 @@ end
 
 --- Loads a rules directory (taskgate.tree says what each file is): the site modules of lib/,
 --- the rules answering methods (the file name, less .lua, is the method), the policies of
---- policies/ and the self-checks; runs the self-checks. Files that will not load are named in
+--- policies/ and the self-checks; runs the self-checks. The rules' own code (top-level code and
+--- self-checks) runs through sys.run_rules: on a live gateway it all shares one budget. Files that will not load are named in
 --- M.warnings. Returns true, or nil and every problem found, one per line.
 function M.load(rules_dir)
   local scan, why = tree.scan(rules_dir)

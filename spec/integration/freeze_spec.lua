@@ -196,12 +196,15 @@ describe("with two workers sharing the store", function()
     for i = 1, 4 do assert.equal(gateway.fault(1999), (runs[i]())) end
   end)
 
-  it("stops at SIGTERM within the bound while runaway patterns keep coming", function()
+  -- Measured by the process's exit: the calls in flight end at their limit, and the drain waits
+  -- for clients that neither read nor close (these four) a quarter second, not the 2 s linger.
+  it("exits at SIGTERM within the bound while runaway patterns keep coming", function()
     local runs = {}
     for i = 1, 4 do runs[i] = send(gw, call("lazy_find")) end
     local started = socket.gettime()
     assert.is_true(gw:stop())
-    assert.is_true(socket.gettime() - started < 2 * BOUND)
+    local seconds = socket.gettime() - started
+    assert.is_true(seconds < BOUND, string.format("exited %.2f s after SIGTERM", seconds))
   end)
 end)
 
