@@ -7,6 +7,8 @@
 #include <lauxlib.h>
 #include <string.h>
 
+#include "view_lua.h"
+
 typedef struct network_s {
   unsigned char bytes[16];
   int bits; /* the prefix length over all 128 bits (an IPv4 /8 is 104) */
@@ -134,6 +136,7 @@ static int matcher_call(lua_State *L) {
  * matched) when the address is in one of them. The networks are read once, here. */
 static int new_matcher(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  tg_view_lua_unwrap(L, 1); /* a list read from the call: its entries as the call holds them */
   lua_Integer n = luaL_len(L, 1);
   luaL_argcheck(L, n <= MATCHER_MAX, 1, "at most 4096 networks");
   matcher_t *m = lua_newuserdatauv(L, sizeof *m + (size_t)n * sizeof m->networks[0], 1);

@@ -388,6 +388,8 @@ static int sys_owe_trace(lua_State *L) {
   tg_call_note_t *call = current_call(L);
   lua_pushboolean(L, call && call->owed && tg_owed_add(call->owed, L, kind, 2) == 0);
   return 1;
+}
+
 /* sys.run_rules(fn, ...) -> what fn returns. Runs rules' own code while rules load (their files'
  * top-level code, the self-checks) within what is left of the load's rule budget: all such code
  * of one load together, however many files it is spread over. Without a budget (a gateway that
@@ -443,6 +445,7 @@ void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
       {"digits", sys_digits},
       {"guard", tg_coroutine_lua_guard},
       {"run_rules", sys_run_rules},
+      {"view_index", tg_view_lua_index},
       {NULL, NULL},
   };
   luaL_newlibtable(L, functions);

@@ -15,3 +15,16 @@ void tg_view_lua_unwrap(lua_State *L, int index) {
   else
     lua_pop(L, 1);
 }
+
+int tg_view_lua_index(lua_State *L) {
+  lua_rawgetp(L, 1, &view_key);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, -2) != LUA_TTABLE)
+    return 1;
+  lua_createtable(L, 0, 1); /* a nested table: a view of its own, with the view's metatable */
+  lua_pushvalue(L, -2);
+  lua_rawsetp(L, -2, &view_key);
+  lua_getmetatable(L, 1);
+  lua_setmetatable(L, -2);
+  return 1;
+}

@@ -14,4 +14,8 @@ void tg_view_lua_push_key(lua_State *L);
  * table (no metatable) costs one check. */
 void tg_view_lua_unwrap(lua_State *L, int index);
 
+/* sys.view_index(view, key): a view's __index, in C because every field a rule reads from its
+ * call goes through it: the value the shown table holds, a nested table as a new view. */
+int tg_view_lua_index(lua_State *L);
+
 #endif

@@ -19,7 +19,7 @@ local function text_of(value, opts)
     if opts.optional then return nil end
     fault.raise(opts.missing or opts.invalid)
   end
-  if type(value) == "table" and value[1] ~= nil and next(value, next(value)) == nil then
+  if type(value) == "table" and value[1] ~= nil and view.next(value, view.next(value)) == nil then
     value = value[1] -- a JSON array of one value ("port_id": [1]) is that value, as in XML
   end
   if type(value) ~= "string" then fault.raise(opts.invalid) end

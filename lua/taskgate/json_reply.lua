@@ -8,6 +8,7 @@
 -- good in both forms or in neither (fuzz/reply_fuzz.c holds both to that).
 
 local sys = require "taskgate.sys"
+local view = require "taskgate.view"
 local xml = require "taskgate.xml"
 
 local M = {}
@@ -58,6 +59,7 @@ local function check_list(t, n)
 end
 
 local function encode_table(t, depth, out)
+  t = view.shown(t) -- a reply may hold parts of the call: written as the call holds them
   local meta = getmetatable(t)
   if meta and meta.__json then -- reply.rows: JSON text the store wrote
     out[#out + 1] = meta.__json

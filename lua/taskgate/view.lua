@@ -9,7 +9,7 @@
 -- at each read (compare what the call holds, not its tables). Every write is an error:
 -- assigning a field, table.insert, table.sort. pairs, ipairs, # and the sandbox's next, rawget
 -- and rawlen read a view as the table it shows. Making a view costs one small table; reading a
--- field through one, a metamethod call.
+-- field through one, a call of a C function.
 
 local sys = require "taskgate.sys"
 
@@ -22,12 +22,9 @@ local function view_of(shown)
   return setmetatable({ [SHOWN] = shown }, View)
 end
 
--- What view[key] reads: the shown table's value, a nested table as a view of its own.
-local function read(view, key)
-  local value = view[SHOWN][key]
-  if type(value) == "table" then return view_of(value) end
-  return value
-end
+-- What view[key] reads: the shown table's value, a nested table as a view of its own (in C:
+-- a metamethod written in Lua cost some 1.5k instructions a read).
+local read = sys.view_index
 
 local function view_next(view, key)
   local found = next(view[SHOWN], key)
