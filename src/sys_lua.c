@@ -167,6 +167,19 @@ static int valid_zone_name(const char *name, size_t len) {
   return 1;
 }
 
+/* Pushes the bytes of file as a string, at most max + 1 of them (so that a larger file shows
+ * as larger than max), and closes it. Returns how many it pushed; *read_error is nonzero when
+ * reading failed. */
+static size_t push_file(lua_State *L, FILE *file, size_t max, int *read_error) {
+  luaL_Buffer b;
+  char *bytes = luaL_buffinitsize(L, &b, max + 1);
+  size_t got = fread(bytes, 1, max + 1, file);
+  *read_error = ferror(file);
+  fclose(file);
+  luaL_pushresultsize(&b, got);
+  return got;
+}
+
 enum { MAX_ZONE_BYTES = 65536 }; /* the largest tz database file is about 4 KiB */
 
 /* sys.read_zone(name) -> the bytes of the tz database's file for zone `name`
@@ -187,12 +200,8 @@ static int read_zone(lua_State *L) {
     lua_pushfstring(L, "no time zone '%s' (%s: %s)", name, path, strerror(errno));
     return 2;
   }
-  luaL_Buffer b;
-  char *bytes = luaL_buffinitsize(L, &b, MAX_ZONE_BYTES + 1);
-  size_t got = fread(bytes, 1, MAX_ZONE_BYTES + 1, file);
-  int read_error = ferror(file);
-  fclose(file);
-  luaL_pushresultsize(&b, got);
+  int read_error;
+  size_t got = push_file(L, file, MAX_ZONE_BYTES, &read_error);
   if (read_error || got > MAX_ZONE_BYTES || got < 44 || memcmp(lua_tostring(L, -1), "TZif", 4) != 0) {
     lua_pushnil(L);
     lua_pushfstring(L, "time zone '%s': %s is not a tz database file", name, path);
@@ -212,12 +221,8 @@ static int load_rule(lua_State *L) {
     lua_pushfstring(L, "%s: cannot open", path);
     return 2;
   }
-  luaL_Buffer b;
-  char *chunk = luaL_buffinitsize(L, &b, MAX_RULE_BYTES + 1);
-  size_t len = fread(chunk, 1, MAX_RULE_BYTES + 1, file);
-  int read_error = ferror(file);
-  fclose(file);
-  luaL_pushresultsize(&b, len);
+  int read_error;
+  size_t len = push_file(L, file, MAX_RULE_BYTES, &read_error);
   if (read_error || len > MAX_RULE_BYTES) {
     lua_pushnil(L);
     lua_pushfstring(L, "%s: %s", path, read_error ? "read error" : "larger than 1 MiB");
