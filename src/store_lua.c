@@ -215,6 +215,21 @@ static int db_row(lua_State *L) {
   return 1;
 }
 
+/* Ends a listing's loop, whose last step gave rc, and resets its statement. Returns 0 when the
+ * statement ran to its end; 2, with nil and the reason pushed, when the loop stopped at its row
+ * limit ("too many rows") or its step limit ("too much work"); raises any other error. */
+static int listing_stopped(lua_State *L, tg_store_t *store, sqlite3_stmt *stmt, int rc) {
+  sqlite3_reset(stmt);
+  if (rc == SQLITE_ROW || rc == STOPPED_OVER_STEPS) {
+    lua_pushnil(L);
+    lua_pushstring(L, rc == SQLITE_ROW ? "too many rows" : "too much work");
+    return 2;
+  }
+  if (rc != SQLITE_DONE)
+    return raise_sql(L, store);
+  return 0;
+}
+
 /* Pushes the rows of a bound statement as an array, up to max_rows (0: all). Returns 1; or,
  * with nil and the reason pushed, 2: "too many rows" past max_rows, "too much work" when the
  * statement ran past step_limit. */
@@ -229,15 +244,8 @@ static int push_rows(lua_State *L, tg_store_t *store, sqlite3_stmt *stmt, lua_In
     push_row(L, stmt, names);
     lua_rawseti(L, -2, ++n);
   }
-  sqlite3_reset(stmt);
-  if (rc == SQLITE_ROW || rc == STOPPED_OVER_STEPS) {
-    lua_pushnil(L);
-    lua_pushstring(L, rc == SQLITE_ROW ? "too many rows" : "too much work");
-    return 2;
-  }
-  if (rc != SQLITE_DONE)
-    return raise_sql(L, store);
-  return 1;
+  int stopped = listing_stopped(L, store, stmt, rc);
+  return stopped ? stopped : 1;
 }
 
 /* db.rows(sql, ...) -> an array of row tables (possibly empty). */
@@ -250,6 +258,12 @@ static int db_rows(lua_State *L) {
  * about 10. Four times a full answer's work is some 20 ms of SQLite at the most. */
 enum { STEPS_PER_ROW = 100, STEPS_AT_LEAST = 100000 };
 
+/* The steps a listing of at most max_rows rows may take. */
+static long long listing_steps(lua_Integer max_rows) {
+  long long steps = (long long)(max_rows + 1) * STEPS_PER_ROW;
+  return steps < STEPS_AT_LEAST ? STEPS_AT_LEAST : steps;
+}
+
 /* db.rows_upto(max_rows, sql, ...) -> an array of at most max_rows row tables; or nil and
  * "too many rows" when more would come, nil and "too much work" when the statement has looked
  * through about as much as STEPS_PER_ROW virtual-machine steps a row allowed (and at least
@@ -259,10 +273,7 @@ static int db_rows_upto(lua_State *L) {
   tg_store_t *store = bound_store(L);
   lua_Integer max_rows = luaL_checkinteger(L, 1);
   luaL_argcheck(L, max_rows > 0, 1, "at least one row");
-  long long step_limit = (long long)(max_rows + 1) * STEPS_PER_ROW;
-  if (step_limit < STEPS_AT_LEAST)
-    step_limit = STEPS_AT_LEAST;
-  return push_rows(L, store, prepare_and_bind(L, store, 2), max_rows, step_limit);
+  return push_rows(L, store, prepare_and_bind(L, store, 2), max_rows, listing_steps(max_rows));
 }
 
 /* The statement's current row as rows_text.h reads it. */
@@ -294,9 +305,7 @@ static const char *stmt_text(void *self, int c, char *number, size_t cap, size_t
 static int db_rows_text(lua_State *L) {
   tg_store_t *store = bound_store(L);
   tg_rows_text_form_t form = tg_rows_text_args(L);
-  long long step_limit = (long long)(form.max_rows + 1) * STEPS_PER_ROW;
-  if (step_limit < STEPS_AT_LEAST)
-    step_limit = STEPS_AT_LEAST;
+  long long step_limit = listing_steps(form.max_rows);
   sqlite3_stmt *stmt = prepare_and_bind(L, store, 5);
   tg_buf_t *out = tg_box_lua_buf(L); /* above the bound values, which stay until the reset */
   tg_row_source_t row = {stmt, sqlite3_column_count(stmt), stmt_name, stmt_kind, stmt_text};
@@ -309,15 +318,8 @@ static int db_rows_text(lua_State *L) {
     tg_rows_text_row(L, out, &form, &row, rows++);
     tg_limit_spend(L, &budget, 1);
   }
-  sqlite3_reset(stmt);
-  if (rc == SQLITE_ROW || rc == STOPPED_OVER_STEPS) {
-    lua_pushnil(L);
-    lua_pushstring(L, rc == SQLITE_ROW ? "too many rows" : "too much work");
-    return 2;
-  }
-  if (rc != SQLITE_DONE)
-    return raise_sql(L, store);
-  return tg_rows_text_finish(L, out, &form, rows);
+  int stopped = listing_stopped(L, store, stmt, rc);
+  return stopped ? stopped : tg_rows_text_finish(L, out, &form, rows);
 }
 
 static int push_outcome(lua_State *L, tg_store_t *store, int rc) {
