@@ -23,7 +23,8 @@ static int reserve(tg_buf_t *buf, size_t extra) {
 int tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len) {
   if (reserve(buf, len + 1) < 0)
     return -1;
-  memcpy(buf->data + buf->len, bytes, len);
+  if (len) /* bytes may be NULL when there are none: memcpy must not see it */
+    memcpy(buf->data + buf->len, bytes, len);
   buf->len += len;
   buf->data[buf->len] = '\0'; /* keeps the contents usable as a C string */
   return 0;
