@@ -130,7 +130,9 @@ static int migrate(sqlite3 *db, tg_pg_t *pg, char *err, size_t errcap) {
     PQclear(PQexec(conn, "ROLLBACK"));
     return -1;
   }
-  return 0;
+  /* Statistics now, not when autovacuum comes round: without them the planner takes the freshly
+   * filled tables for small ones and scans a million tasks for every call (30 ms each). */
+  return run(conn, "ANALYZE", err, errcap);
 }
 
 int tg_command_migrate_store(const tg_config_t *config) {
