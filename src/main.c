@@ -26,6 +26,7 @@
 #include "reload.h"
 #include "script.h"
 #include "server.h"
+#include "shipped.h"
 #include "store.h"
 #include "workers.h"
 #include "xml.h"
@@ -56,43 +57,17 @@ typedef struct gateway_s {
   tg_pidfile_t *pid_file;       /* removed on every way out, exit_now's included */
 } gateway_t;
 
-/* A directory the gateway ships: given by a flag, else beside the binary (a copied binary with
- * lua/ and console/ next to it), else beside the build directory when run from a checkout, else
- * under an install's prefix, else where the install put it. probe is a file it must hold. */
-static const char *find_shipped(const char *given, const char *const beside[3], const char *probe,
-                                const char *installed, char *path, size_t cap) {
-  if (given)
-    return given;
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash) {
-      *slash = '\0';
-      for (int i = 0; i < 3; i++) {
-        snprintf(path, cap, beside[i], exe);
-        char found[PATH_MAX + 96];
-        snprintf(found, sizeof found, "%s/%s", path, probe);
-        if (access(found, R_OK) == 0)
-          return path;
-      }
-    }
-  }
-  return installed;
-}
-
 /* The Lua runtime: lua/ beside the binary, in a checkout (build/taskgate beside it), or an
  * install's. */
 static const char *find_runtime(const tg_config_t *config, char *path, size_t cap) {
-  static const char *const beside[] = {"%s/lua", "%s/../lua", "%s/../share/taskgate/lua"};
-  return find_shipped(config->runtime_dir, beside, "taskgate/host.lua", TG_RUNTIME_INSTALL_DIR, path, cap);
+  static const char *const beside[] = {"%s/lua", "%s/../lua", "%s/../share/taskgate/lua", NULL};
+  return tg_shipped_find(config->runtime_dir, beside, "taskgate/host.lua", TG_RUNTIME_INSTALL_DIR, path, cap);
 }
 
 /* The console's page: console/ beside the binary, in a checkout, or an install's. */
 static const char *find_console(const tg_config_t *config, char *path, size_t cap) {
-  static const char *const beside[] = {"%s/console", "%s/../console", "%s/../share/taskgate/console"};
-  return find_shipped(config->console_dir, beside, "index.html", TG_CONSOLE_INSTALL_DIR, path, cap);
+  static const char *const beside[] = {"%s/console", "%s/../console", "%s/../share/taskgate/console", NULL};
+  return tg_shipped_find(config->console_dir, beside, "index.html", TG_CONSOLE_INSTALL_DIR, path, cap);
 }
 
 /* The drain is over: nothing is in flight, or the deadline passed. Closes what keeps the loop

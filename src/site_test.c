@@ -10,34 +10,22 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shipped.h"
+
 #ifndef TG_NATIVE_INSTALL_DIR
 #define TG_NATIVE_INSTALL_DIR "/usr/lib/taskgate"
 #endif
 
 /* Where taskgate_native.so is: beside the binary (a checkout's build/), else where the package
  * installs it. */
-static void find_native(char *dir, size_t cap) {
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash) {
-      *slash = '\0';
-      char probe[PATH_MAX + 32];
-      snprintf(probe, sizeof probe, "%s/taskgate_native.so", exe);
-      if (access(probe, R_OK) == 0) {
-        snprintf(dir, cap, "%s", exe);
-        return;
-      }
-    }
-  }
-  snprintf(dir, cap, "%s", TG_NATIVE_INSTALL_DIR);
+static const char *find_native(char *path, size_t cap) {
+  static const char *const beside[] = {"%s", NULL};
+  return tg_shipped_find(NULL, beside, "taskgate_native.so", TG_NATIVE_INSTALL_DIR, path, cap);
 }
 
 int tg_command_test(const tg_config_t *config, const char *runtime_dir) {
-  char native[PATH_MAX], path[PATH_MAX + 64], cpath[PATH_MAX + 64];
-  find_native(native, sizeof native);
+  char native_path[PATH_MAX], path[PATH_MAX + 64], cpath[PATH_MAX + 64];
+  const char *native = find_native(native_path, sizeof native_path);
   snprintf(path, sizeof path, "%s/?.lua;;", runtime_dir);
   snprintf(cpath, sizeof cpath, "%s/?.so;;", native);
   if (setenv("LUA_PATH", path, 1) < 0 || setenv("LUA_CPATH", cpath, 1) < 0 ||
