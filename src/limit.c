@@ -4,6 +4,7 @@
 
 #include <lauxlib.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "clock.h"
 #include "coroutine_lua.h"
@@ -24,6 +25,13 @@ static __thread struct {
 /* The timeout failure of the armed call: made where the time ran out, raised again wherever Lua
  * code tries to go on. */
 static const char TIMEOUT_KEY = 't';
+/* The chunk-name prefix ("@<runtime dir>/") of the runtime's own modules, in L's registry. */
+static const char RUNTIME_KEY = 'r';
+
+void tg_limit_name_runtime(lua_State *L, const char *runtime_dir) {
+  lua_pushfstring(L, "@%s/", runtime_dir);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &RUNTIME_KEY);
+}
 
 int tg_limit_passed(void) { return armed.deadline_ns != 0 && tg_monotonic_ns() > armed.deadline_ns; }
 
@@ -37,17 +45,26 @@ static void hook_everything(void) {
   tg_coroutine_lua_hook_running(on_count, LUA_MASKCOUNT, 1);
 }
 
-/* Writes "file:line: " of the innermost Lua function running in L, or "". */
+/* Writes "file:line: " of the innermost Lua function running in L that is not one of the
+ * runtime's modules (the site's rule that was running, not the library function it had called),
+ * else of the innermost Lua function, else "". */
 static void where(lua_State *L, char *out, size_t cap) {
   lua_Debug ar;
   out[0] = '\0';
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &RUNTIME_KEY);
+  size_t runtime_len = 0;
+  const char *runtime = lua_tolstring(L, -1, &runtime_len);
   for (int level = 0; lua_getstack(L, level, &ar); level++) {
     lua_getinfo(L, "Sl", &ar);
-    if (ar.currentline > 0) {
+    if (ar.currentline <= 0)
+      continue;
+    int in_runtime = runtime && strncmp(ar.source, runtime, runtime_len) == 0;
+    if (out[0] == '\0' || !in_runtime)
       snprintf(out, cap, "%s:%d: ", ar.short_src, ar.currentline);
-      return;
-    }
+    if (!in_runtime)
+      break;
   }
+  lua_pop(L, 1);
 }
 
 /* Raises the call's timeout failure, making it the first time: its message names the place the

@@ -13,6 +13,9 @@ enum {
   TG_LIMIT_CHECK_EVERY = 4096,    /* steps of a C loop between two looks at the clock */
 };
 
+/* Tells the time limit where state L's runtime modules are (runtime_dir): a timeout names the
+ * place in the site's code that was running, not the runtime function it had called. */
+void tg_limit_name_runtime(lua_State *L, const char *runtime_dir);
 /* Arms the calling thread's deadline (CLOCK_MONOTONIC ns) for the Lua code of state L and of
  * every coroutine it resumes. time_limit_ms is what the error names. */
 void tg_limit_arm(lua_State *L, long long deadline_ns, unsigned time_limit_ms);

@@ -153,6 +153,7 @@ static void open_libraries(lua_State *L, const char *runtime_dir) {
   lua_getglobal(L, "package");
   lua_pushfstring(L, "%s/?.lua", runtime_dir);
   lua_setfield(L, -2, "path");
+  tg_limit_name_runtime(L, runtime_dir);
   lua_pushliteral(L, "");
   lua_setfield(L, -2, "cpath");
   lua_pushnil(L);

@@ -40,6 +40,8 @@ local kinds = {
   says_time_limit = "return function(call) error('time limit of 50 ms exceeded (said the rule)') end\n",
   says_memory = "return function(call) error('not enough memory') end\n",
   spin = "return function(call) while true do end end\n",
+  -- nearly all of this loop's instructions run inside the runtime's clock.parts
+  spin_in_runtime = "return function(call) while true do clock.parts(1700000000) end end\n",
   hog = "return function(call) return { n = #string.rep('x', 8 * 2^20 - 1) } end\n", -- past an 8 MiB state at once
 }
 
@@ -116,6 +118,16 @@ describe("a rule failure's kind", function()
   it("is logged with the place the time ran out", function()
     assert.equal(F(1999), gw:call("spin"))
     assert.matches("spin%.lua:1: time limit of 50 ms exceeded", gw:log())
+  end)
+
+  it("names the rule's line, not the runtime function the rule had called", function()
+    for _ = 1, 4 do
+      assert.equal(F(1999), gw:call("spin_in_runtime"))
+    end
+    local log = gw:log()
+    local _, named = log:gsub("spin_in_runtime%.lua:1: time limit of 50 ms exceeded", "")
+    assert.equal(4, named)
+    assert.not_matches("clock%.lua:%d+: time limit", log)
   end)
 end)
 
