@@ -723,12 +723,15 @@
 
   // --- Audit ----------------------------------------------------------------------------------
 
+  const AUDIT_KINDS = { task: 'a task id', group: 'a task group id', port: 'a port id' };
   const audit = {
     form: () => $('#audit-search'),
     async load() {
       const form = this.form(), id = form.id.value.trim();
       setHash('audit', new URLSearchParams(id ? { [form.kind.value]: id } : {}));
       try {
+        // the server refuses such an id too (400); asking it would only add an error to the browser's log
+        if (id && !/^\d{1,18}$/.test(id)) throw new Error(`${form.kind.value} must be ${AUDIT_KINDS[form.kind.value]} (a whole number of at most 18 digits), not "${id}"`);
         const data = await api(id ? `audit?${form.kind.value}=${encodeURIComponent(id)}` : 'audit?limit=50');
         showError($('#view-audit'), null);
         $('#audit-note').textContent = !id
