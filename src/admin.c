@@ -12,6 +12,7 @@
 #include "admin_sql.h"
 #include "clock.h"
 #include "floor.h"
+#include "json_text.h"
 #include "metrics.h"
 #include "process.h"
 #include "store_pool.h"
@@ -35,18 +36,6 @@ static int waiting_calls(const tg_admin_t *admin) {
   return n;
 }
 
-/* Appends s as a JSON string: quotes and backslashes escaped, control bytes left out. */
-static void json_string(tg_buf_t *body, const char *s) {
-  tg_buf_puts(body, "\"");
-  for (const char *c = s; *c; c++) {
-    if (*c == '"' || *c == '\\')
-      tg_buf_append(body, "\\", 1);
-    if ((unsigned char)*c >= ' ')
-      tg_buf_append(body, c, 1);
-  }
-  tg_buf_puts(body, "\"");
-}
-
 static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   double uptime = tg_wall_seconds() - admin->started;
   char addresses[TG_MAX_LISTEN * 84];
@@ -57,7 +46,7 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
                 "\"workers\":%d,\"open_connections\":%d,",
                 uptime, admin->listeners->server[0].address, addresses, admin->handler_count, open_conns(admin));
   tg_buf_puts(body, "\"store\":{\"path\":");
-  json_string(body, admin->store_path);
+  tg_json_text_string(body, admin->store_path);
   /* The per-category counts the schema's triggers keep (migration 8): as quick at any number of
    * tasks. Ports are few; they are counted. */
   tg_buf_printf(body, ",\"taskgroups\":%lld,\"tasks\":%lld,\"open_ports\":%lld",
@@ -67,7 +56,7 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   tg_buf_puts(body, "},\"upstream\":");
   /* "upstream": the primary, as before several were possible; "upstreams": each with its health. */
   if (admin->upstreams) {
-    json_string(body, tg_upstreams_shown(admin->upstreams, 0));
+    tg_json_text_string(body, tg_upstreams_shown(admin->upstreams, 0));
     tg_buf_puts(body, ",\"upstreams\":");
     tg_upstreams_status_json(admin->upstreams, body);
     tg_buf_printf(body, ",\"upstream_queued\":%d", tg_upstreams_queued(admin->upstreams));
@@ -82,7 +71,7 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   tg_buf_printf(body, ",\"tls_reload\":{\"ok\":%s,\"failures\":%u,\"error\":",
                 admin->tls_reload_ok < 0 ? "null" : admin->tls_reload_ok ? "true" : "false", admin->tls_reload_failures);
   if (admin->tls_reload_ok == 0)
-    json_string(body, admin->tls_reload_error);
+    tg_json_text_string(body, admin->tls_reload_error);
   else
     tg_buf_puts(body, "null");
   tg_buf_printf(body, "},\"draining\":%s,\"rules\":", admin->draining ? "true" : "false");

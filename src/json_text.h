@@ -1,4 +1,4 @@
-/* json_text.h: writing JSON values as text into a buffer, for the console's views and stream. */
+/* json_text.h: writing JSON values as text into a buffer: the console's views and stream, /status. */
 #ifndef TG_JSON_TEXT_H
 #define TG_JSON_TEXT_H
 

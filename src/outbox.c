@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "json_text.h"
 #include "log.h"
 
 enum {
@@ -375,17 +376,6 @@ static void head_error(tg_outbox_t *outbox, const char *target, char *out, size_
   sqlite3_reset(stmt);
 }
 
-static void json_string(tg_buf_t *out, const char *s) {
-  tg_buf_puts(out, "\"");
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\')
-      tg_buf_append(out, "\\", 1);
-    if ((unsigned char)*s >= ' ')
-      tg_buf_append(out, s, 1);
-  }
-  tg_buf_puts(out, "\"");
-}
-
 void tg_outbox_status_json(tg_outbox_t *outbox, tg_buf_t *out) {
   double now = tg_wall_seconds();
   tg_buf_printf(out, "{\"dead_after_seconds\":%u,\"targets\":[", outbox->config->dead_after_seconds);
@@ -397,17 +387,17 @@ void tg_outbox_status_json(tg_outbox_t *outbox, tg_buf_t *out) {
     long long dead = count_messages(outbox, lane->target->name, "dead", NULL);
     head_error(outbox, lane->target->name, error, sizeof error);
     tg_buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
-    json_string(out, lane->target->name);
+    tg_json_text_string(out, lane->target->name);
     char shown[1024];
     tg_buf_puts(out, ",\"url\":");
-    json_string(out, tg_redact(lane->target->url, shown, sizeof shown));
+    tg_json_text_string(out, tg_redact(lane->target->url, shown, sizeof shown));
     tg_buf_printf(out, ",\"pending\":%lld,\"dead\":%lld,\"oldest_pending_seconds\":%.3f,\"sending\":%s,", pending, dead,
                   pending > 0 ? now - oldest : 0.0, __atomic_load_n(&lane->busy, __ATOMIC_RELAXED) ? "true" : "false");
     tg_buf_printf(out, "\"delivered\":%llu,\"failed_attempts\":%llu,\"last_error\":",
                   __atomic_load_n(&lane->delivered, __ATOMIC_RELAXED),
                   __atomic_load_n(&lane->failed, __ATOMIC_RELAXED));
     if (error[0])
-      json_string(out, error);
+      tg_json_text_string(out, error);
     else
       tg_buf_puts(out, "null");
     tg_buf_puts(out, "}");

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "json_text.h"
 #include "log.h"
 #include "redact.h"
 
@@ -189,28 +190,16 @@ int tg_upstreams_up(tg_upstreams_t *set) {
 
 /* --- what operators see ------------------------------------------------------------------- */
 
-/* Appends s as a JSON string. */
-static void json_string(tg_buf_t *out, const char *s) {
-  tg_buf_puts(out, "\"");
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\')
-      tg_buf_append(out, "\\", 1);
-    if ((unsigned char)*s >= ' ')
-      tg_buf_append(out, s, 1);
-  }
-  tg_buf_puts(out, "\"");
-}
-
 void tg_upstreams_status_json(tg_upstreams_t *set, tg_buf_t *out) {
   tg_buf_puts(out, "[");
   pthread_mutex_lock(&set->lock);
   for (int i = 0; i < set->count; i++) {
     const upstream_t *u = &set->list[i];
     tg_buf_puts(out, i ? ",{\"url\":" : "{\"url\":");
-    json_string(out, u->shown);
+    tg_json_text_string(out, u->shown);
     tg_buf_printf(out, ",\"state\":\"%s\",\"since\":%.3f,\"last_error\":", u->down ? "down" : "up", u->since);
     if (u->last_error[0]) {
-      json_string(out, u->last_error);
+      tg_json_text_string(out, u->last_error);
       tg_buf_printf(out, ",\"last_error_at\":%.3f", u->last_error_at);
     } else {
       tg_buf_puts(out, "null,\"last_error_at\":null");
