@@ -4,6 +4,7 @@
 local clock = require "taskgate.clock"
 local db = require "taskgate.db"
 local json = require "taskgate.json"
+local owed = require "taskgate.owed"
 local sys = require "taskgate.sys"
 local view = require "taskgate.view"
 
@@ -17,6 +18,7 @@ local INSERT = "INSERT INTO audit (time, client, client_port, method, params, ou
 M.rules_version = nil -- set by taskgate.host when a rule set loads
 
 local kept = setmetatable({}, { __mode = "k" }) -- call -> records to write even if it rolls back
+local handed = setmetatable({}, { __mode = "k" }) -- call -> true: such records are owed (taskgate.owed)
 local notes = setmetatable({}, { __mode = "k" }) -- call -> fields every record of it gets (annotate)
 
 --- Adds `fields` to every audit record `call` writes from now on (a policy's way to record more
@@ -41,43 +43,58 @@ end
 --- Records that `call` changed the store. `fields` are the values worth keeping (defaults to
 --- the call's parameters as sent), with what policies added (annotate). opts.outcome replaces
 --- "ok"; opts.always keeps the record even when the call ends in a fault and its changes are
---- undone (used for forwarded calls, whose effect lies upstream).
+--- undone (used for forwarded calls, whose effect lies upstream). A call on a read connection (a
+--- read-only method's, taskgate.owed) changes nothing: its `always` records are owed to its
+--- worker, and any other is a write the connection refuses (the call fails).
 function M.record(call, fields, opts)
   call = view.shown(call) -- the rule's view: the record names the call as the gateway received it
   local time, params = clock.format(clock.now()), json.encode(with_notes(call, fields or call.params or {}))
   local outcome = opts and opts.outcome or "ok"
   local record = { time, call.client, call.client_port, call.name, params, outcome, call.request_id, M.rules_version }
-  db.exec(INSERT, table.unpack(record, 1, 8))
+  local always = opts and opts.always
+  if always and owed.owing() and owed.owe_record(record) then
+    handed[call] = true
+  else
+    db.exec(INSERT, table.unpack(record, 1, 8))
+    if always then
+      kept[call] = kept[call] or {}
+      table.insert(kept[call], record)
+    end
+  end
   -- the calls view shows what the call acted on: an openbin's task and bin, a cancel's group
   local f = fields or call.params or {}
   sys.note_acted(math.tointeger(f.task_id), math.tointeger(f.taskgroup_id), math.tointeger(f.port_id),
     math.tointeger(f.bin_id))
-  if opts and opts.always then
-    kept[call] = kept[call] or {}
-    table.insert(kept[call], record)
-  end
+end
+
+--- Writes a record of M.record's (its row's 8 values). The caller holds a call transaction open.
+function M.insert(record)
+  db.exec(INSERT, table.unpack(record, 1, 8))
 end
 
 --- After `call` was aborted: writes its `always` records, in a call transaction of their own.
---- Returns true when it had any (the call's effect lies upstream: it is recorded).
+--- Returns true when it had any (the call's effect lies upstream: it is recorded), owed ones too.
 function M.after_abort(call)
   local records = kept[call]
-  if not records then return false end
+  local owed_any = handed[call]
+  handed[call] = nil
+  if not records then return owed_any == true end
   kept[call] = nil
   if not db.begin_call() then return true end
-  for _, record in ipairs(records) do db.exec(INSERT, table.unpack(record, 1, 8)) end
+  for _, record in ipairs(records) do M.insert(record) end
   db.commit_call()
   return true
 end
 
 --- After `call`, which the upstream may have executed, failed here: records that its outcome is
---- unknown (reason: what failed), in a call transaction of its own. Parameters are kept up to
---- MARKED_PARAMS_MAX bytes.
+--- unknown (reason: what failed), in a call transaction of its own, or owed by a call on a read
+--- connection. Parameters are kept up to MARKED_PARAMS_MAX bytes.
 function M.outcome_unknown(call, reason)
   local params = json.encode(with_notes(call, call.params or {}))
   if #params > M.MARKED_PARAMS_MAX then params = string.format('{"not_kept":"%d bytes"}', #params) end
   local record = { clock.format(clock.now()), call.client, call.client_port, call.name, params,
     "upstream outcome unknown: " .. reason, call.request_id, M.rules_version }
+  if owed.owing() and owed.owe_record(record) then return end
   local ok, began = pcall(db.begin_call)
   if not (ok and began) then return end
   local committed
@@ -125,6 +142,7 @@ end
 --- Forgets `call`'s kept records once its transaction committed them.
 function M.committed(call)
   kept[call] = nil
+  handed[call] = nil
 end
 
 --- The newest `limit` records, newest first (for rules and specs that look back).

@@ -4,9 +4,9 @@
 -- handed to the worker as their rows' values (sys.owe_trace, src/owed.c), which writes them
 -- through M.write in its next store turn: one of its calls', one it takes for them within
 -- 50 ms, or the last before it stops. They keep the time, rules version and request of their
--- call.
+-- call. So do the audit records such a call leaves on its own (taskgate.audit: a forwarded
+-- call's, whatever its outcome, and an outcome the gateway could not know).
 
-local audit = require "taskgate.audit"
 local db = require "taskgate.db"
 local journal = require "taskgate.journal"
 local log = require "taskgate.log"
@@ -14,7 +14,7 @@ local sys = require "taskgate.sys"
 
 local M = {}
 
-local JOURNAL, AUDIT = 1, 2 -- a row's kind: its table
+local JOURNAL, MARKED, RECORD = 1, 2, 3 -- a row's kind: a journal entry, a marked or a plain audit record
 local owe_trace = sys.owe_trace
 
 --- Whether the running call's traces are owed (it runs on a read connection).
@@ -25,13 +25,26 @@ M.owing = sys.owing
 --- them: the caller writes them itself.
 function M.owe(entry, record)
   if entry and not owe_trace(JOURNAL, table.unpack(entry, 1, entry.n)) then return false end
-  if record and not owe_trace(AUDIT, table.unpack(record, 1, record.n)) then return false end
+  if record and not owe_trace(MARKED, table.unpack(record, 1, record.n)) then return false end
   return true
 end
 
+--- Hands the worker an audit record of the running call (the values of audit.record's row, 8).
+--- Returns false when it could not keep it.
+function M.owe_record(record)
+  return owe_trace(RECORD, table.unpack(record, 1, 8))
+end
+
 local function write_rows(next_row)
+  local audit = require "taskgate.audit" -- loaded by now: it requires this module
   for kind, row in next_row do
-    if kind == JOURNAL then journal.insert(row) else audit.insert_unchanged(row) end
+    if kind == JOURNAL then
+      journal.insert(row)
+    elseif kind == MARKED then
+      audit.insert_unchanged(row)
+    else
+      audit.insert(row)
+    end
   end
 end
 

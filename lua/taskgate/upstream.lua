@@ -62,9 +62,9 @@ end
 
 --- Forwards the call as received and returns the upstream's reply for the rule to return. An
 --- upstream that cannot be reached, or whose answer does not come or is not a reply, gives fault
---- 1922; when the call may have reached it, the log and the audit say its outcome is unknown.
---- With `audit_fields`, the audit trail records what was forwarded and what came back, whatever
---- the outcome.
+--- 1922; when the call may have reached it, the log and the audit say its outcome is unknown
+--- (a query's too: the client is told so). With `audit_fields`, the audit trail records what was
+--- forwarded and what came back, whatever the outcome.
 function M.forward(call, audit_fields)
   local reply, why, sent = M.call(call.name, call.params, call.interface)
   local failure = sent and "upstream outcome unknown" or "upstream unavailable"
@@ -75,6 +75,8 @@ function M.forward(call, audit_fields)
   end
   if audit_fields then
     audit.record(call, { forwarded = audit_fields, upstream = outcome }, { outcome = outcome, always = true })
+  elseif not reply and sent then
+    audit.record(call, { upstream = outcome }, { outcome = outcome, always = true })
   end
   if not reply then return fault.new(1922) end
   return reply

@@ -136,3 +136,95 @@ describe("the traces of read-only calls", function()
     assert.not_matches("not written", gw:log())
   end)
 end)
+
+-- A read-only call may be forwarded (bridge mode): what the audit trail records of it — what was
+-- forwarded, and an outcome the gateway could not know — is owed like its other traces, never
+-- lost to the read connection's refusal to write.
+describe("the audit records of a forwarded read-only call", function()
+  local function audit_rows(gw, where)
+    local db = runtime.native.open_store(gw.store)
+    local rows = db.rows("SELECT method, outcome, params FROM audit WHERE " .. where .. " ORDER BY audit_id")
+    db.close()
+    return rows
+  end
+
+  -- gettaskinfo (read-only) replaced by a site rule that forwards it with audit fields, then `after`
+  local function forwarding_rules(after)
+    return gateway.rules_dir({ gettaskinfo = "return function(call)\n"
+      .. "  local reply = upstream.forward(call, { task_id = call.params.task_id })\n"
+      .. after .. "\n  return reply\nend\n" })
+  end
+
+  local function query(gw, id)
+    return gw:call("gettaskinfo", "<task_id>" .. id .. "</task_id>")
+  end
+
+  it("records what was forwarded and what came back, and passes the reply", function()
+    local fake = gateway.fake_upstream("ok")
+    finally(function() fake:stop() end)
+    local gw = gateway.start({ rules = forwarding_rules(""), args = "--upstream " .. fake.url .. LIMIT })
+    finally(function() gw:stop() end)
+    assert.equal(gateway.upstream_echo(41), query(gw, 41))
+    assert.is_true(gw:stop())
+    local rows = audit_rows(gw, "method = 'gettaskinfo'")
+    assert.equal(1, #rows)
+    assert.equal("upstream ok", rows[1].outcome)
+    assert.matches('"task_id":"41"', rows[1].params, 1, true)
+    assert.not_matches("cannot write", gw:log(), 1, true)
+  end)
+
+  it("records an outcome unknown when the upstream read the call and closed without a reply", function()
+    local fake = gateway.fake_upstream("close_after_read")
+    finally(function() fake:stop() end)
+    local gw = gateway.start({ rules = forwarding_rules(""), args = "--upstream " .. fake.url .. LIMIT })
+    finally(function() gw:stop() end)
+    assert.equal(gateway.fault(1922), query(gw, 42))
+    assert.is_true(gw:stop())
+    local rows = audit_rows(gw, "method = 'gettaskinfo'")
+    assert.equal(1, #rows)
+    assert.matches("^upstream outcome unknown: ", rows[1].outcome)
+    assert.not_matches("cannot write", gw:log(), 1, true)
+  end)
+
+  it("records an outcome unknown when the rule fails after the upstream had the call", function()
+    local fake = gateway.fake_upstream("ok")
+    finally(function() fake:stop() end)
+    local gw = gateway.start({ rules = forwarding_rules('error("the rule breaks after forwarding")'),
+      args = "--upstream " .. fake.url .. LIMIT })
+    finally(function() gw:stop() end)
+    assert.equal(gateway.fault(1922), query(gw, 43))
+    assert.is_true(gw:stop())
+    local unknown = audit_rows(gw, "outcome LIKE 'upstream outcome unknown: the gateway failed%'")
+    assert.equal(1, #unknown)
+    assert.equal("gettaskinfo", unknown[1].method)
+    assert.matches("the rule breaks after forwarding", unknown[1].outcome, 1, true)
+    assert.matches('"task_id":"43"', unknown[1].params, 1, true)
+    assert.not_matches("cannot write", gw:log(), 1, true)
+  end)
+
+  it("records an outcome unknown when the time limit strikes after the upstream had the call", function()
+    local fake = gateway.fake_upstream("ok")
+    finally(function() fake:stop() end)
+    local gw = gateway.start({ rules = forwarding_rules('if call.params.task_id == "44" then while true do end end'), args = "--upstream " .. fake.url .. LIMIT })
+    finally(function() gw:stop() end)
+    assert.equal(gateway.fault(1922), query(gw, 44))
+    assert.equal(gateway.upstream_echo(45), query(gw, 45)) -- still serving
+    assert.is_true(gw:stop())
+    local unknown = audit_rows(gw, "outcome LIKE 'upstream outcome unknown: the gateway failed%'")
+    assert.equal(1, #unknown)
+    assert.equal("gettaskinfo", unknown[1].method)
+    assert.not_matches("cannot write", gw:log(), 1, true)
+  end)
+
+  it("of the shipped rules records an outcome unknown of a query the upstream read and never answered", function()
+    local fake = gateway.fake_upstream("close_after_read")
+    finally(function() fake:stop() end)
+    local gw = gateway.start({ args = "--upstream " .. fake.url .. LIMIT })
+    finally(function() gw:stop() end)
+    assert.equal(gateway.fault(1922), query(gw, 46))
+    assert.equal(gateway.fault(1922), gw:call("getportstatus", "<port_id>47</port_id>"))
+    assert.is_true(gw:stop())
+    assert.equal(1, #audit_rows(gw, "method = 'gettaskinfo' AND outcome LIKE 'upstream outcome unknown%'"))
+    assert.equal(1, #audit_rows(gw, "method = 'getportstatus' AND outcome LIKE 'upstream outcome unknown%'"))
+  end)
+end)
