@@ -44,6 +44,11 @@ struct tg_call_s {
   /* the request, decoded on arrival (outside the store lock) into the handler's arena */
   const tg_xml_node_t *root;
   const char *why; /* why it did not decode, or NULL */
+  /* in bridge mode, an XML request's body as received, in the same arena, and its Content-Type
+   * ("" when none came): the call goes upstream as these bytes while no rule changed it */
+  const char *received;
+  size_t received_len;
+  char received_type[sizeof ((tg_http_t *)0)->content_type];
   int legacy;
   int interface;           /* TG_HTTP_TASK or TG_HTTP_BIN */
   int read_only;           /* its steps run on the handler's reader (decided before its first) */
@@ -193,8 +198,15 @@ static int first_step(lua_State *L) {
   /* Turning the decoded request into Lua tables is the gateway's work, bounded by the request
    * limits (body, elements): the rule's time limit starts after it. */
   long long decoding = tg_monotonic_ns();
-  tg_xml_lua_push_call(L, step->root, step->why);
+  tg_call_t *call = step->call;
+  tg_xml_lua_push_call(L, step->root, step->why, call->h->upstream != NULL); /* bridge: order kept */
   tg_limit_postpone(tg_monotonic_ns() - decoding);
+  if (call->received) { /* taken off the call by the dispatcher, before any rule sees it */
+    lua_pushlstring(L, call->received, call->received_len);
+    lua_setfield(L, -2, "received");
+    lua_pushstring(L, call->received_type);
+    lua_setfield(L, -2, "received_type");
+  }
   lua_pushstring(L, step->call->note.client);
   lua_setfield(L, -2, "client");
   if (step->call->note.client_port > 0) {
@@ -691,6 +703,10 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len) {
       json ? tg_json_decode(arena, body, len, &call->why) : decode_xml(h, http->charset, body, len, &call->why);
   tg_events_keys(call->root, &call->keys);
   call->json = json || (http->json_type && !call->root);
+  if (h->upstream && !json && call->root && (call->received = tg_arena_strndup(arena, body, len))) {
+    call->received_len = len;
+    memcpy(call->received_type, http->content_type, sizeof call->received_type);
+  }
   http->reply_json = call->json;
   call->legacy = http->legacy;
   call->interface = http->interface;

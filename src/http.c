@@ -121,6 +121,7 @@ static int on_message_begin(llhttp_t *p) {
   h->field_len = h->value_len = 0;
   h->wants_continue = h->bad_encoding = h->json_type = h->headers_done = 0;
   h->charset = TG_CHARSET_NONE;
+  h->content_type[0] = '\0';
   h->answered_early = 0;
   h->request_id[0] = h->forwarded_for[0] = h->via[0] = '\0';
   h->via_self = h->via_too_long = 0;
@@ -303,6 +304,21 @@ static int charset_of(const char *value, size_t len) {
   return TG_CHARSET_NONE;
 }
 
+/* Keeps the Content-Type as sent, for forwarding with the body: the last one, as for the charset
+ * the body was read in, when whole and of visible ASCII and blanks only (nothing that could end
+ * a header line upstream); else none. */
+static void keep_content_type(tg_http_t *h) {
+  size_t len = h->value_len;
+  while (len > 0 && (h->value[len - 1] == ' ' || h->value[len - 1] == '\t'))
+    len--;
+  int fits = !h->value_cut && len > 0 && len < sizeof h->content_type;
+  for (size_t i = 0; fits && i < len; i++)
+    fits = (h->value[i] >= 0x20 && h->value[i] < 0x7f) || h->value[i] == '\t';
+  if (fits)
+    memcpy(h->content_type, h->value, len);
+  h->content_type[fits ? len : 0] = '\0';
+}
+
 static int on_header_value_complete(llhttp_t *p) {
   tg_http_t *h = p->data;
   tg_framing_field(&h->framing, h->field, h->field_len, h->value, h->value_len, h->value_cut);
@@ -317,6 +333,7 @@ static int on_header_value_complete(llhttp_t *p) {
   else if (is_field(h, "content-type")) {
     h->json_type = json_media_type(h->value, h->value_len);
     h->charset = charset_of(h->value, h->value_len);
+    keep_content_type(h);
   } else if (is_field(h, "content-encoding"))
     h->bad_encoding |= encoded_body(h->value, h->value_len);
   else if (is_field(h, "expect") && h->value_len == 12 && strncasecmp(h->value, "100-continue", 12) == 0)

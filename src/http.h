@@ -91,6 +91,8 @@ struct tg_http_s {
   int interface;      /* TG_HTTP_TASK or TG_HTTP_BIN: which endpoint the request came to */
   int json_type;      /* its Content-Type is JSON: a body that is neither form is answered in JSON */
   int charset;        /* TG_CHARSET_*: the Content-Type's charset parameter, which decides the body's encoding */
+  char content_type[128]; /* the Content-Type as sent (one, printable, whole), or "": a call
+                           * forwarded as received goes upstream with it */
   int answered_early; /* a final status went out before the body (Expect: 100-continue): it is discarded */
   int reply_json;     /* set by the task handler: the reply is JSON (the request was) */
   char reply_charset[40]; /* set by the task handler: the XML reply's charset when not UTF-8, or "" */

@@ -349,17 +349,19 @@ size_t tg_xml_utf8_length(const unsigned char *s, size_t left) {
   return n;
 }
 
-int tg_xml_escape(tg_buf_t *out, const char *text, size_t len) {
+/* Escapes text into out; a byte XML 1.0 cannot carry becomes U+FFFD, or with `exact` stops the
+ * escaping: returns -2 and says why. */
+static int escape(tg_buf_t *out, const char *text, size_t len, int exact, const char **why) {
   static const char replacement[] = "\xEF\xBF\xBD";
   const unsigned char *s = (const unsigned char *)text;
   size_t i = 0;
   while (i < len) {
     size_t n = tg_xml_utf8_length(s + i, len - i);
-    const char *rep = NULL;
+    const char *rep = NULL, *lost = NULL;
     if (n == 0)
-      rep = replacement, n = 1;
+      rep = replacement, n = 1, lost = "bytes that are not UTF-8";
     else if (n == 3 && s[i] == 0xEF && s[i + 1] == 0xBF && s[i + 2] >= 0xBE)
-      rep = replacement; /* U+FFFE and U+FFFF are no XML characters: a reader refuses them */
+      rep = replacement, lost = "U+FFFE or U+FFFF"; /* no XML characters: a reader refuses them */
     else if (s[i] == '&')
       rep = "&amp;";
     else if (s[i] == '<')
@@ -373,11 +375,21 @@ int tg_xml_escape(tg_buf_t *out, const char *text, size_t len) {
     else if (s[i] == '\r')
       rep = "&#13;"; /* a literal CR would be normalised away by the reader */
     else if (s[i] < 0x20 && s[i] != '\t' && s[i] != '\n')
-      rep = replacement; /* not representable in XML 1.0, not even as a character reference */
+      rep = replacement, lost = "a control character"; /* not even a character reference carries it */
+    if (lost && exact) {
+      *why = lost;
+      return -2;
+    }
     int rc = rep ? tg_buf_puts(out, rep) : tg_buf_append(out, s + i, n);
     if (rc < 0)
       return -1;
     i += n;
   }
   return 0;
+}
+
+int tg_xml_escape(tg_buf_t *out, const char *text, size_t len) { return escape(out, text, len, 0, NULL); }
+
+int tg_xml_escape_exact(tg_buf_t *out, const char *text, size_t len, const char **why) {
+  return escape(out, text, len, 1, why);
 }

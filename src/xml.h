@@ -51,5 +51,8 @@ size_t tg_xml_utf8_length(const unsigned char *s, size_t left);
 int tg_xml_name_ok(const char *name, size_t len);
 /* Appends text with &, <, >, " and ' escaped; invalid UTF-8 and control bytes become U+FFFD. */
 int tg_xml_escape(tg_buf_t *out, const char *text, size_t len);
+/* The same for text that must arrive as it is (a call forwarded upstream): returns -2 with the
+ * reason in *why (a static string) at the first thing XML 1.0 cannot carry, -1 out of memory. */
+int tg_xml_escape_exact(tg_buf_t *out, const char *text, size_t len, const char **why);
 
 #endif

@@ -39,6 +39,7 @@ local log = require "taskgate.log"
 local outbound = require "taskgate.outbound"
 local owed = require "taskgate.owed"
 local policies = require "taskgate.policies"
+local received = require "taskgate.received"
 local sys = require "taskgate.sys"
 local upstream = require "taskgate.upstream"
 local view = require "taskgate.view"
@@ -159,6 +160,9 @@ local function unhandled(err)
   return failure.new("memory", tostring(err))
 end
 
+-- An upstream's reply passed back -> the document the gateway decoded it into (weak).
+local documents = setmetatable({}, { __mode = "k" })
+
 -- What a rule's run asks for: the reply and whether its changes stay, or nil, false and the
 -- failure.
 local function settle(ok, result)
@@ -173,7 +177,9 @@ local function settle(ok, result)
   if getmetatable(result) ~= nil then -- a plain table is neither
     if fault.is(result) then return fault_reply(result.code), false end
     if upstream.is_reply(result) then
-      return { raw = result.raw, code = result.fault and result.fault.code }, result.fault == nil
+      local passed_back = { raw = result.raw, code = result.fault and result.fault.code }
+      documents[passed_back] = result.document -- a JSON client's reply is written from it
+      return passed_back, result.fault == nil
     end
   end
   return { params = result }, true
@@ -183,7 +189,7 @@ end
 local function encode(reply, form)
   if reply.fault then return fault_bytes[form][reply.fault.code] end
   if reply.raw and form == "xml" then return reply.raw end
-  local ok, bytes = xpcall(encoders[form], as_failure, reply)
+  local ok, bytes = xpcall(encoders[form], as_failure, reply, form == "json" and documents[reply] or nil)
   if ok then return bytes end
   return nil, unhandled(bytes)
 end
@@ -384,6 +390,8 @@ end
 -- Checks the envelope; returns the call a rule sees ({name, params, client, and legacy = true
 -- for a v1 request}), or nil and the fault reply.
 local function prepare(call)
+  local bytes, content_type = call.received, call.received_type -- bridge mode: the body as received
+  if bytes then call.received, call.received_type = nil, nil end
   if call.malformed then
     log.debug("malformed request", { reason = call.malformed, client = call.client })
     return nil, fault_reply(1900)
@@ -397,7 +405,9 @@ local function prepare(call)
   -- The envelope becomes what the rule sees, in place: a table less on every call.
   call.name, call.params = name, params
   if not call.interface then call.interface = "task" end
-  if call.legacy then legacy.normalise(call) end
+  local normalised = call.legacy and legacy.normalise(call)
+  -- A v1 call that normalising changed is no longer the bytes it came as.
+  if bytes and not normalised then received.keep(call, bytes, content_type) end
   return call
 end
 

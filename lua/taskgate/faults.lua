@@ -70,6 +70,10 @@ local faults = {
   -- The store's database (--store postgresql://...) is out of reach or failing over: nothing
   -- was changed; the client may retry, here or through another gateway (docs/ha.md).
   [1934] = { name = "STORE_UNAVAILABLE", source = "assumed" },
+  -- Bridge: a call the rules changed holds a value the task interface's XML cannot carry as it
+  -- is (a control character, U+FFFE, bytes that are not UTF-8) or encodes larger than an
+  -- upstream takes. Nothing was sent; the log line and the audit say which value.
+  [1935] = { name = "CALL_NOT_FORWARDABLE", source = "assumed" },
   [1999] = { name = "INTERNAL_ERROR", source = "assumed" }, -- a rule failed; its changes were undone
 }
 

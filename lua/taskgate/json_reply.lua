@@ -105,12 +105,22 @@ local function from_xml(raw)
   return value
 end
 
+-- An upstream's reply as a reply table: its fault, the code a number, or its params.
+local function upstream_reply(document)
+  if not document.fault then return { params = document.params } end
+  local fault = {}
+  for key, value in pairs(document.fault) do fault[key] = value end
+  fault.code = math.tointeger(tonumber(fault.code)) or fault.code
+  return { fault = fault }
+end
+
 --- The JSON document for a reply table ({params = ...}, {fault = {code = ...}}, or {raw = ...}
---- holding an upstream's XML reply).
-function M.encode(reply)
+--- holding an upstream's XML reply; `document`, when given, is that reply as the gateway decoded
+--- it already, so it is not decoded a second time).
+function M.encode(reply, document)
   if reply.raw then
-    reply = from_xml(reply.raw) or { fault = { code = 1922 } }
-    if reply.fault and reply.fault.code then reply.fault.code = math.tointeger(tonumber(reply.fault.code)) or reply.fault.code end
+    document = document and view.shown(document) or from_xml(reply.raw)
+    reply = document and upstream_reply(document) or { fault = { code = 1922 } }
   end
   local out = {}
   encode(reply.fault and { fault = reply.fault } or { params = reply.params or {} }, 0, out)

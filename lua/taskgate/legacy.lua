@@ -17,28 +17,34 @@ local function normalise_time(text)
   return date and (date .. "T" .. clock .. "Z") or text
 end
 
+-- Rewrites the times in params; returns whether any changed.
 local function normalise_times(params)
+  local changed = false
   for key, value in pairs(params) do
     if TIME_FIELDS[key] then
-      params[key] = normalise_time(value)
+      local time = normalise_time(value)
+      changed = changed or time ~= value
+      params[key] = time
     elseif type(value) == "table" then
-      normalise_times(value)
+      changed = normalise_times(value) or changed
     end
   end
+  return changed
 end
 
---- Rewrites a prepared call {name, params} in place.
+--- Rewrites a prepared call {name, params} in place; returns whether anything changed (the call
+--- is then no longer what its bytes say: bridge mode encodes it again).
 function M.normalise(call)
   local params = call.params
   local only, count = nil, 0
   for key in pairs(params) do
     only, count = key, count + 1
   end
-  if count == 1 and (only == call.name or only == "parameters") and type(params[only]) == "table" then
-    call.params = params[only]
-  end
-  normalise_times(call.params)
+  local unwrapped = count == 1 and (only == call.name or only == "parameters") and type(params[only]) == "table"
+  if unwrapped then call.params = params[only] end
+  local changed = normalise_times(call.params)
   call.legacy = true
+  return unwrapped or changed
 end
 
 return M

@@ -2,17 +2,24 @@
 -- interface (a controller, or another taskgate) and pass its reply back unchanged.
 
 local audit = require "taskgate.audit"
+local failure = require "taskgate.failure"
 local fault = require "taskgate.fault"
 local log = require "taskgate.log"
 local outbound = require "taskgate.outbound"
+local received = require "taskgate.received"
 local sys = require "taskgate.sys"
+local view = require "taskgate.view"
 local xml = require "taskgate.xml"
 
 local M = {}
 
 -- An upstream's reply, passed back to the client byte for byte. Read-only, and its metatable
 -- hidden: a rule can neither change the bytes it passes back nor make a reply of its own.
-local contents_of = setmetatable({}, { __mode = "k" }) -- reply -> { raw, params, fault }
+local contents_of = setmetatable({}, { __mode = "k" }) -- reply -> { raw, params, fault, document }
+
+-- The fault of a call the rules changed into one that cannot go upstream as it is (assumed,
+-- taskgate.faults): nothing was sent.
+local NOT_FORWARDABLE = 1935
 local Reply = {
   __index = function(reply, key) return contents_of[reply][key] end,
   __newindex = function() error("an upstream reply cannot be changed", 2) end,
@@ -32,20 +39,57 @@ function M.configured()
   return sys.upstream() ~= nil
 end
 
+-- The largest call sent upstream: what this gateway takes in a request (TG_HTTP_MAX_BODY_BYTES),
+-- and so what a taskgate upstream takes. A call the rules changed must not grow past what the
+-- client could have sent.
+local MAX_CALL_BYTES = 1024 * 1024
+
+-- A call the rules made or changed, as one line of XML (taskgate.xml's encode_call), or nil and
+-- why it cannot go as it is. A limit that struck while encoding is raised again: it is no
+-- property of the call.
+local function encoded_call(method, params)
+  local ok, body = pcall(xml.encode_call, method, params, MAX_CALL_BYTES)
+  if ok then return body end
+  if failure.kind(body) or type(body) ~= "string" or body:find("not enough memory", 1, true) then error(body, 0) end
+  return nil, body
+end
+
+-- HTTP statuses by which a server refuses to process a request (RFC 9110 15.5.14, 15.5.16; RFC
+-- 6585 5): the call was not executed, whatever else the upstream is.
+local REFUSED_UNPROCESSED = { [413] = "too large", [415] = "unsupported media type", [431] = "headers too large" }
+
+local function view_of(value)
+  return type(value) == "table" and view.of(value) or value
+end
+
 --- Calls `method` with `params` (a table shaped like call.params) on the upstream's `interface`
---- ("task", the default, or "bin"). Returns the reply — reply.params or reply.fault (with .code)
---- as decoded, the bytes kept for passing back — or nil, the reason when the upstream is
---- unreachable, too slow or answers garbage, and whether the call may have reached it (then
---- whether it took effect is unknown: a call is never sent twice).
+--- ("task", the default, or "bin"). A call's own params under its own method go as the bytes
+--- the client sent (taskgate.received); anything else is encoded, compactly, and must encode
+--- as it is. Returns the reply — reply.params or reply.fault (with .code) as decoded, read-only,
+--- the bytes kept for passing back — or nil, the reason when the upstream is unreachable, too
+--- slow or answers garbage, whether the call may have reached it (then whether it took effect
+--- is unknown: a call is never sent twice), and true when the call itself cannot be sent (a
+--- value XML cannot carry, too large): then nothing was sent.
 function M.call(method, params, interface)
   if not sys.upstream() then error("taskgate runs without --upstream", 2) end
-  local body = xml.encode({ name = method, params = params or {} }, "methodcall")
+  interface = interface == "bin" and "bin" or "task"
+  params = params or {}
+  local body, content_type = received.bytes_for(method, params, interface)
+  if not body then
+    local why
+    body, why = encoded_call(method, params)
+    if not body then return nil, "not sent: " .. why, false, true end
+    content_type = "application/xml"
+  end
   -- The C core picks the upstream (the first one up) and the endpoint's URL there: the task
   -- interface --upstream names, or the bin interface beside it.
-  local request = { method = "POST", upstream = interface == "bin" and "bin" or "task", body = body,
-    content_type = "application/xml" }
+  local request = { method = "POST", upstream = interface, body = body, content_type = content_type }
   local result, why, sent = outbound.send(request)
   if not result then return nil, why, sent end
+  local refused = REFUSED_UNPROCESSED[result.status]
+  if refused then
+    return nil, string.format("upstream refused the call unprocessed: HTTP %d (%s)", result.status, refused), false
+  end
   if result.status ~= 200 then return nil, "upstream answered HTTP " .. tostring(result.status), true end
   -- The C core decodes an upstream's reply before resuming the rule (outside its time limit).
   local root, value = result.root, result.value
@@ -56,7 +100,9 @@ function M.call(method, params, interface)
   local code = type(value.fault) == "table" and math.tointeger(tonumber(value.fault.code)) or nil
   if value.fault and not code then return nil, "upstream answered a fault without a code", true end
   local reply = setmetatable({}, Reply)
-  contents_of[reply] = { raw = result.body, params = value.params, fault = code and { code = code } or nil }
+  -- Read-only to rules (views): a JSON client's reply is written from the same document.
+  contents_of[reply] = { raw = result.body, params = view_of(value.params), fault = code and { code = code } or nil,
+    document = view.of(value) }
   return reply
 end
 
@@ -66,12 +112,20 @@ end
 --- (a query's too: the client is told so). With `audit_fields`, the audit trail records what was
 --- forwarded and what came back, whatever the outcome.
 function M.forward(call, audit_fields)
-  local reply, why, sent = M.call(call.name, call.params, call.interface)
-  local failure = sent and "upstream outcome unknown" or "upstream unavailable"
+  local reply, why, sent, unsendable = M.call(call.name, call.params, call.interface)
+  if unsendable then -- the call itself, not the upstream: the client hears what it sent wrong
+    log.warn("call not forwarded", { method = call.name, reason = why })
+    if audit_fields then
+      local outcome = "not forwarded: " .. why
+      audit.record(call, { forwarded = audit_fields, upstream = outcome }, { outcome = outcome, always = true })
+    end
+    return fault.new(NOT_FORWARDABLE, "not_forwardable")
+  end
+  local failure_kind = sent and "upstream outcome unknown" or "upstream unavailable"
   local outcome = reply and (reply.fault and ("upstream fault " .. reply.fault.code) or "upstream ok")
-    or (failure .. ": " .. why)
+    or (failure_kind .. ": " .. why)
   if not reply and why ~= "not sent: no network here (self-checks, specs)" then
-    log.warn(failure, { method = call.name, reason = why })
+    log.warn(failure_kind, { method = call.name, reason = why })
   end
   if audit_fields then
     audit.record(call, { forwarded = audit_fields, upstream = outcome }, { outcome = outcome, always = true })

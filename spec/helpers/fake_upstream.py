@@ -5,7 +5,7 @@
 
 listens on 127.0.0.1 (port N, or a free one), prints "listening on PORT" and serves until killed. Every
 request it reads completely is appended to LOG as one JSON line ({"conn", "seq", "method",
-"path", "task_id", "headers"}) before it answers, so a spec can count what reached it. Replies
+"path", "task_id", "headers", "body", "body_hex"}) before it answers, so a spec can count what reached it. Replies
 echo the request's task_id (<params><task_id>N</task_id></params>), so a reply handed to the
 wrong caller shows.
 
@@ -30,6 +30,7 @@ MODE says how it answers:
   latin1_declared   the same, named in the XML declaration only
   many_elements     a valid reply of about 720 KB: the task_id and 90,000 <e> elements
   status_500        answers 500 with a reply body
+  status_413        answers 413 Content Too Large (refused unprocessed)
   early_hints       103 Early Hints and a 100 Continue, both with headers, before each reply
   switching         an unasked-for 101 Switching Protocols before each reply
   trickle           the reply's head, then its body one byte every 0.2 s
@@ -157,7 +158,8 @@ class Handler(socketserver.StreamRequestHandler):
             with log_lock, open(LOG, "a") as log:
                 log.write(json.dumps({"conn": conn, "seq": seq, "method": method, "path": path,
                                       "task_id": task_id, "headers": headers,
-                                      "body": body.decode("utf-8", "replace")}) + "\n")
+                                      "body": body.decode("utf-8", "replace"),
+                                      "body_hex": body.hex()}) + "\n")
             if MODE == "stale_first" and previous is not None:
                 self.send(reply_for(previous))
             previous = task_id
@@ -217,6 +219,9 @@ class Handler(socketserver.StreamRequestHandler):
             return True
         elif MODE == "status_500":
             self.send(reply_for(task_id, status="500 Internal Server Error"))
+            return True
+        elif MODE == "status_413":
+            self.send(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n")
             return True
         elif MODE in ("receiver", "slow_receiver"):
             time.sleep(1 if MODE == "slow_receiver" else OPTIONS.delay)
