@@ -408,6 +408,7 @@ local function prepare(call)
   local normalised = call.legacy and legacy.normalise(call)
   -- A v1 call that normalising changed is no longer the bytes it came as.
   if bytes and not normalised then received.keep(call, bytes, content_type) end
+  if call.form == "json" and sys.upstream() then received.keep_json(call) end
   return call
 end
 

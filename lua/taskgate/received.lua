@@ -18,6 +18,38 @@ function M.keep(call, bytes, content_type)
     content_type = content_type }
 end
 
+local json_params = setmetatable({}, { __mode = "k" }) -- params tables of JSON calls
+
+--- Notes that the prepared call came as JSON (its body is not XML: it is always encoded).
+function M.keep_json(call)
+  json_params[call.params] = true
+end
+
+-- A JSON client may write a list as the plain array under its wrapper ("tasks": [{...}],
+-- docs/interface.md); in XML the wrapper holds one element per item. The wrappers and their
+-- items, as the rules read both forms (taskgate.params).
+local WRAPPED = { tasks = "task", bins = "bin_id", select = "category" }
+
+--- `params` as XML shapes them: for a JSON call's own params, each plain array under a wrapper
+--- inside its item element ({tasks = {t1, t2}} -> {tasks = {task = {t1, t2}}}), in a copy that
+--- keeps the client's order; any other table as it is.
+function M.xml_shaped(params)
+  local shown = type(params) == "table" and view.shown(params)
+  if not (shown and json_params[shown]) then return params end
+  local copy
+  for wrapper, item in pairs(WRAPPED) do
+    local value = shown[wrapper]
+    if type(value) == "table" and rawlen(value) > 0 then
+      if not copy then
+        copy = setmetatable({}, getmetatable(shown))
+        for key, kept in pairs(shown) do copy[key] = kept end
+      end
+      copy[wrapper] = { [item] = value }
+    end
+  end
+  return copy or params
+end
+
 --- The body and Content-Type to send for `method` with `params` to the endpoint `interface`
 --- ("task" or "bin") when they are a call exactly as received; nil otherwise.
 function M.bytes_for(method, params, interface)

@@ -132,6 +132,23 @@ describe("bridge mode forwards the call as received", function()
       .. "<task><bin_id>4</bin_id><task_id>51</task_id></task></tasks></params></methodcall>", sent)
   end)
 
+  it("puts a JSON plain array under its wrapper into the wrapper's item elements", function()
+    start()
+    local body = '{"method":"create_taskgroup","params":{"taskgroup_id":5,"category":1,'
+      .. '"req_time":"2024-05-01T08:00:00Z","priority":3,"tasks":[{"task_id":50,"bin_id":3},{"task_id":51,"bin_id":4}]}}'
+    assert.equal(200, (post(gw, body, "application/json")))
+    assert.equal('<?xml version="1.0"?><methodcall><name>create_taskgroup</name><params><taskgroup_id>5</taskgroup_id>'
+      .. "<category>1</category><req_time>2024-05-01T08:00:00Z</req_time><priority>3</priority><tasks>"
+      .. "<task><task_id>50</task_id><bin_id>3</bin_id></task><task><task_id>51</task_id><bin_id>4</bin_id></task>"
+      .. "</tasks></params></methodcall>", (the_call(fake)))
+    fake:stop()
+    gw:stop()
+    start()
+    assert.equal(200, (post(gw, '{"method":"openport","params":{"port_id":2,"select":[7]}}', "application/json")))
+    assert.equal('<?xml version="1.0"?><methodcall><name>openport</name><params><port_id>2</port_id>'
+      .. "<select><category>7</category></select></params></methodcall>", (the_call(fake)))
+  end)
+
   it("encodes a call a rule changed, keeping the order of the parts it kept", function()
     local rules = gateway.rules_dir({
       create_taskgroup = [[
