@@ -144,6 +144,63 @@ const char *const tg_pg_migrations[] = {
     "  outcome text NOT NULL,"
     "  reason text,"
     "  request_id text);",
+
+    /* 3: a group leaves with its last task without every task's removal locking the group row
+     * until the turn commits. Version 1's row trigger did: writers on different connections
+     * cancelling tasks of one group queued behind each other's whole turns, and two turns that
+     * took two groups in opposite orders deadlocked (docs/ha.md, "Writers side by side").
+     * Now a statement's removals are looked at together (a transition table): a group this
+     * session sees empty is locked, checked again and removed at once, as before; a group that
+     * still shows tasks is noted, and looked at again when the turn commits, in ascending order.
+     * There, one of its tasks that no other session is changing is share-locked (SKIP LOCKED
+     * passes over the ones being removed): it cannot go before this commit ends, so the session
+     * that removes it later sees this removal. When every task left is being changed elsewhere,
+     * the group row is locked (FOR NO KEY UPDATE: a task being added does not wait for it) and
+     * checked again: two sessions that removed a group's last two tasks at once pass there one
+     * after the other, and the second removes the group. Either lock is held from that check to
+     * the commit's end only. A group's tasks are indexed in task order, as SQLite's index (with
+     * the rowid) has them: that task is the group's last (one index entry), and a pick's first
+     * task of a group (ports.lua) is read without sorting the group. */
+    "DROP INDEX task_by_taskgroup;"
+    "CREATE INDEX task_by_taskgroup ON task(taskgroup_id, task_id);"
+    "DROP TRIGGER taskgroup_finished ON task;"
+    "DROP FUNCTION taskgroup_finished();"
+    "CREATE FUNCTION taskgroup_remove_empty(ids bigint[]) RETURNS void LANGUAGE plpgsql AS $$ BEGIN"
+    "  PERFORM 1 FROM taskgroup g WHERE g.taskgroup_id = ANY(ids)"
+    "    AND NOT EXISTS (SELECT 1 FROM task t WHERE t.taskgroup_id = g.taskgroup_id)"
+    "    ORDER BY g.taskgroup_id FOR UPDATE OF g;"
+    "  DELETE FROM taskgroup g WHERE g.taskgroup_id = ANY(ids)"
+    "    AND NOT EXISTS (SELECT 1 FROM task t WHERE t.taskgroup_id = g.taskgroup_id);"
+    "  END $$;"
+    "CREATE FUNCTION taskgroup_finished() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "  DECLARE emptied bigint[]; remaining bigint[]; BEGIN"
+    "  SELECT array_agg(id ORDER BY id) FILTER (WHERE NOT shows_tasks), array_agg(id) FILTER (WHERE shows_tasks)"
+    "    INTO emptied, remaining FROM (SELECT id, EXISTS (SELECT 1 FROM task WHERE taskgroup_id = id) AS shows_tasks"
+    "    FROM (SELECT DISTINCT taskgroup_id AS id FROM gone) removed) looked;"
+    "  IF emptied IS NOT NULL THEN PERFORM taskgroup_remove_empty(emptied); END IF;"
+    "  IF remaining IS NOT NULL THEN"
+    "    PERFORM set_config('taskgate.groups_to_check',"
+    "      (coalesce(nullif(current_setting('taskgate.groups_to_check', true), ''), '{}')::bigint[] || remaining)::text, true);"
+    "  END IF;"
+    "  RETURN NULL; END $$;"
+    "CREATE TRIGGER taskgroup_finished AFTER DELETE ON task REFERENCING OLD TABLE AS gone"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION taskgroup_finished();"
+    /* A constraint trigger is the only kind PostgreSQL defers to the commit, and only per row:
+     * the first to fire takes every noted group, the others find none left. */
+    "CREATE FUNCTION taskgroup_finished_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "  DECLARE noted text := current_setting('taskgate.groups_to_check', true); id bigint; BEGIN"
+    "  IF noted IS NULL OR noted = '' THEN RETURN NULL; END IF;"
+    "  PERFORM set_config('taskgate.groups_to_check', '', true);"
+    "  FOR id IN SELECT DISTINCT g FROM unnest(noted::bigint[]) g ORDER BY g LOOP"
+    "    PERFORM 1 FROM task WHERE taskgroup_id = id ORDER BY task_id DESC LIMIT 1 FOR KEY SHARE SKIP LOCKED;"
+    "    IF NOT FOUND THEN"
+    "      PERFORM 1 FROM taskgroup WHERE taskgroup_id = id FOR NO KEY UPDATE;"
+    "      PERFORM taskgroup_remove_empty(ARRAY[id]);"
+    "    END IF;"
+    "  END LOOP;"
+    "  RETURN NULL; END $$;"
+    "CREATE CONSTRAINT TRIGGER taskgroup_finished_at_commit AFTER DELETE ON task"
+    "  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION taskgroup_finished_at_commit();",
 };
 
 const int tg_pg_migration_count = (int)(sizeof tg_pg_migrations / sizeof tg_pg_migrations[0]);

@@ -223,7 +223,7 @@ describe("the PostgreSQL store", function()
 
   it("migrates the schema once for gateways starting together, and refuses a newer schema", function()
     local name = uri:match("^postgresql:///([%w_]+)")
-    assert.equal("2", (postgres.psql("SELECT version FROM taskgate_schema", name):gsub("%s+", "")))
+    assert.equal("3", (postgres.psql("SELECT version FROM taskgate_schema", name):gsub("%s+", "")))
     a:stop()
     b:stop()
     a, b = nil, nil
