@@ -111,8 +111,12 @@ local UNCHANGED = "INSERT INTO audit (time, client, client_port, method, params,
 -- past the newest MARKED_KEPT go; the records of changes are never pruned.
 M.MARKED_KEPT, M.PRUNE_EVERY = 100000, 1000
 M.MARKED_PARAMS_MAX = 4096 -- bytes of such a call's parameters kept (as JSON)
-local PRUNE = "DELETE FROM audit WHERE marked IS NOT NULL AND audit_id <"
+-- Sessions side by side (PostgreSQL) pass over the records another is pruning (journal.lua).
+local MARKED_OLD = "marked IS NOT NULL AND audit_id <"
   .. " (SELECT audit_id FROM audit WHERE marked IS NOT NULL ORDER BY audit_id DESC LIMIT 1 OFFSET ?)"
+local PRUNE = db.dialect == "postgresql"
+    and "DELETE FROM audit WHERE audit_id IN (SELECT audit_id FROM audit WHERE " .. MARKED_OLD .. " FOR UPDATE SKIP LOCKED)"
+  or "DELETE FROM audit WHERE " .. MARKED_OLD
 local marked_written = 0
 
 --- After `call` changed nothing (its changes undone): records it, marked `mark` ("refused": a

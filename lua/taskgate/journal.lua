@@ -21,7 +21,12 @@ local written = 0
 
 local INSERT = "INSERT INTO journal (time, client, interface, method, params, outcome, reason, request_id)"
   .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-local PRUNE = "DELETE FROM journal WHERE journal_id <= (SELECT max(journal_id) FROM journal) - ?"
+-- Sessions side by side (PostgreSQL: gateways, workers) prune the same oldest entries: each
+-- passes over the ones another is removing instead of waiting for that turn's commit.
+local OLDEST = "journal_id <= (SELECT max(journal_id) FROM journal) - ?"
+local PRUNE = db.dialect == "postgresql"
+    and "DELETE FROM journal WHERE journal_id IN (SELECT journal_id FROM journal WHERE " .. OLDEST .. " FOR UPDATE SKIP LOCKED)"
+  or "DELETE FROM journal WHERE " .. OLDEST
 
 --- Whether calls are journaled.
 function M.enabled()
