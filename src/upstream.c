@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls_reason.h"
 #include "upstreams.h"
 
 enum {
@@ -35,6 +36,7 @@ typedef struct transfer_s transfer_t;
 typedef struct watch_s {
   uv_poll_t poll;
   curl_socket_t fd;
+  int events; /* UV_READABLE, UV_WRITABLE: what libcurl waits for on it */
   tg_upstream_t *upstream;
 } watch_t;
 
@@ -60,6 +62,11 @@ struct transfer_s {
   int resend_refused; /* aborted: libcurl was about to send it a second time */
   int unwanted;       /* aborted before sending: the caller no longer wants it (client gone) */
   int too_large;
+  int client_refused;           /* the server's TLS refused our client certificate (tls_reason.h) */
+  int switching;                /* aborted: the server answered 101 Switching Protocols, which nobody asked for */
+  char errors[CURL_ERROR_SIZE]; /* libcurl's words for a failure (the TLS library's among them) */
+  tg_tls_seen_t tls_seen;       /* what the server's TLS said (tls_reason.h) */
+  char reason[112];             /* a failure's reason when it is made of parts (tls_reason.h) */
   /* a call to --upstream's set: counted in the lane (in flight), or waiting in its queue */
   int in_lane, queued, counted; /* counted: in the in-flight count of upstream order[attempt] */
   transfer_t *queue_next;
@@ -203,6 +210,16 @@ static void fail(transfer_t *t, int error, const char *reason) {
   finish(t, &result);
 }
 
+/* Whether the server's TLS ended the connection over our client certificate; notes it in the
+ * transfer, with the reason. Under TLS 1.3 that alert comes after the request went out, but
+ * the server refused the connection before reading it: nothing was executed, and the call may
+ * go to the next upstream like one whose connection was refused. */
+static int refused_client(transfer_t *t, CURLcode code) {
+  t->client_refused = tg_tls_refused_client(&t->tls_seen, code == CURLE_SEND_ERROR,
+                                            t->upstream->options.cert_file != NULL, t->reason, sizeof t->reason);
+  return t->client_refused;
+}
+
 /* What went wrong, in the words the log and the rules use. */
 static const char *reason_of(transfer_t *t, CURLcode code) {
   long os_errno = 0;
@@ -212,17 +229,24 @@ static const char *reason_of(transfer_t *t, CURLcode code) {
     curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
     return os_errno == ECONNREFUSED ? "connection refused" : "connect failed";
   case CURLE_OPERATION_TIMEDOUT: return t->sent ? "reply timeout" : "connect timeout";
-  case CURLE_WRITE_ERROR: return t->too_large ? "reply too large" : "out of memory";
+  case CURLE_WRITE_ERROR:
+    return t->switching   ? "upstream answered HTTP 101 Switching Protocols, which was not asked for"
+           : t->too_large ? "reply too large"
+                          : "out of memory";
   case CURLE_ABORTED_BY_CALLBACK: return "connection closed after the request was sent";
   case CURLE_GOT_NOTHING: return "connection closed without a reply";
   case CURLE_PARTIAL_FILE: return "connection closed mid-reply";
   case CURLE_SEND_ERROR:
-  case CURLE_RECV_ERROR: return "connection reset";
+  case CURLE_RECV_ERROR: return refused_client(t, code) ? t->reason : "connection reset";
   case CURLE_WEIRD_SERVER_REPLY:
   case CURLE_UNSUPPORTED_PROTOCOL:
   case CURLE_BAD_CONTENT_ENCODING: return "malformed HTTP reply";
-  case CURLE_PEER_FAILED_VERIFICATION: return "TLS: server certificate not trusted";
-  case CURLE_SSL_CONNECT_ERROR: return "TLS handshake failed";
+  case CURLE_PEER_FAILED_VERIFICATION: {
+    long verify = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_SSL_VERIFYRESULT, &verify);
+    return tg_tls_untrusted_server(verify, t->errors);
+  }
+  case CURLE_SSL_CONNECT_ERROR: return refused_client(t, code) ? t->reason : "TLS handshake failed";
   case CURLE_SSL_CACERT_BADFILE: return "TLS: cannot read the CA file";
   case CURLE_SSL_CERTPROBLEM: return "TLS: cannot use the client certificate";
   case CURLE_OUT_OF_MEMORY: return "out of memory";
@@ -238,6 +262,9 @@ static int again(transfer_t *t) {
   curl_multi_remove_handle(t->upstream->multi, t->easy);
   t->prereqs = 0;
   t->reply.len = 0;
+  t->errors[0] = '\0';
+  t->client_refused = 0;
+  tg_tls_seen_reset(&t->tls_seen);
   return add(t);
 }
 
@@ -283,6 +310,8 @@ static void completed(transfer_t *t, CURLcode code) {
     return;
   }
   const char *reason = reason_of(t, code);
+  if (t->client_refused) /* its TLS refused the connection: no request on it was read */
+    t->sent = 0;
   report(t, reason);
   if (fail_over(t, reason))
     return;
@@ -309,10 +338,18 @@ static void check_done(tg_upstream_t *upstream) {
 static void on_poll(uv_poll_t *poll, int status, int events) {
   watch_t *watch = poll->data;
   tg_upstream_t *upstream = watch->upstream;
-  int flags = status < 0 ? CURL_CSELECT_ERR
-                         : (events & UV_READABLE ? CURL_CSELECT_IN : 0) | (events & UV_WRITABLE ? CURL_CSELECT_OUT : 0);
+  /* A socket in error (libuv has stopped watching it) is first handed to libcurl as ready for
+   * what it waited for: its read then finds the actual failure, and what arrived before it, such
+   * as the TLS alert of a server that refused our client certificate and reset the connection
+   * (CURL_CSELECT_ERR alone would fail the transfer unread, "select/poll returned error"). Only
+   * if libcurl still waits on it is it told of the error. */
+  if (status < 0)
+    events = watch->events;
+  int flags = (events & UV_READABLE ? CURL_CSELECT_IN : 0) | (events & UV_WRITABLE ? CURL_CSELECT_OUT : 0);
   int running;
   curl_multi_socket_action(upstream->multi, watch->fd, flags, &running);
+  if (status < 0 && !uv_is_closing((uv_handle_t *)&watch->poll)) /* the handle (and watch) live until closed */
+    curl_multi_socket_action(upstream->multi, watch->fd, CURL_CSELECT_ERR, &running);
   check_done(upstream);
 }
 
@@ -339,8 +376,8 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     watch->poll.data = watch;
     curl_multi_assign(upstream->multi, fd, watch);
   }
-  int events = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
-  return uv_poll_start(&watch->poll, events, on_poll) < 0 ? -1 : 0;
+  watch->events = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
+  return uv_poll_start(&watch->poll, watch->events, on_poll) < 0 ? -1 : 0;
 }
 
 static void on_timeout(uv_timer_t *timer) {
@@ -393,6 +430,28 @@ static size_t on_reply_bytes(char *bytes, size_t size, size_t count, void *userp
     return 0;
   }
   return tg_buf_append(&t->reply, bytes, count) < 0 ? 0 : count;
+}
+
+/* A 101 Switching Protocols nobody asked for (no request of ours offers an upgrade): libcurl
+ * would read on the switched connection until the reply timeout. The transfer ends at once. */
+static size_t on_header(char *line, size_t size, size_t count, void *userp) {
+  transfer_t *t = userp;
+  const char *space = count > 5 && memcmp(line, "HTTP/", 5) == 0 ? memchr(line, ' ', count) : NULL;
+  if (space && (size_t)(space - line) + 4 <= count && memcmp(space + 1, "101", 3) == 0 &&
+      ((size_t)(space - line) + 4 == count || (space[4] && strchr(" \r\n", space[4])))) {
+    t->switching = 1;
+    return 0;
+  }
+  return count;
+}
+
+/* Each HTTPS connection's own SSL_CTX, before its handshake: its messages are watched. */
+static CURLcode on_ssl_context(CURL *easy, void *ssl_ctx, void *userp) {
+  (void)easy;
+  transfer_t *t = userp;
+  tg_tls_seen_reset(&t->tls_seen);
+  tg_tls_watch(ssl_ctx, &t->tls_seen);
+  return CURLE_OK;
 }
 
 static int add(transfer_t *t) { return curl_multi_add_handle(t->upstream->multi, t->easy) == CURLM_OK ? 0 : -1; }
@@ -500,6 +559,11 @@ static void set_common(transfer_t *t) {
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(options->connect_timeout_ms + options->reply_timeout_ms));
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_reply_bytes);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errors);
+  curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_context);
+  curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, t);
   curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
   curl_easy_setopt(easy, CURLOPT_PREREQDATA, t);
   curl_easy_setopt(easy, CURLOPT_SHARE, t->upstream->tls_sessions);
@@ -571,8 +635,7 @@ static void enqueue(transfer_t *t) {
 /* Sends queued calls while the lane has room: each to the upstream picked now (the health may
  * have changed while it waited); one whose client has gone is never sent. */
 static void start_queued(tg_upstream_t *upstream) {
-  while (upstream->queue_head && upstream->lane_in_flight < upstream->options.max_connections &&
-         !upstream->closing) {
+  while (upstream->queue_head && upstream->lane_in_flight < upstream->options.max_connections && !upstream->closing) {
     transfer_t *t = upstream->queue_head;
     leave_queue(t);
     uv_timer_stop(&t->reply_timer);

@@ -106,6 +106,15 @@ function M.call(method, params, interface)
   return reply
 end
 
+-- The reason a 1922 carries (to the call's log line, metrics and audit record) when the call was
+-- not sent: why, made a name ("TLS: server certificate expired" -> tls_server_certificate_expired;
+-- a detail in parentheses left out).
+local function reason_name(why)
+  local name = why:match("^[^(]*"):lower():gsub("[^%w]+", "_"):gsub("^_+", ""):gsub("_+$", "")
+  if #name > fault.REASON_MAX then name = name:sub(1, fault.REASON_MAX):match("^(.*)_") or name:sub(1, fault.REASON_MAX) end
+  return fault.valid_reason(name) and name or nil
+end
+
 --- Forwards the call as received and returns the upstream's reply for the rule to return. An
 --- upstream that cannot be reached, or whose answer does not come or is not a reply, gives fault
 --- 1922; when the call may have reached it, the log and the audit say its outcome is unknown
@@ -132,7 +141,9 @@ function M.forward(call, audit_fields)
   elseif not reply and sent then
     audit.record(call, { upstream = outcome }, { outcome = outcome, always = true })
   end
-  if not reply then return fault.new(1922) end
+  -- A call that may have reached the upstream keeps the plain fault: a reason would have the
+  -- trail mark it refused (unchanged), which nobody knows.
+  if not reply then return fault.new(1922, not sent and not why:find("^not sent:") and reason_name(why) or nil) end
   return reply
 end
 

@@ -21,16 +21,17 @@ function M.ca(name)
 end
 
 --- Issues a certificate signed by ca for name (a host name or IP address, written into the
---- subjectAltName) or a client; returns {cert, key}.
-function M.issue(ca, name, usage)
-  local base = ca.dir .. "/" .. name:gsub("[^%w]", "_")
+--- subjectAltName) or a client; returns {cert, key}. days: how long it is valid (default 2; -1
+--- makes one that expired before it began).
+function M.issue(ca, name, usage, days)
+  local base = ca.dir .. "/" .. name:gsub("[^%w]", "_") .. (days and ("_" .. tostring(days):gsub("-", "m")) or "")
   local ext = base .. ".ext"
   local san = name:match("^[%d%.]+$") and ("IP:" .. name) or ("DNS:" .. name)
   gateway.write_file(ext, string.format("subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=%s\n", san,
     usage or "serverAuth"))
   run(string.format("openssl req %s -keyout %s.key -out %s.csr -subj '/CN=%s'", KEY, base, base, name))
-  run(string.format("openssl x509 -req -in %s.csr -CA %s -CAkey %s -CAcreateserial -out %s.crt -days 2 -extfile %s",
-    base, ca.cert, ca.key, base, ext))
+  run(string.format("openssl x509 -req -in %s.csr -CA %s -CAkey %s -CAcreateserial -out %s.crt -days %s -extfile %s",
+    base, ca.cert, ca.key, base, tostring(days or 2), ext))
   return { cert = base .. ".crt", key = base .. ".key" }
 end
 

@@ -136,7 +136,8 @@ describe("the upstream client", function()
   -- Replies of a wrong shape: each is 1922, the call was read by the upstream and is never sent
   -- again, and the log says why and that its outcome is unknown.
   local wrong_shapes = {
-    switching = "upstream answered HTTP 101", -- a 101 nobody asked for is no reply
+    -- a 101 nobody asked for is no reply (failover_calls_spec: one whose connection stays open)
+    switching = "upstream answered HTTP 101 Switching Protocols, which was not asked for",
     short_body = "connection closed mid-reply",
     two_lengths = "upstream answered something that is not a reply",
     bad_status = "malformed HTTP reply",
