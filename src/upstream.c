@@ -285,6 +285,12 @@ static int fail_over(transfer_t *t, const char *reason) {
   return again(t) == 0;
 }
 
+/* Whether an upstream that answered a call with status is serving calls: a task interface
+ * answers 200, and a 4xx judges the request (too large, not allowed), not the upstream. Any other
+ * answer to a POST (5xx, 3xx, a 2xx other than 200, a 1xx taken as final) says the calls fail
+ * there, whatever its health probe (HEAD) hears: it is marked down and calls go elsewhere. */
+static int serving_status(long status) { return status == 200 || (status >= 400 && status < 500); }
+
 /* libcurl is done with a transfer. One that found its upstream unreachable goes to the next
  * upstream; everything else is final. */
 static void completed(transfer_t *t, CURLcode code) {
@@ -293,7 +299,7 @@ static void completed(transfer_t *t, CURLcode code) {
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     char failure[32];
     snprintf(failure, sizeof failure, "HTTP %ld", status);
-    report(t, status >= 500 ? failure : NULL);
+    report(t, serving_status(status) ? NULL : failure);
     char *type = NULL, content_type[128]; /* libcurl's copy goes when finish() resets the handle */
     curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &type);
     snprintf(content_type, sizeof content_type, "%s", type ? type : "");

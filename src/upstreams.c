@@ -24,12 +24,13 @@ typedef struct upstream_s {
   char url[TG_UPSTREAMS_BIN + 1][URL_BYTES]; /* per endpoint */
   char shown[URL_BYTES];                     /* the task URL as operators see it (redact.h) */
   int down;
-  int probing; /* a probe is in flight */
+  int probing;  /* a probe is in flight */
   double since; /* wall clock of the last change of state, or of the start */
-  char last_error[96];
+  char last_error[112];
   double last_error_at;
-  double latency; /* seconds of the last exchange it answered, or -1 */
+  double latency;        /* seconds of the last exchange it answered, or -1 */
   double call_failed_at; /* monotonic seconds of the last call it failed, or 0 */
+  unsigned calls_failed; /* calls it failed since it last answered one */
   unsigned long long failures;
   int in_flight; /* calls sent to it and not yet answered (atomic: every worker's client counts) */
 } upstream_t;
@@ -45,7 +46,8 @@ struct tg_upstreams_s {
   tg_upstream_t *client;
   probe_t probes[TG_UPSTREAMS_MAX];
   /* A probe's answer brings back an upstream a call found failing only this long after: a
-   * server that answers HEAD but fails every call must not look healthy between the calls. */
+   * server that answers HEAD but fails every call must not look healthy between the calls.
+   * Doubled for each further call it fails without answering one in between (hold_of). */
   double hold_seconds;
 };
 
@@ -144,6 +146,19 @@ int tg_upstreams_order(tg_upstreams_t *set, int *order) {
   return n;
 }
 
+enum { HOLD_DOUBLINGS = 6, HOLD_CAP_SECONDS = 300 };
+
+/* How long after a failed call a probe's answer is not believed: the first time three probe
+ * intervals, then twice as long for each call it failed since it last answered one, up to 64
+ * times that or five minutes. A primary that answers its probes but fails every call (a broken
+ * application behind a live web server) so costs a few calls an hour, not one every hold. */
+static double hold_of(const tg_upstreams_t *set, const upstream_t *u) {
+  unsigned doublings = u->calls_failed > 1 ? u->calls_failed - 1 : 0;
+  double hold = set->hold_seconds * (double)(1u << (doublings < HOLD_DOUBLINGS ? doublings : HOLD_DOUBLINGS));
+  double cap = set->hold_seconds > HOLD_CAP_SECONDS ? set->hold_seconds : HOLD_CAP_SECONDS;
+  return hold < cap ? hold : cap;
+}
+
 /* Records how an exchange with upstream i went (failure NULL: it answered); a probe's answer
  * counts only once no call has failed for hold_seconds. Logs a change of state. */
 static void report(tg_upstreams_t *set, int i, const char *failure, double seconds, int probe) {
@@ -151,11 +166,15 @@ static void report(tg_upstreams_t *set, int i, const char *failure, double secon
   double now = tg_monotonic_seconds();
   pthread_mutex_lock(&set->lock);
   int was_down = u->down;
-  int held = probe && !failure && was_down && u->call_failed_at > 0 && now - u->call_failed_at < set->hold_seconds;
+  int held = probe && !failure && was_down && u->call_failed_at > 0 && now - u->call_failed_at < hold_of(set, u);
   int down = failure != NULL || held; /* read after the unlock: u->down may change meanwhile */
   u->down = down;
-  if (failure && !probe)
+  if (failure && !probe) {
     u->call_failed_at = now;
+    u->calls_failed++;
+  } else if (!probe) {
+    u->calls_failed = 0;
+  }
   if (failure) {
     u->failures++;
     snprintf(u->last_error, sizeof u->last_error, "%s", failure);
@@ -208,8 +227,8 @@ void tg_upstreams_status_json(tg_upstreams_t *set, tg_buf_t *out) {
       tg_buf_printf(out, ",\"latency_ms\":%.3f", u->latency * 1000);
     else
       tg_buf_puts(out, ",\"latency_ms\":null");
-    tg_buf_printf(out, ",\"failures\":%llu,\"in_flight\":%d}", u->failures,
-                  __atomic_load_n(&u->in_flight, __ATOMIC_RELAXED));
+    tg_buf_printf(out, ",\"failures\":%llu,\"calls_failed_in_a_row\":%u,\"in_flight\":%d}", u->failures,
+                  u->calls_failed, __atomic_load_n(&u->in_flight, __ATOMIC_RELAXED));
   }
   pthread_mutex_unlock(&set->lock);
   tg_buf_puts(out, "]");
@@ -287,7 +306,7 @@ static void on_probed(void *data, const tg_upstream_result_t *result) {
   set->list[probe->index].probing = 0;
   if (result->error == UV_ECANCELED) /* the gateway is stopping: says nothing of the upstream */
     return;
-  char failure[64] = "";
+  char failure[112] = "";
   if (result->error)
     snprintf(failure, sizeof failure, "%s", result->reason);
   else if (result->status >= 500)

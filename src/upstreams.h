@@ -32,9 +32,10 @@ const char *tg_upstreams_shown(const tg_upstreams_t *set, int i);
 /* Fills order (room for TG_UPSTREAMS_MAX) with the upstreams in the order to try: those up,
  * primary first, then those down, primary first. Returns how many. */
 int tg_upstreams_order(tg_upstreams_t *set, int *order);
-/* Tells how a call's exchange with upstream i went: failure is NULL when it answered (below
- * 500), else why not. A change of state is logged. After a call's failure, a probe's answer
- * marks the upstream up only three probe intervals later: calls test it again then. */
+/* Tells how a call's exchange with upstream i went: failure is NULL when it answered (200 or a
+ * 4xx), else why not. A change of state is logged. After a call's failure, a probe's answer
+ * marks the upstream up only three probe intervals later, twice that after each further failed
+ * call (up to five minutes): calls test it again then. */
 void tg_upstreams_report(tg_upstreams_t *set, int i, const char *failure, double seconds);
 /* How many upstreams are up. */
 int tg_upstreams_up(tg_upstreams_t *set);

@@ -41,14 +41,23 @@ MODE says how it answers:
   bad_chunk         a chunked body whose chunk size is not hex
   negative_length   Content-Length: -1
   http09            the body alone, no status line (HTTP/0.9)
+  head_503          answers the health probe (HEAD) 503, the calls normally
+  switching_held    an unasked-for 101 Switching Protocols, then the connection held open, silent
+  reset_after_read  resets the connection (RST) after reading each request, without a reply
+  status_204        204 No Content, no body
+  status_302        302 Found to another address, with a reply body
+  status_413        413 Content Too Large, with a reply body
   receiver          an outbox receiver: 200 to every POST (the log is the record)
   slow_receiver     the same, answering 1 s after reading each request
 --delay SEC makes a receiver or a slow upstream answer SEC seconds after reading each request.
 """
 import argparse
 import json
+import os
+import socket
 import socketserver
 import ssl
+import struct
 import threading
 import time
 
@@ -173,7 +182,8 @@ class Handler(socketserver.StreamRequestHandler):
     def answer(self, method, seq, task_id):
         """Answers one request; returns False when the connection is to be closed."""
         if method == "HEAD":
-            status = b"503 Service Unavailable" if MODE == "slow_sick" and calls_read.is_set() else b"200 OK"
+            sick = MODE == "head_503" or MODE == "slow_sick" and calls_read.is_set()
+            status = b"503 Service Unavailable" if sick else b"200 OK"
             self.send(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\n\r\n")
             return True
         calls_read.set()
@@ -216,6 +226,21 @@ class Handler(socketserver.StreamRequestHandler):
                     + "<e>1</e>" * 90000 + "</params></response>\n").encode()
             self.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n"
                       % len(body) + body)
+            return True
+        elif MODE == "switching_held":
+            self.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")
+            time.sleep(60)
+            return False
+        elif MODE == "reset_after_read":
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            os.close(self.request.detach())  # now, before anything could send a FIN
+            return False
+        elif MODE == "status_204":
+            self.send(b"HTTP/1.1 204 No Content\r\n\r\n")
+            return True
+        elif MODE in ("status_302", "status_413"):
+            status = "302 Found\r\nLocation: http://127.0.0.1:1/" if MODE == "status_302" else "413 Content Too Large"
+            self.send(reply_for(task_id, status=status))
             return True
         elif MODE == "status_500":
             self.send(reply_for(task_id, status="500 Internal Server Error"))
