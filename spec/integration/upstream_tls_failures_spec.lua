@@ -146,3 +146,24 @@ describe("an HTTPS upstream that asks for a client certificate", function()
     gw:stop(); primary:stop(); secondary:stop()
   end)
 end)
+
+describe("a client certificate the gateway cannot use", function()
+  local ca, server, client
+  setup(function()
+    ca = tls.ca()
+    server = tls.issue(ca, "127.0.0.1")
+    client = tls.issue(ca, "taskgate-client", "clientAuth")
+  end)
+
+  it("is named as such, whether the file is not a certificate or the key is not its key", function()
+    local fake = gateway.fake_upstream("ok", { tls = server, client_ca = ca.cert })
+    local garbage = gateway.tmpdir() .. "/garbage.pem"
+    gateway.write_file(garbage, "not a certificate\n")
+    local reason = "TLS: cannot use the client certificate"
+    refused(fake, string.format("--upstream-ca %s --upstream-cert %s --upstream-key %s", ca.cert, garbage, client.key),
+      reason, "tls_cannot_use_the_client_certificate")
+    refused(fake, string.format("--upstream-ca %s --upstream-cert %s --upstream-key %s", ca.cert, client.cert, server.key),
+      reason, "tls_cannot_use_the_client_certificate")
+    fake:stop()
+  end)
+end)
