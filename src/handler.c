@@ -199,7 +199,7 @@ static int first_step(lua_State *L) {
    * limits (body, elements): the rule's time limit starts after it. */
   long long decoding = tg_monotonic_ns();
   tg_call_t *call = step->call;
-  tg_xml_lua_push_call(L, step->root, step->why, call->h->upstream != NULL); /* bridge: order kept */
+  tg_xml_lua_push_call(L, step->root, step->why, call->h->bridging); /* bridge: order kept */
   tg_limit_postpone(tg_monotonic_ns() - decoding);
   if (call->received) { /* taken off the call by the dispatcher, before any rule sees it */
     lua_pushlstring(L, call->received, call->received_len);
@@ -703,7 +703,7 @@ int tg_handler_task(void *ctx, tg_http_t *http, const char *body, size_t len) {
       json ? tg_json_decode(arena, body, len, &call->why) : decode_xml(h, http->charset, body, len, &call->why);
   tg_events_keys(call->root, &call->keys);
   call->json = json || (http->json_type && !call->root);
-  if (h->upstream && !json && call->root && (call->received = tg_arena_strndup(arena, body, len))) {
+  if (h->bridging && !json && call->root && (call->received = tg_arena_strndup(arena, body, len))) {
     call->received_len = len;
     memcpy(call->received_type, http->content_type, sizeof call->received_type);
   }
@@ -735,21 +735,26 @@ int tg_handler_in_flight(const tg_handler_t *h) {
 }
 
 int tg_handler_swap(tg_handler_t *h, tg_script_t *next) {
-  tg_buf_t fallback = {0}, fallback_json = {0}, unknown = {0}, unknown_json = {0}, read_only = {0};
+  tg_buf_t fallback = {0}, fallback_json = {0}, unknown = {0}, unknown_json = {0}, read_only = {0}, bridging = {0};
   pthread_mutex_lock(&h->generation_lock); /* next may be the generation a read phase runs */
   if (tg_script_host_string(next, "internal_error_reply", &fallback) < 0 ||
       tg_script_host_string(next, "internal_error_reply_json", &fallback_json) < 0 ||
       tg_script_host_string(next, "outcome_unknown_reply", &unknown) < 0 ||
       tg_script_host_string(next, "outcome_unknown_reply_json", &unknown_json) < 0 ||
-      tg_script_host_string(next, "read_only_methods", &read_only) < 0) {
+      tg_script_host_string(next, "read_only_methods", &read_only) < 0 ||
+      tg_script_host_string(next, "bridge_mode", &bridging) < 0) {
     pthread_mutex_unlock(&h->generation_lock);
     tg_buf_free(&fallback);
     tg_buf_free(&fallback_json);
     tg_buf_free(&unknown);
     tg_buf_free(&unknown_json);
     tg_buf_free(&read_only);
+    tg_buf_free(&bridging);
     return -1;
   }
+  if (h->bridging != (bridging.len > 0)) /* the same for every generation: written once */
+    h->bridging = bridging.len > 0;
+  tg_buf_free(&bridging);
   tg_script_retain(next);
   tg_script_release(h->script);
   h->script = next;

@@ -54,6 +54,7 @@ typedef struct tg_handler_s {
   tg_buf_t unknown;       /* fault 1922, sent instead when the upstream may have had the call */
   tg_buf_t unknown_json;  /* the same, to a JSON methodcall */
   tg_buf_t read_only;     /* the generation's read-only methods: "\ttask:gettaskinfo\t..." */
+  int bridging;           /* --upstream is set: XML requests keep their bytes to be forwarded as received */
   /* Held while the handler's generation runs outside the store lock (its read-only calls) and
    * while a reload changes the generation: a reload holds the store lock and then this. */
   pthread_mutex_t generation_lock;

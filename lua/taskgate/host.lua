@@ -207,6 +207,12 @@ function M.read_only_methods()
   return dispatch.read_only_methods()
 end
 
+--- "1" in bridge mode (--upstream), else "": the C core then keeps each XML request's bytes,
+--- for forwarding a call as received (taskgate.received).
+function M.bridge_mode()
+  return sys.upstream() and "1" or ""
+end
+
 --- The reply the C core sends when Lua itself failed (time or memory limit).
 function M.internal_error_reply()
   return dispatch.internal_error("xml")
