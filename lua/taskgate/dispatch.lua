@@ -390,8 +390,9 @@ end
 -- Checks the envelope; returns the call a rule sees ({name, params, client, and legacy = true
 -- for a v1 request}), or nil and the fault reply.
 local function prepare(call)
-  local bytes, content_type = call.received, call.received_type -- bridge mode: the body as received
+  local bytes, content_type = call.received, call.received_type -- bridge mode: an XML body as received
   if bytes then call.received, call.received_type = nil, nil end
+  local sent, bridging = call.name, bytes or (call.form == "json" and sys.upstream())
   if call.malformed then
     log.debug("malformed request", { reason = call.malformed, client = call.client })
     return nil, fault_reply(1900)
@@ -406,9 +407,10 @@ local function prepare(call)
   call.name, call.params = name, params
   if not call.interface then call.interface = "task" end
   local normalised = call.legacy and legacy.normalise(call)
-  -- A v1 call that normalising changed is no longer the bytes it came as.
-  if bytes and not normalised then received.keep(call, bytes, content_type) end
-  if call.form == "json" and sys.upstream() then received.keep_json(call) end
+  if bridging then
+    -- A v1 call that normalising changed is no longer the bytes it came as.
+    received.keep(call, sys.trim(sent), not normalised and bytes or nil, content_type)
+  end
   return call
 end
 

@@ -1,9 +1,10 @@
--- taskgate.received: the bytes an XML call came as, kept in bridge mode so that a call the rules
--- did not change goes upstream as it was received (taskgate.upstream), byte for byte, with its
--- Content-Type. Known by the call's params table, which nothing can change once the dispatcher
--- has prepared the call (rules and policies read it through views): forwarding that table under
--- the same method and endpoint is forwarding the call unchanged. Not a rule's module: a rule
--- must not be able to say which bytes go upstream.
+-- taskgate.received: what a call came as, kept in bridge mode so that a call goes upstream as it
+-- was received (taskgate.upstream): an XML call the rules did not change as its bytes, with its
+-- Content-Type; any call encoded under the method name as the client spelt it. Known by the
+-- call's params table, which nothing can change once the dispatcher has prepared the call
+-- (rules and policies read it through views): forwarding that table under the same method and
+-- endpoint is forwarding the call unchanged. Not a rule's module: a rule must not be able to say
+-- which bytes go upstream.
 
 local view = require "taskgate.view"
 
@@ -11,18 +12,39 @@ local M = {}
 
 local of_params = setmetatable({}, { __mode = "k" }) -- params table -> what the call came as
 
---- Keeps `bytes` (the request's body) and `content_type` (its header, "" when none came) for
---- the prepared call (name trimmed and in lower case, params, interface).
-function M.keep(call, bytes, content_type)
-  of_params[call.params] = { name = call.name, interface = call.interface, bytes = bytes,
-    content_type = content_type }
+--- Keeps what the prepared call (name trimmed and in lower case, params, interface, form) came
+--- as: `spelt`, its method name as sent (trimmed); `bytes`, the body of an XML call whose bytes
+--- still say what the rules see (nil otherwise), and `content_type`, its header ("" when none).
+function M.keep(call, spelt, bytes, content_type)
+  of_params[call.params] = { name = call.name, spelt = spelt, interface = call.interface, bytes = bytes,
+    content_type = content_type, json = call.form == "json" }
 end
 
-local json_params = setmetatable({}, { __mode = "k" }) -- params tables of JSON calls
+-- What `params` came as when they are a call's own, forwarded under its method and endpoint.
+local function kept_for(method, params, interface)
+  local kept = type(params) == "table" and of_params[view.shown(params)]
+  if kept and type(method) == "string" and method:lower() == kept.name and interface == kept.interface then
+    return kept
+  end
+end
 
---- Notes that the prepared call came as JSON (its body is not XML: it is always encoded).
-function M.keep_json(call)
-  json_params[call.params] = true
+--- The body and Content-Type to send for `method` with `params` to the endpoint `interface`
+--- ("task" or "bin") when they are an XML call exactly as received; nil otherwise.
+function M.bytes_for(method, params, interface)
+  local kept = kept_for(method, params, interface)
+  if not (kept and kept.bytes) then return nil end
+  local content_type = kept.content_type
+  -- The client's header describes its bytes; a JSON type over an XML body (which the gateway
+  -- reads as XML) would not.
+  if content_type == "" or content_type:lower():find("json", 1, true) then content_type = "application/xml" end
+  return kept.bytes, content_type
+end
+
+--- The method's name as the client spelt it, for a call's own params under its own method;
+--- `method` otherwise.
+function M.spelling(method, params, interface)
+  local kept = kept_for(method, params, interface)
+  return kept and kept.spelt or method
 end
 
 -- A JSON client may write a list as the plain array under its wrapper ("tasks": [{...}],
@@ -35,33 +57,20 @@ local WRAPPED = { tasks = "task", bins = "bin_id", select = "category" }
 --- keeps the client's order; any other table as it is.
 function M.xml_shaped(params)
   local shown = type(params) == "table" and view.shown(params)
-  if not (shown and json_params[shown]) then return params end
+  local kept = shown and of_params[shown]
+  if not (kept and kept.json) then return params end
   local copy
   for wrapper, item in pairs(WRAPPED) do
     local value = shown[wrapper]
     if type(value) == "table" and rawlen(value) > 0 then
       if not copy then
         copy = setmetatable({}, getmetatable(shown))
-        for key, kept in pairs(shown) do copy[key] = kept end
+        for key, kept_value in pairs(shown) do copy[key] = kept_value end
       end
       copy[wrapper] = { [item] = value }
     end
   end
   return copy or params
-end
-
---- The body and Content-Type to send for `method` with `params` to the endpoint `interface`
---- ("task" or "bin") when they are a call exactly as received; nil otherwise.
-function M.bytes_for(method, params, interface)
-  local kept = type(params) == "table" and of_params[view.shown(params)]
-  if not kept or type(method) ~= "string" or method:lower() ~= kept.name or interface ~= kept.interface then
-    return nil
-  end
-  local content_type = kept.content_type
-  -- The client's header describes its bytes; a JSON type over an XML body (which the gateway
-  -- reads as XML) would not.
-  if content_type == "" or content_type:lower():find("json", 1, true) then content_type = "application/xml" end
-  return kept.bytes, content_type
 end
 
 return M

@@ -77,7 +77,7 @@ function M.call(method, params, interface)
   local body, content_type = received.bytes_for(method, params, interface)
   if not body then
     local why
-    body, why = encoded_call(method, received.xml_shaped(params))
+    body, why = encoded_call(received.spelling(method, params, interface), received.xml_shaped(params))
     if not body then return nil, "not sent: " .. why, false, true end
     content_type = "application/xml"
   end

@@ -116,9 +116,9 @@ describe("bridge mode forwards the call as received", function()
     assert.equal("application/xml", headers["content-type"])
   end)
 
-  it("encodes a JSON call on one line, in the client's member order", function()
+  it("encodes a JSON call on one line, in the client's member order and spelling", function()
     start()
-    local body = '{"method":"create_taskgroup","params":{"taskgroup_id":5,"category":1,'
+    local body = '{"method":" Create_TaskGroup ","params":{"taskgroup_id":5,"category":1,'
       .. '"req_time":"2024-05-01T08:00:00Z","priority":3,"tasks":{"task":[{"task_id":50,"bin_id":3,"item":"a&b <c>"},'
       .. '{"bin_id":4,"task_id":51}]}}}'
     local status, headers, reply = post(gw, body, "application/json")
@@ -126,7 +126,7 @@ describe("bridge mode forwards the call as received", function()
     assert.equal("application/json; charset=utf-8", headers["content-type"])
     assert.equal('{"params":{"task_id":"50"}}', reply)
     local sent = the_call(fake)
-    assert.equal('<?xml version="1.0"?><methodcall><name>create_taskgroup</name><params><taskgroup_id>5</taskgroup_id>'
+    assert.equal('<?xml version="1.0"?><methodcall><name>Create_TaskGroup</name><params><taskgroup_id>5</taskgroup_id>'
       .. "<category>1</category><req_time>2024-05-01T08:00:00Z</req_time><priority>3</priority><tasks>"
       .. "<task><task_id>50</task_id><bin_id>3</bin_id><item>a&amp;b &lt;c&gt;</item></task>"
       .. "<task><bin_id>4</bin_id><task_id>51</task_id></task></tasks></params></methodcall>", sent)
