@@ -211,14 +211,15 @@ end
 
 -- What a call that ended leaves besides its changes, in a call transaction of its own after the
 -- call's: its journal entry and, when it changed nothing and no record says so yet (`audited`),
--- an audit record marked "refused" (a fault with a reason) or "failed" (kind: a failure's kind).
+-- an audit record marked "refused" (a fault with a reason) or "failed" (kind: a failure's kind,
+-- answered 1999: both say so, not "ok").
 -- A plain protocol fault (1017) is in the journal only: a client retrying a wrong id by the
 -- thousand must not crowd the changes out of the trail. The call is
 -- answered already: when the trace cannot be written (the store's time for the call is used up,
 -- the disk is full) it is left out and logged, and the reply stands. A call on a read
 -- connection owes them to its worker (taskgate.owed).
 local function leave_trace(call, reply, kind, reason, audited)
-  local code = reply and (reply.fault and reply.fault.code or reply.code)
+  local code = reply and (reply.fault and reply.fault.code or reply.code) or (kind and 1999)
   local mark = not audited and (kind and "failed" or (code and reason) and "refused") or nil
   local journaled = journal.enabled()
   if not (journaled or mark) then return end

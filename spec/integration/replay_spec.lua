@@ -105,6 +105,24 @@ describe("the call journal and replay", function()
   end)
 end)
 
+describe("the journal of a call whose rule failed", function()
+  it("keeps the 1999 it was answered, on either connection, and a replay of it answers the same", function()
+    local rules = gateway.rules_dir({ breaks = 'return function(call) error("breaks on purpose") end\n',
+      getportstatus = 'return function(call) error("breaks on purpose") end\n' })
+    local gw = gateway.start({ rules = rules, args = LIMIT })
+    assert.equal(F(1999), gw:call("breaks", "<task_id>1</task_id>"))
+    assert.equal(F(1999), gw:call("getportstatus", "<port_id>1</port_id>")) -- read-only: its trace is owed
+    assert.is_true(gw:stop())
+    local rows = journal_rows(gw.store, "SELECT method, outcome, reason FROM journal ORDER BY journal_id")
+    assert.same({ { method = "breaks", outcome = "1999", reason = "error" },
+      { method = "getportstatus", outcome = "1999", reason = "error" } }, rows)
+    local out, code = gateway.run(string.format("%s check %s --store %s --rules %s --replay 2%s", gateway.binary, rules,
+      gw.store, rules, LIMIT))
+    assert.equal(0, code, out)
+    assert.matches("\n0 answered differently", out, 1, true)
+  end)
+end)
+
 describe("replay in bridge mode", function()
   it("answers forwarded calls as the controller answered them, and shows what a policy changes", function()
     local b = gateway.start({ args = LIMIT })
