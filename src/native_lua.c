@@ -33,6 +33,17 @@ static int open_store(lua_State *L) {
   return 1;
 }
 
+/* native.open_reader(path) -> a `taskgate.db` table that owns a read connection to the SQLite
+ * store at path (tg_store_open_reader: it refuses every write, as a worker's reader does). */
+static int open_reader(lua_State *L) {
+  char err[512];
+  tg_store_t *store = tg_store_open_reader(luaL_checkstring(L, 1), err, sizeof err);
+  if (!store)
+    return luaL_error(L, "%s", err);
+  tg_store_lua_push(L, store, 1);
+  return 1;
+}
+
 /* native.new_shared_space(capacity) -> a `taskgate.shared_space` table on a new, empty space. */
 static int new_shared_space(lua_State *L) {
   lua_Integer capacity = luaL_optinteger(L, 1, 8 << 20);
@@ -46,6 +57,8 @@ int luaopen_taskgate_native(lua_State *L) {
   lua_newtable(L);
   lua_pushcfunction(L, open_store);
   lua_setfield(L, -2, "open_store");
+  lua_pushcfunction(L, open_reader);
+  lua_setfield(L, -2, "open_reader");
   lua_pushcfunction(L, new_shared_space);
   lua_setfield(L, -2, "new_shared_space");
   tg_xml_lua_open(L);

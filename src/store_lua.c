@@ -366,6 +366,8 @@ static int db_begin_turn(lua_State *L) { return transaction(L, tg_txn_begin_turn
 
 static int db_commit_turn(lua_State *L) { return transaction(L, tg_txn_commit_turn); }
 
+static int db_begin_read(lua_State *L) { return transaction(L, tg_txn_begin_read); }
+
 static int db_abort_turn(lua_State *L) { return undo(L, tg_txn_abort_turn); }
 
 /* db.changes() -> rows changed on this store connection since it opened. */
@@ -411,6 +413,7 @@ static const luaL_Reg db_functions[] = {
     {"begin_turn", db_begin_turn},
     {"commit_turn", db_commit_turn},
     {"abort_turn", db_abort_turn},
+    {"begin_read", db_begin_read},
     {"close", db_close},
     {NULL, NULL},
 };

@@ -174,7 +174,7 @@ describe("taskgate test DIR", function()
     p:close()
   end
 
-  local function site_specs(body)
+  local function site_specs(body, rules)
     local dir = gateway.tmpdir()
     gateway.write_file(dir .. "/site_spec.lua", string.format([[
 local testing = require "taskgate.testing"
@@ -185,7 +185,7 @@ describe("our site", function()
     site.close()
   end)
 end)
-]], gateway.rules, body))
+]], rules or gateway.rules, body))
     return dir
   end
 
@@ -194,6 +194,24 @@ end)
       'assert.same({ fault = { code = 1017 } }, site.call("cancel_task", { task_id = "77" }))'))
     assert.equal(0, code, out)
     assert.matches("1 success / 0 failures", out, 1, true)
+  end)
+
+  it("refuses a store write of a read-only method's rule, as the gateway does", function()
+    local rules = gateway.rules_dir({ getportstatus = [[
+return function(call)
+  store.create_taskgroup({ taskgroup_id = 77, category = 1, req_time = "2024-05-01T08:00:00Z",
+    req_epoch = 1714550400, priority = 1 }, { { task_id = 770, bin_id = 1 } })
+  return { port_id = call.params.port_id, status = "closed" }
+end
+]] })
+    local out, code = gateway.run(prefix .. gateway.binary .. " test " .. site_specs(
+      'assert.same({ fault = { code = 1999 } }, site.call("getportstatus", { port_id = "1" }))\n'
+      .. '    assert.equal(0, site.db.rows("SELECT count(*) AS n FROM taskgroup")[1].n)', rules))
+    assert.equal(0, code, out)
+    assert.matches("1 success / 0 failures", out, 1, true)
+    local gw = gateway.start({ rules = rules, args = LIMIT })
+    assert.equal(F(1999), gw:call("getportstatus", "<port_id>1</port_id>"))
+    assert.is_true(gw:stop())
   end)
 
   it("and failing, with busted's exit status", function()
