@@ -1,7 +1,7 @@
 /* console.c: the console's routes (see console.h): assets read once at start, the password,
  * the JSON views and the event stream. Every answer is bounded whatever the store holds: the
- * store's views are the runtime's (taskgate.console), under the store lock; the live ones come
- * from the feed, on this thread. */
+ * store's views are the runtime's (taskgate.console), on the main handler's read connection
+ * (store_view); the live ones come from the feed, on this thread. */
 #include "console.h"
 
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include "fault_names.h"
 #include "feed.h"
 #include "json_text.h"
+#include "txn.h"
 
 enum {
   MAX_ASSET_BYTES = 4 * 1024 * 1024,
@@ -164,18 +165,40 @@ static int authorized(const tg_console_t *console, const char *authorization) {
 
 /* --- the views -------------------------------------------------------------------------- */
 
-/* A view of the store, from the runtime, under the store lock. */
-static int store_view(tg_console_t *console, const char *view, const char *query, tg_buf_t *body) {
-  tg_admin_t *admin = console->admin;
-  tg_store_lock(admin->store);
-  int rc = tg_console_lua_view(admin->handlers[0]->script, view, query, body);
+/* Runs the view in the main handler's generation, on the connection given (NULL: the writer). */
+static int run_view(tg_handler_t *h, tg_store_t *reader, const char *view, const char *query, tg_buf_t *body) {
+  tg_script_use_store(h->script, reader);
+  int rc = tg_console_lua_view(h->script, view, query, body);
+  tg_script_use_store(h->script, NULL);
   if (rc < 0) {
     tg_buf_puts(body, "{\"error\":");
-    tg_json_text_string(body, tg_script_last_error(admin->handlers[0]->script));
+    tg_json_text_string(body, tg_script_last_error(h->script));
     tg_buf_puts(body, "}");
   }
-  tg_store_unlock(admin->store);
   return rc < 0 ? 500 : rc;
+}
+
+/* A view of the store, from the runtime. The views only read: on SQLite they run on the main
+ * handler's read connection, in a read turn of their own (the state as last committed), so no
+ * worker's writing batch waits for a page; this thread is the main handler's, so nothing else
+ * uses that connection meanwhile, and the generation lock keeps a reload out as it does for a
+ * read phase. Without a reader (PostgreSQL, a store that is no plain file), under the store lock. */
+static int store_view(tg_console_t *console, const char *view, const char *query, tg_buf_t *body) {
+  tg_admin_t *admin = console->admin;
+  tg_handler_t *h = admin->handlers[0];
+  int status;
+  pthread_mutex_lock(&h->generation_lock);
+  if (h->reader && tg_txn_begin_read(h->reader) == 0) {
+    status = run_view(h, h->reader, view, query, body);
+    tg_txn_commit_turn(h->reader); /* ends the snapshot; nothing was written */
+    pthread_mutex_unlock(&h->generation_lock);
+    return status;
+  }
+  pthread_mutex_unlock(&h->generation_lock);
+  tg_store_lock(admin->store);
+  status = run_view(h, NULL, view, query, body);
+  tg_store_unlock(admin->store);
+  return status;
 }
 
 /* The store's page of ports (an object), with the time and each port's last calls added. */

@@ -428,6 +428,22 @@ describe("the console's stream", function()
     gw:stop()
   end)
 
+  it("shows in its store views every change acknowledged before, whichever worker wrote it", function()
+    -- the views read on the main worker's read connection (a SQLite store): a new read
+    -- transaction per view, so a change committed before its reply is always seen
+    local gw = gateway.start({ args = "--workers 2" })
+    finally(function() gw:stop() end)
+    for id = 1, 30 do -- new connections: the kernel spreads them over both workers
+      assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(id, { { 4000 + id, 7 } })))
+      assert.equal(id, view(gw, "search", "group=" .. id).group.taskgroup_id)
+      assert.equal("create_taskgroup", view(gw, "audit", "group=" .. id).records[1].method)
+      if id % 3 == 0 then
+        assert.equal(gateway.OK, gw:call("cancel_taskgroup", "<taskgroup_id>" .. id .. "</taskgroup_id>"))
+        assert.equal("cancel_taskgroup", view(gw, "audit", "group=" .. id).records[1].method)
+      end
+    end
+  end)
+
   it("carries the calls of every worker", function()
     local gw = gateway.start({ args = "--workers 2" })
     local events = stream(gw, "method=cancel_task")
