@@ -15,6 +15,7 @@
 #include "json_text.h"
 #include "metrics.h"
 #include "process.h"
+#include "redact.h"
 #include "store_pool.h"
 
 static long long count_rows(tg_store_t *store, const char *sql) {
@@ -231,7 +232,8 @@ int tg_admin_answer(void *ctx, const char *path, const char *authorization, tg_b
   tg_store_lock(admin->store);
   int status = answer(admin, path, authorization, body, content_type);
   tg_store_unlock(admin->store);
-  return status;
+  /* URLs are masked where they are kept; errors and reasons may still quote one (redact.h) */
+  return tg_redact_buf(body, 0) < 0 ? 500 : status;
 }
 
 int tg_admin_public(void *ctx, const char *path, const char *authorization, tg_buf_t *body, const char **content_type) {

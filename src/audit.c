@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "redact.h"
+
 /* The filters, each "?N IS NULL OR ..." so that an absent one matches every record. A task is
  * named by a cancel's task_id, a create's task_ids, or a forwarded call's; a client by its
  * address, with or without the port. A faulted call's record keeps the task id as it was sent. */
@@ -53,7 +55,19 @@ int tg_audit_parse_time(const char *text, long long now, char *iso, size_t cap) 
   return 0;
 }
 
-static void json_string(FILE *out, const unsigned char *s) {
+/* A value as operators may see it: a URL a rule recorded has its credentials masked
+ * (redact.h). Free *copy afterwards. */
+static const unsigned char *shown(const unsigned char *s, char **copy) {
+  int failed;
+  *copy = tg_redact_copy((const char *)s, &failed);
+  if (failed)
+    return (const unsigned char *)"(not shown: out of memory)";
+  return *copy ? (const unsigned char *)*copy : s;
+}
+
+static void json_string(FILE *out, const unsigned char *text) {
+  char *copy;
+  const unsigned char *s = shown(text, &copy);
   fputc('"', out);
   for (; s && *s; s++) {
     if (*s == '"' || *s == '\\')
@@ -64,6 +78,7 @@ static void json_string(FILE *out, const unsigned char *s) {
       fputc(*s, out);
   }
   fputc('"', out);
+  free(copy);
 }
 
 enum { OPTIONAL = 5 }; /* request_id, reason, client_port, rules, marked: columns 6 to 10 */
@@ -75,8 +90,11 @@ static void json_line(FILE *out, sqlite3_stmt *stmt) {
   json_string(out, sqlite3_column_text(stmt, 2));
   fputs(",\"method\":", out);
   json_string(out, sqlite3_column_text(stmt, 3));
-  /* params were stored as JSON by the runtime and are written through unchanged */
-  fprintf(out, ",\"params\":%s,\"outcome\":", (const char *)sqlite3_column_text(stmt, 4));
+  /* params were stored as JSON by the runtime and are written through unchanged (masked) */
+  char *copy;
+  const unsigned char *params = shown(sqlite3_column_text(stmt, 4), &copy);
+  fprintf(out, ",\"params\":%s,\"outcome\":", !params || params[0] == '(' ? "null" : (const char *)params);
+  free(copy);
   json_string(out, sqlite3_column_text(stmt, 5));
   /* The optional columns (OPTIONAL, from 6): null when the record has none. */
   static const char *const names[] = {"request_id", "reason", "client_port", "rules", "marked"};
@@ -94,7 +112,9 @@ static void json_line(FILE *out, sqlite3_stmt *stmt) {
 }
 
 /* One RFC 4180 field: quoted, inner quotes doubled. */
-static void csv_field(FILE *out, const unsigned char *s, int last) {
+static void csv_field(FILE *out, const unsigned char *text, int last) {
+  char *copy;
+  const unsigned char *s = shown(text, &copy);
   fputc('"', out);
   for (; s && *s; s++) {
     if (*s == '"')
@@ -102,6 +122,7 @@ static void csv_field(FILE *out, const unsigned char *s, int last) {
     fputc(*s, out);
   }
   fputs(last ? "\"\r\n" : "\",", out);
+  free(copy);
 }
 
 static void csv_line(FILE *out, sqlite3_stmt *stmt) {

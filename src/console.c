@@ -16,6 +16,7 @@
 #include "fault_names.h"
 #include "feed.h"
 #include "json_text.h"
+#include "redact.h"
 #include "txn.h"
 
 enum {
@@ -334,9 +335,12 @@ int tg_console_answer(void *ctx, tg_http_t *h, tg_buf_t *body, const char **cont
       return 401;
     }
     int status = api(console, h, h->path + 13, body);
-    if (status == 200 && strcmp(h->path + 13, "events") == 0)
+    if (status == 200 && strcmp(h->path + 13, "events") == 0) {
       *content_type = "text/event-stream"; /* HEAD's answer describes what GET sends */
-    return status;
+      return status;
+    }
+    /* URLs in what rules wrote (audit records, reload errors) are shown masked (redact.h) */
+    return tg_redact_buf(body, 0) < 0 ? 500 : status;
   }
   /* The page, its style and scripts hold no data: they are served to anyone, so that the page
    * can ask for the token. */

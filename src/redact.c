@@ -1,6 +1,8 @@
 /* redact.c: masks the credentials of URLs inside any text (see redact.h). */
+#define _GNU_SOURCE /* memmem */
 #include "redact.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Where a URL ends inside free text: at a space, a control byte, a quote or an angle bracket
@@ -96,4 +98,38 @@ char *tg_redact(const char *text, char *out, size_t cap) {
   put(&o, s, strlen(s));
   out[o.len] = '\0';
   return out;
+}
+
+/* A URL's masked form grows by at most 3 bytes per byte of it ("=" becomes "=***"). */
+static size_t masked_cap(size_t len) { return 4 * len + 64; }
+
+char *tg_redact_copy(const char *text, int *failed) {
+  *failed = 0;
+  if (!text || !strstr(text, "://"))
+    return NULL;
+  char *out = malloc(masked_cap(strlen(text)));
+  if (!out) {
+    *failed = 1;
+    return NULL;
+  }
+  return tg_redact(text, out, masked_cap(strlen(text)));
+}
+
+int tg_redact_buf(tg_buf_t *buf, size_t from) {
+  if (from >= buf->len || !memmem(buf->data + from, buf->len - from, "://", 3))
+    return 0;
+  size_t len = buf->len - from;
+  char *text = malloc(len + 1);
+  char *out = text ? malloc(masked_cap(len)) : NULL;
+  int rc = -1;
+  buf->len = from;
+  if (out) {
+    memcpy(text, buf->data + from, len);
+    text[len] = '\0';
+    tg_redact(text, out, masked_cap(len));
+    rc = tg_buf_append(buf, out, strlen(out));
+  }
+  free(text);
+  free(out);
+  return rc;
 }

@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "outbox.h"
+#include "redact.h"
 #include "script.h"
 #include "store.h"
 #include "xml.h"
@@ -145,6 +146,19 @@ static int replay_all(run_t *run, long last, tg_buf_t *results, char *err, size_
 }
 
 /* Both runs, the report printed. Returns the exit status. */
+/* Prints a report, or the error that ended a command, as operators may see them: a URL a rule
+ * named (a request it would have sent, a record it wrote) has its credentials masked. */
+static void print_shown(tg_buf_t *report) {
+  if (tg_redact_buf(report, 0) < 0)
+    tg_buf_puts(report, "(the rest not shown: out of memory)\n");
+  fwrite(report->data, 1, report->len, stdout);
+}
+
+static void print_error(const char *command, const char *err) {
+  char shown[4 * 4096 + 64]; /* err is at most 4096 bytes; masked it may grow (redact.c) */
+  fprintf(stderr, "taskgate: %s: %s\n", command, tg_redact(err, shown, sizeof shown));
+}
+
 static int replay_compare(const tg_config_t *config, const char *runtime_dir, const char *candidate, long last) {
   char err[4096];
   scratch_t scratch = {0};
@@ -160,11 +174,11 @@ static int replay_compare(const tg_config_t *config, const char *runtime_dir, co
   const char *args[] = {baseline.data ? baseline.data : "", config->rules_dir, candidate, NULL};
   if (host(&next, "replay_report", args, &results, err, sizeof err) < 0)
     goto done;
-  fwrite(results.data, 1, results.len, stdout);
+  print_shown(&results);
   status = 0;
 done:
   if (status)
-    fprintf(stderr, "taskgate: replay: %s\n", err);
+    print_error("replay", err);
   run_close(&live);
   run_close(&next);
   tg_buf_free(&baseline);
@@ -205,11 +219,11 @@ int tg_command_try(const tg_config_t *config, const char *runtime_dir) {
   const char *args[] = {config->try_method, params.data ? params.data : "", NULL};
   if (host(&run, "try_call", args, &report, err, sizeof err) < 0)
     goto done;
-  fwrite(report.data, 1, report.len, stdout);
+  print_shown(&report);
   status = 0;
 done:
   if (status)
-    fprintf(stderr, "taskgate: try: %s\n", err);
+    print_error("try", err);
   run_close(&run);
   tg_buf_free(&params);
   tg_buf_free(&report);

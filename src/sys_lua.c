@@ -21,6 +21,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "owed.h"
+#include "redact.h"
 #include "view_lua.h"
 
 enum { MAX_RULE_BYTES = 1024 * 1024 };
@@ -54,7 +55,29 @@ static int sys_note(lua_State *L) {
   note_field(L, 3, call->failure, sizeof call->failure);
   note_field(L, 4, call->sent_method, sizeof call->sent_method);
   note_field(L, 5, call->reason, sizeof call->reason);
+  /* The reason reaches the console's event stream and /metrics as it is: a URL in it is masked
+   * here, once (redact.h). */
+  if (strstr(call->reason, "://")) {
+    char shown[sizeof call->reason];
+    snprintf(call->reason, sizeof call->reason, "%s", tg_redact(call->reason, shown, sizeof shown));
+  }
   return 0;
+}
+
+/* sys.redact(text) -> text with every URL's credentials masked (redact.h), for what the
+ * runtime keeps or shows of a rule's words (an error's message in an audit record). */
+static int sys_redact(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  if (!strstr(text, "://")) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  luaL_Buffer b;
+  size_t cap = 4 * len + 64; /* a masked URL grows by 3 bytes a byte at most (redact.c) */
+  char *out = luaL_buffinitsize(L, &b, cap);
+  luaL_pushresultsize(&b, strlen(tg_redact(text, out, cap)));
+  return 1;
 }
 
 /* sys.note_acted(task_id, taskgroup_id, port_id, bin_id): what the running call acted on (its
@@ -436,6 +459,7 @@ void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
       {"now", sys_now},
       {"upstream", sys_upstream},
       {"journal_size", sys_journal_size},
+      {"redact", sys_redact},
       {"owing", sys_owing},
       {"owe_trace", sys_owe_trace},
       {"sha256", sys_sha256},

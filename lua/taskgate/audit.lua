@@ -92,8 +92,9 @@ end
 function M.outcome_unknown(call, reason)
   local params = json.encode(with_notes(call, call.params or {}))
   if #params > M.MARKED_PARAMS_MAX then params = string.format('{"not_kept":"%d bytes"}', #params) end
+  -- the reason quotes an error's message, which a rule may have written with a URL in it
   local record = { clock.format(clock.now()), call.client, call.client_port, call.name, params,
-    "upstream outcome unknown: " .. reason, call.request_id, M.rules_version }
+    "upstream outcome unknown: " .. sys.redact(reason), call.request_id, M.rules_version }
   if owed.owing() and owed.owe_record(record) then return end
   local ok, began = pcall(db.begin_call)
   if not (ok and began) then return end

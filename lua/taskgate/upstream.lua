@@ -125,14 +125,14 @@ function M.forward(call, audit_fields)
   if unsendable then -- the call itself, not the upstream: the client hears what it sent wrong
     log.warn("call not forwarded", { method = call.name, reason = why })
     if audit_fields then
-      local outcome = "not forwarded: " .. why
+      local outcome = "not forwarded: " .. sys.redact(tostring(why))
       audit.record(call, { forwarded = audit_fields, upstream = outcome }, { outcome = outcome, always = true })
     end
     return fault.new(NOT_FORWARDABLE, "not_forwardable")
   end
   local failure_kind = sent and "upstream outcome unknown" or "upstream unavailable"
   local outcome = reply and (reply.fault and ("upstream fault " .. reply.fault.code) or "upstream ok")
-    or (failure_kind .. ": " .. why)
+    or (failure_kind .. ": " .. sys.redact(tostring(why))) -- a reason may quote a URL: the record is kept for years
   if not reply and why ~= "not sent: no network here (self-checks, specs)" then
     log.warn(failure_kind, { method = call.name, reason = why })
   end
