@@ -73,10 +73,12 @@ local NEXT_GROUP_PER_CATEGORY = "SELECT g.taskgroup_id, g.req_epoch, g.priority 
 local SELECTS_CATEGORIES = "SELECT 1 AS yes FROM port_category WHERE port_id = ? LIMIT 1"
 -- Groups whose start_time has come stop waiting, in start_time order. At most PROMOTED_AT_ONCE
 -- per call, so that a wave of groups all starting at one moment cannot hold the store long
--- (docs/architecture.md); each group is promoted once.
+-- (docs/architecture.md); each group is promoted once. Sessions side by side (PostgreSQL) pass
+-- over the groups another is promoting (or holds) this moment, instead of waiting for its turn:
+-- those are not ready to this pick either way, and the next pick promotes any left waiting.
 local PROMOTED_AT_ONCE = 10000
 local PROMOTE = "UPDATE taskgroup SET waits = 0 WHERE taskgroup_id IN (SELECT taskgroup_id FROM taskgroup "
-  .. "INDEXED BY taskgroup_waiting WHERE waits = 1 AND start_epoch <= ? ORDER BY start_epoch LIMIT ?)"
+  .. "INDEXED BY taskgroup_waiting WHERE waits = 1 AND start_epoch <= ? ORDER BY start_epoch LIMIT ?" .. SKIP_LOCKED .. ")"
 local FIRST_TASK = "SELECT task_id, bin_id, taskgroup_id FROM task WHERE taskgroup_id = ? AND port_id IS NULL "
   .. "ORDER BY task_id LIMIT 1" .. SKIP_LOCKED
 

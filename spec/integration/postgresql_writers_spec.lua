@@ -8,6 +8,7 @@
 local gateway = require "helpers.gateway"
 local postgres = require "helpers.postgres"
 local dkjson = require "dkjson"
+local socket = require "socket"
 
 local OK = gateway.OK
 local GROUPS, PER_GROUP, PORTS, CANCELLERS = 20, 20, 4, 3
@@ -37,10 +38,10 @@ local function count(text, pattern)
   return select(2, text:gsub(pattern, ""))
 end
 
--- Creates the groups through `creator`, opens the ports (spread over `pickers`), then races
--- the pickers against CANCELLERS clients per gateway of `cancellers`; returns pick_race's result
--- and the task ids.
-local function race(creator, cancellers, pickers)
+-- Creates the groups through `creator` (starting at `start_time`, when given: the race waits
+-- for it), opens the ports (spread over `pickers`), then races the pickers against CANCELLERS
+-- clients per gateway of `cancellers`; returns pick_race's result and the task ids.
+local function race(creator, cancellers, pickers, start_time)
   local tasks = {}
   for group = 1, GROUPS do
     local of_group = {}
@@ -48,7 +49,8 @@ local function race(creator, cancellers, pickers)
       of_group[i] = { group * 100 + i, group * 100 + i }
       tasks[#tasks + 1] = group * 100 + i
     end
-    assert.equal(OK, creator:call("create_taskgroup", gateway.taskgroup_params(group, of_group)))
+    assert.equal(OK, creator:call("create_taskgroup", gateway.taskgroup_params(group, of_group,
+      start_time and ("<start_time>" .. start_time .. "</start_time>"))))
   end
   local picker_urls = {}
   for port = 1, PORTS do
@@ -56,6 +58,7 @@ local function race(creator, cancellers, pickers)
     assert.equal(OK, gw:call("openport", string.format("<port_id>%d</port_id>", port)))
     picker_urls[port] = string.format("http://127.0.0.1:%d/api/v2/task:%d", gw.port, port)
   end
+  while start_time and os.date("!%Y-%m-%dT%H:%M:%SZ") < start_time do socket.sleep(0.05) end
   local cancel_urls = {}
   for i, gw in ipairs(cancellers) do cancel_urls[i] = string.format("http://127.0.0.1:%d/api/v2/task", gw.port) end
   local out, code = gateway.run(string.format("CANCELLERS=%d %s %s/spec/helpers/pick_race.py %s %s %s", CANCELLERS,
@@ -135,6 +138,15 @@ describe("writers side by side on the PostgreSQL store", function()
   it("cancels through two gateways in the same groups while ports pick through both", function()
     local a, b = start(), start()
     local result, tasks = race(a, { a, b }, { a, b })
+    stop_all()
+    check(result, tasks, name, log_since(from))
+  end)
+
+  it("picks through two gateways when every group falls due at the same moment, while clients cancel", function()
+    -- Each pick first promotes the groups whose start_time has come: the pickers of both
+    -- gateways promote the same groups at once.
+    local a, b = start(), start()
+    local result, tasks = race(a, { a, b }, { a, b }, os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() + 3))
     stop_all()
     check(result, tasks, name, log_since(from))
   end)
