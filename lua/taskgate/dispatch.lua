@@ -349,10 +349,15 @@ local function step(co, call, ...)
     end
   end
   if keep then
+    -- A change's journal entry rides in the change's own call transaction: they commit together,
+    -- without a second savepoint per call. When it cannot be written there, the call still
+    -- commits (a failed statement that spoilt the transaction fails the commit, and the call)
+    -- and the entry is tried again on its own afterwards, as any other call's trace.
+    local journaled = journal.enabled() and not owing() and pcall(journal.write, call, "ok")
     local committed, problem, unavailable = commit_call()
     if committed then
       audit.committed(call)
-      leave_trace(call, reply, nil, nil, true)
+      if not journaled then leave_trace(call, reply, nil, nil, true) end
       return ended(reply, bytes)
     end
     reply, why = nil, failure.new(unavailable and "unavailable" or "error", "commit failed: " .. tostring(problem))

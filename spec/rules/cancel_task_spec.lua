@@ -71,6 +71,22 @@ describe("rule cancel_task", function()
     assert.same({ fault = { code = 1017 } }, reply)
   end)
 
+  it("journals a cancel with its change, and keeps the change when its entry cannot be written", function()
+    rt.call("cancel_task", { task_id = "10" })
+    local journal = require "taskgate.journal"
+    local last = journal.entries(1)[1]
+    assert.same({ "cancel_task", "ok", '{"task_id":"10"}' }, { last.method, last.outcome, last.params })
+    local write = journal.write
+    journal.write = function() error("database or disk is full") end
+    local ok, reply = pcall(rt.call, "cancel_task", { task_id = "11" })
+    journal.write = write
+    assert.is_true(ok, reply)
+    assert.same({ params = {} }, reply)
+    assert.is_nil(rt.store.task(11))
+    assert.equal('{"task_id":11,"taskgroup_id":1}', require("taskgate.audit").recent(1)[1].params)
+    assert.equal(last.journal_id, journal.entries(1)[1].journal_id)
+  end)
+
   it("leaves no audit record for a cancel that faulted (the journal has it)", function()
     local before = #require("taskgate.audit").recent(100)
     rt.call("cancel_task", { task_id = "12345" })
