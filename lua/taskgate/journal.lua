@@ -33,26 +33,36 @@ function M.enabled()
   return size > 0 and not M.paused
 end
 
+-- The entry's parameters as JSON. Bounded: a bulk call's megabyte of parameters is not kept, so
+-- it is not encoded either.
+local function params_of(call)
+  return json.encode(call.params or {}, M.PARAMS_MAX) or string.format('{"not_kept":"over %d bytes"}', M.PARAMS_MAX)
+end
+
 --- `call`'s entry as the values of its row (n: their count): `outcome` ("ok" or the fault code),
 --- `reason` (who refused, or nil).
 function M.entry(call, outcome, reason)
-  -- Bounded: a bulk call's megabyte of parameters is not kept, so it is not encoded either.
-  local params = json.encode(call.params or {}, M.PARAMS_MAX)
-    or string.format('{"not_kept":"over %d bytes"}', M.PARAMS_MAX)
-  return table.pack(clock.now(), call.client or "", call.interface or "task", call.name, params, outcome, reason,
-    call.request_id)
+  return table.pack(clock.now(), call.client or "", call.interface or "task", call.name, params_of(call), outcome,
+    reason, call.request_id)
+end
+
+local function inserted()
+  written = written + 1
+  if written % M.PRUNE_EVERY == 0 then db.exec(PRUNE, size) end
 end
 
 --- Writes an entry (M.entry). The caller holds a call transaction open.
 function M.insert(entry)
   db.exec(INSERT, table.unpack(entry, 1, entry.n))
-  written = written + 1
-  if written % M.PRUNE_EVERY == 0 then db.exec(PRUNE, size) end
+  inserted()
 end
 
---- Writes `call`'s entry (M.entry). The caller holds a call transaction open.
+--- Writes `call`'s entry (the row of M.entry, without making it a table first: every call
+--- writes one). The caller holds a call transaction open.
 function M.write(call, outcome, reason)
-  M.insert(M.entry(call, outcome, reason))
+  db.exec(INSERT, clock.now(), call.client or "", call.interface or "task", call.name, params_of(call), outcome,
+    reason, call.request_id)
+  inserted()
 end
 
 --- The newest `limit` entries (all when nil), oldest first: {journal_id, time, client,
