@@ -81,7 +81,8 @@ static int sys_redact(lua_State *L) {
 }
 
 /* sys.note_acted(task_id, taskgroup_id, port_id, bin_id): what the running call acted on (its
- * audit record's ids); a nil or non-integer value says nothing of that one. */
+ * audit record's ids); a value that is no integer (as math.tointeger reads it: an integral
+ * number, or a string of one, as the parameters were sent) says nothing of that one. */
 static int sys_note_acted(lua_State *L) {
   tg_call_note_t *call = current_call(L);
   if (!call)
@@ -89,7 +90,7 @@ static int sys_note_acted(lua_State *L) {
   for (int i = 0; i < 4; i++) {
     int is_integer;
     lua_Integer id = lua_tointegerx(L, i + 1, &is_integer);
-    if (is_integer && lua_type(L, i + 1) == LUA_TNUMBER) {
+    if (is_integer) {
       call->acted[i] = id;
       call->acted_set |= 1u << i;
     }

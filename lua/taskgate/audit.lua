@@ -48,23 +48,25 @@ end
 --- worker, and any other is a write the connection refuses (the call fails).
 function M.record(call, fields, opts)
   call = view.shown(call) -- the rule's view: the record names the call as the gateway received it
-  local time, params = clock.format(clock.now()), json.encode(with_notes(call, fields or call.params or {}))
+  fields = fields or call.params or {}
+  local time, params = clock.format(clock.now()), json.encode(with_notes(call, fields))
   local outcome = opts and opts.outcome or "ok"
-  local record = { time, call.client, call.client_port, call.name, params, outcome, call.request_id, M.rules_version }
   local always = opts and opts.always
-  if always and owed.owing() and owed.owe_record(record) then
-    handed[call] = true
-  else
-    db.exec(INSERT, table.unpack(record, 1, 8))
-    if always then
+  if always then -- kept as a table: written again after an abort, or owed
+    local record = { time, call.client, call.client_port, call.name, params, outcome, call.request_id, M.rules_version }
+    if owed.owing() and owed.owe_record(record) then
+      handed[call] = true
+    else
+      db.exec(INSERT, table.unpack(record, 1, 8))
       kept[call] = kept[call] or {}
       table.insert(kept[call], record)
     end
+  else -- every change's record: its values passed as they are, without a table
+    db.exec(INSERT, time, call.client, call.client_port, call.name, params, outcome, call.request_id, M.rules_version)
   end
-  -- the calls view shows what the call acted on: an openbin's task and bin, a cancel's group
-  local f = fields or call.params or {}
-  sys.note_acted(math.tointeger(f.task_id), math.tointeger(f.taskgroup_id), math.tointeger(f.port_id),
-    math.tointeger(f.bin_id))
+  -- the calls view shows what the call acted on: an openbin's task and bin, a cancel's group (ids
+  -- read as math.tointeger reads them)
+  sys.note_acted(fields.task_id, fields.taskgroup_id, fields.port_id, fields.bin_id)
 end
 
 --- Writes a record of M.record's (its row's 8 values). The caller holds a call transaction open.
