@@ -573,7 +573,10 @@ static void label_charset(tg_call_t *call) {
   int passed_back = call->result_charset[0] && !call->json && call->reply.len > 0 &&
                     call->reply.len == call->result_body.len &&
                     memcmp(call->reply.data, call->result_body.data, call->reply.len) == 0;
-  snprintf(call->http->reply_charset, sizeof call->http->reply_charset, "%s", passed_back ? call->result_charset : "");
+  if (passed_back)
+    snprintf(call->http->reply_charset, sizeof call->http->reply_charset, "%s", call->result_charset);
+  else /* every other reply: no printf on the per-call path */
+    call->http->reply_charset[0] = '\0';
 }
 
 static void deliver_answered(void *ctx, int committed) {

@@ -319,6 +319,19 @@ static void keep_content_type(tg_http_t *h) {
   h->content_type[fits ? len : 0] = '\0';
 }
 
+/* Keeps a header's value in out (cap bytes) when it fits whole, else "!", which matches no
+ * value; like printf's "%.*s", it ends at a NUL byte. Without printf: the Host header is in
+ * every request. */
+static void keep_whole(char *out, size_t cap, const char *value, size_t len) {
+  if (len >= cap - 1) {
+    value = "!";
+    len = 1;
+  }
+  len = strnlen(value, len);
+  memcpy(out, value, len);
+  out[len] = '\0';
+}
+
 static int on_header_value_complete(llhttp_t *p) {
   tg_http_t *h = p->data;
   tg_framing_field(&h->framing, h->field, h->field_len, h->value, h->value_len, h->value_cut);
@@ -339,10 +352,9 @@ static int on_header_value_complete(llhttp_t *p) {
   else if (is_field(h, "expect") && h->value_len == 12 && strncasecmp(h->value, "100-continue", 12) == 0)
     h->wants_continue = 1;
   else if (is_field(h, "authorization") && !h->authorizations++) /* a cut value must not match */
-    snprintf(h->authorization, sizeof h->authorization, "%.*s", (int)h->value_len,
-             h->value_len < sizeof h->authorization - 1 ? h->value : "!");
+    keep_whole(h->authorization, sizeof h->authorization, h->value, h->value_len);
   else if (is_field(h, "host")) /* one (framing.c refuses a second); a cut one must not match */
-    snprintf(h->host, sizeof h->host, "%.*s", (int)h->value_len, h->value_len < sizeof h->host - 1 ? h->value : "!");
+    keep_whole(h->host, sizeof h->host, h->value, h->value_len);
   h->field_len = h->value_len = 0;
   return 0;
 }
