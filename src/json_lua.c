@@ -17,12 +17,40 @@ enum {
   MAX_KEYS = 65536, /* members of one object: sorting them stays short */
 };
 
-/* Appends to the boxed text (box_lua.h): raises when memory runs out or the text passes
+/* Where the text goes. Most texts (an audit record's or a journal entry's parameters) are short:
+ * they are written into a buffer on the C stack, which a Lua error (out of memory, the time
+ * limit) leaves nothing to free, so they need no box. A text that outgrows it stops that pass
+ * (`full`) and is written again into a boxed buffer (box_lua.h). */
+typedef struct out_s {
+  tg_buf_t *buf;
+  int fixed; /* buf is the stack's and never grows */
+  int full;  /* the stack's buffer ran out of room: the text is written again, boxed */
+} out_t;
+
+enum { SMALL_TEXT = 512 };
+
+/* Appends to the text. Boxed: raises when memory runs out or the text passes
  * TG_LIMIT_MAX_OBJECT (one big string repeated would grow without end), and looks at the clock
  * every 64 KiB written. */
-static void put(lua_State *L, tg_buf_t *out, const char *bytes, size_t len) { tg_box_lua_put(L, out, bytes, len); }
+static void put(lua_State *L, out_t *out, const char *bytes, size_t len) {
+  if (!out->fixed) {
+    tg_box_lua_put(L, out->buf, bytes, len);
+    return;
+  }
+  tg_buf_t *b = out->buf;
+  if (out->full || b->cap - b->len <= len) { /* (room for tg_buf's closing NUL kept) */
+    out->full = 1;
+    return;
+  }
+  memcpy(b->data + b->len, bytes, len);
+  b->len += len;
+}
 
-static void put_string(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
+static void put_string(lua_State *L, out_t *out, const char *s, size_t len) {
+  if (out->fixed && out->buf->cap - out->buf->len <= len + 2) { /* not scanned twice */
+    out->full = 1;
+    return;
+  }
   put(L, out, "\"", 1);
   size_t plain = 0; /* start of the run of bytes that need no escape */
   for (size_t i = 0; i < len; i++) {
@@ -45,15 +73,19 @@ static void put_string(lua_State *L, tg_buf_t *out, const char *s, size_t len) {
   put(L, out, "\"", 1);
 }
 
-static void put_number(lua_State *L, tg_buf_t *out, int index) {
+static void put_number(lua_State *L, out_t *out, int index) {
   char text[48];
   if (lua_isinteger(L, index)) { /* ids mostly: cheaper than printf */
     lua_Integer value = lua_tointeger(L, index);
-    if (value < 0)
-      put(L, out, "-", 1);
     unsigned long long magnitude = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
-    if (tg_buf_put_uint(out, magnitude) < 0)
-      luaL_error(L, "not enough memory");
+    char *at = text + sizeof text;
+    do {
+      *--at = (char)('0' + magnitude % 10);
+      magnitude /= 10;
+    } while (magnitude);
+    if (value < 0)
+      *--at = '-';
+    put(L, out, at, (size_t)(text + sizeof text - at));
     return;
   }
   double d = (double)lua_tonumber(L, index);
@@ -82,11 +114,11 @@ static void sort_few(const char **keys, size_t n) {
 
 /* Whether the text passed max bytes (0: no limit): the encoder then stops early, and the caller
  * gets nil. A journal that keeps 64 KiB of a call's parameters need not encode a megabyte. */
-static int over(const tg_buf_t *out, size_t max) { return max && out->len > max; }
+static int over(const out_t *out, size_t max) { return out->full || (max && out->buf->len > max); }
 
-static void put_value(lua_State *L, tg_buf_t *out, int index, int depth, size_t max);
+static void put_value(lua_State *L, out_t *out, int index, int depth, size_t max);
 
-static void put_array(lua_State *L, tg_buf_t *out, int index, int depth, size_t max) {
+static void put_array(lua_State *L, out_t *out, int index, int depth, size_t max) {
   put(L, out, "[", 1);
   for (lua_Integer i = 1;; i++) {
     if (lua_geti(L, index, i) == LUA_TNIL) {
@@ -105,7 +137,7 @@ static void put_array(lua_State *L, tg_buf_t *out, int index, int depth, size_t 
 
 /* Writes the object's members in key order. names is 0 when every key is a string in the
  * object itself, else a table from key text to the original key. */
-static void put_members(lua_State *L, tg_buf_t *out, int index, int depth, const char **keys, size_t n, int names,
+static void put_members(lua_State *L, out_t *out, int index, int depth, const char **keys, size_t n, int names,
                         size_t max) {
   if (n <= SMALL_OBJECT)
     sort_few(keys, n);
@@ -132,7 +164,7 @@ static void put_members(lua_State *L, tg_buf_t *out, int index, int depth, const
 }
 
 /* The common object: a few string keys. The table anchors them while they are sorted. */
-static int put_small_object(lua_State *L, tg_buf_t *out, int index, int depth, size_t max) {
+static int put_small_object(lua_State *L, out_t *out, int index, int depth, size_t max) {
   const char *keys[SMALL_OBJECT];
   size_t n = 0;
   for (lua_pushnil(L); lua_next(L, index); lua_pop(L, 1)) {
@@ -147,7 +179,7 @@ static int put_small_object(lua_State *L, tg_buf_t *out, int index, int depth, s
 }
 
 /* An object's keys are written as text, sorted, so equal tables give equal JSON. */
-static void put_object(lua_State *L, tg_buf_t *out, int index, int depth, size_t max) {
+static void put_object(lua_State *L, out_t *out, int index, int depth, size_t max) {
   if (put_small_object(L, out, index, depth, max))
     return;
   lua_newtable(L); /* key text -> key, anchoring the texts while they are sorted */
@@ -170,7 +202,7 @@ static void put_object(lua_State *L, tg_buf_t *out, int index, int depth, size_t
   lua_settop(L, names - 1);
 }
 
-static void put_value(lua_State *L, tg_buf_t *out, int index, int depth, size_t max) {
+static void put_value(lua_State *L, out_t *out, int index, int depth, size_t max) {
   luaL_checkstack(L, 8, "JSON nesting");
   switch (lua_type(L, index)) {
   case LUA_TSTRING: {
@@ -205,12 +237,19 @@ int tg_json_lua_encode(lua_State *L) {
   lua_Integer max = luaL_optinteger(L, 2, 0);
   luaL_argcheck(L, max >= 0, 2, "a byte count");
   lua_settop(L, 1);
-  tg_buf_t *out = tg_box_lua_buf(L);
-  put_value(L, out, 1, 0, (size_t)max);
-  if (over(out, (size_t)max)) {
+  char small[SMALL_TEXT];
+  tg_buf_t fixed = {.data = small, .len = 0, .cap = sizeof small};
+  out_t out = {.buf = &fixed, .fixed = 1};
+  put_value(L, &out, 1, 0, (size_t)max);
+  if (out.full) { /* written again, boxed */
+    lua_settop(L, 1);
+    out = (out_t){.buf = tg_box_lua_buf(L)};
+    put_value(L, &out, 1, 0, (size_t)max);
+  }
+  if (over(&out, (size_t)max)) {
     lua_pushnil(L);
     return 1;
   }
-  lua_pushlstring(L, out->data ? out->data : "", out->len);
+  lua_pushlstring(L, out.buf->data ? out.buf->data : "", out.buf->len);
   return 1;
 }

@@ -56,6 +56,20 @@ describe("taskgate runtime modules", function()
     assert.has_error(function() json.encode({}, -1) end)
   end)
 
+  it("encodes texts of every length alike, short (written on the C stack) or long (boxed)", function()
+    local json = require "taskgate.json"
+    for n = 480, 540 do
+      local s = string.rep("x", n - 1) .. '"'
+      assert.equal('"' .. string.rep("x", n - 1) .. '\\""', json.encode(s))
+      local list, expected = {}, {}
+      for i = 1, n // 4 do list[i], expected[i] = i * 7 - 300, tostring(i * 7 - 300) end
+      assert.equal("[" .. table.concat(expected, ",") .. "]", json.encode(list))
+      assert.equal('{"a":' .. json.encode(list) .. ',"b":"' .. string.rep("y", n) .. '"}',
+        json.encode({ b = string.rep("y", n), a = list }))
+      assert.is_nil(json.encode({ a = list, b = string.rep("y", n) }, n))
+    end
+  end)
+
   it("encodes every integer exactly, and sorts a few keys as it sorts many", function()
     local json = require "taskgate.json"
     assert.equal("[0,7,-7,9223372036854775807,-9223372036854775808]",
