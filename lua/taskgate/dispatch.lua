@@ -224,9 +224,8 @@ local function leave_trace(call, reply, kind, reason, audited)
   local journaled = journal.enabled()
   if not (journaled or mark) then return end
   if owing() then -- on a read connection: its worker writes them in its next store turn
-    local entry = journaled and journal.entry(call, code and tostring(code) or "ok", reason or kind) or nil
     local record = mark and audit.unchanged_record(call, code or 1999, mark, reason or kind) or nil
-    if owed.owe(entry, record) then return end
+    if owed.owe(journaled and call or nil, code and tostring(code) or "ok", reason or kind, record) then return end
   end
   local began, ok, err = pcall(db.begin_call)
   if not (began and ok) then return end -- the store cannot take it (its own failure is logged)

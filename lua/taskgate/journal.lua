@@ -39,11 +39,11 @@ local function params_of(call)
   return json.encode(call.params or {}, M.PARAMS_MAX) or string.format('{"not_kept":"over %d bytes"}', M.PARAMS_MAX)
 end
 
---- `call`'s entry as the values of its row (n: their count): `outcome` ("ok" or the fault code),
---- `reason` (who refused, or nil).
-function M.entry(call, outcome, reason)
-  return table.pack(clock.now(), call.client or "", call.interface or "task", call.name, params_of(call), outcome,
-    reason, call.request_id)
+--- `call`'s entry, its row's 8 values: `outcome` ("ok" or the fault code), `reason` (who
+--- refused, or nil).
+function M.values(call, outcome, reason)
+  return clock.now(), call.client or "", call.interface or "task", call.name, params_of(call), outcome, reason,
+    call.request_id
 end
 
 local function inserted()
@@ -51,13 +51,14 @@ local function inserted()
   if written % M.PRUNE_EVERY == 0 then db.exec(PRUNE, size) end
 end
 
---- Writes an entry (M.entry). The caller holds a call transaction open.
+--- Writes an entry kept as a table (its 8 values and n, as taskgate.owed reads them back). The
+--- caller holds a call transaction open.
 function M.insert(entry)
   db.exec(INSERT, table.unpack(entry, 1, entry.n))
   inserted()
 end
 
---- Writes `call`'s entry (the row of M.entry, without making it a table first: every call
+--- Writes `call`'s entry (the row of M.values, without a table or a call more: every call
 --- writes one). The caller holds a call transaction open.
 function M.write(call, outcome, reason)
   db.exec(INSERT, clock.now(), call.client or "", call.interface or "task", call.name, params_of(call), outcome,

@@ -20,11 +20,11 @@ local owe_trace = sys.owe_trace
 --- Whether the running call's traces are owed (it runs on a read connection).
 M.owing = sys.owing
 
---- Hands the worker the running call's journal entry (journal.entry) and marked audit record
---- (audit.unchanged_record), either may be nil. Returns false when the worker could not keep
---- them: the caller writes them itself.
-function M.owe(entry, record)
-  if entry and not owe_trace(JOURNAL, table.unpack(entry, 1, entry.n)) then return false end
+--- Hands the worker the running call's journal entry (journal.values of `call`, `outcome` and
+--- `reason`; none when `call` is nil) and marked audit record (audit.unchanged_record, or nil).
+--- Returns false when the worker could not keep them: the caller writes them itself.
+function M.owe(call, outcome, reason, record)
+  if call and not owe_trace(JOURNAL, journal.values(call, outcome, reason)) then return false end
   if record and not owe_trace(MARKED, table.unpack(record, 1, record.n)) then return false end
   return true
 end
