@@ -57,6 +57,20 @@ describe("bridge mode forwards the call as received", function()
     assert.equal("text/xml; charset=UTF-8", sent_headers["content-type"])
   end)
 
+  it("sends the client's bytes from every worker (--workers 2)", function()
+    start(nil, "--workers 2")
+    local bodies = {}
+    for i = 1, 6 do
+      bodies[i] = gateway.methodcall("cancel_task", "<!-- " .. i .. " --><task_id>" .. (600 + i) .. "</task_id>")
+      assert.equal(gateway.upstream_echo(tostring(600 + i)), select(3, post(gw, bodies[i], "application/xml")))
+    end
+    local sent = {}
+    for _, request in ipairs(fake:requests()) do sent[#sent + 1] = hex_decode(request.body_hex) end
+    table.sort(sent)
+    table.sort(bodies)
+    assert.same(bodies, sent)
+  end)
+
   it("sends ISO-8859-1 bytes as they came, with the charset the client named", function()
     start()
     local body = '<?xml version="1.0" encoding="ISO-8859-1"?><methodcall><name>create_taskgroup</name><params>'
