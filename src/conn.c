@@ -350,7 +350,6 @@ static void peer_closed(tg_conn_t *conn, ssize_t nread) {
   stop_reading(conn);
   if (conn->http.waiting || conn->backlog.len > 0) { /* answer the call and the backlog, then close */
     conn->peer_done = 1;
-    conn->http.peer_done = 1;
     flush(conn);
     return;
   }

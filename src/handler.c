@@ -358,11 +358,13 @@ static void account(tg_handler_t *h, const tg_call_t *call) {
 
 static void on_outbound_done(void *data, const tg_upstream_result_t *result);
 
-/* Whether the call's client is still there: a queued call whose client hung up is never sent
- * (the WMS may already be sending it again). */
+/* Whether the call's client is still there: a queued call whose connection is gone (reset, or
+ * closed by the gateway) is never sent (the WMS may already be sending it again). A client that
+ * only ended its sending side (EOF: a half-close, as RFC 9112 allows) still reads its replies:
+ * its calls are sent and answered, as a standalone gateway answers them. */
 static int client_waits(void *data) {
   const tg_call_t *call = data;
-  return call->http != NULL && !call->http->peer_done;
+  return call->http != NULL;
 }
 
 /* Sends the step's request; returns 0, or a negative code when it could not even be sent (the

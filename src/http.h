@@ -84,9 +84,6 @@ struct tg_http_s {
   void *owner;                /* the connection */
   int waiting;                /* a task call of this connection answers later */
   int waiting_keep_alive;
-  int peer_done;              /* the client sent EOF: it will read a reply, if still there, but a
-                               * call not yet sent upstream for it is not sent (a WMS that hangs up
-                               * may be sending the call again) */
   int legacy;         /* the request came to a v1 path */
   int interface;      /* TG_HTTP_TASK or TG_HTTP_BIN: which endpoint the request came to */
   int json_type;      /* its Content-Type is JSON: a body that is neither form is answered in JSON */

@@ -1,6 +1,6 @@
 -- Bridge mode's lane: at most --upstream-max-in-flight calls sent to the upstreams at once; the
 -- others wait in a queue, unsent, at most --upstream-queue-timeout. A queued call whose client
--- has gone is never sent; queue waits neither count against the reply timeout nor mark an
+-- has gone (reset) is never sent, one whose client only half-closed is sent and answered; queue waits neither count against the reply timeout nor mark an
 -- upstream down; /status and /metrics show the calls in flight and queued.
 local dkjson = require "dkjson"
 local gateway = require "helpers.gateway"
@@ -50,6 +50,29 @@ describe("the lane of calls to the upstreams", function()
     fake:stop()
   end)
 
+  it("sends and answers the calls of a client that half-closes after its requests", function()
+    local fake = gateway.fake_upstream("ok")
+    local gw = gateway.start({ args = "--upstream " .. fake.url })
+    for _, ids in ipairs({ { 61, 62, 63 }, { 64 } }) do -- pipelined, and one alone
+      local conn = gw:connect()
+      local requests = {}
+      for i, id in ipairs(ids) do
+        requests[i] = gateway.post_request(gateway.methodcall("cancel_task", "<task_id>" .. id .. "</task_id>"))
+      end
+      conn:send(table.concat(requests))
+      conn:shutdown("send") -- RFC 9112: done sending, still reading
+      for _, id in ipairs(ids) do
+        local _, _, body = gateway.read_response(conn)
+        assert.matches("<task_id>" .. id .. "</task_id>", body, 1, true)
+        assert.equal(1, fake:count(id))
+      end
+      conn:close()
+    end
+    assert.not_matches("client gone", gw:log(), 1, true)
+    gw:stop()
+    fake:stop()
+  end)
+
   it("never sends a queued call whose client hung up, and shows calls in flight and queued", function()
     local fake = gateway.fake_upstream("slow")
     local gw = gateway.start({ args = "--upstream " .. fake.url ..
@@ -63,7 +86,8 @@ describe("the lane of calls to the upstreams", function()
     local _, metrics = gw:admin("/metrics")
     assert.equal(1, gateway.metric(metrics, "taskgate_upstream_queued"))
     assert.equal(1, gateway.metric(metrics, 'taskgate_upstream_in_flight{upstream="' .. fake.url .. '"}'))
-    second:close() -- the WMS gives up on it
+    second:setoption("linger", { on = true, timeout = 0 })
+    second:close() -- the WMS gives up on it: its connection is reset
     local _, _, body = gateway.read_response(first)
     assert.matches("<task_id>1</task_id>", body, 1, true)
     first:close()
