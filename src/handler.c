@@ -231,7 +231,7 @@ static int first_step(lua_State *L) {
 }
 
 /* An upstream's reply, decoded into the result table (root = its root element's name or false,
- * value) the way the rule's taskgate.upstream would: the gateway's work, bounded by the reply's
+ * value; unread = why it could not be decoded) the way the rule's taskgate.upstream would: the gateway's work, bounded by the reply's
  * size like a request's decoding, so the rule's time limit does not count it (a reply a direct
  * client gets must pass through the bridge too). */
 static void push_decoded_reply(lua_State *L, const tg_upstream_result_t *result) {
@@ -239,7 +239,8 @@ static void push_decoded_reply(lua_State *L, const tg_upstream_result_t *result)
   int table = lua_gettop(L);
   tg_xml_lua_push_document(L, result->body, result->len);
   if (lua_isnil(L, -2)) {
-    lua_pop(L, 2);
+    lua_setfield(L, table, "unread"); /* why the reply could not be read: the rule's reason says it */
+    lua_pop(L, 1);
     lua_pushboolean(L, 0);
     lua_setfield(L, table, "root");
   } else {

@@ -92,8 +92,14 @@ function M.call(method, params, interface)
   end
   if result.status ~= 200 then return nil, "upstream answered HTTP " .. tostring(result.status), true end
   -- The C core decodes an upstream's reply before resuming the rule (outside its time limit).
-  local root, value = result.root, result.value
-  if root == nil then root, value = xml.decode_document(result.body) end
+  local root, value, unread = result.root, result.value, result.unread
+  if root == nil then
+    root, value = xml.decode_document(result.body)
+    if root == nil then unread = value end
+  end
+  -- Why, for the operator: a document the gateway cannot read (an encoding it does not take, one
+  -- of its own limits) is not a controller's broken reply.
+  if unread then return nil, "upstream's reply could not be read: " .. tostring(unread), true end
   if root ~= "response" or type(value) ~= "table" then
     return nil, "upstream answered something that is not a reply", true
   end

@@ -29,6 +29,9 @@ MODE says how it answers:
                     and its XML declaration
   latin1_declared   the same, named in the XML declaration only
   many_elements     a valid reply of about 720 KB: the task_id and 90,000 <e> elements
+  too_many_elements a well-formed reply of about 840 KB with 105,000 elements (past the gateway's limit)
+  utf16             a well-formed reply in UTF-16 with its BOM, so labelled (not an encoding the
+                    interface documents)
   status_500        answers 500 with a reply body
   status_413        answers 413 Content Too Large (refused unprocessed)
   early_hints       103 Early Hints and a 100 Continue, both with headers, before each reply
@@ -226,6 +229,18 @@ class Handler(socketserver.StreamRequestHandler):
                     + "<e>1</e>" * 90000 + "</params></response>\n").encode()
             self.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n"
                       % len(body) + body)
+            return True
+        elif MODE in ("too_many_elements", "utf16"):
+            if MODE == "utf16":
+                body = ('<?xml version="1.0"?><response><params><task_id>%s</task_id></params></response>'
+                        % task_id).encode("utf-16")
+                kind = b"text/xml; charset=UTF-16"
+            else:
+                body = ('<response><params><task_id>%s</task_id>' % task_id + "<e>1</e>" * 105000
+                        + "</params></response>").encode()
+                kind = b"application/xml"
+            self.send(b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
+                      % (kind, len(body)) + body)
             return True
         elif MODE == "switching_held":
             self.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")

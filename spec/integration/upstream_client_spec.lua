@@ -139,11 +139,14 @@ describe("the upstream client", function()
     -- a 101 nobody asked for is no reply (failover_calls_spec: one whose connection stays open)
     switching = "upstream answered HTTP 101 Switching Protocols, which was not asked for",
     short_body = "connection closed mid-reply",
-    two_lengths = "upstream answered something that is not a reply",
+    two_lengths = "upstream's reply could not be read: malformed XML",
     bad_status = "malformed HTTP reply",
     bad_chunk = "connection reset",
     negative_length = "malformed HTTP reply",
     http09 = "malformed HTTP reply",
+    -- well-formed, but not read: the reason says what the gateway could not take
+    too_many_elements = "upstream's reply could not be read: too many elements",
+    utf16 = "upstream's reply could not be read: a NUL byte (no XML holds one: UTF-16 or UCS-4)",
   }
   for mode, reason in pairs(wrong_shapes) do
     it("answers 1922 to a reply of a wrong shape (" .. mode .. "), sends nothing twice, and logs why", function()
