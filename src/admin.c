@@ -37,6 +37,46 @@ static int waiting_calls(const tg_admin_t *admin) {
   return n;
 }
 
+/* "tls_certificates": each TLS listener's served certificate; then the upstream client's. */
+static void certificates_json(tg_admin_t *admin, tg_buf_t *body, double now) {
+  tg_buf_puts(body, ",\"tls_certificates\":[");
+  int shown = 0;
+  for (int i = 0; i < admin->listeners->count; i++) {
+    tg_server_t *server = &admin->listeners->server[i];
+    tg_tls_certificate_t cert;
+    if (!server->tls)
+      continue;
+    tg_tls_context_certificate(server->tls, &cert);
+    tg_buf_puts(body, shown++ ? ",{\"listen\":" : "{\"listen\":");
+    tg_json_text_string(body, server->address);
+    tg_buf_puts(body, ",\"certificate\":");
+    tg_tls_certificate_json(&cert, now, body);
+    tg_buf_puts(body, "}");
+  }
+  tg_buf_puts(body, "],\"upstream_client_certificate\":");
+  tg_tls_certificate_json(&admin->upstream_client, now, body);
+}
+
+/* The served certificates' notAfter: alerts compute the time left (Prometheus' convention). */
+static void certificates_metrics(tg_admin_t *admin, tg_buf_t *body) {
+  tg_buf_puts(body, "# HELP taskgate_tls_certificate_expiry_timestamp_seconds When a certificate we present "
+                    "expires (notAfter), since the epoch: per TLS listener, and the upstream client's.\n"
+                    "# TYPE taskgate_tls_certificate_expiry_timestamp_seconds gauge\n");
+  for (int i = 0; i < admin->listeners->count; i++) {
+    tg_server_t *server = &admin->listeners->server[i];
+    tg_tls_certificate_t cert;
+    if (!server->tls)
+      continue;
+    tg_tls_context_certificate(server->tls, &cert);
+    if (cert.known)
+      tg_buf_printf(body, "taskgate_tls_certificate_expiry_timestamp_seconds{listen=\"%s\"} %lld\n", server->address,
+                    (long long)cert.not_after);
+  }
+  if (admin->upstream_client.known)
+    tg_buf_printf(body, "taskgate_tls_certificate_expiry_timestamp_seconds{certificate=\"upstream_client\"} %lld\n",
+                  (long long)admin->upstream_client.not_after);
+}
+
 static void status_json(tg_admin_t *admin, tg_buf_t *body) {
   double uptime = tg_wall_seconds() - admin->started;
   char addresses[TG_MAX_LISTEN * 84];
@@ -75,7 +115,9 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
     tg_json_text_string(body, admin->tls_reload_error);
   else
     tg_buf_puts(body, "null");
-  tg_buf_printf(body, "},\"draining\":%s,\"rules\":", admin->draining ? "true" : "false");
+  tg_buf_puts(body, "}");
+  certificates_json(admin, body, tg_wall_seconds());
+  tg_buf_printf(body, ",\"draining\":%s,\"rules\":", admin->draining ? "true" : "false");
   tg_reload_status_json(admin->reload, body);
   tg_buf_puts(body, "}\n");
 }
@@ -143,6 +185,7 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
                 "certificate.\n# TYPE taskgate_tls_reload_failures_total counter\n"
                 "taskgate_tls_reload_failures_total %u\n",
                 admin->tls_reload_failures);
+  certificates_metrics(admin, body);
   wal_size(admin, body);
   tg_floor_metrics(admin->store, body, tg_wall_seconds());
   tg_store_pool_metrics(admin->handlers, admin->handler_count, body);

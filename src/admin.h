@@ -10,6 +10,7 @@
 #include "outbox.h"
 #include "shared.h"
 #include "store.h"
+#include "tls_certificate.h"
 #include "upstreams.h"
 
 enum {
@@ -35,6 +36,9 @@ typedef struct tg_admin_s {
   int tls_reload_ok;
   unsigned tls_reload_failures;
   char tls_reload_error[256];
+  /* --upstream-cert's certificate as last read (at the start, on SIGHUP): libcurl reads the file
+   * for each new connection. known is 0 when there is none. Under the store lock. */
+  tg_tls_certificate_t upstream_client;
   char token[TG_ADMIN_TOKEN_MAX + 1]; /* --admin-token-file's token; "" when none is wanted */
 } tg_admin_t;
 

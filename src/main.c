@@ -167,6 +167,12 @@ static void reload_certificates(gateway_t *gw) {
           first_error[0] = '\0'; /* a long reason is cut: the log has it whole */
     }
   }
+  tg_tls_certificate_t upstream_client = {0};
+  if (gw->config->upstream_cert)
+    tg_tls_certificate_read_file(gw->config->upstream_cert, &upstream_client);
+  tg_store_lock(gw->admin.store);
+  gw->admin.upstream_client = upstream_client; /* libcurl reads the file for new connections */
+  tg_store_unlock(gw->admin.store);
   if (!tried)
     return;
   /* /status, /metrics and `taskgate reload` tell the outcome, not the log alone */
@@ -415,6 +421,8 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                           .shared = script_config->shared,
                           .tls_reload_ok = -1,
                           .started = tg_wall_seconds()};
+  if (config->upstream_cert)
+    tg_tls_certificate_read_file(config->upstream_cert, &gw.admin.upstream_client);
   tg_server_t like = {.limits = {.header_timeout_ms = config->header_timeout_ms,
                                  .body_timeout_ms = config->body_timeout_ms,
                                  .idle_timeout_ms = config->idle_timeout_ms,

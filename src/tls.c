@@ -10,9 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tls_certificate.h"
+
 struct tg_tls_context_s {
   pthread_mutex_t lock; /* guards ctx: a reload swaps it while workers accept */
   SSL_CTX *ctx;         /* each connection's SSL holds a reference of its own */
+  tg_tls_certificate_t served; /* ctx's certificate, for /status and /metrics (under lock) */
   char *cert_file, *key_file;
 };
 
@@ -81,6 +84,7 @@ tg_tls_context_t *tg_tls_context_new(const char *cert_file, const char *key_file
   }
   pthread_mutex_init(&context->lock, NULL);
   context->ctx = ctx;
+  tg_tls_certificate_describe(SSL_CTX_get0_certificate(ctx), &context->served);
   return context;
 }
 
@@ -88,12 +92,21 @@ int tg_tls_context_reload(tg_tls_context_t *context, char *err, size_t errcap) {
   SSL_CTX *fresh = load(context->cert_file, context->key_file, err, errcap);
   if (!fresh)
     return -1;
+  tg_tls_certificate_t served;
+  tg_tls_certificate_describe(SSL_CTX_get0_certificate(fresh), &served);
   pthread_mutex_lock(&context->lock);
   SSL_CTX *old = context->ctx;
   context->ctx = fresh;
+  context->served = served;
   pthread_mutex_unlock(&context->lock);
   SSL_CTX_free(old); /* connections on it hold references of their own */
   return 0;
+}
+
+void tg_tls_context_certificate(tg_tls_context_t *context, tg_tls_certificate_t *out) {
+  pthread_mutex_lock(&context->lock);
+  *out = context->served;
+  pthread_mutex_unlock(&context->lock);
 }
 
 void tg_tls_context_free(tg_tls_context_t *context) {

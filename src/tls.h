@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "tls_certificate.h"
 
 /* A listener's certificate and key, shared by every worker's listener on that address. */
 typedef struct tg_tls_context_s tg_tls_context_t;
@@ -20,6 +21,8 @@ tg_tls_context_t *tg_tls_context_new(const char *cert_file, const char *key_file
 /* Loads the files again; new connections get the new certificate, running ones keep theirs.
  * Returns 0, or -1 with the reason in err (the old certificate then stays). Thread-safe. */
 int tg_tls_context_reload(tg_tls_context_t *context, char *err, size_t errcap);
+/* The certificate new connections get now (the last one that loaded). Thread-safe. */
+void tg_tls_context_certificate(tg_tls_context_t *context, tg_tls_certificate_t *out);
 void tg_tls_context_free(tg_tls_context_t *context);
 
 /* A session for an accepted connection, on the context's current certificate; NULL when out of

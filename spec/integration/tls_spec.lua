@@ -215,6 +215,108 @@ describe("a TLS listener", function()
     gw:stop()
   end)
 
+  -- What the openssl command line reads from a certificate file, as /status shows it.
+  local function openssl_facts(file)
+    local function field(option, pattern)
+      local out, code = gateway.run(string.format("openssl x509 -in %s -noout -nameopt RFC2253 %s", file, option))
+      assert(code == 0, out)
+      return assert(out:match(pattern), out)
+    end
+    local not_after = field("-enddate", "notAfter=([^\n]+)")
+    local unix = gateway.run(string.format("date -u -d '%s' +%%s", not_after))
+    return { subject = field("-subject", "subject=([^\n]+)"), issuer = field("-issuer", "issuer=([^\n]+)"),
+      serial = field("-serial", "serial=(%x+)"), sha256 = field("-fingerprint -sha256", "Fingerprint=([%x:]+)"),
+      not_after_unix = assert(tonumber(unix:match("%d+")), unix),
+      not_before = gateway.run(string.format("date -u -d '%s' +%%Y-%%m-%%dT%%H:%%M:%%SZ",
+        field("-startdate", "notBefore=([^\n]+)"))):match("[^\n]+") }
+  end
+
+  local function assert_shows(facts, shown)
+    assert.equal(facts.subject, shown.subject)
+    assert.equal(facts.issuer, shown.issuer)
+    assert.equal(facts.serial:upper():gsub("^0+", ""), shown.serial:gsub("^0+", ""))
+    assert.equal(facts.sha256, shown.sha256)
+    assert.equal(facts.not_before, shown.not_before)
+    assert.equal(facts.not_after_unix, shown.not_after_unix)
+    assert.equal(os.date("!%Y-%m-%dT%H:%M:%SZ", facts.not_after_unix), shown.not_after)
+    local left = facts.not_after_unix - os.time()
+    assert.is_true(math.abs(shown.expires_in_seconds - left) <= 5, tostring(shown.expires_in_seconds))
+  end
+
+  it("shows each listener's certificate and its expiry in /status and /metrics, renewed on SIGHUP", function()
+    local dkjson = require "dkjson"
+    local dir = gateway.tmpdir()
+    local live = { cert = dir .. "/live.crt", key = dir .. "/live.key" }
+    gateway.write_file(live.cert, gateway.read_file(server.cert))
+    gateway.write_file(live.key, gateway.read_file(server.key))
+    local gw = gateway.start({ args = tls_args(live) .. " --listen 127.0.0.1:0" })
+    local function shown()
+      local _, body = gw:admin("/status")
+      local status = dkjson.decode(body)
+      local _, metrics = gw:admin("/metrics")
+      return status.tls_certificates, metrics, status
+    end
+    local certs, metrics, status = shown()
+    assert.equal(1, #certs) -- the plain HTTP listener has none
+    assert.equal(status.listeners[1], certs[1].listen)
+    assert_shows(openssl_facts(server.cert), certs[1].certificate)
+    assert.is_true(certs[1].certificate.expires_in_seconds > 86400) -- two days
+    local series = 'taskgate_tls_certificate_expiry_timestamp_seconds{listen="' .. certs[1].listen .. '"}'
+    assert.equal(openssl_facts(server.cert).not_after_unix, gateway.metric(metrics, series))
+    assert.is_nil(status.upstream_client_certificate)
+
+    local renewed = tls.issue(ca, "127.0.0.1", nil, 30)
+    gateway.write_file(live.cert, gateway.read_file(renewed.cert))
+    gateway.write_file(live.key, gateway.read_file(renewed.key))
+    local out, code = gw:command("reload")
+    assert.equal(0, code, out)
+    certs, metrics = shown()
+    local facts = openssl_facts(renewed.cert)
+    assert_shows(facts, certs[1].certificate)
+    assert.is_true(certs[1].certificate.expires_in_seconds > 29 * 86400)
+    assert.equal(facts.not_after_unix, gateway.metric(metrics, series))
+    assert.equal(facts.sha256:gsub(":", ""):lower(), tls.post(gw.port, ca, cancel_body).cert_sha256:lower())
+
+    gateway.write_file(live.cert, "not a certificate\n") -- a failed reload: the renewed one still serves
+    out, code = gw:command("reload")
+    assert.are_not.equal(0, code)
+    certs, metrics = shown()
+    assert_shows(facts, certs[1].certificate)
+    assert.equal(facts.not_after_unix, gateway.metric(metrics, series))
+    gw:stop()
+  end)
+
+  it("shows the upstream client certificate's expiry, read again on SIGHUP", function()
+    local dkjson = require "dkjson"
+    local dir = gateway.tmpdir()
+    local first = tls.issue(ca, "taskgate-client", "clientAuth")
+    local live = { cert = dir .. "/client.crt", key = dir .. "/client.key" }
+    gateway.write_file(live.cert, gateway.read_file(first.cert))
+    gateway.write_file(live.key, gateway.read_file(first.key))
+    local gw = gateway.start({ args = string.format(
+      "--upstream https://127.0.0.1:%d --upstream-ca %s --upstream-cert %s --upstream-key %s",
+      gateway.free_port(), ca.cert, live.cert, live.key) })
+    local function shown()
+      local _, body = gw:admin("/status")
+      local _, metrics = gw:admin("/metrics")
+      return dkjson.decode(body), metrics
+    end
+    local series = 'taskgate_tls_certificate_expiry_timestamp_seconds{certificate="upstream_client"}'
+    local status, metrics = shown()
+    assert.same({}, status.tls_certificates)
+    assert_shows(openssl_facts(first.cert), status.upstream_client_certificate)
+    assert.equal(openssl_facts(first.cert).not_after_unix, gateway.metric(metrics, series))
+    local renewed = tls.issue(ca, "taskgate-client", "clientAuth", 30)
+    gateway.write_file(live.cert, gateway.read_file(renewed.cert))
+    gateway.write_file(live.key, gateway.read_file(renewed.key))
+    local out, code = gw:command("reload")
+    assert.equal(0, code, out)
+    status, metrics = shown()
+    assert_shows(openssl_facts(renewed.cert), status.upstream_client_certificate)
+    assert.equal(openssl_facts(renewed.cert).not_after_unix, gateway.metric(metrics, series))
+    gw:stop()
+  end)
+
   it("serves HTTPS from every worker", function()
     local gw = gateway.start({ args = tls_args() .. " --workers 3" })
     for _ = 1, 6 do
