@@ -286,6 +286,20 @@ describe("a TLS listener", function()
     gw:stop()
   end)
 
+  it("shows an expired certificate it serves with a negative time left", function()
+    local expired = tls.issue(ca, "127.0.0.1", nil, -1)
+    local gw = gateway.start({ args = tls_args(expired) })
+    local _, body = gw:admin("/status")
+    local shown = require("dkjson").decode(body).tls_certificates[1].certificate
+    assert_shows(openssl_facts(expired.cert), shown)
+    assert.is_true(shown.expires_in_seconds < 0)
+    local _, metrics = gw:admin("/metrics")
+    local series = 'taskgate_tls_certificate_expiry_timestamp_seconds{listen="127.0.0.1:' .. gw.port .. '"}'
+    assert.equal(openssl_facts(expired.cert).not_after_unix, gateway.metric(metrics, series))
+    assert.is_true(gateway.metric(metrics, series) < os.time())
+    gw:stop()
+  end)
+
   it("shows the upstream client certificate's expiry, read again on SIGHUP", function()
     local dkjson = require "dkjson"
     local dir = gateway.tmpdir()
