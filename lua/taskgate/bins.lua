@@ -146,11 +146,22 @@ function M.set(bin_id, bin_mode, port_id, content)
     bin_id, bin_mode, port_id, content)
 end
 
+-- On PostgreSQL a gateway's loop turn is one transaction, so the bins a call frees stay locked
+-- until the turn commits. Freeing a port's closed bins waited for a bin another turn held (it
+-- was opening that bin at its port) while holding the bin that turn's next call wanted: two
+-- turns moving bins between ports deadlocked, one call faulting 1934. So the freeing passes
+-- over a bin another session has locked: that session is moving the bin away from this port
+-- (to open it at another, or setting its mode), and if it gives up the bin stays CLOSED here
+-- until this port's next openbin or closeport frees it. SQLite writes one turn at a time.
+local LEAVE_PORT = db.dialect == "postgresql"
+  and "UPDATE bin SET bin_mode = 'GRID', port_id = NULL WHERE bin_id IN (SELECT bin_id FROM bin "
+    .. "WHERE port_id = ?1 AND (?2 OR bin_mode = 'CLOSED') FOR NO KEY UPDATE SKIP LOCKED)"
+  or "UPDATE bin SET bin_mode = 'GRID', port_id = NULL WHERE port_id = ?1 AND (?2 OR bin_mode = 'CLOSED')"
+
 --- The port has moved on: its CLOSED bins go back to the grid (all its bins with `all`, when
 --- the port closes).
 function M.leave_port(port_id, all)
-  db.exec("UPDATE bin SET bin_mode = 'GRID', port_id = NULL WHERE port_id = ? AND (? OR bin_mode = 'CLOSED')",
-    port_id, all and 1 or 0)
+  db.exec(LEAVE_PORT, port_id, all and 1 or 0)
 end
 
 -- The port queue (bin interface): the bins a port is to open, in order.

@@ -82,6 +82,22 @@ local PROMOTE = "UPDATE taskgroup SET waits = 0 WHERE taskgroup_id IN (SELECT ta
 local FIRST_TASK = "SELECT task_id, bin_id, taskgroup_id FROM task WHERE taskgroup_id = ? AND port_id IS NULL "
   .. "ORDER BY task_id LIMIT 1" .. SKIP_LOCKED
 
+-- A pick on PostgreSQL also locks the task's bin, and passes over a task whose bin another
+-- session holds right now (it is opening, closing or freeing that bin at another port), as it
+-- passes over a locked task: the pick then finds nothing this time. So an openbin never waits
+-- for a bin row while its turn holds others: two turns each holding a bin the other's next
+-- call wanted deadlocked (docs/ha.md, "Writers side by side").
+local CLAIM_BIN = db.dialect == "postgresql" and "SELECT bin_id FROM bin WHERE bin_id = ? FOR NO KEY UPDATE SKIP LOCKED"
+local BIN_EXISTS = "SELECT 1 AS found FROM bin WHERE bin_id = ?"
+
+-- The first task of the group (FIRST_TASK) unless its bin is held by another session (a pick
+-- of the port's next task; an openbin naming a group or shipment still waits for the bin).
+local function first_task(taskgroup_id)
+  local task = db.row(FIRST_TASK, taskgroup_id)
+  if task and CLAIM_BIN and not db.row(CLAIM_BIN, task.bin_id) and db.row(BIN_EXISTS, task.bin_id) then return nil end
+  return task
+end
+
 local function earlier(a, b)
   if a.req_epoch ~= b.req_epoch then return a.req_epoch < b.req_epoch end
   if a.priority ~= b.priority then return a.priority < b.priority end
@@ -108,7 +124,7 @@ function M.next_task(port_id, now, req_epoch)
   db.exec(PROMOTE, now, PROMOTED_AT_ONCE)
   local group = next_group(port_id, now)
   if not group or (req_epoch and group.req_epoch > req_epoch) then return nil end
-  return db.row(FIRST_TASK, group.taskgroup_id)
+  return first_task(group.taskgroup_id)
 end
 
 -- The first group of a shipment in picking order that no port has selected (its index keeps a

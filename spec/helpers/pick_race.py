@@ -11,7 +11,8 @@ URL, default 1), the cancellers take turns along the list (thread k of K every K
 that cancels through different gateways meet in the same groups. Prints one JSON
 object: {"picked": {port_id: [task_id, ...]}, "cancels": {task_id: "ok" or the fault code},
 "unavailable": number of 1934 answers (retried or not), "errors": [...]}. A call that got no
-answer (the gateway was killed) counts as "error". With no PICKER arguments, only the cancels run."""
+answer (the gateway was killed) counts as "error". With no PICKER arguments, only the cancels run;
+with "-" for the cancel URLs and task ids, only the pickers."""
 import http.client
 import json
 import os
@@ -76,7 +77,8 @@ def canceller(url, tasks, cancels):
 
 
 def main():
-    cancel_urls, tasks = sys.argv[1].split(","), [int(task) for task in sys.argv[2].split(",")]
+    cancel_urls = sys.argv[1].split(",") if sys.argv[1] != "-" else []
+    tasks = [int(task) for task in sys.argv[2].split(",")] if sys.argv[2] != "-" else []
     picked, cancels, errors, threads = {}, {}, [], []
     for spec in sys.argv[3:]:
         url, port = spec.rsplit(":", 1)
