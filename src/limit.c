@@ -140,6 +140,32 @@ void tg_limit_restore(tg_limit_saved_t saved) {
   tg_watchdog_postpone(saved.deadline_ns);
 }
 
+/* Why a clock still stops the gateway's work: a reply is bounded in size (TG_LIMIT_MAX_OBJECT
+ * bytes, MAX_REPLY_DEPTH levels), so encoding a reply a rule may legally return costs what writing
+ * those bytes costs, but a rule-built table can be far costlier to walk than the bytes it yields
+ * (lists of empty tables, keys that write nothing). The stop is one time limit of its own: a
+ * call holds its thread for at most the rule's limit plus this one, about twice the limit, and a
+ * legal reply only meets it on a limit too small for the rule to build that reply in the first
+ * place (building a reply's table costs more than writing it). */
+tg_limit_aside_t tg_limit_aside_begin(void) {
+  tg_limit_aside_t aside = {{armed.deadline_ns, armed.time_limit_ms}, tg_monotonic_ns()};
+  if (armed.deadline_ns == 0 || armed.raised)
+    return aside;
+  armed.deadline_ns = aside.started_ns + (long long)armed.time_limit_ms * 1000000;
+  if (!armed.counting)
+    tg_watchdog_arm(armed.deadline_ns, on_time_up, NULL);
+  return aside;
+}
+
+void tg_limit_aside_end(tg_limit_aside_t aside) {
+  if (armed.raised || armed.deadline_ns == 0)
+    return;
+  armed.deadline_ns = aside.rule.deadline_ns + (tg_monotonic_ns() - aside.started_ns);
+  armed.time_limit_ms = aside.rule.time_limit_ms;
+  if (!armed.counting)
+    tg_watchdog_arm(armed.deadline_ns, on_time_up, NULL);
+}
+
 void tg_limit_postpone(long long ns) {
   if (!armed.deadline_ns)
     return;

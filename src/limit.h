@@ -36,6 +36,17 @@ void tg_limit_disarm(lua_State *L);
 /* Moves the calling thread's deadline ns later: time spent on work the time limit does not
  * count (decoding the request, the store work done for a rule: budget.h). */
 void tg_limit_postpone(long long ns);
+/* The gateway's own work inside a call (encoding the rule's reply): not counted against the rule.
+ * tg_limit_aside_begin gives that work a budget of its own, one time limit from now, whatever the
+ * rule left; tg_limit_aside_end puts the rule's deadline back, moved later by the time the work
+ * took (unless the work's budget ran out: then every Lua instruction raises until the gate
+ * returns). */
+typedef struct tg_limit_aside_s {
+  tg_limit_saved_t rule;
+  long long started_ns;
+} tg_limit_aside_t;
+tg_limit_aside_t tg_limit_aside_begin(void);
+void tg_limit_aside_end(tg_limit_aside_t aside);
 /* Returns 1 once the calling thread's deadline has passed (0 when none is armed). */
 int tg_limit_passed(void);
 /* For C loops that run on a rule's behalf: once the deadline has passed, stops the call as the

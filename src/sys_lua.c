@@ -446,6 +446,19 @@ static int sys_run_rules(lua_State *L) {
   return lua_gettop(L);
 }
 
+/* sys.gateway_work(fn, ...) -> what fn returns. Runs the gateway's own work inside a call (the
+ * reply's encoding, XML or JSON) outside the rule's time limit, under a stop of its own
+ * (tg_limit_aside_begin says why that is safe). */
+static int sys_gateway_work(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  tg_limit_aside_t aside = tg_limit_aside_begin();
+  int rc = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  tg_limit_aside_end(aside);
+  if (rc != LUA_OK)
+    return lua_error(L);
+  return lua_gettop(L);
+}
+
 static int sys_upstream(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, TG_SYS_UPSTREAM_KEY);
   return 1;
@@ -475,6 +488,7 @@ void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
       {"digits", sys_digits},
       {"guard", tg_coroutine_lua_guard},
       {"run_rules", sys_run_rules},
+      {"gateway_work", sys_gateway_work},
       {"view_index", tg_view_lua_index},
       {NULL, NULL},
   };

@@ -174,6 +174,7 @@ typedef struct writer_s {
   int compact;
   int exact;
   size_t max; /* with exact: bytes the call may take (what an upstream takes), checked as text is written */
+  unsigned steps; /* elements and keys walked since the clock was last looked at (tg_limit_spend) */
 } writer_t;
 
 /* Raises once the call passed its bound: a call grown past what an upstream takes is refused
@@ -198,13 +199,14 @@ static int compare_names(const void *a, const void *b) {
 }
 
 /* Collects the string keys of table t, sorted, into a Lua array pushed on the stack. */
-static void push_sorted_keys(lua_State *L, int t) {
+static void push_sorted_keys(lua_State *L, writer_t *w, int t) {
   lua_newtable(L);
   int keys = lua_gettop(L);
   lua_Integer n = 0;
   lua_pushnil(L);
   while (lua_next(L, t)) {
     lua_pop(L, 1);
+    tg_limit_spend(L, &w->steps, 1);
     if (lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "reply keys must be element names, got a %s", luaL_typename(L, -1));
     size_t len;
@@ -325,7 +327,7 @@ static void encode_children(lua_State *L, writer_t *w, int t, int depth) {
     written = encode_keys(L, w, t, order, order, depth);
   }
   if (!order || has_more_keys(L, t, written)) {
-    push_sorted_keys(L, t);
+    push_sorted_keys(L, w, t);
     encode_keys(L, w, t, lua_gettop(L), order, depth);
   }
   lua_settop(L, top);
@@ -445,6 +447,9 @@ static void encode_element(lua_State *L, writer_t *w, const char *name, int valu
   if (!tg_xml_name_ok(name, strlen(name)))
     luaL_error(L, "reply key '%s' is not a valid element name", name);
   luaL_checkstack(L, 10, "reply nesting");
+  /* The clock is looked at as elements are walked, not only as bytes are written: a rule's table
+   * can be far costlier to walk than what it writes (empty lists, one table shared many times). */
+  tg_limit_spend(L, &w->steps, 1);
   int is_table = lua_type(L, value) == LUA_TTABLE;
   if (is_table)
     tg_view_lua_unwrap(L, value); /* a reply may hold parts of the call, or forward its params */

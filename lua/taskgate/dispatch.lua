@@ -186,10 +186,14 @@ local function settle(ok, result)
 end
 
 -- The reply's bytes in the call's form, or nil and the failure that kept it from being encoded.
+-- Encoding is the gateway's work, bounded by the reply's size: it does not count against the
+-- rule's time limit (sys.gateway_work gives it a stop of its own), so a legal big reply does not
+-- fail with the machine's load.
 local function encode(reply, form)
   if reply.fault then return fault_bytes[form][reply.fault.code] end
   if reply.raw and form == "xml" then return reply.raw end
-  local ok, bytes = xpcall(encoders[form], as_failure, reply, form == "json" and documents[reply] or nil)
+  local document = form == "json" and documents[reply] or nil
+  local ok, bytes = xpcall(sys.gateway_work, as_failure, encoders[form], reply, document)
   if ok then return bytes end
   return nil, unhandled(bytes)
 end
