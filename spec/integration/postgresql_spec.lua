@@ -296,6 +296,7 @@ describe("the PostgreSQL store", function()
     gw:stop()
     assert.not_matches("s3cret", status)
     assert.not_matches("s3cret", gw:log())
-    assert.matches("postgresql://taskgate:%*%*%*@", status)
+    -- masked as every URL with credentials is (src/redact.c): the whole user part
+    assert.matches("postgresql://%*%*%*@", status, 1)
   end)
 end)
