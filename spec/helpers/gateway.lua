@@ -265,6 +265,22 @@ function Gateway:admin(path)
   return M.get(self.admin_port, path)
 end
 
+--- /status, decoded (it must answer 200).
+function Gateway:status()
+  local status, body = self:admin("/status")
+  assert(status == 200, "/status answered " .. tostring(status))
+  return dkjson.decode(body)
+end
+
+--- Waits (up to `seconds`, default 5) until /status says upstream i is in `state`.
+function Gateway:wait_for_upstream(i, state, seconds)
+  for _ = 1, (seconds or 5) * 100 do
+    if self:status().upstreams[i].state == state then return end
+    socket.sleep(0.01)
+  end
+  error("upstream " .. i .. " never became " .. state)
+end
+
 --- The value of one series (name and labels exactly as exposed) in /metrics text, or nil.
 function M.metric(text, series)
   local escaped = series:gsub("[%p]", "%%%0")

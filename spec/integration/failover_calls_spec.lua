@@ -2,27 +2,11 @@
 -- failing marks it down, the call that failed there is never sent again (its outcome is unknown:
 -- 1922), the next calls go to the secondary, and the probes bring it back only after a hold
 -- that grows with every call it fails.
-local dkjson = require "dkjson"
 local gateway = require "helpers.gateway"
 local socket = require "socket"
 
 local F = gateway.fault
 local echo = gateway.upstream_echo
-
-local function status_of(gw)
-  local status, body = gw:admin("/status")
-  assert.equal(200, status)
-  return dkjson.decode(body)
-end
-
--- Waits (up to 10 s) until the gateway's /status says upstream i is in state.
-local function wait_for_state(gw, i, state)
-  for _ = 1, 1000 do
-    if status_of(gw).upstreams[i].state == state then return end
-    socket.sleep(0.01)
-  end
-  error("upstream " .. i .. " never became " .. state)
-end
 
 -- A gateway in front of primary and secondary; the probes (every 60 s) answered.
 local function bridge(primary, secondary, extra)
@@ -40,7 +24,7 @@ local function fails_over_after(mode, last_error, extra)
   assert.equal(1, a:count(1))
   assert.equal(0, b:count(1)) -- it may have been executed: never sent again
   assert.matches('msg="upstream outcome unknown"', gw:log(), 1, true)
-  local primary = status_of(gw).upstreams[1]
+  local primary = gw:status().upstreams[1]
   assert.equal("down", primary.state)
   if last_error then assert.matches(last_error, primary.last_error, 1, true) end
   assert.equal(echo(2), gw:cancel(2))
@@ -83,7 +67,7 @@ describe("a primary that answers its probes but fails the calls", function()
     local a, b = gateway.fake_upstream("status_413"), gateway.fake_upstream("ok")
     local gw = bridge(a, b)
     assert.equal(F(1922), gw:cancel(1))
-    assert.equal("up", status_of(gw).upstreams[1].state)
+    assert.equal("up", gw:status().upstreams[1].state)
     assert.equal(F(1922), gw:cancel(2))
     assert.equal(1, a:count(2)) -- still the primary's
     assert.equal(0, b:count(1) + b:count(2))
@@ -95,18 +79,18 @@ describe("a primary that answers its probes but fails the calls", function()
     local gw = gateway.start({ args = "--upstream " .. a.url .. " --upstream-probe-interval 0.2" })
     assert.equal(F(1922), gw:cancel(1))
     local failed = socket.gettime()
-    assert.equal(1, status_of(gw).upstreams[1].calls_failed_in_a_row)
-    wait_for_state(gw, 1, "up") -- three probe intervals (0.6 s) after the failed call
+    assert.equal(1, gw:status().upstreams[1].calls_failed_in_a_row)
+    gw:wait_for_upstream(1, "up", 10) -- three probe intervals (0.6 s) after the failed call
     assert.is_true(socket.gettime() - failed >= 0.6)
     assert.equal(F(1922), gw:cancel(2))
     failed = socket.gettime()
-    assert.equal(2, status_of(gw).upstreams[1].calls_failed_in_a_row)
-    wait_for_state(gw, 1, "up")
+    assert.equal(2, gw:status().upstreams[1].calls_failed_in_a_row)
+    gw:wait_for_upstream(1, "up", 10)
     assert.is_true(socket.gettime() - failed >= 1.2, "the second hold was not twice the first")
     assert.equal(F(1922), gw:cancel(3))
     failed = socket.gettime()
-    assert.equal(3, status_of(gw).upstreams[1].calls_failed_in_a_row)
-    wait_for_state(gw, 1, "up")
+    assert.equal(3, gw:status().upstreams[1].calls_failed_in_a_row)
+    gw:wait_for_upstream(1, "up", 10)
     assert.is_true(socket.gettime() - failed >= 2.4, "the third hold was not twice the second")
     gw:stop(); a:stop()
   end)
@@ -117,11 +101,11 @@ describe("a primary that answers its probes but fails the calls", function()
     local gw = gateway.start({ args = "--upstream " .. a.url .. " --upstream-probe-interval 60" })
     assert.equal(F(1922), gw:cancel(1))
     assert.equal(F(1922), gw:cancel(2)) -- down, but the only one: still tried
-    assert.equal(2, status_of(gw).upstreams[1].calls_failed_in_a_row)
+    assert.equal(2, gw:status().upstreams[1].calls_failed_in_a_row)
     a:stop("KILL")
     local mended = gateway.fake_upstream("ok", { port = port })
     assert.equal(echo(3), gw:cancel(3))
-    local primary = status_of(gw).upstreams[1]
+    local primary = gw:status().upstreams[1]
     assert.equal(0, primary.calls_failed_in_a_row)
     assert.equal("up", primary.state)
     gw:stop(); mended:stop()

@@ -1,27 +1,11 @@
 -- Several upstreams (--upstream PRIMARY,SECONDARY): health from probes and calls, failover to
 -- the next one up, never a second sending of a call that may have reached the first, and what
 -- /healthz, /status and /metrics say about it.
-local dkjson = require "dkjson"
 local gateway = require "helpers.gateway"
 local socket = require "socket"
 
 local F = gateway.fault
 local echo = gateway.upstream_echo
-
-local function status_of(gw)
-  local status, body = gw:admin("/status")
-  assert.equal(200, status)
-  return dkjson.decode(body)
-end
-
--- Waits (up to 5 s) until the gateway's /status says upstream i is in state.
-local function wait_for_state(gw, i, state)
-  for _ = 1, 500 do
-    if status_of(gw).upstreams[i].state == state then return end
-    socket.sleep(0.01)
-  end
-  error("upstream " .. i .. " never became " .. state)
-end
 
 -- /healthz on the task port, as a load balancer sees it: {status, body}.
 local function health(gw)
@@ -56,7 +40,7 @@ describe("several upstreams", function()
     assert.equal(echo(2), gw:cancel(2)) -- refused by the primary, so nothing reached it: the secondary answers
     assert.equal(1, b:count(2))
     assert.matches("event=upstream_failover from=" .. a.url:gsub("%p", "%%%0"), gw:log())
-    assert.equal("down", status_of(gw).upstreams[1].state)
+    assert.equal("down", gw:status().upstreams[1].state)
     assert.equal(echo(3), gw:cancel(3)) -- straight to the secondary while the primary is down
     assert.equal(1, b:count(3))
     gw:stop(); b:stop()
@@ -67,11 +51,11 @@ describe("several upstreams", function()
     local gw = bridge(a, b)
     local port = a.port
     a:stop("KILL")
-    wait_for_state(gw, 1, "down")
+    gw:wait_for_upstream(1, "down")
     assert.equal(echo(3), gw:cancel(3))
     assert.equal(1, b:count(3))
     local revived = gateway.fake_upstream("ok", { port = port })
-    wait_for_state(gw, 1, "up") -- the probe found it
+    gw:wait_for_upstream(1, "up") -- the probe found it
     assert.equal(echo(4), gw:cancel(4))
     assert.equal(1, revived:count(4))
     assert.equal(0, b:count(4))
@@ -104,8 +88,8 @@ describe("several upstreams", function()
     local gw = bridge(a, b)
     gw:cancel(1)
     a:stop("KILL")
-    wait_for_state(gw, 1, "down")
-    local status = status_of(gw)
+    gw:wait_for_upstream(1, "down")
+    local status = gw:status()
     assert.equal(a.url, status.upstream) -- the primary, as with one upstream
     local primary, secondary = status.upstreams[1], status.upstreams[2]
     assert.equal(a.url, primary.url)
@@ -123,7 +107,7 @@ describe("several upstreams", function()
     local gw = bridge(a, b)
     gw:cancel(1)
     b:stop("KILL")
-    wait_for_state(gw, 2, "down")
+    gw:wait_for_upstream(2, "down")
     local _, metrics = gw:admin("/metrics")
     assert.equal(1, gateway.metric(metrics, 'taskgate_upstream_up{upstream="' .. a.url .. '"}'))
     assert.equal(0, gateway.metric(metrics, 'taskgate_upstream_up{upstream="' .. b.url .. '"}'))
@@ -135,17 +119,17 @@ describe("several upstreams", function()
   it("make /healthz say degraded while one is down, 503 while none is up, and ok again", function()
     local a, b = gateway.fake_upstream("ok"), gateway.fake_upstream("ok")
     local gw = bridge(a, b)
-    wait_for_state(gw, 2, "up")
+    gw:wait_for_upstream(2, "up")
     assert.same({ 200, "ok\n" }, health(gw))
     local port = a.port
     a:stop("KILL")
-    wait_for_state(gw, 1, "down")
+    gw:wait_for_upstream(1, "down")
     assert.same({ 200, "degraded\n" }, health(gw))
     b:stop("KILL")
-    wait_for_state(gw, 2, "down")
+    gw:wait_for_upstream(2, "down")
     assert.same({ 503, "no upstream up\n" }, health(gw))
     local revived = gateway.fake_upstream("ok", { port = port })
-    wait_for_state(gw, 1, "up")
+    gw:wait_for_upstream(1, "up")
     assert.same({ 200, "degraded\n" }, health(gw))
     gw:stop(); revived:stop()
   end)
@@ -156,10 +140,10 @@ describe("several upstreams", function()
     assert.equal(F(1922), gw:cancel(1))
     local failed = socket.gettime()
     socket.sleep(2.1) -- two probes answered meanwhile
-    assert.equal("down", status_of(gw).upstreams[1].state)
+    assert.equal("down", gw:status().upstreams[1].state)
     assert.equal(503, health(gw)[1])
     assert.is_true(socket.gettime() - failed < 3, "the check came too late to mean anything")
-    wait_for_state(gw, 1, "up") -- a probe past the hold brings it back, for calls to test again
+    gw:wait_for_upstream(1, "up") -- a probe past the hold brings it back, for calls to test again
     assert.is_true(socket.gettime() - failed >= 3)
     gw:stop(); a:stop()
   end)
@@ -169,8 +153,8 @@ describe("several upstreams", function()
     local gw = gateway.start({ args = string.format("--upstream %s,%s --upstream-probe-interval 60", a.url, b.url) })
     assert.equal(F(1922), gw:cancel(1)) -- it reached the primary: not sent again
     assert.equal(0, b:count(1))
-    assert.equal("down", status_of(gw).upstreams[1].state)
-    assert.equal("HTTP 500", status_of(gw).upstreams[1].last_error)
+    assert.equal("down", gw:status().upstreams[1].state)
+    assert.equal("HTTP 500", gw:status().upstreams[1].last_error)
     assert.equal(echo(2), gw:cancel(2))
     assert.equal(1, b:count(2))
     gw:stop(); a:stop(); b:stop()

@@ -2,28 +2,11 @@
 -- with a throwaway CA made in the spec (helpers.tls): each failure has its own words in the log,
 -- in /status (the upstream's last error) and in the reason of the call's fault 1922; nothing is
 -- sent, and the call goes to the next upstream.
-local dkjson = require "dkjson"
 local gateway = require "helpers.gateway"
-local socket = require "socket"
 local tls = require "helpers.tls"
 
 local F = gateway.fault
 local echo = gateway.upstream_echo
-
-local function status_of(gw)
-  local status, body = gw:admin("/status")
-  assert.equal(200, status)
-  return dkjson.decode(body)
-end
-
--- Waits (up to 5 s) until the gateway's /status says upstream i is in state.
-local function wait_for_state(gw, i, state)
-  for _ = 1, 500 do
-    if status_of(gw).upstreams[i].state == state then return end
-    socket.sleep(0.01)
-  end
-  error("upstream " .. i .. " never became " .. state)
-end
 
 -- Calls cancel_task on a gateway in front of fake alone (with the options args) and checks what
 -- each place says: the call answered 1922 with nothing sent, the warning's reason (reason, or
@@ -38,7 +21,7 @@ local function refused(fake, args, reason, fault_reason)
   assert.matches('reason="' .. reason .. (reason:sub(-1) == "(" and "" or '"'), log, 1, true)
   assert.matches("outcome=1922 fault=UPSTREAM_UNAVAILABLE reason=" .. fault_reason .. " ", log, 1, true)
   assert.not_matches("connection failed", log, 1, true)
-  local upstream = status_of(gw).upstreams[1]
+  local upstream = gw:status().upstreams[1]
   assert.equal("down", upstream.state)
   assert.equal(reason, reason:sub(-1) == "(" and upstream.last_error:sub(1, #reason) or upstream.last_error)
   gw:stop()
@@ -120,14 +103,14 @@ describe("an HTTPS upstream that asks for a client certificate", function()
     local gw = gateway.start({ args = string.format(
       "--upstream %s,%s --upstream-probe-interval 60 --upstream-ca %s --upstream-cert %s --upstream-key %s",
       primary.url, secondary.url, ca.cert, stranger.cert, stranger.key) })
-    wait_for_state(gw, 1, "down")
-    wait_for_state(gw, 2, "down")
+    gw:wait_for_upstream(1, "down")
+    gw:wait_for_upstream(2, "down")
     assert.equal(echo(101), gw:cancel(101))
     assert.equal(1, secondary:count(101))
     assert.equal(0, #primary:requests(true))
     assert.matches('event=upstream_failover from=' .. primary.url .. ' to=' .. secondary.url ..
       ' reason="TLS: client certificate refused (', gw:log(), 1, true)
-    local upstreams = status_of(gw).upstreams
+    local upstreams = gw:status().upstreams
     assert.equal("down", upstreams[1].state)
     assert.equal("up", upstreams[2].state) -- its call answered
     assert.equal(echo(102), gw:cancel(102)) -- the next call goes to the secondary at once
