@@ -71,6 +71,18 @@ local function race(creator, cancellers, pickers, start_time, bin_of)
 end
 
 -- Every task went exactly one way, nothing waited out a lock, the audit trail says what was done.
+-- Each task picked at most once: port by task, and how many were picked.
+local function picked_once(result)
+  local picked_by, picked = {}, 0
+  for port, list in pairs(result.picked) do
+    for _, task in ipairs(list) do
+      assert.is_nil(picked_by[task], "task " .. task .. " picked at ports " .. tostring(picked_by[task]) .. " and " .. port)
+      picked_by[task], picked = port, picked + 1
+    end
+  end
+  return picked_by, picked
+end
+
 local RARE = 3 -- 1934s (lock timeouts, deadlock victims) a run may meet; schema 2 met dozens
 
 local function check(result, tasks, name, log)
@@ -79,13 +91,7 @@ local function check(result, tasks, name, log)
   -- session's lock (docs/ha.md, "Writers side by side"). Such a call is told 1934 and changed
   -- nothing; the WMS retries it. What must hold is below: no call acknowledged in vain.
   assert.is_true(result.unavailable <= RARE, result.unavailable .. " calls answered 1934")
-  local picked_by, picked = {}, 0
-  for port, list in pairs(result.picked) do
-    for _, task in ipairs(list) do
-      assert.is_nil(picked_by[task], "task " .. task .. " picked at ports " .. tostring(picked_by[task]) .. " and " .. port)
-      picked_by[task], picked = port, picked + 1
-    end
-  end
+  local picked_by, picked = picked_once(result)
   local cancelled = {}
   for _, task in ipairs(tasks) do
     local cancel = result.cancels[tostring(task)]
@@ -126,13 +132,7 @@ describe("writers side by side on the PostgreSQL store", function()
   -- each other's bins deadlock (a 1934 after deadlock_timeout).
   local function check_shared_bins(result, tasks, name, log)
     assert.same({}, result.errors)
-    local picked_by, picked = {}, 0
-    for port, list in pairs(result.picked) do
-      for _, task in ipairs(list) do
-        assert.is_nil(picked_by[task], "task " .. task .. " picked at ports " .. tostring(picked_by[task]) .. " and " .. port)
-        picked_by[task], picked = port, picked + 1
-      end
-    end
+    local picked_by, picked = picked_once(result)
     print(string.format("\n  picked %d of %d, 1934 answers %d, deadlocks counted by the database %s, detected in its log %d",
       picked, #tasks, result.unavailable,
       sql(string.format("SELECT deadlocks FROM pg_stat_database WHERE datname = '%s'", name), "postgres"),
