@@ -231,9 +231,9 @@ static int first_step(lua_State *L) {
 }
 
 /* An upstream's reply, decoded into the result table (root = its root element's name or false,
- * value; unread = why it could not be decoded) the way the rule's taskgate.upstream would: the gateway's work, bounded by the reply's
- * size like a request's decoding, so the rule's time limit does not count it (a reply a direct
- * client gets must pass through the bridge too). */
+ * value; unread = why it could not be decoded) the way the rule's taskgate.upstream would: the
+ * gateway's work, bounded by the reply's size like a request's decoding, so the rule's time
+ * limit does not count it (a reply a direct client gets must pass through the bridge too). */
 static void push_decoded_reply(lua_State *L, const tg_upstream_result_t *result) {
   long long decoding = tg_monotonic_ns();
   int table = lua_gettop(L);
