@@ -330,6 +330,22 @@ static const char *const migrations[] = {
     "DROP TABLE outbox;"
     "ALTER TABLE outbox_new RENAME TO outbox;"
     "CREATE INDEX outbox_by_target ON outbox(target, state, message_id);",
+
+    /* 17: a finished group leaves through a trigger of its own. SQLite sets up the frame of a row
+     * trigger's whole program (registers for every statement in it, zeroed) before it looks at
+     * its WHEN, so taskgroup_finished, whose body removed the group (its row, eight indexes, its
+     * count), cost every cancel that frame although one in a hundred finishes a group: 3.6k
+     * instructions of a cancel's 124k. Its body now only names the group in taskgroup_emptied,
+     * whose insert trigger removes it; that frame is made only when a group is finished. The
+     * table is empty outside that one statement. */
+    "DROP TRIGGER taskgroup_finished;"
+    "CREATE TABLE taskgroup_emptied (taskgroup_id INTEGER PRIMARY KEY);"
+    "CREATE TRIGGER taskgroup_emptied_leaves AFTER INSERT ON taskgroup_emptied BEGIN"
+    "  DELETE FROM taskgroup WHERE taskgroup_id = NEW.taskgroup_id;"
+    "  DELETE FROM taskgroup_emptied WHERE taskgroup_id = NEW.taskgroup_id; END;"
+    "CREATE TRIGGER taskgroup_finished AFTER DELETE ON task"
+    "  WHEN NOT EXISTS (SELECT 1 FROM task WHERE taskgroup_id = OLD.taskgroup_id)"
+    "  BEGIN INSERT INTO taskgroup_emptied (taskgroup_id) VALUES (OLD.taskgroup_id); END;",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errcap) {

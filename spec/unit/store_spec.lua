@@ -1,7 +1,7 @@
 -- The store's schema rules, on a real temporary SQLite file.
 local runtime = require "helpers.runtime"
 
-local SCHEMA_VERSION = 16 -- the number of migrations in src/store.c
+local SCHEMA_VERSION = 17 -- the number of migrations in src/store.c
 
 local function temp_store()
   local path = os.tmpname()
@@ -42,6 +42,18 @@ describe("the store schema", function()
     assert.is_true(group_exists(db, 1))
     db.exec("DELETE FROM task WHERE task_id = 11")
     assert.is_false(group_exists(db, 1))
+  end)
+
+  it("finishes every group one statement empties, and keeps nothing of them on the way", function()
+    add_group(db, 1, { 10, 11 })
+    add_group(db, 2, { 20 })
+    add_group(db, 3, { 30 })
+    assert.equal(3, db.exec("DELETE FROM task WHERE task_id IN (10, 11, 20)"))
+    assert.is_false(group_exists(db, 1))
+    assert.is_false(group_exists(db, 2))
+    assert.is_true(group_exists(db, 3))
+    assert.equal(0, db.row("SELECT count(*) AS n FROM taskgroup_emptied").n)
+    assert.equal(1, db.row("SELECT sum(taskgroups) AS n FROM category_counts").n)
   end)
 
   it("leaves other groups alone", function()
@@ -87,8 +99,18 @@ describe("the store schema", function()
     assert.equal(1, db.exec("UPDATE taskgroup SET taskgroup_id = 3 WHERE taskgroup_id = 2"))
   end)
 
+  -- Undoes migration 17 (a finished group leaves through taskgroup_emptied).
+  local function before_version_17()
+    db.exec("DROP TRIGGER taskgroup_finished")
+    db.exec("DROP TABLE taskgroup_emptied")
+    db.exec("CREATE TRIGGER taskgroup_finished AFTER DELETE ON task"
+      .. "  WHEN NOT EXISTS (SELECT 1 FROM task WHERE taskgroup_id = OLD.taskgroup_id)"
+      .. "  BEGIN DELETE FROM taskgroup WHERE taskgroup_id = OLD.taskgroup_id; END")
+  end
+
   -- Undoes migration 15 (the call journal; client ports, rules versions and marks in the audit).
   local function before_version_15()
+    before_version_17()
     db.exec("DROP TABLE journal")
     db.exec("DROP INDEX audit_marked")
     for _, column in ipairs({ "client_port", "rules", "marked" }) do db.exec("ALTER TABLE audit DROP COLUMN " .. column) end
@@ -155,7 +177,7 @@ describe("the store schema", function()
     db.close()
     db = runtime.native.open_store(path)
     assert.equal(SCHEMA_VERSION, db.row("PRAGMA user_version").user_version)
-    assert.equal(16, db.row("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'trigger'").n)
+    assert.equal(17, db.row("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'trigger'").n)
     db.exec("DELETE FROM task WHERE task_id = 10")
     assert.is_false(group_exists(db, 1))
   end)
