@@ -163,18 +163,47 @@ static void put_members(lua_State *L, out_t *out, int index, int depth, const ch
   put(L, out, "}", 1);
 }
 
-/* The common object: a few string keys. The table anchors them while they are sorted. */
+/* The common object: a few string keys. Each member's key and value stay on the stack (which
+ * anchors the key's text while they are sorted), so the value is not looked up again by its
+ * key. */
 static int put_small_object(lua_State *L, out_t *out, int index, int depth, size_t max) {
   const char *keys[SMALL_OBJECT];
+  int values[SMALL_OBJECT]; /* stack index of each key's value */
   size_t n = 0;
-  for (lua_pushnil(L); lua_next(L, index); lua_pop(L, 1)) {
+  int base = lua_gettop(L);
+  luaL_checkstack(L, 2 * SMALL_OBJECT + 4, "JSON object");
+  lua_pushnil(L);
+  while (lua_next(L, index)) {
     if (n == SMALL_OBJECT || lua_type(L, -2) != LUA_TSTRING) {
-      lua_pop(L, 2);
+      lua_settop(L, base);
       return 0;
     }
-    keys[n++] = lua_tostring(L, -2);
+    keys[n] = lua_tostring(L, -2);
+    values[n++] = lua_gettop(L);
+    lua_pushvalue(L, -2); /* the key again, for lua_next; the pair stays below it */
   }
-  put_members(L, out, index, depth, keys, n, 0, max);
+  for (size_t i = 1; i < n; i++) { /* insertion sort, as sort_few, carrying the values along */
+    const char *key = keys[i];
+    int value = values[i];
+    size_t j = i;
+    for (; j > 0 && strcmp(keys[j - 1], key) > 0; j--) {
+      keys[j] = keys[j - 1];
+      values[j] = values[j - 1];
+    }
+    keys[j] = key;
+    values[j] = value;
+  }
+  put(L, out, "{", 1);
+  for (size_t i = 0; i < n && !over(out, max); i++) {
+    if (i > 0)
+      put(L, out, ",", 1);
+    put_string(L, out, keys[i], strlen(keys[i]));
+    put(L, out, ":", 1);
+    put_value(L, out, values[i], depth + 1, max);
+  }
+  if (!over(out, max))
+    put(L, out, "}", 1);
+  lua_settop(L, base);
   return 1;
 }
 
