@@ -86,6 +86,9 @@ static void status_json(tg_admin_t *admin, tg_buf_t *body) {
                 "\"uptime_seconds\":%.1f,\"listen\":\"%s\",\"listeners\":[\"%s\"],"
                 "\"workers\":%d,\"open_connections\":%d,",
                 uptime, admin->listeners->server[0].address, addresses, admin->handler_count, open_conns(admin));
+  tg_buf_printf(body, "\"request_bodies\":{\"bytes\":%zu,\"limit_bytes\":%zu,\"refused\":%llu},",
+                tg_body_budget_held(admin->bodies), admin->bodies ? admin->bodies->limit : 0,
+                tg_body_budget_refused(admin->bodies));
   tg_buf_puts(body, "\"store\":{\"path\":");
   tg_json_text_string(body, admin->store_path);
   /* The per-category counts the schema's triggers keep (migration 8): as quick at any number of
@@ -145,6 +148,18 @@ static void wal_size(const tg_admin_t *admin, tg_buf_t *body) {
                 stat(path, &wal) == 0 ? (long long)wal.st_size : 0LL);
 }
 
+/* The task request bodies held now, and the requests refused because they would pass the bound. */
+static void bodies_metrics(tg_admin_t *admin, tg_buf_t *body) {
+  tg_buf_printf(body,
+                "# HELP taskgate_request_body_bytes Memory the task request bodies being received or answered "
+                "hold (in steps of 64 KiB).\n"
+                "# TYPE taskgate_request_body_bytes gauge\ntaskgate_request_body_bytes %zu\n"
+                "# HELP taskgate_request_body_refused_total Requests answered 503 because their body would pass "
+                "--body-memory.\n"
+                "# TYPE taskgate_request_body_refused_total counter\ntaskgate_request_body_refused_total %llu\n",
+                tg_body_budget_held(admin->bodies), tg_body_budget_refused(admin->bodies));
+}
+
 /* The gauges, then every counter and histogram of the metrics registry. */
 static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
   long long pages = count_rows(admin->store, "PRAGMA page_count"),
@@ -186,6 +201,7 @@ static void metrics_text(tg_admin_t *admin, tg_buf_t *body) {
                 "taskgate_tls_reload_failures_total %u\n",
                 admin->tls_reload_failures);
   certificates_metrics(admin, body);
+  bodies_metrics(admin, body);
   wal_size(admin, body);
   tg_floor_metrics(admin->store, body, tg_wall_seconds());
   tg_store_pool_metrics(admin->handlers, admin->handler_count, body);

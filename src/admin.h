@@ -3,6 +3,7 @@
 #ifndef TG_ADMIN_H
 #define TG_ADMIN_H
 
+#include "body_budget.h"
 #include "buf.h"
 #include "handler.h"
 #include "reload.h"
@@ -22,6 +23,7 @@ typedef struct tg_admin_s {
   tg_reload_t *reload;
   tg_listeners_t *listeners; /* the main thread's: their addresses */
   int *open_conns;     /* of all workers */
+  const tg_body_budget_t *bodies; /* the task request bodies' budget (--body-memory) */
   tg_store_t *store;
   const char *store_path;
   tg_handler_t **handlers;            /* one per worker */

@@ -108,6 +108,8 @@ static const char usage[] =
     "  --idle-timeout SEC    time a keep-alive connection may wait for its next request\n"
     "                        (default 60)\n"
     "  --max-connections N   open connections; past this a client gets 503 (default 10000)\n"
+    "  --body-memory MIB     memory the task request bodies being received or answered may\n"
+    "                        hold together; past it a request gets 503 (default 64)\n"
     "  --workers N           event-loop threads serving --listen, each with its own Lua state;\n"
     "                        they share the store, one transaction at a time (default 1)\n"
     "  --lua-memory-limit MIB  memory the Lua state may hold (default 64)\n"
@@ -345,6 +347,11 @@ static int apply(tg_config_t *config, const char *name, const char *value) {
       return -1;
     return config->shared_memory = (size_t)n << 20, 0;
   }
+  if (strcmp(name, "body-memory") == 0) {
+    if (parse_number(value, 1, 65536, &n) < 0)
+      return -1;
+    return config->body_memory = (size_t)n << 20, 0;
+  }
   if (strcmp(name, "lua-memory-limit") == 0) {
     if (parse_number(value, 4, 65536, &n) < 0)
       return -1;
@@ -495,6 +502,7 @@ int tg_cli_parse(tg_config_t *config, int argc, char **argv, char *err, size_t e
       .max_connections = 10000,
       .workers = 1,
       .shared_memory = (size_t)8 << 20,
+      .body_memory = (size_t)64 << 20,
       .journal_size = 10000,
       .upstream_connect_timeout_ms = 2000,
       .upstream_reply_timeout_ms = 10000,

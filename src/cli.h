@@ -75,6 +75,7 @@ typedef struct tg_config_s {
   const char *console_token_file; /* NULL: the console wants the admin token, if there is one */
   const char *console_dir;        /* NULL: found next to the binary or in the install prefix */
   size_t shared_memory; /* --shared-memory: bytes the rules' shared space may hold */
+  size_t body_memory;   /* --body-memory: bytes all task request bodies together may hold */
   long journal_size;    /* --journal-size: calls the journal keeps for replay (0: none) */
 } tg_config_t;
 

@@ -488,6 +488,28 @@ static int on_headers_complete(llhttp_t *p) {
   return 0;
 }
 
+/* Bodies are taken from the budget in steps of this much, so that a body costs a few atomic
+ * additions, not one per read. */
+#define BODY_BUDGET_STEP (64 * 1024)
+
+/* Takes from the bodies' budget what a body of len bytes needs beyond what it holds already. */
+static int take_body_budget(tg_http_t *h, size_t len) {
+  size_t want = (len + BODY_BUDGET_STEP - 1) / BODY_BUDGET_STEP * BODY_BUDGET_STEP;
+  if (tg_body_budget_take(h->routes ? h->routes->bodies : NULL, want - h->body_taken) < 0)
+    return -1;
+  h->body_taken = want;
+  return 0;
+}
+
+/* Gives the body's budget back once its request is answered; a big body's buffer goes too, so
+ * that a connection between requests holds no more than a small one's. */
+static void give_body_budget(tg_http_t *h) {
+  tg_body_budget_give(h->routes ? h->routes->bodies : NULL, h->body_taken);
+  h->body_taken = 0;
+  if (h->body.cap > BODY_BUDGET_STEP)
+    tg_buf_free(&h->body);
+}
+
 static int on_body(llhttp_t *p, const char *at, size_t len) {
   tg_http_t *h = p->data;
   if (h->body.len + len > TG_HTTP_MAX_BODY_BYTES) {
@@ -497,6 +519,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
   if (h->route != ROUTE_TASK) {
     h->body.len += len; /* counted, not kept */
     return 0;
+  }
+  if (h->body.len + len > h->body_taken && take_body_budget(h, h->body.len + len) < 0) {
+    h->fatal_status = 503;
+    return -1;
   }
   return tg_buf_append(&h->body, at, len) < 0 ? -1 : 0;
 }
@@ -632,6 +658,7 @@ void tg_http_init(tg_http_t *h, const tg_http_routes_t *routes, const char *clie
 }
 
 void tg_http_free(tg_http_t *h) {
+  give_body_budget(h);
   tg_buf_free(&h->body);
   tg_buf_free(&h->reply);
 }
@@ -720,6 +747,7 @@ static void answer(tg_http_t *h, int keep_alive) {
 
 /* Resets the per-message scan state once a request has been answered. */
 static void next_message(tg_http_t *h) {
+  give_body_budget(h);
   h->answered++;
   h->message_done = 0;
   h->headers_done = 0; /* a refusal before the next request's headers must not name this one */
@@ -758,7 +786,8 @@ int tg_http_feed(tg_http_t *h, const char *data, size_t len, tg_buf_t *out, size
       n = (size_t)(llhttp_get_error_pos(&h->parser) - (data + pos));
       llhttp_resume(&h->parser);
     } else if (err != HPE_OK) {
-      refuse(h, out, h->fatal_status ? h->fatal_status : 400, 0, NULL);
+      refuse(h, out, h->fatal_status ? h->fatal_status : 400, 0,
+             h->fatal_status == 503 ? "Retry-After: 1\r\n" : NULL); /* 503: the bodies' budget */
       verdict = TG_HTTP_CLOSE;
       break;
     }

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "charset.h"
 #include "auth_guard.h"
+#include "body_budget.h"
 #include "framing.h"
 #include "host_allow.h"
 
@@ -73,6 +74,9 @@ typedef struct tg_http_routes_s {
   /* NULL: none. Else the admin and console views' 401s count against their client, a client
    * over the limit gets 429, and both are logged as a summary (auth_guard.h). */
   tg_auth_guard_t *guard;
+  /* NULL: none. Else the bound on the task request bodies every connection together holds: a
+   * body that would pass it gets 503 and a close (body_budget.h). */
+  tg_body_budget_t *bodies;
 } tg_http_routes_t;
 
 struct tg_http_s {
@@ -110,6 +114,7 @@ struct tg_http_s {
   int message_done;
   int fatal_status; /* set by a callback that must end the connection with this status */
   tg_buf_t body;
+  size_t body_taken; /* bytes of routes->bodies this request's body holds */
   char field[32];
   size_t field_len;
   char value[1024];

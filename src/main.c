@@ -44,6 +44,7 @@ typedef struct gateway_s {
   tg_workers_plan_t workers_plan;                 /* what they serve like; read while they run */
   tg_handler_t *handlers[TG_RELOAD_MAX_HANDLERS]; /* the main one first, then the workers' */
   int open_conns;                                 /* of all workers (atomic) */
+  tg_body_budget_t bodies;                        /* --body-memory, of all workers */
   unsigned drain_timeout_ms;
   uv_timer_t drain_check, drain_deadline;
   uv_timer_t store_check; /* looks for the store's files every second, traffic or not */
@@ -394,6 +395,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   gateway_t gw = {.loop = uv_default_loop(),
                   .handler = handler,
                   .drain_timeout_ms = config->drain_timeout_ms,
+                  .bodies = {.limit = config->body_memory},
                   .config = config,
                   .tls = tls};
   char shown_store[1024]; /* a PostgreSQL URI without its password, for the log and /status */
@@ -414,6 +416,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   gw.admin = (tg_admin_t){.reload = &gw.reload,
                           .listeners = &gw.listeners,
                           .open_conns = &gw.open_conns,
+                          .bodies = &gw.bodies,
                           .store = store,
                           .handlers = gw.handlers,
                           .store_path = shown_store,
@@ -432,6 +435,7 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
                       .routes = {.on_task = tg_handler_task,
                                  .on_abandon = tg_handler_abandon,
                                  .task_ctx = handler,
+                                 .bodies = &gw.bodies,
                                  /* status and metrics stay on the admin address */
                                  .on_admin = tg_admin_public,
                                  .admin_ctx = &gw.admin}};

@@ -116,3 +116,51 @@ describe("the connection cap", function()
     gw:stop()
   end)
 end)
+
+describe("the bound on request bodies held at once (--body-memory)", function()
+  -- Sends a task request's line, headers and `bytes` of its body of `length`, then stalls.
+  local function stall_in_body(gw, length, bytes)
+    local conn = gw:connect()
+    conn:send("POST /api/v2/task HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\nContent-Length: " ..
+      length .. "\r\n\r\n<methodcall>" .. string.rep(" ", bytes - 12))
+    return conn
+  end
+
+  it("answers 503 to a body past it, serves others meanwhile, and gives it back when bodies end", function()
+    local gw = gateway.start({ args = "--body-memory 1" })
+    local held = {}
+    -- Bodies are taken from the budget in steps of 64 KiB: 300,000 bytes hold 320 KiB.
+    for i = 1, 3 do held[i] = stall_in_body(gw, 320000, 300000) end
+    socket.sleep(0.2)
+    local status = gw:status()
+    assert.equal(1048576, status.request_bodies.limit_bytes)
+    assert.is_true(status.request_bodies.bytes >= 3 * 300000)
+    assert.equal(0, status.request_bodies.refused)
+
+    local over = stall_in_body(gw, 400000, 100000) -- 128 KiB more do not fit
+    local data = read_to_close(over, 3)
+    assert.matches("^HTTP/1.1 503 ", data)
+    assert.matches("\r\nRetry%-After: 1\r\n", data)
+    assert.matches("\r\nConnection: close\r\n", data)
+    over:close()
+    -- A small call is served at once, and a body finished within the bound is answered.
+    assert.equal(gateway.fault(1017), select(3, gw:post(CANCEL)))
+    held[1]:send(string.rep(" ", 20000)) -- its whole body, within what it holds: answered
+    local answered = gateway.read_response(held[1])
+    assert.equal(200, answered)
+    local _, metrics = gw:admin("/metrics")
+    assert.equal(1, gateway.metric(metrics, "taskgate_request_body_refused_total"))
+
+    for _, conn in ipairs(held) do conn:close() end
+    socket.sleep(0.2)
+    status = gw:status()
+    assert.equal(0, status.request_bodies.bytes)
+    assert.equal(1, status.request_bodies.refused)
+    -- Once the bodies are gone, a body as big as the first three fits again.
+    local again = stall_in_body(gw, 400000, 300000)
+    socket.sleep(0.1)
+    assert.is_true(gw:status().request_bodies.bytes >= 300000)
+    again:close()
+    gw:stop()
+  end)
+end)
