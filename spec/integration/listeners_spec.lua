@@ -88,7 +88,7 @@ describe("single-valued options", function()
     ["log-file"] = "x.log", ["upstream-probe-interval"] = "2", ["outbox-retry-max"] = "5",
     ["outbox-dead-after"] = "60",
     ["console-listen"] = "off", ["console-token-file"] = "token", ["console-dir"] = "console",
-    ["shared-memory"] = "4", ["journal-size"] = "100",
+    ["shared-memory"] = "4", ["journal-size"] = "100", ["body-memory"] = "16",
     ["upstream-max-in-flight"] = "8", ["upstream-queue-timeout"] = "1",
   }
 
