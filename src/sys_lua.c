@@ -495,6 +495,6 @@ void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
   luaL_newlibtable(L, functions);
   lua_pushlightuserdata(L, (void *)call);
   luaL_setfuncs(L, functions, 1);
-  tg_view_lua_push_key(L);
-  lua_setfield(L, -2, "VIEW_KEY");
+  tg_view_lua_push_views(L);
+  lua_setfield(L, -2, "VIEWS");
 }

@@ -1,14 +1,14 @@
 /* view_lua.h: the read-only views of a call that policies and rules receive
- * (lua/taskgate/view.lua), as the C encoders see them. A view is an empty table that holds the
- * gateway's own table under a light-userdata key no rule can make; the encoders write what it
- * shows, the gateway's table. */
+ * (lua/taskgate/view.lua), as the C encoders see them. A view is an empty table; what it shows,
+ * the gateway's own table, is in a weak-keyed side table kept in the registry (sys.VIEWS), so
+ * no rule can reach it through the view; the encoders write what it shows. */
 #ifndef TG_VIEW_LUA_H
 #define TG_VIEW_LUA_H
 
 #include <lua.h>
 
-/* Pushes the key a view holds its table under (sys.VIEW_KEY). */
-void tg_view_lua_push_key(lua_State *L);
+/* Pushes the side table view -> the table it shows (sys.VIEWS), made on first use. */
+void tg_view_lua_push_views(lua_State *L);
 
 /* If the table at `index` (absolute) is a view, puts the table it shows in its place. A plain
  * table (no metatable) costs one check. */

@@ -24,7 +24,8 @@ local notes = setmetatable({}, { __mode = "k" }) -- call -> fields every record 
 --- Adds `fields` to every audit record `call` writes from now on (a policy's way to record more
 --- than the rule does: the rule's own fields win over them). Fields set to nil are left out.
 function M.annotate(call, fields)
-  call = view.shown(call) -- a policy's view: the records are the gateway's call's
+  call = view.call(call, "audit.annotate") -- a policy's view: the records are the gateway's call's
+  if type(fields) ~= "table" then error("audit.annotate(call, fields): fields is a table", 2) end
   local merged = notes[call] or {}
   for key, value in pairs(fields) do merged[key] = value end
   notes[call] = merged
@@ -47,7 +48,12 @@ end
 --- read-only method's, taskgate.owed) changes nothing: its `always` records are owed to its
 --- worker, and any other is a write the connection refuses (the call fails).
 function M.record(call, fields, opts)
-  call = view.shown(call) -- the rule's view: the record names the call as the gateway received it
+  -- only the running call's view: the record names the call as the gateway received it
+  M.record_call(view.call(call, "audit.record"), fields, opts)
+end
+
+--- M.record for the gateway's own call (not a view), for the runtime (taskgate.upstream).
+function M.record_call(call, fields, opts)
   fields = fields or call.params or {}
   local time, params = clock.format(clock.now()), json.encode(with_notes(call, fields))
   local outcome = opts and opts.outcome or "ok"

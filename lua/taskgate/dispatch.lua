@@ -278,7 +278,7 @@ end
 -- rule ended, and waits in `idle` for the next call; one that died (a limit struck) is dropped.
 local FINISHED = {}
 local idle, IDLE_KEPT = {}, 16
-local runtime_threads = setmetatable({}, { __mode = "k" }) -- every call coroutine: not a rule's
+local runtime_threads = outbound.threads -- every call coroutine: not a rule's
 
 --- The coroutines calls run in, as keys (the sandbox keeps rules from resuming or closing them).
 M.threads = runtime_threads
@@ -318,7 +318,11 @@ local function step(co, call, ...)
     return failed(call, why)
   end
   outbound.began()
+  -- The runtime's functions that take the call (audit.record) accept only this call's view.
+  local outer = view.running
+  view.running = call
   local resumed, first, ok, result = coroutine.resume(co, ...)
+  view.running = outer
   local stage = stages[co]
   local reply, keep, why, reason
   if resumed and first == FINISHED then

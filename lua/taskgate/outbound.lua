@@ -11,6 +11,11 @@ local M = {}
 
 M.WAIT = setmetatable({}, { __tostring = function() return "taskgate.outbound.WAIT" end })
 
+--- The coroutines calls run in, as keys (taskgate.dispatch makes them): the only ones send()
+--- suspends. In a coroutine of a rule's own, the yield would hand the rule WAIT and the request,
+--- and the rule could then yield requests of its own making to the gateway.
+M.threads = setmetatable({}, { __mode = "k" })
+
 local baseline -- store changes counted when the current step began
 
 --- Called by the dispatcher whenever a step of a call begins.
@@ -23,8 +28,8 @@ end
 --- whether the request may have reached the server (its outcome is then unknown: it was not
 --- sent again).
 function M.send(request)
-  if not coroutine.isyieldable() then
-    return nil, "outbound calls are only possible from a rule handling a call"
+  if not M.threads[coroutine.running()] then
+    return nil, "outbound calls are only possible from a rule handling a call (not in a coroutine of its own)"
   end
   if db.changes() ~= baseline then
     error("store changes must come after outbound calls (the transaction cannot stay open across the wait)", 2)

@@ -51,7 +51,8 @@ local safe_globals = {
 local safe_libraries = { "string", "table", "math", "utf8", "coroutine" }
 
 -- Library functions left out: each would change state every later call shares.
-local left_out = { math = { randomseed = true } }
+local left_out = { math = { randomseed = true }, string = { dump = true } } -- dump: a function's code, which
+-- nothing in a rule can load again
 
 -- The rule API: what a rule may use besides plain Lua, as globals and through require.
 local api_modules = {
@@ -60,6 +61,13 @@ local api_modules = {
   bins = "taskgate.bins", upstream = "taskgate.upstream", http = "taskgate.http", outbox = "taskgate.outbox",
   faults = "taskgate.faults",
   shared = "taskgate.shared", ratelimit = "taskgate.ratelimit", net = "taskgate.net",
+}
+-- Of these modules, which serve the runtime too, rules get only the functions named here: the
+-- rest writes what only the gateway may (audit.insert or audit.unchanged would write records of
+-- calls that never happened).
+local api_only = {
+  audit = { "record", "annotate", "recent" },
+  upstream = { "configured", "call", "forward" },
 }
 -- Modules a rule may require besides those.
 local also_requirable = { fault = "taskgate.fault", json = "taskgate.json" }
@@ -107,6 +115,15 @@ local function library_copy(name)
   return library
 end
 
+-- The part of a runtime module rules get: all of it, or what api_only names.
+local function api_of(name, module)
+  local names = api_only[name]
+  if not names then return module end
+  local api = {}
+  for _, key in ipairs(names) do api[key] = module[key] end
+  return api
+end
+
 local function build_globals()
   local globals, views = {}, {}
   for _, name in ipairs(safe_globals) do globals[name] = _G[name] end
@@ -117,7 +134,7 @@ local function build_globals()
   for _, name in ipairs(safe_libraries) do globals[name] = frozen(name, library_copy(name), views) end
   local requirable = {}
   for name, module in pairs(api_modules) do
-    globals[name] = frozen(name, require(module), views)
+    globals[name] = frozen(name, api_of(name, require(module)), views)
     requirable[module] = globals[name]
   end
   for name, module in pairs(also_requirable) do requirable[module] = frozen(name, require(module), views) end

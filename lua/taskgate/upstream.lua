@@ -107,7 +107,7 @@ function M.call(method, params, interface)
   if value.fault and not code then return nil, "upstream answered a fault without a code", true end
   local reply = setmetatable({}, Reply)
   -- Read-only to rules (views): a JSON client's reply is written from the same document.
-  contents_of[reply] = { raw = result.body, params = view_of(value.params), fault = code and { code = code } or nil,
+  contents_of[reply] = { raw = result.body, params = view_of(value.params), fault = code and view.of({ code = code }) or nil,
     document = view.of(value) }
   return reply
 end
@@ -127,12 +127,17 @@ end
 --- (a query's too: the client is told so). With `audit_fields`, the audit trail records what was
 --- forwarded and what came back, whatever the outcome.
 function M.forward(call, audit_fields)
+  if type(call) ~= "table" then error("upstream.forward(call, audit_fields): call is the rule's call or a table", 2) end
+  -- What is sent may be a call the rule made; the records always name the running call, as the
+  -- gateway received it.
+  local running = view.running
+  if not running and audit_fields then error("upstream.forward runs in a call", 2) end
   local reply, why, sent, unsendable = M.call(call.name, call.params, call.interface)
   if unsendable then -- the call itself, not the upstream: the client hears what it sent wrong
     log.warn("call not forwarded", { method = call.name, reason = why })
     if audit_fields then
       local outcome = "not forwarded: " .. sys.redact(tostring(why))
-      audit.record(call, { forwarded = audit_fields, upstream = outcome }, { outcome = outcome, always = true })
+      audit.record_call(running, { forwarded = audit_fields, upstream = outcome }, { outcome = outcome, always = true })
     end
     return fault.new(NOT_FORWARDABLE, "not_forwardable")
   end
@@ -143,9 +148,9 @@ function M.forward(call, audit_fields)
     log.warn(failure_kind, { method = call.name, reason = why })
   end
   if audit_fields then
-    audit.record(call, { forwarded = audit_fields, upstream = outcome }, { outcome = outcome, always = true })
+    audit.record_call(running, { forwarded = audit_fields, upstream = outcome }, { outcome = outcome, always = true })
   elseif not reply and sent then
-    audit.record(call, { upstream = outcome }, { outcome = outcome, always = true })
+    audit.record_call(running, { upstream = outcome }, { outcome = outcome, always = true })
   end
   -- A call that may have reached the upstream keeps the plain fault: a reason would have the
   -- trail mark it refused (unchanged), which nobody knows.
