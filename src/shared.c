@@ -255,27 +255,27 @@ int tg_shared_take(tg_shared_t *space, const char *key, size_t key_len, double r
   int rc = 0;
   pthread_mutex_lock(&space->lock);
   entry_t *bucket = lookup(space, key, key_len, hash, now);
-  if (bucket && bucket->type != TG_SHARED_BUCKET) {
-    rc = TG_SHARED_NOT_NUMBER;
-  } else {
-    if (!bucket && (bucket = create(space, key, key_len, hash, 0, now, &rc))) {
-      bucket->type = TG_SHARED_BUCKET;
-      bucket->number = burst;
+  if (bucket && bucket->type != TG_SHARED_BUCKET) { /* not a bucket (a value written there): a new one, full */
+    remove_entry(space, bucket);
+    bucket = NULL;
+  }
+  if (!bucket && (bucket = create(space, key, key_len, hash, 0, now, &rc))) {
+    bucket->type = TG_SHARED_BUCKET;
+    bucket->number = burst;
+    bucket->stamp = now;
+  }
+  if (bucket) {
+    if (now > bucket->stamp) { /* a clock set back, or another worker's later call first: no refill */
+      bucket->number = fmin(burst, bucket->number + (now - bucket->stamp) * rate);
       bucket->stamp = now;
     }
-    if (bucket) {
-      if (now > bucket->stamp) { /* a clock set back, or another worker's later call first: no refill */
-        bucket->number = fmin(burst, bucket->number + (now - bucket->stamp) * rate);
-        bucket->stamp = now;
-      }
-      /* Epoch seconds carry about 0.2 us of rounding: a microsecond's worth of tokens is not missed. */
-      *allowed = bucket->number >= cost - rate * 1e-6;
-      if (*allowed)
-        bucket->number = fmax(0, bucket->number - cost);
-      *value = *allowed ? bucket->number : (cost - bucket->number) / rate;
-      /* Full again after this long: from then on it is the same as a new bucket. */
-      bucket->expires = bucket->stamp + (burst - bucket->number) / rate + 1;
-    }
+    /* Epoch seconds carry about 0.2 us of rounding: a microsecond's worth of tokens is not missed. */
+    *allowed = bucket->number >= cost - rate * 1e-6;
+    if (*allowed)
+      bucket->number = fmax(0, bucket->number - cost);
+    *value = *allowed ? bucket->number : (cost - bucket->number) / rate;
+    /* Full again after this long: from then on it is the same as a new bucket. */
+    bucket->expires = bucket->stamp + (burst - bucket->number) / rate + 1;
   }
   pthread_mutex_unlock(&space->lock);
   return rc;

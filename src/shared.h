@@ -53,8 +53,9 @@ int tg_shared_incr(tg_shared_t *space, const char *key, size_t key_len, double d
 /* A token bucket under key: `burst` tokens at most, refilled at `rate` tokens a second. Takes
  * `cost` tokens when it holds as many: *allowed = 1 and *value the tokens left; else *allowed = 0
  * and *value the seconds until they would be there. A new bucket starts full; one that would be
- * full again expires then (it is the same as a new one). Returns 0, TG_SHARED_NOT_NUMBER (the key
- * holds something else), TG_SHARED_TOO_LARGE or TG_SHARED_NO_MEMORY. */
+ * full again expires then (it is the same as a new one), and so does a key holding something
+ * else: a limit must not refuse for good over a value it cannot read. Returns 0,
+ * TG_SHARED_TOO_LARGE or TG_SHARED_NO_MEMORY. */
 int tg_shared_take(tg_shared_t *space, const char *key, size_t key_len, double rate, double burst, double cost,
                    double now, int *allowed, double *value);
 

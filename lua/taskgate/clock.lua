@@ -76,10 +76,33 @@ end
 
 --- The zone named `name` in the tz database ("Europe/Berlin", "America/Chicago", "UTC"); an
 --- unknown name is an error, so a rule that names one fails when it loads, not at 2 a.m.
+-- What clock.zone gives a rule: a handle, one per zone. The zone itself is loaded once and
+-- shared by every rule file: a rule that could change its tables would change everyone's time.
+local zone_of = setmetatable({}, { __mode = "k" }) -- handle -> zone
+local handle_of = setmetatable({}, { __mode = "k" }) -- zone -> handle
+local function handle_offset(handle, epoch)
+  local zone = zone_of[handle]
+  if not zone then error("call a zone's offset with ':' (zone:offset(epoch))", 2) end
+  return zone:offset(epoch)
+end
+local zone_meta = {
+  __index = function(handle, key)
+    if key == "offset" then return handle_offset end
+    if key == "name" then return zone_of[handle].name end
+  end,
+  __newindex = function() error("a zone cannot be changed", 2) end,
+  __metatable = false,
+}
+
 function M.zone(name)
   local zone, why = zones.get(name)
   if not zone then error(why, 2) end
-  return zone
+  local handle = handle_of[zone]
+  if not handle then
+    handle = setmetatable({}, zone_meta)
+    zone_of[handle], handle_of[zone] = zone, handle
+  end
+  return handle
 end
 
 --- The calendar fields of epoch seconds (default: now) in UTC, or in the named time zone
@@ -89,6 +112,8 @@ function M.parts(epoch, zone)
   epoch = math.floor(epoch or M.now())
   if zone == nil then return fields(epoch, 0) end
   if type(zone) == "string" then zone = M.zone(zone) end
+  zone = zone_of[zone]
+  if not zone then error("clock.parts: the zone is a name or clock.zone(name)", 2) end
   local offset, summer = zone:offset(epoch)
   local parts = fields(epoch, offset)
   parts.summer = summer
@@ -106,9 +131,16 @@ local function minutes(text)
 end
 
 local Window = {}
+-- A window's zone, times and days, by window: kept out of the object, which rule code holds (a
+-- site module's window is every rule file's).
+local spec_of = setmetatable({}, { __mode = "k" })
 -- Its objects' metatable, hidden from rules (__metatable): a rule that reached the methods
--- could replace them for every later call, in every rule file.
-local window_meta = { __index = Window, __metatable = false }
+-- could replace them for every later call, in every rule file. An object holds nothing itself.
+local window_meta = {
+  __index = Window,
+  __newindex = function() error("a window cannot be changed", 2) end,
+  __metatable = false,
+}
 
 --- A weekly time window in a named zone, for policies:
 ---   clock.window({ zone = "Europe/Berlin", days = { "sun" }, from = "02:00", to = "04:00" })
@@ -126,16 +158,20 @@ function M.window(spec)
     if not number then error(string.format("clock.window: %s is not a day (mon .. sun)", tostring(day)), 2) end
     window.days[number] = true
   end
-  return setmetatable(window, window_meta)
+  local object = setmetatable({}, window_meta)
+  spec_of[object] = window
+  return object
 end
 
 --- Whether epoch seconds (default: now) fall inside the window.
 function Window:contains(epoch)
-  local parts = M.parts(epoch, self.zone)
+  local w = spec_of[self]
+  if not w then error("call a window's contains with ':' (window:contains())", 2) end
+  local parts = M.parts(epoch, w.zone)
   local now = parts.hour * 60 + parts.min
-  if self.from < self.to then return self.days[parts.weekday] == true and now >= self.from and now < self.to end
+  if w.from < w.to then return w.days[parts.weekday] == true and now >= w.from and now < w.to end
   local yesterday = (parts.weekday + 5) % 7 + 1
-  return (self.days[parts.weekday] == true and now >= self.from) or (self.days[yesterday] == true and now < self.to)
+  return (w.days[parts.weekday] == true and now >= w.from) or (w.days[yesterday] == true and now < w.to)
 end
 
 local last_second, last_text -- every call of a busy second formats the same time

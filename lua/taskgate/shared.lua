@@ -15,21 +15,32 @@ local spaces = require "taskgate.spaces"
 local M = {}
 
 local Dict = {}
+-- A dictionary's prefix in the space, by dictionary: kept out of the object, where a rule could
+-- rewrite it and reach any other dictionary's keys, or the rate limiters' buckets.
+local prefix_of = setmetatable({}, { __mode = "k" })
 -- Its objects' metatable, hidden from rules (__metatable): a rule that reached the methods
--- could replace them for every later call, in every rule file.
-local dict_meta = { __index = Dict, __metatable = false }
+-- could replace them for every later call, in every rule file. An object holds nothing itself.
+local dict_meta = {
+  __index = Dict,
+  __newindex = function() error("a dictionary object cannot be changed", 2) end,
+  __metatable = false,
+}
 
 --- A dictionary: its keys are apart from every other dictionary's. name: letters, digits, _.
 function M.dict(name)
   if type(name) ~= "string" or not name:find("^[%w_]+$") or #name > 64 then
     error("a dictionary's name is letters, digits and _ (up to 64)", 2)
   end
-  return setmetatable({ prefix = "d:" .. name .. ":" }, dict_meta)
+  local dict = setmetatable({}, dict_meta)
+  prefix_of[dict] = "d:" .. name .. ":"
+  return dict
 end
 
 local function key_of(dict, key)
+  local prefix = prefix_of[dict]
+  if not prefix then error("call a dictionary's methods with ':' (dict:get(key))", 3) end
   if type(key) ~= "string" and type(key) ~= "number" then error("a key is a string or a number", 3) end
-  return dict.prefix .. key
+  return prefix .. key
 end
 
 --- The value under key, or nil (absent, or past its time).

@@ -52,6 +52,15 @@ describe("the shared space", function()
     assert.equal(4, left)
   end)
 
+  it("takes a key holding something else as a new, full bucket: a limit never refuses for good", function()
+    space.set("b", "garbage", nil, T)
+    local allowed, left = space.take("b", 10, 5, 1, T)
+    assert.is_true(allowed)
+    assert.equal(4, left)
+    space.set("n", 7, nil, T)
+    assert.is_true((space.take("n", 10, 5, 1, T)))
+  end)
+
   it("does not refill a bucket when the clock goes back", function()
     for _ = 1, 5 do space.take("b", 10, 5, 1, T) end
     assert.is_false((space.take("b", 10, 5, 1, T - 10)))
