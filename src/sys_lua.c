@@ -489,12 +489,14 @@ void tg_sys_lua_push(lua_State *L, tg_call_note_t *const *call) {
       {"guard", tg_coroutine_lua_guard},
       {"run_rules", sys_run_rules},
       {"gateway_work", sys_gateway_work},
-      {"view_index", tg_view_lua_index},
       {NULL, NULL},
   };
   luaL_newlibtable(L, functions);
   lua_pushlightuserdata(L, (void *)call);
   luaL_setfuncs(L, functions, 1);
   tg_view_lua_push_views(L);
-  lua_setfield(L, -2, "VIEWS");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "VIEWS");
+  lua_pushcclosure(L, tg_view_lua_index, 1); /* the side table as its upvalue: no look-up per read */
+  lua_setfield(L, -2, "view_index");
 }

@@ -43,7 +43,7 @@ void tg_view_lua_unwrap(lua_State *L, int index) {
 
 int tg_view_lua_index(lua_State *L) {
   lua_settop(L, 2);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &views_key); /* 3: the side table */
+  lua_pushvalue(L, lua_upvalueindex(1)); /* 3: the side table */
   lua_pushvalue(L, 1);
   if (lua_rawget(L, 3) != LUA_TTABLE) /* 4: what the view shows */
     return 0;

@@ -15,7 +15,8 @@ void tg_view_lua_push_views(lua_State *L);
 void tg_view_lua_unwrap(lua_State *L, int index);
 
 /* sys.view_index(view, key): a view's __index, in C because every field a rule reads from its
- * call goes through it: the value the shown table holds, a nested table as a new view. */
+ * call goes through it: the value the shown table holds, a nested table as a new view. A
+ * closure whose upvalue is the side table (tg_view_lua_push_views). */
 int tg_view_lua_index(lua_State *L);
 
 #endif
