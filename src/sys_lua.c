@@ -279,6 +279,18 @@ static void field_name(char *out, size_t cap, const char *key, size_t len) {
   out[n] = '\0';
 }
 
+/* The names the gateway writes on a rule's log line itself: a rule's field by one of these
+ * names is written as rule_<name>, so no rule can make a line say another request, rule, time,
+ * level or event (a logfmt or JSON reader would take the last of two). */
+static const char *const own_names[] = {"ts", "level", "event", "request_id", "rule", NULL};
+
+static int is_own_name(const char *name) {
+  for (int i = 0; own_names[i]; i++)
+    if (strcmp(name, own_names[i]) == 0)
+      return 1;
+  return 0;
+}
+
 /* sys.log(level, event, fields) where fields is a table of string keys and printable values.
  * The line holds what fits in 3 KiB; the fields past that are not even looked at. */
 static int sys_log(lua_State *L) {
@@ -307,7 +319,7 @@ static int sys_log(lua_State *L) {
         field_name(name, sizeof name, key, key_len);
         const char *value = luaL_tolstring(L, -1, &len);
         tg_log_quote(quoted, sizeof quoted, value, len);
-        int n = snprintf(line + used, sizeof line - used, "%s=%s ", name, quoted);
+        int n = snprintf(line + used, sizeof line - used, "%s%s=%s ", is_own_name(name) ? "rule_" : "", name, quoted);
         used += n > 0 ? (size_t)n : 0;
         lua_pop(L, 1);
       }

@@ -235,6 +235,32 @@ end]],
   end)
 end)
 
+-- A rule's log line names its call's request id and rule; fields by those names (or the time,
+-- level, event) would be a second value a log reader takes instead.
+describe("a rule's log line", function()
+  it("keeps the gateway's request id, rule, level and event, and writes the rule's as rule_<name>", function()
+    local gw = gateway.start({ rules = gateway.rules_dir({ spoof = [[return function(call)
+  log.warn("spoof", { request_id = "forged-id", rule = "cancel_task", level = "error", event = "stopped",
+    ts = "1970-01-01T00:00:00Z", ["request id"] = "spaced", note = "kept" })
+  return {}
+end]] }) })
+    local request = gateway.post_request(gateway.methodcall("spoof", ""), "X-Request-Id: true-log-1\r\n")
+    assert.equal(200, (gw:raw(request)))
+    assert.is_true(logged(gw, "msg=spoof"))
+    local line = gw:log():match("[^\n]*msg=spoof[^\n]*")
+    gw:stop()
+    assert.matches("level=warn event=rule_log request_id=true-log-1 rule=spoof ", line, 1, true)
+    for _, expected in ipairs({ "rule_request_id=forged-id", "rule_rule=cancel_task", "rule_level=error",
+      "rule_event=stopped", "rule_request_id=spaced", "note=kept" }) do
+      assert.matches(expected, line, 1, true)
+    end
+    for _, name in ipairs({ "request_id", "rule", "level", "event", "ts" }) do
+      local _, count = (" " .. line):gsub(" " .. name .. "=", "")
+      assert.equal(1, count, name .. " once: " .. line)
+    end
+  end)
+end)
+
 -- The review's F6 whole: with the cookbook's rate limit installed, a rule that reached the
 -- limiter's buckets locked the client out until a restart.
 describe("a rate limit no rule can lock", function()
