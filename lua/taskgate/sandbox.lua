@@ -50,9 +50,9 @@ local safe_globals = {
 }
 local safe_libraries = { "string", "table", "math", "utf8", "coroutine" }
 
--- Library functions left out: each would change state every later call shares.
-local left_out = { math = { randomseed = true }, string = { dump = true } } -- dump: a function's code, which
--- nothing in a rule can load again
+-- Library functions left out: randomseed would change state every later call shares; dump
+-- gives a function's code, which nothing in a rule can load again.
+local left_out = { math = { randomseed = true }, string = { dump = true } }
 
 -- The rule API: what a rule may use besides plain Lua, as globals and through require.
 local api_modules = {
