@@ -20,6 +20,7 @@
 #include "limit.h"
 #include "log.h"
 #include "metrics.h"
+#include "read_only.h"
 #include "sys_lua.h"
 #include "txn.h"
 #include "upstreams.h"
@@ -479,21 +480,6 @@ static void run_call(tg_handler_t *h, tg_call_t *call) {
   free_step(&step);
 }
 
-static int is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-
-/* Whether `key` ("\t<interface>:<name>\t") is one of the entries of `list` ("\t<entry>\t<entry>\t"):
- * compared entry by entry from one tab to the next, which costs a call a tenth of what a strstr
- * over the whole list did. */
-static int listed(const tg_buf_t *list, const char *key, size_t key_len) {
-  const char *at = list->data, *end = list->data ? list->data + list->len : NULL;
-  while (at && (size_t)(end - at) >= key_len) {
-    if (memcmp(at, key, key_len) == 0)
-      return 1;
-    at = memchr(at + 1, '\t', (size_t)(end - at - 1));
-  }
-  return 0;
-}
-
 /* Whether the decoded call names a method the generation declares read-only on its endpoint:
  * its <name> trimmed and in lower case, as the dispatcher reads it. */
 static int names_read_only(const tg_handler_t *h, const tg_call_t *call) {
@@ -504,26 +490,8 @@ static int names_read_only(const tg_handler_t *h, const tg_call_t *call) {
     name = name->next;
   if (!name || name->first_child)
     return 0;
-  const char *text = name->text;
-  size_t len = name->text_len;
-  while (len && is_space(*text))
-    text++, len--;
-  while (len && is_space(text[len - 1]))
-    len--;
-  char key[80] = "\t";
-  const char *interface = call->interface == TG_HTTP_BIN ? "bin:" : "task:";
-  size_t at = 1 + strlen(interface);
-  if (len == 0 || at + len + 2 > sizeof key)
-    return 0;
-  memcpy(key + 1, interface, at - 1);
-  for (size_t i = 0; i < len; i++) {
-    char c = text[i];
-    if (c == '\t' || c == ':' || c == '\0')
-      return 0;
-    key[at + i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-  }
-  key[at + len] = '\t';
-  return listed(&h->read_only, key, at + len + 1);
+  return tg_read_only_named(h->read_only.data, h->read_only.len, call->interface == TG_HTTP_BIN, name->text,
+                            name->text_len);
 }
 
 /* Whether the call's next step runs on the reader: decided before its first step, on the

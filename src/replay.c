@@ -12,9 +12,12 @@
 
 #include "buf.h"
 #include "outbox.h"
+#include "owed.h"
+#include "read_only.h"
 #include "redact.h"
 #include "script.h"
 #include "store.h"
+#include "txn.h"
 #include "xml.h"
 
 enum { TIME_FACTOR = 10 };
@@ -82,10 +85,14 @@ static int scratch_make(scratch_t *scratch, const char *store_path, int copies, 
   return 0;
 }
 
-/* A rules directory loaded on a store: what each run needs, released by run_close. */
+/* A rules directory loaded on a store: what each run needs, released by run_close. The calls of
+ * methods the rules declare read-only run on the reader, as in the gateway (read_only.h). */
 typedef struct run_s {
   tg_store_t *store;
+  tg_store_t *reader;
   tg_script_t *script;
+  tg_buf_t read_only; /* host.read_only_methods */
+  tg_owed_t owed;     /* the traces of the call run on the reader, written after it */
 } run_t;
 
 static int run_open(run_t *run, const tg_config_t *config, const char *runtime_dir, const char *rules_dir,
@@ -109,12 +116,20 @@ static int run_open(run_t *run, const tg_config_t *config, const char *runtime_d
       .journal_size = 0, /* a replay is not traffic */
   };
   run->script = tg_script_new(&script_config, err, errcap);
-  return run->script ? 0 : -1;
+  if (!run->script)
+    return -1;
+  if (tg_script_host_string(run->script, "read_only_methods", &run->read_only) < 0)
+    return snprintf(err, errcap, "%s", tg_script_last_error(run->script)), -1;
+  run->reader = tg_store_open_reader(store_path, err, errcap);
+  return run->reader ? 0 : -1;
 }
 
 static void run_close(run_t *run) {
   if (run->script)
     tg_script_release(run->script);
+  tg_owed_free(&run->owed);
+  tg_buf_free(&run->read_only);
+  tg_store_close(run->reader);
   if (run->store)
     tg_store_close(run->store);
 }
@@ -128,6 +143,43 @@ static int host(run_t *run, const char *name, const char *const *args, tg_buf_t 
   return -1;
 }
 
+/* Writes the traces the call run on the reader owes (its audit records), on the writer, as a
+ * worker writes them in its next store turn. */
+static void write_owed(run_t *run) {
+  if (!tg_owed_pending(&run->owed))
+    return;
+  int turn = tg_txn_begin_turn(run->store) == 0;
+  tg_owed_write(&run->owed, run->script);
+  if (turn)
+    tg_txn_commit_turn(run->store);
+}
+
+/* Calls host function `name` for one call of `method` on the `interface` endpoint ("task" or
+ * "bin") as the gateway runs it: a method the rules declare read-only on the reader, in a read
+ * transaction, so that its rule cannot write (1999, as live), its traces written after it; any
+ * other in a turn of its own on the writer. */
+static int host_for_call(run_t *run, const char *interface, const char *method, const char *name,
+                         const char *const *args, tg_buf_t *out, char *err, size_t errcap) {
+  int reading = tg_read_only_named(run->read_only.data, run->read_only.len, strcmp(interface, "bin") == 0, method,
+                                   strlen(method));
+  tg_store_t *store = reading ? run->reader : run->store;
+  if ((reading ? tg_txn_begin_read(store) : tg_txn_begin_turn(store)) != 0)
+    return snprintf(err, errcap, "cannot open a transaction: %s", tg_store_errmsg(store)), -1;
+  tg_call_note_t note = {.owed = &run->owed};
+  if (reading)
+    tg_script_set_call(run->script, &note);
+  tg_script_use_store(run->script, store);
+  int rc = host(run, name, args, out, err, errcap);
+  tg_script_use_store(run->script, NULL);
+  tg_script_set_call(run->script, NULL);
+  if (rc == 0)
+    tg_txn_commit_turn(store);
+  else
+    tg_txn_abort_turn(store);
+  write_owed(run);
+  return rc;
+}
+
 /* Replays the journal of the run's store: the newest `last` calls (0: all), one gate each.
  * Leaves the outcomes (replay.lua's text) in *results. */
 static int replay_all(run_t *run, long last, tg_buf_t *results, char *err, size_t errcap) {
@@ -139,7 +191,17 @@ static int replay_all(run_t *run, long last, tg_buf_t *results, char *err, size_
   long count = strtol(results->data ? results->data : "0", NULL, 10);
   for (long i = 1; i <= count; i++) {
     snprintf(number, sizeof number, "%ld", i);
-    if (host(run, "replay_step", args, results, err, errcap) < 0)
+    if (host(run, "replay_call_of", args, results, err, errcap) < 0) /* "interface\tmethod" */
+      return -1;
+    char *method = results->data ? strchr(results->data, '\t') : NULL;
+    if (!method)
+      return snprintf(err, errcap, "journal entry %ld names no method", i), -1;
+    *method++ = '\0';
+    char interface[8];
+    snprintf(interface, sizeof interface, "%s", results->data);
+    char name[128];
+    snprintf(name, sizeof name, "%s", method);
+    if (host_for_call(run, interface, name, "replay_step", args, results, err, errcap) < 0)
       return -1;
   }
   return host(run, "replay_results", NULL, results, err, errcap);
@@ -217,7 +279,8 @@ int tg_command_try(const tg_config_t *config, const char *runtime_dir) {
       host(&run, "try_prepare", NULL, &report, err, sizeof err) < 0)
     goto done;
   const char *args[] = {config->try_method, params.data ? params.data : "", NULL};
-  if (host(&run, "try_call", args, &report, err, sizeof err) < 0)
+  if (host_for_call(&run, "task", config->try_method, "try_call", args, &report, err, sizeof err) < 0 ||
+      host(&run, "try_report", NULL, &report, err, sizeof err) < 0)
     goto done;
   print_shown(&report);
   status = 0;

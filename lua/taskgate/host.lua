@@ -172,6 +172,7 @@ local function replay(name)
 end
 M.replay_load, M.replay_step, M.replay_results = replay("load"), replay("step"), replay("results")
 M.replay_report, M.try_prepare, M.try_call = replay("report"), replay("try_prepare"), replay("try_call")
+M.replay_call_of, M.try_report = replay("call_of"), replay("try_report")
 
 --- The loaded files as JSON: [{"name":..,"path":..,"sha256":..}, ...].
 function M.describe()

@@ -5,6 +5,8 @@
 -- report the calls whose answer differs; `taskgate try` answers one call and lists the rows it
 -- changed. Each journaled call runs at its recorded time (clock.source) from its recorded
 -- client; in bridge mode, what a rule forwards is answered as the controller answered it then.
+-- Each call runs in a transaction replay.c opens, on the connection the gateway would use: a
+-- read-only method's on a read connection (its rule cannot write), any other's in a turn.
 
 local clock = require "taskgate.clock"
 local db = require "taskgate.db"
@@ -17,15 +19,26 @@ local xml = require "taskgate.xml"
 local M = {}
 
 local ids, outcomes = {}, {} -- the journal ids to replay, oldest first; id -> "outcome\treason"
+local calls_of = {} -- i -> "interface\tmethod" of the i-th loaded entry
 
 --- Loads the newest `last` journal entries (all when 0); returns how many, as text.
 function M.load(last)
   journal.paused = true -- the replayed calls are not traffic
   last = tonumber(last) or 0
-  local rows = db.rows("SELECT journal_id FROM journal ORDER BY journal_id DESC LIMIT ?", last > 0 and last or -1)
-  ids, outcomes = {}, {}
-  for i = #rows, 1, -1 do ids[#ids + 1] = rows[i].journal_id end
+  local rows = db.rows("SELECT journal_id, interface, method FROM journal ORDER BY journal_id DESC LIMIT ?",
+    last > 0 and last or -1)
+  ids, outcomes, calls_of = {}, {}, {}
+  for i = #rows, 1, -1 do
+    ids[#ids + 1] = rows[i].journal_id
+    calls_of[#ids] = (rows[i].interface or "task") .. "\t" .. rows[i].method
+  end
   return tostring(#ids)
+end
+
+--- The endpoint and method of the `i`-th loaded entry, "interface\tmethod": replay.c runs its
+--- step on the connection the gateway would.
+function M.call_of(i)
+  return calls_of[tonumber(i)]
 end
 
 -- What the controller answered a forwarded call, rebuilt from the recorded outcome.
@@ -36,8 +49,9 @@ local function recorded_upstream(entry)
   return { error = "not recorded" }
 end
 
--- Runs one call as the gateway would, in a turn of its own; returns the reply and the reason
--- the call was refused (or the failure's kind), as the call's log line would say them.
+-- Runs one call as the gateway would, in the transaction replay.c opened for it; returns the
+-- reply and the reason the call was refused (or the failure's kind), as the call's log line
+-- would say them.
 local function answer(call, send)
   local noted = sys.note
   local reason
@@ -45,13 +59,7 @@ local function answer(call, send)
     reason = why or failure or reason
     return noted(method, outcome, failure, sent, why)
   end
-  local began, why = db.begin_turn()
-  if not began then
-    sys.note = noted
-    error("cannot open a transaction: " .. tostring(why), 0)
-  end
   local ok, reply = pcall(dispatch.handle, call, send)
-  db.commit_turn()
   sys.note = noted
   if not ok then error(reply, 0) end
   return reply, reason
@@ -204,11 +212,20 @@ local function changes_of(old, new)
   return table.concat(parts, ", ")
 end
 
+local tried = {} -- the reply and reason of the call try_call answered, for try_report
+
 --- Answers `method` with the KEY=VALUE `params` text as a local client would send it; returns
---- the reply document and the changes, which stay in the copy.
+--- "". Its changes stay in the copy.
 function M.try_call(method, params_text)
-  local reply, reason = answer({ name = method, params = parse_params(params_text), client = "127.0.0.1" },
+  tried.reply, tried.reason = answer({ name = method, params = parse_params(params_text), client = "127.0.0.1" },
     function(request) return { error = "not sent: taskgate try does not reach the network (" .. tostring(request.url) .. ")" } end)
+  return ""
+end
+
+--- The reply document of the call tried and the changes it made, its traces written after it
+--- (a read-only method's) included.
+function M.try_report()
+  local reply, reason = tried.reply, tried.reason
   local out = { "reply:", reply.raw or xml.encode(reply) }
   if reason then out[#out + 1] = "reason: " .. reason end
   local rows = db.rows("SELECT tbl, op, old, new FROM " .. TRACKED .. " ORDER BY n")

@@ -123,6 +123,57 @@ describe("the journal of a call whose rule failed", function()
   end)
 end)
 
+describe("a read-only method's rule that writes", function()
+  -- The gateway runs gettaskinfo, getportstatus and the bin queries on a read connection: their
+  -- rules cannot write (1999). try and replay run them the same way, so that they show it.
+  local WRITES = [[
+return function(call)
+  store.create_taskgroup({ taskgroup_id = 77, category = 1, req_time = "2024-05-01T08:00:00Z",
+    req_epoch = 1714550400, priority = 1 }, { { task_id = 770, bin_id = 1 } })
+  return { port_id = call.params.port_id, status = "closed" }
+end
+]]
+
+  it("fails in taskgate try as it fails live, and changes nothing", function()
+    local rules = gateway.rules_dir({ getportstatus = WRITES })
+    local gw = gateway.start({ rules = rules, args = LIMIT })
+    assert.equal(F(1999), gw:call("getportstatus", "<port_id>1</port_id>"))
+    for _, name in ipairs({ "getportstatus", " GetPortStatus " }) do -- as the dispatcher reads the name
+      local out, code = gw:command(string.format("try '%s' port_id=1 --rules %s%s", name, rules, LIMIT))
+      assert.equal(0, code, out)
+      assert.matches("<code>1999</code>", out, 1, true)
+      assert.matches("reason: error", out, 1, true)
+      -- nothing of the rule's write; the audit record of the failed call, written after it
+      assert.not_matches("insert task", out, 1, true)
+      assert.matches('changes (1 rows; none is kept):\n  insert audit {', out, 1, true)
+      assert.matches('"method":"getportstatus","params":"{\\"port_id\\":\\"1\\"}","outcome":"1999"', out, 1, true)
+    end
+    assert.is_true(gw:stop())
+    -- a read-only method whose rule only reads answers as before
+    local out = gateway.run(string.format("%s try getportstatus port_id=1 --store %s --rules %s%s", gateway.binary,
+      gw.store, gateway.rules, LIMIT))
+    assert.matches("<status>closed</status>", out, 1, true)
+  end)
+
+  it("answers 1999 in a replay against candidate rules, where the live ones answered", function()
+    local gw = gateway.start({ args = LIMIT })
+    assert.equal(gateway.OK, gw:call("create_taskgroup", gateway.taskgroup_params(1, { { 10, 1 } })))
+    assert.matches("<status>", gw:call("getportstatus", "<port_id>1</port_id>"))
+    assert.matches("<task_id>10</task_id>", gw:call("gettaskinfo"))
+    assert.is_true(gw:stop())
+    local candidate = gateway.rules_dir({ getportstatus = WRITES })
+    local out, code = gateway.run(string.format("%s replay --store %s --rules %s%s", gateway.binary, gw.store,
+      candidate, LIMIT))
+    assert.equal(0, code, out)
+    assert.matches("\n1 answered differently", out, 1, true)
+    assert.matches("getportstatus from 127.0.0.1: ok -> 1999 (error) (recorded: ok)", out, 1, true)
+    -- the same rules: the live ones answer every call as recorded, on the same connections
+    out = gateway.run(string.format("%s check %s --store %s --rules %s --replay 3%s", gateway.binary, gateway.rules,
+      gw.store, gateway.rules, LIMIT))
+    assert.matches("\n0 answered differently", out, 1, true)
+  end)
+end)
+
 describe("replay in bridge mode", function()
   it("answers forwarded calls as the controller answered them, and shows what a policy changes", function()
     local b = gateway.start({ args = LIMIT })
