@@ -1,6 +1,7 @@
 -- wrk script of bench/methods: METHOD's calls (bench/calls.lua, paired), one plan per wrk
 -- thread, each with one connection (wrk -tN -cN), so that a plan sees its own replies. Counts
--- replies that are faults and prints the RESULT line the bench scripts read.
+-- replies that are faults and prints the RESULT line the bench scripts read. SKIP: the plans
+-- start past their first SKIP calls, so that a run after a warm-up sends calls of its own.
 package.path = "bench/?.lua;" .. package.path
 local calls = require "calls"
 dofile("bench/wrk_report.lua") -- setup, done: thread numbers and the RESULT line
@@ -9,6 +10,7 @@ function init(args)
   not_ok = 0
   plan = calls.plan(os.getenv("METHOD"), first, tonumber(os.getenv("WRK_THREADS")),
     { tasks = tonumber(os.getenv("TASKS")), ports = tonumber(os.getenv("PORTS")) }, true)
+  plan.k = math.floor((tonumber(os.getenv("SKIP")) or 0) / tonumber(os.getenv("WRK_THREADS")))
 end
 
 function request()
