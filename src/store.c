@@ -379,8 +379,19 @@ static int migrate(sqlite3 *db, char *err, size_t errcap) {
   return 0;
 }
 
-/* SQLite's allocation statistics take a process-wide mutex on every malloc; nothing reads them. */
-static void configure_sqlite(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+/* A call's savepoint journal (the originals of the pages it changes, txn.h) stays in memory up
+ * to this size, in one block of it, then moves to a temporary file for the rest of the turn:
+ * two more writes for every page each later call of the turn changes. SQLite's 64 KiB (16
+ * pages) was less than a create_taskgroup of one task changes (its rows, an entry in each index,
+ * the counts, its journal and audit rows): docs/performance.md, "What the kernel does for a
+ * call". Under malloc's 128 KiB, past which each block would be a mapping of its own. */
+enum { SAVEPOINT_MEMORY = 120 << 10 };
+
+static void configure_sqlite(void) {
+  /* SQLite's allocation statistics take a process-wide mutex on every malloc; nothing reads them. */
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, SAVEPOINT_MEMORY);
+}
 
 static tg_store_t *open_with(const char *path, int flags, const char *pragmas, char *err, size_t errcap) {
   static pthread_once_t configured = PTHREAD_ONCE_INIT;
