@@ -210,6 +210,114 @@ static int move(lua_State *L) {
   return 1;
 }
 
+/* What one element read or write of the functions below counts for tg_limit_spend: each may walk
+ * a chain of up to 2000 __index or __newindex tables (Lua's limit) without calling anything, so
+ * the clock is looked at every TG_LIMIT_CHECK_EVERY / ELEMENT_STEPS elements. (A metamethod that
+ * is a function, Lua or C, meets the time limit's hook at its call.) */
+enum { ELEMENT_STEPS = 64 };
+
+/* The length of the table at arg, checked as the table library does (needs: the metafields a
+ * value other than a table must have). */
+static lua_Integer length_of(lua_State *L, int arg, const char *const *needs) {
+  check_table(L, arg, needs);
+  return luaL_len(L, arg);
+}
+
+static const char *const READ_LEN[] = {"__index", "__len", NULL};
+
+/* table.insert(list, [pos,] value): Lua's loop shifts #list - pos elements, however few exist
+ * (a __len answering 2^40 made it run for hours without a Lua instruction); this one looks at
+ * the clock as it goes. */
+static int insert(lua_State *L) {
+  lua_Integer end = luaL_intop(+, length_of(L, 1, READ_WRITE_LEN), 1); /* the first empty slot */
+  lua_Integer pos = end;
+  switch (lua_gettop(L)) {
+  case 2:
+    break;
+  case 3: {
+    pos = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, (lua_Unsigned)pos - 1u < (lua_Unsigned)end, 2, "position out of bounds");
+    unsigned budget = 0;
+    for (lua_Integer i = end; i > pos; i--) {
+      lua_geti(L, 1, i - 1);
+      lua_seti(L, 1, i);
+      tg_limit_spend(L, &budget, ELEMENT_STEPS);
+    }
+    break;
+  }
+  default:
+    return luaL_error(L, "wrong number of arguments to 'insert'");
+  }
+  lua_seti(L, 1, pos);
+  return 0;
+}
+
+/* table.remove(list [, pos]): bounded as insert is. */
+static int remove_element(lua_State *L) {
+  lua_Integer size = length_of(L, 1, READ_WRITE_LEN);
+  lua_Integer pos = luaL_optinteger(L, 2, size);
+  if (pos != size)
+    luaL_argcheck(L, (lua_Unsigned)pos - 1u <= (lua_Unsigned)size, 1, "position out of bounds"); /* 1: as Lua 5.4.4 says */
+  lua_geti(L, 1, pos);
+  unsigned budget = 0;
+  for (; pos < size; pos++) {
+    lua_geti(L, 1, pos + 1);
+    lua_seti(L, 1, pos);
+    tg_limit_spend(L, &budget, ELEMENT_STEPS);
+  }
+  lua_pushnil(L);
+  lua_seti(L, 1, pos);
+  return 1;
+}
+
+/* Appends list[i] (a string or number) to b. */
+static void add_element(lua_State *L, luaL_Buffer *b, lua_Integer i) {
+  lua_geti(L, 1, i);
+  if (!lua_isstring(L, -1))
+    luaL_error(L, "invalid value (%s) at index %I in table for 'concat'", luaL_typename(L, -1), (LUAI_UACINT)i);
+  luaL_addvalue(b);
+}
+
+/* table.concat(list [, sep [, i [, j]]]): looks at the clock as it goes. */
+static int concat(lua_State *L) {
+  lua_Integer last = length_of(L, 1, READ_LEN);
+  size_t sep_len;
+  const char *sep = luaL_optlstring(L, 2, "", &sep_len);
+  lua_Integer i = luaL_optinteger(L, 3, 1);
+  last = luaL_optinteger(L, 4, last);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  unsigned budget = 0;
+  for (; i < last; i++) {
+    add_element(L, &b, i);
+    luaL_addlstring(&b, sep, sep_len);
+    tg_limit_spend(L, &budget, ELEMENT_STEPS);
+  }
+  if (i == last)
+    add_element(L, &b, i);
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* table.unpack(list [, i [, j]]): at most a stack's worth of elements, but each read may walk a
+ * chain of __index tables; looks at the clock as it goes. */
+static int unpack_list(lua_State *L) {
+  lua_Integer i = luaL_optinteger(L, 2, 1);
+  lua_Integer last = luaL_opt(L, luaL_checkinteger, 3, luaL_len(L, 1));
+  if (i > last)
+    return 0;
+  lua_Unsigned n = (lua_Unsigned)last - (lua_Unsigned)i; /* the count less one, without overflow */
+  if (n >= (unsigned)INT_MAX || !lua_checkstack(L, (int)++n))
+    return luaL_error(L, "too many results to unpack");
+  unsigned budget = 0;
+  for (; i < last; i++) {
+    lua_geti(L, 1, i);
+    tg_limit_spend(L, &budget, ELEMENT_STEPS);
+  }
+  lua_geti(L, 1, last);
+  return (int)n;
+}
+
 static const luaL_Reg string_functions[] = {
     {"find", tg_pattern_lua_find},
     {"match", tg_pattern_lua_match},
@@ -222,7 +330,10 @@ static const luaL_Reg string_functions[] = {
     {NULL, NULL},
 };
 
-static const luaL_Reg table_functions[] = {{"sort", sort}, {"move", move}, {NULL, NULL}};
+static const luaL_Reg table_functions[] = {
+    {"sort", sort},     {"move", move},     {"insert", insert},        {"remove", remove_element},
+    {"concat", concat}, {"unpack", unpack_list}, {NULL, NULL},
+};
 
 static const luaL_Reg packers[] = {
     {"pack", pack}, {"unpack", unpack_or_size}, {"packsize", unpack_or_size}, {NULL, NULL}};
@@ -230,7 +341,8 @@ static const luaL_Reg packers[] = {
 int tg_bounded_lua_open(lua_State *L) {
   lua_newtable(L);
   luaL_setfuncs(L, string_functions, 0);
-  luaL_setfuncs(L, table_functions, 0);
+  luaL_newlib(L, table_functions); /* apart: both libraries have an unpack */
+  lua_setfield(L, -2, LUA_TABLIBNAME);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_getfield(L, -1, LUA_STRLIBNAME);
   for (const luaL_Reg *f = packers; f->name; f++) { /* each wraps the library's own */
@@ -258,6 +370,7 @@ void tg_bounded_lua_install(lua_State *L) {
   int bounded = lua_gettop(L);
   put_into(L, bounded, LUA_STRLIBNAME, string_functions);
   put_into(L, bounded, LUA_STRLIBNAME, packers);
-  put_into(L, bounded, LUA_TABLIBNAME, table_functions);
-  lua_pop(L, 1);
+  lua_getfield(L, bounded, LUA_TABLIBNAME);
+  put_into(L, lua_gettop(L), LUA_TABLIBNAME, table_functions);
+  lua_pop(L, 2);
 }

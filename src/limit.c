@@ -16,6 +16,7 @@ enum { HOOK_EVERY = 1000 }; /* instructions between two looks at the clock witho
 /* The calling thread's armed deadline; the watchdog's signal handler reads it too. */
 static __thread struct {
   lua_State *L;          /* the state whose call is timed */
+  lua_CFunction message_handler; /* the gate's: Lua calls it inside the raise, and it must run */
   long long deadline_ns; /* 0: nothing armed */
   unsigned time_limit_ms;
   int counting; /* no watchdog: the hook looks at the clock every HOOK_EVERY instructions */
@@ -37,12 +38,20 @@ int tg_limit_passed(void) { return armed.deadline_ns != 0 && tg_monotonic_ns() >
 
 static void on_count(lua_State *L, lua_Debug *ar);
 
-/* From now on every Lua instruction of the call raises, in whatever coroutine it runs: the
- * error then also hits the code between a rule's pcalls, and the call unwinds. Async-signal-
- * safe: the watchdog's handler calls it. The gate removes the hook when it returns. */
+/* The hook's events once the deadline has passed: every instruction, and every call and return
+ * of any function, C ones included (as the lua interpreter stops a script on Ctrl-C). A C loop
+ * of the library that calls a C function per step (table.insert over a proxy whose __index is
+ * `type`) runs no Lua instruction, so only the call event stops it. Set only after the deadline:
+ * calls before it cost nothing more. */
+enum { EVERYTHING = LUA_MASKCOUNT | LUA_MASKCALL };
+
+/* From now on every Lua instruction and every function call of the call raises, in whatever
+ * coroutine it runs: the error then also hits the code between a rule's pcalls, and the call
+ * unwinds. Async-signal-safe: the watchdog's handler calls it. The gate removes the hook when it
+ * returns. */
 static void hook_everything(void) {
-  lua_sethook(armed.L, on_count, LUA_MASKCOUNT, 1);
-  tg_coroutine_lua_hook_running(on_count, LUA_MASKCOUNT, 1);
+  lua_sethook(armed.L, on_count, EVERYTHING, 1);
+  tg_coroutine_lua_hook_running(on_count, EVERYTHING, 1);
 }
 
 /* Writes "file:line: " of the innermost Lua function running in L that is not one of the
@@ -85,11 +94,22 @@ static void raise_timeout(lua_State *L) {
   lua_error(L);
 }
 
+/* Is the function ar is calling the gate's message handler? Raised from the hook, the timeout
+ * reaches it with hooks off; raised from a C loop (tg_limit_check) or by any error of C code,
+ * its call would meet the call hook and raise again inside the raise, without end. */
+static int is_message_handler(lua_State *L, lua_Debug *ar) {
+  lua_getinfo(L, "f", ar);
+  int is = armed.message_handler && lua_tocfunction(L, -1) == armed.message_handler;
+  lua_pop(L, 1);
+  return is;
+}
+
 /* Runs at every instruction once the deadline has passed (or every HOOK_EVERY instructions
  * when there is no watchdog). Store work may have postponed the deadline since the watchdog
  * fired: then the hook goes back to what it was before. */
 static void on_count(lua_State *L, lua_Debug *ar) {
-  (void)ar;
+  if (ar->event == LUA_HOOKCALL && is_message_handler(L, ar))
+    return;
   if (armed.raised || tg_limit_passed()) /* once raised, always: no pcall swallows it */
     raise_timeout(L);
   if (armed.counting)
@@ -110,9 +130,10 @@ static void on_time_up(void *unused) {
   hook_everything();
 }
 
-void tg_limit_arm(lua_State *L, long long deadline_ns, unsigned time_limit_ms) {
+void tg_limit_arm(lua_State *L, long long deadline_ns, unsigned time_limit_ms, lua_CFunction message_handler) {
   armed.L = L;
   armed.raised = 0;
+  armed.message_handler = message_handler;
   armed.time_limit_ms = time_limit_ms;
   armed.deadline_ns = deadline_ns;
   /* An instruction hook alone would do, but it slows every instruction the rules run. */

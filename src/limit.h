@@ -17,8 +17,9 @@ enum {
  * place in the site's code that was running, not the runtime function it had called. */
 void tg_limit_name_runtime(lua_State *L, const char *runtime_dir);
 /* Arms the calling thread's deadline (CLOCK_MONOTONIC ns) for the Lua code of state L and of
- * every coroutine it resumes. time_limit_ms is what the error names. */
-void tg_limit_arm(lua_State *L, long long deadline_ns, unsigned time_limit_ms);
+ * every coroutine it resumes. time_limit_ms is what the error names; message_handler (or NULL)
+ * is the one the call runs under, which the limit lets run inside its own raise. */
+void tg_limit_arm(lua_State *L, long long deadline_ns, unsigned time_limit_ms, lua_CFunction message_handler);
 /* The calling thread's deadline and the limit its timeout names, as tg_limit_tighten found them. */
 typedef struct tg_limit_saved_s {
   long long deadline_ns;

@@ -94,7 +94,7 @@ static int gate(tg_script_t *script, lua_CFunction fn, void *ud, unsigned budget
   lua_pushcfunction(L, fn);
   lua_pushlightuserdata(L, ud);
   long long budget_ns = (long long)budget_ms * 1000000LL;
-  tg_limit_arm(L, tg_monotonic_ns() + budget_ns, script->time_limit_ms);
+  tg_limit_arm(L, tg_monotonic_ns() + budget_ns, script->time_limit_ms, traceback);
   /* the store work, timed apart, may take as long again; on PostgreSQL at least what a
    * statement may wait for another gateway's row lock (pg.h) */
   long long store_ns = budget_ns;

@@ -140,6 +140,58 @@ end]],
   while true do table.sort(t, rawequal) end
 end]],
   move_huge = [[return function(call) table.move({}, 1, 1e12, 2) return {} end]],
+  -- The table library's loops over a proxy whose metamethods are C functions (type, rawequal):
+  -- no Lua instruction runs, only calls; and over a __len alone, or a chain of __index tables,
+  -- nothing is called at all.
+  insert_c_proxy = [[return function(call)
+  local p = setmetatable({}, { __index = type, __newindex = rawequal, __len = function() return 1 << 40 end })
+  table.insert(p, 1, "x")
+  return {}
+end]],
+  remove_c_proxy = [[return function(call)
+  local p = setmetatable({}, { __index = type, __newindex = rawequal, __len = function() return 1 << 40 end })
+  table.remove(p, 1)
+  return {}
+end]],
+  insert_len_only = [[return function(call)
+  table.insert(setmetatable({}, { __len = function() return 1 << 40 end }), 1, "x")
+  return {}
+end]],
+  remove_len_only = [[return function(call)
+  table.remove(setmetatable({}, { __len = function() return 1 << 40 end }), 1)
+  return {}
+end]],
+  unpack_c_proxy = [[return function(call)
+  local p = setmetatable({}, { __index = rawequal })
+  while true do select("#", table.unpack(p, 1, 990000)) end
+end]],
+  concat_c_proxy = [[return function(call)
+  local p = setmetatable({}, { __index = type })
+  while true do local s = table.concat(p, "", 1, 1 << 40) end
+end]],
+  pcall_c_proxy = [[return function(call) -- each step calls pcall, which catches what it calls
+  local q = {}
+  setmetatable(q, { __index = pcall, __newindex = pcall, __call = type, __len = function() return 1 << 40 end })
+  table.insert(q, 1, "x")
+  return {}
+end]],
+  unpack_chain = [[return function(call)
+  local p = {}
+  for _ = 1, 1990 do p = setmetatable({}, { __index = p }) end
+  while true do select("#", table.unpack(p, 1, 990000)) end
+end]],
+  concat_chain = [[return function(call)
+  local p = {}
+  for i = 1, 100000 do p[i] = "x" end
+  for _ = 1, 1990 do p = setmetatable({}, { __index = p }) end
+  while true do local s = table.concat(p, "", 1, 100000) end
+end]],
+  insert_chain = [[return function(call)
+  local p = {}
+  for _ = 1, 1990 do p = setmetatable({}, { __index = p, __newindex = p, __len = function() return 1000000 end }) end
+  table.insert(p, 1, "x")
+  return {}
+end]],
   upper_big = [[return function(call) local s = string.rep("a", 15 * 2^20) while true do s = s:upper():lower():reverse() end end]],
   big_reply = [[return function(call)
   local s, t = string.rep("x", 8 * 2^20), {}
@@ -174,6 +226,15 @@ describe("rules whose work runs in C", function()
       assert.equal(gateway.fault(1999), answered_promptly_beside_another(gw, call(name)))
     end)
   end
+
+  it("stops them as timeouts, the error raised once (never inside its own raise)", function()
+    for _, name in ipairs({ "insert_c_proxy", "concat_chain", "pcall_c_proxy" }) do
+      assert.equal(gateway.fault(1999), gw:call(name))
+      assert.matches(name .. "%.lua:%d+: time limit of " .. LIMIT_MS .. " ms exceeded", gw:log())
+    end
+    assert.is_nil(gw:log():find("error in error handling", 1, true))
+    assert.is_nil(gw:log():find("stack overflow", 1, true))
+  end)
 end)
 
 describe("with two workers sharing the store", function()
@@ -198,9 +259,10 @@ describe("with two workers sharing the store", function()
 
   -- Measured by the process's exit: the calls in flight end at their limit, and the drain waits
   -- for clients that neither read nor close (these four) a quarter second, not the 2 s linger.
-  it("exits at SIGTERM within the bound while runaway patterns keep coming", function()
+  it("exits at SIGTERM within the bound while runaway patterns and table loops keep coming", function()
     local runs = {}
-    for i = 1, 4 do runs[i] = send(gw, call("lazy_find")) end
+    for i = 1, 2 do runs[i] = send(gw, call("lazy_find")) end
+    for i = 3, 4 do runs[i] = send(gw, call("insert_c_proxy")) end
     local started = socket.gettime()
     assert.is_true(gw:stop())
     local seconds = socket.gettime() - started

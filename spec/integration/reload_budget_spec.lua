@@ -56,6 +56,30 @@ describe("a reload's rule code", function()
     assert.is_true(longest < 10 * LIMIT_MS / 1000, string.format("a call waited %.2f s", longest))
   end)
 
+  -- Top-level code that stays in one C function of the table library: over a proxy whose
+  -- metamethods are C functions (no Lua instruction runs), or over a __len alone (nothing is
+  -- called at all). Before, the first held the loop for 2 s (1 << 25) or for good (1 << 40).
+  for name, line in pairs({
+    c_proxy = 'table.insert(setmetatable({}, { __index = type, __newindex = rawequal, __len = function() return 1 << 40 end }), 1, "x")',
+    len_only = 'table.remove(setmetatable({}, { __len = function() return 1 << 40 end }), 1)',
+  }) do
+    it("that loops in a table function (" .. name .. ") fails within the bound, and the old rules serve", function()
+      gateway.write_file(dir .. "/tloop.lua", "local x = 1\n" .. line .. "\nreturn function() end\n")
+      local longest, answer = keep_calling(gw, 1.5 * SLOWER)
+      local failed = reload_failed(gw)
+      assert.truthy(failed, "no reload_failed line")
+      assert.matches("/tloop.lua:2: time limit of " .. 2 * LIMIT_MS .. " ms exceeded", failed, 1, true)
+      assert.equal("old", answer)
+      assert.is_true(longest < 10 * LIMIT_MS / 1000, string.format("a call waited %.2f s", longest))
+      -- taskgate check on the same tree: the boot budget (20 call limits), then a clear failure
+      local started = socket.gettime()
+      local out, code = gateway.run(string.format("%s check --rules %s --lua-time-limit %d", gateway.binary, dir, LIMIT_MS))
+      assert.is_not.equal(0, code)
+      assert.matches("tloop.lua:2: time limit", out, 1, true)
+      assert.is_true(socket.gettime() - started < 40 * LIMIT_MS / 1000, "check took too long")
+    end)
+  end
+
   it("is one budget for all files together", function()
     -- each file alone stays within the budget; the two together do not
     local share = 0.7 * 2 * LIMIT_MS / 1000

@@ -133,7 +133,7 @@ describe("the other bounded functions", function()
   it("sort like table.sort, with and without an order function, and with metamethods", function()
     local function sorted(list, order)
       local copy = { table.unpack(list) }
-      bounded.sort(copy, order)
+      bounded.table.sort(copy, order)
       return copy
     end
     local numbers = {}
@@ -149,11 +149,11 @@ describe("the other bounded functions", function()
     local Box = {}
     Box.__lt = function(a, b) return a.v < b.v end
     local boxes = { setmetatable({ v = 3 }, Box), setmetatable({ v = 1 }, Box), setmetatable({ v = 2 }, Box) }
-    bounded.sort(boxes)
+    bounded.table.sort(boxes)
     assert.same({ 1, 2, 3 }, { boxes[1].v, boxes[2].v, boxes[3].v })
-    assert.has_error(function() bounded.sort({ 1, "x", 2 }) end)
-    assert.has_error(function() bounded.sort({ 2, 1 }, 42) end)
-    local _, inconsistent = pcall(bounded.sort, { 3, 1, 2, 5, 4 }, function() return true end)
+    assert.has_error(function() bounded.table.sort({ 1, "x", 2 }) end)
+    assert.has_error(function() bounded.table.sort({ 2, 1 }, 42) end)
+    local _, inconsistent = pcall(bounded.table.sort, { 3, 1, 2, 5, 4 }, function() return true end)
     assert.is_nil(inconsistent) -- some order, no error: the sort cannot run out of bounds
   end)
 
@@ -161,10 +161,50 @@ describe("the other bounded functions", function()
     local function list() return { 1, 2, 3, 4, 5, 6 } end
     for _, case in ipairs({ { 1, 3, 2 }, { 2, 5, 1 }, { 1, 6, 1 }, { 3, 2, 1 }, { 1, 3, 5 }, { 4, 6, 3 } }) do
       local a, b = list(), list()
-      assert.same(table.move(a, case[1], case[2], case[3]), bounded.move(b, case[1], case[2], case[3]))
-      assert.same(table.move(list(), case[1], case[2], case[3], {}), bounded.move(list(), case[1], case[2], case[3], {}))
+      assert.same(table.move(a, case[1], case[2], case[3]), bounded.table.move(b, case[1], case[2], case[3]))
+      assert.same(table.move(list(), case[1], case[2], case[3], {}), bounded.table.move(list(), case[1], case[2], case[3], {}))
     end
-    assert_alike("wrap around", table.move, bounded.move, {}, 1, math.maxinteger, 2)
+    assert_alike("wrap around", table.move, bounded.table.move, {}, 1, math.maxinteger, 2)
+  end)
+
+  it("insert, remove, concat and unpack like the table library's, metamethods and errors too", function()
+    local function list() local t = { "a", "b", "c", "d" } return t, t end
+    local function proxy() -- reads and writes through metamethods, as the library does
+      local store = list()
+      return setmetatable({}, {
+        __index = function(_, k) return store[k] end,
+        __newindex = function(_, k, v) store[k] = v end,
+        __len = function() return #store end,
+      }), store
+    end
+    -- f and g on fresh lists made alike: the same results (or failure) and the same lists after.
+    local function alike(name, f, g, make, args)
+      local a, a_store = make()
+      local b, b_store = make()
+      local shown = name .. "(" .. table.concat(args, ", ", 1, #args) .. ")"
+      assert.same(unnamed(pack(pcall(f, a, table.unpack(args)))), unnamed(pack(pcall(g, b, table.unpack(args)))), shown)
+      assert.same(a_store, b_store, shown)
+    end
+    for _, make in ipairs({ list, proxy }) do
+      for _, args in ipairs({ { "x" }, { 1, "x" }, { 3, "x" }, { 5, "x" }, { 0, "x" }, { 6, "x" }, {}, { 1, 2, 3 } }) do
+        alike("insert", table.insert, bounded.table.insert, make, args)
+      end
+      for _, args in ipairs({ {}, { 1 }, { 2 }, { 4 }, { 5 }, { 0 }, { 6 }, { -1 } }) do
+        alike("remove", table.remove, bounded.table.remove, make, args)
+      end
+      for _, args in ipairs({ {}, { ", " }, { "-", 2 }, { "-", 2, 3 }, { "-", 3, 2 }, { "", 1, 5 }, { "", 0 } }) do
+        alike("concat", table.concat, bounded.table.concat, make, args)
+      end
+      for _, args in ipairs({ {}, { 2 }, { 2, 3 }, { 3, 2 }, { -1, 1 }, { 1, 6 } }) do
+        alike("unpack", table.unpack, bounded.table.unpack, make, args)
+      end
+    end
+    assert_alike("remove from empty", table.remove, bounded.table.remove, {})
+    assert_alike("concat of a table", table.concat, bounded.table.concat, { 1, {}, 3 })
+    assert_alike("concat numbers", table.concat, bounded.table.concat, { 1, 2.5, 3 }, " ")
+    assert_alike("unpack too many", table.unpack, bounded.table.unpack, {}, 1, math.maxinteger)
+    assert_alike("insert into a number", table.insert, bounded.table.insert, 5, "x")
+    assert_alike("concat of a string", table.concat, bounded.table.concat, "abc")
   end)
 
   it("pack like string.pack, refusing only formats that would loop long in C", function()
