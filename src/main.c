@@ -213,8 +213,9 @@ static void on_auth_log(uv_timer_t *timer) {
   tg_auth_guard_log(&gw->auth_guard, tg_monotonic_seconds());
 }
 
-static void on_hangup(uv_signal_t *signal, int signum) {
-  gateway_t *gw = signal->data;
+/* The reload SIGHUPs ask for, when its turn comes (tg_reload_request: they coalesce). */
+static void reload_for_hangup(void *data) {
+  gateway_t *gw = data;
   if (gw->stopping)
     return;
   sd_notify(0, "RELOADING=1");
@@ -222,6 +223,12 @@ static void on_hangup(uv_signal_t *signal, int signum) {
   tg_reload_now(&gw->reload, "SIGHUP");
   reload_tokens(gw);
   sd_notify(0, "READY=1");
+}
+
+static void on_hangup(uv_signal_t *signal, int signum) {
+  gateway_t *gw = signal->data;
+  if (!gw->stopping)
+    tg_reload_request(&gw->reload, 1);
 }
 
 /* SIGUSR1: logrotate moved the log file away; write to a new one at the same path. */
@@ -461,6 +468,8 @@ static int run_gateway(const tg_config_t *config, tg_store_t *store, tg_handler_
   if (pid_wanted && (pid_claim > 0 || tg_pidfile_write(&pid_file) < 0))
     tg_log(TG_LOG_WARN, "pid_file_failed", "path=%s", pid_path);
   tg_reload_start(&gw.reload, gw.loop, gw.handlers, gw.admin.handler_count, script_config);
+  gw.reload.on_signal = reload_for_hangup;
+  gw.reload.on_signal_data = &gw;
   watch_signals(&gw);
   uv_timer_init(gw.loop, &gw.drain_check);
   uv_timer_init(gw.loop, &gw.drain_deadline);

@@ -11,7 +11,30 @@
 
 enum { DEBOUNCE_MS = 100 }; /* editors write a file in several steps; reload once they are done */
 
-static void on_debounced(uv_timer_t *timer) { tg_reload_now(timer->data, "file_change"); }
+static void on_debounced(uv_timer_t *timer) { tg_reload_request(timer->data, 0); }
+
+/* The pending reload's turn: one reload for every request it gathered. */
+static void on_pending(uv_timer_t *timer) {
+  tg_reload_t *reload = timer->data;
+  int by_signal = reload->pending_by_signal;
+  reload->pending_by_signal = 0;
+  if (by_signal && reload->on_signal)
+    reload->on_signal(reload->on_signal_data);
+  else
+    tg_reload_now(reload, by_signal ? "SIGHUP" : "file_change");
+}
+
+void tg_reload_request(tg_reload_t *reload, int by_signal) {
+  reload->pending_by_signal |= by_signal;
+  if (uv_is_active((uv_handle_t *)&reload->pending)) {
+    reload->coalesced++;
+    return;
+  }
+  /* Even with no rest to wait, the reload runs on the loop's next turn: signals and file events
+   * that arrived together are all read by then, and join it. */
+  double wait = reload->next_allowed - tg_monotonic_seconds();
+  uv_timer_start(&reload->pending, on_pending, wait > 0 ? (uint64_t)(wait * 1000) + 1 : 0, 0);
+}
 
 /* The directories of the rules tree besides its top (taskgate.tree): inotify does not see into
  * subdirectories, so each has a watch of its own. */
@@ -100,6 +123,9 @@ int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handler
   uv_timer_init(loop, &reload->debounce);
   reload->debounce.data = reload;
   uv_unref((uv_handle_t *)&reload->debounce);
+  uv_timer_init(loop, &reload->pending);
+  reload->pending.data = reload;
+  uv_unref((uv_handle_t *)&reload->pending);
   int rc = uv_fs_event_init(loop, &reload->watch);
   if (rc == 0) {
     reload->watch.data = reload;
@@ -185,6 +211,12 @@ static tg_script_t *rebuild(tg_reload_t *reload, char *err, size_t errcap) {
   return built[0];
 }
 
+/* After a reload that began at started: the next may start once the rest has passed. */
+static void rest_after(tg_reload_t *reload, double started) {
+  double now = tg_monotonic_seconds(), rest = TG_RELOAD_REST_FACTOR * (now - started);
+  reload->next_allowed = now + (rest > TG_RELOAD_MIN_REST_MS / 1000.0 ? rest : TG_RELOAD_MIN_REST_MS / 1000.0);
+}
+
 int tg_reload_now(tg_reload_t *reload, const char *trigger) {
   char err[2048];
   lock_stores(reload);
@@ -202,6 +234,7 @@ int tg_reload_now(tg_reload_t *reload, const char *trigger) {
     tg_log(TG_LOG_ERROR, "reload_failed", "trigger=%s generation=%u kept=old error=%s", trigger, reload->generation,
            quoted);
     unlock_stores(reload);
+    rest_after(reload, started);
     return -1;
   }
   tg_script_release(next); /* the handler holds it now */
@@ -214,6 +247,7 @@ int tg_reload_now(tg_reload_t *reload, const char *trigger) {
   unlock_stores(reload);
   tg_log(TG_LOG_INFO, "reloaded", "trigger=%s generation=%u ms=%.1f", trigger, reload->generation,
          (tg_monotonic_seconds() - started) * 1000);
+  rest_after(reload, started);
   return 0;
 }
 
@@ -249,6 +283,8 @@ void tg_reload_history_json(const tg_reload_t *reload, tg_buf_t *out) {
 void tg_reload_status_json(const tg_reload_t *reload, tg_buf_t *out) {
   tg_buf_printf(out, "{\"generation\":%u,\"reloads_ok\":%u,\"reloads_failed\":%u,\"watching\":%s,", reload->generation,
                 reload->succeeded, reload->failed, reload->watching ? "true" : "false");
+  tg_buf_printf(out, "\"reloads_coalesced\":%u,\"reload_pending\":%s,", reload->coalesced,
+                uv_is_active((const uv_handle_t *)&reload->pending) ? "true" : "false");
   tg_buf_printf(out, "\"last_reload\":{\"ok\":%s,\"time\":%.3f,\"trigger\":", reload->last_ok ? "true" : "false",
                 reload->last_time);
   json_string(out, reload->last_trigger);
@@ -267,4 +303,6 @@ void tg_reload_stop(tg_reload_t *reload) {
   memset(reload->subdir_ready, 0, sizeof reload->subdir_ready);
   if (!uv_is_closing((uv_handle_t *)&reload->debounce))
     uv_close((uv_handle_t *)&reload->debounce, NULL);
+  if (!uv_is_closing((uv_handle_t *)&reload->pending))
+    uv_close((uv_handle_t *)&reload->pending, NULL);
 }

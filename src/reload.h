@@ -32,6 +32,12 @@ typedef struct tg_reload_s {
   uv_fs_event_t subdir_watch[TG_RELOAD_SUBDIRS]; /* rules/bin/, policies/, lib/ (when they exist) */
   int subdir_ready[TG_RELOAD_SUBDIRS];           /* the handle is initialised (closed at stop) */
   uv_timer_t debounce;
+  uv_timer_t pending; /* a requested reload, waiting for its turn (tg_reload_request) */
+  int pending_by_signal; /* one of the requests it stands for was a SIGHUP */
+  double next_allowed;   /* monotonic seconds: the earliest a reload may start (the rest after the last) */
+  unsigned coalesced;    /* requests that found a reload already pending */
+  void (*on_signal)(void *data); /* runs a reload a SIGHUP asked for (certificates, rules, tokens) */
+  void *on_signal_data;
   int watching;
   tg_handler_t **handlers; /* one per worker: each gets a generation of its own */
   int handler_count;
@@ -55,6 +61,13 @@ int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handler
  * trigger names the cause for the log. Holds the store lock throughout, so no worker runs a
  * call meanwhile. Returns 0 when the new rules serve, -1 when the old ones keep serving. */
 int tg_reload_now(tg_reload_t *reload, const char *trigger);
+/* Reload requests (a SIGHUP, a saved file) do not reload at once: one that arrives while a reload
+ * is pending or running joins it, and a reload starts no sooner than TG_RELOAD_REST_FACTOR times
+ * the last one's length after it ended (at least TG_RELOAD_MIN_REST_MS), so clients get half
+ * the loop whatever the rate of requests. by_signal: a SIGHUP's, which the pending reload runs
+ * through on_signal. */
+enum { TG_RELOAD_REST_FACTOR = 1, TG_RELOAD_MIN_REST_MS = 100 };
+void tg_reload_request(tg_reload_t *reload, int by_signal);
 /* Appends the last TG_RELOAD_HISTORY reloads, newest first, as a JSON array of {time, ms,
  * generation, ok, trigger, error}. */
 void tg_reload_history_json(const tg_reload_t *reload, tg_buf_t *out);
