@@ -135,6 +135,14 @@ static void reload_gauges(const tg_reload_t *reload, tg_buf_t *body) {
                 "epoch.\n"
                 "# TYPE taskgate_reload_last_time_seconds gauge\ntaskgate_reload_last_time_seconds %.3f\n",
                 reload->last_ok, reload->last_time);
+  tg_buf_printf(body,
+                "# HELP taskgate_rules_memory_exhausted 1 while a rules generation stays at its Lua memory limit "
+                "after a full collection (its calls fail until it is rebuilt).\n"
+                "# TYPE taskgate_rules_memory_exhausted gauge\ntaskgate_rules_memory_exhausted %d\n"
+                "# HELP taskgate_rules_memory_rebuilds_total Rules generations rebuilt from the same files because "
+                "they stayed at their Lua memory limit.\n"
+                "# TYPE taskgate_rules_memory_rebuilds_total counter\ntaskgate_rules_memory_rebuilds_total %u\n",
+                tg_reload_memory_exhausted(reload), reload->memory_rebuilds);
 }
 
 /* The WAL file's length: it grows between checkpoints' restarts, and while a backup reads. */
@@ -228,24 +236,27 @@ static int store_healthy(tg_admin_t *admin) {
 }
 
 /* 200 while serving; 503 while draining, when the store cannot take changes (and why when
- * with_reason: the admin address; the reason may name the store's files), or in bridge mode when
- * no upstream is up (every forwarded call would get 1922). 200 "degraded" while some upstream is
- * down and another up, or some worker's PostgreSQL connection is reconnecting while the main
- * one answers (that worker's calls fault 1934 meanwhile). */
+ * with_reason: the admin address; the reason may name the store's files), in bridge mode when no
+ * upstream is up (every forwarded call would get 1922), or while a rules generation stays at its
+ * memory limit (reload.h: rebuilt within a second, for good if that fails). 200 "degraded" while
+ * some upstream is down and another up, or some worker's PostgreSQL connection is reconnecting
+ * while the main one answers (that worker's calls fault 1934 meanwhile). */
 static int healthz(tg_admin_t *admin, tg_buf_t *body, int with_reason) {
   int store_ok = store_healthy(admin);
   int upstreams = admin->upstreams ? tg_upstreams_count(admin->upstreams) : 0;
   int up = admin->upstreams ? tg_upstreams_up(admin->upstreams) : 0;
   int connections_down = tg_store_pool_down(admin->handlers, admin->handler_count);
+  int rules_full = tg_reload_memory_exhausted(admin->reload);
   const char *state = admin->draining                          ? "draining"
                       : !store_ok                              ? "store unusable"
+                      : rules_full                             ? "rules at their memory limit"
                       : upstreams && !up                       ? "no upstream up"
                       : up < upstreams || connections_down > 0 ? "degraded"
                                                                : "ok";
   const char *why =
       with_reason && !admin->draining && !store_ok ? tg_store_health_reason(tg_store_health(admin->store)) : "";
   tg_buf_printf(body, "%s%s%s\n", state, why[0] ? ": " : "", why);
-  return admin->draining || !store_ok || (upstreams && !up) ? 503 : 200;
+  return admin->draining || !store_ok || rules_full || (upstreams && !up) ? 503 : 200;
 }
 
 int tg_admin_token_equal(const char *given, const char *token) {

@@ -228,7 +228,7 @@ static void reload_for_hangup(void *data) {
 static void on_hangup(uv_signal_t *signal, int signum) {
   gateway_t *gw = signal->data;
   if (!gw->stopping)
-    tg_reload_request(&gw->reload, 1);
+    tg_reload_request(&gw->reload, "SIGHUP");
 }
 
 /* SIGUSR1: logrotate moved the log file away; write to a new one at the same path. */

@@ -11,7 +11,11 @@
 
 enum { DEBOUNCE_MS = 100 }; /* editors write a file in several steps; reload once they are done */
 
-static void on_debounced(uv_timer_t *timer) { tg_reload_request(timer->data, 0); }
+enum { MEMORY_CHECK_MS = 250 }; /* how often the generations are looked at for tg_script_exhausted */
+
+static void on_debounced(uv_timer_t *timer) { tg_reload_request(timer->data, "file_change"); }
+
+static void on_memory_check(uv_timer_t *timer);
 
 /* The pending reload's turn: one reload for every request it gathered. */
 static void on_pending(uv_timer_t *timer) {
@@ -21,11 +25,14 @@ static void on_pending(uv_timer_t *timer) {
   if (by_signal && reload->on_signal)
     reload->on_signal(reload->on_signal_data);
   else
-    tg_reload_now(reload, by_signal ? "SIGHUP" : "file_change");
+    tg_reload_now(reload, by_signal ? "SIGHUP" : reload->pending_trigger);
 }
 
-void tg_reload_request(tg_reload_t *reload, int by_signal) {
-  reload->pending_by_signal |= by_signal;
+void tg_reload_request(tg_reload_t *reload, const char *trigger) {
+  if (strcmp(trigger, "SIGHUP") == 0)
+    reload->pending_by_signal = 1;
+  else
+    reload->pending_trigger = trigger;
   if (uv_is_active((uv_handle_t *)&reload->pending)) {
     reload->coalesced++;
     return;
@@ -126,6 +133,11 @@ int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handler
   uv_timer_init(loop, &reload->pending);
   reload->pending.data = reload;
   uv_unref((uv_handle_t *)&reload->pending);
+  reload->pending_trigger = "file_change";
+  uv_timer_init(loop, &reload->memory_check);
+  reload->memory_check.data = reload;
+  uv_timer_start(&reload->memory_check, on_memory_check, MEMORY_CHECK_MS, MEMORY_CHECK_MS);
+  uv_unref((uv_handle_t *)&reload->memory_check);
   int rc = uv_fs_event_init(loop, &reload->watch);
   if (rc == 0) {
     reload->watch.data = reload;
@@ -142,6 +154,36 @@ int tg_reload_start(tg_reload_t *reload, uv_loop_t *loop, tg_handler_t **handler
   for (int i = 0; i < TG_RELOAD_SUBDIRS; i++)
     watch_subdir(reload, i);
   return rc;
+}
+
+int tg_reload_memory_exhausted(const tg_reload_t *reload) {
+  for (int i = 0; i < reload->handler_count; i++)
+    if (tg_script_exhausted(reload->handlers[i]->script))
+      return 1;
+  return 0;
+}
+
+static void lock_stores(tg_reload_t *reload);
+static void unlock_stores(tg_reload_t *reload);
+
+/* A generation at its memory limit fails every call of every method: rebuild it from the same
+ * files, once per generation (a rebuild that fails leaves it, and /healthz says so). */
+static void on_memory_check(uv_timer_t *timer) {
+  tg_reload_t *reload = timer->data;
+  if (reload->memory_seen == reload->generation || !tg_reload_memory_exhausted(reload))
+    return;
+  reload->memory_seen = reload->generation;
+  reload->memory_rebuilds++;
+  lock_stores(reload); /* no call runs while the states are read */
+  for (int i = 0; i < reload->handler_count; i++)
+    if (tg_script_exhausted(reload->handlers[i]->script)) {
+      char about[256];
+      tg_script_describe_memory(reload->handlers[i]->script, about, sizeof about);
+      tg_log(TG_LOG_ERROR, "lua_memory_exhausted", "worker=%d generation=%u %s action=rebuild", i, reload->generation,
+             about);
+    }
+  unlock_stores(reload);
+  tg_reload_request(reload, "memory");
 }
 
 /* Locks every handler's store: on PostgreSQL each worker has its own (workers.h), on SQLite
@@ -285,6 +327,8 @@ void tg_reload_status_json(const tg_reload_t *reload, tg_buf_t *out) {
                 reload->succeeded, reload->failed, reload->watching ? "true" : "false");
   tg_buf_printf(out, "\"reloads_coalesced\":%u,\"reload_pending\":%s,", reload->coalesced,
                 uv_is_active((const uv_handle_t *)&reload->pending) ? "true" : "false");
+  tg_buf_printf(out, "\"memory_exhausted\":%s,\"memory_rebuilds\":%u,",
+                tg_reload_memory_exhausted(reload) ? "true" : "false", reload->memory_rebuilds);
   tg_buf_printf(out, "\"last_reload\":{\"ok\":%s,\"time\":%.3f,\"trigger\":", reload->last_ok ? "true" : "false",
                 reload->last_time);
   json_string(out, reload->last_trigger);
@@ -305,4 +349,6 @@ void tg_reload_stop(tg_reload_t *reload) {
     uv_close((uv_handle_t *)&reload->debounce, NULL);
   if (!uv_is_closing((uv_handle_t *)&reload->pending))
     uv_close((uv_handle_t *)&reload->pending, NULL);
+  if (!uv_is_closing((uv_handle_t *)&reload->memory_check))
+    uv_close((uv_handle_t *)&reload->memory_check, NULL);
 }

@@ -34,6 +34,10 @@ typedef struct tg_reload_s {
   uv_timer_t debounce;
   uv_timer_t pending; /* a requested reload, waiting for its turn (tg_reload_request) */
   int pending_by_signal; /* one of the requests it stands for was a SIGHUP */
+  const char *pending_trigger; /* else the last one's trigger */
+  uv_timer_t memory_check;     /* looks for a generation at its memory limit (tg_script_exhausted) */
+  unsigned memory_rebuilds;    /* generations rebuilt for that */
+  unsigned memory_seen;        /* the generation last found exhausted (0: none) */
   double next_allowed;   /* monotonic seconds: the earliest a reload may start (the rest after the last) */
   unsigned coalesced;    /* requests that found a reload already pending */
   void (*on_signal)(void *data); /* runs a reload a SIGHUP asked for (certificates, rules, tokens) */
@@ -64,10 +68,14 @@ int tg_reload_now(tg_reload_t *reload, const char *trigger);
 /* Reload requests (a SIGHUP, a saved file) do not reload at once: one that arrives while a reload
  * is pending or running joins it, and a reload starts no sooner than TG_RELOAD_REST_FACTOR times
  * the last one's length after it ended (at least TG_RELOAD_MIN_REST_MS), so clients get half
- * the loop whatever the rate of requests. by_signal: a SIGHUP's, which the pending reload runs
- * through on_signal. */
+ * the loop whatever the rate of requests. trigger names the cause for the log: "SIGHUP" (the
+ * pending reload then runs through on_signal), "file_change" or "memory". */
 enum { TG_RELOAD_REST_FACTOR = 1, TG_RELOAD_MIN_REST_MS = 100 };
-void tg_reload_request(tg_reload_t *reload, int by_signal);
+void tg_reload_request(tg_reload_t *reload, const char *trigger);
+/* 1 while some worker's generation is at its memory limit (tg_script_exhausted): it is rebuilt
+ * from the same files within a second or so; until then (or for good, if the rebuild fails) its
+ * calls fail. */
+int tg_reload_memory_exhausted(const tg_reload_t *reload);
 /* Appends the last TG_RELOAD_HISTORY reloads, newest first, as a JSON array of {time, ms,
  * generation, ok, trigger, error}. */
 void tg_reload_history_json(const tg_reload_t *reload, tg_buf_t *out);

@@ -41,7 +41,16 @@ struct tg_script_s {
   tg_call_note_t *call; /* the call the Lua code runs for, read by taskgate.sys */
   char error[2048];     /* the last gate error, for callers that report it */
   char failure[16];     /* its kind: timeout, memory or error */
+  int exhausted;        /* atomic: still at its memory limit after a full collection (tg_script_exhausted) */
+  /* Of the failed calls so far, the one whose call left the most memory behind it after the
+   * collection that follows a failure: its method and the bytes (a hint at the rule that grows). */
+  char grew_method[48];
+  size_t grew_bytes;
 };
+
+/* A state that a full collection leaves above this share of its limit, after a call failed for
+ * memory, is held by what the rules keep between calls: every later call would fail too. */
+enum { EXHAUSTED_NUM = 3, EXHAUSTED_DEN = 4 };
 
 /* Counts every byte the state holds and refuses growth past the cap, so a rule that builds a
  * giant string or table gets a memory error instead of taking the process down. A single block
@@ -87,12 +96,25 @@ static void remember_failure(tg_script_t *script, int rc) {
   snprintf(script->error, sizeof script->error, "%s", msg ? msg : "unknown error");
 }
 
+/* After a failed call and the full collection that follows it: remembers which call left the most
+ * behind, and marks the state exhausted when what stays fills it. */
+static void note_what_stays(tg_script_t *script, size_t used_before) {
+  size_t used = script->memory_used;
+  if (used > used_before && used - used_before > script->grew_bytes && script->call) {
+    script->grew_bytes = used - used_before;
+    snprintf(script->grew_method, sizeof script->grew_method, "%s", script->call->method);
+  }
+  if (strcmp(script->failure, "memory") == 0 && used > script->memory_limit / EXHAUSTED_DEN * EXHAUSTED_NUM)
+    __atomic_store_n(&script->exhausted, 1, __ATOMIC_RELEASE);
+}
+
 static int gate(tg_script_t *script, lua_CFunction fn, void *ud, unsigned budget_ms) {
   lua_State *L = script->L;
   int base = lua_gettop(L);
   lua_pushcfunction(L, traceback);
   lua_pushcfunction(L, fn);
   lua_pushlightuserdata(L, ud);
+  size_t used_before = script->memory_used;
   long long budget_ns = (long long)budget_ms * 1000000LL;
   tg_limit_arm(L, tg_monotonic_ns() + budget_ns, script->time_limit_ms, traceback);
   /* the store work, timed apart, may take as long again; on PostgreSQL at least what a
@@ -109,6 +131,7 @@ static int gate(tg_script_t *script, lua_CFunction fn, void *ud, unsigned budget
     /* What the failed call built must not weigh on the next one. Only the runtime's own
      * finalizers run here, all short C: rules may not set any (sandbox.lua). */
     lua_gc(L, LUA_GCCOLLECT);
+    note_what_stays(script, used_before);
   }
   lua_settop(L, base);
   return rc == LUA_OK ? 0 : -1;
@@ -324,6 +347,13 @@ int tg_script_host_call(tg_script_t *script, const char *function, const char *c
 const char *tg_script_last_error(tg_script_t *script) { return script->error; }
 
 const char *tg_script_last_failure(tg_script_t *script) { return script->failure; }
+
+int tg_script_exhausted(tg_script_t *script) { return __atomic_load_n(&script->exhausted, __ATOMIC_ACQUIRE); }
+
+void tg_script_describe_memory(tg_script_t *script, char *out, size_t cap) {
+  snprintf(out, cap, "used=%zu limit=%zu grew_most=%s grew_bytes=%zu", script->memory_used, script->memory_limit,
+           script->grew_method[0] ? script->grew_method : "-", script->grew_bytes);
+}
 
 void tg_script_set_call(tg_script_t *script, tg_call_note_t *note) { script->call = note; }
 

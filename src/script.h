@@ -52,6 +52,15 @@ int tg_script_host_call(tg_script_t *script, const char *function, const char *c
 const char *tg_script_last_error(tg_script_t *script);
 /* Its kind: "timeout", "memory" or "error" (failure_lua.h). */
 const char *tg_script_last_failure(tg_script_t *script);
+/* 1 once a call failed for memory and a full collection left the state near its limit (over
+ * three quarters): what the rules keep between calls (a file's locals) fills it, and every later
+ * call of every method would fail too. Only a new generation from the same files recovers. Any
+ * thread may ask. */
+int tg_script_exhausted(tg_script_t *script);
+/* Writes, for the log, the state's memory and the method whose failed call left the most behind
+ * it ("grew_most"): used=N limit=N grew_most=METHOD grew_bytes=N. Call it where the state's
+ * calls cannot run (the store locked). */
+void tg_script_describe_memory(tg_script_t *script, char *out, size_t cap);
 
 /* The gate: runs fn(L) with ud as its only argument under the time limit, with a traceback on
  * error. Returns 0, or -1 after logging the error (the stack is left as it was). */

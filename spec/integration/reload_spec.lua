@@ -192,7 +192,7 @@ describe("reload requests", function()
   before_each(function()
     dir = rules_dir()
     write(dir .. "/ping.lua", PING:format("one"))
-    gw = gateway.start({ rules = dir })
+    gw = gateway.start({ rules = dir, args = "--lua-time-limit " .. 50 * SLOWER })
   end)
   after_each(function() gw:stop() end)
 
