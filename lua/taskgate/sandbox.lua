@@ -72,17 +72,81 @@ local api_only = {
 -- Modules a rule may require besides those.
 local also_requirable = { fault = "taskgate.fault", json = "taskgate.json" }
 
--- setmetatable without finalizers. Lua runs a __gc with the instruction hook switched off, so
--- the time limit cannot stop one, and at a moment no call owns: in the collection after a
--- failed call, when a reload closes the old generation, at shutdown, or in the middle of a
--- later, unrelated call, whose transaction it could change. Lua marks an object for
+-- setmetatable without finalizers or weak tables. Lua runs a __gc with the instruction hook
+-- switched off, so the time limit cannot stop one, and at a moment no call owns: in the collection
+-- after a failed call, when a reload closes the old generation, at shutdown, or in the middle of
+-- a later, unrelated call, whose transaction it could change. Lua marks an object for
 -- finalization only when its metatable already holds __gc as it is set (a raw field), so
--- refusing that here refuses finalizers altogether.
-local function setmetatable_without_gc(object, metatable)
-  if type(metatable) == "table" and rawget(metatable, "__gc") ~= nil then
-    error("rules may not set __gc (finalizers would run outside the call's time limit)", 2)
+-- refusing that here refuses finalizers altogether. A __mode, though, Lua reads at every
+-- collection, and weak-keyed tables chained a certain way make the collector's atomic phase (no
+-- hook runs in it) quadratic: 24,000 links froze every later call for seconds. So a metatable in
+-- use gets a metatable of the runtime's (a guard) that refuses __mode and __gc added later;
+-- rules see the metatable it replaced, as it was then (getmetatable below).
+local raw_getmetatable, raw_setmetatable = require("debug").getmetatable, require("debug").setmetatable
+-- A guard keeps the metatable it stands for under a key no rule can name (NONE: there was none);
+-- guards are never handed to rules. (Not in a weak-keyed table of the runtime's: that would be one
+-- more ephemeron table rules could chain through.)
+local SHOWN, NONE = {}, {}
+local function shown_by(guard) return type(guard) == "table" and rawget(guard, SHOWN) or nil end
+
+local function refuse_collector_field(key, level)
+  if key == "__gc" then
+    error("rules may not set __gc (finalizers would run outside the call's time limit)", level + 1)
+  elseif key == "__mode" then
+    error("rules may not set __mode (weak tables make the collector's uninterruptible work grow without bound)", level + 1)
+  end
+end
+
+-- A guard for a metatable whose own metatable was `shown` (nil: none): a copy of shown's fields as
+-- they are now, whose __newindex checks new keys first.
+local function guard_for(shown)
+  local guard = {}
+  if shown ~= nil then for key, value in next, shown do guard[key] = value end end
+  local assign = guard.__newindex
+  guard.__newindex = function(metatable, key, value)
+    refuse_collector_field(key, 2)
+    if assign == nil then rawset(metatable, key, value)
+    elseif type(assign) == "function" then assign(metatable, key, value)
+    else assign[key] = value end
+  end
+  guard[SHOWN] = shown == nil and NONE or shown
+  return guard
+end
+
+-- Guards a table a rule uses as a metatable. The runtime's objects (whose metatables rules do not
+-- see) are not a rule's to use so.
+local function put_in_use(metatable)
+  local current = raw_getmetatable(metatable)
+  if shown_by(current) then return end
+  if current ~= nil and not shown_by(raw_getmetatable(current)) then
+    error("rules may not use the gateway's objects as metatables", 3)
+  end
+  raw_setmetatable(metatable, guard_for(current))
+end
+
+local function rules_setmetatable(object, metatable)
+  if type(metatable) == "table" then
+    refuse_collector_field(rawget(metatable, "__gc") ~= nil and "__gc" or rawget(metatable, "__mode") ~= nil and "__mode", 2)
+    put_in_use(metatable)
+  end
+  local current = type(object) == "table" and raw_getmetatable(object)
+  if shown_by(current) then -- a metatable in use: it stays guarded
+    if rawget(current, "__metatable") ~= nil then error("cannot change a protected metatable", 2) end
+    if metatable ~= nil and type(metatable) ~= "table" then return setmetatable(object, metatable) end -- Lua's error
+    return setmetatable(object, guard_for(metatable))
   end
   return setmetatable(object, metatable)
+end
+
+-- getmetatable as rules see it: a guard shows the metatable it stands for; the runtime's own
+-- metatables read as protected (false), so no rule changes them for every later call.
+local function rules_getmetatable(object)
+  local metatable = getmetatable(object)
+  if type(metatable) ~= "table" then return metatable end
+  local shown = shown_by(metatable)
+  if shown then return shown ~= NONE and shown or nil end
+  if shown_by(raw_getmetatable(metatable)) then return metatable end
+  return false
 end
 
 -- xpcall whose message handler runs once the error has unwound, as plain rule code. Lua runs
@@ -127,7 +191,7 @@ end
 local function build_globals()
   local globals, views = {}, {}
   for _, name in ipairs(safe_globals) do globals[name] = _G[name] end
-  globals.setmetatable = setmetatable_without_gc
+  globals.setmetatable, globals.getmetatable = rules_setmetatable, rules_getmetatable
   -- The call a rule gets is a read-only view (taskgate.view): these read it as the table it shows.
   globals.next, globals.rawget, globals.rawlen = view.next, view.rawget, view.rawlen
   globals.xpcall = xpcall_after_unwind

@@ -285,8 +285,8 @@ end]],
   caught_gc = [[return function(call)
   local ok, err = pcall(setmetatable, {}, { __gc = function() while true do end end })
   local t = setmetatable({}, {})
-  getmetatable(t).__gc = function() while true do end end -- added afterwards: never marked
-  return { refused = tostring(not ok), said = tostring(err):match("__gc") }
+  local later = pcall(function() getmetatable(t).__gc = function() while true do end end end) -- refused too
+  return { refused = tostring(not ok), said = tostring(err):match("__gc"), later = tostring(not later) }
 end]],
   spin_and_gc = [[return function(call)
   pcall(setmetatable, {}, { __gc = function() while true do end end })
@@ -316,6 +316,54 @@ end]],
   coroutine.close(co)
   return {}
 end]],
+  -- Weak tables: Lua reads __mode at every collection, and weak-keyed tables chained so that each
+  -- pass of the collector's atomic phase (no hook runs in it) resolves one link cost O(n^2): built a
+  -- little per call, 24,000 links froze every later call, any client's, for seconds.
+  ephemeron_chain = [[
+local arr, root, last, n = {}, nil, nil, 0
+local weak = { __mode = "k" }
+local function pos(j) return (j == 1) and 0 or ((j % 2 == 0) and -(j // 2) or (j // 2)) end
+return function(call)
+  for _ = 1, 2000 do
+    n = n + 1
+    local key = {}
+    if n == 1 then root = key else arr[pos(n - 1) + 100000][last] = key end
+    arr[pos(n) + 100000] = setmetatable({}, weak)
+    last = key
+  end
+  return { n = n }
+end]],
+  mode_later = [[return function(call)
+  local mt = {}
+  local t = setmetatable({}, mt)
+  mt.__mode = "k"
+  return {}
+end]],
+  mode_on_its_metatable_later = [[return function(call)
+  local mm = {}
+  local mt = setmetatable({}, mm)
+  setmetatable({}, mt)
+  mm.__mode = "k"
+  return {}
+end]],
+  mode_api_metatable = [[return function(call) getmetatable(reply.list({ 1 })).__mode = "k" return {} end]],
+  mode_api_object = [[return function(call)
+  local list = reply.list({ 1 })
+  setmetatable({}, list)
+  list.__mode = "k"
+  return {}
+end]],
+  classes = [[return function(call)
+  local Base = {}
+  Base.__index = Base
+  function Base.hello() return "hi" end
+  local Derived = setmetatable({}, { __index = Base })
+  Derived.__index = Derived
+  local object = setmetatable({}, Derived)
+  Derived.__tostring = function() return "derived" end -- a metamethod added after use still counts
+  return { said = object.hello(), same = tostring(getmetatable(object) == Derived),
+           base = tostring(getmetatable(Derived).__index == Base), str = tostring(object) }
+end]],
   garbage = [[return function(call)
   local t = {}
   for i = 1, 1000 do t[i] = { i } end
@@ -340,9 +388,25 @@ describe("finalizers set by rules", function()
     local reply = answered_promptly_beside_another(gw, call("caught_gc"))
     assert.matches("<refused>true</refused>", reply)
     assert.matches("<said>__gc</said>", reply)
-    assert.equal(gateway.OK, answered_promptly_beside_another(gw, call("api_metatable_gc")))
+    assert.matches("<later>true</later>", reply)
+    assert.equal(gateway.fault(1999), answered_promptly_beside_another(gw, call("api_metatable_gc"))) -- not a rule's to see
     for _ = 1, 150 do assert.matches("<n>1000</n>", gw:call("garbage")) end -- a few collections' worth
     assert.matches("<task_id>7</task_id>", gw:call("gettaskinfo", "<task_id>7</task_id>"))
+  end)
+
+  it("cannot make weak tables, at setmetatable or later, nor through the gateway's metatables", function()
+    for _, name in ipairs({ "ephemeron_chain", "mode_later", "mode_on_its_metatable_later" }) do
+      assert.equal(gateway.fault(1999), answered_promptly_beside_another(gw, call(name)))
+      assert.matches(name .. "%.lua:%d+: rules may not set __mode", gw:log())
+    end
+    assert.equal(gateway.fault(1999), answered_promptly_beside_another(gw, call("mode_api_metatable")))
+    assert.equal(gateway.fault(1999), answered_promptly_beside_another(gw, call("mode_api_object")))
+    assert.matches("mode_api_object%.lua:%d+: rules may not use the gateway's objects as metatables", gw:log())
+    local reply = gw:call("classes") -- metatables of the rule's own work as Lua's
+    assert.matches("<said>hi</said>", reply)
+    assert.matches("<same>true</same>", reply)
+    assert.matches("<base>true</base>", reply)
+    assert.matches("<str>derived</str>", reply)
   end)
 
   it("leave __close handlers, which run inside the call, under its time limit", function()
