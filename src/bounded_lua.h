@@ -1,8 +1,8 @@
 /* bounded_lua.h: the library functions a rule can reach whose work happens in one C loop, in
  * versions bounded by the call's deadline (limit.h). Lua's own string.find/match/gmatch/gsub,
- * rep, upper, lower, reverse, pack and table.sort, move, insert, remove, concat and unpack can
- * each hold a thread for seconds or hours; the instruction hook that enforces the time limit
- * never runs inside them unless they call a function. */
+ * rep, upper, lower, reverse, pack, format and table.sort, move, insert, remove, concat and
+ * unpack can each hold a thread for seconds or hours; the instruction hook that enforces the
+ * time limit never runs inside them unless they call a function. */
 #ifndef TG_BOUNDED_LUA_H
 #define TG_BOUNDED_LUA_H
 

@@ -140,6 +140,8 @@ end]],
   while true do table.sort(t, rawequal) end
 end]],
   move_huge = [[return function(call) table.move({}, 1, 1e12, 2) return {} end]],
+  format_long = [[return function(call) local f = ("%%"):rep(8 * 2^20 - 1) while true do local _ = f:format() end end]],
+  format_quoted = [[return function(call) local s = ("x"):rep(8 * 2^20) while true do local _ = ("%q"):format(s) end end]],
   -- The table library's loops over a proxy whose metamethods are C functions (type, rawequal):
   -- no Lua instruction runs, only calls; and over a __len alone, or a chain of __index tables,
   -- nothing is called at all.

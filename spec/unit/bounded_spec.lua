@@ -207,6 +207,18 @@ describe("the other bounded functions", function()
     assert_alike("concat of a string", table.concat, bounded.table.concat, "abc")
   end)
 
+  it("format like string.format, refusing only formats and %q strings that would loop long in C", function()
+    for _, case in ipairs({ { "%d-%s", 5, "x" }, { "%5.2f|%-3d|%%|%q", 1.5, 7, "a\0b\n" }, { "%q", 1 / 0 },
+      { "%x %X %o %c %e %g %a %i %u", 255, 255, 8, 65, 1.5, 2.5, 1.0, 3, 4 }, { "%10q", "x" }, { "%s %s", "a" },
+      { "%y", 1 }, { "%", 1 }, { "%q", {} }, { "100%%" }, { "%-+ #0d", 3 } }) do
+      assert_alike("format", string.format, bounded.format, table.unpack(case))
+    end
+    assert.equal(string.format("%q", ("\0"):rep(1000)), bounded.format("%q", ("\0"):rep(1000)))
+    assert.has_error(function() bounded.format(("%%"):rep(40000)) end)
+    assert.has_error(function() bounded.format("%s %q", "x", ("x"):rep(2^20 + 1)) end)
+    assert.equal(2^20 + 2, #bounded.format("%q", ("x"):rep(2^20)))
+  end)
+
   it("pack like string.pack, refusing only formats that would loop long in C", function()
     assert.equal(string.pack("i4c5z", 7, "abc", "x"), bounded.pack("i4c5z", 7, "abc", "x"))
     assert.same({ string.unpack("i4", string.pack("i4", 9)) }, { bounded.unpack("i4", string.pack("i4", 9)) })
