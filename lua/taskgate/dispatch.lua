@@ -119,9 +119,10 @@ end
 local NO_POLICIES = {}
 
 -- Runs the policies that see the call, then the rule; `stage` says which file runs (for the
--- failure's log line) and which policy (the default reason of its fault).
+-- failure's log line) and which policy (the default reason of its fault), and names the method
+-- (the gateway's call.name: read through the view, it would cost a call into C).
 local function run_rule(rule, call, stage)
-  local list = stage.without_policies and NO_POLICIES or policies.of(call.name)
+  local list = stage.without_policies and NO_POLICIES or policies.of(stage.method)
   for i = 1, #list do
     local policy = list[i]
     stage.file, stage.policy = policy.file, policy.name
@@ -449,7 +450,7 @@ function M.start(call, without_policies)
   sys.note(prepared.name)
   local co = call_coroutine()
   local stage = stages[co]
-  stage.without_policies = without_policies
+  stage.without_policies, stage.method = without_policies, prepared.name
   return step(co, prepared, rule, view.of(prepared), stage)
 end
 

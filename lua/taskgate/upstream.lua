@@ -34,9 +34,14 @@ function M.is_reply(value)
   return contents_of[value] ~= nil
 end
 
+-- Whether this Lua state runs with --upstream, looked up at its first call: the gateway sets
+-- it once, when it makes the state, and every rule asks.
+local configured
+
 --- True when the gateway runs with --upstream (one or more upstreams).
 function M.configured()
-  return sys.upstream() ~= nil
+  if configured == nil then configured = sys.upstream() ~= nil end
+  return configured
 end
 
 -- The largest call sent upstream: what this gateway takes in a request (TG_HTTP_MAX_BODY_BYTES),
