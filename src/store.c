@@ -12,7 +12,8 @@
 #include "txn.h"
 
 #define CACHE_SLOTS 128  /* distinct SQL texts the runtime uses; chains handle more */
-#define ADDRESS_SLOTS 64 /* recently seen text addresses: most SQL is a constant string */
+#define ADDRESS_SETS 128 /* recently seen text addresses: most SQL is a constant string */
+#define ADDRESS_WAYS 2   /* addresses kept per set, so two texts a call uses may share one */
 
 typedef struct cached_stmt_s {
   struct cached_stmt_s *next;
@@ -26,11 +27,14 @@ struct tg_store_s {
   tg_pg_t *pg;  /* the PostgreSQL backend (pg.h); NULL for SQLite */
   cached_stmt_t *cache[CACHE_SLOTS];
   /* The entry last found for a text at this address, to skip hashing the text. Only a hint:
-   * the text is still compared, since another string may later live at the same address. */
+   * the text is still compared, since another string may later live at the same address. Two
+   * ways per set: with one, two of a call's texts whose addresses met in a slot (one run in
+   * two, by where the allocator put them) pushed each other out on every call, and each was
+   * hashed again (up to 1.4k instructions a cancel_task). */
   struct {
     const char *sql;
     cached_stmt_t *entry;
-  } by_address[ADDRESS_SLOTS];
+  } by_address[ADDRESS_SETS][ADDRESS_WAYS];
   /* Workers share the connection: whoever uses it (or a Lua state bound to it) holds this.
    * Recursive, because the holder's own reloads and status pages use the store too. */
   pthread_mutex_t lock;
@@ -555,15 +559,18 @@ static cached_stmt_t *find(tg_store_t *store, unsigned slot, const char *sql, si
 sqlite3_stmt *tg_store_prepare(tg_store_t *store, const char *sql, size_t len) {
   if (!store->db) /* a PostgreSQL store: C code that reads SQLite directly finds nothing */
     return NULL;
-  unsigned near = (unsigned)(((uintptr_t)sql >> 4) % ADDRESS_SLOTS);
-  cached_stmt_t *seen = store->by_address[near].entry;
-  if (store->by_address[near].sql == sql && seen->len == len && memcmp(seen->sql, sql, len) == 0)
-    return ready(seen);
+  unsigned near = (unsigned)(((uintptr_t)sql >> 4) % ADDRESS_SETS);
+  for (int way = 0; way < ADDRESS_WAYS; way++) {
+    cached_stmt_t *seen = store->by_address[near][way].entry;
+    if (store->by_address[near][way].sql == sql && seen->len == len && memcmp(seen->sql, sql, len) == 0)
+      return ready(seen);
+  }
   unsigned slot = hash(sql, len) % CACHE_SLOTS;
   cached_stmt_t *found = find(store, slot, sql, len);
-  if (found) {
-    store->by_address[near].sql = sql;
-    store->by_address[near].entry = found;
+  if (found) { /* the newest in the first way, the one it held in the second */
+    store->by_address[near][1] = store->by_address[near][0];
+    store->by_address[near][0].sql = sql;
+    store->by_address[near][0].entry = found;
     return ready(found);
   }
   cached_stmt_t *entry = malloc(sizeof *entry + len + 1);
