@@ -163,10 +163,7 @@ local keys = {} -- table -> its first column, which names an updated row
 function M.try_prepare()
   journal.paused = true
   db.exec("CREATE TEMP TABLE " .. TRACKED .. " (n INTEGER PRIMARY KEY, tbl TEXT, op TEXT, old TEXT, new TEXT)")
-  -- (taskgroup_emptied is the store's own passage, empty outside the statement that finishes a
-  -- group: the group's removal is the change shown)
-  for _, t in ipairs(db.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    .. " AND name <> 'taskgroup_emptied'")) do
+  for _, t in ipairs(db.rows("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")) do
     local old, new = {}, {}
     for i, column in ipairs(db.rows("SELECT name FROM pragma_table_info(?)", t.name)) do
       if i == 1 then keys[t.name] = column.name end
