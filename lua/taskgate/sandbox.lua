@@ -98,10 +98,13 @@ local function refuse_collector_field(key, level)
 end
 
 -- A guard for a metatable whose own metatable was `shown` (nil: none): a copy of shown's fields as
--- they are now, whose __newindex checks new keys first.
+-- they are now, whose __newindex checks new keys first. It is protected (__metatable), so that the
+-- runtime's own setmetatable cannot drop it either (reply.list or reply.record given a metatable
+-- in use would have put an unguarded one there).
 local function guard_for(shown)
   local guard = {}
   if shown ~= nil then for key, value in next, shown do guard[key] = value end end
+  if guard.__metatable == nil then guard.__metatable = false end
   local assign = guard.__newindex
   guard.__newindex = function(metatable, key, value)
     refuse_collector_field(key, 2)
@@ -130,10 +133,11 @@ local function rules_setmetatable(object, metatable)
     put_in_use(metatable)
   end
   local current = type(object) == "table" and raw_getmetatable(object)
-  if shown_by(current) then -- a metatable in use: it stays guarded
-    if rawget(current, "__metatable") ~= nil then error("cannot change a protected metatable", 2) end
+  local shown = shown_by(current)
+  if shown then -- a metatable in use: it stays guarded
+    if shown ~= NONE and rawget(shown, "__metatable") ~= nil then error("cannot change a protected metatable", 2) end
     if metatable ~= nil and type(metatable) ~= "table" then return setmetatable(object, metatable) end -- Lua's error
-    return setmetatable(object, guard_for(metatable))
+    return raw_setmetatable(object, guard_for(metatable))
   end
   return setmetatable(object, metatable)
 end
@@ -141,10 +145,11 @@ end
 -- getmetatable as rules see it: a guard shows the metatable it stands for; the runtime's own
 -- metatables read as protected (false), so no rule changes them for every later call.
 local function rules_getmetatable(object)
+  local shown = shown_by(raw_getmetatable(object))
+  if shown == NONE then return nil end
+  if shown and rawget(shown, "__metatable") == nil then return shown end
   local metatable = getmetatable(object)
-  if type(metatable) ~= "table" then return metatable end
-  local shown = shown_by(metatable)
-  if shown then return shown ~= NONE and shown or nil end
+  if shown or type(metatable) ~= "table" then return metatable end
   if shown_by(raw_getmetatable(metatable)) then return metatable end
   return false
 end

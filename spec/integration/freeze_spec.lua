@@ -440,3 +440,86 @@ describe("finalizers set by rules", function()
     assert.matches("loads_gc%.lua:1: rules may not set __gc", out)
   end)
 end)
+
+-- Weak tables: the collector settles chains of weak-keyed tables (ephemerons) in its atomic
+-- phase, one step that runs no hook, in time quadratic in their length, and in whichever call
+-- allocates next: a chain a rule kept in its locals froze every later call (16,000 links: 2.4 s
+-- of one unrelated cancel_task). Each rule below builds such a chain, a little per call, making
+-- its weak tables one way; every way is refused, so the chain stays plain and costs nothing.
+local CHAIN = [[
+local arr, root, last, N = {}, nil, nil, 0
+local OFF = 100000
+-- Link j sits at +-j/2: each of the collector's passes over the tables settles one link.
+local function pos(j) return (j == 1) and 0 or ((j %% 2 == 0) and -(j // 2) or (j // 2)) end
+local shared_mt = {}
+local function weak_table()
+  %s
+end
+return function(call)
+  local refused = 0
+  for _ = 1, tonumber(call.params.add) do
+    N = N + 1
+    local key = {}
+    if N == 1 then root = key else arr[pos(N - 1) + OFF][last] = key end
+    local made, t = pcall(weak_table)
+    if not made then refused, t = refused + 1, {} end
+    arr[pos(N) + OFF] = t
+    last = key
+  end
+  return { n = N, refused = refused }
+end]]
+local weak_ways = {
+  -- the review's case
+  weak_set = "return setmetatable({}, { __mode = 'k' })",
+  -- __mode added to a metatable already set, which every earlier table shares
+  weak_late = "local t = setmetatable({}, shared_mt)\n  shared_mt.__mode = 'k'\n  return t",
+  -- added through a __newindex table that is the metatable itself
+  weak_redirect = "local mt = {}\n  mt.__newindex = mt\n  local t = setmetatable({}, mt)\n  t.__mode = 'k'\n  return t",
+  -- a class's metatable, reached through __index
+  weak_class = "local C = {}\n  C.__index = C\n  local o = setmetatable({}, C)\n  o.__index.__mode = 'k'\n  return o",
+  -- a metatable the API made, reached through getmetatable
+  weak_api = "local t = reply.list({})\n  getmetatable(t).__mode = 'k'\n  return t",
+  weak_record = "local t = reply.record({ 'a' }, {})\n  getmetatable(t).__mode = 'k'\n  return t",
+  -- the API's own setmetatable over a metatable in use (reply.list took its guard away)
+  weak_reshaped = "local mt = {}\n  local t = setmetatable({}, mt)\n  reply.list(mt)\n  mt.__mode = 'k'\n  return t",
+}
+local weak_rules = {
+  -- what allocates next: ~20,000 small tables, a collection or two
+  allocate = "return function(call) local t = {} for i = 1, 20000 do t[i] = { i } end return { n = #t } end",
+}
+for name, way in pairs(weak_ways) do weak_rules[name] = string.format(CHAIN, way) end
+
+describe("weak tables made by rules", function()
+  local gw
+  setup(function()
+    -- A loaded machine can stretch a call making 20,000 tables far past 50 ms; the bounds on
+    -- CPU time and on another client's wait are what this measures.
+    gw = gateway.start({ rules = gateway.rules_dir(weak_rules), args = "--log-level info --lua-time-limit " .. 1000 * SLOWER })
+  end)
+  teardown(function() gw:stop() end)
+
+  local names = {}
+  for name in pairs(weak_ways) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    it("are refused (" .. name .. "), so a chain of them never holds a later call", function()
+      local reply
+      for _ = 1, 8 do reply = gw:call(name, "<add>2000</add>") end
+      assert.matches("<n>16000</n>", reply)
+      assert.matches("<refused>2000</refused>", reply)
+      for _ = 1, 3 do assert.matches("<n>20000</n>", answered_promptly_beside_another(gw, call("allocate"))) end
+    end)
+  end
+
+  it("name the rule's line in the refusal", function()
+    local dir = gateway.rules_dir({ weak_file = "local t = {}\nsetmetatable(t, { __mode = 'k' })\nreturn function() return {} end\n" })
+    local out, code = gateway.run(string.format("%s --listen 127.0.0.1:0 --rules %s --store %s/s.db", gateway.binary,
+      dir, gateway.tmpdir()))
+    assert.is_not.equal(0, code)
+    assert.matches("weak_file%.lua:2: rules may not set __mode", out)
+    local single = gateway.rules_dir({ weak_late_file = "local mt = {}\nlocal t = setmetatable({}, mt)\nmt.__mode = 'v'\nreturn function() return {} end\n" })
+    out = gateway.run(string.format("%s --listen 127.0.0.1:0 --rules %s --store %s/s.db", gateway.binary,
+      single, gateway.tmpdir()))
+    assert.matches("weak_late_file%.lua:3: rules may not set __mode", out)
+  end)
+end)
