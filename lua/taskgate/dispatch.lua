@@ -336,14 +336,16 @@ local function step(co, call, ...)
     end
   elseif not resumed then -- it died outside the rule's own protection: a limit struck
     why = unhandled(first)
-  elseif first == WAIT then
+  elseif first == WAIT and outbound.unchanged() then
     abort_call() -- the step changed nothing (outbound.send saw to that)
     last_token = last_token + 1
     waiting[last_token] = { co = co, call = call, upstream = type(ok) == "table" and ok.upstream ~= nil }
     return nil, ok, last_token
   else
+    -- (a wait after store changes would roll them back under a reply saying ok: a fault instead)
     coroutine.close(co)
-    why = failure.new("error", "a rule yielded outside an outbound call")
+    why = failure.new("error", first == WAIT and "store changes must come after outbound calls"
+      or "a rule yielded outside an outbound call")
   end
   local bytes
   if reply then

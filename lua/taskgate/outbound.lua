@@ -9,7 +9,9 @@ local db = require "taskgate.db"
 
 local M = {}
 
-M.WAIT = setmetatable({}, { __tostring = function() return "taskgate.outbound.WAIT" end })
+-- What a call's coroutine yields to the dispatcher to wait: only send() yields it, and only from a
+-- call's own coroutine, so no rule holds it (to yield it after store changes, say).
+M.WAIT = setmetatable({}, { __tostring = function() return "taskgate.outbound.WAIT" end, __metatable = false })
 
 --- The coroutines calls run in, as keys (taskgate.dispatch makes them): the only ones send()
 --- suspends. In a coroutine of a rule's own, the yield would hand the rule WAIT and the request,
@@ -23,6 +25,11 @@ function M.began()
   baseline = db.changes()
 end
 
+--- Whether the store is as it was when the current step began (a wait would roll it back).
+function M.unchanged()
+  return db.changes() == baseline
+end
+
 --- Sends request {method, url, body, content_type} and returns {status = ..., body = ...},
 --- or nil, the reason ("connect timeout", "connection refused", "reply timeout", ...) and
 --- whether the request may have reached the server (its outcome is then unknown: it was not
@@ -31,7 +38,7 @@ function M.send(request)
   if not M.threads[coroutine.running()] then
     return nil, "outbound calls are only possible from a rule handling a call (not in a coroutine of its own)"
   end
-  if db.changes() ~= baseline then
+  if not M.unchanged() then
     error("store changes must come after outbound calls (the transaction cannot stay open across the wait)", 2)
   end
   local result = coroutine.yield(M.WAIT, request)

@@ -131,3 +131,39 @@ describe("a reply that does not encode, in the runtime", function()
     assert.same({ "cancel_badly", "1999", "failed", "error" }, { record.method, record.outcome, record.marked, record.reason })
   end)
 end)
+
+-- A call that waits on the network ends its step's transaction, aborted: it must not have changed
+-- the store (outbound.send refuses after a change). Should a wait come after changes all the same,
+-- the dispatcher fails the call: the reply may never be ok over a change rolled back.
+describe("a wait yielded after store changes", function()
+  local site, dispatch, outbound
+  before_each(function()
+    site = runtime.new()
+    site.call("create_taskgroup", { taskgroup_id = "1", category = "1", req_time = "2024-05-01T08:00:00Z",
+      priority = "1", tasks = { task = { task_id = "5", bin_id = "5" } } })
+    dispatch, outbound = require "taskgate.dispatch", require "taskgate.outbound"
+  end)
+  after_each(function() runtime.close(site) end)
+
+  it("fails the call with the change undone, and a wait before changes still works", function()
+    local store = require "taskgate.store"
+    dispatch.register("wait_after_change", function()
+      store.cancel_task(5)
+      coroutine.yield(outbound.WAIT, { method = "POST", url = "http://127.0.0.1:9/", body = "", content_type = "text/plain" })
+      return {}
+    end)
+    dispatch.register("wait_before_change", function()
+      local result = outbound.send({ method = "POST", url = "http://127.0.0.1:9/", body = "", content_type = "text/plain" })
+      store.cancel_task(5)
+      return { status = result.status }
+    end)
+    local sent = 0
+    local function network() sent = sent + 1 return { status = 204, body = "" } end
+    assert.same({ fault = { code = 1999 } }, dispatch.handle({ name = "wait_after_change", params = {}, client = "spec" }, network))
+    assert.equal(0, sent)
+    assert.is_not_nil(site.store.task(5))
+    assert.same({ params = { status = 204 } }, dispatch.handle({ name = "wait_before_change", params = {}, client = "spec" }, network))
+    assert.equal(1, sent)
+    assert.is_nil(site.store.task(5))
+  end)
+end)
