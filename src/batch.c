@@ -2,6 +2,7 @@
  * loop has handled the turn's I/O: it runs the queued calls, commits, and hands out replies. */
 #include "batch.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "clock.h"
@@ -29,28 +30,41 @@ struct tg_batch_s {
   long long changes_at_begin; /* tg_store_total_changes as the turn began */
 };
 
-/* Commits the turn; returns 0, or -1 when it failed or the store had already rolled it back, or
- * when the store's file is no longer the one at its path (committing would acknowledge changes
- * into a deleted file): then no call of the turn may be acknowledged. */
-static int commit(tg_batch_t *batch) {
+/* Commits the turn; returns how it ended. A turn the store had already rolled back, or whose
+ * store file is no longer the one at its path (committing would acknowledge changes into a
+ * deleted file), is not committed: then no call of the turn may be acknowledged. On PostgreSQL
+ * a commit the server refused is known to have changed nothing (TG_TURN_ROLLED_BACK); one whose
+ * connection broke meanwhile may or may not have taken effect (TG_TURN_UNKNOWN). */
+static tg_turn_end_t commit(tg_batch_t *batch, char *why, size_t cap) {
   tg_store_health_t *health = tg_store_health(batch->store);
   int wrote = tg_store_total_changes(batch->store) != batch->changes_at_begin;
   if (wrote && tg_store_health_check(health, 1) < 0) { /* one stat(2): cheap beside a commit */
     tg_txn_abort_turn(batch->store);
-    return -1;
+    return TG_TURN_UNKNOWN;
   }
+  tg_pg_t *pg = tg_store_pg(batch->store);
+  int sent = pg && tg_pg_in_transaction(pg); /* else its COMMIT is never sent: nothing can be stored */
   double started = tg_monotonic_seconds();
   int rc = tg_txn_commit_turn(batch->store);
   tg_metrics_observe(TG_HIST_COMMIT, tg_monotonic_seconds() - started);
   if (rc == 0) {
     if (wrote)
       tg_store_health_write_ok(health);
-    return 0;
+    return TG_TURN_COMMITTED;
   }
-  const char *why = rc == -SQLITE_ABORT ? "the store rolled the transaction back" : tg_store_errmsg(batch->store);
-  tg_log(TG_LOG_ERROR, "commit_failed", "error=\"%s\" action=\"the turn's calls are dropped unanswered\"", why);
-  tg_store_health_write_failed(health, why);
-  return -1;
+  if (pg) {
+    int lost = sent && tg_pg_lost(pg);
+    snprintf(why, cap, "%s (SQLSTATE %s)", tg_pg_errmsg(pg), tg_pg_sqlstate(pg)[0] ? tg_pg_sqlstate(pg) : "none");
+    tg_log(TG_LOG_ERROR, "commit_failed", "backend=postgresql sqlstate=%s error=\"%s\" action=\"%s\"",
+           tg_pg_sqlstate(pg)[0] ? tg_pg_sqlstate(pg) : "-", tg_pg_errmsg(pg),
+           lost ? "outcome unknown: the connection broke during the commit, the turn's calls get no reply"
+                : "rolled back: nothing of the turn is stored, its calls are answered 1934");
+    return lost ? TG_TURN_UNKNOWN : TG_TURN_ROLLED_BACK;
+  }
+  const char *failed = rc == -SQLITE_ABORT ? "the store rolled the transaction back" : tg_store_errmsg(batch->store);
+  tg_log(TG_LOG_ERROR, "commit_failed", "error=\"%s\" action=\"the turn's calls are dropped unanswered\"", failed);
+  tg_store_health_write_failed(health, failed);
+  return TG_TURN_UNKNOWN;
 }
 
 /* The calls that write: under the store lock, in the turn's transaction. */
@@ -62,9 +76,12 @@ static void write_turn(tg_batch_t *batch) {
   batch->changes_at_begin = tg_store_total_changes(batch->store);
   batch->runner.run(batch->runner.ctx); /* the traces owed first: they are written now */
   uv_timer_stop(&batch->owed);
-  int committed = commit(batch) == 0;
+  char why[600] = "";
+  tg_turn_end_t end = commit(batch, why, sizeof why);
+  if (end == TG_TURN_ROLLED_BACK)
+    batch->runner.rolled_back(batch->runner.ctx, why);
   tg_store_unlock(batch->store); /* the replies go out while other workers run their calls */
-  batch->runner.deliver(batch->runner.ctx, committed);
+  batch->runner.deliver(batch->runner.ctx, end);
 }
 
 static int owes(tg_batch_t *batch) { return batch->runner.owes && batch->runner.owes(batch->runner.ctx); }

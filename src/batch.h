@@ -14,11 +14,25 @@
 
 #include "store.h"
 
+/* How a store turn ended, for the runner's deliver. */
+typedef enum tg_turn_end_e {
+  TG_TURN_UNKNOWN = 0,     /* the commit failed and may or may not have taken effect (the
+                            * connection broke during it; SQLite's failed commit): nothing
+                            * of the turn may be answered */
+  TG_TURN_COMMITTED = 1,   /* the replies may go */
+  TG_TURN_ROLLED_BACK = 2, /* the database refused the commit (PostgreSQL: a lock timeout, a
+                            * deadlock at the commit's checks): nothing of the turn is stored;
+                            * the runner's rolled_back has replaced the replies with faults */
+} tg_turn_end_t;
+
 /* The side that owns the queued calls (the handler). */
 typedef struct tg_batch_runner_s {
   int (*read)(void *ctx);                    /* runs the read-only calls, store not held; 1: others wait */
   void (*run)(void *ctx);                    /* runs the others; the store is held */
-  void (*deliver)(void *ctx, int committed); /* after the commit; 0: it failed, send nothing */
+  /* After a turn the database rolled back (TG_TURN_ROLLED_BACK), the store still held and no
+   * turn open: why says what the database said (its SQLSTATE and message). */
+  void (*rolled_back)(void *ctx, const char *why);
+  void (*deliver)(void *ctx, tg_turn_end_t end); /* after the commit */
   int (*owes)(void *ctx); /* whether read-only calls left traces for a store turn (owed.h); may be NULL */
   void *ctx;
 } tg_batch_runner_t;

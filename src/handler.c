@@ -502,7 +502,7 @@ static int runs_on_reader(tg_handler_t *h, tg_call_t *call) {
   return call->read_only;
 }
 
-static void deliver_answered(void *ctx, int committed);
+static void deliver_answered(void *ctx, tg_turn_end_t end);
 
 /* The read phase, outside the store lock: takes every queued call, runs those that only read
  * on the reader (one read transaction: the store as last committed), hands out their replies,
@@ -529,7 +529,7 @@ static int run_reads(void *ctx) {
   if (reading)
     tg_txn_commit_turn(h->reader); /* ends the snapshot; nothing was written */
   pthread_mutex_unlock(&h->generation_lock);
-  deliver_answered(h, 1);
+  deliver_answered(h, TG_TURN_COMMITTED);
   if (h->calls[TG_CALL_FOR_STORE].head)
     return 1;
   tg_arena_reset(&h->arenas[h->filling ^ 1]);
@@ -563,28 +563,115 @@ static void label_charset(tg_call_t *call) {
     call->http->reply_charset[0] = '\0';
 }
 
-static void deliver_answered(void *ctx, int committed) {
+static void deliver_answered(void *ctx, tg_turn_end_t end) {
   tg_handler_t *h = ctx;
   tg_call_t *call = take_all(h, TG_CALL_ANSWERED);
   while (call) {
     tg_call_t *next = call->next;
-    if (!committed) /* whatever the rule answered, the client gets nothing: say so */
+    if (end == TG_TURN_UNKNOWN) /* whatever the rule answered, the client gets nothing: say so */
       snprintf(call->note.outcome, sizeof call->note.outcome, "dropped");
     account(h, call);
     if (call->http)
       label_charset(call);
-    if (call->http) /* a failed commit: the client must never see an acknowledgment */
-      call->http->deliver(call->http, committed ? (call->reply.data ? call->reply.data : "") : NULL, call->reply.len);
+    if (call->http) /* an unknown outcome: the client must never see an acknowledgment */
+      call->http->deliver(call->http, end != TG_TURN_UNKNOWN ? (call->reply.data ? call->reply.data : "") : NULL,
+                          call->reply.len);
     free_call(h, call);
     call = next;
   }
+}
+
+/* What the database refused to commit (batch.h), for record_rolled_back. */
+typedef struct rolled_back_s {
+  tg_handler_t *h;
+  const char *why;
+} rolled_back_t;
+
+/* Runs inside the gate: host.turn_rolled_back(calls, why) records each answered call of the
+ * turn (nothing it wrote is stored, its audit records included) and returns each one's reply
+ * (fault 1934, or 1922 when the upstream may have had it), set here. */
+static int record_rolled_back(lua_State *L) {
+  rolled_back_t *turn = lua_touserdata(L, 1);
+  tg_script_push_host(turn->h->script, L);
+  lua_getfield(L, -1, "turn_rolled_back");
+  lua_newtable(L);
+  int i = 0;
+  for (const tg_call_t *call = turn->h->calls[TG_CALL_ANSWERED].head; call; call = call->next) {
+    lua_createtable(L, 0, 7);
+    lua_pushstring(L, call->note.method[0] ? call->note.method : "-");
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, call->note.client);
+    lua_setfield(L, -2, "client");
+    if (call->note.client_port > 0) {
+      lua_pushinteger(L, call->note.client_port);
+      lua_setfield(L, -2, "client_port");
+    }
+    lua_pushstring(L, call->note.request_id);
+    lua_setfield(L, -2, "request_id");
+    lua_pushboolean(L, call->upstream_reached);
+    lua_setfield(L, -2, "upstream_reached");
+    lua_pushstring(L, call->json ? "json" : "xml");
+    lua_setfield(L, -2, "form");
+    /* its own parameters went with the turn's arena: the ids it named stand for them */
+    lua_newtable(L);
+    const long long ids[4] = {call->keys.task_id, call->keys.taskgroup_id, call->keys.port_id, call->keys.bin_id};
+    static const char *const names[4] = {"task_id", "taskgroup_id", "port_id", "bin_id"};
+    for (int k = 0; k < 4; k++)
+      if (ids[k] != TG_EVENT_NO_KEY) {
+        lua_pushinteger(L, ids[k]);
+        lua_setfield(L, -2, names[k]);
+      }
+    lua_setfield(L, -2, "params");
+    lua_rawseti(L, -2, ++i);
+  }
+  lua_pushstring(L, turn->why);
+  lua_call(L, 2, 1);
+  i = 0;
+  for (tg_call_t *call = turn->h->calls[TG_CALL_ANSWERED].head; call; call = call->next) {
+    size_t len = 0;
+    lua_rawgeti(L, -1, ++i);
+    const char *reply = lua_tolstring(L, -1, &len);
+    call->reply.len = 0;
+    if (reply && tg_buf_append(&call->reply, reply, len) < 0)
+      luaL_error(L, "out of memory");
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+/* The database rolled the turn back (batch.h): whatever the rules answered, nothing of the turn
+ * is stored. Each call is answered as one whose store failed: 1934 (nothing changed, the client
+ * may retry), or 1922 when its request may have reached an upstream (its effect lies there,
+ * outcome unknown), and its audit record says so, in a turn of its own. */
+static void fault_rolled_back(void *ctx, const char *why) {
+  tg_handler_t *h = ctx;
+  for (tg_call_t *call = h->calls[TG_CALL_ANSWERED].head; call; call = call->next) {
+    snprintf(call->note.outcome, sizeof call->note.outcome, call->upstream_reached ? "1922" : "1934");
+    snprintf(call->note.reason, sizeof call->note.reason, "commit refused");
+    call->reply.len = 0;
+  }
+  tg_script_use_store(h->script, h->store);
+  tg_script_call(h->script, record_rolled_back, &(rolled_back_t){.h = h, .why = why});
+  tg_script_use_store(h->script, NULL);
+  for (tg_call_t *call = h->calls[TG_CALL_ANSWERED].head; call; call = call->next)
+    if (call->reply.len == 0) { /* Lua could not say: the replies it uses when it fails itself */
+      snprintf(call->note.outcome, sizeof call->note.outcome, call->upstream_reached ? "1922" : "1999");
+      const tg_buf_t *reply = call->upstream_reached ? (call->json ? &h->unknown_json : &h->unknown)
+                                                     : (call->json ? &h->fallback_json : &h->fallback);
+      tg_buf_append(&call->reply, reply->data, reply->len);
+    }
 }
 
 static int owes_traces(void *ctx) { return tg_owed_pending(&((tg_handler_t *)ctx)->owed); }
 
 tg_batch_runner_t tg_handler_runner(tg_handler_t *h) {
   return (tg_batch_runner_t){
-      .read = run_reads, .run = run_writes, .deliver = deliver_answered, .owes = owes_traces, .ctx = h};
+      .read = run_reads,
+      .run = run_writes,
+      .rolled_back = fault_rolled_back,
+      .deliver = deliver_answered,
+      .owes = owes_traces,
+      .ctx = h};
 }
 
 static void on_outbound_done(void *data, const tg_upstream_result_t *result) {

@@ -52,11 +52,21 @@ int tg_pg_is_uri(const char *path) {
   return strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0;
 }
 
+/* Keeps the message on one line (libpq's span several, indented with tabs): it goes into log
+ * lines and audit records. */
 static void note(tg_pg_t *pg, const char *message, const char *sqlstate) {
-  snprintf(pg->errmsg, sizeof pg->errmsg, "%s", message && *message ? message : "the database did not answer");
-  size_t n = strlen(pg->errmsg);
-  while (n && (pg->errmsg[n - 1] == '\n' || pg->errmsg[n - 1] == ' '))
-    pg->errmsg[--n] = '\0';
+  const char *from = message && *message ? message : "the database did not answer";
+  size_t n = 0;
+  for (; *from && n + 1 < sizeof pg->errmsg; from++) {
+    int space = *from == '\n' || *from == '\t' || *from == '\r';
+    if (!space)
+      pg->errmsg[n++] = *from;
+    else if (n && pg->errmsg[n - 1] != ' ')
+      pg->errmsg[n++] = ' ';
+  }
+  while (n && pg->errmsg[n - 1] == ' ')
+    n--;
+  pg->errmsg[n] = '\0';
   snprintf(pg->sqlstate, sizeof pg->sqlstate, "%s", sqlstate ? sqlstate : "");
 }
 

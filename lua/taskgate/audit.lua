@@ -145,6 +145,24 @@ function M.unchanged_record(call, code, mark, reason)
     call.request_id, M.rules_version, reason, mark)
 end
 
+--- After the database refused to commit a turn: every record of its calls went with it. Records
+--- each call of `calls` ({name, client, client_port, request_id, outcome, params}: the ids its
+--- request named stand for its parameters, which are gone) marked "failed", with the fault it
+--- was answered and `reason`, in a call transaction of its own. Returns true, or false and why.
+function M.turn_rolled_back(calls, reason)
+  local ok, began = pcall(db.begin_call)
+  if not (ok and began) then return false, "the store took no call transaction" end
+  local err
+  ok, err = pcall(function()
+    for _, call in ipairs(calls) do M.insert_unchanged(M.unchanged_record(call, call.outcome, "failed", reason)) end
+  end)
+  local committed
+  if ok then ok, committed = pcall(db.commit_call) end
+  if ok and committed then return true end
+  pcall(db.abort_call)
+  return false, err or "commit failed"
+end
+
 --- Writes a record of M.unchanged_record. The caller holds a call transaction open.
 function M.insert_unchanged(record)
   db.exec(UNCHANGED, table.unpack(record, 1, record.n))

@@ -67,8 +67,9 @@ local faults = {
   [1931] = { name = "TOO_MANY_TASKS", source = "assumed" }, -- over 10000 tasks to create, add or list in one call
   [1932] = { name = "QUERY_TOO_BROAD", source = "assumed" }, -- filters the store cannot answer within bounds: narrow them
   [1933] = { name = "UNKNOWN_FILTER", source = "assumed" }, -- a bin query parameter it cannot apply (would widen the answer)
-  -- The store's database (--store postgresql://...) is out of reach or failing over: nothing
-  -- was changed; the client may retry, here or through another gateway (docs/ha.md).
+  -- The store's database (--store postgresql://...) is out of reach or failing over, did not
+  -- grant a row lock in time, or refused to commit the call's turn: nothing was changed; the
+  -- client may retry, here or through another gateway (docs/ha.md).
   [1934] = { name = "STORE_UNAVAILABLE", source = "assumed" },
   -- Bridge: a call the rules changed holds a value the task interface's XML cannot carry as it
   -- is (a control character, U+FFFE, bytes that are not UTF-8) or encodes larger than an

@@ -7,6 +7,7 @@ local db = require "taskgate.db"
 local dispatch = require "taskgate.dispatch"
 local expect = require "taskgate.expect"
 local json = require "taskgate.json"
+local log = require "taskgate.log"
 local owed = require "taskgate.owed"
 local policies = require "taskgate.policies"
 local sandbox = require "taskgate.sandbox"
@@ -232,6 +233,21 @@ end
 
 function M.outcome_unknown_reply_json()
   return dispatch.fault_bytes("json", 1922)
+end
+
+--- After the database refused to commit a turn (src/batch.c): nothing its calls wrote is
+--- stored. Records each call of `calls` ({name, client, client_port, request_id, params, form,
+--- upstream_reached}) as answered a fault, saying `why` (taskgate.audit), and returns each one's
+--- reply: 1934 (nothing changed), or 1922 when the upstream may have executed it.
+function M.turn_rolled_back(calls, why)
+  local replies = {}
+  for i, call in ipairs(calls) do
+    call.outcome = call.upstream_reached and 1922 or 1934
+    replies[i] = dispatch.fault_bytes(call.form, call.outcome)
+  end
+  local ok, err = audit.turn_rolled_back(calls, "turn rolled back by the database: " .. why)
+  if not ok then log.warn("calls of a rolled-back turn not audited", { error = tostring(err) }) end
+  return replies
 end
 
 --- After a step of the call waiting under token failed (a limit struck) when the upstream may

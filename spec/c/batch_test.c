@@ -50,9 +50,9 @@ static void run(void *ctx) {
   }
 }
 
-static void deliver(void *ctx, int committed) {
+static void deliver(void *ctx, tg_turn_end_t end) {
   deliveries++;
-  last_committed = committed;
+  last_committed = end == TG_TURN_COMMITTED;
   rows_seen_at_delivery = committed_rows();
   if (schedule_again) {
     schedule_again = 0;
