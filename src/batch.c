@@ -68,7 +68,7 @@ static tg_turn_end_t commit(tg_batch_t *batch, char *why, size_t cap) {
 }
 
 /* The calls that write: under the store lock, in the turn's transaction. */
-static void write_turn(tg_batch_t *batch) {
+static void write_one_turn(tg_batch_t *batch) {
   tg_store_lock(batch->store);
   /* Should the turn not open, each call opens one of its own (txn.h), or faults. */
   if (tg_txn_begin_turn(batch->store) < 0)
@@ -82,6 +82,15 @@ static void write_turn(tg_batch_t *batch) {
     batch->runner.rolled_back(batch->runner.ctx, why);
   tg_store_unlock(batch->store); /* the replies go out while other workers run their calls */
   batch->runner.deliver(batch->runner.ctx, end);
+}
+
+/* Store turns until no call is to run again: a call a deadlock chose as its victim (batch.h)
+ * runs in the next turn, at once, once this one's locks are gone; each runs again a bounded
+ * number of times (handler.c). */
+static void write_turn(tg_batch_t *batch) {
+  do
+    write_one_turn(batch);
+  while (batch->runner.again && batch->runner.again(batch->runner.ctx));
 }
 
 static int owes(tg_batch_t *batch) { return batch->runner.owes && batch->runner.owes(batch->runner.ctx); }

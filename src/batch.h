@@ -33,6 +33,9 @@ typedef struct tg_batch_runner_s {
    * turn open: why says what the database said (its SQLSTATE and message). */
   void (*rolled_back)(void *ctx, const char *why);
   void (*deliver)(void *ctx, tg_turn_end_t end); /* after the commit */
+  /* After delivering: whether calls of the turn are to run again in a turn of their own (their
+   * first run met a conflict of the moment and changed nothing); may be NULL. */
+  int (*again)(void *ctx);
   int (*owes)(void *ctx); /* whether read-only calls left traces for a store turn (owed.h); may be NULL */
   void *ctx;
 } tg_batch_runner_t;

@@ -20,6 +20,7 @@
 #include "limit.h"
 #include "log.h"
 #include "metrics.h"
+#include "pg.h"
 #include "read_only.h"
 #include "sys_lua.h"
 #include "txn.h"
@@ -31,6 +32,7 @@ enum {
   MAX_DECODED_BYTES = 8 * 1024 * 1024,
   SPARE_CALLS = 64,          /* answered calls kept for reuse, with their reply buffers */
   SPARE_REPLY_BYTES = 16384, /* a reply buffer grown past this is not kept */
+  RUNS_AGAIN_MAX = 3,        /* a call met a conflict of the moment: runs again at most */
 };
 
 struct tg_call_s {
@@ -65,6 +67,7 @@ struct tg_call_s {
   int to_upstream;      /* the request it waits on goes to an --upstream */
   int upstream_reached; /* a request to an --upstream may have reached it: no later failure of
                          * the call may say "nothing changed" (1999); it is 1922, outcome unknown */
+  int runs_again; /* times its first step met a conflict of the moment and was run again */
   int status;
   tg_buf_t result_body;
   char result_charset[40]; /* the charset its bytes are in, when not UTF-8 (charset.h), or "" */
@@ -81,6 +84,7 @@ static const char *self_name(void) { return via_name + 4; }
 typedef enum step_end_e {
   STEP_REPLIED, /* the call has its reply (a fault and the fallback included) */
   STEP_WAITS,   /* the rule waits on an outbound request: the step's request and token */
+  STEP_AGAIN,   /* a first step met a conflict of the moment and changed nothing: run it again */
 } step_end_t;
 
 /* What one step of a call produced: the reply, or the outbound request it waits on. */
@@ -101,7 +105,7 @@ typedef struct step_s {
 static int legal_move(tg_call_state_t from, tg_call_state_t to) {
   switch (to) {
   case TG_CALL_QUEUED: return from == TG_CALL_NEW || from == TG_CALL_WAITING;
-  case TG_CALL_FOR_STORE: return from == TG_CALL_QUEUED;
+  case TG_CALL_FOR_STORE: return from == TG_CALL_QUEUED || from == TG_CALL_RUNNING; /* or to run again */
   case TG_CALL_RUNNING: return from == TG_CALL_QUEUED || from == TG_CALL_FOR_STORE;
   case TG_CALL_WAITING:
   case TG_CALL_ANSWERED: return from == TG_CALL_RUNNING;
@@ -165,7 +169,8 @@ static void copy_field(lua_State *L, int table, const char *name, tg_buf_t *out)
   lua_pop(L, 1);
 }
 
-/* Reads host.handle's or host.resume's results: a reply string, or nil, request, token. */
+/* Reads host.handle's or host.resume's results: a reply string, or nil, request, token, or nil
+ * and "again". */
 static void take_outcome(lua_State *L, step_t *step) {
   int base = lua_gettop(L) - 2;
   if (lua_type(L, base) == LUA_TSTRING) {
@@ -174,6 +179,10 @@ static void take_outcome(lua_State *L, step_t *step) {
     if (tg_buf_append(&step->call->reply, xml, len) < 0)
       luaL_error(L, "out of memory");
     step->end = STEP_REPLIED;
+    return;
+  }
+  if (lua_type(L, base + 1) == LUA_TSTRING && strcmp(lua_tostring(L, base + 1), "again") == 0) {
+    step->end = STEP_AGAIN;
     return;
   }
   if (!lua_istable(L, base + 1) || !lua_isinteger(L, base + 2))
@@ -191,7 +200,16 @@ static void take_outcome(lua_State *L, step_t *step) {
   step->end = STEP_WAITS;
 }
 
-/* Runs inside the gate: host.handle(call). */
+/* Whether a first step that met a conflict of the moment (a deadlock's victim, a serialisation
+ * failure: PostgreSQL) may be run again in the next turn rather than fault 1934: nothing of it
+ * is stored and no reply of it was sent. Bounded, in times and within the store's time for a
+ * call. */
+static int may_run_again(const tg_call_t *call) {
+  return call->runs_again < RUNS_AGAIN_MAX &&
+         tg_monotonic_seconds() - call->started < TG_PG_STORE_TIME_MS / 1000.0;
+}
+
+/* Runs inside the gate: host.handle(call, may run again). */
 static int first_step(lua_State *L) {
   step_t *step = lua_touserdata(L, 1);
   tg_script_push_host(step->call->script, L);
@@ -226,7 +244,8 @@ static int first_step(lua_State *L) {
     lua_pushliteral(L, "json");
     lua_setfield(L, -2, "form");
   }
-  lua_call(L, 1, 3);
+  lua_pushboolean(L, may_run_again(call));
+  lua_call(L, 2, 3);
   take_outcome(L, step);
   return 0;
 }
@@ -434,9 +453,29 @@ static void answered(tg_handler_t *h, tg_call_t *call) {
   move(h, call, TG_CALL_ANSWERED);
 }
 
+/* The call's first step changed nothing and is to run again (STEP_AGAIN): it waits for the next
+ * store turn, from its start, on the generation current then. Its decoded request stays: the
+ * arena it is in is reset only once no call waits to run again (run_writes). */
+static void run_again(tg_handler_t *h, tg_call_t *call) {
+  tg_script_release(call->script);
+  call->script = NULL;
+  call->runs_again++;
+  call->reply.len = 0;
+  tg_call_note_t *note = &call->note;
+  note->outcome[0] = note->failure[0] = note->sent_method[0] = note->reason[0] = '\0';
+  note->acted_set = 0;
+  tg_log(TG_LOG_INFO, "call_runs_again", "request_id=%s client=%s method=%s times=%d", note->request_id, note->client,
+         note->method[0] ? note->method : "-", call->runs_again);
+  move(h, call, TG_CALL_FOR_STORE);
+}
+
 /* Keeps resuming the call while its requests cannot be sent; then it either waits on the
- * network or is answered. */
+ * network or is answered (or is to run again). */
 static void settle(tg_handler_t *h, tg_call_t *call, step_t *step) {
+  if (step->end == STEP_AGAIN) {
+    run_again(h, call);
+    return;
+  }
   while (step->end == STEP_WAITS) {
     call->token = step->token;
     int rc = send_outbound(h, call, step);
@@ -547,8 +586,13 @@ static void run_writes(void *ctx) {
     run_call(h, call);
     call = next;
   }
-  tg_arena_reset(&h->arenas[h->filling ^ 1]); /* every call taken has decoded into it; all have now run */
+  /* every call taken has decoded into it: it goes once all have run (none is to run again) */
+  if (!h->calls[TG_CALL_FOR_STORE].head)
+    tg_arena_reset(&h->arenas[h->filling ^ 1]);
 }
+
+/* Whether calls wait to run again in a store turn of their own (batch.h). */
+static int runs_again(void *ctx) { return ((tg_handler_t *)ctx)->calls[TG_CALL_FOR_STORE].head != NULL; }
 
 /* An upstream's reply passed back byte for byte is labelled with the charset it is in: an
  * ISO-8859-1 reply under "charset=utf-8" would be misread by a client that, as RFC 7303 says,
@@ -669,6 +713,7 @@ tg_batch_runner_t tg_handler_runner(tg_handler_t *h) {
       .read = run_reads,
       .run = run_writes,
       .rolled_back = fault_rolled_back,
+      .again = runs_again,
       .deliver = deliver_answered,
       .owes = owes_traces,
       .ctx = h};

@@ -370,6 +370,13 @@ static int db_begin_read(lua_State *L) { return transaction(L, tg_txn_begin_read
 
 static int db_abort_turn(lua_State *L) { return undo(L, tg_txn_abort_turn); }
 
+/* db.conflicted() -> whether a statement of the call last begun was a deadlock's victim or a
+ * serialisation failure (txn.h): nothing of it is stored, and run again it may pass. */
+static int db_conflicted(lua_State *L) {
+  lua_pushboolean(L, tg_store_txn(bound_store(L))->conflict);
+  return 1;
+}
+
 /* db.changes() -> rows changed on this store connection since it opened. */
 static int db_changes(lua_State *L) {
   tg_store_t *store = bound_store(L);
@@ -407,6 +414,7 @@ static const luaL_Reg sqlite_functions[] = {
 
 static const luaL_Reg db_functions[] = {
     {"changes", db_changes},
+    {"conflicted", db_conflicted},
     {"begin_call", db_begin_call},
     {"commit_call", db_commit_call},
     {"abort_call", db_abort_call},

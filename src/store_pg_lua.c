@@ -16,6 +16,7 @@
 #include "failure_lua.h"
 #include "insert_rows.h"
 #include "limit.h"
+#include "log.h"
 #include "pg.h"
 #include "rows_text.h"
 #include "store_lua.h"
@@ -82,11 +83,17 @@ static int transient(const char *sqlstate) {
 
 /* After a statement failed: the call's transaction is undone (txn.h), then the error raised;
  * nil and "constraint: ..." instead (returns 2) when `constraint_ok` and a constraint failed. */
-static int failed(lua_State *L, tg_store_t *store, int constraint_ok) {
+static int failed(lua_State *L, tg_store_t *store, const char *sql, size_t len, int constraint_ok) {
   tg_pg_t *pg = tg_store_pg(store);
   char sqlstate[6];
   snprintf(sqlstate, sizeof sqlstate, "%s", tg_pg_sqlstate(pg));
   lua_pushstring(L, tg_pg_errmsg(pg)); /* the undoing may note errors of its own */
+  if (transient(sqlstate)) { /* which statement met which conflict: rare, and worth finding */
+    char statement[700];
+    tg_log_quote(statement, sizeof statement, sql, len > 300 ? 300 : len);
+    tg_log(TG_LOG_WARN, "store_statement_failed", "sqlstate=%s error=\"%s\" statement=%s", sqlstate,
+           lua_tostring(L, -1), statement);
+  }
   tg_txn_statement_failed(store);
   if (tg_pg_lost(pg) || transient(sqlstate))
     return raise_unavailable(L, pg);
@@ -113,7 +120,7 @@ static PGresult *run(lua_State *L, tg_store_t *store, tg_pg_stmt_t *stmt, params
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
     return result;
   PQclear(result);
-  failed(L, store, constraint_ok);
+  failed(L, store, stmt->sql, stmt->len, constraint_ok);
   return NULL;
 }
 
@@ -129,7 +136,7 @@ static tg_pg_stmt_t *prepare(lua_State *L, tg_store_t *store, const char *sql, s
   tg_pg_stmt_t *stmt = tg_pg_prepare(pg, sql, len);
   tg_budget_store_end();
   if (!stmt)
-    failed(L, store, 0);
+    failed(L, store, sql, len, 0);
   return stmt;
 }
 

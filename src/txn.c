@@ -111,7 +111,7 @@ int tg_txn_begin_call(tg_store_t *store) {
   }
   t->call = 1;
   t->own_turn = (unsigned char)own;
-  t->failed_statement = 0;
+  t->failed_statement = t->conflict = 0;
   return 0;
 }
 
@@ -119,6 +119,8 @@ void tg_txn_statement_failed(tg_store_t *store) {
   tg_txn_t *t = tg_store_txn(store);
   if (!tg_store_pg(store) || !t->call || tg_pg_in_transaction(tg_store_pg(store)))
     return;
+  const char *sqlstate = tg_pg_sqlstate(tg_store_pg(store));
+  t->conflict = strcmp(sqlstate, "40P01") == 0 || strcmp(sqlstate, "40001") == 0;
   t->failed_statement = 1;
   run(store, "ROLLBACK TO call");
 }

@@ -23,6 +23,8 @@ typedef struct tg_txn_s {
   unsigned char own_turn; /* the open call opened the turn itself */
   unsigned char lost;     /* SQLite rolled the turn back by itself (an I/O error, a full disk) */
   unsigned char failed_statement; /* PostgreSQL: a statement of the call failed (see below) */
+  unsigned char conflict; /* PostgreSQL: that statement was a deadlock's victim or a serialisation
+                           * failure (40P01, 40001): the call, run again in a later turn, may pass */
 } tg_txn_t;
 
 int tg_txn_begin_turn(tg_store_t *store);

@@ -288,6 +288,18 @@ local begin_call, commit_call, abort_call = db.begin_call, db.commit_call, db.ab
 
 local stages = setmetatable({}, { __mode = "k" }) -- coroutine -> what it runs now (run_rule)
 
+--- What start() returns in place of the outbound request when the call is to run again.
+M.AGAIN = "again"
+-- Whether the next step may end in M.AGAIN (allow_again); the step takes it and clears it.
+local again_allowed = false
+
+--- Lets the first step of the call start() runs next end in M.AGAIN (when `ok`): should it
+--- meet a conflict of the moment (db.conflicted) it changed nothing, and the caller (the host:
+--- src/handler.c) runs the call again from its start. Steps after an outbound wait never do.
+function M.allow_again(ok)
+  again_allowed = ok == true
+end
+
 local function serve(rule, call, stage)
   while true do
     rule, call, stage = coroutine.yield(FINISHED, xpcall(run_rule, as_failure, rule, call, stage))
@@ -311,6 +323,8 @@ end
 -- the transaction: committed when the rule's reply says so and encodes, aborted otherwise.
 -- Returns like start().
 local function step(co, call, ...)
+  local may_again = again_allowed
+  again_allowed = false
   local began, reason, unavailable = begin_call()
   if not began then
     coroutine.close(co)
@@ -373,6 +387,10 @@ local function step(co, call, ...)
     reply, why = nil, failure.new(unavailable and "unavailable" or "error", "commit failed: " .. tostring(problem))
   end
   abort_call() -- after a failed commit the owner has already aborted: nothing then
+  -- A statement of the call was a deadlock's victim or a serialisation failure (PostgreSQL):
+  -- nothing of it is stored and nothing was sent; the host runs it again in its next turn,
+  -- once the locks this turn holds are gone. It leaves no trace now: the run that ends it will.
+  if may_again and not reply and not reached[call] and db.conflicted() then return nil, M.AGAIN end
   local audited = audit.after_abort(call)
   if not reply and reached[call] then return outcome_unknown(call, why) end
   -- (a store out of reach takes no trace either: nothing is written until it is back)

@@ -189,13 +189,17 @@ end
 
 --- Answers a decoded call (call.form "json" for a JSON methodcall, answered in JSON): the reply
 --- document, or nil, request {method, url, body, content_type} and a token when the call waits
---- on the network.
-function M.handle(call)
-  return answer(dispatch.start(call))
+--- on the network. With `again_ok`, nil and "again" when it is to run again (dispatch.AGAIN).
+function M.handle(call, again_ok)
+  dispatch.allow_again(again_ok)
+  local reply, bytes_or_request, token = dispatch.start(call)
+  dispatch.allow_again(false) -- unused when the call ended before its rule ran
+  return answer(reply, bytes_or_request, token)
 end
 
 --- Resumes the call waiting under token with {status, body} or {error = reason}.
 function M.resume(token, result)
+  dispatch.allow_again(false)
   return answer(dispatch.resume(token, result))
 end
 

@@ -237,6 +237,16 @@ function M.bin_to_close(port_id, bin_id, task_id, complete)
   return port
 end
 
+-- Closing the port's bin waits for no other session (PostgreSQL), as freeing its closed bins
+-- does not (bins.lua, LEAVE_PORT): a session holding that bin's row is moving it to another port
+-- (a pick there took a task of that bin), and two turns whose closebins each waited for the bin
+-- the other turn's pick held deadlocked. Passed over, the bin is where that session puts it, as
+-- if it had come first; the port closes either way.
+local CLOSE_AT_PORT = db.dialect == "postgresql"
+    and "UPDATE bin SET bin_mode = 'CLOSED', content = coalesce(?1, content) WHERE bin_id IN "
+      .. "(SELECT bin_id FROM bin WHERE bin_id = ?2 AND port_id = ?3 FOR NO KEY UPDATE SKIP LOCKED)"
+  or "UPDATE bin SET bin_mode = 'CLOSED', content = coalesce(?1, content) WHERE bin_id = ?2 AND port_id = ?3"
+
 --- Closes the port's open bin. With complete, its task is done (gone, like a cancelled one);
 --- otherwise it returns to its group. `content`, when not nil, is the bin's new content code.
 --- With `removed` the bin leaves the system (removebin: mode OUTSIDE) instead of staying at the
@@ -251,8 +261,7 @@ function M.close_bin(port_id, task_id, complete, content, removed)
     db.exec("UPDATE bin SET bin_mode = 'OUTSIDE', port_id = NULL, content = coalesce(?, content) WHERE bin_id = ?",
       content, port.bin_id)
   else
-    db.exec("UPDATE bin SET bin_mode = 'CLOSED', content = coalesce(?, content) WHERE bin_id = ? AND port_id = ?",
-      content, port.bin_id, port_id)
+    db.exec(CLOSE_AT_PORT, content, port.bin_id, port_id)
   end
   bins.leave_queue(port_id, port.bin_id)
   db.exec("UPDATE port SET task_id = NULL, bin_id = NULL WHERE port_id = ?", port_id)

@@ -17,18 +17,17 @@ local function sql(query, name)
   return (out:gsub("%s+$", ""))
 end
 
--- Starts a session of its own on database `name` that locks task 102 and group 1 (what the
--- commit of a cancel of task 101 needs: the group's last other task, then the group row), runs
--- `meanwhile` (SQL) once a gateway's session waits for one of its locks, then holds them
--- `hold` seconds more. Returns a handle whose close() waits for it and returns its output.
-local function hold_locks(name, meanwhile, hold)
+-- Starts a session of its own on database `name` that runs `locks` (SQL, in a transaction),
+-- then `meanwhile` once a gateway's session waits for one of its locks, then holds them
+-- `seconds` more and commits; a deadlock's victim is never this session. Returns a handle whose close() waits for it and returns its output.
+local function hold(name, locks, meanwhile, seconds)
   local file = os.tmpname()
   local script = assert(io.open(file, "w"))
   script:write(string.format([[
 SET application_name = 'spec_holder';
+SET deadlock_timeout = '10s';
 BEGIN;
-SELECT 1 FROM task WHERE task_id = 102 FOR UPDATE;
-SELECT 1 FROM taskgroup WHERE taskgroup_id = 1 FOR UPDATE;
+%s
 DO $$ BEGIN
   FOR i IN 1..1000 LOOP
     EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'taskgate' AND wait_event_type = 'Lock');
@@ -38,7 +37,7 @@ END $$;
 %s
 SELECT pg_sleep(%s);
 COMMIT;
-]], meanwhile or "", hold))
+]], locks, meanwhile or "", seconds or 0))
   script:close()
   local handle = io.popen(string.format("psql -X -q -A -t 'postgresql:///%s?host=%s&user=taskgate' -f %s 2>&1",
     name, postgres.host(), file))
@@ -57,6 +56,13 @@ COMMIT;
       return out
     end,
   }
+end
+
+-- Holds what the commit of a cancel of task 101 needs (group 1's last other task, then the
+-- group row), as hold() does.
+local function hold_locks(name, meanwhile, seconds)
+  return hold(name, "SELECT 1 FROM task WHERE task_id = 102 FOR UPDATE;\n"
+    .. "SELECT 1 FROM taskgroup WHERE taskgroup_id = 1 FOR UPDATE;", meanwhile, seconds)
 end
 
 describe("a turn whose commit fails on the PostgreSQL store", function()
@@ -143,5 +149,38 @@ describe("a turn whose commit fails on the PostgreSQL store", function()
       socket.sleep(0.1)
     end
     assert.equal(OK, reply)
+  end)
+end)
+
+describe("a call a deadlock chose as its victim on the PostgreSQL store", function()
+  local why_not = postgres.unavailable()
+  if why_not then
+    it("is skipped: " .. why_not, function() pending(why_not) end)
+    return
+  end
+
+  local gw
+  after_each(function()
+    if gw then gw:stop() end
+  end)
+
+  it("runs again in the next turn, once its turn's locks are gone, and is answered as if it had met none", function()
+    local name, uri = postgres.database()
+    sql(string.format("ALTER DATABASE %s SET deadlock_timeout = '20ms'", name)) -- the gateway's sessions find it first
+    gw = gateway.start({ store = uri })
+    assert.equal(OK, gw:call("create_taskgroup", gateway.taskgroup_params(1, { { 101, 1 }, { 102, 2 } })))
+    -- The cancel of the group locks task 101, then waits for 102, which the other session holds
+    -- and then wants 101: a deadlock, of which the gateway's statement is the victim.
+    local holder = hold(name, "SELECT 1 FROM task WHERE task_id = 102 FOR UPDATE;",
+      "SELECT 1 FROM task WHERE task_id = 101 FOR UPDATE;")
+    assert.equal(OK, gw:call("cancel_taskgroup", "<taskgroup_id>1</taskgroup_id>"))
+    holder.close()
+    assert.equal("0|0", sql("SELECT (SELECT count(*) FROM task) || '|' || (SELECT count(*) FROM taskgroup)", name))
+    local log = gw:log()
+    assert.matches('store_statement_failed sqlstate=40P01 error="deadlock detected" statement="DELETE FROM task WHERE taskgroup_id = ?"', log, 1, true)
+    assert.matches("call_runs_again [^\n]*method=cancel_taskgroup times=1", log)
+    assert.matches("method=cancel_taskgroup outcome=ok", log)
+    -- its audit record is the run that ended it, once
+    assert.equal("ok", sql("SELECT string_agg(outcome, ',') FROM audit WHERE method = 'cancel_taskgroup'", name))
   end)
 end)
