@@ -1,10 +1,12 @@
 -- Writers side by side on one PostgreSQL: cancels through two gateways, or through the two
--- workers of one, land in the same groups at once while ports pick. No call may wait out the
--- lock timeout or be chosen as a deadlock's victim (both would fault 1934), and every invariant
--- holds: no task picked twice, each cancel answered as the task's fate says, no group left
--- without tasks, the audit trail naming exactly the cancels acknowledged. Lock waits the
--- database logged (over 20 ms) are printed beside the counts, not asserted: a loaded machine
--- may stretch a commit. A real PostgreSQL 15 (spec/helpers/postgres.lua).
+-- workers of one, land in the same groups at once while ports pick. No call faults 1934: none
+-- may wait out the lock timeout, and a call a deadlock chose as its victim runs again (docs/ha.md)
+-- and is answered as if it had met none. Every invariant holds: no task picked twice, each
+-- cancel answered as the task's fate says, no group left without tasks, the audit trail naming
+-- exactly the cancels acknowledged. Lock waits the database logged (over 20 ms) and deadlocks it
+-- broke (two turns cancelling tasks in opposite orders can still meet one) are printed beside
+-- the counts, not asserted: a loaded machine may stretch a commit. A real PostgreSQL 15
+-- (spec/helpers/postgres.lua).
 local gateway = require "helpers.gateway"
 local postgres = require "helpers.postgres"
 local dkjson = require "dkjson"
@@ -83,14 +85,9 @@ local function picked_once(result)
   return picked_by, picked
 end
 
-local RARE = 3 -- 1934s (lock timeouts, deadlock victims) a run may meet; schema 2 met dozens
-
 local function check(result, tasks, name, log)
   assert.same({}, result.errors)
-  -- Rare, not none: a commit's look at the groups its turn emptied can still meet another
-  -- session's lock (docs/ha.md, "Writers side by side"). Such a call is told 1934 and changed
-  -- nothing; the WMS retries it. What must hold is below: no call acknowledged in vain.
-  assert.is_true(result.unavailable <= RARE, result.unavailable .. " calls answered 1934")
+  assert.equal(0, result.unavailable, "calls answered 1934 (a lock timeout, or a deadlock's victim not run again)")
   local picked_by, picked = picked_once(result)
   local cancelled = {}
   for _, task in ipairs(tasks) do
@@ -98,8 +95,8 @@ local function check(result, tasks, name, log)
     if cancel == "ok" then
       assert.is_nil(picked_by[task], "task " .. task .. " both cancelled and picked")
       cancelled[#cancelled + 1] = task
-    else -- picked already (1017), its bin open at a port (1045), or a rare 1934 (then picked later)
-      assert.is_truthy(cancel == "1017" or cancel == "1045" or cancel == "1934", "cancel of " .. task .. ": " .. tostring(cancel))
+    else -- picked already (1017), or its bin open at a port (1045)
+      assert.is_truthy(cancel == "1017" or cancel == "1045", "cancel of " .. task .. ": " .. tostring(cancel))
       assert.is_not_nil(picked_by[task], "task " .. task .. " neither cancelled nor picked")
     end
   end
@@ -111,12 +108,11 @@ local function check(result, tasks, name, log)
     .. "ORDER BY (params::json->>'task_id')::bigint), '') FROM audit WHERE method = 'cancel_task' AND outcome = 'ok'", name))
   assert.equal(tostring(picked), sql("SELECT count(*) FROM audit WHERE method = 'openbin' AND outcome = 'ok' "
     .. "AND (params::json->>'task_id')::bigint > 0", name))
+  assert.equal(0, count(log, "canceling statement due to lock timeout"))
   -- The gateways have stopped: their sessions' statistics are in.
-  assert.is_true(tonumber(sql(string.format("SELECT deadlocks FROM pg_stat_database WHERE datname = '%s'", name),
-    "postgres")) <= RARE)
-  assert.is_true(count(log, "deadlock detected") + count(log, "canceling statement due to lock timeout") <= RARE)
-  print(string.format("\n  cancelled %d, picked %d, 1934 answers %d, lock waits over 20 ms logged: %d", #cancelled,
-    picked, result.unavailable, count(log, "still waiting for")))
+  print(string.format("\n  cancelled %d, picked %d, 1934 answers %d, lock waits over 20 ms logged: %d, deadlocks %s "
+    .. "(each victim run again)", #cancelled, picked, result.unavailable, count(log, "still waiting for"),
+    sql(string.format("SELECT deadlocks FROM pg_stat_database WHERE datname = '%s'", name), "postgres")))
 end
 
 describe("writers side by side on the PostgreSQL store", function()
